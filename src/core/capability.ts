@@ -1,0 +1,123 @@
+/**
+ * @module The capability contract: what a capability declares (schemas, risk floor, effect
+ * class, idempotency, how it is undone, how an in-flight call is reconciled after a crash) and
+ * the context the engine hands it. Implementations live in `src/capabilities/`.
+ */
+import type { z } from "zod";
+import type { JsonValue } from "./json.js";
+import type { EffectClass, RiskLevel, UndoKind } from "./status.js";
+
+/** Limits every capability call runs inside (compiled from the `sandbox:` config section). */
+export interface SandboxConfig {
+  /** Absolute, canonical directories that file capabilities may touch. */
+  readonly fsRoots: readonly string[];
+  /** Host globs `net.http.request` may reach (`*.example.com`). Empty: none. */
+  readonly httpAllowHosts: readonly string[];
+  /** Whether private, loopback and link-local addresses may be reached. Default false. */
+  readonly httpAllowPrivate: boolean;
+  /** Binaries `sys.exec.run` may start (names looked up on PATH, or absolute paths). */
+  readonly execAllow: readonly string[];
+  /** Largest before-image a file undo keeps, in bytes; a bigger target refuses the step. */
+  readonly maxBeforeImageBytes: number;
+}
+
+/** What the engine gives a capability for one call. */
+export interface CapabilityContext {
+  /** Aborted when the step's timeout elapses or the run is cancelled. Honour it. */
+  readonly signal: AbortSignal;
+  readonly sandbox: SandboxConfig;
+  readonly runId: string;
+  readonly stepId: string;
+  /** 1-based attempt number. */
+  readonly attempt: number;
+}
+
+/**
+ * What `prepare` captures before a side effect: JSON data describing how to undo it, plus
+ * optional binary before-images. The engine commits both durably BEFORE calling `execute`.
+ */
+export interface UndoPlan {
+  readonly data: JsonValue;
+  readonly blobs?: Readonly<Record<string, Uint8Array>>;
+}
+
+/** What `revert` receives: the persisted undo plan with its blobs. */
+export interface UndoContext extends CapabilityContext {
+  readonly data: JsonValue;
+  readonly blobs: Readonly<Record<string, Uint8Array>>;
+  /** Restore even if the target changed since the step (a person asked for it). */
+  readonly force: boolean;
+}
+
+/** After a crash, whether an in-flight call took effect. */
+export type ReconcileResult = "applied" | "not_applied" | "unknown";
+
+/** Per-input overrides of a capability's static classification (e.g. HTTP GET vs POST). */
+export interface Classification {
+  readonly risk?: RiskLevel;
+  readonly effect?: EffectClass;
+  readonly undo?: UndoKind;
+  readonly idempotent?: boolean;
+}
+
+/**
+ * A capability: a named atomic operation `domain.group.verb`.
+ *
+ * `execute` either returns outputs or throws a `CapabilityError` (retryable or not); it never
+ * "succeeds with an error inside". Capabilities with `undo: "builtin"` implement `prepare`
+ * (capture, before the effect) and `revert` (undo, drift-safe: throw `DriftError` when the
+ * target is no longer what the step left, unless `force`).
+ */
+export interface CapabilityDefinition<I = unknown, O = unknown> {
+  readonly name: string;
+  readonly description: string;
+  readonly input: z.ZodType<I>;
+  readonly output?: z.ZodType<O>;
+  /** Risk floor; a step may raise it, never lower it. */
+  readonly risk: RiskLevel;
+  readonly effect: EffectClass;
+  /** Safe to run again with the same inputs (a re-run after a crash cannot double the effect). */
+  readonly idempotent: boolean;
+  readonly undo: UndoKind;
+  /** Outputs depend on the outside world (HTTP, exec, time): replay serves recorded outputs. */
+  readonly nondeterministic?: boolean;
+  /** Input field names whose values are secret: redacted before anything is persisted. */
+  readonly sensitive?: readonly string[];
+  /** Refines risk/effect/undo/idempotency for particular inputs; may only raise risk. */
+  classify?(input: I): Classification;
+  prepare?(input: I, ctx: CapabilityContext): Promise<UndoPlan>;
+  execute(input: I, ctx: CapabilityContext): Promise<O>;
+  revert?(ctx: UndoContext): Promise<void>;
+  /** Tells whether an interrupted call took effect, given the undo plan captured before it. */
+  reconcile?(input: I, plan: UndoPlan | undefined, ctx: CapabilityContext): Promise<ReconcileResult>;
+}
+
+/** A capability of any input/output type, as stored in a registry. */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds capabilities of every input type.
+export type AnyCapability = CapabilityDefinition<any, any>;
+
+/**
+ * Declares a capability with full type inference of its input and output.
+ *
+ * @example
+ * export const greet = defineCapability({
+ *   name: "demo.greet.say", description: "Says hello", input: z.object({ who: z.string() }),
+ *   risk: "LOW", effect: "read", idempotent: true, undo: "none",
+ *   async execute({ who }) { return { text: `hello ${who}` }; },
+ * });
+ */
+export function defineCapability<I, O>(def: CapabilityDefinition<I, O>): CapabilityDefinition<I, O> {
+  if (!/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,}$/.test(def.name)) {
+    throw new TypeError(`capability name "${def.name}" must look like domain.group.verb`);
+  }
+  if (def.undo === "builtin" && (!def.prepare || !def.revert)) {
+    throw new TypeError(`capability "${def.name}" declares builtin undo without prepare/revert`);
+  }
+  return Object.freeze({ ...def });
+}
+
+/** The read-only view of capabilities the spec compiler and policy need. */
+export interface CapabilityCatalog {
+  get(name: string): AnyCapability | undefined;
+  names(): readonly string[];
+}

@@ -1,0 +1,169 @@
+/**
+ * @module The Store: the only door to durable state. An async interface (SQLite is synchronous
+ * underneath, PostgreSQL is not) whose writes are explicit transactions expressed as DATA: a
+ * `WriteBatch` of operations applied atomically, all or nothing. Batches from concurrent runs
+ * may share one physical commit (group commit), but `commit()` resolves only once the batch is
+ * durable. No driver type crosses this interface.
+ */
+import type { JsonObject, JsonValue } from "../core/json.js";
+import type {
+  CompensationStatus,
+  Outcome,
+  Reason,
+  RunStatus,
+  StepStatus,
+} from "../core/status.js";
+
+/** A persisted run (workflow or session). Times are epoch milliseconds. */
+export interface RunRecord {
+  readonly id: string;
+  readonly kind: "workflow" | "session";
+  readonly name: string;
+  readonly specVersion: string;
+  readonly specHash: string;
+  /** The source text the run was started from (spec YAML), for export and replay. */
+  readonly specText: string;
+  /** The compiled plan, as JSON. */
+  readonly plan: JsonValue;
+  readonly principal: string;
+  /** Resolved workflow inputs (never secrets: those are read at call time). */
+  readonly inputs: JsonObject;
+  readonly status: RunStatus;
+  readonly outcome: Outcome | null;
+  readonly reason: Reason | null;
+  /** Details of the reason: the failing step and error, the budget figures, … */
+  readonly reasonDetail: JsonValue | null;
+  readonly idempotencyKey: string | null;
+  /** Process that holds the run (`host:pid:nonce`), and until when. */
+  readonly leaseOwner: string | null;
+  readonly leaseExpiresAt: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** Free-form run state owned by the engine (counters, governance bookkeeping). */
+  readonly meta: JsonObject;
+}
+
+/** A step of a run. */
+export interface StepRecord {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly status: StepStatus;
+  /** Attempts started so far (persisted BEFORE each attempt runs). */
+  readonly attempts: number;
+  /** Resolved inputs as recorded (secrets masked), or null before resolution. */
+  readonly inputs: JsonValue | null;
+  readonly outputs: JsonValue | null;
+  /** `{ code, message, retryable }` of the last failure. */
+  readonly error: JsonValue | null;
+  /** The gatekeeper's recorded decision. */
+  readonly decision: JsonValue | null;
+  readonly contextHash: string | null;
+  /** Order in which step intents were recorded within the run; null until the intent. */
+  readonly seq: number | null;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+}
+
+/** A persisted compensation: written BEFORE the side effect, armed once it happened. */
+export interface CompensationRecord {
+  readonly runId: string;
+  readonly stepId: string;
+  /** Position in the run's compensation stack; undo runs in descending `seq`. */
+  readonly seq: number;
+  /** "builtin": the capability's own revert with `undo` data; "declared": a capability call. */
+  readonly kind: "builtin" | "declared";
+  readonly capability: string;
+  /** Resolved inputs of a declared compensation (secrets masked), else null. */
+  readonly inputs: JsonValue | null;
+  /** Builtin undo plan data, else null. */
+  readonly undo: JsonValue | null;
+  /** Blob ids of before-images, by the name the capability gave them. */
+  readonly blobs: Readonly<Record<string, string>>;
+  readonly status: CompensationStatus;
+  readonly attempts: number;
+  readonly error: JsonValue | null;
+  readonly updatedAt: number;
+}
+
+/** An appended event. `seq` is assigned by the store, strictly increasing. */
+export interface EventRecord {
+  readonly seq: number;
+  readonly runId: string | null;
+  readonly stepId: string | null;
+  readonly type: string;
+  readonly at: number;
+  readonly data: JsonValue;
+}
+
+/** Condition a batch requires; if it does not hold, the whole batch is refused with `ConflictError`. */
+export interface RunPrecondition {
+  /** The run must currently be leased by this owner. */
+  readonly leaseOwner?: string;
+  /** The run must currently be in one of these statuses. */
+  readonly statusIn?: readonly RunStatus[];
+}
+
+/** One write. A batch is a list of these, applied in order inside one transaction. */
+export type WriteOp =
+  | { readonly op: "insertRun"; readonly run: RunRecord }
+  | {
+      readonly op: "updateRun";
+      readonly runId: string;
+      readonly patch: Partial<Omit<RunRecord, "id" | "createdAt">>;
+    }
+  | { readonly op: "expectRun"; readonly runId: string; readonly expect: RunPrecondition }
+  | { readonly op: "putStep"; readonly step: StepRecord }
+  | { readonly op: "putCompensation"; readonly compensation: CompensationRecord }
+  | { readonly op: "putBlob"; readonly id: string; readonly bytes: Uint8Array }
+  | { readonly op: "appendEvent"; readonly event: Omit<EventRecord, "seq"> };
+
+/** Filter for listing runs (newest first). */
+export interface RunFilter {
+  readonly status?: readonly RunStatus[];
+  readonly name?: string;
+  readonly limit?: number;
+}
+
+/** Durable state. Every method is async; writes go through `commit`. */
+export interface Store {
+  /** "sqlite" or "postgres". */
+  readonly dialect: string;
+  /**
+   * Applies a batch atomically and durably. Rejects with `ConflictError` if an `expectRun`
+   * precondition fails (nothing of the batch is applied) and with `ConflictError` on a
+   * duplicate run id or idempotency key. Returns the seqs assigned to appended events.
+   */
+  commit(batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  findRunByIdempotencyKey(key: string): Promise<RunRecord | undefined>;
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /** Runs not in a terminal status (candidates for recovery), oldest first. */
+  listActiveRuns(): Promise<RunRecord[]>;
+  getSteps(runId: string): Promise<StepRecord[]>;
+  getCompensations(runId: string): Promise<CompensationRecord[]>;
+  getBlob(id: string): Promise<Uint8Array | undefined>;
+  /** Events in seq order, optionally of one run and/or after a seq. */
+  listEvents(filter?: { runId?: string; afterSeq?: number; limit?: number }): Promise<EventRecord[]>;
+  /**
+   * Takes the lease of a run if it is free, expired, held by `owner` already, or held by
+   * `takeOverFrom` (a dead owner). Returns the updated run, or undefined if someone else holds it.
+   */
+  acquireLease(
+    runId: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+    takeOverFrom?: string,
+  ): Promise<RunRecord | undefined>;
+  /** Extends leases held by `owner`; returns ids of runs whose lease it still held. */
+  renewLeases(owner: string, ttlMs: number, now: number): Promise<string[]>;
+  /** Releases the lease on a run if `owner` holds it. */
+  releaseLease(runId: string, owner: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options common to every store implementation. */
+export interface StoreOptions {
+  /** Kill the process (SIGKILL) right before or after the Nth physical commit: crash tests only. */
+  readonly crashAt?: { readonly when: "before" | "after"; readonly commit: number };
+}
