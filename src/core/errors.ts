@@ -58,7 +58,7 @@ export class ValidationError extends AirunError {
 
 /** A capability call failed. `retryable` tells the engine whether another attempt may help. */
 export class CapabilityError extends AirunError {
-  override readonly name = "CapabilityError";
+  override readonly name: string = "CapabilityError";
   readonly retryable: boolean;
 
   constructor(
@@ -73,7 +73,7 @@ export class CapabilityError extends AirunError {
 
 /** A path, host or binary was outside what the sandbox allows. Never retryable. */
 export class SandboxError extends CapabilityError {
-  override readonly name = "SandboxError";
+  override readonly name: string = "SandboxError";
   constructor(message: string, context: ErrorContext = {}) {
     super("SANDBOX_VIOLATION", message, { retryable: false, context });
   }
@@ -81,7 +81,7 @@ export class SandboxError extends CapabilityError {
 
 /** An undo found its target changed since the step ran, and refused to overwrite the change. */
 export class DriftError extends CapabilityError {
-  override readonly name = "DriftError";
+  override readonly name: string = "DriftError";
   constructor(message: string, context: ErrorContext = {}) {
     super("UNDO_DRIFT", message, { retryable: false, context });
   }

@@ -6,13 +6,7 @@
  * durable. No driver type crosses this interface.
  */
 import type { JsonObject, JsonValue } from "../core/json.js";
-import type {
-  CompensationStatus,
-  Outcome,
-  Reason,
-  RunStatus,
-  StepStatus,
-} from "../core/status.js";
+import type { CompensationStatus, Outcome, Reason, RunStatus, StepStatus } from "../core/status.js";
 
 /** A persisted run (workflow or session). Times are epoch milliseconds. */
 export interface RunRecord {
@@ -143,7 +137,11 @@ export interface Store {
   getCompensations(runId: string): Promise<CompensationRecord[]>;
   getBlob(id: string): Promise<Uint8Array | undefined>;
   /** Events in seq order, optionally of one run and/or after a seq. */
-  listEvents(filter?: { runId?: string; afterSeq?: number; limit?: number }): Promise<EventRecord[]>;
+  listEvents(filter?: {
+    runId?: string;
+    afterSeq?: number;
+    limit?: number;
+  }): Promise<EventRecord[]>;
   /**
    * Takes the lease of a run if it is free, expired, held by `owner` already, or held by
    * `takeOverFrom` (a dead owner). Returns the updated run, or undefined if someone else holds it.

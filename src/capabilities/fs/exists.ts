@@ -1,0 +1,38 @@
+/**
+ * @module `io.fs.exists`: whether a path inside the sandbox exists, and what it is.
+ */
+import { lstat } from "node:fs/promises";
+import { z } from "zod";
+import { defineCapability } from "../../core/capability.js";
+import { withFsErrors } from "./fs-errors.js";
+import { entryType } from "./list-dir.js";
+import { sandboxFor } from "./fs-plan.js";
+
+const NAME = "io.fs.exists";
+
+/**
+ * Tells whether a path exists. Symlinks are followed (a link inside the sandbox reports what
+ * it points to); a path outside the sandbox is an error, never `false`.
+ */
+export const exists = defineCapability({
+  name: NAME,
+  description: "Whether a path inside the sandbox exists, and its type.",
+  input: z.object({ path: z.string().min(1) }).strict(),
+  output: z.object({
+    exists: z.boolean(),
+    type: z.enum(["file", "dir", "symlink", "other"]).nullable(),
+  }),
+  risk: "LOW",
+  effect: "read",
+  idempotent: true,
+  undo: "none",
+  async execute(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.path }, async () => {
+      const sb = await sandboxFor(ctx);
+      const resolved = await sb.resolve(input.path);
+      if (!resolved.exists) return { exists: false, type: null };
+      const st = await lstat(resolved.path).catch(() => null);
+      return st ? { exists: true, type: entryType(st) } : { exists: false, type: null };
+    });
+  },
+});

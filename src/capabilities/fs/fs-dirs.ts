@@ -1,0 +1,153 @@
+/**
+ * @module Directories a step creates: find which ancestors are missing, create them one by
+ * one (recording exactly which ones this call made), and undo that by removing only those,
+ * deepest first, and only while they hold nothing else.
+ */
+import { lstat, mkdir, readdir, realpath, rm, rmdir } from "node:fs/promises";
+import path from "node:path";
+import type { CapabilityContext } from "../../core/capability.js";
+import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
+import { errnoOf } from "./fs-errors.js";
+import type { FsSandbox } from "./sandbox.js";
+
+async function lstatOrNull(p: string) {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return null;
+    throw err;
+  }
+}
+
+/**
+ * The directories that would have to be created for `dir` to exist, shallowest first
+ * (empty when it exists). An existing ancestor that is not a directory is `FS_NOT_DIR`.
+ */
+export async function missingDirs(sb: FsSandbox, dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  let current = dir;
+  for (;;) {
+    const st = await lstatOrNull(current);
+    if (st) {
+      if (!st.isDirectory()) {
+        throw new CapabilityError("FS_NOT_DIR", `${current} exists and is not a directory`, {
+          context: { path: current },
+        });
+      }
+      return missing.reverse();
+    }
+    missing.push(current);
+    const parent = path.dirname(current);
+    if (parent === current || !sb.contains(parent)) {
+      throw new SandboxError(`no existing directory inside the sandbox above ${dir}`);
+    }
+    current = parent;
+  }
+}
+
+/**
+ * Creates `dirs` (shallowest first, as `missingDirs` returns them) one at a time and returns
+ * those this call created. A directory that appeared meanwhile is kept and not claimed.
+ */
+export async function createDirs(sb: FsSandbox, dirs: readonly string[]): Promise<string[]> {
+  const created: string[] = [];
+  for (const dir of dirs) {
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if (errnoOf(err) !== "EEXIST") throw err;
+      const st = await lstat(dir);
+      if (!st.isDirectory()) {
+        throw new CapabilityError("FS_NOT_DIR", `${dir} exists and is not a directory`, {
+          context: { path: dir },
+        });
+      }
+      continue;
+    }
+    created.push(dir);
+    const real = await realpath(dir);
+    if (real !== dir) {
+      throw new SandboxError(`created ${dir} but it resolves to ${real}: a parent was replaced`, {
+        path: dir,
+        actual: real,
+      });
+    }
+    if (!sb.contains(real)) throw new SandboxError(`created ${real} outside the sandbox`);
+  }
+  return created;
+}
+
+/**
+ * Checks, before anything is removed, that each created directory holds nothing but the
+ * next created one (or `leaf`, for the deepest). Returns the first one that does not.
+ */
+export async function findForeignContent(
+  created: readonly string[],
+  leaf: string | null,
+): Promise<string | null> {
+  for (let i = created.length - 1; i >= 0; i--) {
+    const dir = created[i] as string;
+    const st = await lstatOrNull(dir);
+    if (!st) continue;
+    if (!st.isDirectory()) return dir;
+    const next = i === created.length - 1 ? leaf : (created[i + 1] ?? null);
+    const allowed = next !== null && path.dirname(next) === dir ? path.basename(next) : null;
+    const names = await readdir(dir);
+    if (names.some((n) => n !== allowed)) return dir;
+  }
+  return null;
+}
+
+/**
+ * Removes the created directories deepest first. Absent ones are skipped (a second revert
+ * is a no-op). A non-empty one is `DriftError` unless `force`, which removes it with its
+ * content.
+ */
+export async function removeCreatedDirs(
+  created: readonly string[],
+  force: boolean,
+  ctx: CapabilityContext,
+  capability: string,
+): Promise<void> {
+  for (let i = created.length - 1; i >= 0; i--) {
+    const dir = created[i] as string;
+    const st = await lstatOrNull(dir);
+    if (!st) continue;
+    if (force) {
+      await rm(dir, { recursive: true, force: true });
+      continue;
+    }
+    if (!st.isDirectory()) throw notOurs(dir, "is no longer a directory", ctx, capability);
+    try {
+      await rmdir(dir);
+    } catch (err) {
+      if (errnoOf(err) === "ENOTEMPTY" || errnoOf(err) === "EEXIST") {
+        throw notOurs(dir, "is no longer empty", ctx, capability);
+      }
+      throw err;
+    }
+  }
+}
+
+function notOurs(
+  dir: string,
+  why: string,
+  ctx: CapabilityContext,
+  capability: string,
+): DriftError {
+  return new DriftError(`${dir}, created by ${capability}, ${why}; not removing (force to override)`, {
+    capability,
+    path: dir,
+    runId: ctx.runId,
+    stepId: ctx.stepId,
+  });
+}
+
+/** Builds the drift error for a directory `findForeignContent` reported. */
+export function foreignContentError(
+  dir: string,
+  ctx: CapabilityContext,
+  capability: string,
+): DriftError {
+  return notOurs(dir, "now holds other content", ctx, capability);
+}

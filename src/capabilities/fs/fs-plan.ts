@@ -1,0 +1,63 @@
+/**
+ * @module Helpers shared by the undo side of the file capabilities: opening the sandbox for a
+ * call, parsing a persisted undo plan back into its typed shape, and drift errors that say
+ * which path differs and how.
+ */
+import type { z } from "zod";
+import type { CapabilityContext, ReconcileResult } from "../../core/capability.js";
+import { CapabilityError, DriftError } from "../../core/errors.js";
+import type { JsonValue } from "../../core/json.js";
+import { withFsErrors } from "./fs-errors.js";
+import { describeState, type NodeState } from "./fs-state.js";
+import { FsSandbox } from "./sandbox.js";
+
+/** Opens the sandbox configured for this call. */
+export function sandboxFor(ctx: CapabilityContext): Promise<FsSandbox> {
+  return FsSandbox.create(ctx.sandbox.fsRoots);
+}
+
+/** Parses persisted undo data; a plan that does not match is `UNDO_PLAN_INVALID`. */
+export function parsePlan<T>(schema: z.ZodType<T>, data: JsonValue | undefined, capability: string): T {
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    throw new CapabilityError("UNDO_PLAN_INVALID", `undo plan of ${capability} is malformed: ${parsed.error.message}`, {
+      context: { capability },
+    });
+  }
+  return parsed.data;
+}
+
+/** Converts typed plan data into the JSON an `UndoPlan` carries. */
+export function toJson(value: unknown): JsonValue {
+  return JSON.parse(JSON.stringify(value)) as JsonValue;
+}
+
+/** A `DriftError` saying what the step left at `path` and what is there now. */
+export function driftError(
+  capability: string,
+  path: string,
+  expected: NodeState,
+  actual: NodeState,
+  ctx: CapabilityContext,
+): DriftError {
+  return new DriftError(
+    `${path} changed since ${capability} ran: expected ${describeState(expected)}, found ${describeState(actual)}; not restoring (force to override)`,
+    { capability, path, runId: ctx.runId, stepId: ctx.stepId },
+  );
+}
+
+/**
+ * Runs a reconcile probe; a recorded path that now resolves elsewhere means the outcome
+ * cannot be told (`unknown`), never a guess.
+ */
+export async function reconcileWith(
+  capability: string,
+  fn: () => Promise<ReconcileResult>,
+): Promise<ReconcileResult> {
+  try {
+    return await withFsErrors({ capability }, fn);
+  } catch (err) {
+    if (err instanceof DriftError) return "unknown";
+    throw err;
+  }
+}

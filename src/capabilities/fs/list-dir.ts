@@ -1,0 +1,69 @@
+/**
+ * @module `io.fs.list_dir`: the entries of a directory inside the sandbox, sorted by name.
+ */
+import type { Stats } from "node:fs";
+import { constants } from "node:fs";
+import { lstat, readdir } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { defineCapability } from "../../core/capability.js";
+import { errnoOf, throwIfAborted, withFsErrors } from "./fs-errors.js";
+import { openVerified } from "./fs-io.js";
+import { sandboxFor } from "./fs-plan.js";
+
+const NAME = "io.fs.list_dir";
+
+/** The type of a directory entry, as reported by the read capabilities. */
+export type EntryType = "file" | "dir" | "symlink" | "other";
+
+/** Classifies `lstat` results (symlinks are reported as symlinks, not followed). */
+export function entryType(st: Stats): EntryType {
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isFile()) return "file";
+  if (st.isDirectory()) return "dir";
+  return "other";
+}
+
+/** Lists a directory: `{ name, type, size }` per entry (size of files and symlinks, else 0). */
+export const listDir = defineCapability({
+  name: NAME,
+  description: "Lists the entries of a directory inside the sandbox, sorted by name.",
+  input: z.object({ path: z.string().min(1) }).strict(),
+  output: z.object({
+    path: z.string(),
+    entries: z.array(
+      z.object({
+        name: z.string(),
+        type: z.enum(["file", "dir", "symlink", "other"]),
+        size: z.number().int(),
+      }),
+    ),
+  }),
+  risk: "LOW",
+  effect: "read",
+  idempotent: true,
+  undo: "none",
+  async execute(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.path }, async () => {
+      const sb = await sandboxFor(ctx);
+      const { path: dir } = await sb.resolve(input.path);
+      const handle = await openVerified(sb, dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+      await handle.close();
+      const names = (await readdir(dir)).sort();
+      const entries: Array<{ name: string; type: EntryType; size: number }> = [];
+      for (const name of names) {
+        throwIfAborted(ctx.signal);
+        let st: Stats;
+        try {
+          st = await lstat(path.join(dir, name));
+        } catch (err) {
+          if (errnoOf(err) === "ENOENT") continue; // removed while listing
+          throw err;
+        }
+        const type = entryType(st);
+        entries.push({ name, type, size: type === "file" || type === "symlink" ? st.size : 0 });
+      }
+      return { path: dir, entries };
+    });
+  },
+});

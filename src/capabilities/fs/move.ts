@@ -1,0 +1,171 @@
+/**
+ * @module `io.fs.move`: renames a file, symlink or directory inside the sandbox. Undo moves it
+ * back and restores a target it overwrote.
+ */
+import { lstat, rename } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { defineCapability } from "../../core/capability.js";
+import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
+import { withFsErrors } from "./fs-errors.js";
+import { renameNoReplace, syncDir } from "./fs-io.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import {
+  ABSENT,
+  capture,
+  contentHash,
+  imageSchema,
+  nodeStateSchema,
+  probe,
+  removeNode,
+  restoreImage,
+  sameContent,
+  stateType,
+} from "./fs-state.js";
+import { parentsToCreate } from "./write-file.js";
+import { type FsSandbox, isWithin } from "./sandbox.js";
+
+const NAME = "io.fs.move";
+
+/** Undo data of `io.fs.move`. Blobs: an overwritten target's bytes, keyed by SHA-256. */
+export const movePlanSchema = z.object({
+  v: z.literal(1),
+  /** Canonical source and destination. */
+  from: z.string(),
+  to: z.string(),
+  /** What is moved (file digest, tree digest or link target): what `to` holds afterwards. */
+  source: nodeStateSchema,
+  /** What `to` held before (absent, or an overwritten file or symlink). */
+  overwritten: imageSchema,
+});
+/** Undo data of `io.fs.move`. */
+export type MovePlan = z.infer<typeof movePlanSchema>;
+
+const inputSchema = z
+  .object({ from: z.string().min(1), to: z.string().min(1), overwrite: z.boolean().default(false) })
+  .strict();
+type MoveInput = z.infer<typeof inputSchema>;
+
+/** Resolves and checks both ends of a move (links are moved, never followed). */
+async function endpoints(sb: FsSandbox, input: MoveInput) {
+  const from = await sb.resolve(input.from, { followFinal: false });
+  const to = await sb.resolve(input.to, { followFinal: false });
+  if (!from.exists) {
+    throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, { context: { path: from.path } });
+  }
+  if (sb.isRoot(from.path)) throw new SandboxError(`refusing to move the sandbox root ${from.path}`);
+  if (to.path === from.path || isWithin(from.path, to.path)) {
+    throw new CapabilityError("FS_INVALID", `cannot move ${from.path} onto or into itself`, {
+      context: { from: from.path, to: to.path },
+    });
+  }
+  await parentsToCreate(sb, to.path, false);
+  const toStat = await lstat(to.path).catch(() => null);
+  if (toStat) {
+    if (!input.overwrite) {
+      throw new CapabilityError("FS_EXISTS", `${to.path} already exists`, { context: { path: to.path } });
+    }
+    if (toStat.isDirectory()) {
+      throw new CapabilityError("FS_IS_DIR", `${to.path} is a directory; will not overwrite it`, {
+        context: { path: to.path },
+      });
+    }
+  }
+  return { from: from.path, to: to.path, toExists: toStat !== null };
+}
+
+/**
+ * Moves a file, symlink or directory (within one filesystem: `FS_CROSS_DEVICE` otherwise).
+ *
+ * @example { from: "drafts/a.md", to: "final/a.md" } → { from, to, type: "file", sha256 }
+ */
+export const move = defineCapability({
+  name: NAME,
+  description: "Moves a file or directory inside the sandbox; undo moves it back.",
+  input: inputSchema,
+  output: z.object({
+    from: z.string(),
+    to: z.string(),
+    type: z.enum(["file", "dir", "symlink", "other"]),
+    sha256: z.string(),
+  }),
+  risk: "MEDIUM",
+  effect: "write",
+  idempotent: false,
+  undo: "builtin",
+  async prepare(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.from }, async () => {
+      const sb = await sandboxFor(ctx);
+      const ends = await endpoints(sb, input);
+      const source = await probe(sb, ends.from, ctx.signal);
+      const overwritten = await capture(sb, ends.to, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
+      const plan: MovePlan = { v: 1, from: ends.from, to: ends.to, source, overwritten: overwritten.image };
+      return { data: toJson(plan), blobs: overwritten.blobs };
+    });
+  },
+  async execute(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.from }, async () => {
+      const sb = await sandboxFor(ctx);
+      const ends = await endpoints(sb, input);
+      const isDir = (await lstat(ends.from)).isDirectory();
+      if (input.overwrite) await rename(ends.from, ends.to);
+      else await renameNoReplace(ends.from, ends.to, isDir);
+      await syncDir(path.dirname(ends.to));
+      await syncDir(path.dirname(ends.from));
+      const moved = await probe(sb, ends.to, ctx.signal);
+      return { from: ends.from, to: ends.to, type: stateType(moved), sha256: contentHash(moved) };
+    });
+  },
+  async revert(ctx) {
+    const plan = parsePlan(movePlanSchema, ctx.data, NAME);
+    await withFsErrors({ capability: NAME, path: plan.to }, async () => {
+      const sb = await sandboxFor(ctx);
+      await sb.recheck(plan.from);
+      await sb.recheck(plan.to);
+      const atFrom = await probe(sb, plan.from, ctx.signal);
+      const atTo = await probe(sb, plan.to, ctx.signal);
+      const over = plan.overwritten;
+      if (sameContent(atFrom, plan.source)) {
+        // Already moved back (or never moved): only the overwritten target may be missing.
+        if (sameContent(atTo, over.state)) return;
+        if (atTo.type !== "absent" && !ctx.force) throw driftError(NAME, plan.to, over.state, atTo, ctx);
+        await restoreImage(sb, plan.to, over, ctx.blobs, ctx.signal);
+        return;
+      }
+      const intact = sameContent(atTo, plan.source) && atFrom.type === "absent";
+      if (!intact && !ctx.force) {
+        if (atFrom.type !== "absent") throw driftError(NAME, plan.from, ABSENT, atFrom, ctx);
+        throw driftError(NAME, plan.to, plan.source, atTo, ctx);
+      }
+      if (atTo.type === "absent") {
+        throw new DriftError(`${plan.to} no longer exists: there is nothing to move back`, {
+          capability: NAME,
+          path: plan.to,
+          runId: ctx.runId,
+          stepId: ctx.stepId,
+        });
+      }
+      if (atFrom.type !== "absent") await removeNode(plan.from);
+      await rename(plan.to, plan.from);
+      await syncDir(path.dirname(plan.from));
+      if (over.state.type !== "absent") await restoreImage(sb, plan.to, over, ctx.blobs, ctx.signal);
+      else await syncDir(path.dirname(plan.to));
+    });
+  },
+  async reconcile(_input, undoPlan, ctx) {
+    if (!undoPlan) return "unknown";
+    const plan = parsePlan(movePlanSchema, undoPlan.data, NAME);
+    return reconcileWith(NAME, async () => {
+      const sb = await sandboxFor(ctx);
+      await sb.recheck(plan.from);
+      await sb.recheck(plan.to);
+      const atFrom = await probe(sb, plan.from, ctx.signal);
+      const atTo = await probe(sb, plan.to, ctx.signal);
+      if (atFrom.type === "absent" && sameContent(atTo, plan.source)) return "applied";
+      if (sameContent(atFrom, plan.source) && sameContent(atTo, plan.overwritten.state)) {
+        return "not_applied";
+      }
+      return "unknown";
+    });
+  },
+});

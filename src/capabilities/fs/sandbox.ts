@@ -1,0 +1,285 @@
+/**
+ * @module The filesystem sandbox: turns a user-supplied path into a canonical real path that
+ * provably lies inside one of the configured roots, or refuses with `SandboxError`.
+ *
+ * How a path is resolved:
+ * 1. Roots are canonicalized with `realpath` (a root that is itself behind a symlink, such as
+ *    `/tmp` on macOS, is accepted in both spellings).
+ * 2. The user path is normalized lexically (relative paths against the FIRST root) and must
+ *    lie inside a root, compared on whole path components (`/x/ws_evil` is not inside `/x/ws`).
+ * 3. It is then walked one component at a time with `lstat`. Every symlink met (in an
+ *    intermediate component, or in the final one unless `followFinal` is false) is expanded
+ *    by hand: an absolute target must lie inside a root, a relative target is walked from the
+ *    link's directory, and `..` may never climb above a root. This also refuses DANGLING
+ *    links that point outside, which `realpath` cannot resolve. Hops are bounded.
+ * 4. The result is a path whose every existing component is a real directory inside a root.
+ *    Capabilities operate on that canonical path only, never on the original string.
+ *
+ * Races (time of check vs time of use): the final component is opened with `O_NOFOLLOW`
+ * (a symlink swapped in fails with `ELOOP`), and after `open` the file descriptor's real path
+ * is read from `/proc/self/fd/<fd>` on Linux and compared with the checked path, so a file
+ * reached through a swapped directory is detected before its bytes are used. New content is
+ * written to a fresh temp file (`O_EXCL | O_NOFOLLOW`, checked the same way) and renamed over
+ * the target; `rename` never follows a symlink in its final component.
+ *
+ * What remains: an attacker who can write inside a root can swap an INTERMEDIATE directory for
+ * a symlink between the check and a path-based call that has no descriptor to verify
+ * (`rename`, `unlink`, `mkdir`, `rmdir`, `symlink`, `truncate` by path). Closing that fully
+ * needs `openat2(RESOLVE_BENEATH)` or `*at()` calls relative to a directory descriptor, which
+ * Node.js does not expose. The sandbox therefore protects against mistaken and malicious
+ * PATHS given to Airun, and narrows but does not eliminate races with a concurrent local
+ * attacker who already has write access inside a root. Where `/proc` is absent the
+ * descriptor check is skipped.
+ */
+import { constants } from "node:fs";
+import { lstat, readlink, realpath, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
+import { errnoOf, toFsError } from "./fs-errors.js";
+
+/** Symlinks expanded while resolving one path before giving up (Linux's MAXSYMLINKS). */
+export const MAX_SYMLINK_HOPS = 40;
+
+/** `O_NOFOLLOW`, or 0 where the platform lacks it. */
+export const O_NOFOLLOW: number = constants.O_NOFOLLOW ?? 0;
+
+/** A user path resolved inside the sandbox. */
+export interface ResolvedPath {
+  /** Canonical absolute path; every existing component is a real directory inside `root`. */
+  readonly path: string;
+  /** The canonical root that contains `path`. */
+  readonly root: string;
+  /** Whether the final component existed when the path was resolved. */
+  readonly exists: boolean;
+}
+
+/** How to treat a symlink in the final component. */
+export interface ResolveOptions {
+  /**
+   * Follow a final symlink (true, the default: read/write the file it points to) or stop at
+   * the link itself (false: delete or move the link, never what it points to).
+   */
+  readonly followFinal?: boolean;
+}
+
+/** True when `candidate` is `root` or lies beneath it, compared on whole path components. */
+export function isWithin(root: string, candidate: string): boolean {
+  if (candidate === root) return true;
+  const rel = path.relative(root, candidate);
+  return (
+    rel !== "" &&
+    rel !== ".." &&
+    !rel.startsWith(`..${path.sep}`) &&
+    !path.isAbsolute(rel) &&
+    candidate.startsWith(root.endsWith(path.sep) ? root : root + path.sep)
+  );
+}
+
+async function lstatOrNull(p: string): Promise<Stats | null> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === "ENOENT" || errno === "ENOTDIR") return null;
+    throw toFsError(err, { path: p });
+  }
+}
+
+interface RootAlias {
+  /** A spelling of the root a user path may start with (as configured, or canonical). */
+  readonly alias: string;
+  /** The canonical root it stands for. */
+  readonly root: string;
+}
+
+/** The set of canonical roots one capability call may touch. Create one per call. */
+export class FsSandbox {
+  /** Canonical roots, in configured order (the first one anchors relative paths). */
+  readonly roots: readonly string[];
+  private readonly aliases: readonly RootAlias[];
+
+  private constructor(roots: readonly string[], aliases: readonly RootAlias[]) {
+    this.roots = roots;
+    this.aliases = aliases;
+  }
+
+  /**
+   * Canonicalizes the configured roots. A root that does not exist or is not a directory is
+   * a configuration error (`FS_ROOT_MISSING`); no roots at all refuses everything.
+   *
+   * @example const sb = await FsSandbox.create(ctx.sandbox.fsRoots);
+   */
+  static async create(fsRoots: readonly string[]): Promise<FsSandbox> {
+    if (fsRoots.length === 0) throw new SandboxError("no filesystem roots are configured");
+    const roots: string[] = [];
+    const aliases: RootAlias[] = [];
+    for (const configured of fsRoots) {
+      if (!path.isAbsolute(configured)) {
+        throw new SandboxError(`filesystem root "${configured}" is not an absolute path`);
+      }
+      let real: string;
+      try {
+        real = await realpath(configured);
+        if (!(await stat(real)).isDirectory()) throw new Error("not a directory");
+      } catch (err) {
+        throw new CapabilityError(
+          "FS_ROOT_MISSING",
+          `filesystem root ${configured} is not an existing directory`,
+          { context: { root: configured }, cause: err },
+        );
+      }
+      roots.push(real);
+      aliases.push({ alias: path.resolve(configured), root: real }, { alias: real, root: real });
+    }
+    return new FsSandbox(roots, aliases);
+  }
+
+  /** True when `p` (canonical, absolute) lies inside one of the roots. */
+  contains(p: string): boolean {
+    return this.roots.some((r) => isWithin(r, p));
+  }
+
+  /** True when `p` is exactly one of the roots (which no capability may delete or move). */
+  isRoot(p: string): boolean {
+    return this.roots.includes(p);
+  }
+
+  /** Maps a lexically normalized absolute path to its canonical root and the parts below it. */
+  private locate(abs: string): { root: string; parts: string[] } | undefined {
+    let best: RootAlias | undefined;
+    for (const a of this.aliases) {
+      if (isWithin(a.alias, abs) && (!best || a.alias.length > best.alias.length)) best = a;
+    }
+    if (!best) return undefined;
+    const rel = path.relative(best.alias, abs);
+    return { root: best.root, parts: rel === "" ? [] : rel.split(path.sep) };
+  }
+
+  /**
+   * Resolves a user path to a canonical path inside the sandbox (see the module comment).
+   * Throws `SandboxError` for anything that is, or leads, outside every root.
+   */
+  async resolve(userPath: string, options: ResolveOptions = {}): Promise<ResolvedPath> {
+    if (userPath.length === 0) throw new SandboxError("empty path", { path: userPath });
+    if (userPath.includes("\0")) throw new SandboxError("path contains a NUL byte");
+    const firstRoot = this.roots[0];
+    if (firstRoot === undefined) throw new SandboxError("no filesystem roots are configured");
+    const abs = path.isAbsolute(userPath)
+      ? path.resolve(userPath)
+      : path.resolve(firstRoot, userPath);
+    const start = this.locate(abs);
+    if (!start) {
+      throw new SandboxError(`path "${userPath}" is outside the sandbox roots`, { path: userPath });
+    }
+    const followFinal = options.followFinal ?? true;
+    const queue = [...start.parts];
+    let current = start.root;
+    let exists = true;
+    let hops = 0;
+    while (queue.length > 0) {
+      const name = queue.shift() as string;
+      if (name === "" || name === ".") continue;
+      if (name === "..") {
+        const parent = path.dirname(current);
+        if (!this.contains(parent)) {
+          throw new SandboxError(`path "${userPath}" leads outside the sandbox roots`, {
+            path: userPath,
+          });
+        }
+        current = parent;
+        exists = (await lstatOrNull(current)) !== null;
+        continue;
+      }
+      const next = path.join(current, name);
+      const st = await lstatOrNull(next);
+      if (st === null) {
+        current = next;
+        exists = false;
+        continue;
+      }
+      const isLast = queue.every((part) => part === "" || part === ".");
+      if (st.isSymbolicLink() && (followFinal || !isLast)) {
+        hops += 1;
+        if (hops > MAX_SYMLINK_HOPS) {
+          throw new CapabilityError("FS_SYMLINK_LOOP", `too many symlinks resolving "${userPath}"`, {
+            context: { path: userPath },
+          });
+        }
+        const target = await readlink(next);
+        if (path.isAbsolute(target)) {
+          const located = this.locate(path.resolve(target));
+          if (!located) {
+            throw new SandboxError(
+              `symlink ${next} points outside the sandbox roots (to ${target})`,
+              { path: userPath, link: next, target },
+            );
+          }
+          current = located.root;
+          queue.unshift(...located.parts);
+        } else {
+          queue.unshift(...target.split(path.sep));
+        }
+        continue;
+      }
+      current = next;
+      exists = true;
+    }
+    if (!this.contains(current)) {
+      throw new SandboxError(`path "${userPath}" resolves outside the sandbox roots`, {
+        path: userPath,
+      });
+    }
+    return { path: current, root: this.rootOf(current), exists };
+  }
+
+  /** The longest canonical root containing `p`. */
+  private rootOf(p: string): string {
+    let best = "";
+    for (const r of this.roots) if (isWithin(r, p) && r.length > best.length) best = r;
+    return best;
+  }
+
+  /**
+   * Re-resolves a canonical path recorded in an undo plan and checks it still resolves to
+   * itself (no component was replaced by a symlink since). The final component is not
+   * followed. Throws `SandboxError` when it now leads outside, `DriftError` when it leads
+   * somewhere else inside (forcing does not override this: the target is not the same path).
+   */
+  async recheck(recorded: string): Promise<ResolvedPath> {
+    const resolved = await this.resolve(recorded, { followFinal: false });
+    if (resolved.path !== recorded) {
+      throw new DriftError(
+        `${recorded} now resolves to ${resolved.path}: a directory on the way was replaced`,
+        { path: recorded, resolved: resolved.path },
+      );
+    }
+    return resolved;
+  }
+
+  /**
+   * Verifies that an opened descriptor really is the file at `expected` (Linux: through
+   * `/proc/self/fd`). Skipped silently where `/proc` is unavailable.
+   */
+  async verifyOpened(handle: FileHandle, expected: string): Promise<void> {
+    let actual: string;
+    try {
+      actual = await readlink(`/proc/self/fd/${handle.fd}`);
+    } catch {
+      return;
+    }
+    if (actual === expected) return;
+    if (!this.contains(actual)) {
+      throw new SandboxError(`opening ${expected} reached ${actual}, outside the sandbox roots`, {
+        path: expected,
+        actual,
+      });
+    }
+    throw new CapabilityError(
+      "FS_PATH_CHANGED",
+      `opening ${expected} reached ${actual}: the path changed while it was opened`,
+      { retryable: true, context: { path: expected, actual } },
+    );
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * @module `io.fs.write_file`: writes a whole file atomically (temp file + rename). Undo puts
+ * back the previous bytes and mode exactly, or removes the file (and any directories the call
+ * created) when it did not exist.
+ */
+import { lstat } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { defineCapability } from "../../core/capability.js";
+import { CapabilityError } from "../../core/errors.js";
+import { sha256Hex } from "../../core/hash.js";
+import { CONTENT_ISSUE, contentDecodes, decodeContent, encodingSchema } from "./fs-content.js";
+import { createDirs, findForeignContent, foreignContentError, missingDirs, removeCreatedDirs } from "./fs-dirs.js";
+import { withFsErrors } from "./fs-errors.js";
+import { writeFileAtomic } from "./fs-io.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import { capture, imageSchema, type NodeState, probe, restoreImage, sameContent } from "./fs-state.js";
+import type { FsSandbox } from "./sandbox.js";
+
+const NAME = "io.fs.write_file";
+
+/** Undo data of `io.fs.write_file`. Blobs: the previous content, keyed by its SHA-256. */
+export const writeFilePlanSchema = z.object({
+  v: z.literal(1),
+  /** Canonical path written. */
+  path: z.string(),
+  /** What was there before (absent, or a file with size, sha256 and mode). */
+  before: imageSchema,
+  /** What the write leaves there. */
+  after: z.object({ size: z.number().int(), sha256: z.string() }),
+  /** Directories the write will create (`create_dirs`), shallowest first. */
+  created_dirs: z.array(z.string()),
+});
+/** Undo data of `io.fs.write_file`. */
+export type WriteFilePlan = z.infer<typeof writeFilePlanSchema>;
+
+const inputSchema = z
+  .object({
+    path: z.string().min(1),
+    content: z.string(),
+    encoding: encodingSchema,
+    create_dirs: z.boolean().default(false),
+  })
+  .strict()
+  .refine(contentDecodes, CONTENT_ISSUE);
+
+/** The file state a finished write leaves (mode is not compared). */
+export function fileState(after: { size: number; sha256: string }): NodeState {
+  return { type: "file", size: after.size, sha256: after.sha256, mode: 0 };
+}
+
+/** Refuses a target that exists and is not a regular file. */
+export async function requireFileOrAbsent(p: string): Promise<number | null> {
+  const st = await lstat(p).catch(() => null);
+  if (!st) return null;
+  if (st.isDirectory()) {
+    throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });
+  }
+  if (!st.isFile()) {
+    throw new CapabilityError("FS_NOT_FILE", `${p} is not a regular file`, { context: { path: p } });
+  }
+  return st.mode & 0o7777;
+}
+
+/** The parent directories still missing for `target`, refused unless `createDirs`. */
+export async function parentsToCreate(
+  sb: FsSandbox,
+  target: string,
+  createDirsAllowed: boolean,
+): Promise<string[]> {
+  const missing = await missingDirs(sb, path.dirname(target));
+  if (missing.length > 0 && !createDirsAllowed) {
+    throw new CapabilityError("FS_NOT_FOUND", `directory ${path.dirname(target)} does not exist`, {
+      context: { path: target },
+    });
+  }
+  return missing;
+}
+
+/**
+ * Writes a file (text or base64 bytes). An existing file keeps its mode.
+ *
+ * @example { path: "conf/app.json", content: "{}" } → { path, bytes: 2, sha256 }
+ */
+export const writeFile = defineCapability({
+  name: NAME,
+  description: "Writes a file inside the sandbox atomically; undo restores the previous bytes.",
+  input: inputSchema,
+  output: z.object({ path: z.string(), bytes: z.number().int(), sha256: z.string() }),
+  risk: "MEDIUM",
+  effect: "write",
+  idempotent: true,
+  undo: "builtin",
+  async prepare(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.path }, async () => {
+      const sb = await sandboxFor(ctx);
+      const target = await sb.resolve(input.path);
+      await requireFileOrAbsent(target.path);
+      const created = target.exists ? [] : await parentsToCreate(sb, target.path, input.create_dirs);
+      const before = await capture(sb, target.path, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
+      const bytes = decodeContent(input.content, input.encoding);
+      const plan: WriteFilePlan = {
+        v: 1,
+        path: target.path,
+        before: before.image,
+        after: { size: bytes.length, sha256: sha256Hex(bytes) },
+        created_dirs: created,
+      };
+      return { data: toJson(plan), blobs: before.blobs };
+    });
+  },
+  async execute(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.path }, async () => {
+      const sb = await sandboxFor(ctx);
+      const target = await sb.resolve(input.path);
+      const mode = await requireFileOrAbsent(target.path);
+      if (!target.exists) {
+        await createDirs(sb, await parentsToCreate(sb, target.path, input.create_dirs));
+      }
+      const bytes = decodeContent(input.content, input.encoding);
+      await writeFileAtomic(sb, target.path, bytes, mode);
+      return { path: target.path, bytes: bytes.length, sha256: sha256Hex(bytes) };
+    });
+  },
+  async revert(ctx) {
+    const plan = parsePlan(writeFilePlanSchema, ctx.data, NAME);
+    await withFsErrors({ capability: NAME, path: plan.path }, async () => {
+      const sb = await sandboxFor(ctx);
+      await sb.recheck(plan.path);
+      const current = await probe(sb, plan.path, ctx.signal);
+      const before = plan.before.state;
+      const after = fileState(plan.after);
+      if (!sameContent(current, before)) {
+        if (!sameContent(current, after) && !ctx.force) {
+          throw driftError(NAME, plan.path, after, current, ctx);
+        }
+        if (before.type === "absent" && !ctx.force) {
+          const foreign = await findForeignContent(plan.created_dirs, plan.path);
+          if (foreign) throw foreignContentError(foreign, ctx, NAME);
+        }
+        await restoreImage(sb, plan.path, plan.before, ctx.blobs, ctx.signal);
+      } else if (before.type === "file" && current.type === "file" && current.mode !== before.mode) {
+        await restoreImage(sb, plan.path, plan.before, ctx.blobs, ctx.signal);
+      }
+      if (before.type === "absent") {
+        await removeCreatedDirs(plan.created_dirs, ctx.force, ctx, NAME);
+      }
+    });
+  },
+  async reconcile(_input, undoPlan, ctx) {
+    if (!undoPlan) return "unknown";
+    const plan = parsePlan(writeFilePlanSchema, undoPlan.data, NAME);
+    return reconcileWith(NAME, async () => {
+      const sb = await sandboxFor(ctx);
+      await sb.recheck(plan.path);
+      const current = await probe(sb, plan.path, ctx.signal);
+      if (sameContent(current, fileState(plan.after))) return "applied";
+      if (sameContent(current, plan.before.state)) return "not_applied";
+      return "unknown";
+    });
+  },
+});

@@ -1,0 +1,79 @@
+/**
+ * @module `airun init`: writes a starter config, policy and workflow into a folder, never
+ * overwriting an existing file.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+const CONFIG = `# Airun configuration. Every key is optional; paths are relative to this file.
+home: .airun                 # state: database, before-images
+store: sqlite                # embedded default
+policy: policies.yaml        # the gatekeeper's rules
+sandbox:
+  fs: { roots: ["."] }       # file capabilities are confined here
+  http: { allow_hosts: [] }  # hosts net.http.request may reach
+  exec: { allow: [] }        # binaries sys.exec.run may start
+principals:
+  user:alice: { roles: [sre] }
+audit: { redact: ["password", "token", "secret"] }
+`;
+
+const POLICY = `# Policy: every matching rule is collected; the most restrictive wins
+# (DENY > REQUIRE_APPROVAL > ALLOW). HIGH and CRITICAL risk is never plain ALLOW.
+version: 1
+default: DENY
+rules:
+  - id: read-anything
+    principal: "*"
+    capability: "io.fs.{read_file,list_dir,exists,hash_file}"
+    decision: ALLOW
+  - id: agents-write-out
+    principal: "agent:*"
+    capability: "io.fs.*"
+    when: { path: "out/**" }
+    decision: ALLOW
+  - id: helpers
+    principal: "*"
+    capability: "sys.*"
+    decision: ALLOW
+  - id: deletes-need-sre
+    principal: "*"
+    capability: io.fs.delete
+    decision: REQUIRE_APPROVAL
+    approvers: ["role:sre"]
+`;
+
+const WORKFLOW = `name: hello
+version: 1
+principal: agent:starter
+inputs:
+  who: { type: string, default: world }
+steps:
+  - id: make_out
+    capability: io.fs.make_dir
+    inputs: { path: out }
+  - id: greet
+    capability: io.fs.write_file
+    depends_on: [make_out]
+    inputs: { path: out/hello.txt, content: "hello, \${{ inputs.who }}\\n" }
+`;
+
+/** Creates the starter files in `dir`; returns the paths it wrote. */
+export async function initProject(dir: string): Promise<string[]> {
+  await mkdir(join(dir, "workflows"), { recursive: true });
+  const files: [string, string][] = [
+    [join(dir, "airun.yaml"), CONFIG],
+    [join(dir, "policies.yaml"), POLICY],
+    [join(dir, "workflows", "hello.yaml"), WORKFLOW],
+  ];
+  const created: string[] = [];
+  for (const [path, text] of files) {
+    try {
+      await writeFile(path, text, { flag: "wx" });
+      created.push(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+  return created;
+}

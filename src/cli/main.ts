@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+/**
+ * @module The `airun` command line. Parses arguments, opens a Runtime, prints human output
+ * with live progress (or one JSON object with `--json`) and exits with the codes of SPEC §11:
+ * 0 COMPLETED, 1 internal error, 2 usage/validation, 3 ROLLED_BACK+REMEDIATE,
+ * 4 ROLLED_BACK+ABSTAIN, 5 WAITING_APPROVAL, 6 FAILED.
+ */
+import { readFile } from "node:fs/promises";
+import { Command, CommanderError, Option } from "commander";
+import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
+import { Runtime, type RuntimeOptions } from "../engine/runtime.js";
+import { exitCodeFor, ExitCode } from "./exit-codes.js";
+import { initProject } from "./init.js";
+import { printCapabilities, printRun, printRunList, progressPrinter } from "./output.js";
+
+/** Options every command accepts. */
+interface CommonOptions {
+  readonly home?: string;
+  readonly config?: string;
+  readonly json?: boolean;
+  readonly as?: string;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option("--home <dir>", "state directory (default: ./.airun, or AIRUN_HOME)")
+    .option("--config <file>", "config file (default: ./airun.yaml when present)")
+    .option("--json", "print one JSON object instead of human output");
+}
+
+async function withRuntime<T>(
+  opts: CommonOptions,
+  fn: (rt: Runtime) => Promise<T>,
+  live = false,
+): Promise<T> {
+  const options: RuntimeOptions = {
+    ...(opts.home ? { home: opts.home } : {}),
+    ...(opts.config ? { configFile: opts.config } : {}),
+    ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
+  };
+  const rt = await Runtime.open(options);
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+async function parseInputs(pairs: string[] = [], file?: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  if (file) {
+    const parsed = JSON.parse(await readFile(file, "utf8")) as unknown;
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new AirunError("USAGE", `${file}: --inputs must hold a JSON object`);
+    }
+    Object.assign(out, parsed);
+  }
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new AirunError("USAGE", `--input expects key=value, got "${pair}"`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Builds the command tree. Each action sets `process.exitCode`. */
+export function buildProgram(): Command {
+  const program = new Command("airun")
+    .description("Governed, audited, undoable execution of AI-agent actions.")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command("init")
+    .description("create airun.yaml, policies.yaml and an example workflow in a folder")
+    .argument("[dir]", "target folder", ".")
+    .action(async (dir: string) => {
+      const created = await initProject(dir);
+      for (const f of created) process.stdout.write(`created ${f}\n`);
+      process.stdout.write(`\nnext: airun run ${dir === "." ? "" : `${dir}/`}workflows/hello.yaml\n`);
+    });
+
+  common(program.command("validate"))
+    .description("check workflow specs; prints every problem as file:line:col")
+    .argument("<specs...>", "workflow YAML files")
+    .action(async (specs: string[], opts: CommonOptions) => {
+      await withRuntime(opts, async (rt) => {
+        let bad = 0;
+        const results = [];
+        for (const spec of specs) {
+          const { plan, problems } = await rt.validate(spec);
+          results.push({ file: spec, ok: problems.length === 0, problems, steps: plan?.steps.length ?? 0 });
+          if (problems.length > 0) bad += 1;
+          if (!opts.json) {
+            if (problems.length === 0) process.stdout.write(`✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`);
+            for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
+          }
+        }
+        if (opts.json) process.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
+        process.exitCode = bad > 0 ? ExitCode.USAGE : ExitCode.OK;
+      });
+    });
+
+  common(program.command("run"))
+    .description("run a workflow as a transaction: all steps complete, or everything is undone")
+    .argument("<spec>", "workflow YAML file")
+    .option("--input <key=value>", "an input value (repeatable)", collect)
+    .option("--inputs <file>", "input values from a JSON file")
+    .option("--as <principal>", "who is running it (kind:id); default: the spec's principal")
+    .option("--idempotency-key <key>", "a run started twice with the same key is the same run")
+    .action(async (spec: string, opts: CommonOptions & { input?: string[]; inputs?: string; idempotencyKey?: string }) => {
+      const inputs = await parseInputs(opts.input, opts.inputs);
+      await withRuntime(
+        opts,
+        async (rt) => {
+          const view = await rt.startRun({
+            specFile: spec,
+            inputs,
+            ...(opts.as ? { principal: opts.as } : {}),
+            ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+          });
+          printRun(view, opts.json === true);
+          process.exitCode = exitCodeFor(view);
+        },
+        true,
+      );
+    });
+
+  const workflow = program.command("workflow").description("inspect and steer runs");
+  common(workflow.command("list"))
+    .description("list runs, newest first")
+    .option("--status <status>", "only runs in this status")
+    .option("--limit <n>", "at most n runs", "50")
+    .action(async (opts: CommonOptions & { status?: string; limit: string }) => {
+      await withRuntime(opts, async (rt) => {
+        const runs = await rt.listRuns({
+          ...(opts.status ? { status: [opts.status.toUpperCase() as never] } : {}),
+          limit: Number(opts.limit),
+        });
+        printRunList(runs, opts.json === true);
+      });
+    });
+  common(workflow.command("show"))
+    .description("show a run, its steps and outputs")
+    .argument("<run-id>")
+    .option("--events", "include the run's event history")
+    .action(async (runId: string, opts: CommonOptions & { events?: boolean }) => {
+      await withRuntime(opts, async (rt) => {
+        const view = await rt.getRun(runId);
+        const events = opts.events ? await rt.events(runId) : undefined;
+        printRun(view, opts.json === true, events);
+        process.exitCode = exitCodeFor(view);
+      });
+    });
+  common(workflow.command("resume"))
+    .description("continue a run; with --decision, approve or reject its pending approval first")
+    .argument("<run-id>")
+    .addOption(new Option("--decision <decision>", "decide the pending approval").choices(["approve", "reject"]))
+    .option("--as <principal>", "who decides (kind:id)")
+    .option("--comment <text>", "a comment recorded with the decision")
+    .option("--step <step-id>", "which waiting step, when several wait")
+    .action(async (runId: string, opts: CommonOptions & { decision?: "approve" | "reject"; comment?: string; step?: string }) => {
+      await withRuntime(
+        opts,
+        async (rt) => {
+          const view = await rt.resume(runId, {
+            ...(opts.decision ? { decision: opts.decision } : {}),
+            ...(opts.as ? { principal: opts.as } : {}),
+            ...(opts.comment ? { comment: opts.comment } : {}),
+            ...(opts.step ? { stepId: opts.step } : {}),
+          });
+          printRun(view, opts.json === true);
+          process.exitCode = exitCodeFor(view);
+        },
+        true,
+      );
+    });
+  common(workflow.command("cancel"))
+    .description("cancel a running or waiting run; everything it did is rolled back")
+    .argument("<run-id>")
+    .option("--as <principal>", "who cancels", "user:cli")
+    .action(async (runId: string, opts: CommonOptions) => {
+      await withRuntime(
+        opts,
+        async (rt) => {
+          const view = await rt.cancel(runId, opts.as ?? "user:cli");
+          printRun(view, opts.json === true);
+          process.exitCode = exitCodeFor(view);
+        },
+        true,
+      );
+    });
+  common(workflow.command("rollback"))
+    .description("undo a finished run after the fact, newest effect first (drift-checked)")
+    .argument("<run-id>")
+    .option("--as <principal>", "who asks", "user:cli")
+    .option("--force", "restore even targets changed since the run (overwrites those changes)")
+    .action(async (runId: string, opts: CommonOptions & { force?: boolean }) => {
+      await withRuntime(
+        opts,
+        async (rt) => {
+          const view = await rt.rollback(runId, { principal: opts.as ?? "user:cli", force: opts.force === true });
+          printRun(view, opts.json === true);
+          process.exitCode = exitCodeFor(view);
+        },
+        true,
+      );
+    });
+
+  common(program.command("recover"))
+    .description("bring every interrupted run to a correct state (safe to run any time)")
+    .action(async (opts: CommonOptions) => {
+      await withRuntime(
+        opts,
+        async (rt) => {
+          const recovered = await rt.recover();
+          if (opts.json) process.stdout.write(`${JSON.stringify({ runs: recovered }, null, 2)}\n`);
+          else if (recovered.length === 0) process.stdout.write("nothing to recover\n");
+          else for (const r of recovered) process.stdout.write(`${r.runId}  ${r.action}  ${r.status}\n`);
+        },
+        true,
+      );
+    });
+
+  const approvals = program.command("approvals").description("human approvals");
+  common(approvals.command("list"))
+    .description("list pending approvals")
+    .action(async (opts: CommonOptions) => {
+      await withRuntime(opts, async (rt) => {
+        const list = await rt.pendingApprovals();
+        if (opts.json) process.stdout.write(`${JSON.stringify({ approvals: list }, null, 2)}\n`);
+        else if (list.length === 0) process.stdout.write("no pending approvals\n");
+        else
+          for (const a of list) {
+            process.stdout.write(
+              `${a.run_id}  ${a.step_id}  requested by ${a.requester}  approvers: ${(a.approvers as string[]).join(", ") || "any user:*"}\n    ${a.message}\n`,
+            );
+          }
+      });
+    });
+
+  common(program.command("capabilities"))
+    .description("list capabilities with risk, effect class and undo")
+    .argument("[pattern]", "name glob", "**")
+    .action(async (pattern: string, opts: CommonOptions) => {
+      await withRuntime(opts, async (rt) => {
+        printCapabilities(rt, pattern, opts.json === true);
+      });
+    });
+
+  return program;
+}
+
+/** Runs the CLI with `argv`; resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : ExitCode.USAGE;
+    }
+    if (err instanceof ValidationError) {
+      for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+      return ExitCode.USAGE;
+    }
+    if (err instanceof AirunError) {
+      process.stderr.write(`airun: ${err.code}: ${err.message}\n`);
+      return exitCodeFor(err);
+    }
+    process.stderr.write(`airun: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return ExitCode.INTERNAL;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`airun: internal error: ${String(err)}\n`);
+    process.exitCode = ExitCode.INTERNAL;
+  },
+);

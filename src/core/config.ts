@@ -1,0 +1,306 @@
+/**
+ * @module The `airun.yaml` configuration (SPEC §12): validated with zod at the boundary, every
+ * problem named by file, line and field, and compiled into a frozen, fully defaulted
+ * `AirunConfig` (durations in milliseconds, paths absolute). Pure: the caller reads the file.
+ */
+import path from "node:path";
+import { z } from "zod";
+import type { SandboxConfig } from "./capability.js";
+import { parseDuration } from "./duration.js";
+import { type Problem, ValidationError } from "./errors.js";
+import { isPlainObject, type JsonObject } from "./json.js";
+import { AuditLevel } from "./status.js";
+import { parseYamlSource } from "./yaml-source.js";
+
+/** Name of the state directory under the working directory when nothing else is set. */
+export const DEFAULT_HOME_DIR = ".airun";
+/** Default worker concurrency: steps of one run executing at the same time. */
+export const DEFAULT_CONCURRENCY = 4;
+/** Default per-attempt step timeout (5 minutes). */
+export const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
+/** Default run lease time-to-live (15 seconds). */
+export const DEFAULT_LEASE_TTL_MS = 15_000;
+/** Default lease heartbeat interval (5 seconds). */
+export const DEFAULT_HEARTBEAT_MS = 5_000;
+/** Default approval expiry (24 hours). */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * 3_600_000;
+/** Largest before-image a file undo keeps by default (64 MiB). */
+export const DEFAULT_MAX_BEFORE_IMAGE_BYTES = 64 * 1024 * 1024;
+/** Input/output field names redacted by default before anything is persisted. */
+export const DEFAULT_REDACT: readonly string[] = Object.freeze([
+  "password",
+  "token",
+  "secret",
+  "api_key",
+  "authorization",
+]);
+
+/** Where state lives: the embedded SQLite database, or a PostgreSQL server. */
+export type StoreConfig =
+  | { readonly kind: "sqlite"; readonly synchronous: "FULL" | "NORMAL" }
+  | { readonly kind: "postgres"; readonly url: string };
+
+/** Roles of a principal and, for the HTTP API, the SHA-256 (hex) of its bearer token. */
+export interface PrincipalConfig {
+  readonly roles: readonly string[];
+  readonly tokenSha256: string | null;
+}
+
+/** Default approval settings (a step's or rule's own settings win). */
+export interface ApprovalsConfig {
+  readonly timeoutMs: number;
+  readonly onTimeout: "reject" | "approve";
+  /** Eligible approvers when neither the step nor the rule names any; empty: any `user:*`. */
+  readonly approvers: readonly string[];
+  /** Webhook notified of new approvals; the HMAC secret is read from `secretEnv`. */
+  readonly webhook: { readonly url: string; readonly secretEnv: string | null } | null;
+}
+
+/** Engine tuning. */
+export interface EngineConfig {
+  readonly concurrency: number;
+  readonly defaultTimeoutMs: number;
+  readonly leaseTtlMs: number;
+  readonly heartbeatMs: number;
+}
+
+/** The compiled configuration: frozen, fully defaulted, durations in ms, paths absolute. */
+export interface AirunConfig {
+  /** Absolute path of the config file used, or null when none. */
+  readonly file: string | null;
+  /** Folder relative paths were resolved against (the config file's folder, else cwd). */
+  readonly baseDir: string;
+  /** State directory: database, keys, blobs. */
+  readonly home: string;
+  readonly store: StoreConfig;
+  /** Absolute path of the policy file, or null for the built-in default policy. */
+  readonly policy: string | null;
+  readonly principals: Readonly<Record<string, PrincipalConfig>>;
+  readonly sandbox: SandboxConfig;
+  readonly approvals: ApprovalsConfig;
+  readonly audit: { readonly level: AuditLevel; readonly redact: readonly string[] };
+  /** The `llm` section as written (compiled by the LLM capability). */
+  readonly llm: JsonObject | null;
+  /** Absolute paths of plugin modules. */
+  readonly plugins: readonly string[];
+  readonly engine: EngineConfig;
+}
+
+/** Options of `compileConfig`: where the process runs, its environment and explicit flags. */
+export interface ConfigOptions {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** `--home` flag: wins over AIRUN_HOME and the file. */
+  readonly home?: string;
+}
+
+const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
+  message: 'expected a duration like "30s", "5m" or milliseconds',
+});
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+function parseSize(v: unknown): number | undefined {
+  if (typeof v === "number") return Number.isInteger(v) && v >= 0 ? v : undefined;
+  if (typeof v !== "string") return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(v);
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * (SIZE_UNITS[(m[2] ?? "b").toLowerCase()] ?? 1));
+}
+const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== undefined, {
+  message: 'expected a size in bytes or like "64MB"',
+});
+
+const principalName = z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id"');
+
+const configSchema = z.strictObject({
+  home: z.string().min(1).optional(),
+  store: z
+    .string()
+    .refine((s) => s === "sqlite" || /^postgres(ql)?:\/\/\S+$/.test(s), {
+      message: 'expected "sqlite" or a postgres://... URL',
+    })
+    .optional(),
+  sqlite: z.strictObject({ synchronous: z.enum(["FULL", "NORMAL"]).optional() }).optional(),
+  policy: z.string().min(1).nullable().optional(),
+  principals: z
+    .record(
+      principalName,
+      z.strictObject({
+        roles: z.array(z.string().min(1)).optional(),
+        token_sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/, "expected the hex SHA-256 of the token")
+          .optional(),
+      }),
+    )
+    .optional(),
+  sandbox: z
+    .strictObject({
+      fs: z.strictObject({ roots: z.array(z.string().min(1)).optional() }).optional(),
+      http: z
+        .strictObject({
+          allow_hosts: z.array(z.string().min(1)).optional(),
+          allow_private: z.boolean().optional(),
+        })
+        .optional(),
+      exec: z.strictObject({ allow: z.array(z.string().min(1)).optional() }).optional(),
+      max_before_image: size.optional(),
+    })
+    .optional(),
+  approvals: z
+    .strictObject({
+      timeout: duration.optional(),
+      on_timeout: z.enum(["reject", "approve"]).optional(),
+      approvers: z.array(z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id" or "role:name"')).optional(),
+      webhook: z
+        .strictObject({
+          url: z.string().regex(/^https?:\/\/\S+$/, "expected an http(s) URL"),
+          secret_env: z.string().min(1).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+  audit: z
+    .strictObject({
+      level: z.enum(["BASIC", "DETAILED", "FORENSIC"]).optional(),
+      redact: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
+  llm: z.record(z.string(), z.unknown()).nullable().optional(),
+  plugins: z.array(z.string().min(1)).optional(),
+  engine: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(1024).optional(),
+      default_timeout: duration.optional(),
+      lease_ttl: duration.optional(),
+      heartbeat: duration.optional(),
+    })
+    .optional(),
+});
+
+/** `airun-plugin-x` or `@scope/plugin`: a package to import by name, not a file path. */
+function isPackageName(spec: string): boolean {
+  if (spec.startsWith(".") || path.isAbsolute(spec) || /\.[cm]?[jt]s$/.test(spec)) return false;
+  return /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i.test(spec);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * Compiles the configuration. `source` is the config file as read by the caller, or null when
+ * there is none. Relative paths in the file are resolved against the file's folder; without a
+ * file, against `opts.cwd`. Home precedence: `opts.home` (flag) > `AIRUN_HOME` > file > default
+ * `<cwd>/.airun`. Throws `ValidationError` listing every problem (unknown keys included).
+ *
+ * @example
+ * const config = compileConfig({ file: "/srv/airun.yaml", text }, { cwd: process.cwd(), env: process.env });
+ */
+export function compileConfig(
+  source: { readonly file: string; readonly text: string } | null,
+  opts: ConfigOptions,
+): AirunConfig {
+  const cwd = path.resolve(opts.cwd);
+  const file = source ? path.resolve(cwd, source.file) : null;
+  const baseDir = file ? path.dirname(file) : cwd;
+  let raw: unknown = {};
+  if (source) {
+    const src = parseYamlSource(source.file, source.text);
+    if (src.syntaxProblems.length > 0) throw new ValidationError(src.syntaxProblems, { location: source.file });
+    raw = src.value ?? {};
+    if (!isPlainObject(raw)) {
+      throw new ValidationError([src.problem([], "the configuration must be a YAML mapping")]);
+    }
+    const parsed = configSchema.safeParse(raw);
+    const problems: Problem[] = [];
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const p = issue.path.map((s) => (typeof s === "number" ? s : String(s)));
+        if (issue.code === "unrecognized_keys") {
+          for (const k of issue.keys) problems.push(src.problem([...p, k], `unknown key "${k}"`));
+        } else if (issue.code === "invalid_key") {
+          problems.push(src.problem(p, `invalid key: ${issue.issues[0]?.message ?? issue.message}`));
+        } else {
+          problems.push(src.problem(p, issue.message));
+        }
+      }
+    }
+    const engine = parsed.success ? parsed.data.engine : undefined;
+    if (engine) {
+      const ttl = parseDuration(engine.lease_ttl ?? DEFAULT_LEASE_TTL_MS)!;
+      const hb = parseDuration(engine.heartbeat ?? DEFAULT_HEARTBEAT_MS)!;
+      if (hb >= ttl) problems.push(src.problem(["engine", "heartbeat"], "heartbeat must be shorter than lease_ttl"));
+    }
+    if (problems.length > 0) {
+      throw new ValidationError(
+        problems.sort((a, b) => a.line - b.line || a.col - b.col),
+        { location: source.file },
+      );
+    }
+  }
+  const c = configSchema.parse(raw);
+  const fromFile = (p: string) => path.resolve(baseDir, p);
+
+  let home = path.resolve(cwd, DEFAULT_HOME_DIR);
+  if (opts.home) home = path.resolve(cwd, opts.home);
+  else if (opts.env.AIRUN_HOME) home = path.resolve(cwd, opts.env.AIRUN_HOME);
+  else if (c.home) home = fromFile(c.home);
+
+  const store: StoreConfig =
+    c.store && c.store !== "sqlite"
+      ? { kind: "postgres", url: c.store }
+      : { kind: "sqlite", synchronous: c.sqlite?.synchronous ?? "FULL" };
+
+  const principals: Record<string, PrincipalConfig> = {};
+  for (const [name, p] of Object.entries(c.principals ?? {})) {
+    principals[name] = { roles: [...(p.roles ?? [])], tokenSha256: p.token_sha256 ?? null };
+  }
+
+  const sandbox: SandboxConfig = {
+    fsRoots: (c.sandbox?.fs?.roots ?? ["."]).map(fromFile),
+    httpAllowHosts: [...(c.sandbox?.http?.allow_hosts ?? [])],
+    httpAllowPrivate: c.sandbox?.http?.allow_private ?? false,
+    execAllow: [...(c.sandbox?.exec?.allow ?? [])],
+    maxBeforeImageBytes:
+      c.sandbox?.max_before_image === undefined
+        ? DEFAULT_MAX_BEFORE_IMAGE_BYTES
+        : parseSize(c.sandbox.max_before_image)!,
+  };
+
+  const webhook = c.approvals?.webhook;
+  const config: AirunConfig = {
+    file,
+    baseDir,
+    home,
+    store,
+    policy: c.policy ? fromFile(c.policy) : null,
+    principals,
+    sandbox,
+    approvals: {
+      timeoutMs:
+        c.approvals?.timeout === undefined ? DEFAULT_APPROVAL_TIMEOUT_MS : parseDuration(c.approvals.timeout)!,
+      onTimeout: c.approvals?.on_timeout ?? "reject",
+      approvers: [...(c.approvals?.approvers ?? [])],
+      webhook: webhook ? { url: webhook.url, secretEnv: webhook.secret_env ?? null } : null,
+    },
+    audit: {
+      level: c.audit?.level ?? AuditLevel.DETAILED,
+      redact: [...(c.audit?.redact ?? DEFAULT_REDACT)],
+    },
+    llm: c.llm ? (structuredClone(c.llm) as JsonObject) : null,
+    plugins: (c.plugins ?? []).map((p) => (isPackageName(p) ? p : fromFile(p))),
+    engine: {
+      concurrency: c.engine?.concurrency ?? DEFAULT_CONCURRENCY,
+      defaultTimeoutMs:
+        c.engine?.default_timeout === undefined ? DEFAULT_STEP_TIMEOUT_MS : parseDuration(c.engine.default_timeout)!,
+      leaseTtlMs: c.engine?.lease_ttl === undefined ? DEFAULT_LEASE_TTL_MS : parseDuration(c.engine.lease_ttl)!,
+      heartbeatMs: c.engine?.heartbeat === undefined ? DEFAULT_HEARTBEAT_MS : parseDuration(c.engine.heartbeat)!,
+    },
+  };
+  return deepFreeze(config);
+}

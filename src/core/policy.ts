@@ -1,0 +1,399 @@
+/**
+ * @module The policy gatekeeper's brain: the request and decision types, the evaluation of
+ * compiled rules (all matching rules collected, the most restrictive wins), and the built-in
+ * default policy. Parsing and validation of policy files live in `policy-compile.ts`.
+ */
+import { sha256Hex } from "./hash.js";
+import { isPlainObject, type JsonPrimitive, type JsonValue } from "./json.js";
+import { type Matcher, normalizePolicyPath } from "./path-match.js";
+import type { Decision, EffectClass, RiskLevel, UndoKind } from "./status.js";
+
+/** What the engine asks the gatekeeper about one capability call. */
+export interface PolicyRequest {
+  /** Who acts, `kind:id` (e.g. `agent:planner`). */
+  readonly principal: string;
+  /** Roles of that principal from config (e.g. `["sre"]`); matched by `role:x`. */
+  readonly roles: readonly string[];
+  /** Capability name, e.g. `io.fs.write_file`. */
+  readonly capability: string;
+  /** Effective risk: max(capability floor, step risk). */
+  readonly risk: RiskLevel;
+  readonly effect: EffectClass;
+  /** Effective undo kind of the call. */
+  readonly undo: UndoKind;
+  /** Whether the step declares a compensation. */
+  readonly hasCompensation: boolean;
+  /** Resolved inputs (secrets already masked). */
+  readonly inputs: JsonValue;
+}
+
+/** The gatekeeper's answer. It never carries modified inputs (principle 9). */
+export interface PolicyDecision {
+  readonly decision: Decision;
+  /** Id of every rule that matched, in declaration order (builtin: a `builtin:` id). */
+  readonly ruleIds: readonly string[];
+  /** For people: which rule (or default) decided, and why. */
+  readonly reason: string;
+  /** Union of the `approvers` of the rules that required approval; empty means the configured
+   * default approvers. Always empty unless `decision` is REQUIRE_APPROVAL. */
+  readonly approvers: readonly string[];
+  /** SHA-256 of the policy file text (or of the built-in policy's description). */
+  readonly policyHash: string;
+  /** The policy file path, or `"builtin"`. */
+  readonly policySource: string;
+}
+
+/** A loaded policy, ready to answer requests. Evaluation is pure and synchronous. */
+export interface CompiledPolicy {
+  readonly hash: string;
+  /** File path, or `"builtin"`. */
+  readonly source: string;
+  readonly ruleCount: number;
+  evaluate(req: PolicyRequest): PolicyDecision;
+}
+
+/** The `source` of the built-in default policy. */
+export const BUILTIN_POLICY_SOURCE = "builtin";
+
+/**
+ * The built-in default, in words; its SHA-256 is the builtin policy's hash (so a change of the
+ * built-in behaviour changes the recorded hash).
+ */
+export const BUILTIN_POLICY_TEXT = [
+  "airun builtin policy v1",
+  "builtin:deny-irreversible: an irreversible effect (undo irreversible, or compensation without a declared compensation) -> DENY",
+  "builtin:approve-high-risk: HIGH and CRITICAL risk -> REQUIRE_APPROVAL",
+  "builtin:allow-reversible: LOW and MEDIUM risk with undo none or builtin, or with a declared compensation -> ALLOW",
+].join("\n");
+
+// ---------------------------------------------------------------------------------------------
+// Compiled rules (built by policy-compile.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** One compiled condition on a resolved input field. */
+export interface CompiledCondition {
+  /** Path into the inputs (`inputs.` prefix already removed). */
+  readonly path: readonly string[];
+  /** Path-like field: glob matching on the normalized POSIX path. */
+  readonly pathLike: boolean;
+  /** For path-like fields: globs and literal (`equals`) paths, all normalized. */
+  readonly pathMatchers: readonly Matcher[];
+  /** For other fields: the accepted values (strings NFC-normalized). */
+  readonly values: readonly JsonPrimitive[];
+  /** Whether a value that cannot be proven safe matches (true for DENY / REQUIRE_APPROVAL). */
+  readonly unprovableMatches: boolean;
+}
+
+/** A principal pattern: a principal glob, or a role glob (`role:x`). */
+export interface CompiledPrincipal {
+  readonly role: boolean;
+  readonly match: Matcher;
+}
+
+/** One compiled rule. Internal to the policy modules (exported for `policy-compile.ts`). */
+export interface CompiledRule {
+  /** Declaration order (0-based). */
+  readonly index: number;
+  readonly id: string;
+  readonly decision: Decision;
+  readonly approvers: readonly string[];
+  readonly reason: string | null;
+  /** Capability patterns as written (used to index the rule). */
+  readonly capabilityPatterns: readonly string[];
+  /** True when any of the capability patterns matches. */
+  readonly matchCapability: Matcher;
+  /** `null` matches every principal. */
+  readonly principals: readonly CompiledPrincipal[] | null;
+  /** `null` matches every risk level. */
+  readonly risks: ReadonlySet<string> | null;
+  readonly conditions: readonly CompiledCondition[];
+}
+
+/** Everything `createRulePolicy` needs. */
+export interface RulePolicyDefinition {
+  readonly source: string;
+  readonly hash: string;
+  readonly defaultDecision: Decision;
+  readonly rules: readonly CompiledRule[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+// ---------------------------------------------------------------------------------------------
+
+const RANK: Readonly<Record<Decision, number>> = { ALLOW: 0, REQUIRE_APPROVAL: 1, DENY: 2 };
+const EMPTY: readonly string[] = Object.freeze([]);
+const CANDIDATE_CACHE_LIMIT = 4096;
+
+/** HIGH, CRITICAL, and anything unrecognized (fail closed) cannot be plain ALLOW. */
+function isHighRisk(risk: string): boolean {
+  return risk !== "LOW" && risk !== "MEDIUM";
+}
+
+/** An effect nothing can undo: irreversible, or compensable with no compensation declared. */
+function isUncompensatedIrreversible(req: PolicyRequest): boolean {
+  if (req.hasCompensation) return false;
+  return req.undo !== "none" && req.undo !== "builtin";
+}
+
+function firstSegment(capability: string): string {
+  const dot = capability.indexOf(".");
+  return dot < 0 ? capability : capability.slice(0, dot);
+}
+
+/** Index of rules by capability: exact names, literal first segments, and the rest. */
+class CapabilityIndex {
+  private readonly exact = new Map<string, CompiledRule[]>();
+  private readonly byFirst = new Map<string, CompiledRule[]>();
+  private readonly anywhere: CompiledRule[] = [];
+  private readonly cache = new Map<string, readonly CompiledRule[]>();
+
+  constructor(rules: readonly CompiledRule[]) {
+    const push = (map: Map<string, CompiledRule[]>, key: string, rule: CompiledRule) => {
+      const list = map.get(key);
+      if (list === undefined) map.set(key, [rule]);
+      else if (list[list.length - 1] !== rule) list.push(rule);
+    };
+    for (const rule of rules) {
+      let global = false;
+      for (const p of rule.capabilityPatterns) {
+        if (!/[*?]/.test(p)) {
+          push(this.exact, p, rule);
+          continue;
+        }
+        const first = firstSegment(p);
+        if (/[*?]/.test(first) || first === p) global = true;
+        else push(this.byFirst, first, rule);
+      }
+      if (global) this.anywhere.push(rule);
+    }
+  }
+
+  /** Rules whose capability patterns match `capability`, in declaration order (cached). */
+  candidates(capability: string): readonly CompiledRule[] {
+    const hit = this.cache.get(capability);
+    if (hit !== undefined) return hit;
+    const seen = new Set<CompiledRule>();
+    const add = (list: readonly CompiledRule[] | undefined) => {
+      if (list === undefined) return;
+      for (const r of list) if (r.matchCapability(capability)) seen.add(r);
+    };
+    add(this.exact.get(capability));
+    add(this.byFirst.get(firstSegment(capability)));
+    add(this.anywhere);
+    const out = Object.freeze([...seen].sort((a, b) => a.index - b.index));
+    if (this.cache.size >= CANDIDATE_CACHE_LIMIT) this.cache.clear();
+    this.cache.set(capability, out);
+    return out;
+  }
+}
+
+function matchesPrincipal(rule: CompiledRule, req: PolicyRequest): boolean {
+  if (rule.principals === null) return true;
+  for (const p of rule.principals) {
+    if (p.role) {
+      for (const role of req.roles) if (p.match(role)) return true;
+    } else if (p.match(req.principal)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Looks up a dotted path in the inputs; own properties only (no prototype surprises). */
+function lookup(inputs: JsonValue, path: readonly string[]): JsonValue | undefined {
+  let node: JsonValue | undefined = inputs;
+  for (const key of path) {
+    if (Array.isArray(node)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(key)) return undefined;
+      node = node[Number(key)];
+    } else if (isPlainObject(node)) {
+      if (!Object.hasOwn(node, key)) return undefined;
+      node = node[key];
+    } else {
+      return undefined;
+    }
+  }
+  return node;
+}
+
+function matchesCondition(cond: CompiledCondition, inputs: JsonValue): boolean {
+  const value = lookup(inputs, cond.path);
+  if (value === undefined || value === null) return false;
+  if (cond.pathLike) {
+    if (typeof value !== "string") return cond.unprovableMatches;
+    const norm = normalizePolicyPath(value);
+    if (!norm.ok) return cond.unprovableMatches;
+    for (const m of cond.pathMatchers) if (m(norm.path)) return true;
+    return false;
+  }
+  if (typeof value === "object") return false;
+  const probe = typeof value === "string" ? value.normalize("NFC") : value;
+  for (const v of cond.values) if (v === probe) return true;
+  return false;
+}
+
+function matchesRule(rule: CompiledRule, req: PolicyRequest): boolean {
+  if (rule.risks !== null && !rule.risks.has(req.risk)) return false;
+  if (!matchesPrincipal(rule, req)) return false;
+  for (const c of rule.conditions) if (!matchesCondition(c, req.inputs)) return false;
+  return true;
+}
+
+function quoteList(ids: readonly string[]): string {
+  return ids.map((id) => `"${id}"`).join(", ");
+}
+
+const VERB: Readonly<Record<Decision, string>> = {
+  ALLOW: "allowed",
+  DENY: "denied",
+  REQUIRE_APPROVAL: "approval required",
+};
+
+function highRiskNote(risk: string): string {
+  return `${risk} risk can never be plain ALLOW, so approval is required (principle 4)`;
+}
+
+/**
+ * Builds a policy from compiled rules. Every matching rule is collected; the most restrictive
+ * decision wins (DENY > REQUIRE_APPROVAL > ALLOW); an ALLOW at HIGH or CRITICAL risk becomes
+ * REQUIRE_APPROVAL; no match falls back to the default, except that a default ALLOW never
+ * covers an irreversible effect without a declared compensation (that needs an explicit rule).
+ * Used by `compilePolicy`; most callers want that instead.
+ */
+export function createRulePolicy(def: RulePolicyDefinition): CompiledPolicy {
+  const index = new CapabilityIndex(def.rules);
+  const { source, hash, defaultDecision } = def;
+
+  const evaluate = (req: PolicyRequest): PolicyDecision => {
+    const high = isHighRisk(req.risk);
+    const ruleIds: string[] = [];
+    let best: Decision | null = null;
+    let winners: CompiledRule[] = [];
+    for (const rule of index.candidates(req.capability)) {
+      if (!matchesRule(rule, req)) continue;
+      ruleIds.push(rule.id);
+      const effective: Decision =
+        rule.decision === "ALLOW" && high ? "REQUIRE_APPROVAL" : rule.decision;
+      if (best === null || RANK[effective] > RANK[best]) {
+        best = effective;
+        winners = [rule];
+      } else if (effective === best) {
+        winners.push(rule);
+      }
+    }
+
+    if (best === null) {
+      let decision = defaultDecision;
+      let reason = `no rule matched ${req.capability} for ${req.principal}; the policy default is ${defaultDecision}`;
+      if (decision === "ALLOW" && isUncompensatedIrreversible(req)) {
+        decision = "DENY";
+        reason += `, but a default ALLOW never covers an irreversible effect (undo "${req.undo}", no declared compensation): a rule must allow it explicitly`;
+      } else if (decision === "ALLOW" && high) {
+        decision = "REQUIRE_APPROVAL";
+        reason += `; ${highRiskNote(req.risk)}`;
+      }
+      return {
+        decision,
+        ruleIds: EMPTY,
+        reason,
+        approvers: EMPTY,
+        policyHash: hash,
+        policySource: source,
+      };
+    }
+
+    const decision: Decision = best;
+    const ids = winners.map((r) => r.id);
+    let reason = `${VERB[decision]} by rule${ids.length > 1 ? "s" : ""} ${quoteList(ids)}`;
+    const texts = winners.map((r) => r.reason).filter((t): t is string => t !== null && t !== "");
+    if (texts.length > 0) reason += `: ${texts.join("; ")}`;
+    let approvers: readonly string[] = EMPTY;
+    if (decision === "REQUIRE_APPROVAL") {
+      const escalated = winners.some((r) => r.decision === "ALLOW");
+      if (escalated) reason += ` (${highRiskNote(req.risk)})`;
+      const union = new Set<string>();
+      for (const r of winners) for (const a of r.approvers) union.add(a);
+      if (union.size > 0) approvers = [...union];
+    }
+    return { decision, ruleIds, reason, approvers, policyHash: hash, policySource: source };
+  };
+
+  return Object.freeze({ hash, source, ruleCount: def.rules.length, evaluate });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in default
+// ---------------------------------------------------------------------------------------------
+
+let builtin: CompiledPolicy | undefined;
+
+/**
+ * The policy that applies without a policy file (SPEC §12): an irreversible effect without a
+ * declared compensation → DENY; HIGH and CRITICAL → REQUIRE_APPROVAL; LOW and MEDIUM that can
+ * be undone (undo `none` or `builtin`, or a declared compensation) → ALLOW. Each decision names
+ * the built-in rule that produced it (`builtin:deny-irreversible`, `builtin:approve-high-risk`,
+ * `builtin:allow-reversible`); `source` is `"builtin"`.
+ */
+export function builtinPolicy(): CompiledPolicy {
+  if (builtin !== undefined) return builtin;
+  const hash = sha256Hex(BUILTIN_POLICY_TEXT);
+  const source = BUILTIN_POLICY_SOURCE;
+  const make = (decision: Decision, id: string, reason: string): PolicyDecision => ({
+    decision,
+    ruleIds: Object.freeze([id]),
+    reason,
+    approvers: EMPTY,
+    policyHash: hash,
+    policySource: source,
+  });
+  const evaluate = (req: PolicyRequest): PolicyDecision => {
+    if (isUncompensatedIrreversible(req)) {
+      return make(
+        "DENY",
+        "builtin:deny-irreversible",
+        `built-in policy: ${req.capability} cannot be undone (undo "${req.undo}", no declared compensation), so it is denied unless a policy rule allows it explicitly`,
+      );
+    }
+    if (isHighRisk(req.risk)) {
+      return make(
+        "REQUIRE_APPROVAL",
+        "builtin:approve-high-risk",
+        `built-in policy: ${req.risk} risk requires human approval (principle 4)`,
+      );
+    }
+    return make(
+      "ALLOW",
+      "builtin:allow-reversible",
+      `built-in policy: ${req.risk} risk and the effect can be undone (undo "${req.undo}"${req.hasCompensation ? ", declared compensation" : ""})`,
+    );
+  };
+  builtin = Object.freeze({ hash, source, ruleCount: 0, evaluate });
+  return builtin;
+}
+
+/**
+ * A human explanation of a decision, several lines: decision, policy (source and short hash),
+ * matched rules, approvers, reason.
+ *
+ * @example
+ * console.log(explainDecision(policy.evaluate(req)));
+ * // Decision: REQUIRE_APPROVAL
+ * // Policy:   policies.yaml (sha256 3f2a9c1d0b7e)
+ * // Rules:    agents-write
+ * // ...
+ */
+export function explainDecision(d: PolicyDecision): string {
+  const lines = [
+    `Decision: ${d.decision}`,
+    `Policy:   ${d.policySource === BUILTIN_POLICY_SOURCE ? "built-in default" : d.policySource} (sha256 ${d.policyHash.slice(0, 12)})`,
+    `Rules:    ${d.ruleIds.length > 0 ? d.ruleIds.join(", ") : "none matched (default applied)"}`,
+  ];
+  if (d.decision === "REQUIRE_APPROVAL") {
+    lines.push(
+      `Approvers: ${d.approvers.length > 0 ? d.approvers.join(", ") : "the configured default approvers"}`,
+    );
+  }
+  lines.push(`Reason:   ${d.reason}`);
+  return lines.join("\n");
+}

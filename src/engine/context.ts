@@ -1,0 +1,52 @@
+/**
+ * @module What every part of the engine shares: the store, the capability catalog, the
+ * gatekeeper, compiled settings and this process's lease identity. One instance per Runtime,
+ * passed explicitly (no global singletons).
+ */
+import type { CapabilityCatalog, SandboxConfig } from "../core/capability.js";
+import type { JsonValue } from "../core/json.js";
+import type { Store } from "../store/store.js";
+import type { Gatekeeper } from "./gatekeeper.js";
+
+/** Engine settings, compiled from the config. Durations in milliseconds. */
+export interface EngineSettings {
+  /** Steps of one run executing at once. */
+  readonly concurrency: number;
+  /** Per-attempt timeout of a step that declares none. */
+  readonly defaultTimeoutMs: number;
+  readonly leaseTtlMs: number;
+  readonly heartbeatMs: number;
+  readonly sandbox: SandboxConfig;
+  /** Key fragments redacted from every recorded input and output (config `audit.redact`). */
+  readonly redactKeys: readonly string[];
+  /** Where `${{ secrets.NAME }}` is read from, at the moment of the call. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Approvers used when neither the step nor the rule names any (config `approvals.approvers`). */
+  readonly defaultApprovers: readonly string[];
+  /** Approval expiry and what happens then, when the step does not say. */
+  readonly approvalTimeoutMs: number;
+  readonly approvalOnTimeout: "reject" | "approve";
+  /** Roles of a principal (config `principals`). */
+  rolesOf(principal: string): readonly string[];
+}
+
+/** Something the engine reports as it goes (the CLI prints these as live progress). */
+export interface ProgressEvent {
+  readonly type: string;
+  readonly runId: string;
+  readonly stepId: string | null;
+  readonly at: number;
+  readonly data: JsonValue;
+}
+
+/** The engine's shared dependencies. */
+export interface EngineContext {
+  readonly store: Store;
+  readonly catalog: CapabilityCatalog;
+  readonly gatekeeper: Gatekeeper;
+  readonly settings: EngineSettings;
+  /** This process's lease owner id. */
+  readonly owner: string;
+  /** Called after each committed event; must not throw. */
+  readonly onProgress: ((event: ProgressEvent) => void) | undefined;
+}

@@ -1,0 +1,49 @@
+/**
+ * @module The event vocabulary. Every state change the engine commits appends one of these to
+ * the events table in the SAME batch, so state and history can never disagree after a crash.
+ */
+import type { JsonValue } from "../core/json.js";
+import type { WriteOp } from "../store/store.js";
+
+/** Event types, grouped by what they describe. */
+export const EventType = {
+  RUN_CREATED: "run.created",
+  RUN_STARTED: "run.started",
+  RUN_RESUMED: "run.resumed",
+  RUN_RECOVERED: "run.recovered",
+  RUN_WAITING: "run.waiting_approval",
+  RUN_CANCEL_REQUESTED: "run.cancel_requested",
+  RUN_COMPENSATING: "run.compensating",
+  RUN_COMPLETED: "run.completed",
+  RUN_ROLLED_BACK: "run.rolled_back",
+  RUN_FAILED: "run.failed",
+  STEP_SKIPPED: "step.skipped",
+  STEP_DECISION: "step.decision",
+  STEP_INTENT: "step.intent",
+  STEP_ATTEMPT: "step.attempt",
+  STEP_RETRY: "step.retry",
+  STEP_SUCCEEDED: "step.succeeded",
+  STEP_FAILED: "step.failed",
+  STEP_RECONCILED: "step.reconciled",
+  STEP_WAITING: "step.waiting_approval",
+  APPROVAL_REQUESTED: "approval.requested",
+  APPROVAL_DECIDED: "approval.decided",
+  APPROVAL_VOIDED: "approval.voided",
+  COMPENSATION_STARTED: "compensation.started",
+  COMPENSATION_DONE: "compensation.done",
+  COMPENSATION_REFUSED: "compensation.refused",
+  COMPENSATION_FAILED: "compensation.failed",
+  COMPENSATION_VOID: "compensation.void",
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+
+/** An event append operation, stamped now. */
+export function eventOp(
+  type: EventType,
+  runId: string,
+  stepId: string | null,
+  data: JsonValue,
+  at: number = Date.now(),
+): WriteOp {
+  return { op: "appendEvent", event: { runId, stepId, type, at, data } };
+}

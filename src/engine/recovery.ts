@@ -1,0 +1,132 @@
+/**
+ * @module Crash recovery (SPEC §9): takes over every non-terminal run whose lease lapsed or whose
+ * owner died — never one a live process holds — and brings it to a correct state. Completed
+ * steps are never run again; an in-flight step is re-run when that is safe (no side effect, or
+ * idempotent), otherwise reconciled; if nobody can tell whether it took effect, the run ends
+ * FAILED/IN_DOUBT after undoing what is known. An interrupted rollback resumes where it stopped.
+ */
+import { AirunError, ConflictError } from "../core/errors.js";
+import { CompensationStatus, RunStatus, StepStatus, UndoKind } from "../core/status.js";
+import type { RunRecord } from "../store/store.js";
+import { expireApprovals } from "./approvals.js";
+import type { EngineContext } from "./context.js";
+import { EventType, eventOp } from "./events.js";
+import { isOwnerAlive } from "./owner.js";
+import { RunExecution } from "./run-execution.js";
+import { armed, failStep, reconcileStep, resolveCall } from "./step-runner.js";
+
+/** What recovery did with one run. */
+export interface RecoveredRun {
+  readonly runId: string;
+  readonly action: "resumed" | "skipped_live_owner" | "skipped_waiting" | "lost_race";
+  readonly status: string;
+}
+
+/**
+ * Claims a run for this process if its holder is gone: free, expired, or a dead owner on this
+ * host. Returns the claimed run, or undefined if a live process holds it.
+ */
+export async function claimRun(ctx: EngineContext, run: RunRecord, now = Date.now()): Promise<RunRecord | undefined> {
+  const holder = run.leaseOwner;
+  if (holder && holder !== ctx.owner) {
+    const expired = run.leaseExpiresAt !== null && run.leaseExpiresAt < now;
+    if (!expired && isOwnerAlive(holder)) return undefined;
+  }
+  return ctx.store.acquireLease(run.id, ctx.owner, ctx.settings.leaseTtlMs, now, holder ?? undefined);
+}
+
+/** Recovers every non-terminal run. */
+export async function recoverAll(ctx: EngineContext): Promise<RecoveredRun[]> {
+  const out: RecoveredRun[] = [];
+  for (const run of await ctx.store.listActiveRuns()) out.push(await recoverRun(ctx, run));
+  return out;
+}
+
+/** Recovers one run (see module doc). */
+export async function recoverRun(ctx: EngineContext, run: RunRecord): Promise<RecoveredRun> {
+  const claimed = await claimRun(ctx, run);
+  if (!claimed) return { runId: run.id, action: "skipped_live_owner", status: run.status };
+  const exec = await RunExecution.load(ctx, claimed);
+  if (claimed.status === RunStatus.WAITING_APPROVAL) {
+    // Nothing to do unless an approval expired (its on_timeout applies now).
+    if ((await expireApprovals(exec)) === 0) {
+      await ctx.store.releaseLease(run.id, ctx.owner);
+      return { runId: run.id, action: "skipped_waiting", status: claimed.status };
+    }
+  }
+  await prepareResume(exec);
+  try {
+    await exec.drive();
+  } catch (err) {
+    if (err instanceof ConflictError) return { runId: run.id, action: "lost_race", status: exec.run.status };
+    throw err;
+  }
+  return { runId: run.id, action: "resumed", status: exec.run.status };
+}
+
+/**
+ * Puts the in-flight parts of a crashed run into a state `drive()` can continue from.
+ */
+export async function prepareResume(exec: RunExecution): Promise<void> {
+  const ctx = exec.ctx;
+  const decisions: Record<string, string> = {};
+  if (exec.run.status === RunStatus.COMPENSATING) {
+    for (const comp of exec.compensations.values()) {
+      if (comp.status !== CompensationStatus.RUNNING || comp.kind === "builtin") continue;
+      // Builtin reverts are idempotent; a declared compensation is re-run only if its capability is.
+      const cap = ctx.catalog.get(comp.capability);
+      if (!cap?.idempotent) {
+        await exec.commit([
+          {
+            op: "putCompensation",
+            compensation: {
+              ...comp,
+              status: CompensationStatus.FAILED,
+              error: { code: "IN_DOUBT", message: `interrupted ${comp.capability} is not idempotent` },
+              updatedAt: Date.now(),
+            },
+          },
+        ]);
+        decisions[comp.stepId] = "compensation_in_doubt";
+      }
+    }
+  } else {
+    for (const rec of [...exec.steps.values()]) {
+      if (rec.status !== StepStatus.RUNNING) continue;
+      const ps = exec.planStep(rec.stepId);
+      const comp = exec.compensations.get(rec.stepId);
+      let safeToRerun = false;
+      try {
+        const call = resolveCall(exec, ps);
+        safeToRerun = call.undo === UndoKind.NONE || call.idempotent;
+      } catch {
+        // Inputs no longer resolve: only reconciliation can tell.
+      }
+      const verdict = safeToRerun ? "not_applied" : await reconcileStep(exec, ps, comp);
+      decisions[rec.stepId] = verdict === "not_applied" ? "rerun" : verdict;
+      if (verdict === "not_applied") {
+        await exec.commit([{ op: "putStep", step: { ...rec, status: StepStatus.PENDING } }]);
+      } else if (verdict === "applied") {
+        const ops = [
+          {
+            op: "putStep" as const,
+            step: { ...rec, status: StepStatus.SUCCEEDED, outputs: null, finishedAt: Date.now() },
+          },
+        ];
+        await exec.commit(
+          comp && comp.status === CompensationStatus.PENDING
+            ? [...ops, { op: "putCompensation", compensation: armed(exec, ps, comp, null) }]
+            : ops,
+        );
+      } else {
+        await failStep(
+          exec,
+          ps,
+          new AirunError("IN_DOUBT", `step ${rec.stepId} was interrupted and its effect cannot be determined`),
+          { effectUnknown: true, verdict: "unknown" },
+        );
+      }
+    }
+  }
+  await exec.commit([eventOp(EventType.RUN_RECOVERED, exec.run.id, null, { steps: decisions })]);
+}

@@ -1,0 +1,294 @@
+/**
+ * @module One run in the hands of this process: its in-memory mirror of the persisted state,
+ * the DAG scheduling loop, and the terminal transitions. Every change goes through `commit`,
+ * which writes it (with its events) durably BEFORE the engine acts on it, and refuses to write
+ * if this process no longer holds the run's lease.
+ */
+import type { JsonObject, JsonValue } from "../core/json.js";
+import type { Plan, PlanStep } from "../core/plan.js";
+import { planFromJson } from "../core/spec-compile.js";
+import {
+  CompensationStatus,
+  Outcome,
+  Reason,
+  RunStatus,
+  StepStatus,
+  isTerminal,
+} from "../core/status.js";
+import { CapabilityError, NotFoundError } from "../core/errors.js";
+import type {
+  CompensationRecord,
+  RunRecord,
+  StepRecord,
+  WriteOp,
+} from "../store/store.js";
+import { ApprovalStatus, approvalOf } from "./approvals.js";
+import { rollback } from "./compensator.js";
+import type { EngineContext } from "./context.js";
+import { EventType, eventOp } from "./events.js";
+import { runStep } from "./step-runner.js";
+
+/** Outcome a reason implies when the run is rolled back (SPEC §2). */
+export function outcomeFor(reason: Reason): Outcome {
+  switch (reason) {
+    case Reason.POLICY_DENIED:
+    case Reason.BUDGET_EXCEEDED:
+    case Reason.EVIDENCE_UNMET:
+      return Outcome.ABSTAIN;
+    case Reason.COMPLETED:
+      return Outcome.ACCEPT;
+    default:
+      return Outcome.REMEDIATE;
+  }
+}
+
+/** Step statuses that satisfy a dependency. */
+const DONE: ReadonlySet<string> = new Set([StepStatus.SUCCEEDED, StepStatus.SKIPPED]);
+
+/** Why a run stopped making progress in this process. */
+export type DriveResult = "terminal" | "waiting";
+
+/** A run loaded into this process, holding its lease. */
+export class RunExecution {
+  readonly ctx: EngineContext;
+  readonly plan: Plan;
+  run: RunRecord;
+  readonly steps = new Map<string, StepRecord>();
+  /** Compensation records by step id (at most one per step). */
+  readonly compensations = new Map<string, CompensationRecord>();
+  /** `steps.<id>.outputs` as templates see them, kept up to date incrementally. */
+  readonly stepScope: Record<string, JsonObject> = {};
+  /** Aborted when the run is cancelled; in-flight capability calls receive it. */
+  readonly abort = new AbortController();
+  /** Set by the first failure: the reason the run must roll back. */
+  failure: { reason: Reason; detail: JsonObject } | null = null;
+
+  private constructor(
+    ctx: EngineContext,
+    run: RunRecord,
+    steps: StepRecord[],
+    comps: CompensationRecord[],
+  ) {
+    this.ctx = ctx;
+    this.run = run;
+    this.plan = planFromJson(run.plan);
+    for (const s of steps) {
+      this.steps.set(s.stepId, s);
+      if (s.status === StepStatus.SUCCEEDED) this.stepScope[s.stepId] = scopeEntry(s);
+    }
+    for (const c of comps) this.compensations.set(c.stepId, c);
+  }
+
+  /** Loads a run whose lease this process already holds. */
+  static async load(ctx: EngineContext, run: RunRecord): Promise<RunExecution> {
+    const [steps, comps] = await Promise.all([
+      ctx.store.getSteps(run.id),
+      ctx.store.getCompensations(run.id),
+    ]);
+    return new RunExecution(ctx, run, steps, comps);
+  }
+
+  /** Loads a run by id, or throws NotFoundError. */
+  static async loadById(ctx: EngineContext, runId: string): Promise<RunExecution> {
+    const run = await ctx.store.getRun(runId);
+    if (!run) throw new NotFoundError(`run ${runId}`, { runId });
+    return RunExecution.load(ctx, run);
+  }
+
+  /** Cancels the run: in-flight calls are aborted, then everything done is rolled back. */
+  cancel(by: string): void {
+    this.failure ??= { reason: Reason.CANCELLED, detail: { cancelled_by: by } };
+    this.abort.abort(new CapabilityError("CANCELLED", `cancelled by ${by}`));
+  }
+
+  /** The plan step with this id. */
+  planStep(stepId: string): PlanStep {
+    const ps = this.plan.steps.find((s) => s.id === stepId);
+    if (!ps) throw new NotFoundError(`step ${stepId}`, { runId: this.run.id, stepId });
+    return ps;
+  }
+
+  step(stepId: string): StepRecord {
+    const s = this.steps.get(stepId);
+    if (!s) throw new NotFoundError(`step ${stepId}`, { runId: this.run.id, stepId });
+    return s;
+  }
+
+  /** Next position in the compensation stack. */
+  nextSeq(): number {
+    let max = 0;
+    for (const s of this.steps.values()) if (s.seq !== null && s.seq > max) max = s.seq;
+    return max + 1;
+  }
+
+  /**
+   * Commits a batch durably, guarded by this process's lease, then mirrors it in memory and
+   * reports its events. Throws ConflictError if the lease was lost (nothing is written).
+   */
+  async commit(ops: WriteOp[]): Promise<void> {
+    const batch: WriteOp[] = [
+      { op: "expectRun", runId: this.run.id, expect: { leaseOwner: this.ctx.owner } },
+      ...ops,
+    ];
+    await this.ctx.store.commit(batch);
+    for (const op of ops) {
+      switch (op.op) {
+        case "putStep":
+          this.steps.set(op.step.stepId, op.step);
+          if (op.step.status === StepStatus.SUCCEEDED) {
+            this.stepScope[op.step.stepId] = scopeEntry(op.step);
+          }
+          break;
+        case "putCompensation":
+          this.compensations.set(op.compensation.stepId, op.compensation);
+          break;
+        case "updateRun":
+          this.run = { ...this.run, ...op.patch, updatedAt: Date.now() } as RunRecord;
+          break;
+        case "appendEvent":
+          this.ctx.onProgress?.({ ...op.event, runId: this.run.id });
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  /** A run status change with its event. */
+  runUpdate(patch: Partial<RunRecord>, type: (typeof EventType)[keyof typeof EventType], data: JsonValue): WriteOp[] {
+    return [
+      { op: "updateRun", runId: this.run.id, patch: { ...patch, updatedAt: Date.now() } },
+      eventOp(type, this.run.id, null, data),
+    ];
+  }
+
+  /**
+   * Drives the run until it is terminal, waits for an approval, or the lease is lost: schedules
+   * every ready step (dependencies done) up to the concurrency limit; on the first failure stops
+   * scheduling, lets in-flight steps finish, then rolls back.
+   */
+  async drive(): Promise<DriveResult> {
+    if (this.run.status === RunStatus.COMPENSATING) return this.finishRollback();
+    if (isTerminal(this.run.status)) return "terminal";
+    if (this.run.status !== RunStatus.RUNNING) {
+      await this.commit(
+        this.runUpdate({ status: RunStatus.RUNNING }, EventType.RUN_RESUMED, { from: this.run.status }),
+      );
+    }
+    const running = new Map<string, Promise<void>>();
+    const limit = Math.max(1, this.ctx.settings.concurrency);
+    for (;;) {
+      if (!this.failure) {
+        for (const ps of this.plan.steps) {
+          if (running.size >= limit) break;
+          if (running.has(ps.id) || !this.isReady(ps)) continue;
+          const p = runStep(this, ps).finally(() => running.delete(ps.id));
+          running.set(ps.id, p);
+        }
+      }
+      if (running.size === 0) break;
+      await Promise.race(running.values());
+    }
+    if (this.failure) return this.beginRollback(this.failure.reason, this.failure.detail);
+    const statuses = [...this.steps.values()].map((s) => s.status);
+    if (statuses.every((s) => DONE.has(s))) {
+      await this.finish(RunStatus.COMPLETED, Reason.COMPLETED, null);
+      return "terminal";
+    }
+    if (statuses.includes(StepStatus.WAITING_APPROVAL)) {
+      const waiting = [...this.steps.values()]
+        .filter((s) => s.status === StepStatus.WAITING_APPROVAL)
+        .map((s) => s.stepId);
+      await this.commit(
+        this.runUpdate({ status: RunStatus.WAITING_APPROVAL, leaseOwner: null, leaseExpiresAt: null }, EventType.RUN_WAITING, { steps: waiting }),
+      );
+      return "waiting";
+    }
+    // Nothing ready, nothing running, nothing waiting: only possible if a step is stuck in a
+    // status no path leads out of. Never leave it silently: a human must look.
+    await this.finish(RunStatus.FAILED, Reason.IN_DOUBT, {
+      message: "no step can make progress",
+      steps: Object.fromEntries([...this.steps.values()].map((s) => [s.stepId, s.status])),
+    });
+    return "terminal";
+  }
+
+  private isReady(ps: PlanStep): boolean {
+    const rec = this.steps.get(ps.id);
+    if (!rec) return false;
+    const approved =
+      rec.status === StepStatus.WAITING_APPROVAL &&
+      approvalOf(rec.decision)?.status !== ApprovalStatus.PENDING;
+    if (rec.status !== StepStatus.PENDING && !approved) return false;
+    return ps.dependsOn.every((d) => DONE.has(this.steps.get(d)?.status ?? ""));
+  }
+
+  /** Records that the run must roll back, then rolls back. */
+  async beginRollback(reason: Reason, detail: JsonObject): Promise<DriveResult> {
+    await this.commit(
+      this.runUpdate(
+        { status: RunStatus.COMPENSATING, reason, outcome: outcomeFor(reason), reasonDetail: detail },
+        EventType.RUN_COMPENSATING,
+        { reason, ...detail },
+      ),
+    );
+    return this.finishRollback();
+  }
+
+  /** Runs (or resumes) the compensation stack and ends the run. */
+  async finishRollback(force = false): Promise<DriveResult> {
+    const result = await rollback(this, force);
+    const reason = this.run.reason ?? Reason.STEP_FAILED;
+    if (reason === Reason.IN_DOUBT) {
+      await this.finish(RunStatus.FAILED, Reason.IN_DOUBT, {
+        ...(this.run.reasonDetail as JsonObject | null),
+        problems: result.problems,
+      });
+    } else if (result.ok) {
+      await this.finish(RunStatus.ROLLED_BACK, reason, this.run.reasonDetail);
+    } else {
+      await this.finish(RunStatus.FAILED, Reason.COMPENSATION_FAILED, {
+        original_reason: reason,
+        original_detail: this.run.reasonDetail,
+        problems: result.problems,
+      });
+    }
+    return "terminal";
+  }
+
+  /** Ends the run in a terminal status and releases its lease. */
+  async finish(status: RunStatus, reason: Reason, detail: JsonValue): Promise<void> {
+    const outcome = status === RunStatus.COMPLETED ? Outcome.ACCEPT : outcomeFor(reason);
+    const type =
+      status === RunStatus.COMPLETED
+        ? EventType.RUN_COMPLETED
+        : status === RunStatus.ROLLED_BACK
+          ? EventType.RUN_ROLLED_BACK
+          : EventType.RUN_FAILED;
+    await this.commit(
+      this.runUpdate(
+        { status, outcome, reason, reasonDetail: detail, leaseOwner: null, leaseExpiresAt: null },
+        type,
+        { status, outcome, reason, detail },
+      ),
+    );
+  }
+
+  /** Compensation records still to undo, newest first. */
+  pendingCompensations(): CompensationRecord[] {
+    return [...this.compensations.values()]
+      .filter(
+        (c) =>
+          c.status === CompensationStatus.ARMED ||
+          c.status === CompensationStatus.RUNNING ||
+          c.status === CompensationStatus.FAILED ||
+          c.status === CompensationStatus.REFUSED,
+      )
+      .sort((a, b) => b.seq - a.seq);
+  }
+}
+
+/** The template view of a succeeded step. */
+function scopeEntry(s: StepRecord): JsonObject {
+  return { outputs: s.outputs ?? {}, status: s.status };
+}

@@ -1,0 +1,438 @@
+/**
+ * @module The Runtime: the engine's front door, used by every surface (CLI, SDK, later HTTP and
+ * MCP). It opens the store, the capability registry (with plugins) and the gatekeeper from a
+ * compiled config, and offers runs: start, resume/decide, cancel, roll back after the fact,
+ * recover, inspect. One instance per process, passed explicitly.
+ */
+import { readFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { resolve } from "node:path";
+import picomatch from "picomatch";
+import { loadPlugins } from "../capabilities/plugins.js";
+import { CapabilityRegistry, createStandardRegistry } from "../capabilities/registry.js";
+import { type AirunConfig, compileConfig } from "../core/config.js";
+import { AirunError, ConflictError, NotFoundError, type Problem, ValidationError } from "../core/errors.js";
+import { openStore } from "../store/open-store.js";
+import type { JsonObject, JsonValue } from "../core/json.js";
+import type { Plan } from "../core/plan.js";
+import { compileSpec, validateSpec } from "../core/spec-compile.js";
+import { RunStatus, StepStatus, isTerminal } from "../core/status.js";
+import type { RunFilter, RunRecord, StepRecord, Store } from "../store/store.js";
+import { decideApproval } from "./approvals.js";
+import type { EngineContext, EngineSettings, ProgressEvent } from "./context.js";
+import { EventType, eventOp } from "./events.js";
+import { PolicyGatekeeper } from "./gatekeeper.js";
+import { newOwnerId, newRunId } from "./owner.js";
+import { claimRun, prepareResume, recoverAll, type RecoveredRun } from "./recovery.js";
+import { RunExecution } from "./run-execution.js";
+import { coerceInputs } from "./inputs.js";
+import { type RunView, toRunView } from "./run-view.js";
+
+/** How to open a runtime. Everything is optional. */
+export interface RuntimeOptions {
+  /** Config file; default `airun.yaml` in `cwd` when it exists. */
+  readonly configFile?: string;
+  /** State directory; overrides config and AIRUN_HOME. */
+  readonly home?: string;
+  readonly cwd?: string;
+  /** Environment for secrets and AIRUN_* settings; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Live progress listener. */
+  readonly onProgress?: (event: ProgressEvent) => void;
+}
+
+/** What to run. */
+export interface StartRunOptions {
+  readonly specFile: string;
+  /** Spec text; read from `specFile` when absent. */
+  readonly specText?: string;
+  /** Input values (strings from the CLI are coerced to the declared types). */
+  readonly inputs?: Readonly<Record<string, unknown>>;
+  readonly principal?: string;
+  readonly idempotencyKey?: string;
+}
+
+/** A governed runtime. */
+export class Runtime {
+  readonly config: AirunConfig;
+  readonly registry: CapabilityRegistry;
+  readonly #ctx: EngineContext;
+  readonly #heartbeat: NodeJS.Timeout;
+  /** Runs this process is driving right now (their cancel requests are polled). */
+  readonly #active = new Map<string, RunExecution>();
+  #closed = false;
+
+  private constructor(config: AirunConfig, registry: CapabilityRegistry, ctx: EngineContext) {
+    this.config = config;
+    this.registry = registry;
+    this.#ctx = ctx;
+    this.#heartbeat = setInterval(() => {
+      this.#beat().catch(() => undefined);
+    }, ctx.settings.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Opens a runtime: config, store (migrated), capabilities with plugins, gatekeeper. */
+  static async open(options: RuntimeOptions = {}): Promise<Runtime> {
+    const cwd = resolve(options.cwd ?? process.cwd());
+    const env = options.env ?? process.env;
+    const config = await loadConfig(cwd, env, options.configFile, options.home);
+    const registry = createStandardRegistry();
+    await loadPlugins(registry, config.plugins, config.baseDir);
+    const gatekeeper = await PolicyGatekeeper.load(config.policy);
+    const store = await openStore({
+      url: config.store.kind === "sqlite" ? "sqlite" : config.store.url,
+      home: config.home,
+      ...(config.store.kind === "sqlite" ? { synchronous: config.store.synchronous } : {}),
+    });
+    const roles = new Map(Object.entries(config.principals).map(([p, v]) => [p, v.roles]));
+    const settings: EngineSettings = {
+      concurrency: config.engine.concurrency,
+      defaultTimeoutMs: config.engine.defaultTimeoutMs,
+      leaseTtlMs: config.engine.leaseTtlMs,
+      heartbeatMs: config.engine.heartbeatMs,
+      sandbox: config.sandbox,
+      redactKeys: config.audit.redact,
+      env,
+      defaultApprovers: config.approvals.approvers,
+      approvalTimeoutMs: config.approvals.timeoutMs,
+      approvalOnTimeout: config.approvals.onTimeout,
+      rolesOf: (p) => roles.get(p) ?? [],
+    };
+    const ctx: EngineContext = {
+      store,
+      catalog: registry,
+      gatekeeper,
+      settings,
+      owner: newOwnerId(),
+      onProgress: options.onProgress,
+    };
+    return new Runtime(config, registry, ctx);
+  }
+
+  /** Validates a spec file: every problem, or the compiled plan. */
+  async validate(specFile: string, specText?: string): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
+    const text = specText ?? (await readSpec(specFile));
+    return validateSpec({ file: specFile, text }, this.registry);
+  }
+
+  /**
+   * Starts a run and drives it until it is terminal or waits for an approval. A run started
+   * again with the same idempotency key is the same run: its current view is returned.
+   */
+  async startRun(opts: StartRunOptions): Promise<RunView> {
+    const ctx = this.#ctx;
+    if (opts.idempotencyKey) {
+      const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
+      if (existing) return this.#continueIfOrphaned(existing);
+    }
+    const specText = opts.specText ?? (await readSpec(opts.specFile));
+    const plan = compileSpec({ file: opts.specFile, text: specText }, this.registry);
+    const inputs = coerceInputs(plan, opts.inputs ?? {}, opts.specFile);
+    const principal = opts.principal ?? plan.principal ?? `user:${safeUsername()}`;
+    const now = Date.now();
+    const run: RunRecord = {
+      id: newRunId(now),
+      kind: "workflow",
+      name: plan.name,
+      specVersion: plan.version,
+      specHash: plan.specHash,
+      specText,
+      plan: plan as unknown as JsonValue,
+      principal,
+      inputs,
+      status: RunStatus.RUNNING,
+      outcome: null,
+      reason: null,
+      reasonDetail: null,
+      idempotencyKey: opts.idempotencyKey ?? null,
+      leaseOwner: ctx.owner,
+      leaseExpiresAt: now + ctx.settings.leaseTtlMs,
+      createdAt: now,
+      updatedAt: now,
+      meta: {},
+    };
+    const steps: StepRecord[] = plan.steps.map((ps) => ({
+      runId: run.id,
+      stepId: ps.id,
+      status: StepStatus.PENDING,
+      attempts: 0,
+      inputs: null,
+      outputs: null,
+      error: null,
+      decision: null,
+      contextHash: null,
+      seq: null,
+      startedAt: null,
+      finishedAt: null,
+    }));
+    try {
+      await ctx.store.commit([
+        { op: "insertRun", run },
+        ...steps.map((step) => ({ op: "putStep" as const, step })),
+        eventOp(EventType.RUN_CREATED, run.id, null, {
+          name: plan.name,
+          version: plan.version,
+          spec_hash: plan.specHash,
+          principal,
+          policy_hash: ctx.gatekeeper.policy.hash,
+          policy_source: ctx.gatekeeper.policy.source,
+        }),
+        eventOp(EventType.RUN_STARTED, run.id, null, { owner: ctx.owner }),
+      ]);
+    } catch (err) {
+      if (err instanceof ConflictError && opts.idempotencyKey) {
+        const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
+        if (existing) return this.#continueIfOrphaned(existing);
+      }
+      throw err;
+    }
+    ctx.onProgress?.({ type: EventType.RUN_STARTED, runId: run.id, stepId: null, at: now, data: { name: plan.name } });
+    const exec = await RunExecution.load(ctx, run);
+    await this.#drive(exec);
+    return this.getRun(run.id);
+  }
+
+  /**
+   * Resumes a run: with a decision, decides its pending approval first (eligibility, self-approval
+   * and expiry are checked); then drives it as far as it can go.
+   */
+  async resume(
+    runId: string,
+    opts: { decision?: "approve" | "reject"; principal?: string; comment?: string; stepId?: string } = {},
+  ): Promise<RunView> {
+    const exec = await this.#claim(runId);
+    try {
+      if (opts.decision) {
+        if (!opts.principal) throw new AirunError("USAGE", "a decision needs --as <principal>");
+        await decideApproval(this.#ctx, exec, {
+          decision: opts.decision,
+          principal: opts.principal,
+          ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+          ...(opts.stepId !== undefined ? { stepId: opts.stepId } : {}),
+        });
+      }
+      if (exec.run.status === RunStatus.WAITING_APPROVAL && !opts.decision) {
+        const { expireApprovals } = await import("./approvals.js");
+        if ((await expireApprovals(exec)) === 0) return this.getRun(runId);
+      }
+      await prepareResume(exec);
+      await this.#drive(exec);
+    } finally {
+      await this.#release(runId);
+    }
+    return this.getRun(runId);
+  }
+
+  /**
+   * Cancels a running or waiting run: in-flight calls are aborted and everything the run did is
+   * rolled back (reason CANCELLED). A run another live process is executing is asked to cancel
+   * (a durable request it polls with its heartbeat); this call waits up to `waitMs` for the end.
+   */
+  async cancel(runId: string, principal: string, waitMs = 60_000): Promise<RunView> {
+    const run = await this.#requireRun(runId);
+    if (isTerminal(run.status)) {
+      throw new AirunError("RUN_TERMINAL", `run ${runId} already ended ${run.status} (${run.reason})`, { runId });
+    }
+    const request = eventOp(EventType.RUN_CANCEL_REQUESTED, runId, null, { by: principal });
+    const claimed = await claimRun(this.#ctx, run);
+    if (!claimed) {
+      await this.#ctx.store.commit([request]);
+      const deadline = Date.now() + waitMs;
+      while (Date.now() < deadline) {
+        const view = await this.getRun(runId);
+        if (isTerminal(view.status as RunStatus)) return view;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return this.getRun(runId);
+    }
+    const exec = await RunExecution.load(this.#ctx, claimed);
+    try {
+      await exec.commit([request]);
+      await prepareResume(exec);
+      exec.cancel(principal);
+      await this.#drive(exec);
+    } finally {
+      await this.#release(runId);
+    }
+    return this.getRun(runId);
+  }
+
+  /**
+   * Undoes a finished run after the fact (COMPLETED, or FAILED with effects still armed), newest
+   * first, with the same drift check: a target changed since is refused unless `force`.
+   */
+  async rollback(runId: string, opts: { principal: string; force?: boolean }): Promise<RunView> {
+    const run = await this.#requireRun(runId);
+    if (run.status !== RunStatus.COMPLETED && run.status !== RunStatus.FAILED) {
+      throw new AirunError("NOT_ROLLBACKABLE", `run ${runId} is ${run.status}; use 'workflow cancel' for an active run`, { runId });
+    }
+    const claimed = await this.#ctx.store.acquireLease(runId, this.#ctx.owner, this.#ctx.settings.leaseTtlMs, Date.now());
+    if (!claimed) throw new ConflictError(`run ${runId} is held by another process`, { runId });
+    const exec = await RunExecution.load(this.#ctx, claimed);
+    try {
+      const reason = run.status === RunStatus.COMPLETED ? "ROLLBACK_REQUESTED" : (run.reason ?? "ROLLBACK_REQUESTED");
+      await exec.commit(
+        exec.runUpdate(
+          { status: RunStatus.COMPENSATING, reason: reason as never, reasonDetail: { requested_by: opts.principal, previous_status: run.status } },
+          EventType.RUN_COMPENSATING,
+          { reason, requested_by: opts.principal, force: opts.force ?? false },
+        ),
+      );
+      await exec.finishRollback(opts.force ?? false);
+    } finally {
+      await this.#release(runId);
+    }
+    return this.getRun(runId);
+  }
+
+  /** Recovers every non-terminal run whose owner is gone (see recovery.ts). */
+  async recover(): Promise<RecoveredRun[]> {
+    return recoverAll(this.#ctx);
+  }
+
+  /** The view of one run. */
+  async getRun(runId: string): Promise<RunView> {
+    const run = await this.#requireRun(runId);
+    const [steps, comps] = await Promise.all([
+      this.#ctx.store.getSteps(runId),
+      this.#ctx.store.getCompensations(runId),
+    ]);
+    return toRunView(run, steps, comps);
+  }
+
+  /** Runs, newest first. */
+  async listRuns(filter: RunFilter = {}): Promise<RunView[]> {
+    const runs = await this.#ctx.store.listRuns(filter);
+    return runs.map((r) => toRunView(r, [], []));
+  }
+
+  /** The events of a run, in order. */
+  async events(runId: string): Promise<ProgressEvent[]> {
+    return (await this.#ctx.store.listEvents({ runId })).map((e) => ({ ...e, runId }));
+  }
+
+  /** Pending approvals across runs. */
+  async pendingApprovals(): Promise<JsonObject[]> {
+    const out: JsonObject[] = [];
+    for (const run of await this.#ctx.store.listRuns({ status: [RunStatus.WAITING_APPROVAL] })) {
+      for (const s of await this.#ctx.store.getSteps(run.id)) {
+        const a = (s.decision as { approval?: JsonObject } | null)?.approval;
+        if (a && a.status === "PENDING") out.push({ ...a, run_name: run.name });
+      }
+    }
+    return out;
+  }
+
+  /** Matches a capability name glob against the registry. */
+  capabilities(pattern = "**"): string[] {
+    return this.registry.names().filter((n) => picomatch.isMatch(n, pattern, { dot: true }));
+  }
+
+  /** Renews this process's leases and honours cancel requests made by other processes. */
+  async #beat(): Promise<void> {
+    const ctx = this.#ctx;
+    await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, Date.now());
+    for (const [runId, exec] of this.#active) {
+      const events = await ctx.store.listEvents({ runId });
+      const cancel = events.find((e) => e.type === EventType.RUN_CANCEL_REQUESTED);
+      if (cancel) exec.cancel(String((cancel.data as { by?: string } | null)?.by ?? "unknown"));
+    }
+  }
+
+  /** Drives a run, registered as active while it runs. */
+  async #drive(exec: RunExecution): Promise<void> {
+    this.#active.set(exec.run.id, exec);
+    try {
+      await exec.drive();
+    } finally {
+      this.#active.delete(exec.run.id);
+    }
+  }
+
+  /** Store access for the engine's own tooling (benchmarks, tests). Surfaces must not use it. */
+  get engineContext(): EngineContext {
+    return this.#ctx;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    await this.#ctx.store.close();
+  }
+
+  async #requireRun(runId: string): Promise<RunRecord> {
+    const run = await this.#ctx.store.getRun(runId);
+    if (!run) throw new NotFoundError(`run ${runId}`, { runId });
+    return run;
+  }
+
+  async #claim(runId: string): Promise<RunExecution> {
+    const run = await this.#requireRun(runId);
+    if (isTerminal(run.status)) {
+      throw new AirunError("RUN_TERMINAL", `run ${runId} already ended ${run.status} (${run.reason})`, { runId });
+    }
+    const claimed = await claimRun(this.#ctx, run);
+    if (!claimed) throw new ConflictError(`run ${runId} is being executed by ${run.leaseOwner}`, { runId });
+    return RunExecution.load(this.#ctx, claimed);
+  }
+
+  async #release(runId: string): Promise<void> {
+    await this.#ctx.store.releaseLease(runId, this.#ctx.owner);
+  }
+
+  async #continueIfOrphaned(run: RunRecord): Promise<RunView> {
+    if (!isTerminal(run.status) && run.status !== RunStatus.WAITING_APPROVAL) {
+      const claimed = await claimRun(this.#ctx, run);
+      if (claimed) {
+        const exec = await RunExecution.load(this.#ctx, claimed);
+        await prepareResume(exec);
+        await this.#drive(exec);
+      }
+    }
+    return this.getRun(run.id);
+  }
+}
+
+async function readSpec(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (err) {
+    throw new ValidationError([
+      { file, line: 0, col: 0, field: "", message: `cannot read spec: ${(err as Error).message}` },
+    ]);
+  }
+}
+
+async function loadConfig(
+  cwd: string,
+  env: Readonly<Record<string, string | undefined>>,
+  configFile: string | undefined,
+  home: string | undefined,
+): Promise<AirunConfig> {
+  const file = configFile ? resolve(cwd, configFile) : resolve(cwd, "airun.yaml");
+  let text: string | null = null;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if (configFile || (err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new ValidationError([
+        { file, line: 0, col: 0, field: "", message: `cannot read config: ${(err as Error).message}` },
+      ]);
+    }
+  }
+  return compileConfig(text === null ? null : { file, text }, {
+    cwd,
+    env: env as Record<string, string | undefined>,
+    ...(home ? { home: resolve(cwd, home) } : {}),
+  });
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username || "local";
+  } catch {
+    return "local";
+  }
+}

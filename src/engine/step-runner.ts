@@ -1,0 +1,531 @@
+/**
+ * @module One step, start to finish: `when`, input resolution, the gatekeeper, approval,
+ * the write-ahead intent (step + compensation record + before-image, committed BEFORE the side
+ * effect), attempts with timeouts and retries, and the completion commit.
+ *
+ * Steps whose capability has no side effect (undo `none`) skip the write-ahead intent: a crash
+ * in the middle simply runs them again, and their result is committed in one transaction.
+ */
+import type { AnyCapability, CapabilityContext, UndoPlan } from "../core/capability.js";
+import { AirunError, CapabilityError, ConflictError, toAirunError } from "../core/errors.js";
+import type { ExprScope } from "../core/expr.js";
+import { compileExpression } from "../core/expr.js";
+import { hashJson, sha256Hex } from "../core/hash.js";
+import type { JsonObject, JsonValue } from "../core/json.js";
+import type { PlanStep } from "../core/plan.js";
+import { MASK, redact } from "../core/redact.js";
+import {
+  CompensationStatus,
+  Decision,
+  Reason,
+  StepStatus,
+  UndoKind,
+  maxRisk,
+  type RiskLevel,
+} from "../core/status.js";
+import { resolveTemplates } from "../core/template.js";
+import type { CompensationRecord, StepRecord, WriteOp } from "../store/store.js";
+import { approvalGate } from "./approvals.js";
+import { EventType, eventOp } from "./events.js";
+import { retryDelayMs, sleep } from "./retry.js";
+import type { RunExecution } from "./run-execution.js";
+
+/** Runs one step. Failures are recorded on the execution (never thrown), except a lost lease. */
+export async function runStep(exec: RunExecution, ps: PlanStep): Promise<void> {
+  try {
+    if (exec.step(ps.id).status === StepStatus.PENDING && ps.when !== null) {
+      const value = compileExpression(ps.when).evaluate(templateScope(exec, ps.id, null));
+      if (value !== true) {
+        await exec.commit([
+          { op: "putStep", step: { ...exec.step(ps.id), status: StepStatus.SKIPPED, finishedAt: Date.now() } },
+          eventOp(EventType.STEP_SKIPPED, exec.run.id, ps.id, { when: ps.when, value }),
+        ]);
+        return;
+      }
+    }
+    if (ps.kind === "approval") return await approvalStep(exec, ps);
+    return await actionStep(exec, ps);
+  } catch (err) {
+    if (err instanceof ConflictError) throw err;
+    await failStep(exec, ps, toAirunError(err), { effectUnknown: false });
+  }
+}
+
+/** The variables templates see for a step; `secrets` resolve from the environment. */
+export function templateScope(
+  exec: RunExecution,
+  _stepId: string,
+  usedSecrets: Map<string, string> | null,
+  mask = false,
+): ExprScope {
+  const env = exec.ctx.settings.env;
+  return {
+    vars: {
+      inputs: exec.run.inputs,
+      steps: exec.stepScope,
+      run: {
+        id: exec.run.id,
+        name: exec.run.name,
+        principal: exec.run.principal,
+        started_at: new Date(exec.run.createdAt).toISOString(),
+      },
+    },
+    secret: (name) => {
+      const value = env[name];
+      if (value === undefined) return undefined;
+      usedSecrets?.set(name, value);
+      return mask ? MASK : value;
+    },
+  };
+}
+
+/** What the engine knows about a capability call before it is made. */
+export interface Resolved {
+  readonly cap: AnyCapability;
+  readonly input: unknown;
+  readonly recordInputs: JsonValue;
+  readonly risk: RiskLevel;
+  readonly undo: UndoKind;
+  readonly idempotent: boolean;
+  readonly effect: string;
+  readonly contextHash: string;
+  readonly secrets: Map<string, string>;
+}
+
+/** Resolves a step's call: inputs (real and as recorded), classification and context hash. */
+export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
+  const cap = exec.ctx.catalog.get(ps.capability ?? "");
+  if (!cap) {
+    throw new CapabilityError("UNKNOWN_CAPABILITY", `capability ${ps.capability} is not registered`);
+  }
+  const secrets = new Map<string, string>();
+  const callInputs = resolveTemplates(ps.inputs, templateScope(exec, ps.id, secrets));
+  const parsed = cap.input.safeParse(callInputs);
+  if (!parsed.success) {
+    throw new CapabilityError(
+      "INVALID_INPUT",
+      `inputs of ${cap.name}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
+    );
+  }
+  const recordInputs = redact(resolveTemplates(ps.inputs, templateScope(exec, ps.id, null, true)), {
+    fields: cap.sensitive ?? [],
+    keys: exec.ctx.settings.redactKeys,
+  });
+  const cls = cap.classify?.(parsed.data) ?? {};
+  const risk = maxRisk(maxRisk(cap.risk, cls.risk ?? cap.risk), ps.risk ?? cap.risk);
+  return {
+    cap,
+    input: parsed.data,
+    recordInputs,
+    risk,
+    undo: cls.undo ?? cap.undo,
+    idempotent: cls.idempotent ?? cap.idempotent,
+    effect: cls.effect ?? cap.effect,
+    secrets,
+    contextHash: hashJson({
+      spec: exec.plan.specHash,
+      step: ps.id,
+      capability: cap.name,
+      inputs: recordInputs,
+      principal: exec.run.principal,
+      policy: exec.ctx.gatekeeper.policy.hash,
+    }),
+  };
+}
+
+async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
+  const call = resolveCall(exec, ps);
+  const policy = exec.ctx.gatekeeper.decide({
+    principal: exec.run.principal,
+    roles: exec.ctx.settings.rolesOf(exec.run.principal),
+    capability: call.cap.name,
+    risk: call.risk,
+    effect: call.effect as never,
+    undo: call.undo,
+    hasCompensation: ps.compensation !== null,
+    inputs: call.recordInputs,
+  });
+  const decision: JsonObject = {
+    decision: policy.decision,
+    rule_ids: [...policy.ruleIds],
+    reason: policy.reason,
+    policy_hash: policy.policyHash,
+    policy_source: policy.policySource,
+    risk: call.risk,
+    compensation: ps.compensation ? ps.compensation.capability : null,
+  };
+  if (policy.decision === Decision.DENY) {
+    await exec.commit([eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, decision)]);
+    await failStep(exec, ps, new AirunError("POLICY_DENIED", policy.reason), {
+      effectUnknown: false,
+      reason: Reason.POLICY_DENIED,
+      recordInputs: call.recordInputs,
+    });
+    return;
+  }
+  if (policy.decision === Decision.REQUIRE_APPROVAL) {
+    const gate = await approvalGate(exec, ps, {
+      actionHash: call.contextHash,
+      decision,
+      approvers: policy.approvers,
+      message: policy.reason,
+      recordInputs: call.recordInputs,
+    });
+    if (gate.state !== "approved") return;
+    decision.approval = gate.approval;
+  }
+  const sideEffect = call.undo !== UndoKind.NONE;
+  const prior = exec.step(ps.id);
+  let attempt = prior.attempts + 1;
+  const started = Date.now();
+  if (sideEffect) await writeIntent(exec, ps, call, decision, attempt);
+
+  for (;;) {
+    try {
+      const outputs = await invoke(exec, ps, call, attempt);
+      await succeed(exec, ps, call, decision, outputs, attempt, started, sideEffect);
+      return;
+    } catch (err) {
+      if (err instanceof ConflictError) throw err;
+      const e = toAirunError(err);
+      // A CapabilityError is an atomic failure: no effect happened (principle 11). A timeout or
+      // an untyped error leaves the effect unknown.
+      const effectUnknown = !(e instanceof CapabilityError) || e.code === "TIMEOUT";
+      const retryable =
+        e instanceof CapabilityError && e.retryable && (!effectUnknown || call.idempotent);
+      if (retryable && attempt < ps.retry.maxAttempts && !exec.abort.signal.aborted && !exec.failure) {
+        const delayMs = retryDelayMs(ps.retry, attempt + 1);
+        await exec.commit([
+          {
+            op: "putStep",
+            step: { ...exec.step(ps.id), attempts: attempt + 1, error: errorJson(e) },
+          },
+          eventOp(EventType.STEP_RETRY, exec.run.id, ps.id, {
+            failed_attempt: attempt,
+            next_attempt: attempt + 1,
+            delay_ms: delayMs,
+            error: errorJson(e),
+          }),
+        ]);
+        attempt += 1;
+        try {
+          await sleep(delayMs, exec.abort.signal);
+        } catch {
+          await failStep(exec, ps, e, { effectUnknown: false, attempts: attempt - 1 });
+          return;
+        }
+        continue;
+      }
+      await failStep(exec, ps, e, { effectUnknown: effectUnknown && sideEffect, attempts: attempt });
+      return;
+    }
+  }
+}
+
+/**
+ * The write-ahead intent: the before-image, the compensation record (PENDING) and the step in
+ * RUNNING with its attempt number, committed together BEFORE the side effect. A step resumed
+ * after a crash keeps the compensation record written before its first attempt.
+ */
+async function writeIntent(
+  exec: RunExecution,
+  ps: PlanStep,
+  call: Resolved,
+  decision: JsonObject,
+  attempt: number,
+): Promise<void> {
+  const ops: WriteOp[] = [];
+  const existing = exec.compensations.get(ps.id);
+  const seq = exec.step(ps.id).seq ?? exec.nextSeq();
+  const kind = ps.compensation ? "declared" : call.undo === UndoKind.BUILTIN ? "builtin" : null;
+  if (!existing && (kind || call.cap.prepare)) {
+    let plan: UndoPlan | undefined;
+    if (call.cap.prepare) plan = await call.cap.prepare(call.input, capabilityContext(exec, ps, attempt));
+    const blobs: Record<string, string> = {};
+    for (const [name, bytes] of Object.entries(plan?.blobs ?? {})) {
+      const id = sha256Hex(bytes);
+      blobs[name] = id;
+      ops.push({ op: "putBlob", id, bytes });
+    }
+    const comp: CompensationRecord = {
+      runId: exec.run.id,
+      stepId: ps.id,
+      seq,
+      kind: kind ?? "builtin",
+      capability: ps.compensation?.capability ?? call.cap.name,
+      inputs: null,
+      undo: plan?.data ?? null,
+      blobs,
+      // Without any way to undo, the record only serves reconciliation.
+      status: kind ? CompensationStatus.PENDING : CompensationStatus.VOID,
+      attempts: 0,
+      error: null,
+      updatedAt: Date.now(),
+    };
+    ops.push({ op: "putCompensation", compensation: comp });
+  }
+  const step: StepRecord = {
+    ...exec.step(ps.id),
+    status: StepStatus.RUNNING,
+    attempts: attempt,
+    inputs: call.recordInputs,
+    decision,
+    contextHash: call.contextHash,
+    seq,
+    startedAt: exec.step(ps.id).startedAt ?? Date.now(),
+  };
+  ops.push(
+    { op: "putStep", step },
+    eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, decision),
+    eventOp(EventType.STEP_INTENT, exec.run.id, ps.id, {
+      capability: call.cap.name,
+      context_hash: call.contextHash,
+      compensation: kind,
+    }),
+    eventOp(EventType.STEP_ATTEMPT, exec.run.id, ps.id, { attempt }),
+  );
+  await exec.commit(ops);
+}
+
+/** The capability context for an attempt. */
+function capabilityContext(
+  exec: RunExecution,
+  ps: PlanStep,
+  attempt: number,
+  signal: AbortSignal = exec.abort.signal,
+): CapabilityContext {
+  return {
+    signal,
+    sandbox: exec.ctx.settings.sandbox,
+    runId: exec.run.id,
+    stepId: ps.id,
+    attempt,
+  };
+}
+
+/** One attempt, bounded by the step's timeout (the capability also receives the signal). */
+async function invoke(
+  exec: RunExecution,
+  ps: PlanStep,
+  call: Resolved,
+  attempt: number,
+): Promise<JsonValue> {
+  const timeoutMs = ps.timeoutMs ?? exec.ctx.settings.defaultTimeoutMs;
+  const ac = new AbortController();
+  const onCancel = () => ac.abort(exec.abort.signal.reason);
+  exec.abort.signal.addEventListener("abort", onCancel, { once: true });
+  const timer = setTimeout(
+    () =>
+      ac.abort(
+        new CapabilityError("TIMEOUT", `step ${ps.id} timed out after ${timeoutMs}ms`, {
+          retryable: true,
+        }),
+      ),
+    timeoutMs,
+  );
+  try {
+    const aborted = new Promise<never>((_, reject) => {
+      ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
+    });
+    const result = await Promise.race([
+      call.cap.execute(call.input, capabilityContext(exec, ps, attempt, ac.signal)),
+      aborted,
+    ]);
+    return (result ?? {}) as JsonValue;
+  } finally {
+    clearTimeout(timer);
+    exec.abort.signal.removeEventListener("abort", onCancel);
+  }
+}
+
+async function succeed(
+  exec: RunExecution,
+  ps: PlanStep,
+  call: Resolved,
+  decision: JsonObject,
+  rawOutputs: JsonValue,
+  attempts: number,
+  started: number,
+  sideEffect: boolean,
+): Promise<void> {
+  const outputs = redact(rawOutputs, {
+    secrets: [...call.secrets.values()],
+    keys: exec.ctx.settings.redactKeys,
+  });
+  const step: StepRecord = {
+    ...exec.step(ps.id),
+    status: StepStatus.SUCCEEDED,
+    attempts,
+    inputs: call.recordInputs,
+    outputs,
+    error: null,
+    decision,
+    contextHash: call.contextHash,
+    startedAt: exec.step(ps.id).startedAt ?? started,
+    finishedAt: Date.now(),
+  };
+  const ops: WriteOp[] = [{ op: "putStep", step }];
+  if (!sideEffect) ops.push(eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, decision));
+  const comp = exec.compensations.get(ps.id);
+  if (comp && comp.status === CompensationStatus.PENDING) {
+    ops.push({ op: "putCompensation", compensation: armed(exec, ps, comp, outputs) });
+  }
+  ops.push(
+    eventOp(EventType.STEP_SUCCEEDED, exec.run.id, ps.id, {
+      attempts,
+      duration_ms: Date.now() - started,
+      context_hash: call.contextHash,
+    }),
+  );
+  await exec.commit(ops);
+}
+
+/** A compensation record armed: its effect happened; a declared one gets its recorded inputs. */
+export function armed(
+  exec: RunExecution,
+  ps: PlanStep,
+  comp: CompensationRecord,
+  outputs: JsonValue | null,
+): CompensationRecord {
+  let inputs: JsonValue | null = null;
+  if (comp.kind === "declared" && ps.compensation) {
+    const scope = templateScope(exec, ps.id, null, true);
+    const vars = { ...scope.vars, steps: { ...exec.stepScope, [ps.id]: { outputs: outputs ?? {} } } };
+    try {
+      inputs = resolveTemplates(ps.compensation.inputs, { ...scope, vars });
+    } catch (err) {
+      inputs = { unresolved: toAirunError(err).message };
+    }
+  }
+  return { ...comp, status: CompensationStatus.ARMED, inputs, updatedAt: Date.now() };
+}
+
+/** JSON form of an error, as recorded on steps and in events. */
+export function errorJson(e: AirunError): JsonObject {
+  const retryable = e instanceof CapabilityError ? e.retryable : false;
+  return { code: e.code, message: e.message, retryable };
+}
+
+/**
+ * Records a step failure and the run's reason to roll back. When the effect of the failed call
+ * is unknown (timeout, untyped error), the capability's `reconcile` decides whether its
+ * compensation must run; if nobody can tell, the run ends IN_DOUBT after undoing the rest.
+ */
+export async function failStep(
+  exec: RunExecution,
+  ps: PlanStep,
+  e: AirunError,
+  opts: {
+    effectUnknown: boolean;
+    /** Already reconciled (recovery): skip asking the capability again. */
+    verdict?: "applied" | "not_applied" | "unknown";
+    reason?: Reason;
+    attempts?: number;
+    recordInputs?: JsonValue;
+  },
+): Promise<void> {
+  let reason = opts.reason ?? Reason.STEP_FAILED;
+  const ops: WriteOp[] = [];
+  const comp = exec.compensations.get(ps.id);
+  if (comp && comp.status === CompensationStatus.PENDING) {
+    let verdict = opts.verdict ?? "not_applied";
+    if (opts.effectUnknown && !opts.verdict) verdict = await reconcileStep(exec, ps, comp);
+    if (verdict === "applied") {
+      ops.push({ op: "putCompensation", compensation: armed(exec, ps, comp, null) });
+    } else if (verdict === "not_applied") {
+      ops.push({
+        op: "putCompensation",
+        compensation: { ...comp, status: CompensationStatus.VOID, updatedAt: Date.now() },
+      });
+      ops.push(eventOp(EventType.COMPENSATION_VOID, exec.run.id, ps.id, { why: "effect did not happen" }));
+    } else {
+      reason = Reason.IN_DOUBT;
+      ops.push({
+        op: "putCompensation",
+        compensation: {
+          ...comp,
+          status: CompensationStatus.FAILED,
+          error: { code: "IN_DOUBT", message: "cannot tell whether the call took effect" },
+          updatedAt: Date.now(),
+        },
+      });
+    }
+  }
+  const prev = exec.step(ps.id);
+  const step: StepRecord = {
+    ...prev,
+    status: StepStatus.FAILED,
+    attempts: opts.attempts ?? Math.max(prev.attempts, 1),
+    inputs: prev.inputs ?? opts.recordInputs ?? null,
+    error: errorJson(e),
+    finishedAt: Date.now(),
+  };
+  ops.unshift({ op: "putStep", step });
+  ops.push(eventOp(EventType.STEP_FAILED, exec.run.id, ps.id, { ...errorJson(e), attempts: step.attempts }));
+  await exec.commit(ops);
+  exec.failure ??= { reason, detail: { step: ps.id, code: e.code, message: e.message } };
+  if (reason === Reason.IN_DOUBT) exec.failure = { reason, detail: { step: ps.id, code: e.code, message: e.message } };
+}
+
+/** Asks the capability whether an interrupted or timed-out call took effect. */
+export async function reconcileStep(
+  exec: RunExecution,
+  ps: PlanStep,
+  comp: CompensationRecord | undefined,
+): Promise<"applied" | "not_applied" | "unknown"> {
+  const cap = exec.ctx.catalog.get(ps.capability ?? "");
+  if (!cap?.reconcile) return ps.compensation ? "applied" : "unknown";
+  try {
+    const secrets = new Map<string, string>();
+    const input = cap.input.parse(resolveTemplates(ps.inputs, templateScope(exec, ps.id, secrets)));
+    const blobs: Record<string, Uint8Array> = {};
+    for (const [name, id] of Object.entries(comp?.blobs ?? {})) {
+      const bytes = await exec.ctx.store.getBlob(id);
+      if (bytes) blobs[name] = bytes;
+    }
+    const plan: UndoPlan | undefined = comp ? { data: comp.undo, blobs } : undefined;
+    const verdict = await cap.reconcile(input, plan, capabilityContext(exec, ps, exec.step(ps.id).attempts));
+    await exec.commit([eventOp(EventType.STEP_RECONCILED, exec.run.id, ps.id, { verdict })]);
+    return verdict;
+  } catch (err) {
+    if (err instanceof ConflictError) throw err;
+    return "unknown";
+  }
+}
+
+async function approvalStep(exec: RunExecution, ps: PlanStep): Promise<void> {
+  const settings = ps.approval;
+  const actionHash = hashJson({
+    spec: exec.plan.specHash,
+    step: ps.id,
+    approval: settings as unknown as JsonValue,
+    principal: exec.run.principal,
+  });
+  const gate = await approvalGate(exec, ps, {
+    actionHash,
+    decision: { decision: Decision.REQUIRE_APPROVAL, reason: "approval step" },
+    approvers: settings?.approvers ?? [],
+    message: settings?.message ?? `Approve step ${ps.id}?`,
+    recordInputs: { message: settings?.message ?? null },
+  });
+  if (gate.state !== "approved") return;
+  const rec = exec.step(ps.id);
+  const approval = gate.approval;
+  await exec.commit([
+    {
+      op: "putStep",
+      step: {
+        ...rec,
+        status: StepStatus.SUCCEEDED,
+        attempts: 1,
+        outputs: {
+          approved: true,
+          decided_by: approval.decided_by ?? null,
+          comment: approval.comment ?? null,
+        },
+        finishedAt: Date.now(),
+      },
+    },
+    eventOp(EventType.STEP_SUCCEEDED, exec.run.id, ps.id, { approval: true }),
+  ]);
+}

@@ -1,0 +1,167 @@
+/**
+ * @module The database schema as numbered, named migrations in code, with SQL per dialect.
+ * A store applies, at open and inside one transaction, every migration whose id is above the
+ * highest id recorded in its `migrations` table, and refuses to open a database whose schema is
+ * newer than the newest migration it knows. Migrations are append-only: never edit a shipped
+ * one, add the next number.
+ *
+ * The schema is written to map one-to-one onto PostgreSQL (the `postgres` SQL arrives with the
+ * PostgreSQL store): TEXT stays TEXT, INTEGER epoch milliseconds become BIGINT, BLOB becomes
+ * BYTEA, `INTEGER PRIMARY KEY AUTOINCREMENT` becomes `BIGINT GENERATED ALWAYS AS IDENTITY`, and
+ * partial indexes and `ON CONFLICT … DO UPDATE` exist in both. JSON columns are TEXT holding the
+ * exact string written (not JSONB), so a later ledger can hash-chain `events.data` verbatim.
+ * Foreign keys are immediate (not deferred): a deferred violation would only surface at the
+ * physical COMMIT and fail every batch of a group commit instead of the offending one.
+ */
+import { AirunError } from "../core/errors.js";
+
+/** One schema migration. */
+export interface Migration {
+  /** Schema version this migration brings the database to; 1, 2, 3, … without gaps. */
+  readonly id: number;
+  /** Short snake_case name, recorded next to the id. */
+  readonly name: string;
+  /** The DDL per dialect. Each string may hold several statements. */
+  readonly sql: { readonly sqlite: string; readonly postgres?: string };
+}
+
+/** Dialects a migration may carry SQL for. */
+export type MigrationDialect = keyof Migration["sql"];
+
+/**
+ * Bookkeeping table, created before any migration runs (same text in both dialects; BIGINT is
+ * an INTEGER in SQLite).
+ */
+export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS migrations (
+  id BIGINT PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`;
+
+/** Every migration, in order. */
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  {
+    id: 1,
+    name: "initial_schema",
+    sql: {
+      sqlite: `
+CREATE TABLE runs (
+  id               TEXT PRIMARY KEY,
+  kind             TEXT NOT NULL CHECK (kind IN ('workflow', 'session')),
+  name             TEXT NOT NULL,
+  spec_version     TEXT NOT NULL,
+  spec_hash        TEXT NOT NULL,
+  spec_text        TEXT NOT NULL,
+  plan             TEXT NOT NULL,
+  principal        TEXT NOT NULL,
+  inputs           TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  outcome          TEXT,
+  reason           TEXT,
+  reason_detail    TEXT,
+  idempotency_key  TEXT,
+  lease_owner      TEXT,
+  lease_expires_at INTEGER,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  meta             TEXT NOT NULL
+);
+CREATE UNIQUE INDEX runs_idempotency_key ON runs (idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX runs_status ON runs (status, created_at);
+CREATE INDEX runs_created_at ON runs (created_at);
+CREATE INDEX runs_lease_owner ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE steps (
+  run_id       TEXT NOT NULL REFERENCES runs (id),
+  step_id      TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  attempts     INTEGER NOT NULL,
+  inputs       TEXT,
+  outputs      TEXT,
+  error        TEXT,
+  decision     TEXT,
+  context_hash TEXT,
+  seq          INTEGER,
+  started_at   INTEGER,
+  finished_at  INTEGER,
+  PRIMARY KEY (run_id, step_id)
+);
+
+CREATE TABLE compensations (
+  run_id     TEXT NOT NULL REFERENCES runs (id),
+  seq        INTEGER NOT NULL,
+  step_id    TEXT NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('builtin', 'declared')),
+  capability TEXT NOT NULL,
+  inputs     TEXT,
+  undo       TEXT,
+  blobs      TEXT NOT NULL,
+  status     TEXT NOT NULL,
+  attempts   INTEGER NOT NULL,
+  error      TEXT,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX compensations_step ON compensations (run_id, step_id);
+
+CREATE TABLE blobs (
+  id    TEXT PRIMARY KEY,
+  bytes BLOB NOT NULL
+);
+
+CREATE TABLE events (
+  seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id  TEXT,
+  step_id TEXT,
+  type    TEXT NOT NULL,
+  at      INTEGER NOT NULL,
+  data    TEXT NOT NULL
+);
+CREATE INDEX events_run ON events (run_id, seq);
+`,
+    },
+  },
+]);
+
+/** The schema version the code knows: the id of the last migration. */
+export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.id ?? 0;
+
+/** A row of the `migrations` table. */
+export interface AppliedMigration {
+  readonly id: number;
+  readonly name: string;
+}
+
+/**
+ * Given what a database has applied, returns the migrations still to apply, in order. Throws
+ * `AirunError` `STORE_SCHEMA_TOO_NEW` when the database is ahead of this code (a newer airun
+ * wrote it) and `STORE_SCHEMA_MISMATCH` when a recorded migration has another name than the
+ * code's migration of that id (a foreign or tampered database). Dialect-agnostic.
+ */
+export function pendingMigrations(
+  applied: readonly AppliedMigration[],
+  where: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Migration[] {
+  const latest = migrations[migrations.length - 1]?.id ?? 0;
+  const current = applied.reduce((max, m) => Math.max(max, Number(m.id)), 0);
+  if (current > latest) {
+    throw new AirunError(
+      "STORE_SCHEMA_TOO_NEW",
+      `${where} has schema version ${current}, but this build of airun knows schema versions up to ${latest}; use a newer airun (or another --home)`,
+      { where, schemaVersion: current, supportedVersion: latest },
+    );
+  }
+  for (const row of applied) {
+    const known = migrations.find((m) => m.id === Number(row.id));
+    if (known === undefined || known.name !== row.name) {
+      throw new AirunError(
+        "STORE_SCHEMA_MISMATCH",
+        `${where} records migration ${row.id} "${row.name}", which this build of airun does not know${known ? ` (expected "${known.name}")` : ""}`,
+        { where, migrationId: Number(row.id), migrationName: row.name },
+      );
+    }
+  }
+  return migrations.filter((m) => m.id > current);
+}

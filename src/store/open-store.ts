@@ -1,0 +1,73 @@
+/**
+ * @module Opens the Store named by a URL: `sqlite` (the file `<home>/airun.db`) or
+ * `sqlite:<path>` for another file. PostgreSQL URLs are recognised and refused clearly until the
+ * PostgreSQL store ships.
+ */
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { AirunError } from "../core/errors.js";
+import { crashAtFromEnv } from "./crash-switch.js";
+import { SqliteStore } from "./sqlite/sqlite-store.js";
+import type { Store, StoreOptions } from "./store.js";
+
+/** Name of the SQLite database file inside the home directory. */
+export const SQLITE_FILE_NAME = "airun.db";
+
+/** Options of `openStore`. */
+export interface OpenStoreOptions {
+  /** `"sqlite"` (default database under `home`), `"sqlite:<path>"`, or a `postgres://` URL. */
+  readonly url: "sqlite" | string;
+  /** The Airun home directory; created (mode 0700) if missing. */
+  readonly home: string;
+  /** SQLite `synchronous` pragma: `FULL` (default) or `NORMAL`. */
+  readonly synchronous?: "FULL" | "NORMAL";
+  /**
+   * Crash switch, for crash tests only. When absent, `AIRUN_CRASH_AT` is read from the
+   * environment (see `crash-switch.ts`), so a test can arm any process that opens a store.
+   */
+  readonly crashAt?: StoreOptions["crashAt"];
+}
+
+/**
+ * Opens (creating and migrating as needed) the store named by `opts.url`.
+ * Throws `AirunError` `UNSUPPORTED_STORE` for PostgreSQL URLs and `INVALID_STORE_URL` for
+ * anything else it does not understand.
+ *
+ * @example
+ * const store = await openStore({ url: "sqlite", home: ".airun" });
+ * try { console.log(await store.listActiveRuns()); } finally { await store.close(); }
+ */
+export async function openStore(opts: OpenStoreOptions): Promise<Store> {
+  const url = opts.url.trim();
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    throw new AirunError(
+      "UNSUPPORTED_STORE",
+      'PostgreSQL support is not in this build of airun yet; use the default SQLite store (url "sqlite")',
+      { url: redactUrl(url) },
+    );
+  }
+  let file: string;
+  if (url === "sqlite") {
+    file = join(opts.home, SQLITE_FILE_NAME);
+  } else if (url.startsWith("sqlite:") && url.length > "sqlite:".length) {
+    file = resolve(url.slice("sqlite:".length));
+  } else {
+    throw new AirunError(
+      "INVALID_STORE_URL",
+      `unknown store URL ${JSON.stringify(redactUrl(url))}: expected "sqlite", "sqlite:<path>" or "postgres://…"`,
+      { url: redactUrl(url) },
+    );
+  }
+  mkdirSync(opts.home, { recursive: true, mode: 0o700 });
+  const crashAt = opts.crashAt ?? crashAtFromEnv();
+  return SqliteStore.open({
+    file,
+    ...(opts.synchronous !== undefined ? { synchronous: opts.synchronous } : {}),
+    ...(crashAt !== undefined ? { crashAt } : {}),
+  });
+}
+
+/** A URL with any password replaced, safe for error messages. */
+function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:)[^@/]*@/i, "$1***@");
+}

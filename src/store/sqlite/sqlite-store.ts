@@ -1,0 +1,828 @@
+/**
+ * @module The SQLite Store: one better-sqlite3 connection in WAL mode with group commit.
+ *
+ * Every write (a `commit` batch, or a lease operation) is queued as a unit of work. A flush,
+ * scheduled with `setImmediate`, applies everything queued in ONE physical transaction
+ * (`BEGIN IMMEDIATE … COMMIT`); each unit runs inside its own SAVEPOINT, so a unit that fails
+ * (a broken `expectRun` precondition, a constraint) is rolled back and rejected alone while its
+ * neighbours commit. Promises settle only after `COMMIT` returned, i.e. once the data is durable
+ * (`synchronous=FULL` by default). Concurrent runs therefore share fsyncs; a lone sequential
+ * caller still gets one commit per batch.
+ *
+ * Reads run synchronously against the connection between flushes, so they see only committed
+ * data. The crash switch (`StoreOptions.crashAt`, see `../crash-switch.ts`) counts physical
+ * commits of this instance and kills the process right before the Nth `BEGIN` or right after the
+ * Nth `COMMIT` (before any promise of that group settles).
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { AirunError, ConflictError, NotFoundError } from "../../core/errors.js";
+import { sha256Hex } from "../../core/hash.js";
+import type { JsonObject, JsonValue } from "../../core/json.js";
+import { isTerminal, RunStatus } from "../../core/status.js";
+import { type AppliedMigration, MIGRATIONS_TABLE_SQL, pendingMigrations } from "../migrations.js";
+import type {
+  CompensationRecord,
+  EventRecord,
+  RunFilter,
+  RunRecord,
+  StepRecord,
+  Store,
+  StoreOptions,
+  WriteOp,
+} from "../store.js";
+import {
+  openSqliteFile,
+  type SqliteConnection,
+  type SqliteOpener,
+  type SqliteStatement,
+} from "./sqlite-driver.js";
+
+/** Options of `SqliteStore.open`. */
+export interface SqliteStoreOptions extends StoreOptions {
+  /** Database file; its directory is created (mode 0700) if missing. */
+  readonly file: string;
+  /** `FULL` (default) fsyncs every commit; `NORMAL` may lose the last commits on power loss. */
+  readonly synchronous?: "FULL" | "NORMAL";
+  /** How long a writer waits for another process's lock, in ms (default 5000). */
+  readonly busyTimeoutMs?: number;
+  /**
+   * Test hook: what the crash switch does when it fires. Defaults to SIGKILL of this process.
+   * If it returns, the store carries on as if nothing happened.
+   */
+  readonly onCrash?: () => void;
+  /** Opens the connection (default: better-sqlite3). */
+  readonly opener?: SqliteOpener;
+}
+
+/** Counters of a `SqliteStore`, for tests and benchmarks. */
+export interface SqliteStoreStats {
+  /** Physical transactions committed (each may hold many units of work). */
+  readonly physicalCommits: number;
+  /** Units of work (batches and lease operations) committed. */
+  readonly committedUnits: number;
+  /** Units of work rolled back and rejected. */
+  readonly rejectedUnits: number;
+}
+
+/** Connection settings as read back from SQLite. */
+export interface SqlitePragmas {
+  readonly journalMode: string;
+  /** 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA. */
+  readonly synchronous: number;
+  readonly foreignKeys: number;
+  readonly busyTimeout: number;
+}
+
+type Settlement =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: unknown };
+
+interface Unit {
+  readonly apply: () => unknown;
+  readonly settle: (s: Settlement) => void;
+}
+
+const ACTIVE_STATUSES: readonly RunStatus[] = Object.values(RunStatus).filter(
+  (s) => !isTerminal(s),
+);
+
+/**
+ * The SQLite implementation of `Store`. Open it with `SqliteStore.open` (or `openStore`).
+ *
+ * @example
+ * const store = SqliteStore.open({ file: "/tmp/airun/airun.db" });
+ * try { await store.commit([{ op: "appendEvent", event }]); } finally { await store.close(); }
+ */
+export class SqliteStore implements Store {
+  readonly dialect = "sqlite";
+  /** The database file. */
+  readonly file: string;
+
+  readonly #db: SqliteConnection;
+  readonly #statements = new Map<string, SqliteStatement>();
+  readonly #crashAt: StoreOptions["crashAt"];
+  readonly #onCrash: () => void;
+  #queue: Unit[] = [];
+  #flushHandle: NodeJS.Immediate | undefined;
+  #closed = false;
+  #physicalCommits = 0;
+  #committedUnits = 0;
+  #rejectedUnits = 0;
+
+  private constructor(db: SqliteConnection, options: SqliteStoreOptions) {
+    this.#db = db;
+    this.file = options.file;
+    this.#crashAt = options.crashAt;
+    this.#onCrash = options.onCrash ?? (() => process.kill(process.pid, "SIGKILL"));
+  }
+
+  /**
+   * Opens (creating if needed) the database, applies pragmas (WAL, synchronous, foreign keys,
+   * busy timeout) and pending migrations in one transaction. Throws `STORE_SCHEMA_TOO_NEW` for
+   * a database written by a newer airun.
+   */
+  static open(options: SqliteStoreOptions): SqliteStore {
+    mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
+    const db = (options.opener ?? openSqliteFile)(options.file);
+    try {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+      const mode = String(db.pragma("journal_mode = WAL", { simple: true })).toLowerCase();
+      if (mode !== "wal") {
+        throw new AirunError(
+          "STORE_OPEN_FAILED",
+          `${options.file}: SQLite refused WAL journal mode (got "${mode}")`,
+          { file: options.file },
+        );
+      }
+      db.pragma(`synchronous = ${options.synchronous === "NORMAL" ? "NORMAL" : "FULL"}`);
+      db.pragma("foreign_keys = ON");
+      migrate(db, options.file);
+      return new SqliteStore(db, options);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Counters since open. */
+  stats(): SqliteStoreStats {
+    return {
+      physicalCommits: this.#physicalCommits,
+      committedUnits: this.#committedUnits,
+      rejectedUnits: this.#rejectedUnits,
+    };
+  }
+
+  /** The connection's settings, read back from SQLite. */
+  pragmas(): SqlitePragmas {
+    this.#assertOpen();
+    const read = (name: string) => this.#db.pragma(name, { simple: true });
+    return {
+      journalMode: String(read("journal_mode")),
+      synchronous: Number(read("synchronous")),
+      foreignKeys: Number(read("foreign_keys")),
+      busyTimeout: Number(read("busy_timeout")),
+    };
+  }
+
+  // ---- writes ----------------------------------------------------------------------------
+
+  commit(batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }> {
+    return this.#enqueue(() => this.#applyBatch(batch));
+  }
+
+  acquireLease(
+    runId: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+    takeOverFrom?: string,
+  ): Promise<RunRecord | undefined> {
+    return this.#enqueue(() => {
+      const row = this.#stmt(
+        `UPDATE runs SET lease_owner = @owner, lease_expires_at = @expiresAt
+         WHERE id = @runId AND (lease_owner IS NULL OR lease_expires_at IS NULL
+           OR lease_expires_at <= @now OR lease_owner = @owner
+           OR (@takeOverFrom IS NOT NULL AND lease_owner = @takeOverFrom))
+         RETURNING *`,
+      ).get({ runId, owner, now, expiresAt: now + ttlMs, takeOverFrom: takeOverFrom ?? null });
+      return row === undefined ? undefined : toRun(row as RunRow);
+    });
+  }
+
+  renewLeases(owner: string, ttlMs: number, now: number): Promise<string[]> {
+    return this.#enqueue(() => {
+      const rows = this.#stmt(
+        "UPDATE runs SET lease_expires_at = ? WHERE lease_owner = ? RETURNING id",
+      ).all(now + ttlMs, owner) as { id: string }[];
+      return rows.map((r) => r.id).sort();
+    });
+  }
+
+  releaseLease(runId: string, owner: string): Promise<void> {
+    return this.#enqueue(() => {
+      this.#stmt(
+        "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
+      ).run(runId, owner);
+    });
+  }
+
+  /** Flushes queued writes, then closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#flushHandle !== undefined) {
+      clearImmediate(this.#flushHandle);
+      this.#flushHandle = undefined;
+    }
+    try {
+      this.#flush();
+    } finally {
+      this.#statements.clear();
+      this.#db.close();
+    }
+  }
+
+  // ---- reads -----------------------------------------------------------------------------
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const row = this.#read("SELECT * FROM runs WHERE id = ?").get(id);
+    return row === undefined ? undefined : toRun(row as RunRow);
+  }
+
+  async findRunByIdempotencyKey(key: string): Promise<RunRecord | undefined> {
+    const row = this.#read("SELECT * FROM runs WHERE idempotency_key = ?").get(key);
+    return row === undefined ? undefined : toRun(row as RunRow);
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.status !== undefined) {
+      if (filter.status.length === 0) return [];
+      where.push(`status IN (${filter.status.map(() => "?").join(", ")})`);
+      params.push(...filter.status);
+    }
+    if (filter.name !== undefined) {
+      where.push("name = ?");
+      params.push(filter.name);
+    }
+    const sql = `SELECT * FROM runs${where.length ? ` WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY created_at DESC, id DESC${limitClause(filter.limit, params)}`;
+    return (this.#read(sql).all(...params) as RunRow[]).map(toRun);
+  }
+
+  async listActiveRuns(): Promise<RunRecord[]> {
+    const sql = `SELECT * FROM runs WHERE status IN (${ACTIVE_STATUSES.map(() => "?").join(", ")})
+      ORDER BY created_at, id`;
+    return (this.#read(sql).all(...ACTIVE_STATUSES) as RunRow[]).map(toRun);
+  }
+
+  async getSteps(runId: string): Promise<StepRecord[]> {
+    const rows = this.#read(
+      "SELECT * FROM steps WHERE run_id = ? ORDER BY seq IS NULL, seq, step_id",
+    ).all(runId) as StepRow[];
+    return rows.map(toStep);
+  }
+
+  async getCompensations(runId: string): Promise<CompensationRecord[]> {
+    const rows = this.#read("SELECT * FROM compensations WHERE run_id = ? ORDER BY seq").all(
+      runId,
+    ) as CompensationRow[];
+    return rows.map(toCompensation);
+  }
+
+  async getBlob(id: string): Promise<Uint8Array | undefined> {
+    const row = this.#read("SELECT bytes FROM blobs WHERE id = ?").get(id) as
+      | { bytes: Uint8Array }
+      | undefined;
+    // Copy out of the driver's Buffer: callers get a plain, unshared Uint8Array.
+    return row === undefined ? undefined : new Uint8Array(row.bytes);
+  }
+
+  async listEvents(
+    filter: { runId?: string; afterSeq?: number; limit?: number } = {},
+  ): Promise<EventRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.runId !== undefined) {
+      where.push("run_id = ?");
+      params.push(filter.runId);
+    }
+    if (filter.afterSeq !== undefined) {
+      where.push("seq > ?");
+      params.push(filter.afterSeq);
+    }
+    const sql = `SELECT * FROM events${where.length ? ` WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY seq${limitClause(filter.limit, params)}`;
+    return (this.#read(sql).all(...params) as EventRow[]).map(toEvent);
+  }
+
+  // ---- group commit ----------------------------------------------------------------------
+
+  #enqueue<T>(apply: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(closedError(this.file));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({
+        apply,
+        settle: (s) => (s.ok ? resolve(s.value as T) : reject(s.error)),
+      });
+      this.#flushHandle ??= setImmediate(() => {
+        this.#flushHandle = undefined;
+        this.#flush();
+      });
+    });
+  }
+
+  /** Applies every queued unit in one physical transaction, then settles their promises. */
+  #flush(): void {
+    const units = this.#queue;
+    if (units.length === 0) return;
+    this.#queue = [];
+    const n = this.#physicalCommits + 1;
+    if (this.#crashAt?.when === "before" && this.#crashAt.commit === n) this.#onCrash();
+
+    const settlements: Settlement[] = [];
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+      for (const unit of units) {
+        this.#db.exec("SAVEPOINT unit");
+        try {
+          const value = unit.apply();
+          this.#db.exec("RELEASE unit");
+          settlements.push({ ok: true, value });
+        } catch (error) {
+          // If SQLite already rolled the whole transaction back (I/O error, disk full), this
+          // throws and the outer catch fails the entire group.
+          this.#db.exec("ROLLBACK TO unit");
+          this.#db.exec("RELEASE unit");
+          settlements.push({ ok: false, error: toWriteError(error) });
+        }
+      }
+      this.#db.exec("COMMIT");
+    } catch (cause) {
+      if (this.#db.inTransaction) {
+        try {
+          this.#db.exec("ROLLBACK");
+        } catch {
+          // The connection is unusable; the error below already tells every caller.
+        }
+      }
+      const error = new AirunError(
+        "STORE_COMMIT_FAILED",
+        `${this.file}: commit failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { file: this.file },
+        { cause },
+      );
+      this.#rejectedUnits += units.length;
+      for (const unit of units) unit.settle({ ok: false, error });
+      return;
+    }
+    this.#physicalCommits = n;
+    if (this.#crashAt?.when === "after" && this.#crashAt.commit === n) this.#onCrash();
+    units.forEach((unit, i) => {
+      const s = settlements[i]!;
+      if (s.ok) this.#committedUnits++;
+      else this.#rejectedUnits++;
+      unit.settle(s);
+    });
+  }
+
+  #applyBatch(batch: readonly WriteOp[]): { eventSeqs: number[] } {
+    const eventSeqs: number[] = [];
+    for (const op of batch) {
+      switch (op.op) {
+        case "insertRun":
+          this.#insertRun(op.run);
+          break;
+        case "updateRun":
+          this.#updateRun(op.runId, op.patch);
+          break;
+        case "expectRun":
+          this.#expectRun(op.runId, op.expect);
+          break;
+        case "putStep":
+          this.#putStep(op.step);
+          break;
+        case "putCompensation":
+          this.#putCompensation(op.compensation);
+          break;
+        case "putBlob":
+          this.#putBlob(op.id, op.bytes);
+          break;
+        case "appendEvent":
+          eventSeqs.push(this.#appendEvent(op.event));
+          break;
+        default: {
+          const unknownOp: { op?: unknown } = op;
+          throw new AirunError("STORE_INVALID_OP", `unknown write op ${String(unknownOp.op)}`);
+        }
+      }
+    }
+    return { eventSeqs };
+  }
+
+  #insertRun(run: RunRecord): void {
+    const terminal = isTerminal(run.status);
+    try {
+      this.#stmt(
+        `INSERT INTO runs (id, kind, name, spec_version, spec_hash, spec_text, plan, principal,
+           inputs, status, outcome, reason, reason_detail, idempotency_key, lease_owner,
+           lease_expires_at, created_at, updated_at, meta)
+         VALUES (@id, @kind, @name, @specVersion, @specHash, @specText, @plan, @principal,
+           @inputs, @status, @outcome, @reason, @reasonDetail, @idempotencyKey, @leaseOwner,
+           @leaseExpiresAt, @createdAt, @updatedAt, @meta)`,
+      ).run({
+        id: run.id,
+        kind: run.kind,
+        name: run.name,
+        specVersion: run.specVersion,
+        specHash: run.specHash,
+        specText: run.specText,
+        plan: jsonText(run.plan, "plan"),
+        principal: run.principal,
+        inputs: jsonText(run.inputs, "inputs"),
+        status: run.status,
+        outcome: run.outcome,
+        reason: run.reason,
+        reasonDetail: jsonOrNull(run.reasonDetail),
+        idempotencyKey: run.idempotencyKey,
+        leaseOwner: terminal ? null : run.leaseOwner,
+        leaseExpiresAt: terminal ? null : run.leaseExpiresAt,
+        createdAt: run.createdAt,
+        updatedAt: run.updatedAt,
+        meta: jsonText(run.meta, "meta"),
+      });
+    } catch (err) {
+      if (!isConstraintError(err)) throw err;
+      if (
+        run.idempotencyKey !== null &&
+        this.#stmt("SELECT 1 FROM runs WHERE idempotency_key = ?").get(run.idempotencyKey)
+      ) {
+        throw new ConflictError(`a run with idempotency key "${run.idempotencyKey}" exists`, {
+          runId: run.id,
+          idempotencyKey: run.idempotencyKey,
+        });
+      }
+      if (this.#stmt("SELECT 1 FROM runs WHERE id = ?").get(run.id)) {
+        throw new ConflictError(`run ${run.id} already exists`, { runId: run.id });
+      }
+      throw err;
+    }
+  }
+
+  #updateRun(runId: string, patch: Extract<WriteOp, { op: "updateRun" }>["patch"]): void {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    // Terminal runs never hold a lease, whatever the patch says about it.
+    const terminal = patch.status !== undefined && isTerminal(patch.status);
+    const fields = patch as Readonly<Record<string, unknown>>;
+    for (const key of Object.keys(fields).sort()) {
+      const value = fields[key];
+      if (value === undefined || key === "updatedAt") continue;
+      if (terminal && (key === "leaseOwner" || key === "leaseExpiresAt")) continue;
+      const column = Object.hasOwn(RUN_PATCH_COLUMNS, key)
+        ? RUN_PATCH_COLUMNS[key as PatchKey]
+        : undefined;
+      if (column === undefined) {
+        throw new AirunError("STORE_INVALID_PATCH", `run field "${key}" cannot be patched`, {
+          runId,
+        });
+      }
+      sets.push(`${column[0]} = ?`);
+      params.push(column[1](value, key));
+    }
+    if (terminal) sets.push("lease_owner = NULL", "lease_expires_at = NULL");
+    sets.push("updated_at = ?");
+    params.push(patch.updatedAt ?? Date.now());
+    const result = this.#stmt(`UPDATE runs SET ${sets.join(", ")} WHERE id = ?`).run(
+      ...params,
+      runId,
+    );
+    if (result.changes === 0) throw new NotFoundError(`run ${runId}`, { runId });
+  }
+
+  #expectRun(runId: string, expect: Extract<WriteOp, { op: "expectRun" }>["expect"]): void {
+    const row = this.#stmt("SELECT status, lease_owner FROM runs WHERE id = ?").get(runId) as
+      | { status: RunStatus; lease_owner: string | null }
+      | undefined;
+    if (row === undefined) {
+      throw new ConflictError(`precondition failed: run ${runId} does not exist`, { runId });
+    }
+    if (expect.leaseOwner !== undefined && row.lease_owner !== expect.leaseOwner) {
+      throw new ConflictError(
+        `precondition failed: run ${runId} is leased by ${row.lease_owner ?? "nobody"}, not ${expect.leaseOwner}`,
+        { runId, expectedLeaseOwner: expect.leaseOwner, leaseOwner: row.lease_owner },
+      );
+    }
+    if (expect.statusIn !== undefined && !expect.statusIn.includes(row.status)) {
+      throw new ConflictError(
+        `precondition failed: run ${runId} is ${row.status}, expected one of ${expect.statusIn.join(", ")}`,
+        { runId, expectedStatus: [...expect.statusIn], status: row.status },
+      );
+    }
+  }
+
+  #putStep(step: StepRecord): void {
+    this.#stmt(
+      `INSERT INTO steps (run_id, step_id, status, attempts, inputs, outputs, error, decision,
+         context_hash, seq, started_at, finished_at)
+       VALUES (@runId, @stepId, @status, @attempts, @inputs, @outputs, @error, @decision,
+         @contextHash, @seq, @startedAt, @finishedAt)
+       ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
+         attempts = excluded.attempts, inputs = excluded.inputs, outputs = excluded.outputs,
+         error = excluded.error, decision = excluded.decision,
+         context_hash = excluded.context_hash, seq = excluded.seq,
+         started_at = excluded.started_at, finished_at = excluded.finished_at`,
+    ).run({
+      runId: step.runId,
+      stepId: step.stepId,
+      status: step.status,
+      attempts: step.attempts,
+      inputs: jsonOrNull(step.inputs),
+      outputs: jsonOrNull(step.outputs),
+      error: jsonOrNull(step.error),
+      decision: jsonOrNull(step.decision),
+      contextHash: step.contextHash,
+      seq: step.seq,
+      startedAt: step.startedAt,
+      finishedAt: step.finishedAt,
+    });
+  }
+
+  #putCompensation(c: CompensationRecord): void {
+    this.#stmt(
+      `INSERT INTO compensations (run_id, seq, step_id, kind, capability, inputs, undo, blobs,
+         status, attempts, error, updated_at)
+       VALUES (@runId, @seq, @stepId, @kind, @capability, @inputs, @undo, @blobs, @status,
+         @attempts, @error, @updatedAt)
+       ON CONFLICT (run_id, seq) DO UPDATE SET step_id = excluded.step_id,
+         kind = excluded.kind, capability = excluded.capability, inputs = excluded.inputs,
+         undo = excluded.undo, blobs = excluded.blobs, status = excluded.status,
+         attempts = excluded.attempts, error = excluded.error, updated_at = excluded.updated_at`,
+    ).run({
+      runId: c.runId,
+      seq: c.seq,
+      stepId: c.stepId,
+      kind: c.kind,
+      capability: c.capability,
+      inputs: jsonOrNull(c.inputs),
+      undo: jsonOrNull(c.undo),
+      blobs: JSON.stringify(c.blobs),
+      status: c.status,
+      attempts: c.attempts,
+      error: jsonOrNull(c.error),
+      updatedAt: c.updatedAt,
+    });
+  }
+
+  #putBlob(id: string, bytes: Uint8Array): void {
+    const actual = sha256Hex(bytes);
+    if (actual !== id) {
+      throw new AirunError("BLOB_HASH_MISMATCH", `blob id ${id} is not the SHA-256 of its bytes`, {
+        blobId: id,
+        sha256: actual,
+      });
+    }
+    this.#stmt("INSERT OR IGNORE INTO blobs (id, bytes) VALUES (?, ?)").run(
+      id,
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    );
+  }
+
+  #appendEvent(event: Omit<EventRecord, "seq">): number {
+    const result = this.#stmt(
+      "INSERT INTO events (run_id, step_id, type, at, data) VALUES (?, ?, ?, ?, ?)",
+    ).run(event.runId, event.stepId, event.type, event.at, jsonText(event.data, "data"));
+    return Number(result.lastInsertRowid);
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------
+
+  #stmt(sql: string): SqliteStatement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  #read(sql: string): SqliteStatement {
+    this.#assertOpen();
+    return this.#stmt(sql);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError(this.file);
+  }
+}
+
+// ---- schema ------------------------------------------------------------------------------
+
+function migrate(db: SqliteConnection, file: string): void {
+  db.exec(MIGRATIONS_TABLE_SQL);
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const applied = db
+      .prepare("SELECT id, name FROM migrations ORDER BY id")
+      .all() as AppliedMigration[];
+    const insert = db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)");
+    for (const m of pendingMigrations(applied, file)) {
+      db.exec(m.sql.sqlite);
+      insert.run(m.id, m.name, Date.now());
+    }
+    db.exec("COMMIT");
+  } catch (err) {
+    if (db.inTransaction) db.exec("ROLLBACK");
+    throw err;
+  }
+}
+
+// ---- row mapping -------------------------------------------------------------------------
+
+type PatchKey = keyof Omit<RunRecord, "id" | "createdAt" | "updatedAt">;
+type Encode = (value: unknown, field: string) => unknown;
+
+const same: Encode = (v) => v;
+const json: Encode = (v, field) => jsonText(v, field);
+const nullableJson: Encode = (v) => jsonOrNull(v);
+
+const RUN_PATCH_COLUMNS: Readonly<Record<PatchKey, readonly [column: string, encode: Encode]>> = {
+  kind: ["kind", same],
+  name: ["name", same],
+  specVersion: ["spec_version", same],
+  specHash: ["spec_hash", same],
+  specText: ["spec_text", same],
+  plan: ["plan", json],
+  principal: ["principal", same],
+  inputs: ["inputs", json],
+  status: ["status", same],
+  outcome: ["outcome", same],
+  reason: ["reason", same],
+  reasonDetail: ["reason_detail", nullableJson],
+  idempotencyKey: ["idempotency_key", same],
+  leaseOwner: ["lease_owner", same],
+  leaseExpiresAt: ["lease_expires_at", same],
+  meta: ["meta", json],
+};
+
+interface RunRow {
+  id: string;
+  kind: RunRecord["kind"];
+  name: string;
+  spec_version: string;
+  spec_hash: string;
+  spec_text: string;
+  plan: string;
+  principal: string;
+  inputs: string;
+  status: RunRecord["status"];
+  outcome: RunRecord["outcome"];
+  reason: RunRecord["reason"];
+  reason_detail: string | null;
+  idempotency_key: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+  meta: string;
+}
+
+interface StepRow {
+  run_id: string;
+  step_id: string;
+  status: StepRecord["status"];
+  attempts: number;
+  inputs: string | null;
+  outputs: string | null;
+  error: string | null;
+  decision: string | null;
+  context_hash: string | null;
+  seq: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+interface CompensationRow {
+  run_id: string;
+  seq: number;
+  step_id: string;
+  kind: CompensationRecord["kind"];
+  capability: string;
+  inputs: string | null;
+  undo: string | null;
+  blobs: string;
+  status: CompensationRecord["status"];
+  attempts: number;
+  error: string | null;
+  updated_at: number;
+}
+
+interface EventRow {
+  seq: number;
+  run_id: string | null;
+  step_id: string | null;
+  type: string;
+  at: number;
+  data: string;
+}
+
+function toRun(r: RunRow): RunRecord {
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    specVersion: r.spec_version,
+    specHash: r.spec_hash,
+    specText: r.spec_text,
+    plan: parse(r.plan),
+    principal: r.principal,
+    inputs: parse(r.inputs) as JsonObject,
+    status: r.status,
+    outcome: r.outcome,
+    reason: r.reason,
+    reasonDetail: parseOrNull(r.reason_detail),
+    idempotencyKey: r.idempotency_key,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    meta: parse(r.meta) as JsonObject,
+  };
+}
+
+function toStep(r: StepRow): StepRecord {
+  return {
+    runId: r.run_id,
+    stepId: r.step_id,
+    status: r.status,
+    attempts: r.attempts,
+    inputs: parseOrNull(r.inputs),
+    outputs: parseOrNull(r.outputs),
+    error: parseOrNull(r.error),
+    decision: parseOrNull(r.decision),
+    contextHash: r.context_hash,
+    seq: r.seq,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+function toCompensation(r: CompensationRow): CompensationRecord {
+  return {
+    runId: r.run_id,
+    stepId: r.step_id,
+    seq: r.seq,
+    kind: r.kind,
+    capability: r.capability,
+    inputs: parseOrNull(r.inputs),
+    undo: parseOrNull(r.undo),
+    blobs: parse(r.blobs) as Record<string, string>,
+    status: r.status,
+    attempts: r.attempts,
+    error: parseOrNull(r.error),
+    updatedAt: r.updated_at,
+  };
+}
+
+function toEvent(r: EventRow): EventRecord {
+  return {
+    seq: r.seq,
+    runId: r.run_id,
+    stepId: r.step_id,
+    type: r.type,
+    at: r.at,
+    data: parse(r.data),
+  };
+}
+
+function parse(text: string): JsonValue {
+  return JSON.parse(text) as JsonValue;
+}
+
+function parseOrNull(text: string | null): JsonValue | null {
+  return text === null ? null : parse(text);
+}
+
+/** JSON text of a value that must be present (`undefined` is a caller bug, not `null`). */
+function jsonText(value: unknown, field: string): string {
+  const text = value === undefined ? undefined : JSON.stringify(value);
+  if (text === undefined) {
+    throw new AirunError("STORE_INVALID_RECORD", `field "${field}" is not a JSON value`, {
+      field,
+    });
+  }
+  return text;
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : jsonText(value, "value");
+}
+
+function limitClause(limit: number | undefined, params: unknown[]): string {
+  if (limit === undefined) return "";
+  params.push(Math.max(0, Math.trunc(limit)));
+  return " LIMIT ?";
+}
+
+// ---- errors ------------------------------------------------------------------------------
+
+function isConstraintError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT");
+}
+
+function toWriteError(err: unknown): unknown {
+  if (err instanceof AirunError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (isConstraintError(err)) {
+    return new AirunError("STORE_CONSTRAINT", `write refused: ${message}`, {}, { cause: err });
+  }
+  return new AirunError("STORE_WRITE_FAILED", `write failed: ${message}`, {}, { cause: err });
+}
+
+function closedError(file: string): AirunError {
+  return new AirunError("STORE_CLOSED", `${file}: the store is closed`, { file });
+}

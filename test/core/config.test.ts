@@ -1,0 +1,158 @@
+/** @module Tests of the configuration compiler (src/core/config.ts). */
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  compileConfig,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_MAX_BEFORE_IMAGE_BYTES,
+  DEFAULT_REDACT,
+} from "../../src/core/config.js";
+import { ValidationError } from "../../src/core/errors.js";
+
+const cwd = path.resolve("/work/project");
+const noEnv = {};
+
+function problemsOf(text: string) {
+  try {
+    compileConfig({ file: "airun.yaml", text }, { cwd, env: noEnv });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ValidationError);
+    return (err as ValidationError).problems;
+  }
+  throw new Error("expected a ValidationError");
+}
+
+describe("compileConfig", () => {
+  it("fills every default when there is no config file", () => {
+    const c = compileConfig(null, { cwd, env: noEnv });
+    expect(c).toEqual({
+      file: null,
+      baseDir: cwd,
+      home: path.join(cwd, ".airun"),
+      store: { kind: "sqlite", synchronous: "FULL" },
+      policy: null,
+      principals: {},
+      sandbox: {
+        fsRoots: [cwd],
+        httpAllowHosts: [],
+        httpAllowPrivate: false,
+        execAllow: [],
+        maxBeforeImageBytes: DEFAULT_MAX_BEFORE_IMAGE_BYTES,
+      },
+      approvals: { timeoutMs: 86_400_000, onTimeout: "reject", approvers: [], webhook: null },
+      audit: { level: "DETAILED", redact: [...DEFAULT_REDACT] },
+      llm: null,
+      plugins: [],
+      engine: { concurrency: DEFAULT_CONCURRENCY, defaultTimeoutMs: 300_000, leaseTtlMs: 15_000, heartbeatMs: 5_000 },
+    });
+    expect(Object.isFrozen(c.sandbox.fsRoots)).toBe(true);
+  });
+
+  it("resolves relative paths against the config file's folder", () => {
+    const text = `home: state
+store: sqlite
+sqlite: { synchronous: NORMAL }
+policy: policies.yaml
+principals:
+  user:alice: { roles: [sre] }
+  service:ci: { roles: [], token_sha256: "${"a".repeat(64)}" }
+sandbox:
+  fs: { roots: [".", "../shared", "/abs"] }
+  http: { allow_hosts: ["api.example.com"], allow_private: true }
+  exec: { allow: [git] }
+  max_before_image: 10MB
+approvals: { timeout: 2h, on_timeout: approve, approvers: ["role:sre"], webhook: { url: "https://hooks.example.com/x", secret_env: HOOK_SECRET } }
+audit: { level: FORENSIC, redact: [password] }
+llm: { providers: { openai: { base_url: "https://api.openai.com/v1", api_key_env: OPENAI_API_KEY } } }
+plugins: ["./capabilities/cloud.js", "airun-plugin-aws"]
+engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s }
+`;
+    const c = compileConfig({ file: "conf/airun.yaml", text }, { cwd, env: noEnv });
+    const dir = path.join(cwd, "conf");
+    expect(c.file).toBe(path.join(dir, "airun.yaml"));
+    expect(c.home).toBe(path.join(dir, "state"));
+    expect(c.store).toEqual({ kind: "sqlite", synchronous: "NORMAL" });
+    expect(c.policy).toBe(path.join(dir, "policies.yaml"));
+    expect(c.principals).toEqual({
+      "user:alice": { roles: ["sre"], tokenSha256: null },
+      "service:ci": { roles: [], tokenSha256: "a".repeat(64) },
+    });
+    expect(c.sandbox).toEqual({
+      fsRoots: [dir, path.join(cwd, "shared"), path.resolve("/abs")],
+      httpAllowHosts: ["api.example.com"],
+      httpAllowPrivate: true,
+      execAllow: ["git"],
+      maxBeforeImageBytes: 10 * 1024 * 1024,
+    });
+    expect(c.approvals).toEqual({
+      timeoutMs: 7_200_000,
+      onTimeout: "approve",
+      approvers: ["role:sre"],
+      webhook: { url: "https://hooks.example.com/x", secretEnv: "HOOK_SECRET" },
+    });
+    expect(c.audit).toEqual({ level: "FORENSIC", redact: ["password"] });
+    expect(c.llm).toMatchObject({ providers: { openai: { api_key_env: "OPENAI_API_KEY" } } });
+    expect(c.plugins).toEqual([path.join(dir, "capabilities/cloud.js"), "airun-plugin-aws"]);
+    expect(c.engine).toEqual({ concurrency: 8, defaultTimeoutMs: 60_000, leaseTtlMs: 30_000, heartbeatMs: 10_000 });
+  });
+
+  it("uses the config file's folder as the default sandbox root", () => {
+    const c = compileConfig({ file: "/srv/app/airun.yaml", text: "store: sqlite\n" }, { cwd, env: noEnv });
+    expect(c.sandbox.fsRoots).toEqual([path.resolve("/srv/app")]);
+  });
+
+  it("takes home from the flag, then AIRUN_HOME, then the file", () => {
+    const source = { file: "airun.yaml", text: "home: from-file\n" };
+    const env = { AIRUN_HOME: "/env/home" };
+    expect(compileConfig(source, { cwd, env, home: "flag-home" }).home).toBe(path.join(cwd, "flag-home"));
+    expect(compileConfig(source, { cwd, env }).home).toBe(path.resolve("/env/home"));
+    expect(compileConfig(source, { cwd, env: noEnv }).home).toBe(path.join(cwd, "from-file"));
+  });
+
+  it("accepts a postgres URL as the store", () => {
+    const c = compileConfig({ file: "airun.yaml", text: "store: postgres://u@db/airun\n" }, { cwd, env: noEnv });
+    expect(c.store).toEqual({ kind: "postgres", url: "postgres://u@db/airun" });
+  });
+
+  it("treats an empty file as all defaults", () => {
+    expect(compileConfig({ file: "airun.yaml", text: "" }, { cwd, env: noEnv }).engine.concurrency).toBe(4);
+  });
+
+  it("reports every problem with its line and field, unknown keys included", () => {
+    const text = `home: .airun
+stroe: sqlite
+sandbox:
+  fs: { roots: "." }
+  htp: {}
+approvals:
+  timeout: soon
+principals:
+  alice: { roles: [sre] }
+engine:
+  concurrency: 0
+  lease_ttl: 5s
+  heartbeat: 5s
+`;
+    const ps = problemsOf(text);
+    expect(ps.map((p) => [p.line, p.field])).toEqual([
+      [2, "stroe"],
+      [4, "sandbox.fs.roots"],
+      [5, "sandbox.htp"],
+      [7, "approvals.timeout"],
+      [9, "principals.alice"],
+      [11, "engine.concurrency"],
+    ]);
+    expect(ps[0]!.message).toMatch(/unknown key "stroe"/);
+    expect(ps.every((p) => p.file === "airun.yaml")).toBe(true);
+  });
+
+  it("rejects a heartbeat not shorter than the lease", () => {
+    const ps = problemsOf("engine:\n  lease_ttl: 5s\n  heartbeat: 5s\n");
+    expect(ps).toMatchObject([{ line: 3, field: "engine.heartbeat", message: expect.stringMatching(/shorter than lease_ttl/) }]);
+  });
+
+  it("reports YAML syntax errors and a non-mapping document", () => {
+    expect(problemsOf("home: [\n").length).toBeGreaterThan(0);
+    expect(problemsOf("- a\n- b\n")[0]!.message).toMatch(/must be a YAML mapping/);
+  });
+});

@@ -1,0 +1,393 @@
+/**
+ * @module Runs the Store conformance suite against a real SQLite file, plus what only SQLite
+ * has: pragmas, group commit counters, schema versioning, the crash switch and `openStore`.
+ */
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { AirunError } from "../../src/core/errors.js";
+import { CRASH_AT_ENV, crashAtFromEnv, parseCrashAt } from "../../src/store/crash-switch.js";
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../../src/store/migrations.js";
+import { openStore } from "../../src/store/open-store.js";
+import {
+  openSqliteFile,
+  type SqliteConnection,
+  type SqliteOpener,
+} from "../../src/store/sqlite/sqlite-driver.js";
+import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
+import type { WriteOp } from "../../src/store/store.js";
+import { describeStoreConformance, makeEvent, makeRun, makeStep } from "./conformance.js";
+
+const root = mkdtempSync(join(tmpdir(), "airun-sqlite-store-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let dirCount = 0;
+function tempHome(): string {
+  dirCount += 1;
+  return join(root, `home-${dirCount}`, ".airun");
+}
+
+/** Reads the file from a separate connection, as another process would. */
+function withSecondConnection<T>(file: string, read: (db: SqliteConnection) => T): T {
+  const db = openSqliteFile(file);
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+function countRuns(file: string): number {
+  return withSecondConnection(
+    file,
+    (db) => (db.prepare("SELECT count(*) AS n FROM runs").get() as { n: number }).n,
+  );
+}
+
+const sharedHome = tempHome();
+describeStoreConformance("sqlite (file)", async () => {
+  const store = await openStore({ url: "sqlite", home: sharedHome });
+  return { store, cleanup: () => store.close() };
+});
+
+describe("SqliteStore", () => {
+  it("creates <home>/airun.db with a 0700 home and applies WAL, FULL, foreign keys, busy timeout", async () => {
+    const home = tempHome();
+    const store = (await openStore({ url: "sqlite", home })) as SqliteStore;
+    try {
+      expect(store.file).toBe(join(home, "airun.db"));
+      expect(statSync(store.file).isFile()).toBe(true);
+      expect(statSync(home).mode & 0o777).toBe(0o700);
+      expect(store.pragmas()).toEqual({
+        journalMode: "wal",
+        synchronous: 2,
+        foreignKeys: 1,
+        busyTimeout: 5000,
+      });
+    } finally {
+      await store.close();
+    }
+    expect(
+      withSecondConnection(join(home, "airun.db"), (db) =>
+        db.pragma("journal_mode", { simple: true }),
+      ),
+    ).toBe("wal");
+  });
+
+  it("applies synchronous=NORMAL when asked", async () => {
+    const store = (await openStore({
+      url: "sqlite",
+      home: tempHome(),
+      synchronous: "NORMAL",
+    })) as SqliteStore;
+    try {
+      expect(store.pragmas().synchronous).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("shares physical commits among concurrent batches, but not among sequential ones", async () => {
+    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    try {
+      const before = store.stats().physicalCommits;
+      await Promise.all(
+        Array.from({ length: 50 }, () => {
+          const run = makeRun();
+          return store.commit([
+            { op: "insertRun", run },
+            { op: "appendEvent", event: makeEvent(run.id) },
+          ]);
+        }),
+      );
+      const grouped = store.stats().physicalCommits - before;
+      expect(grouped).toBeGreaterThanOrEqual(1);
+      expect(grouped).toBeLessThan(5);
+
+      const mid = store.stats().physicalCommits;
+      for (let i = 0; i < 5; i++) await store.commit([{ op: "insertRun", run: makeRun() }]);
+      expect(store.stats().physicalCommits - mid).toBe(5);
+      expect(store.stats()).toMatchObject({ committedUnits: 55, rejectedUnits: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("records applied migrations and does not re-apply them on reopen", async () => {
+    const file = join(tempHome(), "airun.db");
+    for (let i = 0; i < 2; i++) {
+      const store = SqliteStore.open({ file });
+      await store.close();
+    }
+    const rows = withSecondConnection(file, (db) =>
+      db.prepare("SELECT id, name FROM migrations ORDER BY id").all(),
+    );
+    expect(rows).toEqual(MIGRATIONS.map((m) => ({ id: m.id, name: m.name })));
+  });
+
+  it("refuses to open a database with a newer schema version, leaving it untouched", async () => {
+    const file = join(tempHome(), "airun.db");
+    await SqliteStore.open({ file }).close();
+    const future = LATEST_SCHEMA_VERSION + 1;
+    withSecondConnection(file, (db) =>
+      db
+        .prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, 'from_the_future', 0)")
+        .run(future),
+    );
+    let error: unknown;
+    try {
+      SqliteStore.open({ file });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(AirunError);
+    expect(error).toMatchObject({
+      code: "STORE_SCHEMA_TOO_NEW",
+      context: { schemaVersion: future, supportedVersion: LATEST_SCHEMA_VERSION },
+    });
+    expect((error as Error).message).toContain(`schema version ${future}`);
+    await expect(openStore({ url: `sqlite:${file}`, home: tempHome() })).rejects.toMatchObject({
+      code: "STORE_SCHEMA_TOO_NEW",
+    });
+  });
+
+  it("refuses a database whose recorded migration has another name", async () => {
+    const file = join(tempHome(), "airun.db");
+    await SqliteStore.open({ file }).close();
+    withSecondConnection(file, (db) =>
+      db.prepare("UPDATE migrations SET name = 'imposter' WHERE id = 1").run(),
+    );
+    expect(() => SqliteStore.open({ file })).toThrow(
+      expect.objectContaining({ code: "STORE_SCHEMA_MISMATCH" }),
+    );
+  });
+
+  it("stores event data as the exact JSON text written", async () => {
+    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    const data = { z: 1, a: [1, { y: null, b: "é" }] };
+    try {
+      const { eventSeqs } = await store.commit([
+        { op: "appendEvent", event: makeEvent(null, { data }) },
+      ]);
+      const text = withSecondConnection(store.file, (db) =>
+        db.prepare("SELECT data FROM events WHERE seq = ?").get(eventSeqs[0]),
+      );
+      expect(text).toEqual({ data: JSON.stringify(data) });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("returns blobs as plain Uint8Array copies, not views of the driver's Buffer", async () => {
+    const store = (await openStore({ url: "sqlite", home: tempHome() })) as SqliteStore;
+    try {
+      const bytes = new TextEncoder().encode("hello");
+      const id = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+      await store.commit([{ op: "putBlob", id, bytes }]);
+      const got = await store.getBlob(id);
+      expect(Buffer.isBuffer(got)).toBe(false);
+      got![0] = 0;
+      expect((await store.getBlob(id))![0]).toBe("h".charCodeAt(0));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("rejects a step of an unknown run (foreign key) as STORE_CONSTRAINT, alone in its group", async () => {
+    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    try {
+      const run = makeRun();
+      const [ok, bad] = await Promise.allSettled([
+        store.commit([{ op: "insertRun", run }]),
+        store.commit([{ op: "putStep", step: makeStep("no-such-run") }]),
+      ]);
+      expect(ok.status).toBe("fulfilled");
+      expect(bad).toMatchObject({ status: "rejected", reason: { code: "STORE_CONSTRAINT" } });
+      expect(await store.getRun(run.id)).toEqual(run);
+      expect(store.stats()).toMatchObject({
+        physicalCommits: 1,
+        committedUnits: 1,
+        rejectedUnits: 1,
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("fails every batch of a group whose physical COMMIT fails, and keeps none of them", async () => {
+    const file = join(tempHome(), "airun.db");
+    let failCommit = false;
+    const opener: SqliteOpener = (f) => {
+      const db = openSqliteFile(f);
+      return {
+        prepare: (sql) => db.prepare(sql),
+        pragma: (source, options) => db.pragma(source, options),
+        close: () => db.close(),
+        get inTransaction() {
+          return db.inTransaction;
+        },
+        get open() {
+          return db.open;
+        },
+        exec(sql) {
+          if (failCommit && sql === "COMMIT") throw new Error("simulated I/O error");
+          return db.exec(sql);
+        },
+      };
+    };
+    const store = SqliteStore.open({ file, opener });
+    try {
+      failCommit = true;
+      const runs = [makeRun(), makeRun()];
+      const settled = await Promise.allSettled(
+        runs.map((run) => store.commit([{ op: "insertRun", run }])),
+      );
+      for (const s of settled) {
+        expect(s).toMatchObject({ status: "rejected", reason: { code: "STORE_COMMIT_FAILED" } });
+      }
+      failCommit = false;
+      for (const run of runs) expect(await store.getRun(run.id)).toBeUndefined();
+      const later = makeRun();
+      await store.commit([{ op: "insertRun", run: later }]);
+      expect(countRuns(file)).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("flushes queued batches on close, then rejects further writes", async () => {
+    const file = join(tempHome(), "airun.db");
+    const store = SqliteStore.open({ file });
+    const run = makeRun();
+    const pending = store.commit([{ op: "insertRun", run }]);
+    await store.close();
+    await expect(pending).resolves.toEqual({ eventSeqs: [] });
+    await expect(store.commit([{ op: "insertRun", run: makeRun() }])).rejects.toMatchObject({
+      code: "STORE_CLOSED",
+    });
+    await expect(store.getRun(run.id)).rejects.toMatchObject({ code: "STORE_CLOSED" });
+    expect(countRuns(file)).toBe(1);
+  });
+
+  it("lets two connections (two processes) write the same file concurrently", async () => {
+    const file = join(tempHome(), "airun.db");
+    const a = SqliteStore.open({ file });
+    const b = SqliteStore.open({ file });
+    try {
+      const runs = Array.from({ length: 40 }, () => makeRun());
+      await Promise.all(runs.map((run, i) => (i % 2 ? a : b).commit([{ op: "insertRun", run }])));
+      expect(countRuns(file)).toBe(40);
+      expect((await a.getRun(runs[0]!.id))?.id).toBe(runs[0]!.id);
+    } finally {
+      try {
+        await a.close();
+      } finally {
+        await b.close();
+      }
+    }
+  });
+
+  describe("crash switch", () => {
+    async function runUntilCrash(crashAt: NonNullable<SqliteStoreOptions["crashAt"]>) {
+      const file = join(tempHome(), "airun.db");
+      const fired: Array<{ durableRuns: number; resolvedBatches: number }> = [];
+      let resolvedBatches = 0;
+      const store = SqliteStore.open({
+        file,
+        crashAt,
+        onCrash: () => fired.push({ durableRuns: countRuns(file), resolvedBatches }),
+      });
+      try {
+        for (let i = 0; i < 5; i++) {
+          await store.commit([{ op: "insertRun", run: makeRun() }]);
+          resolvedBatches += 1;
+        }
+      } finally {
+        await store.close();
+      }
+      return fired;
+    }
+
+    it("fires once, right after the Nth commit is durable and before its caller hears of it", async () => {
+      expect(await runUntilCrash({ when: "after", commit: 3 })).toEqual([
+        { durableRuns: 3, resolvedBatches: 2 },
+      ]);
+    });
+
+    it("fires once, right before the Nth commit begins, with only N-1 commits durable", async () => {
+      expect(await runUntilCrash({ when: "before", commit: 3 })).toEqual([
+        { durableRuns: 2, resolvedBatches: 2 },
+      ]);
+    });
+
+    it("counts physical commits, so a group of batches is one commit", async () => {
+      const file = join(tempHome(), "airun.db");
+      const fired: number[] = [];
+      const store = SqliteStore.open({
+        file,
+        crashAt: { when: "after", commit: 2 },
+        onCrash: () => fired.push(countRuns(file)),
+      });
+      try {
+        await store.commit([{ op: "insertRun", run: makeRun() }]);
+        const batches: WriteOp[][] = Array.from({ length: 10 }, () => [
+          { op: "insertRun", run: makeRun() },
+        ]);
+        await Promise.all(batches.map((b) => store.commit(b)));
+      } finally {
+        await store.close();
+      }
+      expect(fired).toEqual([11]);
+    });
+
+    it("parses AIRUN_CRASH_AT and rejects malformed values", () => {
+      expect(parseCrashAt("before:1")).toEqual({ when: "before", commit: 1 });
+      expect(parseCrashAt(" after:12 ")).toEqual({ when: "after", commit: 12 });
+      expect(parseCrashAt(undefined)).toBeUndefined();
+      expect(parseCrashAt("")).toBeUndefined();
+      for (const bad of ["after:0", "during:3", "after:", "after:1.5", "3", "before:-1"]) {
+        expect(() => parseCrashAt(bad)).toThrow(
+          expect.objectContaining({ code: "INVALID_CRASH_SWITCH" }),
+        );
+      }
+      expect(crashAtFromEnv({ [CRASH_AT_ENV]: "after:7" })).toEqual({ when: "after", commit: 7 });
+      expect(crashAtFromEnv({})).toBeUndefined();
+    });
+  });
+
+  describe("openStore", () => {
+    it("refuses PostgreSQL URLs with UNSUPPORTED_STORE, without leaking the password", async () => {
+      const err = await openStore({
+        url: "postgres://u:s3cret@db:5432/airun",
+        home: tempHome(),
+      }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AirunError);
+      expect(err).toMatchObject({ code: "UNSUPPORTED_STORE" });
+      expect((err as Error).message).toMatch(/PostgreSQL support is not in this build/);
+      expect(JSON.stringify((err as AirunError).context)).not.toContain("s3cret");
+      await expect(
+        openStore({ url: "postgresql://db/airun", home: tempHome() }),
+      ).rejects.toMatchObject({
+        code: "UNSUPPORTED_STORE",
+      });
+    });
+
+    it("rejects unknown URLs with INVALID_STORE_URL", async () => {
+      await expect(openStore({ url: "mysql://x", home: tempHome() })).rejects.toMatchObject({
+        code: "INVALID_STORE_URL",
+      });
+    });
+
+    it("opens sqlite:<path> at that path", async () => {
+      const file = join(root, `explicit-${Date.now()}`, "state.db");
+      const store = await openStore({ url: `sqlite:${file}`, home: tempHome() });
+      try {
+        await store.commit([{ op: "insertRun", run: makeRun() }]);
+      } finally {
+        await store.close();
+      }
+      expect(countRuns(file)).toBe(1);
+    });
+  });
+});
