@@ -11,7 +11,6 @@ import { pathToFileURL } from "node:url";
 import { type AnyCapability, defineCapability } from "../core/capability.js";
 import { AirunError, type ErrorContext } from "../core/errors.js";
 import type { CapabilityRegistry } from "./registry.js";
-import { capabilityProblems } from "./registry.js";
 
 /** Codes of `PluginError`. */
 export type PluginErrorCode =
@@ -71,8 +70,12 @@ function exportedCapabilities(mod: Record<string, unknown>, plugin: string): Any
 }
 
 /** Checks a plugin capability with the registry's rules and `defineCapability`'s. */
-function validated(cap: AnyCapability, plugin: string): AnyCapability {
-  const problems = capabilityProblems(cap);
+function validated(
+  registry: CapabilityRegistry,
+  cap: AnyCapability,
+  plugin: string,
+): AnyCapability {
+  const problems = registry.check(cap);
   if (problems.length > 0) {
     throw new PluginError(
       "PLUGIN_INVALID_CAPABILITY",
@@ -132,7 +135,7 @@ export async function loadPlugins(
         err,
       );
     }
-    const caps = exportedCapabilities(mod, plugin).map((c) => validated(c, plugin));
+    const caps = exportedCapabilities(mod, plugin).map((c) => validated(registry, c, plugin));
     if (caps.length === 0) {
       throw new PluginError("PLUGIN_NO_CAPABILITY", `plugin ${plugin}: exports no capability`, {
         plugin,

@@ -85,6 +85,11 @@ export function capabilityProblems(cap: unknown): string[] {
 export class CapabilityRegistry implements CapabilityCatalog {
   readonly #byName = new Map<string, AnyCapability>();
 
+  /** Every problem with `cap`'s declaration (empty when well formed); see `capabilityProblems`. */
+  check(cap: unknown): string[] {
+    return capabilityProblems(cap);
+  }
+
   /** Adds a capability; throws `CapabilityRegistrationError` if malformed or the name is taken. */
   register(cap: AnyCapability): this {
     const problems = capabilityProblems(cap);

@@ -25,7 +25,7 @@ default: DENY
 rules:
   - id: read-anything
     principal: "*"
-    capability: "io.fs.{read_file,list_dir,exists,hash_file}"
+    capabilities: [io.fs.read_file, io.fs.list_dir, io.fs.exists, io.fs.hash_file]
     decision: ALLOW
   - id: agents-write-out
     principal: "agent:*"

@@ -107,8 +107,8 @@ export type AnyCapability = CapabilityDefinition<any, any>;
  * });
  */
 export function defineCapability<I, O>(def: CapabilityDefinition<I, O>): CapabilityDefinition<I, O> {
-  if (!/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,}$/.test(def.name)) {
-    throw new TypeError(`capability name "${def.name}" must look like domain.group.verb`);
+  if (!/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/.test(def.name)) {
+    throw new TypeError(`capability name "${def.name}" must be dotted lowercase words, like domain.group.verb`);
   }
   if (def.undo === "builtin" && (!def.prepare || !def.revert)) {
     throw new TypeError(`capability "${def.name}" declares builtin undo without prepare/revert`);

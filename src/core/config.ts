@@ -151,7 +151,9 @@ const configSchema = z.strictObject({
     .strictObject({
       timeout: duration.optional(),
       on_timeout: z.enum(["reject", "approve"]).optional(),
-      approvers: z.array(z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id" or "role:name"')).optional(),
+      approvers: z
+        .array(z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id" or "role:name"'))
+        .optional(),
       webhook: z
         .strictObject({
           url: z.string().regex(/^https?:\/\/\S+$/, "expected an http(s) URL"),
@@ -211,7 +213,8 @@ export function compileConfig(
   let raw: unknown = {};
   if (source) {
     const src = parseYamlSource(source.file, source.text);
-    if (src.syntaxProblems.length > 0) throw new ValidationError(src.syntaxProblems, { location: source.file });
+    if (src.syntaxProblems.length > 0)
+      throw new ValidationError(src.syntaxProblems, { location: source.file });
     raw = src.value ?? {};
     if (!isPlainObject(raw)) {
       throw new ValidationError([src.problem([], "the configuration must be a YAML mapping")]);
@@ -224,7 +227,9 @@ export function compileConfig(
         if (issue.code === "unrecognized_keys") {
           for (const k of issue.keys) problems.push(src.problem([...p, k], `unknown key "${k}"`));
         } else if (issue.code === "invalid_key") {
-          problems.push(src.problem(p, `invalid key: ${issue.issues[0]?.message ?? issue.message}`));
+          problems.push(
+            src.problem(p, `invalid key: ${issue.issues[0]?.message ?? issue.message}`),
+          );
         } else {
           problems.push(src.problem(p, issue.message));
         }
@@ -234,7 +239,10 @@ export function compileConfig(
     if (engine) {
       const ttl = parseDuration(engine.lease_ttl ?? DEFAULT_LEASE_TTL_MS)!;
       const hb = parseDuration(engine.heartbeat ?? DEFAULT_HEARTBEAT_MS)!;
-      if (hb >= ttl) problems.push(src.problem(["engine", "heartbeat"], "heartbeat must be shorter than lease_ttl"));
+      if (hb >= ttl)
+        problems.push(
+          src.problem(["engine", "heartbeat"], "heartbeat must be shorter than lease_ttl"),
+        );
     }
     if (problems.length > 0) {
       throw new ValidationError(
@@ -283,7 +291,9 @@ export function compileConfig(
     sandbox,
     approvals: {
       timeoutMs:
-        c.approvals?.timeout === undefined ? DEFAULT_APPROVAL_TIMEOUT_MS : parseDuration(c.approvals.timeout)!,
+        c.approvals?.timeout === undefined
+          ? DEFAULT_APPROVAL_TIMEOUT_MS
+          : parseDuration(c.approvals.timeout)!,
       onTimeout: c.approvals?.on_timeout ?? "reject",
       approvers: [...(c.approvals?.approvers ?? [])],
       webhook: webhook ? { url: webhook.url, secretEnv: webhook.secret_env ?? null } : null,
@@ -297,9 +307,17 @@ export function compileConfig(
     engine: {
       concurrency: c.engine?.concurrency ?? DEFAULT_CONCURRENCY,
       defaultTimeoutMs:
-        c.engine?.default_timeout === undefined ? DEFAULT_STEP_TIMEOUT_MS : parseDuration(c.engine.default_timeout)!,
-      leaseTtlMs: c.engine?.lease_ttl === undefined ? DEFAULT_LEASE_TTL_MS : parseDuration(c.engine.lease_ttl)!,
-      heartbeatMs: c.engine?.heartbeat === undefined ? DEFAULT_HEARTBEAT_MS : parseDuration(c.engine.heartbeat)!,
+        c.engine?.default_timeout === undefined
+          ? DEFAULT_STEP_TIMEOUT_MS
+          : parseDuration(c.engine.default_timeout)!,
+      leaseTtlMs:
+        c.engine?.lease_ttl === undefined
+          ? DEFAULT_LEASE_TTL_MS
+          : parseDuration(c.engine.lease_ttl)!,
+      heartbeatMs:
+        c.engine?.heartbeat === undefined
+          ? DEFAULT_HEARTBEAT_MS
+          : parseDuration(c.engine.heartbeat)!,
     },
   };
   return deepFreeze(config);

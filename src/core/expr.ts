@@ -71,7 +71,24 @@ interface Token {
   readonly end: number;
 }
 
-const OPERATORS = ["==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")", "[", "]", ".", ",", "-"];
+const OPERATORS = [
+  "==",
+  "!=",
+  "<=",
+  ">=",
+  "&&",
+  "||",
+  "<",
+  ">",
+  "!",
+  "(",
+  ")",
+  "[",
+  "]",
+  ".",
+  ",",
+  "-",
+];
 
 function syntaxError(source: string, offset: number, message: string): ExpressionError {
   return new ExpressionError(
@@ -180,7 +197,13 @@ type Node =
     }
   | { readonly k: "not"; readonly e: Node; readonly start: number }
   | { readonly k: "neg"; readonly e: Node; readonly start: number }
-  | { readonly k: "bin"; readonly op: BinaryOp; readonly l: Node; readonly r: Node; readonly start: number }
+  | {
+      readonly k: "bin";
+      readonly op: BinaryOp;
+      readonly l: Node;
+      readonly r: Node;
+      readonly start: number;
+    }
   | { readonly k: "len"; readonly e: Node; readonly start: number };
 
 type PathNode = Extract<Node, { k: "path" }>;
@@ -314,7 +337,11 @@ class Parser {
         this.next();
         const t = this.next();
         if (t.kind !== "ident" && t.kind !== "num") {
-          throw syntaxError(this.source, t.start, `expected a property name after "."${describe(t)}`);
+          throw syntaxError(
+            this.source,
+            t.start,
+            `expected a property name after "."${describe(t)}`,
+          );
         }
         if (t.kind === "num" && !Number.isInteger(t.value)) {
           throw syntaxError(this.source, t.start, "expected a property name");
@@ -335,7 +362,11 @@ class Parser {
           this.checkKey(t.value as string, t.start);
           segs.push(t.value as string);
         } else {
-          throw syntaxError(this.source, t.start, `expected an index or a quoted key${describe(t)}`);
+          throw syntaxError(
+            this.source,
+            t.start,
+            `expected an index or a quoted key${describe(t)}`,
+          );
         }
         end = this.expectOp("]").end;
       } else {
@@ -369,7 +400,7 @@ export function formatPath(path: readonly PathSegment[]): string {
     else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) && !Object.hasOwn(KEYWORDS, seg)) {
       out += i === 0 ? seg : `.${seg}`;
     } else {
-      out += i === 0 ? seg : `[${JSON.stringify(seg)}]`;
+      out += i === 0 ? seg : `['${seg.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}']`;
     }
   });
   return out;
@@ -431,7 +462,8 @@ function resolvePath(source: string, node: PathNode, scope: ExprScope): JsonValu
     if (value === undefined) throw unresolved(source, full, `secret "${name}" is not set`);
     return value;
   }
-  if (!Object.hasOwn(scope.vars, node.root)) throw unresolved(source, full, `unknown "${node.root}"`);
+  if (!Object.hasOwn(scope.vars, node.root))
+    throw unresolved(source, full, `unknown "${node.root}"`);
   let current: unknown = scope.vars[node.root];
   if (current === undefined) throw unresolved(source, full, `"${node.root}" has no value`);
   for (let i = 0; i < node.segs.length; i++) {
@@ -447,7 +479,8 @@ function resolvePath(source: string, node: PathNode, scope: ExprScope): JsonValu
       }
       current = current[seg];
     }
-    if (current === undefined) throw unresolved(source, full, `${formatPath(full.slice(0, i + 2))} has no value`);
+    if (current === undefined)
+      throw unresolved(source, full, `${formatPath(full.slice(0, i + 2))} has no value`);
   }
   return current as JsonValue;
 }
@@ -474,17 +507,24 @@ function evaluateNode(source: string, node: Node, scope: ExprScope): JsonValue {
     }
     case "bin": {
       if (node.op === "&&") {
-        return isTruthy(evaluateNode(source, node.l, scope)) && isTruthy(evaluateNode(source, node.r, scope));
+        return (
+          isTruthy(evaluateNode(source, node.l, scope)) &&
+          isTruthy(evaluateNode(source, node.r, scope))
+        );
       }
       if (node.op === "||") {
-        return isTruthy(evaluateNode(source, node.l, scope)) || isTruthy(evaluateNode(source, node.r, scope));
+        return (
+          isTruthy(evaluateNode(source, node.l, scope)) ||
+          isTruthy(evaluateNode(source, node.r, scope))
+        );
       }
       const l = evaluateNode(source, node.l, scope);
       const r = evaluateNode(source, node.r, scope);
       if (node.op === "==") return jsonEquals(l, r);
       if (node.op === "!=") return !jsonEquals(l, r);
       const comparable =
-        (typeof l === "number" && typeof r === "number") || (typeof l === "string" && typeof r === "string");
+        (typeof l === "number" && typeof r === "number") ||
+        (typeof l === "string" && typeof r === "string");
       if (!comparable) {
         throw typeError(source, `cannot compare ${typeName(l)} ${node.op} ${typeName(r)}`);
       }

@@ -2,18 +2,34 @@
  * @module The workflow spec compiler: YAML text (native or seed format, SPEC §4) → a validated,
  * frozen `Plan`. Every problem is collected with its file, line, column and field; nothing is
  * silently ignored (unknown keys, unresolved template references, bad capability inputs).
+ *
+ * Decisions where SPEC §4 is silent:
+ * - Step ids are identifiers (`[A-Za-z_][A-Za-z0-9_-]*`); ids with `-` are read in
+ *   expressions as `steps['my-step'].outputs`.
+ * - A step's `risk_level` may be lower than its capability's floor: the plan records the
+ *   declared value; the gatekeeper still uses max(floor, declared).
+ * - Compensation and evidence templates may read the step's own outputs (they run after it);
+ *   inputs and `when` may not (that is a cycle). Any other step they read becomes a dependency.
+ * - `when` accepts one template, a bare expression or a boolean; it is stored as `${{ expr }}`.
+ * - `timeout` follows the duration convention (a bare number is milliseconds);
+ *   `timeout_seconds` is seconds. On approval steps the timeout is the approval's expiry.
+ * - `{{ }}` templates whose root is not a native root (`inputs`, `steps`, `run`, `secrets`,
+ *   `evidence`) are read as seed shorthand (`{{ step.key }}`, `{{ input }}`); `${{ }}` never is.
+ * - Seed format (any seed-only key present): a step without `depends_on` waits for the step
+ *   declared before it, as the earlier implementation ran steps in declaration order. Seed
+ *   principal: `agent:<agent_name>` first (least privilege), else `metadata.owner`. Seed
+ *   `policy`/`global_compensation_steps` must be empty and `enable_auto_rollback` true (Airun
+ *   cannot honour them and will not ignore them); `max_execution_time_seconds` becomes
+ *   `governance.budgets.max_duration` unless governance sets one. Step `description` and
+ *   `agent_name` are accepted and not kept.
+ * - An input declared without a default is required; a bare value is a default.
+ * - `specHash` leaves out the steps' source lines: reformatting a file does not change it.
  */
 import { z } from "zod";
 import type { AnyCapability, CapabilityCatalog } from "./capability.js";
 import { parseDuration } from "./duration.js";
 import { AirunError, type Problem, ValidationError } from "./errors.js";
-import {
-  compileExpression,
-  ExpressionError,
-  formatPath,
-  type PathSegment,
-  rewriteExpressionPaths,
-} from "./expr.js";
+import { compileExpression, ExpressionError, formatPath, rewriteExpressionPaths } from "./expr.js";
 import { hashJson } from "./hash.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type {
@@ -34,7 +50,12 @@ import {
 } from "./spec-seed.js";
 import { RiskLevel } from "./status.js";
 import { formatTemplateString, parseTemplateString, type TemplatePart } from "./template.js";
-import { type FieldPath, formatFieldPath, parseYamlSource, type YamlSource } from "./yaml-source.js";
+import {
+  type FieldPath,
+  formatFieldPath,
+  parseYamlSource,
+  type YamlSource,
+} from "./yaml-source.js";
 
 /** A spec file as read by the caller (core does no I/O). */
 export interface SpecSource {
@@ -197,7 +218,12 @@ class SpecCompiler {
     this.problems.push(this.src.problem(path, message));
   }
 
-  private checkKeys(obj: Record<string, unknown>, allowed: readonly string[], path: FieldPath, what: string) {
+  private checkKeys(
+    obj: Record<string, unknown>,
+    allowed: readonly string[],
+    path: FieldPath,
+    what: string,
+  ) {
     for (const key of Object.keys(obj)) {
       if (!allowed.includes(key)) {
         this.report([...path, key], `unknown ${what} key "${key}"${didYouMean(key, allowed)}`);
@@ -270,7 +296,12 @@ class SpecCompiler {
   }
 
   /** Checks one expression; returns its normalized source. `seedForm`: `{{ }}` template. */
-  private expression(source: string, seedForm: boolean, path: FieldPath, scope: TemplateScope): string {
+  private expression(
+    source: string,
+    seedForm: boolean,
+    path: FieldPath,
+    scope: TemplateScope,
+  ): string {
     let normalized = source;
     try {
       if (seedForm) {
@@ -306,14 +337,17 @@ class SpecCompiler {
         }
         return;
       case "steps":
-        if (a === undefined) return bad("name a step: steps.<id>.outputs...");
-        if (!this.stepIds.has(a)) return bad(`no step "${a}"${didYouMean(a, this.stepIds)}`);
-        if (b !== "outputs") return bad(`read a step's outputs as steps.${a}.outputs...`);
-        if (a === scope.selfId) {
-          if (!scope.allowSelf) bad(`cycle: step "${a}" reads its own outputs before it runs`);
-          return;
-        }
-        scope.deps.add(a);
+        if (a === undefined) bad("name a step: steps.<id>.outputs...");
+        else if (!this.stepIds.has(a)) bad(`no step "${a}"${didYouMean(a, this.stepIds)}`);
+        else if (b !== "outputs") bad(`read a step's outputs as steps.${a}.outputs...`);
+        else if (a === scope.selfId) {
+          if (!scope.allowSelf) {
+            this.report(
+              path,
+              `dependency cycle: step "${a}" reads its own outputs ("${shown}") before it runs`,
+            );
+          }
+        } else scope.deps.add(a);
         return;
       case "run":
         if (a === undefined || !RUN_FIELDS.has(a) || ref.length > 2) {
@@ -366,7 +400,8 @@ class SpecCompiler {
       return undefined;
     }
     const cap = this.catalog.get(name);
-    if (!cap) this.report(path, `unknown capability "${name}"${didYouMean(name, this.catalog.names())}`);
+    if (!cap)
+      this.report(path, `unknown capability "${name}"${didYouMean(name, this.catalog.names())}`);
     return cap;
   }
 
@@ -400,18 +435,31 @@ class SpecCompiler {
       }
     }
     // Non-strict object schemas strip unknown keys silently; a typo must not be ignored.
-    const def = (cap.input as unknown as { def?: { type?: string; shape?: object; catchall?: unknown } })
-      .def;
-    if (def?.type === "object" && def.catchall === undefined && def.shape && isPlainObject(inputs)) {
+    const def = (
+      cap.input as unknown as { def?: { type?: string; shape?: object; catchall?: unknown } }
+    ).def;
+    if (
+      def?.type === "object" &&
+      def.catchall === undefined &&
+      def.shape &&
+      isPlainObject(inputs)
+    ) {
       for (const k of Object.keys(inputs)) {
         if (!Object.hasOwn(def.shape, k)) {
-          report([k], `unknown input "${k}" for ${cap.name}${didYouMean(k, Object.keys(def.shape))}`);
+          report(
+            [k],
+            `unknown input "${k}" for ${cap.name}${didYouMean(k, Object.keys(def.shape))}`,
+          );
         }
       }
     }
   }
 
-  private underTemplate(inputs: JsonValue, path: readonly (string | number)[], deep: boolean): boolean {
+  private underTemplate(
+    inputs: JsonValue,
+    path: readonly (string | number)[],
+    deep: boolean,
+  ): boolean {
     for (let i = 0; i <= path.length; i++) {
       const v = getAt(inputs, path.slice(0, i));
       if (typeof v === "string" && isTemplated(v)) return true;
@@ -438,8 +486,10 @@ class SpecCompiler {
     }
     let version = "1";
     if (typeof doc.version === "string" && doc.version.trim()) version = doc.version.trim();
-    else if (typeof doc.version === "number" && Number.isFinite(doc.version)) version = String(doc.version);
-    else if (doc.version !== undefined) this.report(["version"], "version must be a string or a number");
+    else if (typeof doc.version === "number" && Number.isFinite(doc.version))
+      version = String(doc.version);
+    else if (doc.version !== undefined)
+      this.report(["version"], "version must be a string or a number");
 
     let description: string | null = null;
     if (typeof doc.description === "string") description = doc.description;
@@ -454,7 +504,10 @@ class SpecCompiler {
 
     const rawSteps = doc.steps;
     if (!Array.isArray(rawSteps) || rawSteps.length === 0) {
-      this.report(rawSteps === undefined ? [] : ["steps"], "a workflow needs a non-empty list of steps");
+      this.report(
+        rawSteps === undefined ? [] : ["steps"],
+        "a workflow needs a non-empty list of steps",
+      );
       return undefined;
     }
     // First pass: step ids (templates and depends_on refer to steps declared later too).
@@ -501,7 +554,10 @@ class SpecCompiler {
     const p = seedPrincipal(doc.agent_name, owner);
     if (p === undefined) return null;
     if (!PRINCIPAL_PATTERN.test(p)) {
-      this.report(doc.agent_name !== undefined ? ["agent_name"] : ["metadata", "owner"], `"${p}" is not a valid principal`);
+      this.report(
+        doc.agent_name !== undefined ? ["agent_name"] : ["metadata", "owner"],
+        `"${p}" is not a valid principal`,
+      );
       return null;
     }
     return p;
@@ -511,7 +567,8 @@ class SpecCompiler {
     const out: Record<string, PlanInput> = {};
     const decls = doc.inputs;
     if (decls !== undefined && decls !== null) {
-      if (!isPlainObject(decls)) this.report(["inputs"], "inputs must be a mapping of input declarations");
+      if (!isPlainObject(decls))
+        this.report(["inputs"], "inputs must be a mapping of input declarations");
       else {
         for (const [name, decl] of Object.entries(decls)) {
           const input = this.inputDecl(name, decl, ["inputs", name]);
@@ -533,7 +590,11 @@ class SpecCompiler {
             this.report(path, `input "${name}" is declared in both inputs and initial_state`);
             continue;
           }
-          out[name] = { type: inputTypeOf(value), required: false, default: this.toJson(value, path) };
+          out[name] = {
+            type: inputTypeOf(value),
+            required: false,
+            default: this.toJson(value, path),
+          };
         }
       }
     }
@@ -557,7 +618,10 @@ class SpecCompiler {
     const hasDefault = Object.hasOwn(decl, "default");
     const def = hasDefault ? this.toJson(decl.default, [...path, "default"]) : undefined;
     if (decl.type !== undefined) {
-      if (typeof decl.type !== "string" || !(INPUT_TYPES as readonly string[]).includes(decl.type)) {
+      if (
+        typeof decl.type !== "string" ||
+        !(INPUT_TYPES as readonly string[]).includes(decl.type)
+      ) {
         this.report([...path, "type"], `type must be one of ${INPUT_TYPES.join(", ")}`);
       } else type = decl.type as PlanInput["type"];
     } else if (def !== undefined) type = inputTypeOf(def);
@@ -566,7 +630,8 @@ class SpecCompiler {
     }
     let required = !hasDefault;
     if (decl.required !== undefined) {
-      if (typeof decl.required !== "boolean") this.report([...path, "required"], "required must be true or false");
+      if (typeof decl.required !== "boolean")
+        this.report([...path, "required"], "required must be true or false");
       else required = decl.required;
     }
     const input: { -readonly [K in keyof PlanInput]: PlanInput[K] } = { type, required };
@@ -606,7 +671,10 @@ class SpecCompiler {
     const limit = doc.max_execution_time_seconds;
     if (limit !== undefined) {
       if (typeof limit !== "number" || !(limit > 0)) {
-        this.report(["max_execution_time_seconds"], "max_execution_time_seconds must be a positive number");
+        this.report(
+          ["max_execution_time_seconds"],
+          "max_execution_time_seconds must be a positive number",
+        );
       } else if (getAt(gov, ["budgets", "max_duration"]) === undefined) {
         const base = gov ?? {};
         const budgets = isPlainObject(base.budgets) ? (base.budgets as JsonObject) : {};
@@ -633,7 +701,10 @@ class SpecCompiler {
     }
     const rollback = doc.enable_auto_rollback;
     if (rollback !== undefined && rollback !== true) {
-      this.report(["enable_auto_rollback"], "Airun always rolls back a failed run; only `true` is accepted");
+      this.report(
+        ["enable_auto_rollback"],
+        "Airun always rolls back a failed run; only `true` is accepted",
+      );
     }
   }
 
@@ -667,7 +738,11 @@ class SpecCompiler {
     return id;
   }
 
-  private step(raw: Record<string, unknown>, i: number, previousId: string | undefined): PlanStep | undefined {
+  private step(
+    raw: Record<string, unknown>,
+    i: number,
+    previousId: string | undefined,
+  ): PlanStep | undefined {
     const path: FieldPath = ["steps", i];
     const rawId = raw.id ?? raw.name;
     const id = typeof rawId === "string" ? rawId : undefined;
@@ -675,7 +750,8 @@ class SpecCompiler {
     const kind = this.stepKind(raw, path);
     const wrongKeys = kind === "approval" ? ACTION_ONLY_KEYS : APPROVAL_ONLY_KEYS;
     for (const k of wrongKeys) {
-      if (Object.hasOwn(raw, k)) this.report([...path, k], `"${k}" is not allowed on ${kind} steps`);
+      if (Object.hasOwn(raw, k))
+        this.report([...path, k], `"${k}" is not allowed on ${kind} steps`);
     }
     if (raw.agent_name !== undefined && typeof raw.agent_name !== "string") {
       this.report([...path, "agent_name"], "agent_name must be a string");
@@ -714,16 +790,25 @@ class SpecCompiler {
       timeoutMs = null;
     } else {
       const capKey = raw.capability !== undefined ? "capability" : "capability_name";
-      if (raw.capability !== undefined && raw.capability_name !== undefined && raw.capability !== raw.capability_name) {
-        this.report([...path, "capability_name"], "`capability` and its alias `capability_name` disagree");
+      if (
+        raw.capability !== undefined &&
+        raw.capability_name !== undefined &&
+        raw.capability !== raw.capability_name
+      ) {
+        this.report(
+          [...path, "capability_name"],
+          "`capability` and its alias `capability_name` disagree",
+        );
       }
       const capName = raw.capability ?? raw.capability_name;
-      const cap =
-        capName === undefined
-          ? (this.report(path, "the step needs a `capability`"), undefined)
-          : this.capability(capName, [...path, capKey]);
+      let cap: AnyCapability | undefined;
+      if (capName === undefined) this.report(path, "the step needs a `capability`");
+      else cap = this.capability(capName, [...path, capKey]);
       if (typeof capName === "string") capability = capName;
-      const rawInputs = raw.inputs === undefined || raw.inputs === null ? {} : this.toJson(raw.inputs, [...path, "inputs"]);
+      const rawInputs =
+        raw.inputs === undefined || raw.inputs === null
+          ? {}
+          : this.toJson(raw.inputs, [...path, "inputs"]);
       if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
         this.report([...path, "inputs"], "inputs must be a mapping");
       } else {
@@ -733,13 +818,18 @@ class SpecCompiler {
       retry = this.retry(raw, path);
       compensation = this.compensation(raw.compensation, [...path, "compensation"], id, deps);
       if (raw.evidence !== undefined && raw.evidence !== null) {
-        if (!isPlainObject(raw.evidence)) this.report([...path, "evidence"], "evidence must be a mapping");
+        if (!isPlainObject(raw.evidence))
+          this.report([...path, "evidence"], "evidence must be a mapping");
         else {
-          evidence = this.templates(this.toJson(raw.evidence, [...path, "evidence"]), [...path, "evidence"], {
-            ...scope,
-            allowSelf: true,
-            allowEvidence: true,
-          }) as JsonObject;
+          evidence = this.templates(
+            this.toJson(raw.evidence, [...path, "evidence"]),
+            [...path, "evidence"],
+            {
+              ...scope,
+              allowSelf: true,
+              allowEvidence: true,
+            },
+          ) as JsonObject;
         }
       }
     }
@@ -769,15 +859,25 @@ class SpecCompiler {
       else this.report([...path, "type"], 'type must be "action" or "approval"');
     }
     if (raw.step_type !== undefined) {
-      const k = raw.step_type === "ACTION" ? "action" : raw.step_type === "HUMAN_APPROVAL" ? "approval" : undefined;
+      const k =
+        raw.step_type === "ACTION"
+          ? "action"
+          : raw.step_type === "HUMAN_APPROVAL"
+            ? "approval"
+            : undefined;
       if (!k) this.report([...path, "step_type"], "step_type must be ACTION or HUMAN_APPROVAL");
-      else if (kind !== undefined && kind !== k) this.report([...path, "step_type"], "`type` and `step_type` disagree");
+      else if (kind !== undefined && kind !== k)
+        this.report([...path, "step_type"], "`type` and `step_type` disagree");
       else kind = k;
     }
     return kind ?? "action";
   }
 
-  private dependsOn(raw: Record<string, unknown>, path: FieldPath, id: string | undefined): string[] {
+  private dependsOn(
+    raw: Record<string, unknown>,
+    path: FieldPath,
+    id: string | undefined,
+  ): string[] {
     const v = raw.depends_on;
     if (v === undefined || v === null) return [];
     const list = typeof v === "string" ? [v] : v;
@@ -790,7 +890,8 @@ class SpecCompiler {
       const p = typeof v === "string" ? [...path, "depends_on"] : [...path, "depends_on", j];
       if (typeof d !== "string") this.report(p, "a dependency must be a step id");
       else if (d === id) this.report(p, `cycle: step "${d}" depends on itself`);
-      else if (!this.stepIds.has(d)) this.report(p, `unknown step "${d}"${didYouMean(d, this.stepIds)}`);
+      else if (!this.stepIds.has(d))
+        this.report(p, `unknown step "${d}"${didYouMean(d, this.stepIds)}`);
       else out.push(d);
     });
     return out;
@@ -808,13 +909,17 @@ class SpecCompiler {
 
   private duration(v: unknown, path: FieldPath, what: string): number | undefined {
     const ms = parseDuration(v);
-    if (ms === undefined) this.report(path, `${what} must be a duration like "30s", "5m" or milliseconds`);
+    if (ms === undefined)
+      this.report(path, `${what} must be a duration like "30s", "5m" or milliseconds`);
     return ms;
   }
 
   private timeout(raw: Record<string, unknown>, path: FieldPath): number | null {
     if (raw.timeout !== undefined && raw.timeout_seconds !== undefined) {
-      this.report([...path, "timeout_seconds"], "give either `timeout` or `timeout_seconds`, not both");
+      this.report(
+        [...path, "timeout_seconds"],
+        "give either `timeout` or `timeout_seconds`, not both",
+      );
       return null;
     }
     if (raw.timeout !== undefined && raw.timeout !== null) {
@@ -844,7 +949,10 @@ class SpecCompiler {
         if (r.max_attempts !== undefined) {
           const n = r.max_attempts;
           if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
-            this.report([...rp, "max_attempts"], "max_attempts must be an integer >= 1 (1 means a single attempt)");
+            this.report(
+              [...rp, "max_attempts"],
+              "max_attempts must be an integer >= 1 (1 means a single attempt)",
+            );
           } else out.maxAttempts = n;
         }
         if (r.backoff !== undefined) {
@@ -853,10 +961,13 @@ class SpecCompiler {
           } else out.backoff = r.backoff;
         }
         if (r.initial_delay !== undefined) {
-          out.initialDelayMs = this.duration(r.initial_delay, [...rp, "initial_delay"], "initial_delay") ?? out.initialDelayMs;
+          out.initialDelayMs =
+            this.duration(r.initial_delay, [...rp, "initial_delay"], "initial_delay") ??
+            out.initialDelayMs;
         }
         if (r.max_delay !== undefined) {
-          out.maxDelayMs = this.duration(r.max_delay, [...rp, "max_delay"], "max_delay") ?? out.maxDelayMs;
+          out.maxDelayMs =
+            this.duration(r.max_delay, [...rp, "max_delay"], "max_delay") ?? out.maxDelayMs;
         }
         if (out.initialDelayMs > out.maxDelayMs) {
           this.report(rp, "initial_delay must not exceed max_delay");
@@ -890,12 +1001,20 @@ class SpecCompiler {
     if (v.step_name !== undefined && v.step_name !== id) {
       this.report([...path, "step_name"], `step_name must name the step itself ("${id}")`);
     }
-    if (v.capability !== undefined && v.capability_name !== undefined && v.capability !== v.capability_name) {
-      this.report([...path, "capability_name"], "`capability` and its alias `capability_name` disagree");
+    if (
+      v.capability !== undefined &&
+      v.capability_name !== undefined &&
+      v.capability !== v.capability_name
+    ) {
+      this.report(
+        [...path, "capability_name"],
+        "`capability` and its alias `capability_name` disagree",
+      );
     }
     const capKey = v.capability !== undefined ? "capability" : "capability_name";
     const cap = this.capability(v.capability ?? v.capability_name, [...path, capKey]);
-    const rawInputs = v.inputs === undefined || v.inputs === null ? {} : this.toJson(v.inputs, [...path, "inputs"]);
+    const rawInputs =
+      v.inputs === undefined || v.inputs === null ? {} : this.toJson(v.inputs, [...path, "inputs"]);
     if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
       this.report([...path, "inputs"], "inputs must be a mapping");
       return null;
@@ -947,7 +1066,8 @@ class SpecCompiler {
     if (messages.length > 1) this.report(messages[1]![1], "the approval message is given twice");
     const first = messages[0];
     if (first) {
-      if (typeof first[0] !== "string" || !first[0].trim()) this.report(first[1], "message must be a non-empty string");
+      if (typeof first[0] !== "string" || !first[0].trim())
+        this.report(first[1], "message must be a non-empty string");
       else message = this.templateString(first[0], first[1], scope);
     }
 
@@ -1014,7 +1134,9 @@ class SpecCompiler {
     const index = new Map(steps.map((s, i) => [s.id, i]));
     const sorted = steps.map((s) => ({
       ...s,
-      dependsOn: [...s.dependsOn].filter((d) => index.has(d)).sort((a, b) => index.get(a)! - index.get(b)!),
+      dependsOn: [...s.dependsOn]
+        .filter((d) => index.has(d))
+        .sort((a, b) => index.get(a)! - index.get(b)!),
     }));
     // Cycle detection (depth first), each cycle reported once.
     const state = new Map<string, 1 | 2>();
@@ -1030,7 +1152,10 @@ class SpecCompiler {
           if (!seen.has(key)) {
             seen.add(key);
             const start = cycle.reduce((a, b) => (index.get(a)! <= index.get(b)! ? a : b));
-            const rot = [...cycle.slice(cycle.indexOf(start)), ...cycle.slice(0, cycle.indexOf(start))];
+            const rot = [
+              ...cycle.slice(cycle.indexOf(start)),
+              ...cycle.slice(0, cycle.indexOf(start)),
+            ];
             // Edges point from a step to what it waits for: print them in execution order.
             const path = [...rot, start].reverse().join(" -> ");
             this.report(this.stepPath(start), `dependency cycle: ${path}`);
@@ -1096,7 +1221,9 @@ export function validateSpec(source: SpecSource, catalog: CapabilityCatalog): Sp
   const body = compiler.compile();
   const problems = sortProblems(compiler.problems);
   if (!body || problems.length > 0) {
-    return { problems: problems.length ? problems : [src.problem([], "the spec could not be compiled")] };
+    return {
+      problems: problems.length ? problems : [src.problem([], "the spec could not be compiled")],
+    };
   }
   const plan: Plan = { ...body, specHash: computeSpecHash(body) };
   return { plan: deepFreeze(plan), problems: [] };
@@ -1116,7 +1243,14 @@ export function compileSpec(source: SpecSource, catalog: CapabilityCatalog): Pla
 }
 
 const jsonSchema: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonSchema), z.record(z.string(), jsonSchema)]),
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(jsonSchema),
+    z.record(z.string(), jsonSchema),
+  ]),
 );
 const retrySchema = z.object({
   maxAttempts: z.number().int().min(1),

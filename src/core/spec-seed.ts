@@ -95,7 +95,9 @@ export function mapSeedPath(
 }
 
 /** The input type a seed `initial_state` value implies. */
-export function inputTypeOf(value: unknown): "string" | "number" | "boolean" | "object" | "array" | "any" {
+export function inputTypeOf(
+  value: unknown,
+): "string" | "number" | "boolean" | "object" | "array" | "any" {
   if (typeof value === "string") return "string";
   if (typeof value === "number") return "number";
   if (typeof value === "boolean") return "boolean";

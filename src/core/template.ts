@@ -1,7 +1,9 @@
 /**
  * @module Templates: `${{ expr }}` (or `{{ expr }}`, same meaning) inside strings anywhere in a
  * JSON value. A string that is exactly one template keeps the value's type; otherwise values
- * are written into the string (objects and arrays as JSON).
+ * are written into the string (objects and arrays as JSON; `null` as `null`).
+ *
+ * There is no escape syntax: a literal `{{` is written as `${{ '{{' }}`.
  */
 import {
   compileExpression,
@@ -88,7 +90,12 @@ export function formatTemplateString(parts: readonly TemplatePart[]): string {
 }
 
 function stringHasTemplate(s: string): boolean {
-  return s.includes("{{") && parseTemplateString(s).some((p) => p.kind === "expr");
+  if (!s.includes("{{")) return false;
+  try {
+    return parseTemplateString(s).some((p) => p.kind === "expr");
+  } catch {
+    return true; // an unclosed template is still a template (an invalid one)
+  }
 }
 
 /** True when a template appears anywhere in the value (strings only, not object keys). */
@@ -143,7 +150,10 @@ function resolveString(s: string, scope: ExprScope): JsonValue {
   if (only?.kind === "expr") return compileExpression(only.source).evaluate(scope);
   let out = "";
   for (const p of parts) {
-    out += p.kind === "text" ? p.text : stringifyTemplateValue(compileExpression(p.source).evaluate(scope));
+    out +=
+      p.kind === "text"
+        ? p.text
+        : stringifyTemplateValue(compileExpression(p.source).evaluate(scope));
   }
   return out;
 }
@@ -201,7 +211,9 @@ export function rewriteTemplates(
     const parts = parseTemplateString(value);
     if (!parts.some((p) => p.kind === "expr")) return value;
     return formatTemplateString(
-      parts.map((p) => (p.kind === "text" ? p : { ...p, source: fn(p.source, { dollar: p.dollar }) })),
+      parts.map((p) =>
+        p.kind === "text" ? p : { ...p, source: fn(p.source, { dollar: p.dollar }) },
+      ),
     );
   }
   if (Array.isArray(value)) return value.map((v) => rewriteTemplates(v, fn));

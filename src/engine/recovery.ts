@@ -13,7 +13,8 @@ import type { EngineContext } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import { isOwnerAlive } from "./owner.js";
 import { RunExecution } from "./run-execution.js";
-import { armed, failStep, reconcileStep, resolveCall } from "./step-runner.js";
+import type { WriteOp } from "../store/store.js";
+import { armed, failStep, reconcileStep, type Resolved, resolveCall } from "./step-runner.js";
 
 /** What recovery did with one run. */
 export interface RecoveredRun {
@@ -70,7 +71,8 @@ export async function recoverRun(ctx: EngineContext, run: RunRecord): Promise<Re
 export async function prepareResume(exec: RunExecution): Promise<void> {
   const ctx = exec.ctx;
   const decisions: Record<string, string> = {};
-  if (exec.run.status === RunStatus.COMPENSATING) {
+  const compensating = exec.run.status === RunStatus.COMPENSATING;
+  if (compensating) {
     for (const comp of exec.compensations.values()) {
       if (comp.status !== CompensationStatus.RUNNING || comp.kind === "builtin") continue;
       // Builtin reverts are idempotent; a declared compensation is re-run only if its capability is.
@@ -90,42 +92,47 @@ export async function prepareResume(exec: RunExecution): Promise<void> {
         decisions[comp.stepId] = "compensation_in_doubt";
       }
     }
-  } else {
-    for (const rec of [...exec.steps.values()]) {
-      if (rec.status !== StepStatus.RUNNING) continue;
-      const ps = exec.planStep(rec.stepId);
-      const comp = exec.compensations.get(rec.stepId);
-      let safeToRerun = false;
-      try {
-        const call = resolveCall(exec, ps);
-        safeToRerun = call.undo === UndoKind.NONE || call.idempotent;
-      } catch {
-        // Inputs no longer resolve: only reconciliation can tell.
+  }
+  for (const rec of [...exec.steps.values()]) {
+    if (rec.status !== StepStatus.RUNNING) continue;
+    const ps = exec.planStep(rec.stepId);
+    const comp = exec.compensations.get(rec.stepId);
+    let call: Resolved | undefined;
+    try {
+      call = resolveCall(exec, ps);
+    } catch {
+      // Inputs no longer resolve: only reconciliation can tell.
+    }
+    const noEffect = call?.undo === UndoKind.NONE;
+    // A running run re-runs what is safe to re-run; a rolling-back run only needs to know
+    // whether the interrupted call took effect, so that its undo runs.
+    const verdict = noEffect
+      ? "not_applied"
+      : !compensating && call?.idempotent
+        ? "rerun"
+        : await reconcileStep(exec, ps, comp);
+    decisions[rec.stepId] = verdict;
+    if (verdict === "rerun" || (verdict === "not_applied" && !compensating)) {
+      await exec.commit([{ op: "putStep", step: { ...rec, status: StepStatus.PENDING } }]);
+    } else if (verdict === "applied") {
+      const ops: WriteOp[] = [
+        { op: "putStep", step: { ...rec, status: StepStatus.SUCCEEDED, outputs: null, finishedAt: Date.now() } },
+      ];
+      if (comp?.status === CompensationStatus.PENDING) {
+        ops.push({ op: "putCompensation", compensation: armed(exec, ps, comp, null) });
       }
-      const verdict = safeToRerun ? "not_applied" : await reconcileStep(exec, ps, comp);
-      decisions[rec.stepId] = verdict === "not_applied" ? "rerun" : verdict;
-      if (verdict === "not_applied") {
-        await exec.commit([{ op: "putStep", step: { ...rec, status: StepStatus.PENDING } }]);
-      } else if (verdict === "applied") {
-        const ops = [
-          {
-            op: "putStep" as const,
-            step: { ...rec, status: StepStatus.SUCCEEDED, outputs: null, finishedAt: Date.now() },
-          },
-        ];
-        await exec.commit(
-          comp && comp.status === CompensationStatus.PENDING
-            ? [...ops, { op: "putCompensation", compensation: armed(exec, ps, comp, null) }]
-            : ops,
-        );
-      } else {
-        await failStep(
-          exec,
-          ps,
-          new AirunError("IN_DOUBT", `step ${rec.stepId} was interrupted and its effect cannot be determined`),
-          { effectUnknown: true, verdict: "unknown" },
-        );
-      }
+      await exec.commit(ops);
+    } else if (verdict === "not_applied") {
+      await failStep(exec, ps, new AirunError("INTERRUPTED", `step ${rec.stepId} was interrupted by a crash during rollback`), {
+        effectUnknown: false,
+      });
+    } else {
+      await failStep(
+        exec,
+        ps,
+        new AirunError("IN_DOUBT", `step ${rec.stepId} was interrupted and its effect cannot be determined`),
+        { effectUnknown: true, verdict: "unknown" },
+      );
     }
   }
   await exec.commit([eventOp(EventType.RUN_RECOVERED, exec.run.id, null, { steps: decisions })]);

@@ -77,6 +77,12 @@ export class RunExecution {
       if (s.status === StepStatus.SUCCEEDED) this.stepScope[s.stepId] = scopeEntry(s);
     }
     for (const c of comps) this.compensations.set(c.stepId, c);
+    if (run.status === RunStatus.COMPENSATING) {
+      this.failure = {
+        reason: run.reason ?? Reason.STEP_FAILED,
+        detail: (run.reasonDetail ?? {}) as JsonObject,
+      };
+    }
   }
 
   /** Loads a run whose lease this process already holds. */
@@ -114,12 +120,21 @@ export class RunExecution {
     return s;
   }
 
-  /** Next position in the compensation stack. */
+  /**
+   * Next position in the compensation stack. Allocated synchronously, so concurrent steps never
+   * share a position.
+   */
   nextSeq(): number {
-    let max = 0;
-    for (const s of this.steps.values()) if (s.seq !== null && s.seq > max) max = s.seq;
-    return max + 1;
+    if (this.#lastSeq === undefined) {
+      let max = 0;
+      for (const s of this.steps.values()) if (s.seq !== null && s.seq > max) max = s.seq;
+      for (const c of this.compensations.values()) if (c.seq > max) max = c.seq;
+      this.#lastSeq = max;
+    }
+    this.#lastSeq += 1;
+    return this.#lastSeq;
   }
+  #lastSeq: number | undefined;
 
   /**
    * Commits a batch durably, guarded by this process's lease, then mirrors it in memory and
@@ -177,11 +192,14 @@ export class RunExecution {
     }
     const running = new Map<string, Promise<void>>();
     const limit = Math.max(1, this.ctx.settings.concurrency);
+    // Steps not launched yet in this drive, in plan (topological) order.
+    const unlaunched = new Set(this.plan.steps.filter((ps) => !DONE.has(this.step(ps.id).status)));
     for (;;) {
       if (!this.failure) {
-        for (const ps of this.plan.steps) {
+        for (const ps of unlaunched) {
           if (running.size >= limit) break;
-          if (running.has(ps.id) || !this.isReady(ps)) continue;
+          if (!this.isReady(ps)) continue;
+          unlaunched.delete(ps);
           const p = runStep(this, ps).finally(() => running.delete(ps.id));
           running.set(ps.id, p);
         }
@@ -189,7 +207,13 @@ export class RunExecution {
       if (running.size === 0) break;
       await Promise.race(running.values());
     }
-    if (this.failure) return this.beginRollback(this.failure.reason, this.failure.detail);
+    if (this.failure) {
+      // A cancel sets the failure without a commit of its own; record the transition now.
+      if ((this.run.status as RunStatus) !== RunStatus.COMPENSATING) {
+        await this.commit(this.compensatingOps(this.failure.reason, this.failure.detail));
+      }
+      return this.finishRollback();
+    }
     const statuses = [...this.steps.values()].map((s) => s.status);
     if (statuses.every((s) => DONE.has(s))) {
       await this.finish(RunStatus.COMPLETED, Reason.COMPLETED, null);
@@ -223,16 +247,13 @@ export class RunExecution {
     return ps.dependsOn.every((d) => DONE.has(this.steps.get(d)?.status ?? ""));
   }
 
-  /** Records that the run must roll back, then rolls back. */
-  async beginRollback(reason: Reason, detail: JsonObject): Promise<DriveResult> {
-    await this.commit(
-      this.runUpdate(
-        { status: RunStatus.COMPENSATING, reason, outcome: outcomeFor(reason), reasonDetail: detail },
-        EventType.RUN_COMPENSATING,
-        { reason, ...detail },
-      ),
+  /** The run's move to COMPENSATING for `reason`, as ops to commit with what caused it. */
+  compensatingOps(reason: Reason, detail: JsonObject): WriteOp[] {
+    return this.runUpdate(
+      { status: RunStatus.COMPENSATING, reason, outcome: outcomeFor(reason), reasonDetail: detail },
+      EventType.RUN_COMPENSATING,
+      { reason, ...detail },
     );
-    return this.finishRollback();
   }
 
   /** Runs (or resumes) the compensation stack and ends the run. */

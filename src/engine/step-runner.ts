@@ -9,7 +9,6 @@
 import type { AnyCapability, CapabilityContext, UndoPlan } from "../core/capability.js";
 import { AirunError, CapabilityError, ConflictError, toAirunError } from "../core/errors.js";
 import type { ExprScope } from "../core/expr.js";
-import { compileExpression } from "../core/expr.js";
 import { hashJson, sha256Hex } from "../core/hash.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import type { PlanStep } from "../core/plan.js";
@@ -23,7 +22,7 @@ import {
   maxRisk,
   type RiskLevel,
 } from "../core/status.js";
-import { resolveTemplates } from "../core/template.js";
+import { evaluateCondition, resolveTemplates } from "../core/template.js";
 import type { CompensationRecord, StepRecord, WriteOp } from "../store/store.js";
 import { approvalGate } from "./approvals.js";
 import { EventType, eventOp } from "./events.js";
@@ -34,11 +33,10 @@ import type { RunExecution } from "./run-execution.js";
 export async function runStep(exec: RunExecution, ps: PlanStep): Promise<void> {
   try {
     if (exec.step(ps.id).status === StepStatus.PENDING && ps.when !== null) {
-      const value = compileExpression(ps.when).evaluate(templateScope(exec, ps.id, null));
-      if (value !== true) {
+      if (!evaluateCondition(ps.when, templateScope(exec, ps.id, null))) {
         await exec.commit([
           { op: "putStep", step: { ...exec.step(ps.id), status: StepStatus.SKIPPED, finishedAt: Date.now() } },
-          eventOp(EventType.STEP_SKIPPED, exec.run.id, ps.id, { when: ps.when, value }),
+          eventOp(EventType.STEP_SKIPPED, exec.run.id, ps.id, { when: ps.when }),
         ]);
         return;
       }
@@ -236,7 +234,7 @@ async function writeIntent(
 ): Promise<void> {
   const ops: WriteOp[] = [];
   const existing = exec.compensations.get(ps.id);
-  const seq = exec.step(ps.id).seq ?? exec.nextSeq();
+  const seq = existing?.seq ?? exec.step(ps.id).seq ?? exec.nextSeq();
   const kind = ps.compensation ? "declared" : call.undo === UndoKind.BUILTIN ? "builtin" : null;
   if (!existing && (kind || call.cap.prepare)) {
     let plan: UndoPlan | undefined;
@@ -462,9 +460,13 @@ export async function failStep(
   };
   ops.unshift({ op: "putStep", step });
   ops.push(eventOp(EventType.STEP_FAILED, exec.run.id, ps.id, { ...errorJson(e), attempts: step.attempts }));
+  // The first failure (or an in-doubt one, which overrides) moves the run to COMPENSATING in
+  // the same transaction, so a crash right after it still rolls back.
+  const detail = { step: ps.id, code: e.code, message: e.message };
+  const decisive = !exec.failure || (reason === Reason.IN_DOUBT && exec.failure.reason !== Reason.IN_DOUBT);
+  if (decisive) ops.push(...exec.compensatingOps(reason, detail));
   await exec.commit(ops);
-  exec.failure ??= { reason, detail: { step: ps.id, code: e.code, message: e.message } };
-  if (reason === Reason.IN_DOUBT) exec.failure = { reason, detail: { step: ps.id, code: e.code, message: e.message } };
+  if (decisive) exec.failure = { reason, detail };
 }
 
 /** Asks the capability whether an interrupted or timed-out call took effect. */

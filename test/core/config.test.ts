@@ -43,7 +43,12 @@ describe("compileConfig", () => {
       audit: { level: "DETAILED", redact: [...DEFAULT_REDACT] },
       llm: null,
       plugins: [],
-      engine: { concurrency: DEFAULT_CONCURRENCY, defaultTimeoutMs: 300_000, leaseTtlMs: 15_000, heartbeatMs: 5_000 },
+      engine: {
+        concurrency: DEFAULT_CONCURRENCY,
+        defaultTimeoutMs: 300_000,
+        leaseTtlMs: 15_000,
+        heartbeatMs: 5_000,
+      },
     });
     expect(Object.isFrozen(c.sandbox.fsRoots)).toBe(true);
   });
@@ -93,29 +98,44 @@ engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s }
     expect(c.audit).toEqual({ level: "FORENSIC", redact: ["password"] });
     expect(c.llm).toMatchObject({ providers: { openai: { api_key_env: "OPENAI_API_KEY" } } });
     expect(c.plugins).toEqual([path.join(dir, "capabilities/cloud.js"), "airun-plugin-aws"]);
-    expect(c.engine).toEqual({ concurrency: 8, defaultTimeoutMs: 60_000, leaseTtlMs: 30_000, heartbeatMs: 10_000 });
+    expect(c.engine).toEqual({
+      concurrency: 8,
+      defaultTimeoutMs: 60_000,
+      leaseTtlMs: 30_000,
+      heartbeatMs: 10_000,
+    });
   });
 
   it("uses the config file's folder as the default sandbox root", () => {
-    const c = compileConfig({ file: "/srv/app/airun.yaml", text: "store: sqlite\n" }, { cwd, env: noEnv });
+    const c = compileConfig(
+      { file: "/srv/app/airun.yaml", text: "store: sqlite\n" },
+      { cwd, env: noEnv },
+    );
     expect(c.sandbox.fsRoots).toEqual([path.resolve("/srv/app")]);
   });
 
   it("takes home from the flag, then AIRUN_HOME, then the file", () => {
     const source = { file: "airun.yaml", text: "home: from-file\n" };
     const env = { AIRUN_HOME: "/env/home" };
-    expect(compileConfig(source, { cwd, env, home: "flag-home" }).home).toBe(path.join(cwd, "flag-home"));
+    expect(compileConfig(source, { cwd, env, home: "flag-home" }).home).toBe(
+      path.join(cwd, "flag-home"),
+    );
     expect(compileConfig(source, { cwd, env }).home).toBe(path.resolve("/env/home"));
     expect(compileConfig(source, { cwd, env: noEnv }).home).toBe(path.join(cwd, "from-file"));
   });
 
   it("accepts a postgres URL as the store", () => {
-    const c = compileConfig({ file: "airun.yaml", text: "store: postgres://u@db/airun\n" }, { cwd, env: noEnv });
+    const c = compileConfig(
+      { file: "airun.yaml", text: "store: postgres://u@db/airun\n" },
+      { cwd, env: noEnv },
+    );
     expect(c.store).toEqual({ kind: "postgres", url: "postgres://u@db/airun" });
   });
 
   it("treats an empty file as all defaults", () => {
-    expect(compileConfig({ file: "airun.yaml", text: "" }, { cwd, env: noEnv }).engine.concurrency).toBe(4);
+    expect(
+      compileConfig({ file: "airun.yaml", text: "" }, { cwd, env: noEnv }).engine.concurrency,
+    ).toBe(4);
   });
 
   it("reports every problem with its line and field, unknown keys included", () => {
@@ -148,7 +168,13 @@ engine:
 
   it("rejects a heartbeat not shorter than the lease", () => {
     const ps = problemsOf("engine:\n  lease_ttl: 5s\n  heartbeat: 5s\n");
-    expect(ps).toMatchObject([{ line: 3, field: "engine.heartbeat", message: expect.stringMatching(/shorter than lease_ttl/) }]);
+    expect(ps).toMatchObject([
+      {
+        line: 3,
+        field: "engine.heartbeat",
+        message: expect.stringMatching(/shorter than lease_ttl/),
+      },
+    ]);
   });
 
   it("reports YAML syntax errors and a non-mapping document", () => {

@@ -171,7 +171,9 @@ describe("expressions", () => {
       p[0] === "a" ? ["steps", "a", "outputs", ...p.slice(1)] : undefined,
     );
     expect(out).toBe("steps.a.outputs.b == 'x' && len(c) > 0");
-    expect(formatPath(["steps", "odd-key", 0])).toBe('steps["odd-key"][0]');
+    expect(formatPath(["steps", "odd-key", 0])).toBe("steps['odd-key'][0]");
+    expect(formatPath(["a", "it's"])).toBe("a['it\\'s']");
+    expect(compileExpression(formatPath(["a", "it's\\"])).references).toEqual([["a", "it's\\"]]);
   });
 
   it("treats false, null, 0 and empty string as falsy", () => {

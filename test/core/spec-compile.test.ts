@@ -1,11 +1,17 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are Airun templates.
 /** @module Tests of the spec compiler (src/core/spec-compile.ts) on both spec formats. */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { AnyCapability, CapabilityCatalog } from "../../src/core/capability.js";
 import { ValidationError } from "../../src/core/errors.js";
-import { compileSpec, computeSpecHash, planFromJson, validateSpec } from "../../src/core/spec-compile.js";
 import type { JsonValue } from "../../src/core/json.js";
+import {
+  compileSpec,
+  computeSpecHash,
+  planFromJson,
+  validateSpec,
+} from "../../src/core/spec-compile.js";
 
 /** A tiny stand-in for the real registry: a few capabilities with their input schemas. */
 function fakeCatalog(): CapabilityCatalog {
@@ -124,13 +130,23 @@ describe("compileSpec: native format", () => {
 
   it("defaults retry to one attempt, exponential, 200ms..5s", () => {
     const s = plan.steps.find((x) => x.id === "notify")!;
-    expect(s.retry).toEqual({ maxAttempts: 1, backoff: "exponential", initialDelayMs: 200, maxDelayMs: 5000 });
+    expect(s.retry).toEqual({
+      maxAttempts: 1,
+      backoff: "exponential",
+      initialDelayMs: 200,
+      maxDelayMs: 5000,
+    });
     expect(s.timeoutMs).toBeNull();
     expect(s.when).toBeNull();
   });
 
   it("orders steps topologically, stable in declaration order", () => {
-    expect(plan.steps.map((s) => s.id)).toEqual(["write_config", "check", "approve_prod", "notify"]);
+    expect(plan.steps.map((s) => s.id)).toEqual([
+      "write_config",
+      "check",
+      "approve_prod",
+      "notify",
+    ]);
     const text = `name: t
 steps:
   - id: c
@@ -153,7 +169,13 @@ steps:
     expect(plan.specHash).toMatch(/^[0-9a-f]{64}$/);
     expect(computeSpecHash(plan)).toBe(plan.specHash);
     // Same content, same hash; reformatting (lines moved) does not change it.
-    const again = compileSpec({ ...fixture("native-deploy.yaml"), text: `# comment\n\n${fixture("native-deploy.yaml").text}` }, catalog);
+    const again = compileSpec(
+      {
+        ...fixture("native-deploy.yaml"),
+        text: `# comment\n\n${fixture("native-deploy.yaml").text}`,
+      },
+      catalog,
+    );
     expect(again.steps[0]!.line).toBe(12);
     expect(again.specHash).toBe(plan.specHash);
   });
@@ -171,7 +193,10 @@ steps:
   it("keeps governance raw and allows evidence.* only in evidence expressions", () => {
     const p = compileSpec(fixture("native-evidence.yaml"), catalog);
     expect(p.version).toBe("1.2");
-    expect(p.governance).toMatchObject({ objective: "Summarize incident and propose fix", budgets: { max_tool_calls: 20 } });
+    expect(p.governance).toMatchObject({
+      objective: "Summarize incident and propose fix",
+      budgets: { max_tool_calls: 20 },
+    });
     expect(p.steps[0]!.evidence).toEqual({ source_refs: "${{ steps.search.outputs.entries }}" });
     // a step's evidence may read its own outputs without depending on itself
     expect(p.steps[1]!.dependsOn).toEqual(["search"]);
@@ -181,7 +206,9 @@ steps:
     capability: sys.echo
     inputs: { v: "\${{ evidence.x }}" }
 `;
-    expect(problems(bad)).toMatchObject([{ line: 5, message: expect.stringMatching(/evidence\.\* may only/) }]);
+    expect(problems(bad)).toMatchObject([
+      { line: 5, message: expect.stringMatching(/evidence\.\* may only/) },
+    ]);
   });
 });
 
@@ -200,10 +227,16 @@ describe("compileSpec: seed format", () => {
     expect(write).toMatchObject({
       id: "write_config",
       capability: "io.fs.write_file",
-      inputs: { path: "conf/${{ inputs.env }}.json", content: '{"replicas": ${{ inputs.replicas }}}' },
+      inputs: {
+        path: "conf/${{ inputs.env }}.json",
+        content: '{"replicas": ${{ inputs.replicas }}}',
+      },
       risk: "MEDIUM",
       timeoutMs: 30_000,
-      compensation: { capability: "io.fs.delete", inputs: { path: "${{ steps.write_config.outputs.path }}" } },
+      compensation: {
+        capability: "io.fs.delete",
+        inputs: { path: "${{ steps.write_config.outputs.path }}" },
+      },
       dependsOn: [],
     });
     expect(write!.retry.maxAttempts).toBe(1);
@@ -227,6 +260,12 @@ describe("compileSpec: seed format", () => {
       dependsOn: ["write_config", "approval_gate"],
     });
     expect(publish!.retry.maxAttempts).toBe(3);
+    const text = fixture("seed-deploy.yaml").text;
+    expect(p.steps.map((s) => s.line)).toEqual([
+      lineOf(text, "- name: write_config"),
+      lineOf(text, "- name: approval_gate"),
+      lineOf(text, "- name: publish"),
+    ]);
   });
 
   it("regression: max_retries: 0 means ONE attempt (the seed made 3)", () => {
@@ -244,14 +283,18 @@ steps:
     expect(p.principal).toBe("user:daniel@example.com");
     expect(p.governance).toEqual({ budgets: { max_duration: "3600s" } });
     const [create, approval, send] = p.steps;
-    expect(create!.inputs).toEqual({ customer_name: "${{ inputs.customer_name }}", tier: "${{ inputs.customer_tier }}" });
+    expect(create!.inputs).toEqual({
+      customer_name: "${{ inputs.customer_name }}",
+      tier: "${{ inputs.customer_tier }}",
+    });
     expect(create!.risk).toBe("HIGH");
     expect(create!.compensation).toEqual({
       capability: "sys.echo",
       inputs: { account_id: "${{ steps.create_account.outputs.account_id }}" },
     });
     expect(approval!.approval).toEqual({
-      message: "New ${{ inputs.customer_tier }} customer ${{ inputs.customer_name }} requires approval",
+      message:
+        "New ${{ inputs.customer_tier }} customer ${{ inputs.customer_name }} requires approval",
       approvers: ["role:sales_director"],
       timeoutMs: 1_800_000,
       onTimeout: "reject",
@@ -270,7 +313,9 @@ steps:
     capability_name: sys.echo
 `;
     expect(compileSpec(spec(text), catalog).principal).toBe("user:alice");
-    expect(compileSpec(spec(`principal: service:ci\n${text}`), catalog).principal).toBe("service:ci");
+    expect(compileSpec(spec(`principal: service:ci\n${text}`), catalog).principal).toBe(
+      "service:ci",
+    );
   });
 
   it("rejects ambiguous and unknown seed template names", () => {
@@ -287,8 +332,32 @@ steps:
 `;
     const ps = problems(text);
     expect(ps).toHaveLength(2);
-    expect(ps[0]).toMatchObject({ line: 9, field: "steps[1].inputs.x", message: expect.stringMatching(/both a step and an input/) });
-    expect(ps[1]).toMatchObject({ line: 10, field: "steps[1].inputs.y", message: expect.stringMatching(/neither a step nor/) });
+    expect(ps[0]).toMatchObject({
+      line: 9,
+      field: "steps[1].inputs.x",
+      message: expect.stringMatching(/both a step and an input/),
+    });
+    expect(ps[1]).toMatchObject({
+      line: 10,
+      field: "steps[1].inputs.y",
+      message: expect.stringMatching(/neither a step nor/),
+    });
+  });
+
+  it("reads seed shorthand only in {{ }} templates, never in ${{ }}", () => {
+    const text = `name: t
+initial_state: { env: dev }
+steps:
+  - name: a
+    capability_name: sys.echo
+    inputs: { x: "{{ inputs.env }}", y: "{{ env }}", z: "\${{ env }}" }
+`;
+    const ps = problems(text);
+    expect(ps).toMatchObject([
+      { line: 6, field: "steps[0].inputs.z", message: expect.stringMatching(/unknown root "env"/) },
+    ]);
+    const ok = compileSpec(spec(text.replace(', z: "${{ env }}"', "")), catalog);
+    expect(ok.steps[0]!.inputs).toEqual({ x: "${{ inputs.env }}", y: "${{ inputs.env }}" });
   });
 
   it("refuses seed per-agent policies and disabled rollback instead of ignoring them", () => {
@@ -337,7 +406,9 @@ steps:
     const ps = problems(text);
     const at = (line: number) => ps.filter((p) => p.line === line).map((p) => p.message);
     expect(at(2)[0]).toMatch(/unknown workflow key "versoin" \(did you mean "version"\?\)/);
-    expect(at(7)[0]).toMatch(/unknown capability "io.fs.writ_file" \(did you mean "io.fs.write_file"\?\)/);
+    expect(at(7)[0]).toMatch(
+      /unknown capability "io.fs.writ_file" \(did you mean "io.fs.write_file"\?\)/,
+    );
     expect(at(9)[0]).toMatch(/duplicate step id "a"/);
     expect(at(13)[0]).toMatch(/unknown step "ghost"/);
     expect(at(14)[0]).toMatch(/risk_level must be one of/);
@@ -354,7 +425,8 @@ steps:
   });
 
   it("throws a ValidationError carrying all problems", () => {
-    const text = "name: t\nsteps:\n  - id: a\n    capability: nope.nope.nope\n  - id: b\n    capability: sys.echo\n    depends_on: [zz]\n";
+    const text =
+      "name: t\nsteps:\n  - id: a\n    capability: nope.nope.nope\n  - id: b\n    capability: sys.echo\n    depends_on: [zz]\n";
     try {
       compileSpec(spec(text), catalog);
       expect.unreachable();
@@ -464,7 +536,8 @@ steps:
   });
 
   it("records a risk_level below the capability floor as declared (the floor still applies)", () => {
-    const text = "name: t\nsteps:\n  - id: a\n    capability: sys.exec.run\n    inputs: { argv: [ls] }\n    risk_level: LOW\n";
+    const text =
+      "name: t\nsteps:\n  - id: a\n    capability: sys.exec.run\n    inputs: { argv: [ls] }\n    risk_level: LOW\n";
     expect(compileSpec(spec(text), catalog).steps[0]!.risk).toBe("LOW");
   });
 

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are Airun templates.
 /** @module Tests of templates (src/core/template.ts). */
 import { describe, expect, it } from "vitest";
 import { ExpressionError, type ExprScope } from "../../src/core/expr.js";
@@ -30,7 +31,9 @@ describe("templates", () => {
 
   it("stringifies values inside mixed strings (objects as JSON)", () => {
     expect(resolveTemplates("conf/${{ inputs.env }}.json", scope)).toBe("conf/prod.json");
-    expect(resolveTemplates("n=${{ inputs.n }} tags=${{ inputs.tags }}", scope)).toBe('n=3 tags=["a","b"]');
+    expect(resolveTemplates("n=${{ inputs.n }} tags=${{ inputs.tags }}", scope)).toBe(
+      'n=3 tags=["a","b"]',
+    );
     expect(resolveTemplates("cfg: ${{ inputs.cfg }}!", scope)).toBe('cfg: {"k":1}!');
     expect(resolveTemplates(" ${{ inputs.n }}", scope)).toBe(" 3");
   });
@@ -41,21 +44,37 @@ describe("templates", () => {
   });
 
   it("resolves templates anywhere in a JSON value and leaves other values alone", () => {
-    const value = { a: ["${{ steps.w.outputs.path }}", 1, true, null], b: { c: "x${{ inputs.n }}" }, d: "plain" };
-    expect(resolveTemplates(value, scope)).toEqual({ a: ["conf/prod.json", 1, true, null], b: { c: "x3" }, d: "plain" });
+    const value = {
+      a: ["${{ steps.w.outputs.path }}", 1, true, null],
+      b: { c: "x${{ inputs.n }}" },
+      d: "plain",
+    };
+    expect(resolveTemplates(value, scope)).toEqual({
+      a: ["conf/prod.json", 1, true, null],
+      b: { c: "x3" },
+      d: "plain",
+    });
     expect(value.a[0]).toBe("${{ steps.w.outputs.path }}");
   });
 
   it("reads secrets via scope.secret", () => {
-    expect(resolveTemplates({ h: "Bearer ${{ secrets.TOKEN }}" }, scope)).toEqual({ h: "Bearer t0k" });
-    expect(collectSecretNames({ a: "${{ secrets.TOKEN }}", b: ["${{ secrets.USER }} ${{ secrets.TOKEN }}"] })).toEqual([
-      "TOKEN",
-      "USER",
-    ]);
+    expect(resolveTemplates({ h: "Bearer ${{ secrets.TOKEN }}" }, scope)).toEqual({
+      h: "Bearer t0k",
+    });
+    expect(
+      collectSecretNames({
+        a: "${{ secrets.TOKEN }}",
+        b: ["${{ secrets.USER }} ${{ secrets.TOKEN }}"],
+      }),
+    ).toEqual(["TOKEN", "USER"]);
   });
 
   it("throws UNRESOLVED_REFERENCE instead of leaving a literal in place", () => {
-    for (const v of ["x ${{ inputs.missing }}", "${{ steps.other.outputs.x }}", "${{ secrets.NOPE }}"]) {
+    for (const v of [
+      "x ${{ inputs.missing }}",
+      "${{ steps.other.outputs.x }}",
+      "${{ secrets.NOPE }}",
+    ]) {
       try {
         resolveTemplates(v, scope);
         expect.unreachable();
@@ -77,7 +96,9 @@ describe("templates", () => {
   it("detects templates and lists the paths they read", () => {
     expect(hasTemplate({ a: [1, { b: "x{{ inputs.n }}" }] })).toBe(true);
     expect(hasTemplate({ a: "{ not a template }" })).toBe(false);
-    expect(templateReferences({ a: "${{ inputs.n == steps.w.outputs.size }}", b: "{{ run.id }}" })).toEqual([
+    expect(
+      templateReferences({ a: "${{ inputs.n == steps.w.outputs.size }}", b: "{{ run.id }}" }),
+    ).toEqual([
       ["inputs", "n"],
       ["steps", "w", "outputs", "size"],
       ["run", "id"],
@@ -92,8 +113,9 @@ describe("templates", () => {
   });
 
   it("rewrites every template and normalizes to ${{ }}", () => {
-    const out = rewriteTemplates({ p: "dir/{{ a.b }}/${{ c }}", q: ["{{x}}"], r: 5 }, (src, info) =>
-      info.dollar ? src : `steps.${src}`,
+    const out = rewriteTemplates(
+      { p: "dir/{{ a.b }}/${{ c }}", q: ["{{x}}"], r: 5 },
+      (src, info) => (info.dollar ? src : `steps.${src}`),
     );
     expect(out).toEqual({ p: "dir/${{ steps.a.b }}/${{ c }}", q: ["${{ steps.x }}"], r: 5 });
   });

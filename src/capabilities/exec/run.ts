@@ -98,7 +98,11 @@ export const execRun = defineCapability<ExecRunInput, ExecRunOutput>({
         `${command} wrote more than ${input.max_output_bytes} bytes to ${result.stream}; it was killed`,
         {
           retryable: false,
-          context: { capability: "sys.exec.run", stream: result.stream, max: input.max_output_bytes },
+          context: {
+            capability: "sys.exec.run",
+            stream: result.stream,
+            max: input.max_output_bytes,
+          },
         },
       );
     }
@@ -123,11 +127,15 @@ export const execRun = defineCapability<ExecRunInput, ExecRunOutput>({
 });
 
 function timeout(command: string, cause: unknown): CapabilityError {
-  return new CapabilityError("TIMEOUT", `${command} was killed: the step timed out or was cancelled`, {
-    retryable: true,
-    context: { capability: "sys.exec.run", command },
-    cause,
-  });
+  return new CapabilityError(
+    "TIMEOUT",
+    `${command} was killed: the step timed out or was cancelled`,
+    {
+      retryable: true,
+      context: { capability: "sys.exec.run", command },
+      cause,
+    },
+  );
 }
 
 interface RunOptions {

@@ -11,11 +11,18 @@ import { defineCapability, type UndoContext } from "../../core/capability.js";
 import { DriftError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
 import { CONTENT_ISSUE, contentDecodes, decodeContent, encodingSchema } from "./fs-content.js";
+import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { type FileDigest, hashFileVerified, openVerified, syncDir, writeAll } from "./fs-io.js";
+import {
+  type FileDigest,
+  hashFileVerified,
+  openVerified,
+  requireFileOrAbsent,
+  syncDir,
+  writeAll,
+} from "./fs-io.js";
 import { parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
 import { removeNode } from "./fs-state.js";
-import { parentsToCreate, requireFileOrAbsent } from "./write-file.js";
 import type { FsSandbox } from "./sandbox.js";
 
 const NAME = "io.fs.append_file";
@@ -39,7 +46,11 @@ export type AppendFilePlan = z.infer<typeof appendFilePlanSchema>;
 type Observed = "before" | "after" | "other" | "absent";
 
 /** Classifies the current file against the plan's before and after images. */
-async function observe(sb: FsSandbox, plan: AppendFilePlan, signal: AbortSignal): Promise<{
+async function observe(
+  sb: FsSandbox,
+  plan: AppendFilePlan,
+  signal: AbortSignal,
+): Promise<{
   seen: Observed;
   digest: FileDigest | null;
 }> {
@@ -48,7 +59,11 @@ async function observe(sb: FsSandbox, plan: AppendFilePlan, signal: AbortSignal)
   if (!st.isFile()) return { seen: "other", digest: null };
   const d = await hashFileVerified(sb, plan.path, signal, plan.prev_size);
   const headOk = plan.existed ? d.headSha256 === plan.prev_sha256 : true;
-  if (d.size === plan.prev_size + plan.appended.size && headOk && d.tailSha256 === plan.appended.sha256) {
+  if (
+    d.size === plan.prev_size + plan.appended.size &&
+    headOk &&
+    d.tailSha256 === plan.appended.sha256
+  ) {
     return { seen: "after", digest: d };
   }
   if (plan.existed && d.size === plan.prev_size && headOk) return { seen: "before", digest: d };
@@ -152,7 +167,11 @@ export const appendFile = defineCapability({
           );
         }
         if (digest.size < plan.prev_size) {
-          throw drift(plan, "it is shorter than before the append; truncating cannot restore it", ctx);
+          throw drift(
+            plan,
+            "it is shorter than before the append; truncating cannot restore it",
+            ctx,
+          );
         }
       }
       const handle = await openVerified(sb, plan.path, constants.O_WRONLY);

@@ -5,8 +5,8 @@ import { lstat } from "node:fs/promises";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { withFsErrors } from "./fs-errors.js";
-import { entryType } from "./list-dir.js";
 import { sandboxFor } from "./fs-plan.js";
+import { entryType } from "./list-dir.js";
 
 const NAME = "io.fs.exists";
 

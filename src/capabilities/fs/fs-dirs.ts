@@ -129,18 +129,16 @@ export async function removeCreatedDirs(
   }
 }
 
-function notOurs(
-  dir: string,
-  why: string,
-  ctx: CapabilityContext,
-  capability: string,
-): DriftError {
-  return new DriftError(`${dir}, created by ${capability}, ${why}; not removing (force to override)`, {
-    capability,
-    path: dir,
-    runId: ctx.runId,
-    stepId: ctx.stepId,
-  });
+function notOurs(dir: string, why: string, ctx: CapabilityContext, capability: string): DriftError {
+  return new DriftError(
+    `${dir}, created by ${capability}, ${why}; not removing (force to override)`,
+    {
+      capability,
+      path: dir,
+      runId: ctx.runId,
+      stepId: ctx.stepId,
+    },
+  );
 }
 
 /** Builds the drift error for a directory `findForeignContent` reported. */
@@ -150,4 +148,19 @@ export function foreignContentError(
   capability: string,
 ): DriftError {
   return notOurs(dir, "now holds other content", ctx, capability);
+}
+
+/** The parent directories still missing for `target`, refused unless `createDirs`. */
+export async function parentsToCreate(
+  sb: FsSandbox,
+  target: string,
+  createDirsAllowed: boolean,
+): Promise<string[]> {
+  const missing = await missingDirs(sb, path.dirname(target));
+  if (missing.length > 0 && !createDirsAllowed) {
+    throw new CapabilityError("FS_NOT_FOUND", `directory ${path.dirname(target)} does not exist`, {
+      context: { path: target },
+    });
+  }
+  return missing;
 }

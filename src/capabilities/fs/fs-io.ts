@@ -5,8 +5,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { link, lstat, open, rename, symlink, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import { link, lstat, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import { CapabilityError } from "../../core/errors.js";
 import { errnoOf, throwIfAborted } from "./fs-errors.js";
@@ -20,7 +20,31 @@ const O_DIRECTORY: number = constants.O_DIRECTORY ?? 0;
 /** A fresh, unpredictable sibling name for a temp file or directory next to `target`. */
 export function tempPathFor(target: string, kind: "tmp" | "trash" = "tmp"): string {
   const base = path.basename(target).slice(0, 100);
-  return path.join(path.dirname(target), `.${base}.airun-${kind}-${randomBytes(6).toString("hex")}`);
+  return path.join(
+    path.dirname(target),
+    `.${base}.airun-${kind}-${randomBytes(6).toString("hex")}`,
+  );
+}
+
+/**
+ * Removes temp and trash siblings of `target` left by a call that was killed mid-way (a crash
+ * between creating a temp file and renaming it). Called before a new write and at undo, so a
+ * crash never leaves `.name.airun-tmp-*` litter behind once the step is resolved.
+ */
+export async function removeLeftovers(target: string): Promise<void> {
+  const dir = path.dirname(target);
+  const prefix = `.${path.basename(target).slice(0, 100)}.airun-`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(prefix) && /\.airun-(tmp|trash)-[0-9a-f]{12}$/.test(name)) {
+      await rm(path.join(dir, name), { recursive: true, force: true });
+    }
+  }
 }
 
 /**
@@ -56,7 +80,9 @@ async function requireRegular(handle: FileHandle, p: string): Promise<number> {
     throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });
   }
   if (!st.isFile()) {
-    throw new CapabilityError("FS_NOT_FILE", `${p} is not a regular file`, { context: { path: p } });
+    throw new CapabilityError("FS_NOT_FILE", `${p} is not a regular file`, {
+      context: { path: p },
+    });
   }
   return st.size;
 }
@@ -165,6 +191,7 @@ export async function createTempFile(
   fill: (handle: FileHandle) => Promise<void>,
   mode: number | null,
 ): Promise<string> {
+  await removeLeftovers(target);
   const tmp = tempPathFor(target);
   const handle = await open(
     tmp,
@@ -309,4 +336,19 @@ export async function copyToTemp(
   } finally {
     await src.close();
   }
+}
+
+/** Refuses a target that exists and is not a regular file. */
+export async function requireFileOrAbsent(p: string): Promise<number | null> {
+  const st = await lstat(p).catch(() => null);
+  if (!st) return null;
+  if (st.isDirectory()) {
+    throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });
+  }
+  if (!st.isFile()) {
+    throw new CapabilityError("FS_NOT_FILE", `${p} is not a regular file`, {
+      context: { path: p },
+    });
+  }
+  return st.mode & 0o7777;
 }

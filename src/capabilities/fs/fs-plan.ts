@@ -7,22 +7,31 @@ import type { z } from "zod";
 import type { CapabilityContext, ReconcileResult } from "../../core/capability.js";
 import { CapabilityError, DriftError } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
-import { withFsErrors } from "./fs-errors.js";
+import { throwIfAborted, withFsErrors } from "./fs-errors.js";
 import { describeState, type NodeState } from "./fs-state.js";
 import { FsSandbox } from "./sandbox.js";
 
-/** Opens the sandbox configured for this call. */
+/** Opens the sandbox configured for this call (refusing at once if the call was aborted). */
 export function sandboxFor(ctx: CapabilityContext): Promise<FsSandbox> {
+  throwIfAborted(ctx.signal);
   return FsSandbox.create(ctx.sandbox.fsRoots);
 }
 
 /** Parses persisted undo data; a plan that does not match is `UNDO_PLAN_INVALID`. */
-export function parsePlan<T>(schema: z.ZodType<T>, data: JsonValue | undefined, capability: string): T {
+export function parsePlan<T>(
+  schema: z.ZodType<T>,
+  data: JsonValue | undefined,
+  capability: string,
+): T {
   const parsed = schema.safeParse(data);
   if (!parsed.success) {
-    throw new CapabilityError("UNDO_PLAN_INVALID", `undo plan of ${capability} is malformed: ${parsed.error.message}`, {
-      context: { capability },
-    });
+    throw new CapabilityError(
+      "UNDO_PLAN_INVALID",
+      `undo plan of ${capability} is malformed: ${parsed.error.message}`,
+      {
+        context: { capability },
+      },
+    );
   }
   return parsed.data;
 }

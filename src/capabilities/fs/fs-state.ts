@@ -85,13 +85,20 @@ export async function capture(
     const file = await readFileVerified(sb, p, maxBytes);
     const sha256 = sha256Hex(file.bytes);
     return {
-      image: { state: { type: "file", size: file.bytes.length, sha256, mode: file.mode }, tree: null },
+      image: {
+        state: { type: "file", size: file.bytes.length, sha256, mode: file.mode },
+        tree: null,
+      },
       blobs: { [sha256]: file.bytes },
       bytes: file.bytes.length,
     };
   }
   if (state.type === "dir") {
-    const scanned = await scanTree(sb, p, { withContent: true, maxBytes, ...(signal ? { signal } : {}) });
+    const scanned = await scanTree(sb, p, {
+      withContent: true,
+      maxBytes,
+      ...(signal ? { signal } : {}),
+    });
     if (scanned.image.entries.some((e) => e.type === "other")) throw unsupported(p);
     const digest = treeDigest(scanned.image);
     return {
@@ -168,9 +175,13 @@ export async function restoreImage(
     case "file": {
       const bytes = blobs[state.sha256];
       if (!bytes || sha256Hex(bytes) !== state.sha256) {
-        throw new CapabilityError("UNDO_BLOB_MISSING", `the before-image of ${p} is missing or corrupt`, {
-          context: { path: p },
-        });
+        throw new CapabilityError(
+          "UNDO_BLOB_MISSING",
+          `the before-image of ${p} is missing or corrupt`,
+          {
+            context: { path: p },
+          },
+        );
       }
       await clearDir();
       await writeFileAtomic(sb, p, bytes, state.mode);
@@ -185,7 +196,7 @@ export async function restoreImage(
         throw new CapabilityError("UNDO_PLAN_INVALID", `the before-image of ${p} has no tree`);
       }
       if (current) await removeNode(p);
-      await restoreTree(sb, p, image.tree, blobs, signal);
+      await restoreTree(p, image.tree, blobs, signal);
       return;
     case "other":
       throw unsupported(p);

@@ -99,10 +99,22 @@ export async function scanTree(
           const file = await readFileVerified(sb, childAbs, maxBytes);
           const sha256 = sha256Hex(file.bytes);
           blobs[sha256] = file.bytes;
-          entries.push({ path: childRel, type: "file", mode: file.mode, size: file.bytes.length, sha256 });
+          entries.push({
+            path: childRel,
+            type: "file",
+            mode: file.mode,
+            size: file.bytes.length,
+            sha256,
+          });
         } else {
           const d = await hashFileVerified(sb, childAbs, options.signal);
-          entries.push({ path: childRel, type: "file", mode: d.mode, size: d.size, sha256: d.sha256 });
+          entries.push({
+            path: childRel,
+            type: "file",
+            mode: d.mode,
+            size: d.size,
+            sha256: d.sha256,
+          });
         }
       } else {
         entries.push({ path: childRel, type: "other" });
@@ -130,12 +142,18 @@ function omitMode(e: TreeEntry): Record<string, unknown> {
 function checkRelative(rel: string): void {
   const parts = rel.split("/");
   if (rel === "" || parts.some((p) => p === "" || p === "." || p === "..") || rel.includes("\0")) {
-    throw new CapabilityError("UNDO_PLAN_INVALID", `tree entry path "${rel}" is not a plain relative path`);
+    throw new CapabilityError(
+      "UNDO_PLAN_INVALID",
+      `tree entry path "${rel}" is not a plain relative path`,
+    );
   }
 }
 
 /** Writes one regular file of a tree being built. */
-export type FileWriter = (entry: Extract<TreeEntry, { type: "file" }>, dest: string) => Promise<void>;
+export type FileWriter = (
+  entry: Extract<TreeEntry, { type: "file" }>,
+  dest: string,
+) => Promise<void>;
 
 /**
  * Builds `image` in a fresh temp directory next to `dest`, then renames it to `dest` (which
@@ -163,7 +181,10 @@ export async function buildTree(
       } else if (entry.type === "symlink") {
         await symlink(entry.target, abs);
       } else {
-        throw new CapabilityError("FS_UNSUPPORTED_TYPE", `cannot recreate special file ${entry.path}`);
+        throw new CapabilityError(
+          "FS_UNSUPPORTED_TYPE",
+          `cannot recreate special file ${entry.path}`,
+        );
       }
     }
     for (const d of dirs.reverse()) await chmod(d.abs, d.mode);
@@ -194,7 +215,6 @@ export async function writeNewFile(dest: string, bytes: Uint8Array, mode: number
 
 /** Restores a before-image tree at `dest` (which must not exist), verifying every blob. */
 export async function restoreTree(
-  sb: FsSandbox,
   dest: string,
   image: TreeImage,
   blobs: Readonly<Record<string, Uint8Array>>,

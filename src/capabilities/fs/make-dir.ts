@@ -6,7 +6,13 @@ import { lstat } from "node:fs/promises";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { CapabilityError } from "../../core/errors.js";
-import { createDirs, findForeignContent, foreignContentError, missingDirs, removeCreatedDirs } from "./fs-dirs.js";
+import {
+  createDirs,
+  findForeignContent,
+  foreignContentError,
+  missingDirs,
+  removeCreatedDirs,
+} from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
 
@@ -35,7 +41,8 @@ async function isDir(p: string): Promise<boolean> {
  */
 export const makeDir = defineCapability({
   name: NAME,
-  description: "Creates a directory (and missing parents) inside the sandbox; undo removes what it created.",
+  description:
+    "Creates a directory (and missing parents) inside the sandbox; undo removes what it created.",
   input: z.object({ path: z.string().min(1) }).strict(),
   output: z.object({ path: z.string(), created: z.array(z.string()) }),
   risk: "MEDIUM",
@@ -46,7 +53,11 @@ export const makeDir = defineCapability({
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
       const target = await sb.resolve(input.path);
-      const plan: MakeDirPlan = { v: 1, path: target.path, created: await missingDirs(sb, target.path) };
+      const plan: MakeDirPlan = {
+        v: 1,
+        path: target.path,
+        created: await missingDirs(sb, target.path),
+      };
       return { data: toJson(plan) };
     });
   },

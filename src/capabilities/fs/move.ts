@@ -7,8 +7,9 @@ import path from "node:path";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
+import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { renameNoReplace, syncDir } from "./fs-io.js";
+import { removeLeftovers, renameNoReplace, syncDir } from "./fs-io.js";
 import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
 import {
   ABSENT,
@@ -22,7 +23,6 @@ import {
   sameContent,
   stateType,
 } from "./fs-state.js";
-import { parentsToCreate } from "./write-file.js";
 import { type FsSandbox, isWithin } from "./sandbox.js";
 
 const NAME = "io.fs.move";
@@ -51,9 +51,12 @@ async function endpoints(sb: FsSandbox, input: MoveInput) {
   const from = await sb.resolve(input.from, { followFinal: false });
   const to = await sb.resolve(input.to, { followFinal: false });
   if (!from.exists) {
-    throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, { context: { path: from.path } });
+    throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, {
+      context: { path: from.path },
+    });
   }
-  if (sb.isRoot(from.path)) throw new SandboxError(`refusing to move the sandbox root ${from.path}`);
+  if (sb.isRoot(from.path))
+    throw new SandboxError(`refusing to move the sandbox root ${from.path}`);
   if (to.path === from.path || isWithin(from.path, to.path)) {
     throw new CapabilityError("FS_INVALID", `cannot move ${from.path} onto or into itself`, {
       context: { from: from.path, to: to.path },
@@ -63,7 +66,9 @@ async function endpoints(sb: FsSandbox, input: MoveInput) {
   const toStat = await lstat(to.path).catch(() => null);
   if (toStat) {
     if (!input.overwrite) {
-      throw new CapabilityError("FS_EXISTS", `${to.path} already exists`, { context: { path: to.path } });
+      throw new CapabilityError("FS_EXISTS", `${to.path} already exists`, {
+        context: { path: to.path },
+      });
     }
     if (toStat.isDirectory()) {
       throw new CapabilityError("FS_IS_DIR", `${to.path} is a directory; will not overwrite it`, {
@@ -99,7 +104,13 @@ export const move = defineCapability({
       const ends = await endpoints(sb, input);
       const source = await probe(sb, ends.from, ctx.signal);
       const overwritten = await capture(sb, ends.to, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
-      const plan: MovePlan = { v: 1, from: ends.from, to: ends.to, source, overwritten: overwritten.image };
+      const plan: MovePlan = {
+        v: 1,
+        from: ends.from,
+        to: ends.to,
+        source,
+        overwritten: overwritten.image,
+      };
       return { data: toJson(plan), blobs: overwritten.blobs };
     });
   },
@@ -122,13 +133,16 @@ export const move = defineCapability({
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.from);
       await sb.recheck(plan.to);
+      await removeLeftovers(plan.from);
+      await removeLeftovers(plan.to);
       const atFrom = await probe(sb, plan.from, ctx.signal);
       const atTo = await probe(sb, plan.to, ctx.signal);
       const over = plan.overwritten;
       if (sameContent(atFrom, plan.source)) {
         // Already moved back (or never moved): only the overwritten target may be missing.
         if (sameContent(atTo, over.state)) return;
-        if (atTo.type !== "absent" && !ctx.force) throw driftError(NAME, plan.to, over.state, atTo, ctx);
+        if (atTo.type !== "absent" && !ctx.force)
+          throw driftError(NAME, plan.to, over.state, atTo, ctx);
         await restoreImage(sb, plan.to, over, ctx.blobs, ctx.signal);
         return;
       }
@@ -148,7 +162,8 @@ export const move = defineCapability({
       if (atFrom.type !== "absent") await removeNode(plan.from);
       await rename(plan.to, plan.from);
       await syncDir(path.dirname(plan.from));
-      if (over.state.type !== "absent") await restoreImage(sb, plan.to, over, ctx.blobs, ctx.signal);
+      if (over.state.type !== "absent")
+        await restoreImage(sb, plan.to, over, ctx.blobs, ctx.signal);
       else await syncDir(path.dirname(plan.to));
     });
   },

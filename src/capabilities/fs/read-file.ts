@@ -54,13 +54,23 @@ export const readFile = defineCapability({
         try {
           content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
         } catch (err) {
-          throw new CapabilityError("FS_NOT_UTF8", `${path} is not valid UTF-8; read it as base64`, {
-            context: { path },
-            cause: err,
-          });
+          throw new CapabilityError(
+            "FS_NOT_UTF8",
+            `${path} is not valid UTF-8; read it as base64`,
+            {
+              context: { path },
+              cause: err,
+            },
+          );
         }
       }
-      return { path, content, encoding: input.encoding, bytes: bytes.length, sha256: sha256Hex(bytes) };
+      return {
+        path,
+        content,
+        encoding: input.encoding,
+        bytes: bytes.length,
+        sha256: sha256Hex(bytes),
+      };
     });
   },
 });

@@ -10,8 +10,10 @@
  * 3. It is then walked one component at a time with `lstat`. Every symlink met (in an
  *    intermediate component, or in the final one unless `followFinal` is false) is expanded
  *    by hand: an absolute target must lie inside a root, a relative target is walked from the
- *    link's directory, and `..` may never climb above a root. This also refuses DANGLING
- *    links that point outside, which `realpath` cannot resolve. Hops are bounded.
+ *    link's directory (`..` applied to the real parent, as the kernel does), and `..` may
+ *    never climb above a root, even to come back in (`ws/l -> ../ws/x` is refused). This
+ *    also refuses DANGLING links that point outside, which `realpath` cannot resolve. Hops
+ *    are bounded (`FS_SYMLINK_LOOP`). `..` in the user path itself is applied lexically first.
  * 4. The result is a path whose every existing component is a real directory inside a root.
  *    Capabilities operate on that canonical path only, never on the original string.
  *
@@ -31,10 +33,11 @@
  * attacker who already has write access inside a root. Where `/proc` is absent the
  * descriptor check is skipped.
  */
-import { constants } from "node:fs";
-import { lstat, readlink, realpath, stat } from "node:fs/promises";
+
 import type { Stats } from "node:fs";
+import { constants } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
+import { lstat, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
 import { errnoOf, toFsError } from "./fs-errors.js";
@@ -203,9 +206,13 @@ export class FsSandbox {
       if (st.isSymbolicLink() && (followFinal || !isLast)) {
         hops += 1;
         if (hops > MAX_SYMLINK_HOPS) {
-          throw new CapabilityError("FS_SYMLINK_LOOP", `too many symlinks resolving "${userPath}"`, {
-            context: { path: userPath },
-          });
+          throw new CapabilityError(
+            "FS_SYMLINK_LOOP",
+            `too many symlinks resolving "${userPath}"`,
+            {
+              context: { path: userPath },
+            },
+          );
         }
         const target = await readlink(next);
         if (path.isAbsolute(target)) {

@@ -3,19 +3,28 @@
  * back the previous bytes and mode exactly, or removes the file (and any directories the call
  * created) when it did not exist.
  */
-import { lstat } from "node:fs/promises";
-import path from "node:path";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
-import { CapabilityError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
 import { CONTENT_ISSUE, contentDecodes, decodeContent, encodingSchema } from "./fs-content.js";
-import { createDirs, findForeignContent, foreignContentError, missingDirs, removeCreatedDirs } from "./fs-dirs.js";
+import {
+  createDirs,
+  findForeignContent,
+  foreignContentError,
+  parentsToCreate,
+  removeCreatedDirs,
+} from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { writeFileAtomic } from "./fs-io.js";
+import { removeLeftovers, requireFileOrAbsent, writeFileAtomic } from "./fs-io.js";
 import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
-import { capture, imageSchema, type NodeState, probe, restoreImage, sameContent } from "./fs-state.js";
-import type { FsSandbox } from "./sandbox.js";
+import {
+  capture,
+  imageSchema,
+  type NodeState,
+  probe,
+  restoreImage,
+  sameContent,
+} from "./fs-state.js";
 
 const NAME = "io.fs.write_file";
 
@@ -45,36 +54,8 @@ const inputSchema = z
   .refine(contentDecodes, CONTENT_ISSUE);
 
 /** The file state a finished write leaves (mode is not compared). */
-export function fileState(after: { size: number; sha256: string }): NodeState {
+function fileState(after: { size: number; sha256: string }): NodeState {
   return { type: "file", size: after.size, sha256: after.sha256, mode: 0 };
-}
-
-/** Refuses a target that exists and is not a regular file. */
-export async function requireFileOrAbsent(p: string): Promise<number | null> {
-  const st = await lstat(p).catch(() => null);
-  if (!st) return null;
-  if (st.isDirectory()) {
-    throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });
-  }
-  if (!st.isFile()) {
-    throw new CapabilityError("FS_NOT_FILE", `${p} is not a regular file`, { context: { path: p } });
-  }
-  return st.mode & 0o7777;
-}
-
-/** The parent directories still missing for `target`, refused unless `createDirs`. */
-export async function parentsToCreate(
-  sb: FsSandbox,
-  target: string,
-  createDirsAllowed: boolean,
-): Promise<string[]> {
-  const missing = await missingDirs(sb, path.dirname(target));
-  if (missing.length > 0 && !createDirsAllowed) {
-    throw new CapabilityError("FS_NOT_FOUND", `directory ${path.dirname(target)} does not exist`, {
-      context: { path: target },
-    });
-  }
-  return missing;
 }
 
 /**
@@ -96,7 +77,9 @@ export const writeFile = defineCapability({
       const sb = await sandboxFor(ctx);
       const target = await sb.resolve(input.path);
       await requireFileOrAbsent(target.path);
-      const created = target.exists ? [] : await parentsToCreate(sb, target.path, input.create_dirs);
+      const created = target.exists
+        ? []
+        : await parentsToCreate(sb, target.path, input.create_dirs);
       const before = await capture(sb, target.path, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
       const bytes = decodeContent(input.content, input.encoding);
       const plan: WriteFilePlan = {
@@ -127,6 +110,7 @@ export const writeFile = defineCapability({
     await withFsErrors({ capability: NAME, path: plan.path }, async () => {
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.path);
+      await removeLeftovers(plan.path);
       const current = await probe(sb, plan.path, ctx.signal);
       const before = plan.before.state;
       const after = fileState(plan.after);
@@ -139,7 +123,11 @@ export const writeFile = defineCapability({
           if (foreign) throw foreignContentError(foreign, ctx, NAME);
         }
         await restoreImage(sb, plan.path, plan.before, ctx.blobs, ctx.signal);
-      } else if (before.type === "file" && current.type === "file" && current.mode !== before.mode) {
+      } else if (
+        before.type === "file" &&
+        current.type === "file" &&
+        current.mode !== before.mode
+      ) {
         await restoreImage(sb, plan.path, plan.before, ctx.blobs, ctx.signal);
       }
       if (before.type === "absent") {

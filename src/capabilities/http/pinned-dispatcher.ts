@@ -61,7 +61,11 @@ export async function createPinnedDispatcher(
         resolve(host).then(
           (addrs) => {
             const first = addrs[0];
-            if (opts.all) cb(null, addrs.map((a) => ({ address: a.address, family: a.family })));
+            if (opts.all)
+              cb(
+                null,
+                addrs.map((a) => ({ address: a.address, family: a.family })),
+              );
             else if (first) cb(null, first.address, first.family);
             else cb(Object.assign(new Error(`no address for ${host}`), { code: "ENOTFOUND" }), "");
           },

@@ -14,8 +14,8 @@ import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { CapabilityError, SandboxError } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
-import { mapFetchError, statusError, timeoutError } from "./http-errors.js";
 import { hostAllowed, normalizeHost } from "./host-allowlist.js";
+import { mapFetchError, statusError, timeoutError } from "./http-errors.js";
 import { createPinnedDispatcher, type PinnedDispatcher } from "./pinned-dispatcher.js";
 import { type ResolvedAddress, resolveCheckedHost } from "./resolve-host.js";
 
@@ -24,7 +24,13 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as 
 export type HttpMethod = (typeof METHODS)[number];
 
 const READ_ONLY_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
-const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]);
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "PUT",
+  "DELETE",
+  "OPTIONS",
+]);
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** Request headers dropped when a redirect leaves the original origin. */
 const CREDENTIAL_HEADERS = ["authorization", "proxy-authorization", "cookie", "x-api-key"];
@@ -55,7 +61,11 @@ export const httpRequestInput = z
   })
   .superRefine((v, issues) => {
     if (v.body !== undefined && (v.method === "GET" || v.method === "HEAD")) {
-      issues.addIssue({ code: "custom", path: ["body"], message: `${v.method} cannot have a body` });
+      issues.addIssue({
+        code: "custom",
+        path: ["body"],
+        message: `${v.method} cannot have a body`,
+      });
     }
   });
 /** Parsed input of `net.http.request`. */

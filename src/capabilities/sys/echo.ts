@@ -6,9 +6,10 @@ import type { CapabilityDefinition } from "../../core/capability.js";
 import type { JsonObject } from "../../core/json.js";
 
 /** Input of `sys.echo`: any JSON object. */
-export const sysEchoInput: z.ZodType<JsonObject> = z.record(z.string(), z.json()) as z.ZodType<
-  JsonObject
->;
+export const sysEchoInput: z.ZodType<JsonObject> = z.record(
+  z.string(),
+  z.json(),
+) as z.ZodType<JsonObject>;
 
 /**
  * `sys.echo`: outputs exactly the (resolved) inputs it was given.

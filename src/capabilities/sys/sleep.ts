@@ -36,11 +36,15 @@ export const sysSleep: CapabilityDefinition<SysSleepInput, SysSleepOutput> = Obj
   execute({ ms }: SysSleepInput, ctx: { readonly signal: AbortSignal }): Promise<SysSleepOutput> {
     const started = Date.now();
     const aborted = (cause: unknown) =>
-      new CapabilityError("TIMEOUT", `sys.sleep aborted after ${Date.now() - started}ms of ${ms}ms`, {
-        retryable: true,
-        context: { capability: "sys.sleep" },
-        cause,
-      });
+      new CapabilityError(
+        "TIMEOUT",
+        `sys.sleep aborted after ${Date.now() - started}ms of ${ms}ms`,
+        {
+          retryable: true,
+          context: { capability: "sys.sleep" },
+          cause,
+        },
+      );
     return new Promise((resolve, reject) => {
       if (ctx.signal.aborted) {
         reject(aborted(ctx.signal.reason));

@@ -2,7 +2,11 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type ExecRunInput, type ExecRunOutput, execRun } from "../../../src/capabilities/exec/run.js";
+import {
+  type ExecRunInput,
+  type ExecRunOutput,
+  execRun,
+} from "../../../src/capabilities/exec/run.js";
 import { CapabilityError, SandboxError } from "../../../src/core/errors.js";
 import { makeCtx, tempDir } from "../helpers.js";
 
@@ -129,11 +133,13 @@ describe("sys.exec.run", () => {
   it("kills a `sleep` on abort, fails with a retryable TIMEOUT, and leaves no process behind", async () => {
     const marker = ["sleep", "10.4242"];
     const ac = new AbortController();
-    const started = Date.now();
-    setTimeout(() => ac.abort(), 200);
     const pending = run({ argv: marker }, { execAllow: ["sleep"] }, ac.signal);
-    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await liveProcesses(marker)).length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect((await liveProcesses(marker)).length).toBe(1);
+    const started = Date.now();
+    ac.abort();
     const err = await failure(pending);
     expect(err.code).toBe("TIMEOUT");
     expect(err.retryable).toBe(true);
@@ -160,7 +166,8 @@ describe("sys.exec.run", () => {
     ac.abort();
     expect((await failure(pending)).code).toBe("TIMEOUT");
     // The orphaned grandchild is reaped by init asynchronously: give it a moment.
-    for (let i = 0; i < 50 && (await isAlive(child)); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && (await isAlive(child)); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(await isAlive(parent)).toBe(false);
     expect(await isAlive(child)).toBe(false);
   });
@@ -209,14 +216,19 @@ describe("sys.exec.run", () => {
     await mkdir(join(parent, "ws_evil"));
     await symlink(parent, join(root, "escape"));
     for (const cwd of ["..", "../ws_evil", join(parent, "ws_evil"), "escape"]) {
-      const err = await failure(run({ argv: ["pwd"], cwd }, { execAllow: ["pwd"], fsRoots: [root] }));
+      const err = await failure(
+        run({ argv: ["pwd"], cwd }, { execAllow: ["pwd"], fsRoots: [root] }),
+      );
       expect(err.code, cwd).toBe("SANDBOX_VIOLATION");
     }
   });
 
   it("kills a command that exceeds max_output_bytes and fails with OUTPUT_TOO_LARGE", async () => {
     const err = await failure(
-      run({ argv: ["head", "-c", "100000", "/dev/zero"], max_output_bytes: 1000 }, { execAllow: ["head"] }),
+      run(
+        { argv: ["head", "-c", "100000", "/dev/zero"], max_output_bytes: 1000 },
+        { execAllow: ["head"] },
+      ),
     );
     expect(err.code).toBe("OUTPUT_TOO_LARGE");
     expect(err.retryable).toBe(false);

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CapabilityError, SandboxError } from "../../../src/core/errors.js";
 import {
   type HttpRequestInput,
   type HttpRequestOutput,
   httpRequest,
 } from "../../../src/capabilities/http/request.js";
+import { CapabilityError, SandboxError } from "../../../src/core/errors.js";
 import { makeCtx } from "../helpers.js";
 import { startTestServer, type TestServer } from "./test-server.js";
 
@@ -99,9 +99,7 @@ describe("net.http.request against a real local server", () => {
   });
 
   it("refuses a body larger than max_response_bytes, declared or streamed", async () => {
-    const declared = await failure(
-      call({ url: `${srv.origin}/big`, max_response_bytes: 1000 }),
-    );
+    const declared = await failure(call({ url: `${srv.origin}/big`, max_response_bytes: 1000 }));
     expect(declared.code).toBe("RESPONSE_TOO_LARGE");
     expect(declared.retryable).toBe(false);
     const streamed = await failure(
@@ -211,7 +209,10 @@ describe("net.http.request sandbox", () => {
   it("refuses a host that is not in the allowlist before connecting", async () => {
     const before = srv.hits.get("/text") ?? 0;
     const err = await failure(
-      call({ url: `${srv.origin}/text` }, { httpAllowHosts: ["*.example.com"], httpAllowPrivate: true }),
+      call(
+        { url: `${srv.origin}/text` },
+        { httpAllowHosts: ["*.example.com"], httpAllowPrivate: true },
+      ),
     );
     expect(err).toBeInstanceOf(SandboxError);
     expect(err.retryable).toBe(false);
@@ -219,7 +220,9 @@ describe("net.http.request sandbox", () => {
   });
 
   it("refuses everything with an empty allowlist", async () => {
-    const err = await failure(call({ url: `${srv.origin}/text` }, { httpAllowHosts: [], httpAllowPrivate: true }));
+    const err = await failure(
+      call({ url: `${srv.origin}/text` }, { httpAllowHosts: [], httpAllowPrivate: true }),
+    );
     expect(err.code).toBe("SANDBOX_VIOLATION");
   });
 
@@ -236,10 +239,13 @@ describe("net.http.request sandbox", () => {
 
   it("refuses a private address given as an IPv4-mapped IPv6 literal", async () => {
     const err = await failure(
-      call({ url: `http://[::ffff:127.0.0.1]:${srv.port}/text` }, {
-        httpAllowHosts: ["*"],
-        httpAllowPrivate: false,
-      }),
+      call(
+        { url: `http://[::ffff:127.0.0.1]:${srv.port}/text` },
+        {
+          httpAllowHosts: ["*"],
+          httpAllowPrivate: false,
+        },
+      ),
     );
     expect(err.code).toBe("SANDBOX_VIOLATION");
   });

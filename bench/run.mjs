@@ -1,0 +1,158 @@
+// Benchmarks of the governed runtime against raw baselines measured in the SAME process and
+// run, so ratios are meaningful on any machine. Prints figures; asserts nothing (targets are
+// printed beside each ratio). Run with `npm run bench` (builds first).
+//
+//  1. governed `sys.echo` steps/s, sequential, vs a raw SQLite transaction per step holding a
+//     step row and a ~1 KB event row (same WAL + synchronous mode).
+//  2. governed `io.fs.write_file` steps/s vs the raw two-transaction pattern (write-ahead row,
+//     the same file write, completion row).
+//  3. steps/s with 64 concurrent runs vs the sequential figure (group commit).
+//  4. wall time of a cold `airun run` of a 3-step workflow (a fresh process each time).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import Database from "better-sqlite3";
+import { Runtime } from "../dist/engine/runtime.js";
+
+const SEQ_STEPS = Number(process.env.BENCH_STEPS ?? 1500);
+const CONCURRENT_RUNS = 64;
+const STEPS_PER_CONCURRENT_RUN = Number(process.env.BENCH_CONCURRENT_STEPS ?? 40);
+const SYNC = process.env.BENCH_SYNC ?? "FULL";
+
+const root = mkdtempSync(join(tmpdir(), "airun-bench-"));
+const fmt = (n) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
+const ratio = (a, b) => (a / b).toFixed(2);
+
+function project(name, steps) {
+  const dir = join(root, name);
+  mkdirSync(join(dir, "ws"), { recursive: true });
+  writeFileSync(
+    join(dir, "airun.yaml"),
+    `home: home\nstore: sqlite\nsqlite: { synchronous: ${SYNC} }\nsandbox:\n  fs: { roots: [ws] }\naudit: { level: BASIC }\n`,
+  );
+  writeFileSync(join(dir, "wf.yaml"), steps);
+  return dir;
+}
+
+/** A chain of `n` steps, each depending on the previous one (strictly sequential). */
+function chain(name, n, stepYaml) {
+  let out = `name: ${name}\nversion: 1\nprincipal: agent:bench\nsteps:\n`;
+  for (let i = 0; i < n; i++) {
+    out += `  - id: s${i}\n${i > 0 ? `    depends_on: [s${i - 1}]\n` : ""}${stepYaml(i)}`;
+  }
+  return out;
+}
+
+const echoStep = (i) => `    capability: sys.echo\n    inputs: { i: ${i}, note: "step ${i}" }\n`;
+const writeStep = (i) =>
+  `    capability: io.fs.write_file\n    inputs: { path: "f${i % 50}.txt", content: "content of step ${i}" }\n`;
+
+async function governed(name, stepYaml, n) {
+  const dir = project(name, chain(name, n, stepYaml));
+  const rt = await Runtime.open({ cwd: dir, env: {} });
+  try {
+    const t0 = performance.now();
+    const view = await rt.startRun({ specFile: join(dir, "wf.yaml") });
+    const ms = performance.now() - t0;
+    if (view.status !== "COMPLETED") throw new Error(`${name}: ${view.status} ${JSON.stringify(view.reason_detail)}`);
+    return (n / ms) * 1000;
+  } finally {
+    await rt.close();
+  }
+}
+
+/** Raw baseline: `txPerStep` transactions per step on a fresh WAL database. */
+function raw(name, n, txPerStep, sideEffect) {
+  const dir = join(root, `raw-${name}`);
+  mkdirSync(dir, { recursive: true });
+  const db = new Database(join(dir, "raw.db"));
+  db.pragma("journal_mode = WAL");
+  db.pragma(`synchronous = ${SYNC}`);
+  db.exec(
+    "CREATE TABLE steps (run_id TEXT, step_id TEXT, status TEXT, outputs TEXT, PRIMARY KEY (run_id, step_id));" +
+      "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, type TEXT, data TEXT);",
+  );
+  const putStep = db.prepare("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)");
+  const putEvent = db.prepare("INSERT INTO events (run_id, type, data) VALUES (?, ?, ?)");
+  const payload = JSON.stringify({ pad: "x".repeat(1000) });
+  const tx = db.transaction((i, status) => {
+    putStep.run("run", `s${i}`, status, payload);
+    putEvent.run("run", status, payload);
+  });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    tx(i, "RUNNING");
+    if (sideEffect) sideEffect(dir, i);
+    if (txPerStep === 2) tx(i, "SUCCEEDED");
+  }
+  const ms = performance.now() - t0;
+  db.close();
+  return (n / ms) * 1000;
+}
+
+async function concurrent() {
+  const dir = project("concurrent", chain("concurrent", STEPS_PER_CONCURRENT_RUN, echoStep));
+  const rt = await Runtime.open({ cwd: dir, env: {} });
+  try {
+    const t0 = performance.now();
+    const views = await Promise.all(
+      Array.from({ length: CONCURRENT_RUNS }, () => rt.startRun({ specFile: join(dir, "wf.yaml") })),
+    );
+    const ms = performance.now() - t0;
+    const bad = views.filter((v) => v.status !== "COMPLETED");
+    if (bad.length) throw new Error(`concurrent: ${bad.length} runs did not complete`);
+    return ((CONCURRENT_RUNS * STEPS_PER_CONCURRENT_RUN) / ms) * 1000;
+  } finally {
+    await rt.close();
+  }
+}
+
+function coldRun() {
+  const dir = project(
+    "cold",
+    `name: cold\nversion: 1\nsteps:\n  - id: a\n    capability: io.fs.write_file\n    inputs: { path: a.txt, content: a }\n  - id: b\n    capability: io.fs.read_file\n    depends_on: [a]\n    inputs: { path: a.txt }\n  - id: c\n    capability: sys.echo\n    depends_on: [b]\n    inputs: { ok: true }\n`,
+  );
+  const bin = resolve("dist/cli/main.js");
+  const times = [];
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now();
+    execFileSync(process.execPath, [bin, "run", "wf.yaml"], { cwd: dir, stdio: "ignore" });
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[3], min: times[0] };
+}
+
+try {
+  console.log(`Airun benchmarks (synchronous=${SYNC}, ${SEQ_STEPS} sequential steps)\n`);
+  // Warm up the JIT and the filesystem once.
+  await governed("warmup", echoStep, 200);
+  raw("warmup", 200, 1);
+
+  const echoRaw = raw("echo", SEQ_STEPS, 1);
+  const echoGov = await governed("echo", echoStep, SEQ_STEPS);
+  console.log("1. sequential sys.echo steps");
+  console.log(`   raw SQLite (1 tx: step row + ~1 KB event): ${fmt(echoRaw)} steps/s`);
+  console.log(`   governed sys.echo:                          ${fmt(echoGov)} steps/s`);
+  console.log(`   ratio: ${ratio(echoGov, echoRaw)}x   (target >= 0.80)\n`);
+
+  const fileEffect = (dir, i) => writeFileSync(join(dir, `f${i % 50}.txt`), `content of step ${i}`);
+  const writeRaw = raw("write", SEQ_STEPS, 2, fileEffect);
+  const writeGov = await governed("write", writeStep, SEQ_STEPS);
+  console.log("2. sequential io.fs.write_file steps");
+  console.log(`   raw SQLite (2 tx: write-ahead + completion, same file write): ${fmt(writeRaw)} steps/s`);
+  console.log(`   governed io.fs.write_file (before-image, undo record, drift hash): ${fmt(writeGov)} steps/s`);
+  console.log(`   ratio: ${ratio(writeGov, writeRaw)}x   (target >= 0.80)\n`);
+
+  const conc = await concurrent();
+  console.log(`3. ${CONCURRENT_RUNS} concurrent runs x ${STEPS_PER_CONCURRENT_RUN} sys.echo steps`);
+  console.log(`   ${fmt(conc)} steps/s; ratio to sequential governed: ${ratio(conc, echoGov)}x   (target >= 3.00)\n`);
+
+  const cold = coldRun();
+  console.log("4. cold `airun run` of a 3-step workflow (fresh process)");
+  console.log(`   median ${fmt(cold.median)} ms, best ${fmt(cold.min)} ms   (target < 300 ms)`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}

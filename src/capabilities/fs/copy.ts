@@ -1,0 +1,162 @@
+/**
+ * @module `io.fs.copy`: copies a file, or a directory tree (symlinks inside are copied as
+ * symlinks), inside the sandbox. Undo removes the copy and restores a target it overwrote.
+ */
+import { lstat } from "node:fs/promises";
+import { z } from "zod";
+import { defineCapability } from "../../core/capability.js";
+import { CapabilityError } from "../../core/errors.js";
+import { parentsToCreate } from "./fs-dirs.js";
+import { withFsErrors } from "./fs-errors.js";
+import { commitTemp, copyToTemp, removeLeftovers } from "./fs-io.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import {
+  capture,
+  imageSchema,
+  nodeStateSchema,
+  onlyModeDiffers,
+  probe,
+  restoreImage,
+  sameContent,
+} from "./fs-state.js";
+import { copyTree, treeDigest } from "./fs-tree.js";
+import { type FsSandbox, isWithin } from "./sandbox.js";
+
+const NAME = "io.fs.copy";
+
+/** Undo data of `io.fs.copy`. Blobs: an overwritten target's bytes, keyed by SHA-256. */
+export const copyPlanSchema = z.object({
+  v: z.literal(1),
+  /** Canonical source and destination. */
+  from: z.string(),
+  to: z.string(),
+  /** What is copied (file digest or tree digest): what `to` holds afterwards. */
+  source: nodeStateSchema,
+  /** What `to` held before (absent, or an overwritten file). */
+  overwritten: imageSchema,
+});
+/** Undo data of `io.fs.copy`. */
+export type CopyPlan = z.infer<typeof copyPlanSchema>;
+
+const inputSchema = z
+  .object({ from: z.string().min(1), to: z.string().min(1), overwrite: z.boolean().default(false) })
+  .strict();
+type CopyInput = z.infer<typeof inputSchema>;
+
+/** Resolves and checks both ends of a copy (symlinks are followed, as when reading/writing). */
+async function endpoints(sb: FsSandbox, input: CopyInput) {
+  const from = await sb.resolve(input.from);
+  const to = await sb.resolve(input.to);
+  const fromStat = await lstat(from.path).catch(() => null);
+  if (!fromStat) {
+    throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, {
+      context: { path: from.path },
+    });
+  }
+  const isDir = fromStat.isDirectory();
+  if (!isDir && !fromStat.isFile()) {
+    throw new CapabilityError("FS_UNSUPPORTED_TYPE", `${from.path} is not a file or directory`, {
+      context: { path: from.path },
+    });
+  }
+  if (to.path === from.path || (isDir && isWithin(from.path, to.path))) {
+    throw new CapabilityError("FS_INVALID", `cannot copy ${from.path} onto or into itself`, {
+      context: { from: from.path, to: to.path },
+    });
+  }
+  await parentsToCreate(sb, to.path, false);
+  const toStat = await lstat(to.path).catch(() => null);
+  if (toStat) {
+    if (isDir || !input.overwrite) {
+      throw new CapabilityError("FS_EXISTS", `${to.path} already exists`, {
+        context: { path: to.path },
+      });
+    }
+    if (toStat.isDirectory()) {
+      throw new CapabilityError("FS_IS_DIR", `${to.path} is a directory; will not overwrite it`, {
+        context: { path: to.path },
+      });
+    }
+  }
+  return { from: from.path, to: to.path, isDir };
+}
+
+/**
+ * Copies a file (keeping its mode) or a directory tree. A directory is never merged into an
+ * existing one: its destination must not exist.
+ *
+ * @example { from: "templates/app", to: "apps/new" } → { from, to, type: "dir", sha256 }
+ */
+export const copy = defineCapability({
+  name: NAME,
+  description: "Copies a file or directory inside the sandbox; undo removes the copy.",
+  input: inputSchema,
+  output: z.object({
+    from: z.string(),
+    to: z.string(),
+    type: z.enum(["file", "dir"]),
+    sha256: z.string(),
+  }),
+  risk: "MEDIUM",
+  effect: "write",
+  // Not idempotent: a second run finds its own copy and refuses (overwrite: false); after a
+  // crash, reconcile tells whether the copy happened.
+  idempotent: false,
+  undo: "builtin",
+  async prepare(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.from }, async () => {
+      const sb = await sandboxFor(ctx);
+      const ends = await endpoints(sb, input);
+      const source = await probe(sb, ends.from, ctx.signal);
+      const overwritten = await capture(sb, ends.to, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
+      const plan: CopyPlan = {
+        v: 1,
+        from: ends.from,
+        to: ends.to,
+        source,
+        overwritten: overwritten.image,
+      };
+      return { data: toJson(plan), blobs: overwritten.blobs };
+    });
+  },
+  async execute(input, ctx) {
+    return withFsErrors({ capability: NAME, path: input.from }, async () => {
+      const sb = await sandboxFor(ctx);
+      const ends = await endpoints(sb, input);
+      if (ends.isDir) {
+        const image = await copyTree(sb, ends.from, ends.to, ctx.signal);
+        return { from: ends.from, to: ends.to, type: "dir" as const, sha256: treeDigest(image) };
+      }
+      const copied = await copyToTemp(sb, ends.from, ends.to, ctx.signal);
+      await commitTemp(copied.tmp, ends.to, input.overwrite);
+      return { from: ends.from, to: ends.to, type: "file" as const, sha256: copied.sha256 };
+    });
+  },
+  async revert(ctx) {
+    const plan = parsePlan(copyPlanSchema, ctx.data, NAME);
+    await withFsErrors({ capability: NAME, path: plan.to }, async () => {
+      const sb = await sandboxFor(ctx);
+      await sb.recheck(plan.to);
+      await removeLeftovers(plan.to);
+      const current = await probe(sb, plan.to, ctx.signal);
+      const before = plan.overwritten.state;
+      if (sameContent(current, before) && !onlyModeDiffers(current, before)) return;
+      if (!sameContent(current, plan.source) && !sameContent(current, before) && !ctx.force) {
+        throw driftError(NAME, plan.to, plan.source, current, ctx);
+      }
+      await restoreImage(sb, plan.to, plan.overwritten, ctx.blobs, ctx.signal);
+    });
+  },
+  async reconcile(_input, undoPlan, ctx) {
+    if (!undoPlan) return "unknown";
+    const plan = parsePlan(copyPlanSchema, undoPlan.data, NAME);
+    return reconcileWith(NAME, async () => {
+      const sb = await sandboxFor(ctx);
+      await sb.recheck(plan.to);
+      const current = await probe(sb, plan.to, ctx.signal);
+      if (sameContent(current, plan.source)) return "applied";
+      if (sameContent(current, plan.overwritten.state)) return "not_applied";
+      return "unknown";
+    });
+  },
+});

@@ -1,0 +1,45 @@
+/**
+ * Runs the BUILT `airun` binary as a user would, in a given folder.
+ */
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+
+/** Absolute path of the built CLI. */
+export const AIRUN_BIN = resolve("dist/cli/main.js");
+
+/** What a finished CLI process left behind. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `airun ...args` in `cwd` with extra environment variables. */
+export function airun(
+  args: readonly string[],
+  opts: { cwd: string; env?: Record<string, string>; killAfterMs?: number },
+): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [AIRUN_BIN, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer =
+      opts.killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
