@@ -56,7 +56,8 @@ async function governed(name, stepYaml, n) {
     const t0 = performance.now();
     const view = await rt.startRun({ specFile: join(dir, "wf.yaml") });
     const ms = performance.now() - t0;
-    if (view.status !== "COMPLETED") throw new Error(`${name}: ${view.status} ${JSON.stringify(view.reason_detail)}`);
+    if (view.status !== "COMPLETED")
+      throw new Error(`${name}: ${view.status} ${JSON.stringify(view.reason_detail)}`);
     return (n / ms) * 1000;
   } finally {
     await rt.close();
@@ -98,7 +99,9 @@ async function concurrent() {
   try {
     const t0 = performance.now();
     const views = await Promise.all(
-      Array.from({ length: CONCURRENT_RUNS }, () => rt.startRun({ specFile: join(dir, "wf.yaml") })),
+      Array.from({ length: CONCURRENT_RUNS }, () =>
+        rt.startRun({ specFile: join(dir, "wf.yaml") }),
+      ),
     );
     const ms = performance.now() - t0;
     const bad = views.filter((v) => v.status !== "COMPLETED");
@@ -142,13 +145,19 @@ try {
   const writeRaw = raw("write", SEQ_STEPS, 2, fileEffect);
   const writeGov = await governed("write", writeStep, SEQ_STEPS);
   console.log("2. sequential io.fs.write_file steps");
-  console.log(`   raw SQLite (2 tx: write-ahead + completion, same file write): ${fmt(writeRaw)} steps/s`);
-  console.log(`   governed io.fs.write_file (before-image, undo record, drift hash): ${fmt(writeGov)} steps/s`);
+  console.log(
+    `   raw SQLite (2 tx: write-ahead + completion, same file write): ${fmt(writeRaw)} steps/s`,
+  );
+  console.log(
+    `   governed io.fs.write_file (before-image, undo record, drift hash): ${fmt(writeGov)} steps/s`,
+  );
   console.log(`   ratio: ${ratio(writeGov, writeRaw)}x   (target >= 0.80)\n`);
 
   const conc = await concurrent();
   console.log(`3. ${CONCURRENT_RUNS} concurrent runs x ${STEPS_PER_CONCURRENT_RUN} sys.echo steps`);
-  console.log(`   ${fmt(conc)} steps/s; ratio to sequential governed: ${ratio(conc, echoGov)}x   (target >= 3.00)\n`);
+  console.log(
+    `   ${fmt(conc)} steps/s; ratio to sequential governed: ${ratio(conc, echoGov)}x   (target >= 3.00)\n`,
+  );
 
   const cold = coldRun();
   console.log("4. cold `airun run` of a 3-step workflow (fresh process)");

@@ -8,7 +8,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type AnyCapability, defineCapability } from "../core/capability.js";
+import { type AnyCapability, defineCapability, PLUGIN_NAME } from "../core/capability.js";
 import { AirunError, type ErrorContext } from "../core/errors.js";
 import type { CapabilityRegistry } from "./registry.js";
 
@@ -76,6 +76,9 @@ function validated(
   plugin: string,
 ): AnyCapability {
   const problems = registry.check(cap);
+  if (typeof cap.name === "string" && !PLUGIN_NAME.test(cap.name)) {
+    problems.push(`name ${JSON.stringify(cap.name)} must look like domain.group.verb`);
+  }
   if (problems.length > 0) {
     throw new PluginError(
       "PLUGIN_INVALID_CAPABILITY",

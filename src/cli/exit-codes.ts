@@ -35,12 +35,15 @@ const USAGE_CODES = new Set([
 /** Exit code for a run's state, or for an error. */
 export function exitCodeFor(subject: RunView | AirunError): ExitCode {
   if (subject instanceof ValidationError) return ExitCode.USAGE;
-  if (subject instanceof AirunError) return USAGE_CODES.has(subject.code) ? ExitCode.USAGE : ExitCode.INTERNAL;
+  if (subject instanceof AirunError)
+    return USAGE_CODES.has(subject.code) ? ExitCode.USAGE : ExitCode.INTERNAL;
   switch (subject.status) {
     case "COMPLETED":
       return ExitCode.OK;
     case "ROLLED_BACK":
-      return subject.outcome === "ABSTAIN" ? ExitCode.ROLLED_BACK_ABSTAIN : ExitCode.ROLLED_BACK_REMEDIATE;
+      return subject.outcome === "ABSTAIN"
+        ? ExitCode.ROLLED_BACK_ABSTAIN
+        : ExitCode.ROLLED_BACK_REMEDIATE;
     case "WAITING_APPROVAL":
       return ExitCode.WAITING_APPROVAL;
     case "FAILED":

@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { Command, CommanderError, Option } from "commander";
 import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
 import { Runtime, type RuntimeOptions } from "../engine/runtime.js";
-import { exitCodeFor, ExitCode } from "./exit-codes.js";
+import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { initProject } from "./init.js";
 import { printCapabilities, printRun, printRunList, progressPrinter } from "./output.js";
 
@@ -82,7 +82,9 @@ export function buildProgram(): Command {
     .action(async (dir: string) => {
       const created = await initProject(dir);
       for (const f of created) process.stdout.write(`created ${f}\n`);
-      process.stdout.write(`\nnext: airun run ${dir === "." ? "" : `${dir}/`}workflows/hello.yaml\n`);
+      process.stdout.write(
+        `\nnext: airun run ${dir === "." ? "" : `${dir}/`}workflows/hello.yaml\n`,
+      );
     });
 
   common(program.command("validate"))
@@ -94,10 +96,18 @@ export function buildProgram(): Command {
         const results = [];
         for (const spec of specs) {
           const { plan, problems } = await rt.validate(spec);
-          results.push({ file: spec, ok: problems.length === 0, problems, steps: plan?.steps.length ?? 0 });
+          results.push({
+            file: spec,
+            ok: problems.length === 0,
+            problems,
+            steps: plan?.steps.length ?? 0,
+          });
           if (problems.length > 0) bad += 1;
           if (!opts.json) {
-            if (problems.length === 0) process.stdout.write(`✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`);
+            if (problems.length === 0)
+              process.stdout.write(
+                `✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`,
+              );
             for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
           }
         }
@@ -113,23 +123,28 @@ export function buildProgram(): Command {
     .option("--inputs <file>", "input values from a JSON file")
     .option("--as <principal>", "who is running it (kind:id); default: the spec's principal")
     .option("--idempotency-key <key>", "a run started twice with the same key is the same run")
-    .action(async (spec: string, opts: CommonOptions & { input?: string[]; inputs?: string; idempotencyKey?: string }) => {
-      const inputs = await parseInputs(opts.input, opts.inputs);
-      await withRuntime(
-        opts,
-        async (rt) => {
-          const view = await rt.startRun({
-            specFile: spec,
-            inputs,
-            ...(opts.as ? { principal: opts.as } : {}),
-            ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
-          });
-          printRun(view, opts.json === true);
-          process.exitCode = exitCodeFor(view);
-        },
-        true,
-      );
-    });
+    .action(
+      async (
+        spec: string,
+        opts: CommonOptions & { input?: string[]; inputs?: string; idempotencyKey?: string },
+      ) => {
+        const inputs = await parseInputs(opts.input, opts.inputs);
+        await withRuntime(
+          opts,
+          async (rt) => {
+            const view = await rt.startRun({
+              specFile: spec,
+              inputs,
+              ...(opts.as ? { principal: opts.as } : {}),
+              ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+            });
+            printRun(view, opts.json === true);
+            process.exitCode = exitCodeFor(view);
+          },
+          true,
+        );
+      },
+    );
 
   const workflow = program.command("workflow").description("inspect and steer runs");
   common(workflow.command("list"))
@@ -160,26 +175,36 @@ export function buildProgram(): Command {
   common(workflow.command("resume"))
     .description("continue a run; with --decision, approve or reject its pending approval first")
     .argument("<run-id>")
-    .addOption(new Option("--decision <decision>", "decide the pending approval").choices(["approve", "reject"]))
+    .addOption(
+      new Option("--decision <decision>", "decide the pending approval").choices([
+        "approve",
+        "reject",
+      ]),
+    )
     .option("--as <principal>", "who decides (kind:id)")
     .option("--comment <text>", "a comment recorded with the decision")
     .option("--step <step-id>", "which waiting step, when several wait")
-    .action(async (runId: string, opts: CommonOptions & { decision?: "approve" | "reject"; comment?: string; step?: string }) => {
-      await withRuntime(
-        opts,
-        async (rt) => {
-          const view = await rt.resume(runId, {
-            ...(opts.decision ? { decision: opts.decision } : {}),
-            ...(opts.as ? { principal: opts.as } : {}),
-            ...(opts.comment ? { comment: opts.comment } : {}),
-            ...(opts.step ? { stepId: opts.step } : {}),
-          });
-          printRun(view, opts.json === true);
-          process.exitCode = exitCodeFor(view);
-        },
-        true,
-      );
-    });
+    .action(
+      async (
+        runId: string,
+        opts: CommonOptions & { decision?: "approve" | "reject"; comment?: string; step?: string },
+      ) => {
+        await withRuntime(
+          opts,
+          async (rt) => {
+            const view = await rt.resume(runId, {
+              ...(opts.decision ? { decision: opts.decision } : {}),
+              ...(opts.as ? { principal: opts.as } : {}),
+              ...(opts.comment ? { comment: opts.comment } : {}),
+              ...(opts.step ? { stepId: opts.step } : {}),
+            });
+            printRun(view, opts.json === true);
+            process.exitCode = exitCodeFor(view);
+          },
+          true,
+        );
+      },
+    );
   common(workflow.command("cancel"))
     .description("cancel a running or waiting run; everything it did is rolled back")
     .argument("<run-id>")
@@ -204,7 +229,10 @@ export function buildProgram(): Command {
       await withRuntime(
         opts,
         async (rt) => {
-          const view = await rt.rollback(runId, { principal: opts.as ?? "user:cli", force: opts.force === true });
+          const view = await rt.rollback(runId, {
+            principal: opts.as ?? "user:cli",
+            force: opts.force === true,
+          });
           printRun(view, opts.json === true);
           process.exitCode = exitCodeFor(view);
         },
@@ -221,7 +249,9 @@ export function buildProgram(): Command {
           const recovered = await rt.recover();
           if (opts.json) process.stdout.write(`${JSON.stringify({ runs: recovered }, null, 2)}\n`);
           else if (recovered.length === 0) process.stdout.write("nothing to recover\n");
-          else for (const r of recovered) process.stdout.write(`${r.runId}  ${r.action}  ${r.status}\n`);
+          else
+            for (const r of recovered)
+              process.stdout.write(`${r.runId}  ${r.action}  ${r.status}\n`);
         },
         true,
       );

@@ -59,17 +59,31 @@ export function printRun(view: RunView, json: boolean, events?: readonly Progres
     out(`${JSON.stringify(events ? { ...view, events } : view, null, 2)}\n`);
     return;
   }
-  out(`${view.status}${view.outcome ? ` ${view.outcome}` : ""}${view.reason && view.reason !== "COMPLETED" ? ` (${view.reason})` : ""}  run ${view.id}  ${view.name} v${view.version}  as ${view.principal}\n`);
+  out(
+    `${view.status}${view.outcome ? ` ${view.outcome}` : ""}${view.reason && view.reason !== "COMPLETED" ? ` (${view.reason})` : ""}  run ${view.id}  ${view.name} v${view.version}  as ${view.principal}\n`,
+  );
   for (const s of view.steps) {
-    const comp = s.compensation && s.compensation.status !== "VOID" ? `  undo: ${s.compensation.status}` : "";
-    const err = s.error ? `  ${(s.error as { code?: string }).code}: ${(s.error as { message?: string }).message}` : "";
-    out(`  ${s.status.padEnd(16)} ${s.id.padEnd(24)} ${String(s.capability ?? "").padEnd(20)} attempts ${s.attempts}${comp}${err}\n`);
+    const comp =
+      s.compensation && s.compensation.status !== "VOID" ? `  undo: ${s.compensation.status}` : "";
+    const err = s.error
+      ? `  ${(s.error as { code?: string }).code}: ${(s.error as { message?: string }).message}`
+      : "";
+    out(
+      `  ${s.status.padEnd(16)} ${s.id.padEnd(24)} ${String(s.capability ?? "").padEnd(20)} attempts ${s.attempts}${comp}${err}\n`,
+    );
   }
   if (view.status === "WAITING_APPROVAL") {
-    out(`\nwaiting for approval: airun workflow resume ${view.id} --decision approve|reject --as user:<you>\n`);
+    out(
+      `\nwaiting for approval: airun workflow resume ${view.id} --decision approve|reject --as user:<you>\n`,
+    );
   }
-  if (view.reason_detail && view.status !== "COMPLETED") out(`\ndetail: ${JSON.stringify(view.reason_detail)}\n`);
-  if (events) for (const e of events) out(`  ${new Date(e.at).toISOString()}  ${e.type.padEnd(22)} ${e.stepId ?? ""}  ${JSON.stringify(e.data)}\n`);
+  if (view.reason_detail && view.status !== "COMPLETED")
+    out(`\ndetail: ${JSON.stringify(view.reason_detail)}\n`);
+  if (events)
+    for (const e of events)
+      out(
+        `  ${new Date(e.at).toISOString()}  ${e.type.padEnd(22)} ${e.stepId ?? ""}  ${JSON.stringify(e.data)}\n`,
+      );
 }
 
 /** Prints a list of runs. */
@@ -80,7 +94,9 @@ export function printRunList(runs: readonly RunView[], json: boolean): void {
   }
   if (runs.length === 0) out("no runs\n");
   for (const r of runs) {
-    out(`${r.id}  ${r.status.padEnd(16)} ${(r.outcome ?? "").padEnd(9)} ${(r.reason ?? "").padEnd(20)} ${r.name}  ${r.created_at}\n`);
+    out(
+      `${r.id}  ${r.status.padEnd(16)} ${(r.outcome ?? "").padEnd(9)} ${(r.reason ?? "").padEnd(20)} ${r.name}  ${r.created_at}\n`,
+    );
   }
 }
 
@@ -92,6 +108,8 @@ export function printCapabilities(rt: Runtime, pattern: string, json: boolean): 
     return;
   }
   for (const c of caps) {
-    out(`${c.name.padEnd(22)} risk ${c.risk.padEnd(8)} ${c.effect.padEnd(8)} undo ${c.undo.padEnd(13)} ${c.idempotent ? "idempotent" : "          "}  ${c.description}\n`);
+    out(
+      `${c.name.padEnd(22)} risk ${c.risk.padEnd(8)} ${c.effect.padEnd(8)} undo ${c.undo.padEnd(13)} ${c.idempotent ? "idempotent" : "          "}  ${c.description}\n`,
+    );
   }
 }

@@ -89,12 +89,22 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
   execute(input: I, ctx: CapabilityContext): Promise<O>;
   revert?(ctx: UndoContext): Promise<void>;
   /** Tells whether an interrupted call took effect, given the undo plan captured before it. */
-  reconcile?(input: I, plan: UndoPlan | undefined, ctx: CapabilityContext): Promise<ReconcileResult>;
+  reconcile?(
+    input: I,
+    plan: UndoPlan | undefined,
+    ctx: CapabilityContext,
+  ): Promise<ReconcileResult>;
 }
 
 /** A capability of any input/output type, as stored in a registry. */
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds capabilities of every input type.
 export type AnyCapability = CapabilityDefinition<any, any>;
+
+/**
+ * Names of user-defined capabilities: `domain.group.verb` (three or more dotted lower-case
+ * words). Only the built-in `sys.*` helpers have two.
+ */
+export const PLUGIN_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,}$/;
 
 /**
  * Declares a capability with full type inference of its input and output.
@@ -106,9 +116,11 @@ export type AnyCapability = CapabilityDefinition<any, any>;
  *   async execute({ who }) { return { text: `hello ${who}` }; },
  * });
  */
-export function defineCapability<I, O>(def: CapabilityDefinition<I, O>): CapabilityDefinition<I, O> {
-  if (!/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/.test(def.name)) {
-    throw new TypeError(`capability name "${def.name}" must be dotted lowercase words, like domain.group.verb`);
+export function defineCapability<I, O>(
+  def: CapabilityDefinition<I, O>,
+): CapabilityDefinition<I, O> {
+  if (!PLUGIN_NAME.test(def.name)) {
+    throw new TypeError(`capability name "${def.name}" must look like domain.group.verb`);
   }
   if (def.undo === "builtin" && (!def.prepare || !def.revert)) {
     throw new TypeError(`capability "${def.name}" declares builtin undo without prepare/revert`);

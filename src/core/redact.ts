@@ -25,7 +25,9 @@ export function isNoop(rules: RedactionRules): boolean {
 /** Returns a redacted copy of `value`; the input is never mutated. */
 export function redact(value: JsonValue, rules: RedactionRules): JsonValue {
   if (isNoop(rules)) return value;
-  const secrets = (rules.secrets ?? []).filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  const secrets = (rules.secrets ?? [])
+    .filter((s) => s.length > 0)
+    .sort((a, b) => b.length - a.length);
   const keys = (rules.keys ?? []).map((k) => k.toLowerCase());
   const fields = new Set((rules.fields ?? []).map((f) => f.toLowerCase()));
   const walk = (v: JsonValue, path: string): JsonValue => {

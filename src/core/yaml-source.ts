@@ -2,7 +2,7 @@
  * @module YAML with positions: parses a document and maps a field path back to `line:col`,
  * so every validation message can name the file, line and field.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import type { Problem } from "./errors.js";
 
 /** A path into a parsed document: keys and array indexes. */
@@ -54,7 +54,9 @@ export function parseYamlSource(file: string, text: string): YamlSource {
     for (const key of path) {
       let next: unknown;
       if (isMap(node)) {
-        const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(key));
+        const pair = node.items.find(
+          (it) => isScalar(it.key) && String(it.key.value) === String(key),
+        );
         if (pair) {
           const keyStart = (pair.key as Node | null)?.range?.[0];
           if (keyStart !== undefined) best = keyStart;

@@ -74,11 +74,17 @@ export async function approvalGate(
 ): Promise<GateResult> {
   const rec = exec.step(ps.id);
   const current = approvalOf(rec.decision);
-  if (current && (current.status === ApprovalStatus.APPROVED || current.status === ApprovalStatus.USED)) {
+  if (
+    current &&
+    (current.status === ApprovalStatus.APPROVED || current.status === ApprovalStatus.USED)
+  ) {
     if (current.action_hash !== req.actionHash) {
       const voided = { ...current, status: ApprovalStatus.VOID };
       await exec.commit([
-        { op: "putStep", step: { ...rec, decision: { ...(rec.decision as JsonObject), approval: voided } } },
+        {
+          op: "putStep",
+          step: { ...rec, decision: { ...(rec.decision as JsonObject), approval: voided } },
+        },
         eventOp(EventType.APPROVAL_VOIDED, exec.run.id, ps.id, {
           approval: current.id,
           approved_hash: current.action_hash,
@@ -115,7 +121,13 @@ export async function approvalGate(
 async function request(
   exec: RunExecution,
   ps: PlanStep,
-  req: { actionHash: string; decision: JsonObject; approvers: readonly string[]; message: string; recordInputs: JsonValue },
+  req: {
+    actionHash: string;
+    decision: JsonObject;
+    approvers: readonly string[];
+    message: string;
+    recordInputs: JsonValue;
+  },
 ): Promise<GateResult> {
   const rec = exec.step(ps.id);
   const now = Date.now();
@@ -194,27 +206,56 @@ export async function decideApproval(
   input: { decision: "approve" | "reject"; principal: string; comment?: string; stepId?: string },
 ): Promise<ApprovalData> {
   if (exec.run.status !== RunStatus.WAITING_APPROVAL) {
-    throw new ApprovalError("NOT_WAITING", `run ${exec.run.id} is ${exec.run.status}, not waiting for approval`, { runId: exec.run.id });
+    throw new ApprovalError(
+      "NOT_WAITING",
+      `run ${exec.run.id} is ${exec.run.status}, not waiting for approval`,
+      { runId: exec.run.id },
+    );
   }
   const pending = [...exec.steps.values()].filter(
-    (s) => approvalOf(s.decision)?.status === ApprovalStatus.PENDING && (!input.stepId || s.stepId === input.stepId),
+    (s) =>
+      approvalOf(s.decision)?.status === ApprovalStatus.PENDING &&
+      (!input.stepId || s.stepId === input.stepId),
   );
-  if (pending.length === 0) throw new ApprovalError("NO_PENDING_APPROVAL", `run ${exec.run.id} has no pending approval${input.stepId ? ` for step ${input.stepId}` : ""}`, { runId: exec.run.id });
+  if (pending.length === 0)
+    throw new ApprovalError(
+      "NO_PENDING_APPROVAL",
+      `run ${exec.run.id} has no pending approval${input.stepId ? ` for step ${input.stepId}` : ""}`,
+      { runId: exec.run.id },
+    );
   if (pending.length > 1) {
-    throw new ApprovalError("AMBIGUOUS_APPROVAL", `run ${exec.run.id} waits on several steps (${pending.map((s) => s.stepId).join(", ")}); name one with --step`, { runId: exec.run.id });
+    throw new ApprovalError(
+      "AMBIGUOUS_APPROVAL",
+      `run ${exec.run.id} waits on several steps (${pending.map((s) => s.stepId).join(", ")}); name one with --step`,
+      { runId: exec.run.id },
+    );
   }
   const rec = pending[0]!;
   const approval = approvalOf(rec.decision)!;
   const now = Date.now();
   if (approval.expires_at !== null && now > approval.expires_at) {
     await expire(exec, rec.stepId, approval, now);
-    throw new ApprovalError("APPROVAL_EXPIRED", `approval ${approval.id} expired at ${new Date(approval.expires_at).toISOString()}`, { runId: exec.run.id, stepId: rec.stepId });
+    throw new ApprovalError(
+      "APPROVAL_EXPIRED",
+      `approval ${approval.id} expired at ${new Date(approval.expires_at).toISOString()}`,
+      { runId: exec.run.id, stepId: rec.stepId },
+    );
   }
   if (input.principal === approval.requester) {
-    throw new ApprovalError("SELF_APPROVAL", `${input.principal} requested this action and cannot decide it`, { runId: exec.run.id, stepId: rec.stepId });
+    throw new ApprovalError(
+      "SELF_APPROVAL",
+      `${input.principal} requested this action and cannot decide it`,
+      { runId: exec.run.id, stepId: rec.stepId },
+    );
   }
-  if (!isEligibleApprover(input.principal, approval.approvers, ctx.settings.rolesOf(input.principal))) {
-    throw new ApprovalError("NOT_ELIGIBLE", `${input.principal} is not an eligible approver (${approval.approvers.join(", ") || "any user:*"})`, { runId: exec.run.id, stepId: rec.stepId });
+  if (
+    !isEligibleApprover(input.principal, approval.approvers, ctx.settings.rolesOf(input.principal))
+  ) {
+    throw new ApprovalError(
+      "NOT_ELIGIBLE",
+      `${input.principal} is not an eligible approver (${approval.approvers.join(", ") || "any user:*"})`,
+      { runId: exec.run.id, stepId: rec.stepId },
+    );
   }
   const decided: ApprovalData = {
     ...approval,
@@ -224,7 +265,10 @@ export async function decideApproval(
     comment: input.comment ?? null,
   };
   await exec.commit([
-    { op: "putStep", step: { ...rec, decision: { ...(rec.decision as JsonObject), approval: decided } } },
+    {
+      op: "putStep",
+      step: { ...rec, decision: { ...(rec.decision as JsonObject), approval: decided } },
+    },
     eventOp(EventType.APPROVAL_DECIDED, exec.run.id, rec.stepId, {
       approval: approval.id,
       decision: input.decision,
@@ -248,14 +292,22 @@ export async function expireApprovals(exec: RunExecution, now = Date.now()): Pro
   return n;
 }
 
-async function expire(exec: RunExecution, stepId: string, a: ApprovalData, now: number): Promise<void> {
+async function expire(
+  exec: RunExecution,
+  stepId: string,
+  a: ApprovalData,
+  now: number,
+): Promise<void> {
   const rec = exec.step(stepId);
   const next: ApprovalData =
     a.on_timeout === "approve"
       ? { ...a, status: ApprovalStatus.APPROVED, decided_by: "system:timeout", decided_at: now }
       : { ...a, status: ApprovalStatus.EXPIRED, decided_at: now };
   await exec.commit([
-    { op: "putStep", step: { ...rec, decision: { ...(rec.decision as JsonObject), approval: next } } },
+    {
+      op: "putStep",
+      step: { ...rec, decision: { ...(rec.decision as JsonObject), approval: next } },
+    },
     eventOp(EventType.APPROVAL_DECIDED, exec.run.id, stepId, {
       approval: a.id,
       decision: a.on_timeout === "approve" ? "approve" : "expired",

@@ -5,8 +5,15 @@
  * transient failures are retried with backoff. A rollback never waits for an approval: the
  * compensation was authorized together with its step.
  */
+
+import {
+  AirunError,
+  CapabilityError,
+  ConflictError,
+  DriftError,
+  toAirunError,
+} from "../core/errors.js";
 import type { JsonValue } from "../core/json.js";
-import { AirunError, CapabilityError, DriftError, toAirunError, ConflictError } from "../core/errors.js";
 import { CompensationStatus, StepStatus } from "../core/status.js";
 import { resolveTemplates } from "../core/template.js";
 import type { CompensationRecord } from "../store/store.js";
@@ -39,7 +46,11 @@ export async function rollback(exec: RunExecution, force: boolean): Promise<Roll
   const problems: JsonValue[] = [];
   for (const comp of exec.pendingCompensations()) {
     if (comp.error && (comp.error as { code?: string }).code === "IN_DOUBT") {
-      problems.push({ step: comp.stepId, code: "IN_DOUBT", message: "effect of the step is unknown" });
+      problems.push({
+        step: comp.stepId,
+        code: "IN_DOUBT",
+        message: "effect of the step is unknown",
+      });
       continue;
     }
     const problem = await compensateOne(exec, comp, force);
@@ -55,7 +66,12 @@ async function compensateOne(
 ): Promise<JsonValue | null> {
   let comp = initial;
   for (let attempt = 1; ; attempt++) {
-    comp = { ...comp, status: CompensationStatus.RUNNING, attempts: comp.attempts + 1, updatedAt: Date.now() };
+    comp = {
+      ...comp,
+      status: CompensationStatus.RUNNING,
+      attempts: comp.attempts + 1,
+      updatedAt: Date.now(),
+    };
     await exec.commit([
       { op: "putCompensation", compensation: comp },
       eventOp(EventType.COMPENSATION_STARTED, exec.run.id, comp.stepId, {
@@ -68,7 +84,15 @@ async function compensateOne(
     try {
       await perform(exec, comp, force);
       await exec.commit([
-        { op: "putCompensation", compensation: { ...comp, status: CompensationStatus.DONE, error: null, updatedAt: Date.now() } },
+        {
+          op: "putCompensation",
+          compensation: {
+            ...comp,
+            status: CompensationStatus.DONE,
+            error: null,
+            updatedAt: Date.now(),
+          },
+        },
         { op: "putStep", step: { ...exec.step(comp.stepId), status: StepStatus.COMPENSATED } },
         eventOp(EventType.COMPENSATION_DONE, exec.run.id, comp.stepId, { attempts: comp.attempts }),
       ]);
@@ -84,8 +108,16 @@ async function compensateOne(
       }
       const status = refused ? CompensationStatus.REFUSED : CompensationStatus.FAILED;
       await exec.commit([
-        { op: "putCompensation", compensation: { ...comp, status, error: errorJson(e), updatedAt: Date.now() } },
-        eventOp(refused ? EventType.COMPENSATION_REFUSED : EventType.COMPENSATION_FAILED, exec.run.id, comp.stepId, errorJson(e)),
+        {
+          op: "putCompensation",
+          compensation: { ...comp, status, error: errorJson(e), updatedAt: Date.now() },
+        },
+        eventOp(
+          refused ? EventType.COMPENSATION_REFUSED : EventType.COMPENSATION_FAILED,
+          exec.run.id,
+          comp.stepId,
+          errorJson(e),
+        ),
       ]);
       return { step: comp.stepId, status, ...errorJson(e) };
     }
@@ -93,9 +125,17 @@ async function compensateOne(
 }
 
 /** Performs one compensation: the capability's own revert, or the declared capability call. */
-async function perform(exec: RunExecution, comp: CompensationRecord, force: boolean): Promise<void> {
+async function perform(
+  exec: RunExecution,
+  comp: CompensationRecord,
+  force: boolean,
+): Promise<void> {
   const cap = exec.ctx.catalog.get(comp.capability);
-  if (!cap) throw new AirunError("UNKNOWN_CAPABILITY", `compensation capability ${comp.capability} is not registered`);
+  if (!cap)
+    throw new AirunError(
+      "UNKNOWN_CAPABILITY",
+      `compensation capability ${comp.capability} is not registered`,
+    );
   const ctx = {
     signal: AbortSignal.timeout(exec.ctx.settings.defaultTimeoutMs),
     sandbox: exec.ctx.settings.sandbox,
@@ -108,7 +148,11 @@ async function perform(exec: RunExecution, comp: CompensationRecord, force: bool
     const blobs: Record<string, Uint8Array> = {};
     for (const [name, id] of Object.entries(comp.blobs)) {
       const bytes = await exec.ctx.store.getBlob(id);
-      if (!bytes) throw new AirunError("BLOB_MISSING", `before-image ${id} of step ${comp.stepId} is missing`);
+      if (!bytes)
+        throw new AirunError(
+          "BLOB_MISSING",
+          `before-image ${id} of step ${comp.stepId} is missing`,
+        );
       blobs[name] = bytes;
     }
     await cap.revert({ ...ctx, data: comp.undo, blobs, force });
@@ -117,10 +161,14 @@ async function perform(exec: RunExecution, comp: CompensationRecord, force: bool
   // A declared compensation: resolve its inputs again with real secret values (only masked
   // values were recorded), from the persisted inputs and outputs.
   const ps = exec.planStep(comp.stepId);
-  if (!ps.compensation) throw new AirunError("NO_COMPENSATION", `step ${comp.stepId} declares no compensation`);
+  if (!ps.compensation)
+    throw new AirunError("NO_COMPENSATION", `step ${comp.stepId} declares no compensation`);
   const scope = templateScope(exec, comp.stepId, null);
   const own = exec.step(comp.stepId);
-  const vars = { ...scope.vars, steps: { ...exec.stepScope, [comp.stepId]: { outputs: own.outputs ?? {} } } };
+  const vars = {
+    ...scope.vars,
+    steps: { ...exec.stepScope, [comp.stepId]: { outputs: own.outputs ?? {} } },
+  };
   const input = cap.input.parse(resolveTemplates(ps.compensation.inputs, { ...scope, vars }));
   await cap.execute(input, ctx);
 }

@@ -2,18 +2,23 @@
  * @module Run inputs: checks given values against the spec's declared inputs, applies defaults
  * and coerces command-line strings (`--input n=3`) to the declared type.
  */
-import { ValidationError, type Problem } from "../core/errors.js";
+import { type Problem, ValidationError } from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import type { Plan } from "../core/plan.js";
 
 /** Returns the run's inputs, or throws ValidationError naming every bad or missing input. */
-export function coerceInputs(plan: Plan, given: Readonly<Record<string, unknown>>, file: string): JsonObject {
+export function coerceInputs(
+  plan: Plan,
+  given: Readonly<Record<string, unknown>>,
+  file: string,
+): JsonObject {
   const problems: Problem[] = [];
   const out: JsonObject = {};
   const problem = (name: string, message: string) =>
     problems.push({ file, line: 0, col: 0, field: `inputs.${name}`, message });
   for (const name of Object.keys(given)) {
-    if (!(name in plan.inputs)) problem(name, `unknown input (declared: ${Object.keys(plan.inputs).join(", ") || "none"})`);
+    if (!(name in plan.inputs))
+      problem(name, `unknown input (declared: ${Object.keys(plan.inputs).join(", ") || "none"})`);
   }
   for (const [name, decl] of Object.entries(plan.inputs)) {
     const raw = given[name];
@@ -50,7 +55,9 @@ function coerce(raw: unknown, type: string): JsonValue | undefined {
     case "array":
       return Array.isArray(v) ? (v as JsonValue) : undefined;
     case "object":
-      return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as JsonValue) : undefined;
+      return v !== null && typeof v === "object" && !Array.isArray(v)
+        ? (v as JsonValue)
+        : undefined;
     default:
       return v as JsonValue;
   }

@@ -7,14 +7,13 @@
  */
 import { AirunError, ConflictError } from "../core/errors.js";
 import { CompensationStatus, RunStatus, StepStatus, UndoKind } from "../core/status.js";
-import type { RunRecord } from "../store/store.js";
+import type { RunRecord, WriteOp } from "../store/store.js";
 import { expireApprovals } from "./approvals.js";
 import type { EngineContext } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import { isOwnerAlive } from "./owner.js";
 import { RunExecution } from "./run-execution.js";
-import type { WriteOp } from "../store/store.js";
-import { armed, failStep, reconcileStep, type Resolved, resolveCall } from "./step-runner.js";
+import { armed, failStep, type Resolved, reconcileStep, resolveCall } from "./step-runner.js";
 
 /** What recovery did with one run. */
 export interface RecoveredRun {
@@ -27,13 +26,23 @@ export interface RecoveredRun {
  * Claims a run for this process if its holder is gone: free, expired, or a dead owner on this
  * host. Returns the claimed run, or undefined if a live process holds it.
  */
-export async function claimRun(ctx: EngineContext, run: RunRecord, now = Date.now()): Promise<RunRecord | undefined> {
+export async function claimRun(
+  ctx: EngineContext,
+  run: RunRecord,
+  now = Date.now(),
+): Promise<RunRecord | undefined> {
   const holder = run.leaseOwner;
   if (holder && holder !== ctx.owner) {
     const expired = run.leaseExpiresAt !== null && run.leaseExpiresAt < now;
     if (!expired && isOwnerAlive(holder)) return undefined;
   }
-  return ctx.store.acquireLease(run.id, ctx.owner, ctx.settings.leaseTtlMs, now, holder ?? undefined);
+  return ctx.store.acquireLease(
+    run.id,
+    ctx.owner,
+    ctx.settings.leaseTtlMs,
+    now,
+    holder ?? undefined,
+  );
 }
 
 /** Recovers every non-terminal run. */
@@ -59,7 +68,8 @@ export async function recoverRun(ctx: EngineContext, run: RunRecord): Promise<Re
   try {
     await exec.drive();
   } catch (err) {
-    if (err instanceof ConflictError) return { runId: run.id, action: "lost_race", status: exec.run.status };
+    if (err instanceof ConflictError)
+      return { runId: run.id, action: "lost_race", status: exec.run.status };
     throw err;
   }
   return { runId: run.id, action: "resumed", status: exec.run.status };
@@ -84,7 +94,10 @@ export async function prepareResume(exec: RunExecution): Promise<void> {
             compensation: {
               ...comp,
               status: CompensationStatus.FAILED,
-              error: { code: "IN_DOUBT", message: `interrupted ${comp.capability} is not idempotent` },
+              error: {
+                code: "IN_DOUBT",
+                message: `interrupted ${comp.capability} is not idempotent`,
+              },
               updatedAt: Date.now(),
             },
           },
@@ -116,21 +129,35 @@ export async function prepareResume(exec: RunExecution): Promise<void> {
       await exec.commit([{ op: "putStep", step: { ...rec, status: StepStatus.PENDING } }]);
     } else if (verdict === "applied") {
       const ops: WriteOp[] = [
-        { op: "putStep", step: { ...rec, status: StepStatus.SUCCEEDED, outputs: null, finishedAt: Date.now() } },
+        {
+          op: "putStep",
+          step: { ...rec, status: StepStatus.SUCCEEDED, outputs: null, finishedAt: Date.now() },
+        },
       ];
       if (comp?.status === CompensationStatus.PENDING) {
         ops.push({ op: "putCompensation", compensation: armed(exec, ps, comp, null) });
       }
       await exec.commit(ops);
     } else if (verdict === "not_applied") {
-      await failStep(exec, ps, new AirunError("INTERRUPTED", `step ${rec.stepId} was interrupted by a crash during rollback`), {
-        effectUnknown: false,
-      });
+      await failStep(
+        exec,
+        ps,
+        new AirunError(
+          "INTERRUPTED",
+          `step ${rec.stepId} was interrupted by a crash during rollback`,
+        ),
+        {
+          effectUnknown: false,
+        },
+      );
     } else {
       await failStep(
         exec,
         ps,
-        new AirunError("IN_DOUBT", `step ${rec.stepId} was interrupted and its effect cannot be determined`),
+        new AirunError(
+          "IN_DOUBT",
+          `step ${rec.stepId} was interrupted and its effect cannot be determined`,
+        ),
         { effectUnknown: true, verdict: "unknown" },
       );
     }

@@ -13,8 +13,7 @@ export function retryDelayMs(
   random: () => number = Math.random,
 ): number {
   const n = Math.max(0, nextAttempt - 2);
-  const base =
-    policy.backoff === "fixed" ? policy.initialDelayMs : policy.initialDelayMs * 2 ** n;
+  const base = policy.backoff === "fixed" ? policy.initialDelayMs : policy.initialDelayMs * 2 ** n;
   const capped = Math.min(policy.maxDelayMs, base);
   return Math.round(capped / 2 + random() * (capped / 2));
 }

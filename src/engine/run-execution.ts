@@ -4,24 +4,20 @@
  * which writes it (with its events) durably BEFORE the engine acts on it, and refuses to write
  * if this process no longer holds the run's lease.
  */
+
+import { CapabilityError, NotFoundError } from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import type { Plan, PlanStep } from "../core/plan.js";
 import { planFromJson } from "../core/spec-compile.js";
 import {
   CompensationStatus,
+  isTerminal,
   Outcome,
   Reason,
   RunStatus,
   StepStatus,
-  isTerminal,
 } from "../core/status.js";
-import { CapabilityError, NotFoundError } from "../core/errors.js";
-import type {
-  CompensationRecord,
-  RunRecord,
-  StepRecord,
-  WriteOp,
-} from "../store/store.js";
+import type { CompensationRecord, RunRecord, StepRecord, WriteOp } from "../store/store.js";
 import { ApprovalStatus, approvalOf } from "./approvals.js";
 import { rollback } from "./compensator.js";
 import type { EngineContext } from "./context.js";
@@ -170,7 +166,11 @@ export class RunExecution {
   }
 
   /** A run status change with its event. */
-  runUpdate(patch: Partial<RunRecord>, type: (typeof EventType)[keyof typeof EventType], data: JsonValue): WriteOp[] {
+  runUpdate(
+    patch: Partial<RunRecord>,
+    type: (typeof EventType)[keyof typeof EventType],
+    data: JsonValue,
+  ): WriteOp[] {
     return [
       { op: "updateRun", runId: this.run.id, patch: { ...patch, updatedAt: Date.now() } },
       eventOp(type, this.run.id, null, data),
@@ -187,7 +187,9 @@ export class RunExecution {
     if (isTerminal(this.run.status)) return "terminal";
     if (this.run.status !== RunStatus.RUNNING) {
       await this.commit(
-        this.runUpdate({ status: RunStatus.RUNNING }, EventType.RUN_RESUMED, { from: this.run.status }),
+        this.runUpdate({ status: RunStatus.RUNNING }, EventType.RUN_RESUMED, {
+          from: this.run.status,
+        }),
       );
     }
     const running = new Map<string, Promise<void>>();
@@ -224,7 +226,11 @@ export class RunExecution {
         .filter((s) => s.status === StepStatus.WAITING_APPROVAL)
         .map((s) => s.stepId);
       await this.commit(
-        this.runUpdate({ status: RunStatus.WAITING_APPROVAL, leaseOwner: null, leaseExpiresAt: null }, EventType.RUN_WAITING, { steps: waiting }),
+        this.runUpdate(
+          { status: RunStatus.WAITING_APPROVAL, leaseOwner: null, leaseExpiresAt: null },
+          EventType.RUN_WAITING,
+          { steps: waiting },
+        ),
       );
       return "waiting";
     }

@@ -16,7 +16,11 @@ export interface StepView {
   readonly error: JsonValue | null;
   readonly decision: JsonValue | null;
   readonly context_hash: string | null;
-  readonly compensation: { readonly kind: string; readonly status: string; readonly error: JsonValue | null } | null;
+  readonly compensation: {
+    readonly kind: string;
+    readonly status: string;
+    readonly error: JsonValue | null;
+  } | null;
   readonly started_at: string | null;
   readonly finished_at: string | null;
 }
@@ -41,7 +45,11 @@ export interface RunView {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** Builds the view from persisted records (steps in plan order). */
-export function toRunView(run: RunRecord, steps: StepRecord[], comps: CompensationRecord[]): RunView {
+export function toRunView(
+  run: RunRecord,
+  steps: StepRecord[],
+  comps: CompensationRecord[],
+): RunView {
   const plan = run.plan as unknown as Plan;
   const byId = new Map(steps.map((s) => [s.stepId, s]));
   const compById = new Map(comps.map((c) => [c.stepId, c]));

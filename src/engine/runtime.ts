@@ -9,23 +9,29 @@ import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import picomatch from "picomatch";
 import { loadPlugins } from "../capabilities/plugins.js";
-import { CapabilityRegistry, createStandardRegistry } from "../capabilities/registry.js";
+import { type CapabilityRegistry, createStandardRegistry } from "../capabilities/registry.js";
 import { type AirunConfig, compileConfig } from "../core/config.js";
-import { AirunError, ConflictError, NotFoundError, type Problem, ValidationError } from "../core/errors.js";
-import { openStore } from "../store/open-store.js";
+import {
+  AirunError,
+  ConflictError,
+  NotFoundError,
+  type Problem,
+  ValidationError,
+} from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import type { Plan } from "../core/plan.js";
 import { compileSpec, validateSpec } from "../core/spec-compile.js";
-import { RunStatus, StepStatus, isTerminal } from "../core/status.js";
-import type { RunFilter, RunRecord, StepRecord, Store } from "../store/store.js";
+import { isTerminal, RunStatus, StepStatus } from "../core/status.js";
+import { openStore } from "../store/open-store.js";
+import type { RunFilter, RunRecord, StepRecord } from "../store/store.js";
 import { decideApproval } from "./approvals.js";
 import type { EngineContext, EngineSettings, ProgressEvent } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import { PolicyGatekeeper } from "./gatekeeper.js";
-import { newOwnerId, newRunId } from "./owner.js";
-import { claimRun, prepareResume, recoverAll, type RecoveredRun } from "./recovery.js";
-import { RunExecution } from "./run-execution.js";
 import { coerceInputs } from "./inputs.js";
+import { newOwnerId, newRunId } from "./owner.js";
+import { claimRun, prepareResume, type RecoveredRun, recoverAll } from "./recovery.js";
+import { RunExecution } from "./run-execution.js";
 import { type RunView, toRunView } from "./run-view.js";
 
 /** How to open a runtime. Everything is optional. */
@@ -111,7 +117,10 @@ export class Runtime {
   }
 
   /** Validates a spec file: every problem, or the compiled plan. */
-  async validate(specFile: string, specText?: string): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
+  async validate(
+    specFile: string,
+    specText?: string,
+  ): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
     const text = specText ?? (await readSpec(specFile));
     return validateSpec({ file: specFile, text }, this.registry);
   }
@@ -187,7 +196,13 @@ export class Runtime {
       }
       throw err;
     }
-    ctx.onProgress?.({ type: EventType.RUN_STARTED, runId: run.id, stepId: null, at: now, data: { name: plan.name } });
+    ctx.onProgress?.({
+      type: EventType.RUN_STARTED,
+      runId: run.id,
+      stepId: null,
+      at: now,
+      data: { name: plan.name },
+    });
     const exec = await RunExecution.load(ctx, run);
     await this.#drive(exec);
     return this.getRun(run.id);
@@ -199,7 +214,12 @@ export class Runtime {
    */
   async resume(
     runId: string,
-    opts: { decision?: "approve" | "reject"; principal?: string; comment?: string; stepId?: string } = {},
+    opts: {
+      decision?: "approve" | "reject";
+      principal?: string;
+      comment?: string;
+      stepId?: string;
+    } = {},
   ): Promise<RunView> {
     const exec = await this.#claim(runId);
     try {
@@ -232,7 +252,11 @@ export class Runtime {
   async cancel(runId: string, principal: string, waitMs = 60_000): Promise<RunView> {
     const run = await this.#requireRun(runId);
     if (isTerminal(run.status)) {
-      throw new AirunError("RUN_TERMINAL", `run ${runId} already ended ${run.status} (${run.reason})`, { runId });
+      throw new AirunError(
+        "RUN_TERMINAL",
+        `run ${runId} already ended ${run.status} (${run.reason})`,
+        { runId },
+      );
     }
     const request = eventOp(EventType.RUN_CANCEL_REQUESTED, runId, null, { by: principal });
     const claimed = await claimRun(this.#ctx, run);
@@ -265,16 +289,32 @@ export class Runtime {
   async rollback(runId: string, opts: { principal: string; force?: boolean }): Promise<RunView> {
     const run = await this.#requireRun(runId);
     if (run.status !== RunStatus.COMPLETED && run.status !== RunStatus.FAILED) {
-      throw new AirunError("NOT_ROLLBACKABLE", `run ${runId} is ${run.status}; use 'workflow cancel' for an active run`, { runId });
+      throw new AirunError(
+        "NOT_ROLLBACKABLE",
+        `run ${runId} is ${run.status}; use 'workflow cancel' for an active run`,
+        { runId },
+      );
     }
-    const claimed = await this.#ctx.store.acquireLease(runId, this.#ctx.owner, this.#ctx.settings.leaseTtlMs, Date.now());
+    const claimed = await this.#ctx.store.acquireLease(
+      runId,
+      this.#ctx.owner,
+      this.#ctx.settings.leaseTtlMs,
+      Date.now(),
+    );
     if (!claimed) throw new ConflictError(`run ${runId} is held by another process`, { runId });
     const exec = await RunExecution.load(this.#ctx, claimed);
     try {
-      const reason = run.status === RunStatus.COMPLETED ? "ROLLBACK_REQUESTED" : (run.reason ?? "ROLLBACK_REQUESTED");
+      const reason =
+        run.status === RunStatus.COMPLETED
+          ? "ROLLBACK_REQUESTED"
+          : (run.reason ?? "ROLLBACK_REQUESTED");
       await exec.commit(
         exec.runUpdate(
-          { status: RunStatus.COMPENSATING, reason: reason as never, reasonDetail: { requested_by: opts.principal, previous_status: run.status } },
+          {
+            status: RunStatus.COMPENSATING,
+            reason: reason as never,
+            reasonDetail: { requested_by: opts.principal, previous_status: run.status },
+          },
           EventType.RUN_COMPENSATING,
           { reason, requested_by: opts.principal, force: opts.force ?? false },
         ),
@@ -371,10 +411,15 @@ export class Runtime {
   async #claim(runId: string): Promise<RunExecution> {
     const run = await this.#requireRun(runId);
     if (isTerminal(run.status)) {
-      throw new AirunError("RUN_TERMINAL", `run ${runId} already ended ${run.status} (${run.reason})`, { runId });
+      throw new AirunError(
+        "RUN_TERMINAL",
+        `run ${runId} already ended ${run.status} (${run.reason})`,
+        { runId },
+      );
     }
     const claimed = await claimRun(this.#ctx, run);
-    if (!claimed) throw new ConflictError(`run ${runId} is being executed by ${run.leaseOwner}`, { runId });
+    if (!claimed)
+      throw new ConflictError(`run ${runId} is being executed by ${run.leaseOwner}`, { runId });
     return RunExecution.load(this.#ctx, claimed);
   }
 
@@ -418,7 +463,13 @@ async function loadConfig(
   } catch (err) {
     if (configFile || (err as NodeJS.ErrnoException).code !== "ENOENT") {
       throw new ValidationError([
-        { file, line: 0, col: 0, field: "", message: `cannot read config: ${(err as Error).message}` },
+        {
+          file,
+          line: 0,
+          col: 0,
+          field: "",
+          message: `cannot read config: ${(err as Error).message}`,
+        },
       ]);
     }
   }

@@ -16,11 +16,11 @@ import { MASK, redact } from "../core/redact.js";
 import {
   CompensationStatus,
   Decision,
+  maxRisk,
   Reason,
+  type RiskLevel,
   StepStatus,
   UndoKind,
-  maxRisk,
-  type RiskLevel,
 } from "../core/status.js";
 import { evaluateCondition, resolveTemplates } from "../core/template.js";
 import type { CompensationRecord, StepRecord, WriteOp } from "../store/store.js";
@@ -35,7 +35,10 @@ export async function runStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     if (exec.step(ps.id).status === StepStatus.PENDING && ps.when !== null) {
       if (!evaluateCondition(ps.when, templateScope(exec, ps.id, null))) {
         await exec.commit([
-          { op: "putStep", step: { ...exec.step(ps.id), status: StepStatus.SKIPPED, finishedAt: Date.now() } },
+          {
+            op: "putStep",
+            step: { ...exec.step(ps.id), status: StepStatus.SKIPPED, finishedAt: Date.now() },
+          },
           eventOp(EventType.STEP_SKIPPED, exec.run.id, ps.id, { when: ps.when }),
         ]);
         return;
@@ -94,7 +97,10 @@ export interface Resolved {
 export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
   const cap = exec.ctx.catalog.get(ps.capability ?? "");
   if (!cap) {
-    throw new CapabilityError("UNKNOWN_CAPABILITY", `capability ${ps.capability} is not registered`);
+    throw new CapabilityError(
+      "UNKNOWN_CAPABILITY",
+      `capability ${ps.capability} is not registered`,
+    );
   }
   const secrets = new Map<string, string>();
   const callInputs = resolveTemplates(ps.inputs, templateScope(exec, ps.id, secrets));
@@ -191,7 +197,12 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
       const effectUnknown = !(e instanceof CapabilityError) || e.code === "TIMEOUT";
       const retryable =
         e instanceof CapabilityError && e.retryable && (!effectUnknown || call.idempotent);
-      if (retryable && attempt < ps.retry.maxAttempts && !exec.abort.signal.aborted && !exec.failure) {
+      if (
+        retryable &&
+        attempt < ps.retry.maxAttempts &&
+        !exec.abort.signal.aborted &&
+        !exec.failure
+      ) {
         const delayMs = retryDelayMs(ps.retry, attempt + 1);
         await exec.commit([
           {
@@ -214,7 +225,10 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
         }
         continue;
       }
-      await failStep(exec, ps, e, { effectUnknown: effectUnknown && sideEffect, attempts: attempt });
+      await failStep(exec, ps, e, {
+        effectUnknown: effectUnknown && sideEffect,
+        attempts: attempt,
+      });
       return;
     }
   }
@@ -238,7 +252,8 @@ async function writeIntent(
   const kind = ps.compensation ? "declared" : call.undo === UndoKind.BUILTIN ? "builtin" : null;
   if (!existing && (kind || call.cap.prepare)) {
     let plan: UndoPlan | undefined;
-    if (call.cap.prepare) plan = await call.cap.prepare(call.input, capabilityContext(exec, ps, attempt));
+    if (call.cap.prepare)
+      plan = await call.cap.prepare(call.input, capabilityContext(exec, ps, attempt));
     const blobs: Record<string, string> = {};
     for (const [name, bytes] of Object.entries(plan?.blobs ?? {})) {
       const id = sha256Hex(bytes);
@@ -388,7 +403,10 @@ export function armed(
   let inputs: JsonValue | null = null;
   if (comp.kind === "declared" && ps.compensation) {
     const scope = templateScope(exec, ps.id, null, true);
-    const vars = { ...scope.vars, steps: { ...exec.stepScope, [ps.id]: { outputs: outputs ?? {} } } };
+    const vars = {
+      ...scope.vars,
+      steps: { ...exec.stepScope, [ps.id]: { outputs: outputs ?? {} } },
+    };
     try {
       inputs = resolveTemplates(ps.compensation.inputs, { ...scope, vars });
     } catch (err) {
@@ -435,7 +453,9 @@ export async function failStep(
         op: "putCompensation",
         compensation: { ...comp, status: CompensationStatus.VOID, updatedAt: Date.now() },
       });
-      ops.push(eventOp(EventType.COMPENSATION_VOID, exec.run.id, ps.id, { why: "effect did not happen" }));
+      ops.push(
+        eventOp(EventType.COMPENSATION_VOID, exec.run.id, ps.id, { why: "effect did not happen" }),
+      );
     } else {
       reason = Reason.IN_DOUBT;
       ops.push({
@@ -459,11 +479,17 @@ export async function failStep(
     finishedAt: Date.now(),
   };
   ops.unshift({ op: "putStep", step });
-  ops.push(eventOp(EventType.STEP_FAILED, exec.run.id, ps.id, { ...errorJson(e), attempts: step.attempts }));
+  ops.push(
+    eventOp(EventType.STEP_FAILED, exec.run.id, ps.id, {
+      ...errorJson(e),
+      attempts: step.attempts,
+    }),
+  );
   // The first failure (or an in-doubt one, which overrides) moves the run to COMPENSATING in
   // the same transaction, so a crash right after it still rolls back.
   const detail = { step: ps.id, code: e.code, message: e.message };
-  const decisive = !exec.failure || (reason === Reason.IN_DOUBT && exec.failure.reason !== Reason.IN_DOUBT);
+  const decisive =
+    !exec.failure || (reason === Reason.IN_DOUBT && exec.failure.reason !== Reason.IN_DOUBT);
   if (decisive) ops.push(...exec.compensatingOps(reason, detail));
   await exec.commit(ops);
   if (decisive) exec.failure = { reason, detail };
@@ -486,7 +512,11 @@ export async function reconcileStep(
       if (bytes) blobs[name] = bytes;
     }
     const plan: UndoPlan | undefined = comp ? { data: comp.undo, blobs } : undefined;
-    const verdict = await cap.reconcile(input, plan, capabilityContext(exec, ps, exec.step(ps.id).attempts));
+    const verdict = await cap.reconcile(
+      input,
+      plan,
+      capabilityContext(exec, ps, exec.step(ps.id).attempts),
+    );
     await exec.commit([eventOp(EventType.STEP_RECONCILED, exec.run.id, ps.id, { verdict })]);
     return verdict;
   } catch (err) {

@@ -5,7 +5,16 @@
  * completed side effect repeated and none lost. The same for a workflow that rolls back, so
  * kills land inside the rollback too.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -102,12 +111,19 @@ interface SweepResult {
 }
 
 /** Kills at every commit (before/after), recovers, and checks the workspace each time. */
-async function sweep(spec: string, expectStatus: string, expected: Record<string, string>): Promise<SweepResult> {
+async function sweep(
+  spec: string,
+  expectStatus: string,
+  expected: Record<string, string>,
+): Promise<SweepResult> {
   const result: SweepResult = { crashPoints: 0, finalStatuses: [] };
   for (const when of ["after", "before"] as const) {
     for (let n = 1; n < 200; n++) {
       const { dir, ws } = project(`${expectStatus}-${when}-${n}`, spec);
-      const run = await airun(["run", "wf.yaml", "--json"], { cwd: dir, env: { AIRUN_CRASH_AT: `${when}:${n}` } });
+      const run = await airun(["run", "wf.yaml", "--json"], {
+        cwd: dir,
+        env: { AIRUN_CRASH_AT: `${when}:${n}` },
+      });
       if (run.signal !== "SIGKILL") {
         // Past the last commit: the run finished without being killed. The sweep is complete.
         expect(JSON.parse(run.stdout).status).toBe(expectStatus);
@@ -116,7 +132,9 @@ async function sweep(spec: string, expectStatus: string, expected: Record<string
       result.crashPoints += 1;
       const rec = await airun(["recover", "--json"], { cwd: dir });
       expect(rec.code, rec.stderr).toBe(0);
-      const list = JSON.parse((await airun(["workflow", "list", "--json"], { cwd: dir })).stdout) as {
+      const list = JSON.parse(
+        (await airun(["workflow", "list", "--json"], { cwd: dir })).stdout,
+      ) as {
         runs: { id: string; status: string }[];
       };
       if (list.runs.length === 0) {
@@ -135,56 +153,49 @@ async function sweep(spec: string, expectStatus: string, expected: Record<string
 }
 
 describe("crash sweep", () => {
-  it(
-    "recovers a kill -9 before and after every commit of a successful run: each effect exactly once",
-    async () => {
-      const r = await sweep(REFERENCE, "COMPLETED", EXPECTED_DONE);
-      console.log(`crash sweep (completing run): ${r.crashPoints} crash points exercised`);
-      expect(r.crashPoints).toBeGreaterThan(20);
-    },
-    600_000,
-  );
+  it("recovers a kill -9 before and after every commit of a successful run: each effect exactly once", async () => {
+    const r = await sweep(REFERENCE, "COMPLETED", EXPECTED_DONE);
+    console.log(`crash sweep (completing run): ${r.crashPoints} crash points exercised`);
+    expect(r.crashPoints).toBeGreaterThan(20);
+  }, 600_000);
 
-  it(
-    "recovers a kill -9 before and after every commit of a run that rolls back: workspace restored byte for byte",
-    async () => {
-      const r = await sweep(ROLLING_BACK, "ROLLED_BACK", INITIAL);
-      console.log(`crash sweep (rolling-back run): ${r.crashPoints} crash points exercised`);
-      expect(r.crashPoints).toBeGreaterThan(30);
-    },
-    600_000,
-  );
+  it("recovers a kill -9 before and after every commit of a run that rolls back: workspace restored byte for byte", async () => {
+    const r = await sweep(ROLLING_BACK, "ROLLED_BACK", INITIAL);
+    console.log(`crash sweep (rolling-back run): ${r.crashPoints} crash points exercised`);
+    expect(r.crashPoints).toBeGreaterThan(30);
+  }, 600_000);
 
-  it(
-    "recovers kills at random moments of a slower run",
-    async () => {
-      const slow = REFERENCE.replace(
-        "  - id: check\n",
-        "  - id: pause\n    capability: sys.sleep\n    depends_on: [append]\n    inputs: { ms: 30 }\n  - id: check\n",
-      );
-      let seed = 42;
-      const rand = () => {
-        seed = (seed * 1103515245 + 12345) % 2 ** 31;
-        return seed / 2 ** 31;
+  it("recovers kills at random moments of a slower run", async () => {
+    const slow = REFERENCE.replace(
+      "  - id: check\n",
+      "  - id: pause\n    capability: sys.sleep\n    depends_on: [append]\n    inputs: { ms: 30 }\n  - id: check\n",
+    );
+    let seed = 42;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = 0; i < 8; i++) {
+      const { dir, ws } = project(`random-${i}`, slow);
+      const run = await airun(["run", "wf.yaml"], {
+        cwd: dir,
+        killAfterMs: Math.floor(150 + rand() * 400),
+      });
+      const rec = await airun(["recover"], { cwd: dir });
+      expect(rec.code, rec.stderr).toBe(0);
+      const list = JSON.parse(
+        (await airun(["workflow", "list", "--json"], { cwd: dir })).stdout,
+      ) as {
+        runs: { status: string }[];
       };
-      for (let i = 0; i < 8; i++) {
-        const { dir, ws } = project(`random-${i}`, slow);
-        const run = await airun(["run", "wf.yaml"], { cwd: dir, killAfterMs: Math.floor(150 + rand() * 400) });
-        const rec = await airun(["recover"], { cwd: dir });
-        expect(rec.code, rec.stderr).toBe(0);
-        const list = JSON.parse((await airun(["workflow", "list", "--json"], { cwd: dir })).stdout) as {
-          runs: { status: string }[];
-        };
-        if (list.runs.length === 0) {
-          expect(snapshot(ws)).toEqual(INITIAL);
-          continue;
-        }
-        expect(list.runs[0]?.status, `kill ${i} (${run.signal ?? run.code})`).toBe("COMPLETED");
-        expect(snapshot(ws)).toEqual(EXPECTED_DONE);
+      if (list.runs.length === 0) {
+        expect(snapshot(ws)).toEqual(INITIAL);
+        continue;
       }
-    },
-    300_000,
-  );
+      expect(list.runs[0]?.status, `kill ${i} (${run.signal ?? run.code})`).toBe("COMPLETED");
+      expect(snapshot(ws)).toEqual(EXPECTED_DONE);
+    }
+  }, 300_000);
 });
 
 // Keep cpSync referenced for future fixtures without a lint warning.

@@ -19,7 +19,9 @@ export interface Workspace {
 }
 
 /** Creates a workspace with `airun.yaml` (extra YAML appended) and, optionally, a policy. */
-export async function workspace(opts: { config?: string; policy?: string } = {}): Promise<Workspace> {
+export async function workspace(
+  opts: { config?: string; policy?: string } = {},
+): Promise<Workspace> {
   const dir = await realpath(await mkdtemp(join(tmpdir(), "airun-engine-")));
   const ws = join(dir, "ws");
   const home = join(dir, "home");

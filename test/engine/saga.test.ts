@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { workspace, type Workspace } from "./helpers.js";
+import { type Workspace, workspace } from "./helpers.js";
 
 let w: Workspace;
 afterEach(async () => {
@@ -41,7 +41,9 @@ describe("saga rollback", () => {
     writeFileSync(join(w.ws, "existing.bin"), original);
     const rt = await w.open();
     try {
-      const view = await rt.startRun({ specFile: await w.spec("wf.yaml", THREE_EFFECTS_THEN_FAIL) });
+      const view = await rt.startRun({
+        specFile: await w.spec("wf.yaml", THREE_EFFECTS_THEN_FAIL),
+      });
       expect(view.status).toBe("ROLLED_BACK");
       expect(view.outcome).toBe("REMEDIATE");
       expect(view.reason).toBe("STEP_FAILED");
@@ -131,7 +133,7 @@ describe("retries and timeouts", () => {
       });
       expect(Date.now() - started).toBeLessThan(5000);
       expect(view.status).toBe("ROLLED_BACK");
-      expect((view.steps[0]?.error as { code: string }).code).toBe("TIMEOUT");
+      expect((view.steps[0]?.error as { code?: string } | null)?.code).toBe("TIMEOUT");
     } finally {
       await rt.close();
     }
@@ -149,7 +151,7 @@ describe("retries and timeouts", () => {
       });
       expect(view.status).toBe("ROLLED_BACK");
       expect(view.steps[0]?.status).toBe("FAILED");
-      expect((view.steps[0]?.error as { code: string }).code).toMatch(/NOT_FOUND/);
+      expect((view.steps[0]?.error as { code?: string } | null)?.code).toMatch(/NOT_FOUND/);
     } finally {
       await rt.close();
     }
@@ -231,7 +233,10 @@ describe("gatekeeper", () => {
       expect(view.reason).toBe("POLICY_DENIED");
       expect(existsSync(join(w.ws, "ok", "a.txt"))).toBe(false);
       expect(existsSync(join(w.ws, "secret"))).toBe(false);
-      const decision = view.steps.find((s) => s.id === "allowed")?.decision as { rule_ids: string[]; policy_hash: string };
+      const decision = view.steps.find((s) => s.id === "allowed")?.decision as {
+        rule_ids: string[];
+        policy_hash: string;
+      };
       expect(decision.rule_ids).toEqual(["writes"]);
       expect(decision.policy_hash).toMatch(/^[0-9a-f]{64}$/);
     } finally {
@@ -253,8 +258,12 @@ describe("gatekeeper", () => {
       runId = view.id;
       expect(view.status).toBe("WAITING_APPROVAL");
       expect(existsSync(join(w.ws, "victim.txt"))).toBe(true);
-      await expect(rt.resume(runId, { decision: "approve", principal: "agent:cleaner" })).rejects.toMatchObject({ code: "SELF_APPROVAL" });
-      await expect(rt.resume(runId, { decision: "approve", principal: "agent:other" })).rejects.toMatchObject({ code: "NOT_ELIGIBLE" });
+      await expect(
+        rt.resume(runId, { decision: "approve", principal: "agent:cleaner" }),
+      ).rejects.toMatchObject({ code: "SELF_APPROVAL" });
+      await expect(
+        rt.resume(runId, { decision: "approve", principal: "agent:other" }),
+      ).rejects.toMatchObject({ code: "NOT_ELIGIBLE" });
     } finally {
       await rt.close();
     }
@@ -285,7 +294,11 @@ describe("gatekeeper", () => {
         ),
       });
       expect(view.status).toBe("WAITING_APPROVAL");
-      const done = await rt.resume(view.id, { decision: "reject", principal: "user:carol", comment: "no" });
+      const done = await rt.resume(view.id, {
+        decision: "reject",
+        principal: "user:carol",
+        comment: "no",
+      });
       expect(done.status).toBe("ROLLED_BACK");
       expect(done.reason).toBe("APPROVAL_REJECTED");
       expect(done.outcome).toBe("REMEDIATE");

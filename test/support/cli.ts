@@ -35,7 +35,9 @@ export function airun(
       stderr += d.toString();
     });
     const timer =
-      opts.killAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);
+      opts.killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
