@@ -194,17 +194,28 @@ export class RunExecution {
     }
     const running = new Map<string, Promise<void>>();
     const limit = Math.max(1, this.ctx.settings.concurrency);
-    // Steps not launched yet in this drive, in plan (topological) order.
-    const unlaunched = new Set(this.plan.steps.filter((ps) => !DONE.has(this.step(ps.id).status)));
+    // Dependency counting: a step becomes ready when its last unfinished dependency is done.
+    const unmet = new Map<string, number>();
+    const ready: PlanStep[] = [];
+    for (const ps of this.plan.steps) {
+      if (DONE.has(this.step(ps.id).status)) continue;
+      const n = ps.dependsOn.filter((d) => !DONE.has(this.steps.get(d)?.status ?? "")).length;
+      unmet.set(ps.id, n);
+      if (n === 0 && this.isLaunchable(ps)) ready.push(ps);
+    }
+    const settle = (ps: PlanStep) => {
+      running.delete(ps.id);
+      if (!DONE.has(this.step(ps.id).status)) return;
+      for (const d of this.dependentsOf(ps.id)) {
+        const n = (unmet.get(d.id) ?? 1) - 1;
+        unmet.set(d.id, n);
+        if (n === 0 && this.isLaunchable(d)) ready.push(d);
+      }
+    };
     for (;;) {
-      if (!this.failure) {
-        for (const ps of unlaunched) {
-          if (running.size >= limit) break;
-          if (!this.isReady(ps)) continue;
-          unlaunched.delete(ps);
-          const p = runStep(this, ps).finally(() => running.delete(ps.id));
-          running.set(ps.id, p);
-        }
+      while (!this.failure && running.size < limit && ready.length > 0) {
+        const ps = ready.shift()!;
+        running.set(ps.id, runStep(this, ps).finally(() => settle(ps)));
       }
       if (running.size === 0) break;
       await Promise.race(running.values());
@@ -243,15 +254,32 @@ export class RunExecution {
     return "terminal";
   }
 
-  private isReady(ps: PlanStep): boolean {
+  /** A step that may start once its dependencies are done: pending, or its approval decided. */
+  private isLaunchable(ps: PlanStep): boolean {
     const rec = this.steps.get(ps.id);
     if (!rec) return false;
-    const approved =
+    if (rec.status === StepStatus.PENDING) return true;
+    return (
       rec.status === StepStatus.WAITING_APPROVAL &&
-      approvalOf(rec.decision)?.status !== ApprovalStatus.PENDING;
-    if (rec.status !== StepStatus.PENDING && !approved) return false;
-    return ps.dependsOn.every((d) => DONE.has(this.steps.get(d)?.status ?? ""));
+      approvalOf(rec.decision)?.status !== ApprovalStatus.PENDING
+    );
   }
+
+  /** Steps that depend on `stepId` (computed once per execution). */
+  private dependentsOf(stepId: string): readonly PlanStep[] {
+    if (!this.#dependents) {
+      this.#dependents = new Map();
+      for (const ps of this.plan.steps) {
+        for (const d of ps.dependsOn) {
+          const list = this.#dependents.get(d) ?? [];
+          list.push(ps);
+          this.#dependents.set(d, list);
+        }
+      }
+    }
+    return this.#dependents.get(stepId) ?? [];
+  }
+  #dependents: Map<string, PlanStep[]> | undefined;
 
   /** The run's move to COMPENSATING for `reason`, as ops to commit with what caused it. */
   compensatingOps(reason: Reason, detail: JsonObject): WriteOp[] {

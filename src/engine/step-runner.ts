@@ -111,7 +111,10 @@ export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
       `inputs of ${cap.name}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
     );
   }
-  const recordInputs = redact(resolveTemplates(ps.inputs, templateScope(exec, ps.id, null, true)), {
+  // Re-resolve with masked secrets only when a secret was used; otherwise the call's inputs are
+  // what gets recorded.
+  const masked = secrets.size > 0 ? resolveTemplates(ps.inputs, templateScope(exec, ps.id, null, true)) : callInputs;
+  const recordInputs = redact(masked, {
     fields: cap.sensitive ?? [],
     keys: exec.ctx.settings.redactKeys,
   });

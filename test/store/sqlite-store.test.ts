@@ -221,7 +221,21 @@ describe("SqliteStore", () => {
     const opener: SqliteOpener = (f) => {
       const db = openSqliteFile(f);
       return {
-        prepare: (sql) => db.prepare(sql),
+        prepare(sql) {
+          const stmt = db.prepare(sql);
+          if (sql !== "COMMIT") return stmt;
+          return new Proxy(stmt, {
+            get(target, key) {
+              if (key === "run" && failCommit) {
+                return () => {
+                  throw new Error("simulated I/O error");
+                };
+              }
+              const v = Reflect.get(target, key);
+              return typeof v === "function" ? v.bind(target) : v;
+            },
+          });
+        },
         pragma: (source, options) => db.pragma(source, options),
         close: () => db.close(),
         get inTransaction() {
@@ -230,10 +244,7 @@ describe("SqliteStore", () => {
         get open() {
           return db.open;
         },
-        exec(sql) {
-          if (failCommit && sql === "COMMIT") throw new Error("simulated I/O error");
-          return db.exec(sql);
-        },
+        exec: (sql) => db.exec(sql),
       };
     };
     const store = SqliteStore.open({ file, opener });

@@ -14,6 +14,11 @@ import type { FsSandbox } from "./sandbox.js";
 import { O_NOFOLLOW } from "./sandbox.js";
 
 const CHUNK = 1 << 20;
+
+/** A read buffer sized for a file of `size` bytes: small files never pay for a 1 MiB buffer. */
+function bufferFor(size: number): Buffer {
+  return Buffer.allocUnsafe(Math.min(CHUNK, Math.max(4096, size + 1)));
+}
 const O_NONBLOCK: number = constants.O_NONBLOCK ?? 0;
 const O_DIRECTORY: number = constants.O_DIRECTORY ?? 0;
 
@@ -104,7 +109,7 @@ export async function readFileVerified(
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
-      const buf = Buffer.alloc(Math.min(CHUNK, maxBytes - total + 1));
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes - total + 1, Math.max(4096, size - total + 1)));
       const { bytesRead } = await handle.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
@@ -138,11 +143,11 @@ export async function hashFileVerified(
 ): Promise<FileDigest> {
   const handle = await openVerified(sb, p, constants.O_RDONLY | O_NONBLOCK);
   try {
-    await requireRegular(handle, p);
+    const size = await requireRegular(handle, p);
     const whole = createHash("sha256");
     const head = createHash("sha256");
     const tail = createHash("sha256");
-    const buf = Buffer.alloc(CHUNK);
+    const buf = bufferFor(size);
     let offset = 0;
     for (;;) {
       if (signal) throwIfAborted(signal);
@@ -295,7 +300,7 @@ export async function copyHandle(
   signal?: AbortSignal,
 ): Promise<{ sha256: string; size: number }> {
   const hash = createHash("sha256");
-  const buf = Buffer.alloc(CHUNK);
+  const buf = bufferFor((await from.stat()).size);
   let size = 0;
   for (;;) {
     if (signal) throwIfAborted(signal);

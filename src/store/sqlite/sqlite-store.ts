@@ -324,23 +324,36 @@ export class SqliteStore implements Store {
     if (this.#crashAt?.when === "before" && this.#crashAt.commit === n) this.#onCrash();
 
     const settlements: Settlement[] = [];
+    const run = (sql: string) => this.#stmt(sql).run();
     try {
-      this.#db.exec("BEGIN IMMEDIATE");
-      for (const unit of units) {
-        this.#db.exec("SAVEPOINT unit");
+      run("BEGIN IMMEDIATE");
+      if (units.length === 1) {
+        // A lone unit needs no savepoint: if it fails, the whole (one-unit) transaction goes.
         try {
-          const value = unit.apply();
-          this.#db.exec("RELEASE unit");
-          settlements.push({ ok: true, value });
+          settlements.push({ ok: true, value: units[0]!.apply() });
         } catch (error) {
-          // If SQLite already rolled the whole transaction back (I/O error, disk full), this
-          // throws and the outer catch fails the entire group.
-          this.#db.exec("ROLLBACK TO unit");
-          this.#db.exec("RELEASE unit");
-          settlements.push({ ok: false, error: toWriteError(error) });
+          run("ROLLBACK");
+          this.#rejectedUnits++;
+          units[0]!.settle({ ok: false, error: toWriteError(error) });
+          return;
+        }
+      } else {
+        for (const unit of units) {
+          run("SAVEPOINT unit");
+          try {
+            const value = unit.apply();
+            run("RELEASE unit");
+            settlements.push({ ok: true, value });
+          } catch (error) {
+            // If SQLite already rolled the whole transaction back (I/O error, disk full), this
+            // throws and the outer catch fails the entire group.
+            run("ROLLBACK TO unit");
+            run("RELEASE unit");
+            settlements.push({ ok: false, error: toWriteError(error) });
+          }
         }
       }
-      this.#db.exec("COMMIT");
+      run("COMMIT");
     } catch (cause) {
       if (this.#db.inTransaction) {
         try {
