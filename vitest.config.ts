@@ -9,5 +9,6 @@ export default defineConfig({
     // Crash and end-to-end tests spawn real processes; keep the 2-core machine responsive.
     maxWorkers: 2,
     allowOnly: false,
+    reporters: ["default", "./test/support/summary-reporter.ts"],
   },
 });

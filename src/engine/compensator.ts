@@ -163,7 +163,7 @@ async function perform(
   const ps = exec.planStep(comp.stepId);
   if (!ps.compensation)
     throw new AirunError("NO_COMPENSATION", `step ${comp.stepId} declares no compensation`);
-  const scope = templateScope(exec, comp.stepId, null);
+  const scope = templateScope(exec, null);
   const own = exec.step(comp.stepId);
   const vars = {
     ...scope.vars,

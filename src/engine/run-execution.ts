@@ -73,6 +73,8 @@ export class RunExecution {
       if (s.status === StepStatus.SUCCEEDED) this.stepScope[s.stepId] = scopeEntry(s);
     }
     for (const c of comps) this.compensations.set(c.stepId, c);
+    if (run.leaseOwner === ctx.owner && run.leaseExpiresAt !== null)
+      this.leaseDeadline = run.leaseExpiresAt;
     if (run.status === RunStatus.COMPENSATING) {
       this.failure = {
         reason: run.reason ?? Reason.STEP_FAILED,
@@ -102,6 +104,22 @@ export class RunExecution {
     this.failure ??= { reason: Reason.CANCELLED, detail: { cancelled_by: by } };
     this.abort.abort(new CapabilityError("CANCELLED", `cancelled by ${by}`));
   }
+
+  /** Template roots of this run: `inputs`, `steps` (kept current) and `run`. */
+  scopeVars(): Readonly<Record<string, JsonValue>> {
+    this.#scopeVars ??= {
+      inputs: this.run.inputs,
+      steps: this.stepScope,
+      run: {
+        id: this.run.id,
+        name: this.run.name,
+        principal: this.run.principal,
+        started_at: new Date(this.run.createdAt).toISOString(),
+      },
+    };
+    return this.#scopeVars;
+  }
+  #scopeVars: Record<string, JsonValue> | undefined;
 
   /** The plan step with this id. */
   planStep(stepId: string): PlanStep {
@@ -133,14 +151,22 @@ export class RunExecution {
   #lastSeq: number | undefined;
 
   /**
+   * Until when this process's lease is certainly still its own: nobody takes a lease over
+   * before it expires unless its holder is dead, so while well inside this deadline the
+   * lease check in the database can be skipped. Extended by each successful renewal.
+   */
+  leaseDeadline = 0;
+
+  /**
    * Commits a batch durably, guarded by this process's lease, then mirrors it in memory and
    * reports its events. Throws ConflictError if the lease was lost (nothing is written).
    */
   async commit(ops: WriteOp[]): Promise<void> {
-    const batch: WriteOp[] = [
-      { op: "expectRun", runId: this.run.id, expect: { leaseOwner: this.ctx.owner } },
-      ...ops,
-    ];
+    const margin = this.ctx.settings.leaseTtlMs / 3;
+    const batch: WriteOp[] =
+      Date.now() < this.leaseDeadline - margin
+        ? ops
+        : [{ op: "expectRun", runId: this.run.id, expect: { leaseOwner: this.ctx.owner } }, ...ops];
     await this.ctx.store.commit(batch);
     for (const op of ops) {
       switch (op.op) {
@@ -155,6 +181,7 @@ export class RunExecution {
           break;
         case "updateRun":
           this.run = { ...this.run, ...op.patch, updatedAt: Date.now() } as RunRecord;
+          if (op.patch.leaseOwner === null) this.leaseDeadline = 0;
           break;
         case "appendEvent":
           this.ctx.onProgress?.({ ...op.event, runId: this.run.id });
@@ -215,7 +242,10 @@ export class RunExecution {
     for (;;) {
       while (!this.failure && running.size < limit && ready.length > 0) {
         const ps = ready.shift()!;
-        running.set(ps.id, runStep(this, ps).finally(() => settle(ps)));
+        running.set(
+          ps.id,
+          runStep(this, ps).finally(() => settle(ps)),
+        );
       }
       if (running.size === 0) break;
       await Promise.race(running.values());

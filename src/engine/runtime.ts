@@ -372,8 +372,10 @@ export class Runtime {
   /** Renews this process's leases and honours cancel requests made by other processes. */
   async #beat(): Promise<void> {
     const ctx = this.#ctx;
-    await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, Date.now());
+    const now = Date.now();
+    const renewed = new Set(await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, now));
     for (const [runId, exec] of this.#active) {
+      if (renewed.has(runId)) exec.leaseDeadline = now + ctx.settings.leaseTtlMs;
       const events = await ctx.store.listEvents({ runId });
       const cancel = events.find((e) => e.type === EventType.RUN_CANCEL_REQUESTED);
       if (cancel) exec.cancel(String((cancel.data as { by?: string } | null)?.by ?? "unknown"));
@@ -388,11 +390,6 @@ export class Runtime {
     } finally {
       this.#active.delete(exec.run.id);
     }
-  }
-
-  /** Store access for the engine's own tooling (benchmarks, tests). Surfaces must not use it. */
-  get engineContext(): EngineContext {
-    return this.#ctx;
   }
 
   async close(): Promise<void> {

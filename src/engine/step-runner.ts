@@ -33,7 +33,7 @@ import type { RunExecution } from "./run-execution.js";
 export async function runStep(exec: RunExecution, ps: PlanStep): Promise<void> {
   try {
     if (exec.step(ps.id).status === StepStatus.PENDING && ps.when !== null) {
-      if (!evaluateCondition(ps.when, templateScope(exec, ps.id, null))) {
+      if (!evaluateCondition(ps.when, templateScope(exec, null))) {
         await exec.commit([
           {
             op: "putStep",
@@ -52,25 +52,18 @@ export async function runStep(exec: RunExecution, ps: PlanStep): Promise<void> {
   }
 }
 
-/** The variables templates see for a step; `secrets` resolve from the environment. */
+/**
+ * The variables templates see; `secrets.NAME` resolve from the environment at call time (as the
+ * mask when `mask`), and each value read is noted in `usedSecrets` so outputs can be masked.
+ */
 export function templateScope(
   exec: RunExecution,
-  _stepId: string,
   usedSecrets: Map<string, string> | null,
   mask = false,
 ): ExprScope {
   const env = exec.ctx.settings.env;
   return {
-    vars: {
-      inputs: exec.run.inputs,
-      steps: exec.stepScope,
-      run: {
-        id: exec.run.id,
-        name: exec.run.name,
-        principal: exec.run.principal,
-        started_at: new Date(exec.run.createdAt).toISOString(),
-      },
-    },
+    vars: exec.scopeVars(),
     secret: (name) => {
       const value = env[name];
       if (value === undefined) return undefined;
@@ -103,7 +96,7 @@ export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
     );
   }
   const secrets = new Map<string, string>();
-  const callInputs = resolveTemplates(ps.inputs, templateScope(exec, ps.id, secrets));
+  const callInputs = resolveTemplates(ps.inputs, templateScope(exec, secrets));
   const parsed = cap.input.safeParse(callInputs);
   if (!parsed.success) {
     throw new CapabilityError(
@@ -113,7 +106,8 @@ export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
   }
   // Re-resolve with masked secrets only when a secret was used; otherwise the call's inputs are
   // what gets recorded.
-  const masked = secrets.size > 0 ? resolveTemplates(ps.inputs, templateScope(exec, ps.id, null, true)) : callInputs;
+  const masked =
+    secrets.size > 0 ? resolveTemplates(ps.inputs, templateScope(exec, null, true)) : callInputs;
   const recordInputs = redact(masked, {
     fields: cap.sensitive ?? [],
     keys: exec.ctx.settings.redactKeys,
@@ -405,7 +399,7 @@ export function armed(
 ): CompensationRecord {
   let inputs: JsonValue | null = null;
   if (comp.kind === "declared" && ps.compensation) {
-    const scope = templateScope(exec, ps.id, null, true);
+    const scope = templateScope(exec, null, true);
     const vars = {
       ...scope.vars,
       steps: { ...exec.stepScope, [ps.id]: { outputs: outputs ?? {} } },
@@ -508,7 +502,7 @@ export async function reconcileStep(
   if (!cap?.reconcile) return ps.compensation ? "applied" : "unknown";
   try {
     const secrets = new Map<string, string>();
-    const input = cap.input.parse(resolveTemplates(ps.inputs, templateScope(exec, ps.id, secrets)));
+    const input = cap.input.parse(resolveTemplates(ps.inputs, templateScope(exec, secrets)));
     const blobs: Record<string, Uint8Array> = {};
     for (const [name, id] of Object.entries(comp?.blobs ?? {})) {
       const bytes = await exec.ctx.store.getBlob(id);

@@ -46,25 +46,27 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     sql: {
       sqlite: `
 CREATE TABLE runs (
+  -- Small, hot columns first: SQLite reads a row's columns in order, so a lease check or a
+  -- status update never walks the overflow pages of the large spec and plan at the end.
   id               TEXT PRIMARY KEY,
+  status           TEXT NOT NULL,
+  lease_owner      TEXT,
+  lease_expires_at INTEGER,
   kind             TEXT NOT NULL CHECK (kind IN ('workflow', 'session')),
   name             TEXT NOT NULL,
   spec_version     TEXT NOT NULL,
   spec_hash        TEXT NOT NULL,
-  spec_text        TEXT NOT NULL,
-  plan             TEXT NOT NULL,
   principal        TEXT NOT NULL,
-  inputs           TEXT NOT NULL,
-  status           TEXT NOT NULL,
   outcome          TEXT,
   reason           TEXT,
-  reason_detail    TEXT,
   idempotency_key  TEXT,
-  lease_owner      TEXT,
-  lease_expires_at INTEGER,
   created_at       INTEGER NOT NULL,
   updated_at       INTEGER NOT NULL,
-  meta             TEXT NOT NULL
+  reason_detail    TEXT,
+  meta             TEXT NOT NULL,
+  inputs           TEXT NOT NULL,
+  spec_text        TEXT NOT NULL,
+  plan             TEXT NOT NULL
 );
 CREATE UNIQUE INDEX runs_idempotency_key ON runs (idempotency_key)
   WHERE idempotency_key IS NOT NULL;

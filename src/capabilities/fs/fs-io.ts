@@ -109,7 +109,9 @@ export async function readFileVerified(
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, maxBytes - total + 1, Math.max(4096, size - total + 1)));
+      const buf = Buffer.allocUnsafe(
+        Math.min(CHUNK, maxBytes - total + 1, Math.max(4096, size - total + 1)),
+      );
       const { bytesRead } = await handle.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;

@@ -1,0 +1,128 @@
+/**
+ * @module The state of one spec compilation, shared by the `spec-*` modules: the parsed source,
+ * the capability catalog, the step ids and input names declared so far, and every problem
+ * found. Also the small helpers each part uses to report: key checks, "did you mean" hints and
+ * YAML → JSON conversion.
+ */
+import type { CapabilityCatalog } from "./capability.js";
+import type { Problem } from "./errors.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
+import type { FieldPath, YamlSource } from "./yaml-source.js";
+
+/** Step ids and input names are identifiers (`[A-Za-z_][A-Za-z0-9_-]*`). */
+export const ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** A principal or approver: `kind:id` (e.g. `agent:planner`, `role:sre`). */
+export const PRINCIPAL_PATTERN = /^[a-z][a-z0-9_-]*:\S+$/;
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The closest candidate to `name`, if one is close enough to be a plausible typo.
+ *
+ * @example
+ * closestName("capabilty", ["capability", "inputs"]); // "capability"
+ */
+export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = distance(name, c);
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/** ` (did you mean "x"?)` when a candidate is close to `name`, else the empty string. */
+export function didYouMean(name: string, candidates: Iterable<string>): string {
+  const c = closestName(name, candidates);
+  return c ? ` (did you mean "${c}"?)` : "";
+}
+
+/** The value at `path` inside plain objects and arrays, or `undefined` when there is none. */
+export function getAt(value: unknown, path: readonly (string | number)[]): unknown {
+  let cur = value;
+  for (const seg of path) {
+    if (Array.isArray(cur) && typeof seg === "number") cur = cur[seg];
+    else if (isPlainObject(cur) && Object.hasOwn(cur, String(seg))) cur = cur[String(seg)];
+    else return undefined;
+  }
+  return cur;
+}
+
+/** Everything one compilation accumulates; created once per spec document. */
+export class SpecContext {
+  /** Every problem found so far, in the order found. */
+  readonly problems: Problem[] = [];
+  /** Ids of the steps declared (all of them, before any step is compiled). */
+  readonly stepIds = new Set<string>();
+  /** Names of the declared inputs (native `inputs` and seed `initial_state`). */
+  readonly inputNames = new Set<string>();
+  /** The document uses the seed format (any seed-only key present). */
+  seed = false;
+
+  constructor(
+    readonly src: YamlSource,
+    readonly catalog: CapabilityCatalog,
+  ) {}
+
+  /** Records a problem located at `path`. */
+  report(path: FieldPath, message: string): void {
+    this.problems.push(this.src.problem(path, message));
+  }
+
+  /** Reports every key of `obj` not in `allowed`, with a "did you mean" hint. */
+  checkKeys(
+    obj: Record<string, unknown>,
+    allowed: readonly string[],
+    path: FieldPath,
+    what: string,
+  ): void {
+    for (const key of Object.keys(obj)) {
+      if (!allowed.includes(key)) {
+        this.report([...path, key], `unknown ${what} key "${key}"${didYouMean(key, allowed)}`);
+      }
+    }
+  }
+
+  /** Converts a YAML value to JSON, reporting values JSON cannot hold. */
+  toJson(value: unknown, path: FieldPath): JsonValue {
+    if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+    if (typeof value === "number") {
+      if (Number.isFinite(value)) return value;
+      this.report(path, "numbers must be finite");
+      return null;
+    }
+    if (Array.isArray(value)) return value.map((v, i) => this.toJson(v, [...path, i]));
+    if (isPlainObject(value)) {
+      const out: JsonObject = {};
+      for (const [k, v] of Object.entries(value)) {
+        Object.defineProperty(out, k, {
+          value: this.toJson(v, [...path, k]),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
+    }
+    this.report(path, `unsupported value ${String(value)}`);
+    return null;
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * @module What a spec's templates and dependencies refer to: checks every `${{ }}` / `{{ }}`
+ * reference (seed shorthand rewritten to native paths), collects the steps a template reads as
+ * dependencies, reads `depends_on`, and orders the steps topologically, reporting each cycle.
+ */
+import { compileExpression, ExpressionError, formatPath, rewriteExpressionPaths } from "./expr.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
+import type { PlanStep } from "./plan.js";
+import { didYouMean, type SpecContext } from "./spec-context.js";
+import { mapSeedPath, NATIVE_ROOTS } from "./spec-seed.js";
+import { formatTemplateString, parseTemplateString, type TemplatePart } from "./template.js";
+import type { FieldPath } from "./yaml-source.js";
+
+/** `run.*` fields a template may read. */
+export const RUN_FIELDS: ReadonlySet<string> = new Set(["id", "name", "principal", "started_at"]);
+
+/** Where a template is evaluated: decides which roots it may read and what it depends on. */
+export interface TemplateScope {
+  readonly selfId: string | undefined;
+  /** Compensation and evidence run after the step: they may read its own outputs. */
+  readonly allowSelf: boolean;
+  readonly allowEvidence: boolean;
+  /** Steps the templates read (filled in). */
+  readonly deps: Set<string>;
+}
+
+/** True when the value holds a template expression anywhere (a malformed template counts). */
+export function isTemplated(value: unknown): boolean {
+  if (typeof value === "string") {
+    if (!value.includes("{{")) return false;
+    try {
+      return parseTemplateString(value).some((p) => p.kind === "expr");
+    } catch {
+      return true;
+    }
+  }
+  if (Array.isArray(value)) return value.some(isTemplated);
+  if (isPlainObject(value)) return Object.values(value).some(isTemplated);
+  return false;
+}
+
+/** Validates and normalizes every template in a value (to `${{ }}`, seed paths rewritten). */
+export function normalizeTemplates(
+  ctx: SpecContext,
+  value: JsonValue,
+  path: FieldPath,
+  scope: TemplateScope,
+): JsonValue {
+  if (typeof value === "string") return normalizeTemplateString(ctx, value, path, scope);
+  if (Array.isArray(value)) {
+    return value.map((v, i) => normalizeTemplates(ctx, v, [...path, i], scope));
+  }
+  if (isPlainObject(value)) {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(value)) {
+      Object.defineProperty(out, k, {
+        value: normalizeTemplates(ctx, v as JsonValue, [...path, k], scope),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  }
+  return value;
+}
+
+/** `normalizeTemplates` for one string. */
+export function normalizeTemplateString(
+  ctx: SpecContext,
+  s: string,
+  path: FieldPath,
+  scope: TemplateScope,
+): string {
+  if (!s.includes("{{")) return s;
+  let parts: readonly TemplatePart[];
+  try {
+    parts = parseTemplateString(s);
+  } catch (err) {
+    ctx.report(path, (err as Error).message);
+    return s;
+  }
+  if (!parts.some((p) => p.kind === "expr")) return s;
+  return formatTemplateString(
+    parts.map((p) =>
+      p.kind === "text"
+        ? p
+        : { ...p, source: checkExpression(ctx, p.source, !p.dollar, path, scope) },
+    ),
+  );
+}
+
+/** A `when` condition: one template, a bare expression or a boolean → `${{ expr }}`. */
+export function normalizeCondition(
+  ctx: SpecContext,
+  value: unknown,
+  path: FieldPath,
+  scope: TemplateScope,
+): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "boolean") return `\${{ ${value} }}`;
+  if (typeof value !== "string") {
+    ctx.report(path, "a condition must be an expression string or a boolean");
+    return null;
+  }
+  let parts: readonly TemplatePart[];
+  try {
+    parts = parseTemplateString(value);
+  } catch (err) {
+    ctx.report(path, (err as Error).message);
+    return null;
+  }
+  const only = parts.length === 1 ? parts[0] : undefined;
+  if (only?.kind === "expr") {
+    return `\${{ ${checkExpression(ctx, only.source, !only.dollar, path, scope)} }}`;
+  }
+  if (parts.some((p) => p.kind === "expr")) {
+    ctx.report(path, "a condition must be a single expression, not text with templates");
+    return null;
+  }
+  return `\${{ ${checkExpression(ctx, value.trim(), false, path, scope)} }}`;
+}
+
+/** Checks one expression; returns its normalized source. `seedForm`: `{{ }}` template. */
+function checkExpression(
+  ctx: SpecContext,
+  source: string,
+  seedForm: boolean,
+  path: FieldPath,
+  scope: TemplateScope,
+): string {
+  let normalized = source;
+  try {
+    if (seedForm) {
+      normalized = rewriteExpressionPaths(source, (p) => {
+        const r = mapSeedPath(p, ctx.stepIds, ctx.inputNames);
+        if (!r.ok) {
+          ctx.report(path, `unresolved reference "${formatPath(p)}": ${r.message}`);
+          return undefined;
+        }
+        return r.path === p ? undefined : r.path;
+      });
+    }
+    const compiled = compileExpression(normalized);
+    for (const ref of compiled.references) {
+      if (seedForm && !NATIVE_ROOTS.has(ref[0]!)) continue; // reported by mapSeedPath
+      checkReference(ctx, ref, path, scope);
+    }
+  } catch (err) {
+    if (!(err instanceof ExpressionError)) throw err;
+    ctx.report(path, err.message);
+  }
+  return normalized;
+}
+
+/** Checks one native reference path; a step's outputs it reads become a dependency. */
+function checkReference(
+  ctx: SpecContext,
+  ref: readonly string[],
+  path: FieldPath,
+  scope: TemplateScope,
+): void {
+  const [root, a, b] = ref;
+  const shown = formatPath(ref);
+  const bad = (why: string) => ctx.report(path, `unresolved reference "${shown}": ${why}`);
+  switch (root) {
+    case "inputs":
+      if (a !== undefined && !ctx.inputNames.has(a)) {
+        bad(`no declared input "${a}"${didYouMean(a, ctx.inputNames)}`);
+      }
+      return;
+    case "steps":
+      if (a === undefined) bad("name a step: steps.<id>.outputs...");
+      else if (!ctx.stepIds.has(a)) bad(`no step "${a}"${didYouMean(a, ctx.stepIds)}`);
+      else if (b !== "outputs") bad(`read a step's outputs as steps.${a}.outputs...`);
+      else if (a === scope.selfId) {
+        if (!scope.allowSelf) {
+          ctx.report(
+            path,
+            `dependency cycle: step "${a}" reads its own outputs ("${shown}") before it runs`,
+          );
+        }
+      } else scope.deps.add(a);
+      return;
+    case "run":
+      if (a === undefined || !RUN_FIELDS.has(a) || ref.length > 2) {
+        bad(`run.* has ${[...RUN_FIELDS].join(", ")}`);
+      }
+      return;
+    case "secrets":
+      if (ref.length !== 2) bad("read a secret as secrets.NAME");
+      return;
+    case "evidence":
+      if (!scope.allowEvidence) bad("evidence.* may only be read in evidence expressions");
+      return;
+    default:
+      bad(`unknown root "${root}" (use inputs.*, steps.<id>.outputs.*, run.*, secrets.*)`);
+  }
+}
+
+/** A step's `depends_on` (one id or a list): the known step ids it names. */
+export function explicitDependencies(
+  ctx: SpecContext,
+  raw: Record<string, unknown>,
+  path: FieldPath,
+  id: string | undefined,
+): string[] {
+  const v = raw.depends_on;
+  if (v === undefined || v === null) return [];
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list)) {
+    ctx.report([...path, "depends_on"], "depends_on must be a list of step ids");
+    return [];
+  }
+  const out: string[] = [];
+  list.forEach((d, j) => {
+    const p = typeof v === "string" ? [...path, "depends_on"] : [...path, "depends_on", j];
+    if (typeof d !== "string") ctx.report(p, "a dependency must be a step id");
+    else if (d === id) ctx.report(p, `cycle: step "${d}" depends on itself`);
+    else if (!ctx.stepIds.has(d)) ctx.report(p, `unknown step "${d}"${didYouMean(d, ctx.stepIds)}`);
+    else out.push(d);
+  });
+  return out;
+}
+
+/** Reports every cycle; returns the steps in a stable topological order, or undefined. */
+export function orderSteps(ctx: SpecContext, steps: PlanStep[]): PlanStep[] | undefined {
+  const index = new Map(steps.map((s, i) => [s.id, i]));
+  const sorted = steps.map((s) => ({
+    ...s,
+    dependsOn: [...s.dependsOn]
+      .filter((d) => index.has(d))
+      .sort((a, b) => index.get(a)! - index.get(b)!),
+  }));
+  // Cycle detection (depth first), each cycle reported once.
+  const state = new Map<string, 1 | 2>();
+  const stack: string[] = [];
+  const seen = new Set<string>();
+  const visit = (id: string) => {
+    state.set(id, 1);
+    stack.push(id);
+    for (const d of sorted[index.get(id)!]!.dependsOn) {
+      if (state.get(d) === 1) {
+        const cycle = stack.slice(stack.indexOf(d));
+        const key = [...cycle].sort().join(",");
+        if (!seen.has(key)) {
+          seen.add(key);
+          const start = cycle.reduce((a, b) => (index.get(a)! <= index.get(b)! ? a : b));
+          const rot = [
+            ...cycle.slice(cycle.indexOf(start)),
+            ...cycle.slice(0, cycle.indexOf(start)),
+          ];
+          // Edges point from a step to what it waits for: print them in execution order.
+          const path = [...rot, start].reverse().join(" -> ");
+          ctx.report(stepPath(ctx, start), `dependency cycle: ${path}`);
+        }
+      } else if (state.get(d) === undefined) visit(d);
+    }
+    stack.pop();
+    state.set(id, 2);
+  };
+  for (const s of sorted) if (!state.has(s.id)) visit(s.id);
+  if (seen.size > 0) return undefined;
+
+  const done = new Set<string>();
+  const out: PlanStep[] = [];
+  while (out.length < sorted.length) {
+    const next = sorted.find((s) => !done.has(s.id) && s.dependsOn.every((d) => done.has(d)));
+    if (!next) return undefined;
+    done.add(next.id);
+    out.push(next);
+  }
+  return out;
+}
+
+/** Path of the step declared with `id` (for locating a cycle). */
+function stepPath(ctx: SpecContext, id: string): FieldPath {
+  const raw = (ctx.src.value as { steps: unknown[] }).steps;
+  const i = raw.findIndex((s) => isPlainObject(s) && (s.id ?? s.name) === id);
+  return ["steps", i];
+}

@@ -1,0 +1,274 @@
+/**
+ * @module One step of a spec → a `PlanStep`: its id, kind (`type` or seed `step_type`),
+ * capability and inputs (aliases `name`, `capability_name`), dependencies, risk, timing,
+ * condition, compensation, evidence and approval settings. Unknown keys and keys that do not
+ * fit the step's kind are reported.
+ */
+import type { AnyCapability } from "./capability.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
+import type { ApprovalSettings, DeclaredCompensation, PlanStep, RetryPolicy } from "./plan.js";
+import { approvalSettings } from "./spec-approval.js";
+import { ID_PATTERN, type SpecContext } from "./spec-context.js";
+import { checkCapabilityInputs, resolveCapability } from "./spec-inputs.js";
+import {
+  explicitDependencies,
+  isTemplated,
+  normalizeCondition,
+  normalizeTemplates,
+  type TemplateScope,
+} from "./spec-references.js";
+import { DEFAULT_RETRY, retryPolicy, stepTimeout } from "./spec-timing.js";
+import { RiskLevel } from "./status.js";
+import type { FieldPath } from "./yaml-source.js";
+
+const STEP_KEYS = [
+  "id",
+  "name",
+  "type",
+  "step_type",
+  "capability",
+  "capability_name",
+  "inputs",
+  "depends_on",
+  "risk_level",
+  "retry",
+  "max_retries",
+  "timeout",
+  "timeout_seconds",
+  "when",
+  "compensation",
+  "evidence",
+  "description",
+  "agent_name",
+  "message",
+  "approvers",
+  "on_timeout",
+];
+const APPROVAL_ONLY_KEYS = ["message", "approvers", "on_timeout"];
+const ACTION_ONLY_KEYS = ["retry", "max_retries", "compensation", "evidence"];
+const COMPENSATION_KEYS = ["capability", "capability_name", "inputs", "step_name", "description"];
+const RISK_LEVELS = Object.values(RiskLevel) as readonly string[];
+
+/**
+ * First pass over the steps: checks step `i`'s id (`id` or its alias `name`) and records it in
+ * `ctx.stepIds`, so templates and `depends_on` may refer to steps declared later.
+ */
+export function registerStepId(ctx: SpecContext, raw: unknown, i: number): string | undefined {
+  const path: FieldPath = ["steps", i];
+  if (!isPlainObject(raw)) {
+    ctx.report(path, "a step must be a mapping");
+    return undefined;
+  }
+  if (raw.id !== undefined && raw.name !== undefined && raw.id !== raw.name) {
+    ctx.report([...path, "name"], "`id` and its alias `name` disagree");
+  }
+  const id = raw.id ?? raw.name;
+  const field = raw.id !== undefined ? "id" : "name";
+  if (id === undefined) {
+    ctx.report(path, "the step needs an `id` (or `name`)");
+    return undefined;
+  }
+  if (typeof id !== "string" || !ID_PATTERN.test(id)) {
+    ctx.report([...path, field], "a step id must be an identifier (letters, digits, _ and -)");
+    return undefined;
+  }
+  if (ctx.stepIds.has(id)) {
+    ctx.report([...path, field], `duplicate step id "${id}"`);
+    return undefined;
+  }
+  ctx.stepIds.add(id);
+  return id;
+}
+
+/**
+ * Compiles step `i` (after `registerStepId` ran on every step). `previousId` is the step
+ * declared before it, which a seed step without `depends_on` waits for.
+ */
+export function compileStep(
+  ctx: SpecContext,
+  raw: Record<string, unknown>,
+  i: number,
+  previousId: string | undefined,
+): PlanStep | undefined {
+  const path: FieldPath = ["steps", i];
+  const rawId = raw.id ?? raw.name;
+  const id = typeof rawId === "string" ? rawId : undefined;
+  ctx.checkKeys(raw, STEP_KEYS, path, "step");
+  const kind = stepKind(ctx, raw, path);
+  const wrongKeys = kind === "approval" ? ACTION_ONLY_KEYS : APPROVAL_ONLY_KEYS;
+  for (const k of wrongKeys) {
+    if (Object.hasOwn(raw, k)) ctx.report([...path, k], `"${k}" is not allowed on ${kind} steps`);
+  }
+  if (raw.agent_name !== undefined && typeof raw.agent_name !== "string") {
+    ctx.report([...path, "agent_name"], "agent_name must be a string");
+  }
+  if (raw.description !== undefined && typeof raw.description !== "string") {
+    ctx.report([...path, "description"], "description must be a string");
+  }
+
+  const deps = new Set<string>(explicitDependencies(ctx, raw, path, id));
+  // Seed specs ran their steps in declaration order: a step without `depends_on` waits for
+  // the one before it.
+  if (ctx.seed && raw.depends_on === undefined && previousId !== undefined) deps.add(previousId);
+
+  const scope: TemplateScope = { selfId: id, allowSelf: false, allowEvidence: false, deps };
+  const risk = riskLevel(ctx, raw, path);
+  const when = normalizeCondition(ctx, raw.when, [...path, "when"], scope);
+
+  let capability: string | null = null;
+  let inputs: JsonValue = {};
+  let approval: ApprovalSettings | null = null;
+  let timeoutMs = stepTimeout(ctx, raw, path);
+  let retry: RetryPolicy = DEFAULT_RETRY;
+  let compensation: DeclaredCompensation | null = null;
+  let evidence: JsonObject | null = null;
+
+  if (kind === "approval") {
+    approval = approvalSettings(ctx, raw, path, id, scope, timeoutMs);
+    timeoutMs = null;
+  } else {
+    const capKey = raw.capability !== undefined ? "capability" : "capability_name";
+    if (
+      raw.capability !== undefined &&
+      raw.capability_name !== undefined &&
+      raw.capability !== raw.capability_name
+    ) {
+      ctx.report(
+        [...path, "capability_name"],
+        "`capability` and its alias `capability_name` disagree",
+      );
+    }
+    const capName = raw.capability ?? raw.capability_name;
+    let cap: AnyCapability | undefined;
+    if (capName === undefined) ctx.report(path, "the step needs a `capability`");
+    else cap = resolveCapability(ctx, capName, [...path, capKey]);
+    if (typeof capName === "string") capability = capName;
+    const rawInputs =
+      raw.inputs === undefined || raw.inputs === null
+        ? {}
+        : ctx.toJson(raw.inputs, [...path, "inputs"]);
+    if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
+      ctx.report([...path, "inputs"], "inputs must be a mapping");
+    } else {
+      inputs = normalizeTemplates(ctx, rawInputs, [...path, "inputs"], scope);
+      if (cap) checkCapabilityInputs(ctx, cap, inputs, [...path, "inputs"]);
+    }
+    retry = retryPolicy(ctx, raw, path);
+    compensation = stepCompensation(ctx, raw.compensation, [...path, "compensation"], id, deps);
+    if (raw.evidence !== undefined && raw.evidence !== null) {
+      const ep = [...path, "evidence"];
+      if (!isPlainObject(raw.evidence)) ctx.report(ep, "evidence must be a mapping");
+      else {
+        evidence = normalizeTemplates(ctx, ctx.toJson(raw.evidence, ep), ep, {
+          ...scope,
+          allowSelf: true,
+          allowEvidence: true,
+        }) as JsonObject;
+      }
+    }
+  }
+
+  if (id === undefined) return undefined;
+  return {
+    id,
+    kind,
+    capability,
+    inputs,
+    dependsOn: [...deps],
+    risk,
+    retry,
+    timeoutMs,
+    when,
+    compensation,
+    approval,
+    evidence,
+    line: ctx.src.locate(path).line,
+  };
+}
+
+/** `type` (`action`/`approval`) or seed `step_type` (`ACTION`/`HUMAN_APPROVAL`); default action. */
+function stepKind(
+  ctx: SpecContext,
+  raw: Record<string, unknown>,
+  path: FieldPath,
+): "action" | "approval" {
+  let kind: "action" | "approval" | undefined;
+  if (raw.type !== undefined) {
+    if (raw.type === "action" || raw.type === "approval") kind = raw.type;
+    else ctx.report([...path, "type"], 'type must be "action" or "approval"');
+  }
+  if (raw.step_type !== undefined) {
+    const k =
+      raw.step_type === "ACTION"
+        ? "action"
+        : raw.step_type === "HUMAN_APPROVAL"
+          ? "approval"
+          : undefined;
+    if (!k) ctx.report([...path, "step_type"], "step_type must be ACTION or HUMAN_APPROVAL");
+    else if (kind !== undefined && kind !== k)
+      ctx.report([...path, "step_type"], "`type` and `step_type` disagree");
+    else kind = k;
+  }
+  return kind ?? "action";
+}
+
+/** The declared `risk_level`, or null. */
+function riskLevel(
+  ctx: SpecContext,
+  raw: Record<string, unknown>,
+  path: FieldPath,
+): RiskLevel | null {
+  const v = raw.risk_level;
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string" || !RISK_LEVELS.includes(v)) {
+    ctx.report([...path, "risk_level"], `risk_level must be one of ${RISK_LEVELS.join(", ")}`);
+    return null;
+  }
+  return v as RiskLevel;
+}
+
+/** The step's compensation; its templates may read the step's own outputs. */
+function stepCompensation(
+  ctx: SpecContext,
+  v: unknown,
+  path: FieldPath,
+  id: string | undefined,
+  deps: Set<string>,
+): DeclaredCompensation | null {
+  if (v === undefined || v === null) return null;
+  if (!isPlainObject(v)) {
+    ctx.report(path, "compensation must be a mapping with a capability and inputs");
+    return null;
+  }
+  ctx.checkKeys(v, COMPENSATION_KEYS, path, "compensation");
+  if (v.step_name !== undefined && v.step_name !== id) {
+    ctx.report([...path, "step_name"], `step_name must name the step itself ("${id}")`);
+  }
+  if (
+    v.capability !== undefined &&
+    v.capability_name !== undefined &&
+    v.capability !== v.capability_name
+  ) {
+    ctx.report(
+      [...path, "capability_name"],
+      "`capability` and its alias `capability_name` disagree",
+    );
+  }
+  const capKey = v.capability !== undefined ? "capability" : "capability_name";
+  const cap = resolveCapability(ctx, v.capability ?? v.capability_name, [...path, capKey]);
+  const rawInputs =
+    v.inputs === undefined || v.inputs === null ? {} : ctx.toJson(v.inputs, [...path, "inputs"]);
+  if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
+    ctx.report([...path, "inputs"], "inputs must be a mapping");
+    return null;
+  }
+  const inputs = normalizeTemplates(ctx, rawInputs, [...path, "inputs"], {
+    selfId: id,
+    allowSelf: true,
+    allowEvidence: false,
+    deps,
+  });
+  if (cap) checkCapabilityInputs(ctx, cap, inputs, [...path, "inputs"]);
+  const name = v.capability ?? v.capability_name;
+  return typeof name === "string" ? { capability: name, inputs } : null;
+}
