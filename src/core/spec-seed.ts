@@ -1,7 +1,8 @@
 /**
  * @module Seed-format normalization: how the workflow YAML of the earlier implementation
  * (`capability_name`, `step_type`, `max_retries`, `initial_state`, `metadata.owner`,
- * `{{ step_name.key }}` templates) maps onto the native spec. Used by `spec-compile.ts`.
+ * `{{ step_name.key }}` templates) maps onto the native spec. Used by the `spec-*` compiler
+ * modules.
  */
 import type { PathSegment } from "./expr.js";
 import { isPlainObject } from "./json.js";

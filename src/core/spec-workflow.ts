@@ -1,8 +1,8 @@
 /**
- * @module The workflow-level fields of a spec: name, version, description, principal (or the seed's `agent_name` /
- * `metadata.owner`), input declarations (and the seed's `initial_state`), governance (with the
- * seed's `max_execution_time_seconds`) and the seed-only keys Airun accepts only when ignoring
- * them is safe.
+ * @module The workflow-level fields of a spec: name, version, description, principal (or the
+ * seed's `agent_name` / `metadata.owner`), input declarations (and the seed's `initial_state`),
+ * governance (with the seed's `max_execution_time_seconds`) and the seed-only keys Airun
+ * accepts only when ignoring them is safe.
  */
 import { isPlainObject, type JsonObject } from "./json.js";
 import type { PlanInput } from "./plan.js";

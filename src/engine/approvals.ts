@@ -51,6 +51,19 @@ export function approvalOf(decision: JsonValue | null): ApprovalData | null {
   return a ?? null;
 }
 
+/** What a gated step asks approval for. */
+export interface ApprovalRequest {
+  /** The step's context hash: the approval is bound to exactly this action. */
+  readonly actionHash: string;
+  /** The gatekeeper's recorded decision. */
+  readonly decision: JsonObject;
+  /** Approvers named by the deciding rules (the step's own list wins). */
+  readonly approvers: readonly string[];
+  readonly message: string;
+  /** The step's inputs as recorded (secrets masked). */
+  readonly recordInputs: JsonValue;
+}
+
 /** Result of passing an approval gate. */
 export type GateResult =
   | { readonly state: "approved"; readonly approval: ApprovalData }
@@ -64,13 +77,7 @@ export type GateResult =
 export async function approvalGate(
   exec: RunExecution,
   ps: PlanStep,
-  req: {
-    actionHash: string;
-    decision: JsonObject;
-    approvers: readonly string[];
-    message: string;
-    recordInputs: JsonValue;
-  },
+  req: ApprovalRequest,
 ): Promise<GateResult> {
   const rec = exec.step(ps.id);
   const current = approvalOf(rec.decision);
@@ -121,13 +128,7 @@ export async function approvalGate(
 async function request(
   exec: RunExecution,
   ps: PlanStep,
-  req: {
-    actionHash: string;
-    decision: JsonObject;
-    approvers: readonly string[];
-    message: string;
-    recordInputs: JsonValue;
-  },
+  req: ApprovalRequest,
 ): Promise<GateResult> {
   const rec = exec.step(ps.id);
   const now = Date.now();

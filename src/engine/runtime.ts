@@ -21,10 +21,10 @@ import {
 import type { JsonObject, JsonValue } from "../core/json.js";
 import type { Plan } from "../core/plan.js";
 import { compileSpec, validateSpec } from "../core/spec-compile.js";
-import { isTerminal, RunStatus, StepStatus } from "../core/status.js";
+import { isTerminal, Reason, RunStatus, StepStatus } from "../core/status.js";
 import { openStore } from "../store/open-store.js";
 import type { RunFilter, RunRecord, StepRecord } from "../store/store.js";
-import { decideApproval } from "./approvals.js";
+import { decideApproval, expireApprovals } from "./approvals.js";
 import type { EngineContext, EngineSettings, ProgressEvent } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import { PolicyGatekeeper } from "./gatekeeper.js";
@@ -233,7 +233,6 @@ export class Runtime {
         });
       }
       if (exec.run.status === RunStatus.WAITING_APPROVAL && !opts.decision) {
-        const { expireApprovals } = await import("./approvals.js");
         if ((await expireApprovals(exec)) === 0) return this.getRun(runId);
       }
       await prepareResume(exec);
@@ -304,15 +303,15 @@ export class Runtime {
     if (!claimed) throw new ConflictError(`run ${runId} is held by another process`, { runId });
     const exec = await RunExecution.load(this.#ctx, claimed);
     try {
-      const reason =
+      const reason: Reason =
         run.status === RunStatus.COMPLETED
-          ? "ROLLBACK_REQUESTED"
-          : (run.reason ?? "ROLLBACK_REQUESTED");
+          ? Reason.ROLLBACK_REQUESTED
+          : (run.reason ?? Reason.ROLLBACK_REQUESTED);
       await exec.commit(
         exec.runUpdate(
           {
             status: RunStatus.COMPENSATING,
-            reason: reason as never,
+            reason,
             reasonDetail: { requested_by: opts.principal, previous_status: run.status },
           },
           EventType.RUN_COMPENSATING,

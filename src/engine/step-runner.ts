@@ -16,6 +16,7 @@ import { MASK, redact } from "../core/redact.js";
 import {
   CompensationStatus,
   Decision,
+  type EffectClass,
   maxRisk,
   Reason,
   type RiskLevel,
@@ -81,7 +82,7 @@ export interface Resolved {
   readonly risk: RiskLevel;
   readonly undo: UndoKind;
   readonly idempotent: boolean;
-  readonly effect: string;
+  readonly effect: EffectClass;
   readonly contextHash: string;
   readonly secrets: Map<string, string>;
 }
@@ -141,7 +142,7 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     roles: exec.ctx.settings.rolesOf(exec.run.principal),
     capability: call.cap.name,
     risk: call.risk,
-    effect: call.effect as never,
+    effect: call.effect,
     undo: call.undo,
     hasCompensation: ps.compensation !== null,
     inputs: call.recordInputs,

@@ -10,38 +10,24 @@ import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { commitTemp, copyToTemp, removeLeftovers } from "./fs-io.js";
 import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import { capture, onlyModeDiffers, probe, restoreImage, sameContent } from "./fs-state.js";
 import {
-  capture,
-  imageSchema,
-  nodeStateSchema,
-  onlyModeDiffers,
-  probe,
-  restoreImage,
-  sameContent,
-} from "./fs-state.js";
+  type TransferInput,
+  type TransferPlan,
+  transferInputSchema,
+  transferPlanSchema,
+} from "./fs-transfer.js";
 import { copyTree, treeDigest } from "./fs-tree.js";
 import { type FsSandbox, isWithin } from "./sandbox.js";
 
 const NAME = "io.fs.copy";
 
-/** Undo data of `io.fs.copy`. Blobs: an overwritten target's bytes, keyed by SHA-256. */
-export const copyPlanSchema = z.object({
-  v: z.literal(1),
-  /** Canonical source and destination. */
-  from: z.string(),
-  to: z.string(),
-  /** What is copied (file digest or tree digest): what `to` holds afterwards. */
-  source: nodeStateSchema,
-  /** What `to` held before (absent, or an overwritten file). */
-  overwritten: imageSchema,
-});
+/** Undo data of `io.fs.copy` (shared with its sibling, see fs-transfer.ts). */
+export const copyPlanSchema = transferPlanSchema;
 /** Undo data of `io.fs.copy`. */
-export type CopyPlan = z.infer<typeof copyPlanSchema>;
-
-const inputSchema = z
-  .object({ from: z.string().min(1), to: z.string().min(1), overwrite: z.boolean().default(false) })
-  .strict();
-type CopyInput = z.infer<typeof inputSchema>;
+export type CopyPlan = TransferPlan;
+const inputSchema = transferInputSchema;
+type CopyInput = TransferInput;
 
 /** Resolves and checks both ends of a copy (symlinks are followed, as when reading/writing). */
 async function endpoints(sb: FsSandbox, input: CopyInput) {

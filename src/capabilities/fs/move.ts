@@ -15,36 +15,28 @@ import {
   ABSENT,
   capture,
   contentHash,
-  imageSchema,
-  nodeStateSchema,
   probe,
   removeNode,
   restoreImage,
   sameContent,
   stateType,
 } from "./fs-state.js";
+import {
+  type TransferInput,
+  type TransferPlan,
+  transferInputSchema,
+  transferPlanSchema,
+} from "./fs-transfer.js";
 import { type FsSandbox, isWithin } from "./sandbox.js";
 
 const NAME = "io.fs.move";
 
-/** Undo data of `io.fs.move`. Blobs: an overwritten target's bytes, keyed by SHA-256. */
-export const movePlanSchema = z.object({
-  v: z.literal(1),
-  /** Canonical source and destination. */
-  from: z.string(),
-  to: z.string(),
-  /** What is moved (file digest, tree digest or link target): what `to` holds afterwards. */
-  source: nodeStateSchema,
-  /** What `to` held before (absent, or an overwritten file or symlink). */
-  overwritten: imageSchema,
-});
+/** Undo data of `io.fs.move` (shared with its sibling, see fs-transfer.ts). */
+export const movePlanSchema = transferPlanSchema;
 /** Undo data of `io.fs.move`. */
-export type MovePlan = z.infer<typeof movePlanSchema>;
-
-const inputSchema = z
-  .object({ from: z.string().min(1), to: z.string().min(1), overwrite: z.boolean().default(false) })
-  .strict();
-type MoveInput = z.infer<typeof inputSchema>;
+export type MovePlan = TransferPlan;
+const inputSchema = transferInputSchema;
+type MoveInput = TransferInput;
 
 /** Resolves and checks both ends of a move (links are moved, never followed). */
 async function endpoints(sb: FsSandbox, input: MoveInput) {
