@@ -117,7 +117,7 @@ function coldRun() {
     "cold",
     `name: cold\nversion: 1\nsteps:\n  - id: a\n    capability: io.fs.write_file\n    inputs: { path: a.txt, content: a }\n  - id: b\n    capability: io.fs.read_file\n    depends_on: [a]\n    inputs: { path: a.txt }\n  - id: c\n    capability: sys.echo\n    depends_on: [b]\n    inputs: { ok: true }\n`,
   );
-  const bin = resolve("dist/cli/main.js");
+  const bin = resolve("dist/airun.mjs");
   const times = [];
   for (let i = 0; i < 7; i++) {
     const t0 = performance.now();

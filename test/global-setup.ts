@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
 export default function setup(): void {
-  if (!existsSync("dist/cli/main.js")) {
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  if (!existsSync("dist/airun.mjs")) {
+    execFileSync("npm", ["run", "build"], { stdio: "inherit" });
   }
 }

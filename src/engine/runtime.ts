@@ -375,8 +375,11 @@ export class Runtime {
     const renewed = new Set(await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, now));
     for (const [runId, exec] of this.#active) {
       if (renewed.has(runId)) exec.leaseDeadline = now + ctx.settings.leaseTtlMs;
-      const events = await ctx.store.listEvents({ runId });
-      const cancel = events.find((e) => e.type === EventType.RUN_CANCEL_REQUESTED);
+      const [cancel] = await ctx.store.listEvents({
+        runId,
+        types: [EventType.RUN_CANCEL_REQUESTED],
+        limit: 1,
+      });
       if (cancel) exec.cancel(String((cancel.data as { by?: string } | null)?.by ?? "unknown"));
     }
   }

@@ -118,6 +118,14 @@ export interface RunFilter {
   readonly limit?: number;
 }
 
+/** Which events to list. */
+export interface EventFilter {
+  readonly runId?: string;
+  readonly types?: readonly string[];
+  readonly afterSeq?: number;
+  readonly limit?: number;
+}
+
 /** Durable state. Every method is async; writes go through `commit`. */
 export interface Store {
   /** "sqlite" or "postgres". */
@@ -136,12 +144,8 @@ export interface Store {
   getSteps(runId: string): Promise<StepRecord[]>;
   getCompensations(runId: string): Promise<CompensationRecord[]>;
   getBlob(id: string): Promise<Uint8Array | undefined>;
-  /** Events in seq order, optionally of one run and/or after a seq. */
-  listEvents(filter?: {
-    runId?: string;
-    afterSeq?: number;
-    limit?: number;
-  }): Promise<EventRecord[]>;
+  /** Events in seq order, optionally of one run, of some types, and/or after a seq. */
+  listEvents(filter?: EventFilter): Promise<EventRecord[]>;
   /**
    * Takes the lease of a run if it is free, expired, held by `owner` already, or held by
    * `takeOverFrom` (a dead owner). Returns the updated run, or undefined if someone else holds it.

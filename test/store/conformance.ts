@@ -458,7 +458,7 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
           ...[0, 1, 2, 3].map(
             (i): WriteOp => ({
               op: "appendEvent",
-              event: makeEvent(i % 2 ? b.id : a.id, { at: i }),
+              event: makeEvent(i % 2 ? b.id : a.id, { at: i, type: i < 2 ? "first" : "second" }),
             }),
           ),
         ]);
@@ -473,6 +473,13 @@ export function describeStoreConformance(name: string, open: OpenStore): void {
           e2,
         ]);
         expect(await store.listEvents({ runId: a.id, limit: 0 })).toEqual([]);
+        expect(
+          (await store.listEvents({ runId: b.id, types: ["second"] })).map((e) => e.seq),
+        ).toEqual([e3]);
+        expect(
+          (await store.listEvents({ types: ["first", "second"], afterSeq: e1 })).map((e) => e.seq),
+        ).toEqual([e2, e3]);
+        expect(await store.listEvents({ types: [] })).toEqual([]);
         const all = await store.listEvents({ afterSeq: e0 - 1 });
         expect(all.map((e) => e.seq).slice(0, 4)).toEqual([e0, e1, e2, e3]);
         expect(await store.listEvents({ runId: `missing-${randomUUID()}` })).toEqual([]);

@@ -1,11 +1,11 @@
 /**
- * Runs the BUILT `airun` binary as a user would, in a given folder.
+ * Runs the BUILT, bundled `airun` binary (package.json `bin`) as a user would, in a given folder.
  */
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
 
 /** Absolute path of the built CLI. */
-export const AIRUN_BIN = resolve("dist/cli/main.js");
+export const AIRUN_BIN = resolve("dist/airun.mjs");
 
 /** What a finished CLI process left behind. */
 export interface CliResult {

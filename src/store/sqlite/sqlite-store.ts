@@ -23,6 +23,7 @@ import { isTerminal, RunStatus } from "../../core/status.js";
 import { type AppliedMigration, MIGRATIONS_TABLE_SQL, pendingMigrations } from "../migrations.js";
 import type {
   CompensationRecord,
+  EventFilter,
   EventRecord,
   RunFilter,
   RunRecord,
@@ -281,14 +282,17 @@ export class SqliteStore implements Store {
     return row === undefined ? undefined : new Uint8Array(row.bytes);
   }
 
-  async listEvents(
-    filter: { runId?: string; afterSeq?: number; limit?: number } = {},
-  ): Promise<EventRecord[]> {
+  async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.runId !== undefined) {
       where.push("run_id = ?");
       params.push(filter.runId);
+    }
+    if (filter.types !== undefined) {
+      if (filter.types.length === 0) return [];
+      where.push(`type IN (${filter.types.map(() => "?").join(", ")})`);
+      params.push(...filter.types);
     }
     if (filter.afterSeq !== undefined) {
       where.push("seq > ?");

@@ -1,0 +1,20 @@
+// Bundles the `airun` command into one ES module (dist/airun.mjs). Loading one file instead of
+// hundreds of modules (zod, yaml, commander, our own) roughly halves the cold start of every
+// CLI invocation. better-sqlite3 stays external: it is a native addon.
+import { build } from "esbuild";
+
+await build({
+  entryPoints: ["src/cli/main.ts"],
+  outfile: "dist/airun.mjs",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: true,
+  external: ["better-sqlite3"],
+  // The entry keeps its shebang; CommonJS dependencies bundled into ESM need a `require`.
+  banner: {
+    js: "import { createRequire as __airunRequire } from 'node:module';\nconst require = __airunRequire(import.meta.url);",
+  },
+  logLevel: "warning",
+});
