@@ -262,15 +262,59 @@ export function orderSteps(ctx: SpecContext, steps: PlanStep[]): PlanStep[] | un
   for (const s of sorted) if (!state.has(s.id)) visit(s.id);
   if (seen.size > 0) return undefined;
 
-  const done = new Set<string>();
+  // Kahn's algorithm, always taking the earliest-declared ready step: dependencies first,
+  // otherwise declaration order, in O(n log n).
+  const unmet = sorted.map((s) => s.dependsOn.length);
+  const dependents: number[][] = sorted.map(() => []);
+  sorted.forEach((s, i) => {
+    for (const d of s.dependsOn) dependents[index.get(d)!]!.push(i);
+  });
+  const ready = new MinHeap();
+  unmet.forEach((n, i) => {
+    if (n === 0) ready.push(i);
+  });
   const out: PlanStep[] = [];
-  while (out.length < sorted.length) {
-    const next = sorted.find((s) => !done.has(s.id) && s.dependsOn.every((d) => done.has(d)));
-    if (!next) return undefined;
-    done.add(next.id);
-    out.push(next);
+  for (let i = ready.pop(); i !== undefined; i = ready.pop()) {
+    out.push(sorted[i]!);
+    for (const j of dependents[i]!) if (--unmet[j]! === 0) ready.push(j);
   }
-  return out;
+  return out.length === sorted.length ? out : undefined;
+}
+
+/** A binary min-heap of numbers. */
+class MinHeap {
+  readonly #items: number[] = [];
+
+  push(n: number): void {
+    const a = this.#items;
+    a.push(n);
+    for (let i = a.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]! <= a[i]!) break;
+      [a[parent], a[i]] = [a[i]!, a[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): number | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]! < a[m]!) m = l;
+        if (r < a.length && a[r]! < a[m]!) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
 }
 
 /** Path of the step declared with `id` (for locating a cycle). */

@@ -4,7 +4,7 @@
  * compiled config, and offers runs: start, resume/decide, cancel, roll back after the fact,
  * recover, inspect. One instance per process, passed explicitly.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import picomatch from "picomatch";
@@ -439,13 +439,25 @@ export class Runtime {
   }
 }
 
+/** Largest spec file accepted: a workflow is a plan, not a data set. */
+const MAX_SPEC_BYTES = 4 * 1024 * 1024;
+
 async function readSpec(file: string): Promise<string> {
+  const problem = (message: string) =>
+    new ValidationError([{ file, line: 0, col: 0, field: "", message }]);
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch (err) {
+    throw problem(`cannot read spec: ${(err as Error).message}`);
+  }
+  if (size > MAX_SPEC_BYTES) {
+    throw problem(`spec is ${size} bytes; the limit is ${MAX_SPEC_BYTES} bytes`);
+  }
   try {
     return await readFile(file, "utf8");
   } catch (err) {
-    throw new ValidationError([
-      { file, line: 0, col: 0, field: "", message: `cannot read spec: ${(err as Error).message}` },
-    ]);
+    throw problem(`cannot read spec: ${(err as Error).message}`);
   }
 }
 

@@ -314,8 +314,12 @@ function capabilityContext(
   };
 }
 
-/** One attempt, bounded by the step's timeout (the capability also receives the signal). */
-async function invoke(
+/**
+ * One attempt, bounded by the step's timeout: the capability receives a signal that aborts at
+ * the timeout or on cancel, and the engine stops waiting at that moment even if the capability
+ * ignores it.
+ */
+function invoke(
   exec: RunExecution,
   ps: PlanStep,
   call: Resolved,
@@ -325,28 +329,38 @@ async function invoke(
   const ac = new AbortController();
   const onCancel = () => ac.abort(exec.abort.signal.reason);
   exec.abort.signal.addEventListener("abort", onCancel, { once: true });
-  const timer = setTimeout(
-    () =>
-      ac.abort(
-        new CapabilityError("TIMEOUT", `step ${ps.id} timed out after ${timeoutMs}ms`, {
-          retryable: true,
-        }),
-      ),
-    timeoutMs,
-  );
-  try {
-    const aborted = new Promise<never>((_, reject) => {
-      ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
-    });
-    const result = await Promise.race([
-      call.cap.execute(call.input, capabilityContext(exec, ps, attempt, ac.signal)),
-      aborted,
-    ]);
-    return (result ?? {}) as JsonValue;
-  } finally {
-    clearTimeout(timer);
-    exec.abort.signal.removeEventListener("abort", onCancel);
-  }
+  return new Promise<JsonValue>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const e = new CapabilityError("TIMEOUT", `step ${ps.id} timed out after ${timeoutMs}ms`, {
+        retryable: true,
+      });
+      ac.abort(e);
+      reject(e);
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      exec.abort.signal.removeEventListener("abort", onCancel);
+    };
+    ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
+    let pending: Promise<unknown>;
+    try {
+      pending = call.cap.execute(call.input, capabilityContext(exec, ps, attempt, ac.signal));
+    } catch (err) {
+      done();
+      reject(err);
+      return;
+    }
+    pending.then(
+      (result: unknown) => {
+        done();
+        resolve((result ?? {}) as JsonValue);
+      },
+      (err: unknown) => {
+        done();
+        reject(err);
+      },
+    );
+  });
 }
 
 async function succeed(
