@@ -27,7 +27,10 @@ describe("plugins from config", () => {
         ),
       });
       expect(ok.status).toBe("COMPLETED");
-      expect(JSON.parse(readFileSync(join(w.ws, "kv.json"), "utf8"))).toEqual({ color: "blue", size: "XL" });
+      expect(JSON.parse(readFileSync(join(w.ws, "kv.json"), "utf8"))).toEqual({
+        color: "blue",
+        size: "XL",
+      });
       const failed = await rt.startRun({
         specFile: await w.spec(
           "fail.yaml",
@@ -35,7 +38,10 @@ describe("plugins from config", () => {
         ),
       });
       expect(failed.status).toBe("ROLLED_BACK");
-      expect(JSON.parse(readFileSync(join(w.ws, "kv.json"), "utf8"))).toEqual({ color: "blue", size: "XL" });
+      expect(JSON.parse(readFileSync(join(w.ws, "kv.json"), "utf8"))).toEqual({
+        color: "blue",
+        size: "XL",
+      });
     } finally {
       await rt.close();
     }
