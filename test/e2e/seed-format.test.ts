@@ -124,13 +124,16 @@ steps:
   it.each([
     [0, 1],
     [2, 3],
-  ])("max_retries: %i makes exactly %i attempt(s) of a retryable failure", async (retries, attempts) => {
-    const p = project(root.path);
-    p.write("retries.yaml", spec(retries));
-    const { code, body } = await p.json<RunJson>(["run", "retries.yaml"]);
-    expect(code).toBe(3);
-    expect(p.step(body, "flaky")).toMatchObject({ status: "FAILED", attempts });
-  });
+  ])(
+    "max_retries: %i makes exactly %i attempt(s) of a retryable failure",
+    async (retries, attempts) => {
+      const p = project(root.path);
+      p.write("retries.yaml", spec(retries));
+      const { code, body } = await p.json<RunJson>(["run", "retries.yaml"]);
+      expect(code).toBe(3);
+      expect(p.step(body, "flaky")).toMatchObject({ status: "FAILED", attempts });
+    },
+  );
 });
 
 describe("seed-onboarding.yaml, unchanged", () => {
