@@ -149,7 +149,7 @@ async function request(
     requester: exec.run.principal,
     action_hash: req.actionHash,
     approvers,
-    message: ps.approval?.message ?? req.message,
+    message: req.message,
     requested_at: now,
     expires_at: timeoutMs > 0 ? now + timeoutMs : null,
     on_timeout: ps.approval?.onTimeout ?? settings.approvalOnTimeout,
@@ -280,17 +280,24 @@ export async function decideApproval(
   return decided;
 }
 
-/** Applies `on_timeout` to every expired pending approval of a run. Returns how many expired. */
-export async function expireApprovals(exec: RunExecution, now = Date.now()): Promise<number> {
-  let n = 0;
+/**
+ * Applies `on_timeout` to every expired pending approval of a waiting run, then tells whether
+ * any waiting step can now proceed (its approval was decided, approved or not): only then is
+ * there something to drive.
+ */
+export async function settleApprovals(exec: RunExecution, now = Date.now()): Promise<boolean> {
+  let proceed = false;
   for (const s of [...exec.steps.values()]) {
+    if (s.status !== StepStatus.WAITING_APPROVAL) continue;
     const a = approvalOf(s.decision);
     if (a?.status === ApprovalStatus.PENDING && a.expires_at !== null && now > a.expires_at) {
       await expire(exec, s.stepId, a, now);
-      n += 1;
+      proceed = true;
+    } else if (a && a.status !== ApprovalStatus.PENDING) {
+      proceed = true;
     }
   }
-  return n;
+  return proceed;
 }
 
 async function expire(

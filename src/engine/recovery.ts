@@ -8,7 +8,7 @@
 import { AirunError, ConflictError } from "../core/errors.js";
 import { CompensationStatus, RunStatus, StepStatus, UndoKind } from "../core/status.js";
 import type { RunRecord, WriteOp } from "../store/store.js";
-import { expireApprovals } from "./approvals.js";
+import { settleApprovals } from "./approvals.js";
 import type { EngineContext } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import { isOwnerAlive } from "./owner.js";
@@ -58,8 +58,8 @@ export async function recoverRun(ctx: EngineContext, run: RunRecord): Promise<Re
   if (!claimed) return { runId: run.id, action: "skipped_live_owner", status: run.status };
   const exec = await RunExecution.load(ctx, claimed);
   if (claimed.status === RunStatus.WAITING_APPROVAL) {
-    // Nothing to do unless an approval expired (its on_timeout applies now).
-    if ((await expireApprovals(exec)) === 0) {
+    // Nothing to do unless an approval expired (its on_timeout applies now) or was decided.
+    if (!(await settleApprovals(exec))) {
       await ctx.store.releaseLease(run.id, ctx.owner);
       return { runId: run.id, action: "skipped_waiting", status: claimed.status };
     }
@@ -116,7 +116,7 @@ export async function prepareResume(exec: RunExecution): Promise<void> {
     } catch {
       // Inputs no longer resolve: only reconciliation can tell.
     }
-    const noEffect = call?.undo === UndoKind.NONE;
+    const noEffect = call?.undo === UndoKind.NONE && ps.compensation === null;
     // A running run re-runs what is safe to re-run; a rolling-back run only needs to know
     // whether the interrupted call took effect, so that its undo runs.
     const verdict = noEffect

@@ -7,7 +7,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
-import picomatch from "picomatch";
 import { loadPlugins } from "../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../capabilities/registry.js";
 import { type AirunConfig, compileConfig } from "../core/config.js";
@@ -19,12 +18,13 @@ import {
   ValidationError,
 } from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
+import { compileNameGlob } from "../core/path-match.js";
 import type { Plan } from "../core/plan.js";
 import { compileSpec, validateSpec } from "../core/spec-compile.js";
 import { isTerminal, Reason, RunStatus, StepStatus } from "../core/status.js";
 import { openStore } from "../store/open-store.js";
 import type { RunFilter, RunRecord, StepRecord } from "../store/store.js";
-import { decideApproval, expireApprovals } from "./approvals.js";
+import { ApprovalError, decideApproval, settleApprovals } from "./approvals.js";
 import type { EngineContext, EngineSettings, ProgressEvent } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import { PolicyGatekeeper } from "./gatekeeper.js";
@@ -221,22 +221,31 @@ export class Runtime {
       stepId?: string;
     } = {},
   ): Promise<RunView> {
+    if (opts.decision && !opts.principal) {
+      throw new AirunError("USAGE", "a decision needs --as <principal>");
+    }
     const exec = await this.#claim(runId);
     try {
-      if (opts.decision) {
-        if (!opts.principal) throw new AirunError("USAGE", "a decision needs --as <principal>");
-        await decideApproval(this.#ctx, exec, {
-          decision: opts.decision,
-          principal: opts.principal,
-          ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
-          ...(opts.stepId !== undefined ? { stepId: opts.stepId } : {}),
-        });
+      // A decision refused because the approval expired still lets on_timeout take effect.
+      let expired: ApprovalError | undefined;
+      if (opts.decision && opts.principal) {
+        try {
+          await decideApproval(this.#ctx, exec, {
+            decision: opts.decision,
+            principal: opts.principal,
+            ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+            ...(opts.stepId !== undefined ? { stepId: opts.stepId } : {}),
+          });
+        } catch (err) {
+          if (!(err instanceof ApprovalError && err.code === "APPROVAL_EXPIRED")) throw err;
+          expired = err;
+        }
       }
-      if (exec.run.status === RunStatus.WAITING_APPROVAL && !opts.decision) {
-        if ((await expireApprovals(exec)) === 0) return this.getRun(runId);
+      if (exec.run.status !== RunStatus.WAITING_APPROVAL || (await settleApprovals(exec))) {
+        await prepareResume(exec);
+        await this.#drive(exec);
       }
-      await prepareResume(exec);
-      await this.#drive(exec);
+      if (expired) throw expired;
     } finally {
       await this.#release(runId);
     }
@@ -303,10 +312,13 @@ export class Runtime {
     if (!claimed) throw new ConflictError(`run ${runId} is held by another process`, { runId });
     const exec = await RunExecution.load(this.#ctx, claimed);
     try {
+      // A COMPLETED run is undone because someone asked; a FAILED one keeps the reason it
+      // first had to roll back for (not the COMPENSATION_FAILED of the refused attempt).
+      const original = (run.reasonDetail as { original_reason?: Reason } | null)?.original_reason;
       const reason: Reason =
         run.status === RunStatus.COMPLETED
           ? Reason.ROLLBACK_REQUESTED
-          : (run.reason ?? Reason.ROLLBACK_REQUESTED);
+          : (original ?? run.reason ?? Reason.ROLLBACK_REQUESTED);
       await exec.commit(
         exec.runUpdate(
           {
@@ -363,9 +375,13 @@ export class Runtime {
     return out;
   }
 
-  /** Matches a capability name glob against the registry. */
+  /**
+   * Capability names matching a glob, with the policy's glob semantics (`*` stays within one
+   * dotted segment, `**` crosses them), so `airun capabilities X` shows what a rule `X` covers.
+   */
   capabilities(pattern = "**"): string[] {
-    return this.registry.names().filter((n) => picomatch.isMatch(n, pattern, { dot: true }));
+    const matches = compileNameGlob(pattern, ".");
+    return this.registry.names().filter((n) => matches(n));
   }
 
   /** Renews this process's leases and honours cancel requests made by other processes. */

@@ -156,12 +156,12 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     risk: call.risk,
     compensation: ps.compensation ? ps.compensation.capability : null,
   };
+  const recorded = { decision, contextHash: call.contextHash, inputs: call.recordInputs };
   if (policy.decision === Decision.DENY) {
-    await exec.commit([eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, decision)]);
     await failStep(exec, ps, new AirunError("POLICY_DENIED", policy.reason), {
       effectUnknown: false,
       reason: Reason.POLICY_DENIED,
-      recordInputs: call.recordInputs,
+      recorded,
     });
     return;
   }
@@ -176,7 +176,8 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     if (gate.state !== "approved") return;
     decision.approval = gate.approval;
   }
-  const sideEffect = call.undo !== UndoKind.NONE;
+  // A declared compensation makes any capability a side effect worth recording first.
+  const sideEffect = call.undo !== UndoKind.NONE || ps.compensation !== null;
   const prior = exec.step(ps.id);
   let attempt = prior.attempts + 1;
   const started = Date.now();
@@ -218,7 +219,7 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
         try {
           await sleep(delayMs, exec.abort.signal);
         } catch {
-          await failStep(exec, ps, e, { effectUnknown: false, attempts: attempt - 1 });
+          await failStep(exec, ps, e, { effectUnknown: false, attempts: attempt - 1, recorded });
           return;
         }
         continue;
@@ -226,6 +227,7 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
       await failStep(exec, ps, e, {
         effectUnknown: effectUnknown && sideEffect,
         attempts: attempt,
+        recorded,
       });
       return;
     }
@@ -448,8 +450,11 @@ export async function failStep(
     /** Already reconciled (recovery): skip asking the capability again. */
     verdict?: "applied" | "not_applied" | "unknown";
     reason?: Reason;
+    /** Attempts made; default: as recorded (none for a step refused before any attempt). */
     attempts?: number;
-    recordInputs?: JsonValue;
+    /** The decision, context hash and inputs of a step that failed before its intent was
+     * written (denied, or side-effect free): recorded with the failure. */
+    recorded?: { decision: JsonObject; contextHash: string; inputs: JsonValue };
   },
 ): Promise<void> {
   let reason = opts.reason ?? Reason.STEP_FAILED;
@@ -482,15 +487,27 @@ export async function failStep(
     }
   }
   const prev = exec.step(ps.id);
+  const unrecorded = prev.decision === null ? opts.recorded : undefined;
   const step: StepRecord = {
     ...prev,
     status: StepStatus.FAILED,
-    attempts: opts.attempts ?? Math.max(prev.attempts, 1),
-    inputs: prev.inputs ?? opts.recordInputs ?? null,
+    attempts: opts.attempts ?? prev.attempts,
+    ...(unrecorded
+      ? {
+          decision: unrecorded.decision,
+          contextHash: unrecorded.contextHash,
+          inputs: unrecorded.inputs,
+        }
+      : {}),
     error: errorJson(e),
     finishedAt: Date.now(),
   };
-  ops.unshift({ op: "putStep", step });
+  ops.unshift(
+    { op: "putStep", step },
+    ...(unrecorded
+      ? [eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, unrecorded.decision)]
+      : []),
+  );
   ops.push(
     eventOp(EventType.STEP_FAILED, exec.run.id, ps.id, {
       ...errorJson(e),
@@ -539,18 +556,26 @@ export async function reconcileStep(
 
 async function approvalStep(exec: RunExecution, ps: PlanStep): Promise<void> {
   const settings = ps.approval;
+  // The message people read is rendered from the run's state (secrets masked); the approval
+  // is bound to that rendered text, so a changed message needs a new approval.
+  const message = String(
+    resolveTemplates(
+      settings?.message ?? `Approve step ${ps.id}?`,
+      templateScope(exec, null, true),
+    ),
+  );
   const actionHash = hashJson({
     spec: exec.plan.specHash,
     step: ps.id,
-    approval: settings as unknown as JsonValue,
+    approval: { ...settings, message } as unknown as JsonValue,
     principal: exec.run.principal,
   });
   const gate = await approvalGate(exec, ps, {
     actionHash,
     decision: { decision: Decision.REQUIRE_APPROVAL, reason: "approval step" },
     approvers: settings?.approvers ?? [],
-    message: settings?.message ?? `Approve step ${ps.id}?`,
-    recordInputs: { message: settings?.message ?? null },
+    message,
+    recordInputs: { message },
   });
   if (gate.state !== "approved") return;
   const rec = exec.step(ps.id);

@@ -158,6 +158,7 @@ describe("approvals across processes", () => {
     inputs: { ms: 3000 }
 `,
     );
+    expect((await p.run(["workflow", "list"])).code).toBe(0); // the home exists before the race
     const bg = background(["run", "slow.yaml"], p.dir);
     let approvalId = "";
     try {

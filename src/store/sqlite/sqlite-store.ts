@@ -127,8 +127,13 @@ export class SqliteStore implements Store {
     mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
     const db = (options.opener ?? openSqliteFile)(options.file);
     try {
-      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
-      const mode = String(db.pragma("journal_mode = WAL", { simple: true })).toLowerCase();
+      const busyMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
+      db.pragma(`busy_timeout = ${busyMs}`);
+      // Switching a new database to WAL does not wait on busy_timeout: two processes opening
+      // the same fresh home at once would see SQLITE_BUSY. Retry until the busy timeout.
+      const mode = String(
+        retryWhileBusy(() => db.pragma("journal_mode = WAL", { simple: true }), busyMs),
+      ).toLowerCase();
       if (mode !== "wal") {
         throw new AirunError(
           "STORE_OPEN_FAILED",
@@ -842,4 +847,19 @@ function toWriteError(err: unknown): unknown {
 
 function closedError(file: string): AirunError {
   return new AirunError("STORE_CLOSED", `${file}: the store is closed`, { file });
+}
+
+/** Runs `fn`, retrying (with a short blocking pause) while SQLite reports SQLITE_BUSY. */
+function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== "SQLITE_BUSY" || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
 }
