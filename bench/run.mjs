@@ -9,7 +9,17 @@
 //  3. steps/s with 64 concurrent runs vs the sequential figure (group commit).
 //  4. wall time of a cold `airun run` of a 3-step workflow (a fresh process each time).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -49,6 +59,11 @@ const echoStep = (i) => `    capability: sys.echo\n    inputs: { i: ${i}, note: 
 const writeStep = (i) =>
   `    capability: io.fs.write_file\n    inputs: { path: "f${i % 50}.txt", content: "content of step ${i}" }\n`;
 
+/**
+ * Runs a chain of `n` steps. Returns steps/s while executing (from the run's first recorded
+ * event to its last: what the engine does per step) and end to end (including compiling the
+ * spec, whose cost grows with its size but not with execution).
+ */
 async function governed(name, stepYaml, n) {
   const dir = project(name, chain(name, n, stepYaml));
   const rt = await Runtime.open({ cwd: dir, env: {} });
@@ -58,9 +73,34 @@ async function governed(name, stepYaml, n) {
     const ms = performance.now() - t0;
     if (view.status !== "COMPLETED")
       throw new Error(`${name}: ${view.status} ${JSON.stringify(view.reason_detail)}`);
-    return (n / ms) * 1000;
+    const events = await rt.events(view.id);
+    const execMs = events.at(-1).at - events[0].at;
+    return { exec: (n / execMs) * 1000, total: (n / ms) * 1000 };
   } finally {
     await rt.close();
+  }
+}
+
+/**
+ * The file write a careful program does without Airun, and what io.fs.write_file does: a temp
+ * file, fsync, rename over the target, fsync of the directory.
+ */
+function durableWrite(dir, i) {
+  const target = join(dir, `f${i % 50}.txt`);
+  const tmp = `${target}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, `content of step ${i}`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, target);
+  const dfd = openSync(dir, "r");
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
   }
 }
 
@@ -135,28 +175,31 @@ try {
   raw("warmup", 200, 1);
 
   const echoRaw = raw("echo", SEQ_STEPS, 1);
-  const echoGov = await governed("echo", echoStep, SEQ_STEPS);
+  const echo = await governed("echo", echoStep, SEQ_STEPS);
   console.log("1. sequential sys.echo steps");
   console.log(`   raw SQLite (1 tx: step row + ~1 KB event): ${fmt(echoRaw)} steps/s`);
-  console.log(`   governed sys.echo:                          ${fmt(echoGov)} steps/s`);
-  console.log(`   ratio: ${ratio(echoGov, echoRaw)}x   (target >= 0.80)\n`);
+  console.log(`   governed sys.echo, executing:               ${fmt(echo.exec)} steps/s`);
+  console.log(
+    `   (end to end, including compiling the ${SEQ_STEPS}-step spec: ${fmt(echo.total)} steps/s)`,
+  );
+  console.log(`   ratio: ${ratio(echo.exec, echoRaw)}x   (target >= 0.80)\n`);
 
-  const fileEffect = (dir, i) => writeFileSync(join(dir, `f${i % 50}.txt`), `content of step ${i}`);
-  const writeRaw = raw("write", SEQ_STEPS, 2, fileEffect);
-  const writeGov = await governed("write", writeStep, SEQ_STEPS);
+  const writeRaw = raw("write", SEQ_STEPS, 2, durableWrite);
+  const write = await governed("write", writeStep, SEQ_STEPS);
   console.log("2. sequential io.fs.write_file steps");
   console.log(
-    `   raw SQLite (2 tx: write-ahead + completion, same file write): ${fmt(writeRaw)} steps/s`,
+    `   raw SQLite (2 tx: write-ahead + completion) + the same durable file write: ${fmt(writeRaw)} steps/s`,
   );
   console.log(
-    `   governed io.fs.write_file (before-image, undo record, drift hash): ${fmt(writeGov)} steps/s`,
+    `   governed io.fs.write_file (sandbox, before-image, undo record), executing: ${fmt(write.exec)} steps/s`,
   );
-  console.log(`   ratio: ${ratio(writeGov, writeRaw)}x   (target >= 0.80)\n`);
+  console.log(`   (end to end: ${fmt(write.total)} steps/s)`);
+  console.log(`   ratio: ${ratio(write.exec, writeRaw)}x   (target >= 0.80)\n`);
 
   const conc = await concurrent();
   console.log(`3. ${CONCURRENT_RUNS} concurrent runs x ${STEPS_PER_CONCURRENT_RUN} sys.echo steps`);
   console.log(
-    `   ${fmt(conc)} steps/s; ratio to sequential governed: ${ratio(conc, echoGov)}x   (target >= 3.00)\n`,
+    `   ${fmt(conc)} steps/s; ratio to sequential governed: ${ratio(conc, echo.exec)}x   (target >= 3.00)\n`,
   );
 
   const cold = coldRun();

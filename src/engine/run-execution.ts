@@ -62,12 +62,13 @@ export class RunExecution {
   private constructor(
     ctx: EngineContext,
     run: RunRecord,
-    steps: StepRecord[],
-    comps: CompensationRecord[],
+    plan: Plan,
+    steps: readonly StepRecord[],
+    comps: readonly CompensationRecord[],
   ) {
     this.ctx = ctx;
     this.run = run;
-    this.plan = planFromJson(run.plan);
+    this.plan = plan;
     for (const s of steps) {
       this.steps.set(s.stepId, s);
       if (s.status === StepStatus.SUCCEEDED) this.stepScope[s.stepId] = scopeEntry(s);
@@ -89,14 +90,17 @@ export class RunExecution {
       ctx.store.getSteps(run.id),
       ctx.store.getCompensations(run.id),
     ]);
-    return new RunExecution(ctx, run, steps, comps);
+    return new RunExecution(ctx, run, planFromJson(run.plan), steps, comps);
   }
 
-  /** Loads a run by id, or throws NotFoundError. */
-  static async loadById(ctx: EngineContext, runId: string): Promise<RunExecution> {
-    const run = await ctx.store.getRun(runId);
-    if (!run) throw new NotFoundError(`run ${runId}`, { runId });
-    return RunExecution.load(ctx, run);
+  /** A run this process just created (and committed), with its compiled plan and steps. */
+  static created(
+    ctx: EngineContext,
+    run: RunRecord,
+    plan: Plan,
+    steps: readonly StepRecord[],
+  ): RunExecution {
+    return new RunExecution(ctx, run, plan, steps, []);
   }
 
   /** Cancels the run: in-flight calls are aborted, then everything done is rolled back. */

@@ -17,6 +17,7 @@ import {
   type Problem,
   ValidationError,
 } from "../core/errors.js";
+import { sha256Hex } from "../core/hash.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { compileNameGlob } from "../core/path-match.js";
 import type { Plan } from "../core/plan.js";
@@ -33,6 +34,9 @@ import { newOwnerId, newRunId } from "./owner.js";
 import { claimRun, prepareResume, type RecoveredRun, recoverAll } from "./recovery.js";
 import { RunExecution } from "./run-execution.js";
 import { type RunView, toRunView } from "./run-view.js";
+
+/** How many compiled plans a runtime keeps. */
+const PLAN_CACHE_SIZE = 64;
 
 /** How to open a runtime. Everything is optional. */
 export interface RuntimeOptions {
@@ -64,6 +68,8 @@ export class Runtime {
   readonly registry: CapabilityRegistry;
   readonly #ctx: EngineContext;
   readonly #heartbeat: NodeJS.Timeout;
+  /** Compiled plans by file and text hash, least recently used first. */
+  readonly #plans = new Map<string, Plan>();
   /** Runs this process is driving right now (their cancel requests are polled). */
   readonly #active = new Map<string, RunExecution>();
   #closed = false;
@@ -136,7 +142,7 @@ export class Runtime {
       if (existing) return this.#continueIfOrphaned(existing);
     }
     const specText = opts.specText ?? (await readSpec(opts.specFile));
-    const plan = compileSpec({ file: opts.specFile, text: specText }, this.registry);
+    const plan = this.#compile(opts.specFile, specText);
     const inputs = coerceInputs(plan, opts.inputs ?? {}, opts.specFile);
     const principal = opts.principal ?? plan.principal ?? `user:${safeUsername()}`;
     const now = Date.now();
@@ -203,8 +209,7 @@ export class Runtime {
       at: now,
       data: { name: plan.name },
     });
-    const exec = await RunExecution.load(ctx, run);
-    await this.#drive(exec);
+    await this.#drive(RunExecution.created(ctx, run, plan, steps));
     return this.getRun(run.id);
   }
 
@@ -415,6 +420,25 @@ export class Runtime {
     this.#closed = true;
     clearInterval(this.#heartbeat);
     await this.#ctx.store.close();
+  }
+
+  /**
+   * Compiles a spec, reusing the plan of an identical earlier text: a worker running the same
+   * workflow many times compiles it once. Plans are frozen, so sharing them is safe.
+   */
+  #compile(file: string, text: string): Plan {
+    const key = `${file}\0${sha256Hex(text)}`;
+    let plan = this.#plans.get(key);
+    if (plan) {
+      this.#plans.delete(key);
+    } else {
+      plan = compileSpec({ file, text }, this.registry);
+      if (this.#plans.size >= PLAN_CACHE_SIZE) {
+        this.#plans.delete(this.#plans.keys().next().value as string);
+      }
+    }
+    this.#plans.set(key, plan);
+    return plan;
   }
 
   async #requireRun(runId: string): Promise<RunRecord> {
