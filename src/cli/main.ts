@@ -5,67 +5,12 @@
  * 0 COMPLETED, 1 internal error, 2 usage/validation, 3 ROLLED_BACK+REMEDIATE,
  * 4 ROLLED_BACK+ABSTAIN, 5 WAITING_APPROVAL, 6 FAILED.
  */
-import { readFile } from "node:fs/promises";
 import { Command, CommanderError, Option } from "commander";
 import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
-import { Runtime, type RuntimeOptions } from "../engine/runtime.js";
+import { type CommonOptions, collect, common, parseInputs, withRuntime } from "./cli-kit.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { initProject } from "./init.js";
-import { printCapabilities, printRun, printRunList, progressPrinter } from "./output.js";
-
-/** Options every command accepts. */
-interface CommonOptions {
-  readonly home?: string;
-  readonly config?: string;
-  readonly json?: boolean;
-  readonly as?: string;
-}
-
-function common(cmd: Command): Command {
-  return cmd
-    .option("--home <dir>", "state directory (default: ./.airun, or AIRUN_HOME)")
-    .option("--config <file>", "config file (default: ./airun.yaml when present)")
-    .option("--json", "print one JSON object instead of human output");
-}
-
-async function withRuntime<T>(
-  opts: CommonOptions,
-  fn: (rt: Runtime) => Promise<T>,
-  live = false,
-): Promise<T> {
-  const options: RuntimeOptions = {
-    ...(opts.home ? { home: opts.home } : {}),
-    ...(opts.config ? { configFile: opts.config } : {}),
-    ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
-  };
-  const rt = await Runtime.open(options);
-  try {
-    return await fn(rt);
-  } finally {
-    await rt.close();
-  }
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-async function parseInputs(pairs: string[] = [], file?: string): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  if (file) {
-    const parsed = JSON.parse(await readFile(file, "utf8")) as unknown;
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new AirunError("USAGE", `${file}: --inputs must hold a JSON object`);
-    }
-    Object.assign(out, parsed);
-  }
-  for (const pair of pairs) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new AirunError("USAGE", `--input expects key=value, got "${pair}"`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
-}
+import { printCapabilities, printRun, printRunList } from "./output.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
 export function buildProgram(): Command {
