@@ -7,10 +7,12 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
+import { registerApprovalCommands } from "./approval-commands.js";
 import { type CommonOptions, collect, common, parseInputs, withRuntime } from "./cli-kit.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { initProject } from "./init.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
+import { registerPolicyCommands } from "./policy-commands.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
 export function buildProgram(): Command {
@@ -202,22 +204,8 @@ export function buildProgram(): Command {
       );
     });
 
-  const approvals = program.command("approvals").description("human approvals");
-  common(approvals.command("list"))
-    .description("list pending approvals")
-    .action(async (opts: CommonOptions) => {
-      await withRuntime(opts, async (rt) => {
-        const list = await rt.pendingApprovals();
-        if (opts.json) process.stdout.write(`${JSON.stringify({ approvals: list }, null, 2)}\n`);
-        else if (list.length === 0) process.stdout.write("no pending approvals\n");
-        else
-          for (const a of list) {
-            process.stdout.write(
-              `${a.run_id}  ${a.step_id}  requested by ${a.requester}  approvers: ${(a.approvers as string[]).join(", ") || "any user:*"}\n    ${a.message}\n`,
-            );
-          }
-      });
-    });
+  registerApprovalCommands(program);
+  registerPolicyCommands(program);
 
   common(program.command("capabilities"))
     .description("list capabilities with risk, effect class and undo")

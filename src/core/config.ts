@@ -46,6 +46,44 @@ export interface PrincipalConfig {
   readonly tokenSha256: string | null;
 }
 
+/** Default webhook delivery attempts (the first try included). */
+export const DEFAULT_WEBHOOK_MAX_ATTEMPTS = 5;
+/** Default delay before the first webhook retry; doubled each time, with jitter. */
+export const DEFAULT_WEBHOOK_BACKOFF_MS = 500;
+/** Default cap on the delay between webhook retries. */
+export const DEFAULT_WEBHOOK_MAX_BACKOFF_MS = 30_000;
+/** Default timeout of one webhook delivery attempt. */
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
+
+/** Events a webhook can be sent for. */
+export const WEBHOOK_EVENT_TYPES = [
+  "approval.requested",
+  "approval.decided",
+  "approval.expired",
+  "approval.voided",
+  "run.finished",
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+/** Events sent when the config does not list any: every approval event, not `run.finished`. */
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = Object.freeze([
+  "approval.requested",
+  "approval.decided",
+  "approval.expired",
+  "approval.voided",
+]);
+
+/** The approvals webhook (SPEC §8): where, how it is signed, which events, how it retries. */
+export interface WebhookConfig {
+  readonly url: string;
+  /** Environment variable holding the HMAC secret; null: the engine's default name. */
+  readonly secretEnv: string | null;
+  readonly events: readonly WebhookEventType[];
+  readonly maxAttempts: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+  readonly timeoutMs: number;
+}
+
 /** Default approval settings (a step's or rule's own settings win). */
 export interface ApprovalsConfig {
   readonly timeoutMs: number;
@@ -53,7 +91,7 @@ export interface ApprovalsConfig {
   /** Eligible approvers when neither the step nor the rule names any; empty: any `user:*`. */
   readonly approvers: readonly string[];
   /** Webhook notified of new approvals; the HMAC secret is read from `secretEnv`. */
-  readonly webhook: { readonly url: string; readonly secretEnv: string | null } | null;
+  readonly webhook: WebhookConfig | null;
 }
 
 /** Engine tuning. */
@@ -75,6 +113,8 @@ export interface AirunConfig {
   readonly store: StoreConfig;
   /** Absolute path of the policy file, or null for the built-in default policy. */
   readonly policy: string | null;
+  /** External decision hook asked after the policy (may only make decisions stricter). */
+  readonly policyHook: PolicyHookConfig | null;
   readonly principals: Readonly<Record<string, PrincipalConfig>>;
   readonly sandbox: SandboxConfig;
   readonly approvals: ApprovalsConfig;
@@ -84,6 +124,38 @@ export interface AirunConfig {
   /** Absolute paths of plugin modules. */
   readonly plugins: readonly string[];
   readonly engine: EngineConfig;
+}
+
+/** Default timeout of the external policy decision hook (2 seconds). */
+export const DEFAULT_POLICY_HOOK_TIMEOUT_MS = 2_000;
+
+/**
+ * The external decision hook (`policy_hook: { url, timeout }`): a loopback URL, or one whose host
+ * is in `sandbox.http.allow_hosts`. It may only make a decision stricter and fails closed.
+ */
+export interface PolicyHookConfig {
+  readonly url: string;
+  readonly timeoutMs: number;
+}
+
+/** Whether a decision hook URL may be called: loopback, or a host in the HTTP allowlist. */
+function hookHostAllowed(url: string, allowHosts: readonly string[]): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname
+      .toLowerCase()
+      .replace(/^\[|\]$/g, "")
+      .replace(/\.$/, "");
+  } catch {
+    return false;
+  }
+  if (host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host)) return true;
+  return allowHosts.some((entry) => {
+    const e = entry.trim().toLowerCase().replace(/\.$/, "");
+    if (e === "*") return true;
+    if (e.startsWith("*.")) return host.endsWith(e.slice(1));
+    return e === host;
+  });
 }
 
 /** Options of `compileConfig`: where the process runs, its environment and explicit flags. */
@@ -122,6 +194,14 @@ const configSchema = z.strictObject({
     .optional(),
   sqlite: z.strictObject({ synchronous: z.enum(["FULL", "NORMAL"]).optional() }).optional(),
   policy: z.string().min(1).nullable().optional(),
+  policy_hook: z
+    .strictObject({
+      url: z.string().regex(/^https?:\/\/\S+$/, "expected an http(s) URL"),
+      timeout: duration
+        .refine((v) => (parseDuration(v) ?? 0) > 0, { message: "must be longer than 0" })
+        .optional(),
+    })
+    .optional(),
   principals: z
     .record(
       principalName,
@@ -158,6 +238,13 @@ const configSchema = z.strictObject({
         .strictObject({
           url: z.string().regex(/^https?:\/\/\S+$/, "expected an http(s) URL"),
           secret_env: z.string().min(1).optional(),
+          events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).optional(),
+          max_attempts: z.number().int().min(1).max(20).optional(),
+          backoff: duration.optional(),
+          max_backoff: duration.optional(),
+          timeout: duration
+            .refine((v) => (parseDuration(v) ?? 0) > 0, { message: "must be longer than 0" })
+            .optional(),
         })
         .optional(),
     })
@@ -244,6 +331,15 @@ export function compileConfig(
           src.problem(["engine", "heartbeat"], "heartbeat must be shorter than lease_ttl"),
         );
     }
+    const hook = parsed.success ? parsed.data.policy_hook : undefined;
+    if (hook && !hookHostAllowed(hook.url, parsed.data?.sandbox?.http?.allow_hosts ?? [])) {
+      problems.push(
+        src.problem(
+          ["policy_hook", "url"],
+          "the decision hook must be on this machine (localhost, 127.x, ::1) or on a host listed in sandbox.http.allow_hosts",
+        ),
+      );
+    }
     if (problems.length > 0) {
       throw new ValidationError(
         problems.sort((a, b) => a.line - b.line || a.col - b.col),
@@ -287,6 +383,15 @@ export function compileConfig(
     home,
     store,
     policy: c.policy ? fromFile(c.policy) : null,
+    policyHook: c.policy_hook
+      ? {
+          url: c.policy_hook.url,
+          timeoutMs:
+            c.policy_hook.timeout === undefined
+              ? DEFAULT_POLICY_HOOK_TIMEOUT_MS
+              : parseDuration(c.policy_hook.timeout)!,
+        }
+      : null,
     principals,
     sandbox,
     approvals: {
@@ -296,7 +401,26 @@ export function compileConfig(
           : parseDuration(c.approvals.timeout)!,
       onTimeout: c.approvals?.on_timeout ?? "reject",
       approvers: [...(c.approvals?.approvers ?? [])],
-      webhook: webhook ? { url: webhook.url, secretEnv: webhook.secret_env ?? null } : null,
+      webhook: webhook
+        ? {
+            url: webhook.url,
+            secretEnv: webhook.secret_env ?? null,
+            events: [...new Set(webhook.events ?? DEFAULT_WEBHOOK_EVENTS)],
+            maxAttempts: webhook.max_attempts ?? DEFAULT_WEBHOOK_MAX_ATTEMPTS,
+            backoffMs:
+              webhook.backoff === undefined
+                ? DEFAULT_WEBHOOK_BACKOFF_MS
+                : parseDuration(webhook.backoff)!,
+            maxBackoffMs:
+              webhook.max_backoff === undefined
+                ? DEFAULT_WEBHOOK_MAX_BACKOFF_MS
+                : parseDuration(webhook.max_backoff)!,
+            timeoutMs:
+              webhook.timeout === undefined
+                ? DEFAULT_WEBHOOK_TIMEOUT_MS
+                : parseDuration(webhook.timeout)!,
+          }
+        : null,
     },
     audit: {
       level: c.audit?.level ?? AuditLevel.DETAILED,

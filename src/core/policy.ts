@@ -5,7 +5,7 @@
  */
 import { sha256Hex } from "./hash.js";
 import { isPlainObject, type JsonPrimitive, type JsonValue } from "./json.js";
-import { type Matcher, normalizePolicyPath } from "./path-match.js";
+import { type Matcher, type NormalizedPath, normalizePolicyPath } from "./path-match.js";
 import type { Decision, EffectClass, RiskLevel, UndoKind } from "./status.js";
 
 /** What the engine asks the gatekeeper about one capability call. */
@@ -41,6 +41,23 @@ export interface PolicyDecision {
   readonly policyHash: string;
   /** The policy file path, or `"builtin"`. */
   readonly policySource: string;
+  /** The external decision hook's answer, when one is configured and was asked. */
+  readonly hook?: HookVerdict;
+}
+
+/**
+ * What an external decision hook answered (SPEC §6: it may only make a decision stricter).
+ * `decision` is null when the hook failed (error, timeout, non-2xx, unknown answer): the hook
+ * then fails closed and the decision becomes DENY.
+ */
+export interface HookVerdict {
+  readonly url: string;
+  readonly decision: Decision | null;
+  readonly reason: string | null;
+  /** Whether the hook's answer changed the policy's decision (it was stricter, or it failed). */
+  readonly applied: boolean;
+  /** Why the hook failed, when it did. */
+  readonly error: string | null;
 }
 
 /** A loaded policy, ready to answer requests. Evaluation is pure and synchronous. */
@@ -124,6 +141,16 @@ export interface RulePolicyDefinition {
 const RANK: Readonly<Record<Decision, number>> = { ALLOW: 0, REQUIRE_APPROVAL: 1, DENY: 2 };
 const EMPTY: readonly string[] = Object.freeze([]);
 const CANDIDATE_CACHE_LIMIT = 4096;
+const DECISION_CACHE_LIMIT = 4096;
+const ROLE_SETS_PER_PRINCIPAL = 16;
+
+/**
+ * How restrictive a decision is: ALLOW 0 < REQUIRE_APPROVAL 1 < DENY 2. Anything unrecognized
+ * ranks as DENY (fails closed).
+ */
+export function decisionRank(decision: string): number {
+  return RANK[decision as Decision] ?? RANK.DENY;
+}
 
 /** HIGH, CRITICAL, and anything unrecognized (fail closed) cannot be plain ALLOW. */
 function isHighRisk(risk: string): boolean {
@@ -186,6 +213,51 @@ class CapabilityIndex {
     this.cache.set(capability, out);
     return out;
   }
+
+  /**
+   * Candidates that also match the request's principal (by name or role), cached by capability,
+   * principal and roles: principal globs are tested once per combination, not once per call.
+   */
+  forRequest(req: PolicyRequest): CallerRules {
+    let byPrincipal = this.byCallerCache.get(req.capability);
+    if (byPrincipal === undefined) {
+      if (this.byCallerCache.size >= CANDIDATE_CACHE_LIMIT) this.byCallerCache.clear();
+      byPrincipal = new Map();
+      this.byCallerCache.set(req.capability, byPrincipal);
+    }
+    let entries = byPrincipal.get(req.principal);
+    if (entries !== undefined) {
+      for (const e of entries) if (sameRoles(e.roles, req.roles)) return e;
+    } else {
+      if (byPrincipal.size >= CANDIDATE_CACHE_LIMIT) byPrincipal.clear();
+      entries = [];
+      byPrincipal.set(req.principal, entries);
+    }
+    const rules = Object.freeze(
+      this.candidates(req.capability).filter((r) => matchesPrincipal(r, req)),
+    );
+    if (entries.length >= ROLE_SETS_PER_PRINCIPAL) entries.length = 0;
+    const entry: CallerRules = { roles: Object.freeze([...req.roles]), rules, fallback: null };
+    entries.push(entry);
+    return entry;
+  }
+
+  private readonly byCallerCache = new Map<string, Map<string, CallerRules[]>>();
+}
+
+/** The candidate rules of one capability for one principal and role set. */
+interface CallerRules {
+  readonly roles: readonly string[];
+  readonly rules: readonly CompiledRule[];
+  /** The no-match decision, cached when it depends on nothing else (a default other than ALLOW). */
+  fallback: PolicyDecision | null;
+}
+
+function sameRoles(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function matchesPrincipal(rule: CompiledRule, req: PolicyRequest): boolean {
@@ -217,12 +289,24 @@ function lookup(inputs: JsonValue, path: readonly string[]): JsonValue | undefin
   return node;
 }
 
+/** The last path normalized: every path condition of every rule sees the same input value. */
+let lastPath: string | null = null;
+let lastNormalized: NormalizedPath = { ok: true, path: "" };
+
+function normalizeCached(value: string): NormalizedPath {
+  if (value !== lastPath) {
+    lastNormalized = normalizePolicyPath(value);
+    lastPath = value;
+  }
+  return lastNormalized;
+}
+
 function matchesCondition(cond: CompiledCondition, inputs: JsonValue): boolean {
   const value = lookup(inputs, cond.path);
   if (value === undefined || value === null) return false;
   if (cond.pathLike) {
     if (typeof value !== "string") return cond.unprovableMatches;
-    const norm = normalizePolicyPath(value);
+    const norm = normalizeCached(value);
     if (!norm.ok) return cond.unprovableMatches;
     for (const m of cond.pathMatchers) if (m(norm.path)) return true;
     return false;
@@ -233,10 +317,13 @@ function matchesCondition(cond: CompiledCondition, inputs: JsonValue): boolean {
   return false;
 }
 
+/** Risk and conditions (the principal was matched when the candidates were selected). */
 function matchesRule(rule: CompiledRule, req: PolicyRequest): boolean {
   if (rule.risks !== null && !rule.risks.has(req.risk)) return false;
-  if (!matchesPrincipal(rule, req)) return false;
-  for (const c of rule.conditions) if (!matchesCondition(c, req.inputs)) return false;
+  const conditions = rule.conditions;
+  for (let i = 0; i < conditions.length; i++) {
+    if (!matchesCondition(conditions[i] as CompiledCondition, req.inputs)) return false;
+  }
   return true;
 }
 
@@ -265,44 +352,76 @@ export function createRulePolicy(def: RulePolicyDefinition): CompiledPolicy {
   const index = new CapabilityIndex(def.rules);
   const { source, hash, defaultDecision } = def;
 
+  /** Each rule's part of a matched-set cache key. */
+  const keyParts: string[] = [];
+  for (const r of def.rules) keyParts[r.index] = `${r.index},`;
+  /** Scratch list of the rules matched by the current call (evaluation is never re-entered). */
+  const matched: CompiledRule[] = [];
+  /** Decisions by matched rule set and risk level: all a matched decision depends on. */
+  const decisions = new Map<string, PolicyDecision>();
+
   const evaluate = (req: PolicyRequest): PolicyDecision => {
-    const high = isHighRisk(req.risk);
-    const ruleIds: string[] = [];
-    let best: Decision | null = null;
-    let winners: CompiledRule[] = [];
-    for (const rule of index.candidates(req.capability)) {
+    const caller = index.forRequest(req);
+    const candidates = caller.rules;
+    let n = 0;
+    let key = "";
+    for (let i = 0; i < candidates.length; i++) {
+      const rule = candidates[i] as CompiledRule;
       if (!matchesRule(rule, req)) continue;
-      ruleIds.push(rule.id);
+      matched[n++] = rule;
+      key += keyParts[rule.index] as string;
+    }
+    if (n === 0) {
+      if (defaultDecision === "ALLOW") return defaultFor(req);
+      if (caller.fallback === null) caller.fallback = Object.freeze(defaultFor(req));
+      return caller.fallback;
+    }
+    key += req.risk;
+    let decision = decisions.get(key);
+    if (decision === undefined) {
+      decision = combine(matched.slice(0, n), req.risk);
+      if (decisions.size >= DECISION_CACHE_LIMIT) decisions.clear();
+      decisions.set(key, decision);
+    }
+    return decision;
+  };
+
+  /** No rule matched: the default, which never covers an irreversible effect nor HIGH risk. */
+  const defaultFor = (req: PolicyRequest): PolicyDecision => {
+    let decision = defaultDecision;
+    let reason = `no rule matched ${req.capability} for ${req.principal}; the policy default is ${defaultDecision}`;
+    if (decision === "ALLOW" && isUncompensatedIrreversible(req)) {
+      decision = "DENY";
+      reason += `, but a default ALLOW never covers an irreversible effect (undo "${req.undo}", no declared compensation): a rule must allow it explicitly`;
+    } else if (decision === "ALLOW" && isHighRisk(req.risk)) {
+      decision = "REQUIRE_APPROVAL";
+      reason += `; ${highRiskNote(req.risk)}`;
+    }
+    return {
+      decision,
+      ruleIds: EMPTY,
+      reason,
+      approvers: EMPTY,
+      policyHash: hash,
+      policySource: source,
+    };
+  };
+
+  /** The decision of a set of matched rules (declaration order) at a risk level. */
+  const combine = (rules: readonly CompiledRule[], risk: string): PolicyDecision => {
+    const high = isHighRisk(risk);
+    let best: Decision = "ALLOW";
+    let winners: CompiledRule[] = [];
+    for (const rule of rules) {
       const effective: Decision =
         rule.decision === "ALLOW" && high ? "REQUIRE_APPROVAL" : rule.decision;
-      if (best === null || RANK[effective] > RANK[best]) {
+      if (winners.length === 0 || RANK[effective] > RANK[best]) {
         best = effective;
         winners = [rule];
       } else if (effective === best) {
         winners.push(rule);
       }
     }
-
-    if (best === null) {
-      let decision = defaultDecision;
-      let reason = `no rule matched ${req.capability} for ${req.principal}; the policy default is ${defaultDecision}`;
-      if (decision === "ALLOW" && isUncompensatedIrreversible(req)) {
-        decision = "DENY";
-        reason += `, but a default ALLOW never covers an irreversible effect (undo "${req.undo}", no declared compensation): a rule must allow it explicitly`;
-      } else if (decision === "ALLOW" && high) {
-        decision = "REQUIRE_APPROVAL";
-        reason += `; ${highRiskNote(req.risk)}`;
-      }
-      return {
-        decision,
-        ruleIds: EMPTY,
-        reason,
-        approvers: EMPTY,
-        policyHash: hash,
-        policySource: source,
-      };
-    }
-
     const decision: Decision = best;
     const ids = winners.map((r) => r.id);
     let reason = `${VERB[decision]} by rule${ids.length > 1 ? "s" : ""} ${quoteList(ids)}`;
@@ -311,12 +430,20 @@ export function createRulePolicy(def: RulePolicyDefinition): CompiledPolicy {
     let approvers: readonly string[] = EMPTY;
     if (decision === "REQUIRE_APPROVAL") {
       const escalated = winners.some((r) => r.decision === "ALLOW");
-      if (escalated) reason += ` (${highRiskNote(req.risk)})`;
+      if (escalated) reason += ` (${highRiskNote(risk)})`;
       const union = new Set<string>();
       for (const r of winners) for (const a of r.approvers) union.add(a);
-      if (union.size > 0) approvers = [...union];
+      if (union.size > 0) approvers = Object.freeze([...union]);
     }
-    return { decision, ruleIds, reason, approvers, policyHash: hash, policySource: source };
+    // Shared between calls with the same matches: frozen, like everything it holds.
+    return Object.freeze({
+      decision,
+      ruleIds: Object.freeze(rules.map((r) => r.id)),
+      reason,
+      approvers,
+      policyHash: hash,
+      policySource: source,
+    });
   };
 
   return Object.freeze({ hash, source, ruleCount: def.rules.length, evaluate });

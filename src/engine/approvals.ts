@@ -2,17 +2,20 @@
  * @module Human approvals bound to the exact action. An approval is persisted on the gated step
  * (requester, action hash, eligible approvers, expiry, on_timeout); deciding it is refused for
  * the requester itself, for ineligible principals and after expiry; an approved action whose
- * hash changed before execution voids the approval and asks again.
+ * hash changed before execution voids the approval and asks again. Each of these changes, once
+ * committed, is announced by a signed webhook (engine/webhooks.ts).
  */
 import picomatch from "picomatch";
+import type { WebhookEventType } from "../core/config.js";
 import { AirunError } from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import type { PlanStep } from "../core/plan.js";
 import { Reason, RunStatus, StepStatus } from "../core/status.js";
+import { resolveTemplates } from "../core/template.js";
 import type { EngineContext } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import type { RunExecution } from "./run-execution.js";
-import { failStep } from "./step-runner.js";
+import { failStep, templateScope } from "./step-runner.js";
 
 /** Statuses an approval goes through. */
 export const ApprovalStatus = {
@@ -98,6 +101,7 @@ export async function approvalGate(
           action_hash: req.actionHash,
         }),
       ]);
+      notify(exec, ps, "approval.voided", voided);
       return request(exec, ps, req);
     }
     const used = { ...current, status: ApprovalStatus.USED };
@@ -171,6 +175,7 @@ async function request(
     eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, req.decision),
     eventOp(EventType.APPROVAL_REQUESTED, exec.run.id, ps.id, approval),
   ]);
+  notify(exec, ps, "approval.requested", approval);
   return { state: "waiting" };
 }
 
@@ -204,7 +209,14 @@ export class ApprovalError extends AirunError {
 export async function decideApproval(
   ctx: EngineContext,
   exec: RunExecution,
-  input: { decision: "approve" | "reject"; principal: string; comment?: string; stepId?: string },
+  input: {
+    decision: "approve" | "reject";
+    principal: string;
+    comment?: string;
+    stepId?: string;
+    /** Decide only this approval (`<runId>/<stepId>/<n>`): a stale or used id is refused. */
+    approvalId?: string;
+  },
 ): Promise<ApprovalData> {
   if (exec.run.status !== RunStatus.WAITING_APPROVAL) {
     throw new ApprovalError(
@@ -233,6 +245,13 @@ export async function decideApproval(
   }
   const rec = pending[0]!;
   const approval = approvalOf(rec.decision)!;
+  if (input.approvalId !== undefined && input.approvalId !== approval.id) {
+    throw new ApprovalError(
+      "NO_PENDING_APPROVAL",
+      `approval ${input.approvalId} is not pending (the pending one is ${approval.id})`,
+      { runId: exec.run.id, stepId: rec.stepId },
+    );
+  }
   const now = Date.now();
   if (approval.expires_at !== null && now > approval.expires_at) {
     await expire(exec, rec.stepId, approval, now);
@@ -277,6 +296,7 @@ export async function decideApproval(
       comment: input.comment ?? null,
     }),
   ]);
+  notify(exec, exec.planStep(rec.stepId), "approval.decided", decided);
   return decided;
 }
 
@@ -322,4 +342,39 @@ async function expire(
       by: "system:timeout",
     }),
   ]);
+  notify(exec, exec.planStep(stepId), "approval.expired", next);
+}
+
+/**
+ * Sends the webhook of a committed approval change (in the background; never throws). A step's
+ * own `webhook_url` (templates resolved now) overrides the configured URL.
+ */
+function notify(
+  exec: RunExecution,
+  ps: PlanStep,
+  type: WebhookEventType,
+  approval: ApprovalData,
+): void {
+  const hooks = exec.ctx.webhooks;
+  if (!hooks) return;
+  let url: string | null = null;
+  let recordUrl: string | null = null;
+  const template = ps.approval?.webhookUrl ?? null;
+  if (template !== null) {
+    try {
+      url = String(resolveTemplates(template, templateScope(exec, null)));
+      recordUrl = String(resolveTemplates(template, templateScope(exec, null, true)));
+    } catch {
+      // Unresolvable: sent to (and recorded as) an invalid URL, so the failure is on record.
+      url = template;
+      recordUrl = template;
+    }
+  }
+  hooks.send({
+    type,
+    runId: exec.run.id,
+    stepId: ps.id,
+    approval,
+    ...(url !== null ? { url, recordUrl } : {}),
+  });
 }

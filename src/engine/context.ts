@@ -7,6 +7,7 @@ import type { CapabilityCatalog, SandboxConfig } from "../core/capability.js";
 import type { JsonValue } from "../core/json.js";
 import type { Store } from "../store/store.js";
 import type { Gatekeeper } from "./gatekeeper.js";
+import type { WebhookDispatcher } from "./webhooks.js";
 
 /** Engine settings, compiled from the config. Durations in milliseconds. */
 export interface EngineSettings {
@@ -47,6 +48,8 @@ export interface EngineContext {
   readonly settings: EngineSettings;
   /** This process's lease owner id. */
   readonly owner: string;
+  /** Sends signed webhooks in the background after approval (and run) changes are committed. */
+  readonly webhooks: WebhookDispatcher | undefined;
   /** Called after each committed event; must not throw. */
   readonly onProgress: ((event: ProgressEvent) => void) | undefined;
 }

@@ -34,13 +34,19 @@ export const EventType = {
   COMPENSATION_REFUSED: "compensation.refused",
   COMPENSATION_FAILED: "compensation.failed",
   COMPENSATION_VOID: "compensation.void",
+  /** The policy file changed and the new version is in force (no run: `runId` is null). */
+  POLICY_LOADED: "policy.loaded",
+  /** The policy file changed but is broken; the previous policy stays in force. */
+  POLICY_RELOAD_REFUSED: "policy.reload_refused",
+  /** One webhook delivery attempt (engine/webhooks.ts), recorded after it ended. */
+  WEBHOOK_DELIVERY: "webhook.delivery",
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
-/** An event append operation, stamped now. */
+/** An event append operation, stamped now. `runId` is null for events of no run (policy). */
 export function eventOp(
   type: EventType,
-  runId: string,
+  runId: string | null,
   stepId: string | null,
   data: JsonValue,
   at: number = Date.now(),

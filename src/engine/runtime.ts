@@ -25,15 +25,24 @@ import { compileSpec, validateSpec } from "../core/spec-compile.js";
 import { isTerminal, Reason, RunStatus, StepStatus } from "../core/status.js";
 import { openStore } from "../store/open-store.js";
 import type { RunFilter, RunRecord, StepRecord } from "../store/store.js";
+import {
+  type ApprovalDetail,
+  type ApprovalView,
+  getApproval,
+  listApprovals,
+  parseApprovalRef,
+} from "./approval-view.js";
 import { ApprovalError, decideApproval, settleApprovals } from "./approvals.js";
 import type { EngineContext, EngineSettings, ProgressEvent } from "./context.js";
+import { createDecisionHook } from "./decision-hook.js";
 import { EventType, eventOp } from "./events.js";
-import { PolicyGatekeeper } from "./gatekeeper.js";
+import { PolicyGatekeeper, type PolicyReload } from "./gatekeeper.js";
 import { coerceInputs } from "./inputs.js";
 import { newOwnerId, newRunId } from "./owner.js";
 import { claimRun, prepareResume, type RecoveredRun, recoverAll } from "./recovery.js";
 import { RunExecution } from "./run-execution.js";
 import { type RunView, toRunView } from "./run-view.js";
+import { DEFAULT_WEBHOOK_SETTINGS, WebhookDispatcher } from "./webhooks.js";
 
 /** How many compiled plans a runtime keeps. */
 const PLAN_CACHE_SIZE = 64;
@@ -62,6 +71,16 @@ export interface StartRunOptions {
   readonly idempotencyKey?: string;
 }
 
+/** A decision on a pending approval (`Runtime.decideApproval`). */
+export interface DecideApprovalInput {
+  readonly decision: "approve" | "reject";
+  /** Who decides (`kind:id`): must be eligible and not the requester. */
+  readonly principal: string;
+  readonly comment?: string;
+  /** Which waiting step, when several wait. */
+  readonly stepId?: string;
+}
+
 /** A governed runtime. */
 export class Runtime {
   readonly config: AirunConfig;
@@ -73,11 +92,16 @@ export class Runtime {
   /** Runs this process is driving right now (their cancel requests are polled). */
   readonly #active = new Map<string, RunExecution>();
   #closed = false;
+  /** Policy reload events being committed (awaited by close). */
+  readonly #policyWrites = new Set<Promise<void>>();
 
   private constructor(config: AirunConfig, registry: CapabilityRegistry, ctx: EngineContext) {
     this.config = config;
     this.registry = registry;
     this.#ctx = ctx;
+    if (ctx.gatekeeper instanceof PolicyGatekeeper) {
+      ctx.gatekeeper.onReload((e) => this.#recordPolicyReload(e));
+    }
     this.#heartbeat = setInterval(() => {
       this.#beat().catch(() => undefined);
     }, ctx.settings.heartbeatMs);
@@ -91,13 +115,17 @@ export class Runtime {
     const config = await loadConfig(cwd, env, options.configFile, options.home);
     const registry = createStandardRegistry();
     await loadPlugins(registry, config.plugins, config.baseDir);
-    const gatekeeper = await PolicyGatekeeper.load(config.policy);
+    const gatekeeper = await PolicyGatekeeper.load(config.policy, {
+      watch: true,
+      hook: config.policyHook ? createDecisionHook(config.policyHook) : null,
+    });
     const store = await openStore({
       url: config.store.kind === "sqlite" ? "sqlite" : config.store.url,
       home: config.home,
       ...(config.store.kind === "sqlite" ? { synchronous: config.store.synchronous } : {}),
     });
     const roles = new Map(Object.entries(config.principals).map(([p, v]) => [p, v.roles]));
+    const webhooks = new WebhookDispatcher(store, webhookSettings(config), env);
     const settings: EngineSettings = {
       concurrency: config.engine.concurrency,
       defaultTimeoutMs: config.engine.defaultTimeoutMs,
@@ -117,7 +145,8 @@ export class Runtime {
       gatekeeper,
       settings,
       owner: newOwnerId(),
-      onProgress: options.onProgress,
+      webhooks,
+      onProgress: runFinishedNotifier(webhooks, options.onProgress),
     };
     return new Runtime(config, registry, ctx);
   }
@@ -224,6 +253,8 @@ export class Runtime {
       principal?: string;
       comment?: string;
       stepId?: string;
+      /** Decide only this approval id (a stale or already used one is refused). */
+      approvalId?: string;
     } = {},
   ): Promise<RunView> {
     if (opts.decision && !opts.principal) {
@@ -240,6 +271,7 @@ export class Runtime {
             principal: opts.principal,
             ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
             ...(opts.stepId !== undefined ? { stepId: opts.stepId } : {}),
+            ...(opts.approvalId !== undefined ? { approvalId: opts.approvalId } : {}),
           });
         } catch (err) {
           if (!(err instanceof ApprovalError && err.code === "APPROVAL_EXPIRED")) throw err;
@@ -368,6 +400,47 @@ export class Runtime {
     return (await this.#ctx.store.listEvents({ runId })).map((e) => ({ ...e, runId }));
   }
 
+  /**
+   * Decides a pending approval and drives the run on (approve executes the gated step; reject
+   * rolls back). `ref` is a run id or an approval id (`<runId>/<stepId>/<n>`); with an approval
+   * id only that approval may be decided, so a decision meant for an earlier (voided or used)
+   * request is refused. A run not waiting for approval is refused with `NOT_WAITING`.
+   *
+   * @example
+   * const run = await rt.decideApproval(runId, { decision: "approve", principal: "user:alice" });
+   */
+  async decideApproval(ref: string, input: DecideApprovalInput): Promise<RunView> {
+    const { runId, approvalId } = parseApprovalRef(ref);
+    const run = await this.#requireRun(runId);
+    if (run.status !== RunStatus.WAITING_APPROVAL) {
+      throw new ApprovalError(
+        "NOT_WAITING",
+        `run ${runId} is ${run.status}, not waiting for approval`,
+        { runId },
+      );
+    }
+    return this.resume(runId, {
+      decision: input.decision,
+      principal: input.principal,
+      ...(input.comment !== undefined ? { comment: input.comment } : {}),
+      ...(input.stepId !== undefined ? { stepId: input.stepId } : {}),
+      ...(approvalId !== undefined ? { approvalId } : {}),
+    });
+  }
+
+  /** Pending approvals across runs, or (with `runId`) every approval of that run. */
+  async listApprovals(filter: { readonly runId?: string } = {}): Promise<ApprovalView[]> {
+    return listApprovals(this.#ctx.store, filter);
+  }
+
+  /**
+   * One approval with its history and webhook deliveries, by approval id or by run id (the
+   * run's pending approval, else its latest).
+   */
+  async getApproval(ref: string): Promise<ApprovalDetail> {
+    return getApproval(this.#ctx.store, ref);
+  }
+
   /** Pending approvals across runs. */
   async pendingApprovals(): Promise<JsonObject[]> {
     const out: JsonObject[] = [];
@@ -415,11 +488,44 @@ export class Runtime {
     }
   }
 
+  /** Records a hot reload of the policy (accepted or refused) as an event without a run. */
+  #recordPolicyReload(e: PolicyReload): void {
+    const op =
+      e.type === "loaded"
+        ? eventOp(EventType.POLICY_LOADED, null, null, {
+            source: e.source,
+            hash: e.hash,
+            previous_hash: e.previousHash,
+            rules: e.ruleCount,
+          })
+        : eventOp(EventType.POLICY_RELOAD_REFUSED, null, null, {
+            source: e.source,
+            error: e.error,
+            problems: [...e.problems],
+            kept_hash: e.keptHash,
+          });
+    const write: Promise<void> = this.#ctx.store
+      .commit([op])
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => this.#policyWrites.delete(write));
+    this.#policyWrites.add(write);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
-    await this.#ctx.store.close();
+    this.#ctx.gatekeeper.close?.();
+    await Promise.all(this.#policyWrites);
+    try {
+      // Bounded: deliveries still failing after the grace period are abandoned (and recorded so).
+      await this.#ctx.webhooks?.close();
+    } finally {
+      await this.#ctx.store.close();
+    }
   }
 
   /**
@@ -501,7 +607,8 @@ async function readSpec(file: string): Promise<string> {
   }
 }
 
-async function loadConfig(
+/** Reads and compiles the config (`airun.yaml` in `cwd` unless `configFile`); no store. */
+export async function loadConfig(
   cwd: string,
   env: Readonly<Record<string, string | undefined>>,
   configFile: string | undefined,
@@ -529,6 +636,53 @@ async function loadConfig(
     env: env as Record<string, string | undefined>,
     ...(home ? { home: resolve(cwd, home) } : {}),
   });
+}
+
+/** Webhook settings from config `approvals.webhook`, defaulted (step URLs may still be used). */
+function webhookSettings(config: AirunConfig) {
+  const w = config.approvals.webhook;
+  if (!w) return DEFAULT_WEBHOOK_SETTINGS;
+  return {
+    url: w.url,
+    secretEnv: w.secretEnv ?? DEFAULT_WEBHOOK_SETTINGS.secretEnv,
+    events: w.events,
+    maxAttempts: w.maxAttempts,
+    backoffMs: w.backoffMs,
+    maxBackoffMs: w.maxBackoffMs,
+    timeoutMs: w.timeoutMs,
+  };
+}
+
+/** Terminal run events, each of which sends a `run.finished` webhook when configured. */
+const RUN_FINISHED: ReadonlySet<string> = new Set([
+  EventType.RUN_COMPLETED,
+  EventType.RUN_ROLLED_BACK,
+  EventType.RUN_FAILED,
+]);
+
+/** The progress listener, extended to send `run.finished` once a terminal status is committed. */
+function runFinishedNotifier(
+  webhooks: WebhookDispatcher,
+  onProgress: ((event: ProgressEvent) => void) | undefined,
+): ((event: ProgressEvent) => void) | undefined {
+  if (!webhooks.settings.events.includes("run.finished")) return onProgress;
+  return (event) => {
+    onProgress?.(event);
+    if (!RUN_FINISHED.has(event.type)) return;
+    const d = (event.data ?? {}) as JsonObject;
+    webhooks.send({
+      type: "run.finished",
+      runId: event.runId,
+      stepId: null,
+      run: {
+        id: event.runId,
+        status: d.status ?? null,
+        outcome: d.outcome ?? null,
+        reason: d.reason ?? null,
+        detail: d.detail ?? null,
+      },
+    });
+  };
 }
 
 function safeUsername(): string {

@@ -25,7 +25,7 @@ import {
 } from "../core/status.js";
 import { evaluateCondition, resolveTemplates } from "../core/template.js";
 import type { CompensationRecord, StepRecord, WriteOp } from "../store/store.js";
-import { approvalGate } from "./approvals.js";
+import { approvalGate, approvalOf } from "./approvals.js";
 import { EventType, eventOp } from "./events.js";
 import { retryDelayMs, sleep } from "./retry.js";
 import type { RunExecution } from "./run-execution.js";
@@ -137,7 +137,7 @@ export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
 
 async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
   const call = resolveCall(exec, ps);
-  const policy = exec.ctx.gatekeeper.decide({
+  const policy = await exec.ctx.gatekeeper.decide({
     principal: exec.run.principal,
     roles: exec.ctx.settings.rolesOf(exec.run.principal),
     capability: call.cap.name,
@@ -156,8 +156,17 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     risk: call.risk,
     compensation: ps.compensation ? ps.compensation.capability : null,
   };
+  if (policy.hook) decision.hook = { ...policy.hook };
+  // The stricter answer wins: a step that already entered the approval flow stays in it even
+  // if the policy (hot-reloaded since) now says ALLOW; a rejection is never bypassed.
+  let verdict = policy.decision;
+  if (verdict === Decision.ALLOW && approvalOf(exec.step(ps.id).decision) !== null) {
+    verdict = Decision.REQUIRE_APPROVAL;
+    decision.decision = verdict;
+    decision.reason = `${policy.reason}; the step already entered the approval flow, which a looser policy does not bypass`;
+  }
   const recorded = { decision, contextHash: call.contextHash, inputs: call.recordInputs };
-  if (policy.decision === Decision.DENY) {
+  if (verdict === Decision.DENY) {
     await failStep(exec, ps, new AirunError("POLICY_DENIED", policy.reason), {
       effectUnknown: false,
       reason: Reason.POLICY_DENIED,
@@ -165,12 +174,12 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     });
     return;
   }
-  if (policy.decision === Decision.REQUIRE_APPROVAL) {
+  if (verdict === Decision.REQUIRE_APPROVAL) {
     const gate = await approvalGate(exec, ps, {
       actionHash: call.contextHash,
       decision,
       approvers: policy.approvers,
-      message: policy.reason,
+      message: String(decision.reason),
       recordInputs: call.recordInputs,
     });
     if (gate.state !== "approved") return;
@@ -248,12 +257,16 @@ async function writeIntent(
 ): Promise<void> {
   const ops: WriteOp[] = [];
   const existing = exec.compensations.get(ps.id);
-  const seq = existing?.seq ?? exec.step(ps.id).seq ?? exec.nextSeq();
   const kind = ps.compensation ? "declared" : call.undo === UndoKind.BUILTIN ? "builtin" : null;
-  if (!existing && (kind || call.cap.prepare)) {
-    let plan: UndoPlan | undefined;
-    if (call.cap.prepare)
-      plan = await call.cap.prepare(call.input, capabilityContext(exec, ps, attempt));
+  const record = !existing && (kind !== null || call.cap.prepare !== undefined);
+  const plan: UndoPlan | undefined =
+    record && call.cap.prepare
+      ? await call.cap.prepare(call.input, capabilityContext(exec, ps, attempt))
+      : undefined;
+  // The stack position is taken after the last await, so positions follow the order in which
+  // intents are committed (concurrent steps never interleave between the two).
+  const seq = existing?.seq ?? exec.step(ps.id).seq ?? exec.nextSeq();
+  if (record) {
     const blobs: Record<string, string> = {};
     for (const [name, bytes] of Object.entries(plan?.blobs ?? {})) {
       const id = sha256Hex(bytes);
@@ -587,6 +600,8 @@ async function approvalStep(exec: RunExecution, ps: PlanStep): Promise<void> {
         ...rec,
         status: StepStatus.SUCCEEDED,
         attempts: 1,
+        // The approval is consumed (USED), as for a gated action: it cannot be decided again.
+        decision: { ...(rec.decision as JsonObject), approval },
         outputs: {
           approved: true,
           decided_by: approval.decided_by ?? null,

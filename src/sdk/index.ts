@@ -25,6 +25,7 @@ export type {
   UndoPlan,
 } from "../core/capability.js";
 export { defineCapability } from "../core/capability.js";
+export type { WebhookEventType } from "../core/config.js";
 export {
   AirunError,
   CapabilityError,
@@ -46,6 +47,24 @@ export {
   StepStatus,
   UndoKind,
 } from "../core/status.js";
+export type {
+  ApprovalDetail,
+  ApprovalHistoryEntry,
+  ApprovalView,
+} from "../engine/approval-view.js";
+export { type ApprovalData, ApprovalError, ApprovalStatus } from "../engine/approvals.js";
 export type { ProgressEvent } from "../engine/context.js";
 export type { RunView, StepView } from "../engine/run-view.js";
-export { Runtime, type RuntimeOptions, type StartRunOptions } from "../engine/runtime.js";
+export {
+  type DecideApprovalInput,
+  Runtime,
+  type RuntimeOptions,
+  type StartRunOptions,
+} from "../engine/runtime.js";
+export {
+  DELIVERY_HEADER,
+  SIGNATURE_HEADER,
+  signWebhook,
+  verifyWebhook,
+  type WebhookEvent,
+} from "../engine/webhooks.js";

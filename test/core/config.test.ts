@@ -31,6 +31,7 @@ describe("compileConfig", () => {
       home: path.join(cwd, ".airun"),
       store: { kind: "sqlite", synchronous: "FULL" },
       policy: null,
+      policyHook: null,
       principals: {},
       sandbox: {
         fsRoots: [cwd],
@@ -93,7 +94,15 @@ engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s }
       timeoutMs: 7_200_000,
       onTimeout: "approve",
       approvers: ["role:sre"],
-      webhook: { url: "https://hooks.example.com/x", secretEnv: "HOOK_SECRET" },
+      webhook: {
+        url: "https://hooks.example.com/x",
+        secretEnv: "HOOK_SECRET",
+        events: ["approval.requested", "approval.decided", "approval.expired", "approval.voided"],
+        maxAttempts: 5,
+        backoffMs: 500,
+        maxBackoffMs: 30_000,
+        timeoutMs: 10_000,
+      },
     });
     expect(c.audit).toEqual({ level: "FORENSIC", redact: ["password"] });
     expect(c.llm).toMatchObject({ providers: { openai: { api_key_env: "OPENAI_API_KEY" } } });
@@ -175,6 +184,43 @@ engine:
         message: expect.stringMatching(/shorter than lease_ttl/),
       },
     ]);
+  });
+
+  it("compiles the webhook's events, retries and timeout, and rejects unknown events and a zero timeout", () => {
+    const c = compileConfig(
+      {
+        file: "airun.yaml",
+        text: `approvals:
+  webhook:
+    url: http://127.0.0.1:9/hook
+    events: [approval.requested, run.finished, run.finished]
+    max_attempts: 3
+    backoff: 10ms
+    max_backoff: 1s
+    timeout: 2s
+`,
+      },
+      { cwd, env: noEnv },
+    );
+    expect(c.approvals.webhook).toEqual({
+      url: "http://127.0.0.1:9/hook",
+      secretEnv: null,
+      events: ["approval.requested", "run.finished"],
+      maxAttempts: 3,
+      backoffMs: 10,
+      maxBackoffMs: 1_000,
+      timeoutMs: 2_000,
+    });
+    const ps = problemsOf(
+      "approvals:\n  webhook:\n    url: https://h.example/x\n    events: [run.started]\n    timeout: 0\n",
+    );
+    expect(ps.map((p) => [p.line, p.field])).toEqual([
+      [4, "approvals.webhook.events[0]"],
+      [5, "approvals.webhook.timeout"],
+    ]);
+    expect(problemsOf("approvals: { webhook: { url: 'ftp://h/x' } }\n")[0]!.message).toMatch(
+      /http\(s\) URL/,
+    );
   });
 
   it("reports YAML syntax errors and a non-mapping document", () => {

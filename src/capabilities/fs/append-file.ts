@@ -3,7 +3,7 @@
  * to the previous length once it has checked the file is exactly the old content plus the
  * appended tail, or removes the file when the call created it.
  */
-import { constants } from "node:fs";
+import { closeSync, constants, fstatSync } from "node:fs";
 import { lstat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
@@ -15,11 +15,13 @@ import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import {
   type FileDigest,
+  fsyncFd,
   hashFileVerified,
   openVerified,
+  openVerifiedFd,
   requireFileOrAbsent,
   syncDir,
-  writeAll,
+  writeAllFd,
 } from "./fs-io.js";
 import { parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
 import { removeNode } from "./fs-state.js";
@@ -99,8 +101,8 @@ export const appendFile = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolve(input.path);
-      const mode = await requireFileOrAbsent(target.path);
+      const target = await sb.resolveWithStats(input.path);
+      const mode = requireFileOrAbsent(target);
       if (mode === null) await parentsToCreate(sb, target.path, false);
       const prev = mode === null ? null : await hashFileVerified(sb, target.path, ctx.signal);
       const bytes = decodeContent(input.content, input.encoding);
@@ -118,10 +120,12 @@ export const appendFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolve(input.path);
-      await requireFileOrAbsent(target.path);
+      const target = await sb.resolveWithStats(input.path);
+      requireFileOrAbsent(target);
       const bytes = decodeContent(input.content, input.encoding);
-      const handle = await openVerified(
+      // Raw descriptor: open, write (when small), fstat and close are synchronous, only the
+      // fsync waits on the threadpool (see fs-io.ts).
+      const fd = openVerifiedFd(
         sb,
         target.path,
         constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT,
@@ -129,11 +133,11 @@ export const appendFile = defineCapability({
       );
       let size: number;
       try {
-        await writeAll(handle, bytes);
-        await handle.sync();
-        size = (await handle.stat()).size;
+        await writeAllFd(fd, bytes);
+        await fsyncFd(fd);
+        size = fstatSync(fd).size;
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
       if (!target.exists) await syncDir(path.dirname(target.path));
       return { path: target.path, bytes_appended: bytes.length, size };

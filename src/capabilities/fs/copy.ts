@@ -113,7 +113,10 @@ export const copy = defineCapability({
         const image = await copyTree(sb, ends.from, ends.to, ctx.signal);
         return { from: ends.from, to: ends.to, type: "dir" as const, sha256: treeDigest(image) };
       }
-      const copied = await copyToTemp(sb, ends.from, ends.to, ctx.signal);
+      // Leftover temp files only follow a crash: a re-run (attempt > 1) or revert sweeps them.
+      const copied = await copyToTemp(sb, ends.from, ends.to, ctx.signal, {
+        sweepLeftovers: ctx.attempt > 1,
+      });
       await commitTemp(copied.tmp, ends.to, input.overwrite);
       return { from: ends.from, to: ends.to, type: "file" as const, sha256: copied.sha256 };
     });

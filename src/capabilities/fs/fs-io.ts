@@ -2,15 +2,46 @@
  * @module Low-level file I/O on canonical sandbox paths: opening with `O_NOFOLLOW` and a
  * descriptor check, bounded reads, streaming hashes, atomic writes (temp file + rename),
  * no-clobber renames and directory fsync. Capabilities and undo code build on these.
+ *
+ * Sync or async, call by call. Every `fs.promises` call is a libuv threadpool round trip
+ * (50-150 µs under load), which dwarfs a metadata call on a local filesystem. So the hot
+ * paths (reading a before-image, hashing a file, writing a file atomically, fsync of a
+ * directory) work on raw descriptors and split their calls:
+ * - SYNCHRONOUS: `open` (`O_NOFOLLOW`, and `O_NONBLOCK` for reads so a FIFO cannot block),
+ *   `fstat`, `fchmod`, `close`, `rename`, `unlink`, and the `/proc/self/fd` check. These
+ *   update or read in-memory inode and dentry state and do not wait for the disk (a
+ *   rename's journal commit is what the later fsync waits for); they take microseconds.
+ *   Reads and writes of at most `SYNC_IO_MAX` bytes are synchronous too: a write only
+ *   copies into the page cache; a read is a page-cache copy or at worst one small device
+ *   read (a before-image is usually the file just written, hot in the cache).
+ * - ASYNCHRONOUS: every `fsync` (it waits for the device: durability is unchanged), and
+ *   reads and writes above `SYNC_IO_MAX` (large transfers would hold the event loop).
+ * Roots are expected on a local filesystem; on a network filesystem a synchronous metadata
+ * call blocks the event loop for one server round trip.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { constants } from "node:fs";
+import type { Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  fsync,
+  linkSync,
+  openSync,
+  read,
+  readSync,
+  renameSync,
+  unlinkSync,
+  write,
+  writeSync,
+} from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { link, lstat, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
+import { lstat, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
 import { CapabilityError } from "../../core/errors.js";
 import { errnoOf, throwIfAborted } from "./fs-errors.js";
-import type { FsSandbox } from "./sandbox.js";
+import type { FsSandbox, ResolvedTarget } from "./sandbox.js";
 import { O_NOFOLLOW } from "./sandbox.js";
 
 const CHUNK = 1 << 20;
@@ -21,6 +52,71 @@ function bufferFor(size: number): Buffer {
 }
 const O_NONBLOCK: number = constants.O_NONBLOCK ?? 0;
 const O_DIRECTORY: number = constants.O_DIRECTORY ?? 0;
+
+/**
+ * Reads and writes of at most this many bytes are synchronous: a write only copies into the
+ * page cache, a read is a page-cache copy or at worst one small device read, either way less
+ * than the threadpool hop it saves. Larger transfers stay on the threadpool.
+ */
+export const SYNC_IO_MAX = 64 * 1024;
+
+/** `fsync` of a raw descriptor, on the threadpool (it waits for the device). */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fsync(fd, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/**
+ * One `read` at the current offset. Synchronous when at most `SYNC_IO_MAX` bytes are asked
+ * for (a page-cache copy, or at worst one small device read); otherwise on the threadpool.
+ */
+function readFd(fd: number, buf: Buffer, length: number): Promise<number> | number {
+  if (length <= SYNC_IO_MAX) return readSync(fd, buf, 0, length, null);
+  return new Promise((resolve, reject) => {
+    read(fd, buf, 0, length, null, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** One `write` at the current offset, on the threadpool. */
+function writeFd(fd: number, data: Uint8Array, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    write(fd, data, offset, length, null, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Closes a raw descriptor, ignoring errors (used on paths that are already failing). */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already failing; the original error is the one to report.
+  }
+}
+
+/**
+ * After a read shorter than asked for: true when the file really ends at `offset` (a fresh
+ * `fstat`, synchronous), so the usual single read of a small file needs no extra EOF read.
+ * A short read that is not the end (or a file that grew meanwhile) keeps the loop reading.
+ */
+function atEnd(fd: number, offset: number): boolean {
+  return fstatSync(fd).size <= offset;
+}
+
+/**
+ * Opens `p` (synchronously, see the module comment) without following a final symlink and
+ * checks the descriptor really is `p`. The caller closes the descriptor.
+ */
+export function openVerifiedFd(sb: FsSandbox, p: string, flags: number, mode?: number): number {
+  const fd = openSync(p, flags | O_NOFOLLOW, mode);
+  try {
+    sb.checkOpened(fd, p);
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
+  }
+  return fd;
+}
 
 /** A fresh, unpredictable sibling name for a temp file or directory next to `target`. */
 export function tempPathFor(target: string, kind: "tmp" | "trash" = "tmp"): string {
@@ -64,7 +160,7 @@ export async function openVerified(
 ): Promise<FileHandle> {
   const handle = await open(p, flags | O_NOFOLLOW, mode);
   try {
-    await sb.verifyOpened(handle, p);
+    sb.checkOpened(handle.fd, p);
   } catch (err) {
     await handle.close();
     throw err;
@@ -78,9 +174,8 @@ export interface FileBytes {
   readonly mode: number;
 }
 
-/** Throws unless the open handle is a regular file. */
-async function requireRegular(handle: FileHandle, p: string): Promise<number> {
-  const st = await handle.stat();
+/** Throws unless the stats are those of a regular file. */
+function requireRegularStats(st: Stats, p: string): Stats {
   if (st.isDirectory()) {
     throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });
   }
@@ -89,18 +184,27 @@ async function requireRegular(handle: FileHandle, p: string): Promise<number> {
       context: { path: p },
     });
   }
-  return st.size;
+  return st;
 }
 
-/** Reads a whole regular file, refusing (`FS_TOO_LARGE`) beyond `maxBytes`. */
+/** Throws unless the open handle is a regular file; returns its stats. */
+async function requireRegular(handle: FileHandle, p: string): Promise<Stats> {
+  return requireRegularStats(await handle.stat(), p);
+}
+
+/**
+ * Reads a whole regular file, refusing (`FS_TOO_LARGE`) beyond `maxBytes`. Reads are sized to
+ * the file (one read for a small file), and the mode comes from the same `fstat`.
+ */
 export async function readFileVerified(
   sb: FsSandbox,
   p: string,
   maxBytes: number,
 ): Promise<FileBytes> {
-  const handle = await openVerified(sb, p, constants.O_RDONLY | O_NONBLOCK);
+  const fd = openVerifiedFd(sb, p, constants.O_RDONLY | O_NONBLOCK);
   try {
-    const size = await requireRegular(handle, p);
+    const st = requireRegularStats(fstatSync(fd), p);
+    const size = st.size;
     const tooLarge = () =>
       new CapabilityError("FS_TOO_LARGE", `${p} is larger than ${maxBytes} bytes`, {
         context: { path: p, size, max_bytes: maxBytes },
@@ -109,19 +213,19 @@ export async function readFileVerified(
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
-      const buf = Buffer.allocUnsafe(
-        Math.min(CHUNK, maxBytes - total + 1, Math.max(4096, size - total + 1)),
-      );
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+      const want = Math.min(CHUNK, maxBytes - total + 1, Math.max(4096, size - total + 1));
+      const buf = Buffer.allocUnsafe(want);
+      const bytesRead = await readFd(fd, buf, want);
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > maxBytes) throw tooLarge();
       chunks.push(buf.subarray(0, bytesRead));
+      if (bytesRead < want && atEnd(fd, total)) break;
     }
-    const mode = (await handle.stat()).mode & 0o7777;
-    return { bytes: Buffer.concat(chunks, total), mode };
+    const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    return { bytes, mode: st.mode & 0o7777 };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -143,17 +247,17 @@ export async function hashFileVerified(
   signal?: AbortSignal,
   splitAt = 0,
 ): Promise<FileDigest> {
-  const handle = await openVerified(sb, p, constants.O_RDONLY | O_NONBLOCK);
+  const fd = openVerifiedFd(sb, p, constants.O_RDONLY | O_NONBLOCK);
   try {
-    const size = await requireRegular(handle, p);
+    const st = requireRegularStats(fstatSync(fd), p);
     const whole = createHash("sha256");
     const head = createHash("sha256");
     const tail = createHash("sha256");
-    const buf = bufferFor(size);
+    const buf = bufferFor(st.size);
     let offset = 0;
     for (;;) {
       if (signal) throwIfAborted(signal);
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+      const bytesRead = await readFd(fd, buf, buf.length);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
       whole.update(chunk);
@@ -161,31 +265,44 @@ export async function hashFileVerified(
       if (cut > 0) head.update(chunk.subarray(0, cut));
       if (cut < bytesRead) tail.update(chunk.subarray(cut));
       offset += bytesRead;
+      if (bytesRead < buf.length && atEnd(fd, offset)) break;
     }
-    const mode = (await handle.stat()).mode & 0o7777;
     return {
       size: offset,
-      mode,
+      mode: st.mode & 0o7777,
       sha256: whole.digest("hex"),
       headSha256: head.digest("hex"),
       tailSha256: tail.digest("hex"),
     };
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
-/** Best-effort fsync of a directory, so a rename or unlink inside it is durable. */
+/**
+ * Best-effort fsync of a directory, so a rename or unlink inside it is durable. Opening and
+ * closing are synchronous, the fsync is not (see the module comment).
+ */
 export async function syncDir(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
+  let fd: number | undefined;
   try {
-    handle = await open(dir, constants.O_RDONLY | O_DIRECTORY);
-    await handle.sync();
+    fd = openSync(dir, constants.O_RDONLY | O_DIRECTORY);
+    await fsyncFd(fd);
   } catch {
     // Some filesystems refuse fsync on directories; durability is then the OS's best.
   } finally {
-    await handle?.close();
+    if (fd !== undefined) closeQuietly(fd);
   }
+}
+
+/** Options for the functions that create a temp file next to a target. */
+export interface TempOptions {
+  /**
+   * First remove `.name.airun-tmp-*` leftovers of a killed call (a directory listing).
+   * Default true. A first attempt may skip it: leftovers only exist after a crash or an
+   * interrupted attempt, whose re-run (attempt > 1) or revert sweeps them.
+   */
+  readonly sweepLeftovers?: boolean;
 }
 
 /**
@@ -197,8 +314,9 @@ export async function createTempFile(
   target: string,
   fill: (handle: FileHandle) => Promise<void>,
   mode: number | null,
+  options: TempOptions = {},
 ): Promise<string> {
-  await removeLeftovers(target);
+  if (options.sweepLeftovers ?? true) await removeLeftovers(target);
   const tmp = tempPathFor(target);
   const handle = await open(
     tmp,
@@ -206,7 +324,7 @@ export async function createTempFile(
     0o666,
   );
   try {
-    await sb.verifyOpened(handle, tmp);
+    sb.checkOpened(handle.fd, tmp);
     await fill(handle);
     if (mode !== null) await handle.chmod(mode);
     await handle.sync();
@@ -228,18 +346,68 @@ export async function writeAll(handle: FileHandle, data: Uint8Array): Promise<vo
   }
 }
 
+/** Writes all of `data` through a raw descriptor (synchronously when small). */
+export async function writeAllFd(fd: number, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const length = Math.min(CHUNK, data.length - offset);
+    offset +=
+      data.length <= SYNC_IO_MAX
+        ? writeSync(fd, data, offset, length, null)
+        : await writeFd(fd, data, offset, length);
+  }
+}
+
 /**
  * Replaces (or creates) `target` with exactly `data`, atomically: readers see the old file or
  * the new one, never a mix. `mode` null keeps the process default for a new file.
+ *
+ * A fresh temp file (`O_EXCL | O_NOFOLLOW`, descriptor checked) is written, fsynced, closed
+ * and renamed over `target`, then the directory is fsynced: the same steps and order as
+ * `createTempFile` + `commitTemp`, on a raw descriptor so that only the two fsyncs (and a
+ * large write) leave the event loop.
  */
 export async function writeFileAtomic(
   sb: FsSandbox,
   target: string,
   data: Uint8Array,
   mode: number | null,
+  options: TempOptions = {},
 ): Promise<void> {
-  const tmp = await createTempFile(sb, target, (h) => writeAll(h, data), mode);
-  await commitTemp(tmp, target, true);
+  if (options.sweepLeftovers ?? true) await removeLeftovers(target);
+  const tmp = tempPathFor(target);
+  const fd = openSync(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW,
+    0o666,
+  );
+  try {
+    sb.checkOpened(fd, tmp);
+    await writeAllFd(fd, data);
+    if (mode !== null) fchmodSync(fd, mode);
+    await fsyncFd(fd);
+  } catch (err) {
+    closeQuietly(fd);
+    removeQuietly(tmp);
+    throw err;
+  }
+  try {
+    closeSync(fd);
+    renameSync(tmp, target);
+  } catch (err) {
+    removeQuietly(tmp);
+    throw err;
+  }
+  await syncDir(path.dirname(target));
+}
+
+/** Unlinks a temp file of a failed call, ignoring errors. */
+function removeQuietly(p: string): void {
+  try {
+    unlinkSync(p);
+  } catch {
+    // Nothing to remove, or not removable: a later sweep (`removeLeftovers`) retries.
+  }
 }
 
 /** Creates (or replaces) a symlink at `target` pointing to `linkTarget`, atomically. */
@@ -276,8 +444,11 @@ export async function renameNoReplace(from: string, to: string, isDir: boolean):
     new CapabilityError("FS_EXISTS", `${to} already exists`, { context: { path: to } });
   if (!isDir) {
     try {
-      await link(from, to);
-      await unlink(from);
+      // Synchronous (metadata calls, see the module comment): no other work of this process
+      // (such as another step's commit) can run between the link and the unlink, so the
+      // state "both names exist" lasts microseconds instead of two threadpool hops.
+      linkSync(from, to);
+      unlinkSync(from);
       return;
     } catch (err) {
       if (errnoOf(err) === "EEXIST") throw exists();
@@ -325,11 +496,11 @@ export async function copyToTemp(
   from: string,
   to: string,
   signal?: AbortSignal,
+  options: TempOptions = {},
 ): Promise<{ tmp: string; sha256: string; size: number }> {
   const src = await openVerified(sb, from, constants.O_RDONLY | O_NONBLOCK);
   try {
-    await requireRegular(src, from);
-    const mode = (await src.stat()).mode & 0o7777;
+    const mode = (await requireRegular(src, from)).mode & 0o7777;
     let digest = { sha256: "", size: 0 };
     const tmp = await createTempFile(
       sb,
@@ -338,6 +509,7 @@ export async function copyToTemp(
         digest = await copyHandle(src, dst, signal);
       },
       mode,
+      options,
     );
     return { tmp, ...digest };
   } finally {
@@ -345,9 +517,13 @@ export async function copyToTemp(
   }
 }
 
-/** Refuses a target that exists and is not a regular file. */
-export async function requireFileOrAbsent(p: string): Promise<number | null> {
-  const st = await lstat(p).catch(() => null);
+/**
+ * Refuses a target that exists and is not a regular file; returns its mode (null when
+ * absent). Uses the `lstat` the sandbox took while resolving it: no second call.
+ */
+export function requireFileOrAbsent(target: ResolvedTarget): number | null {
+  const st = target.stats;
+  const p = target.path;
   if (!st) return null;
   if (st.isDirectory()) {
     throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });

@@ -4,17 +4,51 @@
  * which path differs and how.
  */
 import type { z } from "zod";
-import type { CapabilityContext, ReconcileResult } from "../../core/capability.js";
+import type { CapabilityContext, ReconcileResult, SandboxConfig } from "../../core/capability.js";
 import { CapabilityError, DriftError } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
 import { throwIfAborted, withFsErrors } from "./fs-errors.js";
 import { describeState, type NodeState } from "./fs-state.js";
 import { FsSandbox } from "./sandbox.js";
 
+interface CachedSandbox {
+  /** The configured roots the sandbox was built from (compared on every lookup). */
+  readonly fsRoots: readonly string[];
+  readonly sandbox: Promise<FsSandbox>;
+}
+
+/**
+ * Canonicalized sandboxes, one per `SandboxConfig` object (the engine passes the same config
+ * object to every call of a runtime). `realpath` of every root on every call cost two
+ * threadpool hops and a failing `readlink` per path component of each root. Roots are
+ * operator configuration, trusted as configured (re-running `realpath` per call would follow
+ * a root swapped for a symlink just the same), no capability may delete or move a root, and
+ * roots are taken not to move during the life of a process. What is below a root is never cached: every call still walks
+ * its path one component at a time. A failed canonicalization is not cached, so a root
+ * created later is picked up; a root deleted later makes calls fail (`FS_NOT_FOUND` or a
+ * `SandboxError`), never reach outside.
+ */
+const sandboxes = new WeakMap<SandboxConfig, CachedSandbox>();
+
+function sameRoots(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((r, i) => r === b[i]);
+}
+
 /** Opens the sandbox configured for this call (refusing at once if the call was aborted). */
 export function sandboxFor(ctx: CapabilityContext): Promise<FsSandbox> {
   throwIfAborted(ctx.signal);
-  return FsSandbox.create(ctx.sandbox.fsRoots);
+  const config = ctx.sandbox;
+  const cached = sandboxes.get(config);
+  if (cached && sameRoots(cached.fsRoots, config.fsRoots)) return cached.sandbox;
+  const entry: CachedSandbox = {
+    fsRoots: [...config.fsRoots],
+    sandbox: FsSandbox.create(config.fsRoots),
+  };
+  sandboxes.set(config, entry);
+  entry.sandbox.catch(() => {
+    if (sandboxes.get(config) === entry) sandboxes.delete(config);
+  });
+  return entry.sandbox;
 }
 
 /** Parses persisted undo data; a plan that does not match is `UNDO_PLAN_INVALID`. */

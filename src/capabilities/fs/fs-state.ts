@@ -3,14 +3,16 @@
  * a before-image, compare two states for drift, and restore a captured state byte-exactly.
  * Every undo in `io.fs.*` is expressed with these.
  */
-import { lstat, readlink, rm } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { readlinkSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { z } from "zod";
 import { CapabilityError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
-import { errnoOf } from "./fs-errors.js";
+import { throwIfAborted } from "./fs-errors.js";
 import { hashFileVerified, readFileVerified, symlinkAtomic, writeFileAtomic } from "./fs-io.js";
 import { restoreTree, scanTree, treeDigest, treeImageSchema } from "./fs-tree.js";
-import type { FsSandbox } from "./sandbox.js";
+import { type FsSandbox, lstatOrNull } from "./sandbox.js";
 
 /** What is at a path: nothing, a file, a directory tree, a symlink, or something else. */
 export const nodeStateSchema = z.discriminatedUnion("type", [
@@ -47,16 +49,20 @@ export interface CapturedImage {
 /** The absent state. */
 export const ABSENT: NodeState = Object.freeze({ type: "absent" });
 
-/** Reads the state of `p` without following a final symlink (directories are digested). */
-export async function probe(sb: FsSandbox, p: string, signal?: AbortSignal): Promise<NodeState> {
-  let st: Awaited<ReturnType<typeof lstat>>;
-  try {
-    st = await lstat(p);
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT" || errnoOf(err) === "ENOTDIR") return ABSENT;
-    throw err;
-  }
-  if (st.isSymbolicLink()) return { type: "symlink", target: await readlink(p) };
+/**
+ * Reads the state of `p` without following a final symlink (directories are digested).
+ * `known` is an `lstat` of `p` the caller already holds (`ResolvedPath.stats`; null: absent);
+ * omitted, `p` is stat'ed here (synchronously: a microsecond metadata call, see sandbox.ts).
+ */
+export async function probe(
+  sb: FsSandbox,
+  p: string,
+  signal?: AbortSignal,
+  known?: Stats | null,
+): Promise<NodeState> {
+  const st = known === undefined ? lstatOrNull(p) : known;
+  if (st === null) return ABSENT;
+  if (st.isSymbolicLink()) return { type: "symlink", target: readlinkSync(p) };
   if (st.isFile()) {
     const d = await hashFileVerified(sb, p, signal);
     return { type: "file", size: d.size, sha256: d.sha256, mode: d.mode };
@@ -70,18 +76,25 @@ export async function probe(sb: FsSandbox, p: string, signal?: AbortSignal): Pro
 
 /**
  * Captures `p` with its bytes, refusing (`FS_TOO_LARGE`) when they exceed `maxBytes` and
- * (`FS_UNSUPPORTED_TYPE`) for sockets, FIFOs and devices, which cannot be restored.
+ * (`FS_UNSUPPORTED_TYPE`) for sockets, FIFOs and devices, which cannot be restored. A file is
+ * read once, through a verified descriptor, and hashed once from the bytes kept. `known` is
+ * as for `probe`.
  */
 export async function capture(
   sb: FsSandbox,
   p: string,
   maxBytes: number,
   signal?: AbortSignal,
+  known?: Stats | null,
 ): Promise<CapturedImage> {
-  const state = await probe(sb, p, signal);
-  if (state.type === "absent") return { image: { state, tree: null }, blobs: {}, bytes: 0 };
-  if (state.type === "symlink") return { image: { state, tree: null }, blobs: {}, bytes: 0 };
-  if (state.type === "file") {
+  const st = known === undefined ? lstatOrNull(p) : known;
+  if (st === null) return { image: { state: ABSENT, tree: null }, blobs: {}, bytes: 0 };
+  if (st.isSymbolicLink()) {
+    const state: NodeState = { type: "symlink", target: readlinkSync(p) };
+    return { image: { state, tree: null }, blobs: {}, bytes: 0 };
+  }
+  if (st.isFile()) {
+    if (signal) throwIfAborted(signal);
     const file = await readFileVerified(sb, p, maxBytes);
     const sha256 = sha256Hex(file.bytes);
     return {
@@ -93,7 +106,7 @@ export async function capture(
       bytes: file.bytes.length,
     };
   }
-  if (state.type === "dir") {
+  if (st.isDirectory()) {
     const scanned = await scanTree(sb, p, {
       withContent: true,
       maxBytes,
@@ -164,7 +177,12 @@ export async function restoreImage(
   signal?: AbortSignal,
 ): Promise<void> {
   const { state } = image;
-  const current = await lstat(p).catch(() => null);
+  let current: Stats | null;
+  try {
+    current = lstatOrNull(p);
+  } catch {
+    current = null;
+  }
   const clearDir = async () => {
     if (current?.isDirectory()) await removeNode(p);
   };

@@ -4,7 +4,9 @@
  *
  * How a path is resolved:
  * 1. Roots are canonicalized with `realpath` (a root that is itself behind a symlink, such as
- *    `/tmp` on macOS, is accepted in both spellings).
+ *    `/tmp` on macOS, is accepted in both spellings). Capabilities get their sandbox from
+ *    `sandboxFor` (fs-plan.ts), which does this once per sandbox configuration: roots do
+ *    not move during a process's life.
  * 2. The user path is normalized lexically (relative paths against the FIRST root) and must
  *    lie inside a root, compared on whole path components (`/x/ws_evil` is not inside `/x/ws`).
  * 3. It is then walked one component at a time with `lstat`. Every symlink met (in an
@@ -32,12 +34,20 @@
  * PATHS given to Airun, and narrows but does not eliminate races with a concurrent local
  * attacker who already has write access inside a root. Where `/proc` is absent the
  * descriptor check is skipped.
+ *
+ * Cost (this runs on every file step): the component walk and the descriptor check use
+ * SYNCHRONOUS `lstat`/`readlink`. On a local filesystem these read the dentry/inode cache and
+ * take a few microseconds, while each `fs.promises` call is a libuv threadpool round trip of
+ * 50-150 µs under load; the walk is bounded (components + `MAX_SYMLINK_HOPS`), so the event
+ * loop is never held for long. (On a network filesystem each call is a server round trip
+ * either way; roots are expected to be local.) Only `lstat` is used per component, and
+ * `readlink` only where `lstat` reports a symlink, so no call fails with `EINVAL`.
  */
 
 import type { Stats } from "node:fs";
-import { constants } from "node:fs";
+import { constants, lstatSync, readlinkSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { lstat, readlink, realpath, stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
 import { errnoOf, toFsError } from "./fs-errors.js";
@@ -56,6 +66,16 @@ export interface ResolvedPath {
   readonly root: string;
   /** Whether the final component existed when the path was resolved. */
   readonly exists: boolean;
+}
+
+/** A resolved path with the `lstat` the walk took of it (`FsSandbox.resolveWithStats`). */
+export interface ResolvedTarget extends ResolvedPath {
+  /**
+   * `lstat` of `path` taken while resolving (null when absent), so a caller need not stat it
+   * again. A CHECK only, as racy as any path check: data is always read or replaced through
+   * `O_NOFOLLOW` descriptors verified with `verifyOpened`.
+   */
+  readonly stats: Stats | null;
 }
 
 /** How to treat a symlink in the final component. */
@@ -80,9 +100,10 @@ export function isWithin(root: string, candidate: string): boolean {
   );
 }
 
-async function lstatOrNull(p: string): Promise<Stats | null> {
+/** Synchronous `lstat` (see the module comment on cost); null when `p` does not exist. */
+export function lstatOrNull(p: string): Stats | null {
   try {
-    return await lstat(p);
+    return lstatSync(p, { throwIfNoEntry: false }) ?? null;
   } catch (err) {
     const errno = errnoOf(err);
     if (errno === "ENOENT" || errno === "ENOTDIR") return null;
@@ -97,7 +118,10 @@ interface RootAlias {
   readonly root: string;
 }
 
-/** The set of canonical roots one capability call may touch. Create one per call. */
+/**
+ * The set of canonical roots capability calls may touch. Immutable once created; capabilities
+ * share one per sandbox configuration (`sandboxFor`).
+ */
 export class FsSandbox {
   /** Canonical roots, in configured order (the first one anchors relative paths). */
   readonly roots: readonly string[];
@@ -165,6 +189,12 @@ export class FsSandbox {
    * Throws `SandboxError` for anything that is, or leads, outside every root.
    */
   async resolve(userPath: string, options: ResolveOptions = {}): Promise<ResolvedPath> {
+    const { path: p, root, exists } = await this.resolveWithStats(userPath, options);
+    return { path: p, root, exists };
+  }
+
+  /** `resolve`, also returning the `lstat` of the result that the walk took anyway. */
+  async resolveWithStats(userPath: string, options: ResolveOptions = {}): Promise<ResolvedTarget> {
     if (userPath.length === 0) throw new SandboxError("empty path", { path: userPath });
     if (userPath.includes("\0")) throw new SandboxError("path contains a NUL byte");
     const firstRoot = this.roots[0];
@@ -181,6 +211,9 @@ export class FsSandbox {
     let current = start.root;
     let exists = true;
     let hops = 0;
+    // The lstat result for `statsOf`, kept so the final component is not stat'ed twice.
+    let stats: Stats | null = null;
+    let statsOf: string | undefined;
     while (queue.length > 0) {
       const name = queue.shift() as string;
       if (name === "" || name === ".") continue;
@@ -192,14 +225,18 @@ export class FsSandbox {
           });
         }
         current = parent;
-        exists = (await lstatOrNull(current)) !== null;
+        stats = lstatOrNull(current);
+        statsOf = current;
+        exists = stats !== null;
         continue;
       }
       const next = path.join(current, name);
-      const st = await lstatOrNull(next);
+      const st = lstatOrNull(next);
       if (st === null) {
         current = next;
         exists = false;
+        stats = null;
+        statsOf = next;
         continue;
       }
       const isLast = queue.every((part) => part === "" || part === ".");
@@ -214,7 +251,7 @@ export class FsSandbox {
             },
           );
         }
-        const target = await readlink(next);
+        const target = readlinkSync(next);
         if (path.isAbsolute(target)) {
           const located = this.locate(path.resolve(target));
           if (!located) {
@@ -232,13 +269,17 @@ export class FsSandbox {
       }
       current = next;
       exists = true;
+      stats = st;
+      statsOf = next;
     }
     if (!this.contains(current)) {
       throw new SandboxError(`path "${userPath}" resolves outside the sandbox roots`, {
         path: userPath,
       });
     }
-    return { path: current, root: this.rootOf(current), exists };
+    // Only a root reached directly (the path is a root, or a link to one) has no stats yet.
+    if (statsOf !== current) stats = exists ? lstatOrNull(current) : null;
+    return { path: current, root: this.rootOf(current), exists, stats };
   }
 
   /** The longest canonical root containing `p`. */
@@ -267,12 +308,21 @@ export class FsSandbox {
 
   /**
    * Verifies that an opened descriptor really is the file at `expected` (Linux: through
-   * `/proc/self/fd`). Skipped silently where `/proc` is unavailable.
+   * `/proc/self/fd`). Skipped silently where `/proc` is unavailable. Rejects like
+   * `checkOpened` throws.
    */
-  async verifyOpened(handle: FileHandle, expected: string): Promise<void> {
+  async verifyOpened(handle: FileHandle | number, expected: string): Promise<void> {
+    this.checkOpened(typeof handle === "number" ? handle : handle.fd, expected);
+  }
+
+  /**
+   * `verifyOpened` for a raw descriptor, synchronously: reading a `/proc/self/fd` link is a
+   * microsecond kernel call, far cheaper than a threadpool hop.
+   */
+  checkOpened(fd: number, expected: string): void {
     let actual: string;
     try {
-      actual = await readlink(`/proc/self/fd/${handle.fd}`);
+      actual = readlinkSync(`/proc/self/fd/${fd}`);
     } catch {
       return;
     }

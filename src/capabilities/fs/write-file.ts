@@ -75,12 +75,20 @@ export const writeFile = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolve(input.path);
-      await requireFileOrAbsent(target.path);
+      const target = await sb.resolveWithStats(input.path);
+      requireFileOrAbsent(target);
       const created = target.exists
         ? []
         : await parentsToCreate(sb, target.path, input.create_dirs);
-      const before = await capture(sb, target.path, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
+      // The lstat taken while resolving tells capture what is there: no second stat, and
+      // the file is read (and hashed) once.
+      const before = await capture(
+        sb,
+        target.path,
+        ctx.sandbox.maxBeforeImageBytes,
+        ctx.signal,
+        target.stats,
+      );
       const bytes = decodeContent(input.content, input.encoding);
       const plan: WriteFilePlan = {
         v: 1,
@@ -95,13 +103,16 @@ export const writeFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolve(input.path);
-      const mode = await requireFileOrAbsent(target.path);
+      const target = await sb.resolveWithStats(input.path);
+      const mode = requireFileOrAbsent(target);
       if (!target.exists) {
         await createDirs(sb, await parentsToCreate(sb, target.path, input.create_dirs));
       }
       const bytes = decodeContent(input.content, input.encoding);
-      await writeFileAtomic(sb, target.path, bytes, mode);
+      // Temp files left by a killed call exist only after a crash or an interrupted attempt:
+      // its re-run (attempt > 1) sweeps them here, and revert always does. A first attempt
+      // skips the directory listing.
+      await writeFileAtomic(sb, target.path, bytes, mode, { sweepLeftovers: ctx.attempt > 1 });
       return { path: target.path, bytes: bytes.length, sha256: sha256Hex(bytes) };
     });
   },

@@ -1,0 +1,182 @@
+/**
+ * @module `airun policy check` (explain one decision) and `airun policy test` (table tests).
+ * Neither opens the database: both use `engine/policy-tools.ts`.
+ */
+import type { Command } from "commander";
+import { AirunError } from "../core/errors.js";
+import type { JsonObject, JsonValue } from "../core/json.js";
+import { explainDecision } from "../core/policy.js";
+import type { RiskLevel } from "../core/status.js";
+import { type PolicyCheck, PolicyTools } from "../engine/policy-tools.js";
+import { type CommonOptions, collect, common } from "./cli-kit.js";
+import { ExitCode } from "./exit-codes.js";
+
+const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+/** Registers the `policy` command group on `program`. */
+export function registerPolicyCommands(program: Command): void {
+  const policy = program.command("policy").description("explain and test the policy");
+
+  common(policy.command("check"))
+    .description("explain the decision for one call: which policy, which rules, why")
+    .requiredOption("--as <principal>", "who acts (kind:id)")
+    .requiredOption("--capability <name>", "the capability called, e.g. io.fs.write_file")
+    .option(
+      "--input <key=value>",
+      "an input value the conditions see (repeatable); JSON values (numbers, true, quoted strings) are parsed",
+      collect,
+    )
+    .option("--risk <level>", "the step's declared risk (default: the capability's floor)")
+    .option("--compensation", "the step declares a compensation")
+    .option("--policy <file>", "policy file to use instead of the config's")
+    .action(
+      async (
+        opts: CommonOptions & {
+          capability: string;
+          input?: string[];
+          risk?: string;
+          compensation?: boolean;
+          policy?: string;
+        },
+      ) => {
+        const risk = parseRisk(opts.risk);
+        const tools = await PolicyTools.open(toolOptions(opts));
+        const check = tools.check({
+          principal: opts.as as string,
+          capability: opts.capability,
+          inputs: parseCheckInputs(opts.input ?? []),
+          risk,
+          compensation: opts.compensation === true,
+        });
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(checkJson(check, tools.hookUrl), null, 2)}\n`);
+        } else {
+          process.stdout.write(`${checkText(check, tools.hookUrl)}\n`);
+        }
+        process.exitCode = ExitCode.OK;
+      },
+    );
+
+  common(policy.command("test"))
+    .description("run policy table tests; exit 0 when every case passes, 1 on any mismatch")
+    .argument(
+      "<file>",
+      "YAML list of cases: {name?, principal, capability, inputs?, risk?, expect}",
+    )
+    .option("--policy <file>", "policy file to use instead of the config's")
+    .action(async (file: string, opts: CommonOptions & { policy?: string }) => {
+      const tools = await PolicyTools.open(toolOptions(opts));
+      const results = await tools.runCases(file);
+      const failed = results.filter((r) => !r.pass).length;
+      if (opts.json) {
+        const body = {
+          policy: { source: tools.policy.source, hash: tools.policy.hash },
+          passed: results.length - failed,
+          failed,
+          results: results.map((r) => ({
+            name: r.case.name,
+            line: r.case.line,
+            pass: r.pass,
+            expect: r.case.expect,
+            ...checkJson(r.check, null),
+          })),
+        };
+        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      } else {
+        process.stdout.write(`policy ${policyLabel(tools.policy)}\n`);
+        for (const r of results) {
+          const d = r.check.decision;
+          if (r.pass) {
+            process.stdout.write(`✓ ${r.case.name}: ${d.decision}\n`);
+          } else {
+            process.stdout.write(
+              `✗ ${r.case.name} (${file}:${r.case.line}): expected ${r.case.expect}, got ${d.decision}\n` +
+                `    rules: ${d.ruleIds.length > 0 ? d.ruleIds.join(", ") : "none (default)"}\n` +
+                `    reason: ${d.reason}\n`,
+            );
+          }
+        }
+        process.stdout.write(
+          `\n${results.length - failed} passed, ${failed} failed (${results.length} cases)\n`,
+        );
+      }
+      process.exitCode = failed > 0 ? 1 : ExitCode.OK;
+    });
+}
+
+function toolOptions(opts: CommonOptions & { policy?: string }) {
+  return {
+    ...(opts.config ? { configFile: opts.config } : {}),
+    ...(opts.policy ? { policyFile: opts.policy } : {}),
+  };
+}
+
+function parseRisk(value: string | undefined): RiskLevel | null {
+  if (value === undefined) return null;
+  const upper = value.trim().toUpperCase();
+  if (!RISKS.includes(upper)) {
+    throw new AirunError("USAGE", `--risk must be one of ${RISKS.join(", ")}, got "${value}"`);
+  }
+  return upper as RiskLevel;
+}
+
+/**
+ * `--input key=value` pairs. A value that is valid JSON (number, boolean, null, quoted string,
+ * array, object) is parsed; anything else is a string (`path=reports/a.txt`).
+ */
+function parseCheckInputs(pairs: readonly string[]): JsonObject {
+  const out: JsonObject = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new AirunError("USAGE", `--input expects key=value, got "${pair}"`);
+    const raw = pair.slice(eq + 1);
+    let value: JsonValue = raw;
+    try {
+      value = JSON.parse(raw) as JsonValue;
+    } catch {
+      value = raw;
+    }
+    out[pair.slice(0, eq)] = value;
+  }
+  return out;
+}
+
+function policyLabel(p: { source: string; hash: string }): string {
+  return `${p.source === "builtin" ? "built-in default" : p.source} (sha256 ${p.hash})`;
+}
+
+function checkJson(c: PolicyCheck, hookUrl: string | null): JsonObject {
+  const d = c.decision;
+  return {
+    principal: c.principal,
+    roles: [...c.roles],
+    capability: c.capability,
+    risk: c.risk,
+    risk_floor: c.riskFloor,
+    effect: c.effect,
+    undo: c.undo,
+    has_compensation: c.hasCompensation,
+    inputs: c.inputs,
+    decision: d.decision,
+    rule_ids: [...d.ruleIds],
+    reason: d.reason,
+    approvers: [...d.approvers],
+    policy: { source: d.policySource, hash: d.policyHash },
+    ...(hookUrl ? { hook: hookUrl } : {}),
+  };
+}
+
+function checkText(c: PolicyCheck, hookUrl: string | null): string {
+  const lines = [
+    `Principal: ${c.principal}${c.roles.length > 0 ? ` (roles: ${c.roles.join(", ")})` : ""}`,
+    `Call:     ${c.capability}, risk ${c.risk}${c.risk !== c.riskFloor ? ` (floor ${c.riskFloor})` : ""}, effect ${c.effect}, undo ${c.undo}${c.hasCompensation ? ", declared compensation" : ""}`,
+    explainDecision(c.decision),
+    `Policy file hash: ${c.decision.policyHash}`,
+  ];
+  if (hookUrl) {
+    lines.push(
+      `Note:     at run time the decision hook ${hookUrl} may make this stricter (never looser)`,
+    );
+  }
+  return lines.join("\n");
+}
