@@ -20,6 +20,14 @@ export function buildProgram(): Command {
     .description("Governed, audited, undoable execution of AI-agent actions.")
     .version("0.1.0")
     .showHelpAfterError()
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 COMPLETED, 1 internal error, 2 usage or validation error,
+  3 ROLLED_BACK (REMEDIATE), 4 ROLLED_BACK (ABSTAIN), 5 WAITING_APPROVAL, 6 FAILED.
+State: ./.airun (or --home, AIRUN_HOME). Config: ./airun.yaml (or --config).
+Docs: README.md and docs/ARCHITECTURE.md.`,
+    )
     .exitOverride();
 
   program
