@@ -9,9 +9,10 @@ import { CapabilityError } from "../../core/errors.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { commitTemp, copyToTemp, removeLeftovers } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
-import { capture, onlyModeDiffers, probe, restoreImage, sameContent } from "./fs-state.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor } from "./fs-plan.js";
+import { onlyModeDiffers, probe, restoreImage, sameContent } from "./fs-state.js";
 import {
+  prepareTransfer,
   type TransferInput,
   type TransferPlan,
   transferInputSchema,
@@ -89,22 +90,7 @@ export const copy = defineCapability({
   // crash, reconcile tells whether the copy happened.
   idempotent: false,
   undo: "builtin",
-  async prepare(input, ctx) {
-    return withFsErrors({ capability: NAME, path: input.from }, async () => {
-      const sb = await sandboxFor(ctx);
-      const ends = await endpoints(sb, input);
-      const source = await probe(sb, ends.from, ctx.signal);
-      const overwritten = await capture(sb, ends.to, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
-      const plan: CopyPlan = {
-        v: 1,
-        from: ends.from,
-        to: ends.to,
-        source,
-        overwritten: overwritten.image,
-      };
-      return { data: toJson(plan), blobs: overwritten.blobs };
-    });
-  },
+  prepare: prepareTransfer(NAME, endpoints),
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);

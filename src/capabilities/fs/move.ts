@@ -10,10 +10,9 @@ import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js"
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, renameNoReplace, syncDir } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor } from "./fs-plan.js";
 import {
   ABSENT,
-  capture,
   contentHash,
   probe,
   removeNode,
@@ -22,6 +21,7 @@ import {
   stateType,
 } from "./fs-state.js";
 import {
+  prepareTransfer,
   type TransferInput,
   type TransferPlan,
   transferInputSchema,
@@ -90,22 +90,7 @@ export const move = defineCapability({
   effect: "write",
   idempotent: false,
   undo: "builtin",
-  async prepare(input, ctx) {
-    return withFsErrors({ capability: NAME, path: input.from }, async () => {
-      const sb = await sandboxFor(ctx);
-      const ends = await endpoints(sb, input);
-      const source = await probe(sb, ends.from, ctx.signal);
-      const overwritten = await capture(sb, ends.to, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
-      const plan: MovePlan = {
-        v: 1,
-        from: ends.from,
-        to: ends.to,
-        source,
-        overwritten: overwritten.image,
-      };
-      return { data: toJson(plan), blobs: overwritten.blobs };
-    });
-  },
+  prepare: prepareTransfer(NAME, endpoints),
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);
