@@ -22,34 +22,82 @@ export function isNoop(rules: RedactionRules): boolean {
   return !rules.secrets?.length && !rules.fields?.length && !rules.keys?.length;
 }
 
-/** Returns a redacted copy of `value`; the input is never mutated. */
+interface CompiledRules {
+  readonly secrets: readonly string[];
+  readonly keys: readonly string[];
+  readonly fields: ReadonlySet<string>;
+}
+
+const NO_SECRETS: readonly string[] = [];
+const NO_FIELDS: ReadonlySet<string> = new Set();
+// Rule lists are long-lived (config, capability definitions): compile each once, not per call.
+const compiledKeys = new WeakMap<readonly string[], readonly string[]>();
+const compiledFields = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function compile(rules: RedactionRules): CompiledRules {
+  let keys = NO_SECRETS;
+  if (rules.keys?.length) {
+    keys = compiledKeys.get(rules.keys) ?? rules.keys.map((k) => k.toLowerCase());
+    compiledKeys.set(rules.keys, keys);
+  }
+  let fields = NO_FIELDS;
+  if (rules.fields?.length) {
+    fields = compiledFields.get(rules.fields) ?? new Set(rules.fields.map((f) => f.toLowerCase()));
+    compiledFields.set(rules.fields, fields);
+  }
+  const secrets = rules.secrets?.length
+    ? rules.secrets.filter((s) => s.length > 0).sort((a, b) => b.length - a.length)
+    : NO_SECRETS;
+  return { secrets, keys, fields };
+}
+
+/**
+ * Returns a redacted copy of `value`; the input is never mutated. Parts that nothing redacts
+ * are shared with the input rather than copied (the whole value, when nothing matched).
+ */
 export function redact(value: JsonValue, rules: RedactionRules): JsonValue {
   if (isNoop(rules)) return value;
-  const secrets = (rules.secrets ?? [])
-    .filter((s) => s.length > 0)
-    .sort((a, b) => b.length - a.length);
-  const keys = (rules.keys ?? []).map((k) => k.toLowerCase());
-  const fields = new Set((rules.fields ?? []).map((f) => f.toLowerCase()));
-  const walk = (v: JsonValue, path: string): JsonValue => {
-    if (typeof v === "string") {
-      let out = v;
-      for (const s of secrets) if (out.includes(s)) out = out.split(s).join(MASK);
-      return out;
+  return walk(value, "", compile(rules));
+}
+
+// Copy-on-write: most values contain nothing to redact, and copying them cost an allocation
+// per object and per array on every step.
+function walk(v: JsonValue, path: string, rules: CompiledRules): JsonValue {
+  if (typeof v === "string") {
+    let out = v;
+    for (const s of rules.secrets) if (out.includes(s)) out = out.split(s).join(MASK);
+    return out;
+  }
+  if (Array.isArray(v)) {
+    let out: JsonValue[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const item = v[i] as JsonValue;
+      const next = walk(item, path, rules);
+      if (next !== item && out === undefined) out = v.slice(0, i);
+      out?.push(next);
     }
-    if (Array.isArray(v)) return v.map((item) => walk(item, path));
-    if (isPlainObject(v)) {
-      const out: Record<string, JsonValue> = {};
-      for (const [k, child] of Object.entries(v as Record<string, JsonValue>)) {
-        const lower = k.toLowerCase();
-        const childPath = path ? `${path}.${lower}` : lower;
-        out[k] =
-          fields.has(childPath) || keys.some((frag) => lower.includes(frag))
-            ? MASK
-            : walk(child, childPath);
+    return out ?? v;
+  }
+  if (isPlainObject(v)) {
+    const obj = v as Record<string, JsonValue>;
+    let out: Record<string, JsonValue> | undefined;
+    const keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      const child = obj[k] as JsonValue;
+      const lower = k.toLowerCase();
+      const childPath = path ? `${path}.${lower}` : lower;
+      const next =
+        rules.fields.has(childPath) || rules.keys.some((frag) => lower.includes(frag))
+          ? MASK
+          : walk(child, childPath, rules);
+      if (next !== child && out === undefined) {
+        out = {};
+        for (let j = 0; j < i; j++) out[keys[j] as string] = obj[keys[j] as string] as JsonValue;
       }
-      return out;
+      if (out !== undefined) out[k] = next;
     }
-    return v;
-  };
-  return walk(value, "");
+    return out ?? v;
+  }
+  return v;
 }

@@ -172,17 +172,19 @@ export function resolveTemplates(value: JsonValue, scope: ExprScope): JsonValue 
   if (Array.isArray(value)) return value.map((v) => resolveTemplates(v, scope));
   if (isPlainObject(value)) {
     const out: Record<string, JsonValue> = {};
-    for (const [k, v] of Object.entries(value)) {
-      Object.defineProperty(out, k, {
-        value: resolveTemplates(v as JsonValue, scope),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+    for (const k of Object.keys(value)) {
+      const resolved = resolveTemplates(value[k] as JsonValue, scope);
+      // Plain assignment (fast) except for a `__proto__` key, which must stay an own property.
+      if (k === "__proto__") defineOwn(out, k, resolved);
+      else out[k] = resolved;
     }
     return out;
   }
   return value;
+}
+
+function defineOwn(out: Record<string, JsonValue>, key: string, value: JsonValue): void {
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /**

@@ -21,6 +21,7 @@ import type { CompensationRecord, RunRecord, StepRecord, WriteOp } from "../stor
 import { ApprovalStatus, approvalOf } from "./approvals.js";
 import { rollback } from "./compensator.js";
 import type { EngineContext } from "./context.js";
+import { Deadlines } from "./deadlines.js";
 import { EventType, eventOp } from "./events.js";
 import { runStep } from "./step-runner.js";
 
@@ -56,6 +57,13 @@ export class RunExecution {
   readonly stepScope: Record<string, JsonObject> = {};
   /** Aborted when the run is cancelled; in-flight capability calls receive it. */
   readonly abort = new AbortController();
+  /**
+   * Stop functions of the capability calls in flight (see `invoke`), told on cancel. One
+   * listener on `abort` serves them all: adding and removing a listener per call cost more.
+   */
+  readonly inFlightCalls = new Set<(reason: unknown) => void>();
+  /** The timeouts of capability calls in flight, on one timer. */
+  readonly deadlines = new Deadlines();
   /** Set by the first failure: the reason the run must roll back. */
   failure: { reason: Reason; detail: JsonObject } | null = null;
 
@@ -69,6 +77,13 @@ export class RunExecution {
     this.ctx = ctx;
     this.run = run;
     this.plan = plan;
+    this.abort.signal.addEventListener(
+      "abort",
+      () => {
+        for (const stop of [...this.inFlightCalls]) stop(this.abort.signal.reason);
+      },
+      { once: true },
+    );
     for (const s of steps) {
       this.steps.set(s.stepId, s);
       if (s.status === StepStatus.SUCCEEDED) this.stepScope[s.stepId] = scopeEntry(s);
@@ -252,8 +267,11 @@ export class RunExecution {
         );
       }
       if (running.size === 0) break;
-      await Promise.race(running.values());
+      // One step in flight (a sequential chain): await it directly, no race promise per step.
+      await (running.size === 1 ? running.values().next().value : Promise.race(running.values()));
     }
+    // No call in flight any more: drop the deadline timer (and its hold on this execution).
+    this.deadlines.idle();
     if (this.failure) {
       // A cancel sets the failure without a commit of its own; record the transition now.
       if ((this.run.status as RunStatus) !== RunStatus.COMPENSATING) {

@@ -124,13 +124,14 @@ export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
     idempotent: cls.idempotent ?? cap.idempotent,
     effect: cls.effect ?? cap.effect,
     secrets,
+    // Keys written in canonical (sorted) order: hashJson then serializes in one native pass.
     contextHash: hashJson({
-      spec: exec.plan.specHash,
-      step: ps.id,
       capability: cap.name,
       inputs: recordInputs,
-      principal: exec.run.principal,
       policy: exec.ctx.gatekeeper.policy.hash,
+      principal: exec.run.principal,
+      spec: exec.plan.specHash,
+      step: ps.id,
     }),
   };
 }
@@ -341,25 +342,51 @@ function invoke(
   attempt: number,
 ): Promise<JsonValue> {
   const timeoutMs = ps.timeoutMs ?? exec.ctx.settings.defaultTimeoutMs;
-  const ac = new AbortController();
-  const onCancel = () => ac.abort(exec.abort.signal.reason);
-  exec.abort.signal.addEventListener("abort", onCancel, { once: true });
   return new Promise<JsonValue>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      const e = new CapabilityError("TIMEOUT", `step ${ps.id} timed out after ${timeoutMs}ms`, {
-        retryable: true,
-      });
-      ac.abort(e);
-      reject(e);
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      exec.abort.signal.removeEventListener("abort", onCancel);
+    // The capability's AbortController is made only when it reads `ctx.signal` (most never
+    // do: creating one and wiring its listeners cost more than a whole echo call). Once the
+    // engine stopped waiting, a signal read later is born aborted with the same reason.
+    let ac: AbortController | undefined;
+    let stopped = false;
+    let stopReason: unknown;
+    const stop = (reason: unknown) => {
+      if (stopped) return;
+      stopped = true;
+      stopReason = reason;
+      done();
+      ac?.abort(reason);
+      reject(reason);
     };
-    ac.signal.addEventListener("abort", () => reject(ac.signal.reason), { once: true });
+    // The run's shared deadline timer and one cancel listener per run (see RunExecution)
+    // replace a timer and an abort listener per call.
+    const deadline = exec.deadlines.add(timeoutMs, () => {
+      stop(
+        new CapabilityError("TIMEOUT", `step ${ps.id} timed out after ${timeoutMs}ms`, {
+          retryable: true,
+        }),
+      );
+    });
+    exec.inFlightCalls.add(stop);
+    function done() {
+      exec.deadlines.remove(deadline);
+      exec.inFlightCalls.delete(stop);
+    }
+    const ctx: CapabilityContext = {
+      get signal(): AbortSignal {
+        if (ac === undefined) {
+          ac = new AbortController();
+          if (stopped) ac.abort(stopReason);
+        }
+        return ac.signal;
+      },
+      sandbox: exec.ctx.settings.sandbox,
+      runId: exec.run.id,
+      stepId: ps.id,
+      attempt,
+    };
     let pending: Promise<unknown>;
     try {
-      pending = call.cap.execute(call.input, capabilityContext(exec, ps, attempt, ac.signal));
+      pending = call.cap.execute(call.input, ctx);
     } catch (err) {
       done();
       reject(err);
@@ -389,7 +416,7 @@ async function succeed(
   sideEffect: boolean,
 ): Promise<void> {
   const outputs = redact(rawOutputs, {
-    secrets: [...call.secrets.values()],
+    secrets: call.secrets.size > 0 ? [...call.secrets.values()] : [],
     keys: exec.ctx.settings.redactKeys,
   });
   const step: StepRecord = {

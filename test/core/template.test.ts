@@ -29,6 +29,19 @@ describe("templates", () => {
     expect(resolveTemplates("${{ inputs.nothing }}", scope)).toBe(null);
   });
 
+  it("copies objects with their key order, keeping a __proto__ key an own data property", () => {
+    const value = JSON.parse(
+      '{"z": "${{ inputs.n }}", "__proto__": {"env": "${{ inputs.env }}"}, "a": [1]}',
+    );
+    const out = resolveTemplates(value, scope) as Record<string, unknown>;
+    expect(Object.keys(out)).toEqual(["z", "__proto__", "a"]);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(out, "__proto__")?.value).toEqual({ env: "prod" });
+    expect(out.z).toBe(3);
+    expect(out.a).not.toBe(value.a);
+    expect(({} as Record<string, unknown>).env).toBeUndefined();
+  });
+
   it("stringifies values inside mixed strings (objects as JSON)", () => {
     expect(resolveTemplates("conf/${{ inputs.env }}.json", scope)).toBe("conf/prod.json");
     expect(resolveTemplates("n=${{ inputs.n }} tags=${{ inputs.tags }}", scope)).toBe(

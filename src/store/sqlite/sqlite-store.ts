@@ -392,6 +392,14 @@ export class SqliteStore implements Store {
   }
 
   #applyBatch(batch: readonly WriteOp[]): { eventSeqs: number[] } {
+    try {
+      return this.#applyOps(batch);
+    } finally {
+      this.#jsonMemo.clear();
+    }
+  }
+
+  #applyOps(batch: readonly WriteOp[]): { eventSeqs: number[] } {
     const eventSeqs: number[] = [];
     for (const op of batch) {
       switch (op.op) {
@@ -527,56 +535,56 @@ export class SqliteStore implements Store {
   }
 
   #putStep(step: StepRecord): void {
+    // Positional parameters: binding a named-parameter object costs a property lookup per
+    // column and an object per call, on every step.
     this.#stmt(
       `INSERT INTO steps (run_id, step_id, status, attempts, inputs, outputs, error, decision,
          context_hash, seq, started_at, finished_at)
-       VALUES (@runId, @stepId, @status, @attempts, @inputs, @outputs, @error, @decision,
-         @contextHash, @seq, @startedAt, @finishedAt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
          attempts = excluded.attempts, inputs = excluded.inputs, outputs = excluded.outputs,
          error = excluded.error, decision = excluded.decision,
          context_hash = excluded.context_hash, seq = excluded.seq,
          started_at = excluded.started_at, finished_at = excluded.finished_at`,
-    ).run({
-      runId: step.runId,
-      stepId: step.stepId,
-      status: step.status,
-      attempts: step.attempts,
-      inputs: jsonOrNull(step.inputs),
-      outputs: jsonOrNull(step.outputs),
-      error: jsonOrNull(step.error),
-      decision: jsonOrNull(step.decision),
-      contextHash: step.contextHash,
-      seq: step.seq,
-      startedAt: step.startedAt,
-      finishedAt: step.finishedAt,
-    });
+    ).run(
+      step.runId,
+      step.stepId,
+      step.status,
+      step.attempts,
+      this.#jsonOrNull(step.inputs),
+      this.#jsonOrNull(step.outputs),
+      this.#jsonOrNull(step.error),
+      this.#jsonOrNull(step.decision),
+      step.contextHash,
+      step.seq,
+      step.startedAt,
+      step.finishedAt,
+    );
   }
 
   #putCompensation(c: CompensationRecord): void {
     this.#stmt(
       `INSERT INTO compensations (run_id, seq, step_id, kind, capability, inputs, undo, blobs,
          status, attempts, error, updated_at)
-       VALUES (@runId, @seq, @stepId, @kind, @capability, @inputs, @undo, @blobs, @status,
-         @attempts, @error, @updatedAt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id, seq) DO UPDATE SET step_id = excluded.step_id,
          kind = excluded.kind, capability = excluded.capability, inputs = excluded.inputs,
          undo = excluded.undo, blobs = excluded.blobs, status = excluded.status,
          attempts = excluded.attempts, error = excluded.error, updated_at = excluded.updated_at`,
-    ).run({
-      runId: c.runId,
-      seq: c.seq,
-      stepId: c.stepId,
-      kind: c.kind,
-      capability: c.capability,
-      inputs: jsonOrNull(c.inputs),
-      undo: jsonOrNull(c.undo),
-      blobs: JSON.stringify(c.blobs),
-      status: c.status,
-      attempts: c.attempts,
-      error: jsonOrNull(c.error),
-      updatedAt: c.updatedAt,
-    });
+    ).run(
+      c.runId,
+      c.seq,
+      c.stepId,
+      c.kind,
+      c.capability,
+      this.#jsonOrNull(c.inputs),
+      this.#jsonOrNull(c.undo),
+      JSON.stringify(c.blobs),
+      c.status,
+      c.attempts,
+      this.#jsonOrNull(c.error),
+      c.updatedAt,
+    );
   }
 
   #putBlob(id: string, bytes: Uint8Array): void {
@@ -596,11 +604,32 @@ export class SqliteStore implements Store {
   #appendEvent(event: Omit<EventRecord, "seq">): number {
     const result = this.#stmt(
       "INSERT INTO events (run_id, step_id, type, at, data) VALUES (?, ?, ?, ?, ?)",
-    ).run(event.runId, event.stepId, event.type, event.at, jsonText(event.data, "data"));
+    ).run(event.runId, event.stepId, event.type, event.at, this.#jsonText(event.data, "data"));
     return Number(result.lastInsertRowid);
   }
 
   // ---- plumbing --------------------------------------------------------------------------
+
+  /**
+   * JSON text of an object already serialized in the batch being applied (a step's decision is
+   * also its `step.decision` event's data): the same object is stringified once. Valid only
+   * while one batch is applied synchronously (nothing can change the object meanwhile).
+   */
+  readonly #jsonMemo = new Map<object, string>();
+
+  #jsonText(value: unknown, field: string): string {
+    if (typeof value !== "object" || value === null) return jsonText(value, field);
+    let text = this.#jsonMemo.get(value);
+    if (text === undefined) {
+      text = jsonText(value, field);
+      this.#jsonMemo.set(value, text);
+    }
+    return text;
+  }
+
+  #jsonOrNull(value: unknown): string | null {
+    return value === null || value === undefined ? null : this.#jsonText(value, "value");
+  }
 
   #stmt(sql: string): SqliteStatement {
     let stmt = this.#statements.get(sql);

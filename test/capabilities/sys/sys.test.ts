@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { sysAssert } from "../../../src/capabilities/sys/assert.js";
 import { sysEcho } from "../../../src/capabilities/sys/echo.js";
 import { sysFail } from "../../../src/capabilities/sys/fail.js";
@@ -29,6 +30,85 @@ describe("sys.echo", () => {
   it("accepts only a JSON object", () => {
     expect(sysEcho.input.safeParse("text").success).toBe(false);
     expect(sysEcho.input.safeParse([1]).success).toBe(false);
+  });
+
+  it("accepts and refuses exactly what z.record(z.string(), z.json()) does", () => {
+    const reference = z.record(z.string(), z.json());
+    class Point {
+      x = 1;
+    }
+    const values: unknown[] = [
+      {},
+      { a: "s", b: 1.5, c: -0, d: true, e: null, f: [], g: {} },
+      { deep: { list: [1, [2, [3, { x: "y" }]], null], o: { p: { q: false } } } },
+      Object.assign(Object.create(null), { a: 1 }),
+      { a: Object.assign(Object.create(null), { b: [1] }) },
+      null,
+      undefined,
+      1,
+      "text",
+      true,
+      [],
+      [{ a: 1 }],
+      { a: undefined },
+      { a: Number.NaN },
+      { a: Number.POSITIVE_INFINITY },
+      { a: [1, Number.NEGATIVE_INFINITY] },
+      { a: new Date(0) },
+      { a: () => 1 },
+      { a: 1n },
+      { a: [undefined] },
+      // biome-ignore lint/suspicious/noSparseArray: a hole is what is being tested
+      { a: [1, , 2] },
+      new Map([["a", 1]]),
+      { a: new Map() },
+      new Point(),
+      { a: new Point() },
+      { a: { b: { c: Symbol("s") } } },
+      new Date(0),
+    ];
+    for (const [i, v] of values.entries()) {
+      expect(sysEcho.input.safeParse(v).success, `values[${i}]`).toBe(
+        reference.safeParse(v).success,
+      );
+    }
+  });
+
+  it("refuses symbol keys, own __proto__ keys and hidden properties instead of dropping them", () => {
+    expect(sysEcho.input.safeParse({ [Symbol("k")]: 1 }).success).toBe(false);
+    expect(sysEcho.input.safeParse(JSON.parse('{"__proto__": {"polluted": true}}')).success).toBe(
+      false,
+    );
+    const hidden = { a: 1 };
+    Object.defineProperty(hidden, "b", { value: 2, enumerable: false });
+    expect(sysEcho.input.safeParse({ nested: hidden }).success).toBe(false);
+  });
+
+  it("returns a deep copy: the outputs never alias the inputs", async () => {
+    const inputs = { nested: { list: [1, { x: 2 }] } };
+    const out = (await call(sysEcho, inputs)) as typeof inputs;
+    expect(out).toEqual(inputs);
+    expect(out.nested).not.toBe(inputs.nested);
+    expect(out.nested.list).not.toBe(inputs.nested.list);
+    expect(out.nested.list[1]).not.toBe(inputs.nested.list[1]);
+  });
+
+  it("publishes the JSON Schema of a JSON object", () => {
+    const schema = z.toJSONSchema(sysEcho.input, { io: "input", unrepresentable: "any" }) as {
+      type: string;
+      additionalProperties: { $ref: string };
+      $defs: Record<string, { anyOf: { type: string }[] }>;
+    };
+    expect(schema.type).toBe("object");
+    const def = schema.$defs[schema.additionalProperties.$ref.replace("#/$defs/", "")];
+    expect(def?.anyOf.map((s) => s.type)).toEqual([
+      "string",
+      "number",
+      "boolean",
+      "null",
+      "array",
+      "object",
+    ]);
   });
 });
 

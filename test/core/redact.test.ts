@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import type { JsonValue } from "../../src/core/json.js";
+import { MASK, redact } from "../../src/core/redact.js";
+
+describe("redact", () => {
+  const keys = ["password", "token", "API_KEY"];
+
+  it("masks secret values inside strings, longest first, anywhere in the value", () => {
+    const value = { a: "x-abcdef-y", list: ["abc", { deep: "zabcz" }], n: 1 };
+    expect(redact(value, { secrets: ["abc", "abcdef", ""] })).toEqual({
+      a: `x-${MASK}-y`,
+      list: [MASK, { deep: `z${MASK}z` }],
+      n: 1,
+    });
+  });
+
+  it("replaces values of keys containing a fragment (case-insensitive) and of dotted fields", () => {
+    const value = {
+      user: "ann",
+      Password: { nested: "p" },
+      my_api_key_2: "k",
+      headers: { Authorization: "Bearer x", accept: "json" },
+    };
+    expect(redact(value, { keys, fields: ["headers.authorization"] })).toEqual({
+      user: "ann",
+      Password: MASK,
+      my_api_key_2: MASK,
+      headers: { Authorization: MASK, accept: "json" },
+    });
+  });
+
+  it("never mutates its input, and shares only the parts it left untouched", () => {
+    const untouched = { a: [1, 2, { b: "c" }] };
+    const value = { keep: untouched, list: [{ token: "t" }, "s"], other: "o" };
+    const before = structuredClone(value);
+    const out = redact(value, { keys }) as typeof value;
+    expect(value).toEqual(before);
+    expect(out).toEqual({ keep: untouched, list: [{ token: MASK }, "s"], other: "o" });
+    expect(out).not.toBe(value);
+    expect(out.list).not.toBe(value.list);
+    expect(out.keep).toBe(untouched);
+  });
+
+  it("returns the value itself when nothing matches, and keeps key order when something does", () => {
+    const value: JsonValue = { z: 1, a: { m: [true, null, "x"] } };
+    expect(redact(value, { keys, fields: ["a.q"], secrets: ["nope"] })).toBe(value);
+    const out = redact({ z: 1, token: "t", a: 2 }, { keys }) as Record<string, JsonValue>;
+    expect(Object.keys(out)).toEqual(["z", "token", "a"]);
+  });
+
+  it("gives the same answer when the same rule lists are used again (compiled once)", () => {
+    const rules = { keys, fields: ["x.y"] };
+    for (let i = 0; i < 3; i++) {
+      expect(redact({ x: { y: 1, z: 2 }, token: 3 }, rules)).toEqual({
+        x: { y: MASK, z: 2 },
+        token: MASK,
+      });
+    }
+  });
+});
