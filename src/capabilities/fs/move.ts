@@ -2,6 +2,7 @@
  * @module `io.fs.move`: renames a file, symlink or directory inside the sandbox. Undo moves it
  * back and restores a target it overwrote.
  */
+import { lstatSync, unlinkSync } from "node:fs";
 import { lstat, rename } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
@@ -151,6 +152,13 @@ export const move = defineCapability({
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.from);
       await sb.recheck(plan.to);
+      if (plan.overwritten.state.type === "absent" && sameFileAtBoth(plan.from, plan.to)) {
+        // A no-clobber move is link(from, to) then unlink(from); a crash between the two left
+        // one file under both names. Finish the interrupted move (roll it forward), so the
+        // capability stays atomic: the effect happened, and undo can move it back.
+        unlinkSync(plan.from);
+        await syncDir(path.dirname(plan.from));
+      }
       const atFrom = await probe(sb, plan.from, ctx.signal);
       const atTo = await probe(sb, plan.to, ctx.signal);
       if (atFrom.type === "absent" && sameContent(atTo, plan.source)) return "applied";
@@ -161,3 +169,17 @@ export const move = defineCapability({
     });
   },
 });
+
+/** True when `a` and `b` are two names of the same regular file (same device and inode). */
+function sameFileAtBoth(a: string, b: string): boolean {
+  const sa = lstatSync(a, { throwIfNoEntry: false });
+  const sb = lstatSync(b, { throwIfNoEntry: false });
+  return (
+    sa !== undefined &&
+    sb !== undefined &&
+    sa.isFile() &&
+    sb.isFile() &&
+    sa.dev === sb.dev &&
+    sa.ino === sb.ino
+  );
+}

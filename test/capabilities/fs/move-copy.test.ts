@@ -1,5 +1,5 @@
 /** @module `io.fs.move` and `io.fs.copy`: effects, overwrite undo, drift refusal, revert twice, reconcile. */
-import { chmod, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { chmod, link, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { copy } from "../../../src/capabilities/fs/copy.js";
@@ -116,6 +116,29 @@ describe("io.fs.move", () => {
     expect(await reconcileStep(move, input, plan, env.ctx)).toBe("applied");
     await writeFile(p("a"), "again");
     expect(await reconcileStep(move, input, plan, env.ctx)).toBe("unknown");
+  });
+
+  it("finishes a no-clobber move killed between its link and unlink: applied, then undo moves it back", async () => {
+    await writeFile(p("a"), "payload");
+    const input = { from: "a", to: "b" };
+    const plan = await prepareStep(move, input, env.ctx);
+    // The state a SIGKILL between link(a, b) and unlink(a) leaves: one file under both names.
+    await link(p("a"), p("b"));
+    expect(await reconcileStep(move, input, plan, env.ctx)).toBe("applied");
+    expect(await present(p("a"))).toBe(false);
+    expect(await readFile(p("b"), "utf8")).toBe("payload");
+    await revertStep(move, plan, env.ctx);
+    expect(await readFile(p("a"), "utf8")).toBe("payload");
+    expect(await present(p("b"))).toBe(false);
+  });
+
+  it("does not mistake a different file at the destination for an interrupted move", async () => {
+    await writeFile(p("a"), "payload");
+    const input = { from: "a", to: "b" };
+    const plan = await prepareStep(move, input, env.ctx);
+    await writeFile(p("b"), "payload");
+    expect(await reconcileStep(move, input, plan, env.ctx)).toBe("unknown");
+    expect(await readFile(p("a"), "utf8")).toBe("payload");
   });
 });
 
