@@ -2,7 +2,6 @@
  * @module Human and JSON output of the CLI: live progress lines, run views, lists.
  */
 import type { Writable } from "node:stream";
-import { describeCapability } from "../capabilities/registry.js";
 import type { ProgressEvent } from "../engine/context.js";
 import type { RunView } from "../engine/run-view.js";
 import type { Runtime } from "../engine/runtime.js";
@@ -102,7 +101,7 @@ export function printRunList(runs: readonly RunView[], json: boolean): void {
 
 /** Prints the capability catalogue. */
 export function printCapabilities(rt: Runtime, pattern: string, json: boolean): void {
-  const caps = rt.capabilities(pattern).map((n) => describeCapability(rt.registry.get(n)!));
+  const caps = rt.describeCapabilities(pattern);
   if (json) {
     out(`${JSON.stringify({ capabilities: caps }, null, 2)}\n`);
     return;

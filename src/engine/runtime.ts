@@ -8,7 +8,12 @@ import { readFile, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { loadPlugins } from "../capabilities/plugins.js";
-import { type CapabilityRegistry, createStandardRegistry } from "../capabilities/registry.js";
+import {
+  type CapabilityDescription,
+  type CapabilityRegistry,
+  createStandardRegistry,
+  describeCapability,
+} from "../capabilities/registry.js";
 import { type AirunConfig, compileConfig } from "../core/config.js";
 import {
   AirunError,
@@ -460,6 +465,11 @@ export class Runtime {
   capabilities(pattern = "**"): string[] {
     const matches = compileNameGlob(pattern, ".");
     return this.registry.names().filter((n) => matches(n));
+  }
+
+  /** What `airun capabilities` shows: each matching capability's metadata and input schema. */
+  describeCapabilities(pattern = "**"): CapabilityDescription[] {
+    return this.capabilities(pattern).map((n) => describeCapability(this.registry.get(n)!));
   }
 
   /** Renews this process's leases and honours cancel requests made by other processes. */
