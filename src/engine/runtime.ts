@@ -89,7 +89,7 @@ export interface DecideApprovalInput {
 /** A governed runtime. */
 export class Runtime {
   readonly config: AirunConfig;
-  readonly registry: CapabilityRegistry;
+  readonly #registry: CapabilityRegistry;
   readonly #ctx: EngineContext;
   readonly #heartbeat: NodeJS.Timeout;
   /** Compiled plans by file and text hash, least recently used first. */
@@ -102,7 +102,7 @@ export class Runtime {
 
   private constructor(config: AirunConfig, registry: CapabilityRegistry, ctx: EngineContext) {
     this.config = config;
-    this.registry = registry;
+    this.#registry = registry;
     this.#ctx = ctx;
     if (ctx.gatekeeper instanceof PolicyGatekeeper) {
       ctx.gatekeeper.onReload((e) => this.#recordPolicyReload(e));
@@ -162,7 +162,7 @@ export class Runtime {
     specText?: string,
   ): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
     const text = specText ?? (await readSpec(specFile));
-    return validateSpec({ file: specFile, text }, this.registry);
+    return validateSpec({ file: specFile, text }, this.#registry);
   }
 
   /**
@@ -446,30 +446,18 @@ export class Runtime {
     return getApproval(this.#ctx.store, ref);
   }
 
-  /** Pending approvals across runs. */
-  async pendingApprovals(): Promise<JsonObject[]> {
-    const out: JsonObject[] = [];
-    for (const run of await this.#ctx.store.listRuns({ status: [RunStatus.WAITING_APPROVAL] })) {
-      for (const s of await this.#ctx.store.getSteps(run.id)) {
-        const a = (s.decision as { approval?: JsonObject } | null)?.approval;
-        if (a && a.status === "PENDING") out.push({ ...a, run_name: run.name });
-      }
-    }
-    return out;
-  }
-
   /**
    * Capability names matching a glob, with the policy's glob semantics (`*` stays within one
    * dotted segment, `**` crosses them), so `airun capabilities X` shows what a rule `X` covers.
    */
   capabilities(pattern = "**"): string[] {
     const matches = compileNameGlob(pattern, ".");
-    return this.registry.names().filter((n) => matches(n));
+    return this.#registry.names().filter((n) => matches(n));
   }
 
   /** What `airun capabilities` shows: each matching capability's metadata and input schema. */
   describeCapabilities(pattern = "**"): CapabilityDescription[] {
-    return this.capabilities(pattern).map((n) => describeCapability(this.registry.get(n)!));
+    return this.capabilities(pattern).map((n) => describeCapability(this.#registry.get(n)!));
   }
 
   /** Renews this process's leases and honours cancel requests made by other processes. */
@@ -548,7 +536,7 @@ export class Runtime {
     if (plan) {
       this.#plans.delete(key);
     } else {
-      plan = compileSpec({ file, text }, this.registry);
+      plan = compileSpec({ file, text }, this.#registry);
       if (this.#plans.size >= PLAN_CACHE_SIZE) {
         this.#plans.delete(this.#plans.keys().next().value as string);
       }
