@@ -9,6 +9,8 @@
 //  3. steps/s with 64 concurrent runs vs the sequential figure (group commit).
 //  4. wall time of a cold `airun run` of a 3-step workflow (a fresh process each time).
 //  5. policy decisions/s, compiled vs a naive scan of the same 100 rules (bench/policy.mjs).
+//  6. ledger verification and what the ledger costs per step (bench/ledger.mjs).
+//  7. what a full governance envelope costs per step (bench/governance.mjs).
 import { execFileSync } from "node:child_process";
 import {
   closeSync,
@@ -210,3 +212,5 @@ try {
   rmSync(root, { recursive: true, force: true });
 }
 await (await import("./policy.mjs")).runPolicyBench();
+await (await import("./ledger.mjs")).runLedgerBench();
+await (await import("./governance.mjs")).runGovernanceBench();

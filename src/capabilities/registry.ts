@@ -7,10 +7,12 @@ import { z } from "zod";
 import type { AnyCapability, CapabilityCatalog } from "../core/capability.js";
 import { AirunError, type ErrorContext } from "../core/errors.js";
 import type { JsonValue } from "../core/json.js";
+import type { LlmConfig } from "../core/llm-config.js";
 import { EffectClass, RiskLevel, UndoKind } from "../core/status.js";
 import { execRun } from "./exec/run.js";
 import { fsCapabilities } from "./fs/index.js";
 import { httpRequest } from "./http/request.js";
+import { createLlmChat } from "./llm/llm-chat.js";
 import { sysAssert } from "./sys/assert.js";
 import { sysEcho } from "./sys/echo.js";
 import { sysFail } from "./sys/fail.js";
@@ -144,10 +146,24 @@ export const standardCapabilities: readonly AnyCapability[] = Object.freeze([
   sysAssert,
 ]);
 
-/** A new registry holding the standard library (plugins are added with `loadPlugins`). */
-export function createStandardRegistry(): CapabilityRegistry {
+/** Settings of the standard capabilities that depend on the configuration. */
+export interface StandardRegistryOptions {
+  /** The compiled `llm:` section for `llm.chat` (null: no provider, every call refused). */
+  readonly llm?: LlmConfig | null;
+  /** Where `llm.chat` reads API keys at call time. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * A new registry holding the standard library and `llm.chat` bound to `options.llm` (plugins
+ * are added with `loadPlugins`).
+ */
+export function createStandardRegistry(options: StandardRegistryOptions = {}): CapabilityRegistry {
   const registry = new CapabilityRegistry();
   for (const cap of standardCapabilities) registry.register(cap);
+  registry.register(
+    createLlmChat(options.llm ?? null, options.env === undefined ? {} : { env: options.env }),
+  );
   return registry;
 }
 

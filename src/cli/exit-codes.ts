@@ -13,6 +13,8 @@ export const ExitCode = {
   ROLLED_BACK_ABSTAIN: 4,
   WAITING_APPROVAL: 5,
   FAILED: 6,
+  /** Not a run status: a check failed (ledger tampered, evidence pack invalid, replay diverged). */
+  VERIFY_FAILED: 7,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -32,11 +34,21 @@ const USAGE_CODES = new Set([
   "UNSUPPORTED_STORE",
 ]);
 
+/** Error codes that mean a check failed: the data does not verify (exit 7). */
+const VERIFY_CODES = new Set([
+  "LEDGER_INVALID",
+  "PACK_MALFORMED",
+  "CHECKPOINT_MALFORMED",
+  "CHECKPOINT_BAD_SIGNATURE",
+]);
+
 /** Exit code for a run's state, or for an error. */
 export function exitCodeFor(subject: RunView | AirunError): ExitCode {
   if (subject instanceof ValidationError) return ExitCode.USAGE;
-  if (subject instanceof AirunError)
+  if (subject instanceof AirunError) {
+    if (VERIFY_CODES.has(subject.code)) return ExitCode.VERIFY_FAILED;
     return USAGE_CODES.has(subject.code) ? ExitCode.USAGE : ExitCode.INTERNAL;
+  }
   switch (subject.status) {
     case "COMPLETED":
       return ExitCode.OK;

@@ -3,16 +3,20 @@
  * @module The `airun` command line. Parses arguments, opens a Runtime, prints human output
  * with live progress (or one JSON object with `--json`) and exits with the codes of SPEC §11:
  * 0 COMPLETED, 1 internal error, 2 usage/validation, 3 ROLLED_BACK+REMEDIATE,
- * 4 ROLLED_BACK+ABSTAIN, 5 WAITING_APPROVAL, 6 FAILED.
+ * 4 ROLLED_BACK+ABSTAIN, 5 WAITING_APPROVAL, 6 FAILED, 7 a verification failed.
  */
 import { Command, CommanderError, Option } from "commander";
 import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
 import { registerApprovalCommands } from "./approval-commands.js";
 import { type CommonOptions, collect, common, parseInputs, withRuntime } from "./cli-kit.js";
+import { registerDriftCommands } from "./drift-commands.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { initProject } from "./init.js";
+import { registerLedgerCommands } from "./ledger-commands.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
 import { registerPolicyCommands } from "./policy-commands.js";
+import { registerReplayCommand } from "./replay-command.js";
+import { printTimeline } from "./timeline.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
 export function buildProgram(): Command {
@@ -24,7 +28,8 @@ export function buildProgram(): Command {
       "after",
       `
 Exit codes: 0 COMPLETED, 1 internal error, 2 usage or validation error,
-  3 ROLLED_BACK (REMEDIATE), 4 ROLLED_BACK (ABSTAIN), 5 WAITING_APPROVAL, 6 FAILED.
+  3 ROLLED_BACK (REMEDIATE), 4 ROLLED_BACK (ABSTAIN), 5 WAITING_APPROVAL, 6 FAILED,
+  7 verification failed (ledger verify, ledger verify-pack, replay diverged).
 State: ./.airun (or --home, AIRUN_HOME). Config: ./airun.yaml (or --config).
 Docs: README.md and docs/ARCHITECTURE.md.`,
     )
@@ -119,14 +124,18 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .description("show a run, its steps and outputs")
     .argument("<run-id>")
     .option("--events", "include the run's event history")
-    .action(async (runId: string, opts: CommonOptions & { events?: boolean }) => {
-      await withRuntime(opts, async (rt) => {
-        const view = await rt.getRun(runId);
-        const events = opts.events ? await rt.events(runId) : undefined;
-        printRun(view, opts.json === true, events);
-        process.exitCode = exitCodeFor(view);
-      });
-    });
+    .option("--timeline", "tell the run's story from its ledger entries (as airun trace)")
+    .action(
+      async (runId: string, opts: CommonOptions & { events?: boolean; timeline?: boolean }) => {
+        await withRuntime(opts, async (rt) => {
+          const view = await rt.getRun(runId);
+          const events = opts.events || opts.timeline ? await rt.events(runId) : undefined;
+          if (opts.timeline) printTimeline(view, events ?? [], opts.json === true);
+          else printRun(view, opts.json === true, events);
+          process.exitCode = exitCodeFor(view);
+        });
+      },
+    );
   common(workflow.command("resume"))
     .description("continue a run; with --decision, approve or reject its pending approval first")
     .argument("<run-id>")
@@ -214,6 +223,9 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
 
   registerApprovalCommands(program);
   registerPolicyCommands(program);
+  registerDriftCommands(program);
+  registerReplayCommand(program);
+  registerLedgerCommands(program);
 
   common(program.command("capabilities"))
     .description("list capabilities with risk, effect class and undo")
@@ -229,6 +241,11 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
 
 /** Runs the CLI with `argv`; resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // A reader that goes away (`airun trace … | head`) must not crash a command mid-way: the
+  // rest of the output is dropped, the work (a run, a rollback) finishes and is recorded.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: "user" });

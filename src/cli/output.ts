@@ -58,8 +58,12 @@ export function printRun(view: RunView, json: boolean, events?: readonly Progres
     out(`${JSON.stringify(events ? { ...view, events } : view, null, 2)}\n`);
     return;
   }
+  const what =
+    view.kind === "session"
+      ? `session ${view.id}  ${view.name}`
+      : `run ${view.id}  ${view.name} v${view.version}`;
   out(
-    `${view.status}${view.outcome ? ` ${view.outcome}` : ""}${view.reason && view.reason !== "COMPLETED" ? ` (${view.reason})` : ""}  run ${view.id}  ${view.name} v${view.version}  as ${view.principal}\n`,
+    `${view.status}${view.outcome ? ` ${view.outcome}` : ""}${view.reason && view.reason !== "COMPLETED" ? ` (${view.reason})` : ""}  ${what}  as ${view.principal}\n`,
   );
   for (const s of view.steps) {
     const comp =
@@ -94,7 +98,7 @@ export function printRunList(runs: readonly RunView[], json: boolean): void {
   if (runs.length === 0) out("no runs\n");
   for (const r of runs) {
     out(
-      `${r.id}  ${r.status.padEnd(16)} ${(r.outcome ?? "").padEnd(9)} ${(r.reason ?? "").padEnd(20)} ${r.name}  ${r.created_at}\n`,
+      `${r.id}  ${r.status.padEnd(16)} ${(r.outcome ?? "").padEnd(9)} ${(r.reason ?? "").padEnd(20)} ${r.kind === "session" ? "session:" : ""}${r.name}  ${r.created_at}\n`,
     );
   }
 }

@@ -52,6 +52,15 @@ export interface UndoContext extends CapabilityContext {
 /** After a crash, whether an in-flight call took effect. */
 export type ReconcileResult = "applied" | "not_applied" | "unknown";
 
+/**
+ * Resource use of one call, counted against a governance budget (`max_tokens`,
+ * `max_cost_usd`). Tool calls and duration are counted by the engine itself.
+ */
+export interface Usage {
+  readonly tokens?: number;
+  readonly costUsd?: number;
+}
+
 /** Per-input overrides of a capability's static classification (e.g. HTTP GET vs POST). */
 export interface Classification {
   readonly risk?: RiskLevel;
@@ -83,6 +92,13 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
   readonly nondeterministic?: boolean;
   /** Input field names whose values are secret: redacted before anything is persisted. */
   readonly sensitive?: readonly string[];
+  /**
+   * Worst-case usage of a call, RESERVED against the run's budgets before the call is made
+   * (an LLM request reserves its `max_tokens` and their price). Absent: the call uses nothing.
+   */
+  estimateUsage?(input: I): Usage;
+  /** Actual usage of a finished call, read from its outputs; it SETTLES the reservation. */
+  actualUsage?(output: O, input: I): Usage;
   /** Refines risk/effect/undo/idempotency for particular inputs; may only raise risk. */
   classify?(input: I): Classification;
   prepare?(input: I, ctx: CapabilityContext): Promise<UndoPlan>;

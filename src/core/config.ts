@@ -8,7 +8,8 @@ import { z } from "zod";
 import type { SandboxConfig } from "./capability.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
-import { isPlainObject, type JsonObject } from "./json.js";
+import { isPlainObject } from "./json.js";
+import { compileLlmConfig, type LlmConfig, llmConfigSchema } from "./llm-config.js";
 import { AuditLevel } from "./status.js";
 import { parseYamlSource } from "./yaml-source.js";
 
@@ -119,8 +120,8 @@ export interface AirunConfig {
   readonly sandbox: SandboxConfig;
   readonly approvals: ApprovalsConfig;
   readonly audit: { readonly level: AuditLevel; readonly redact: readonly string[] };
-  /** The `llm` section as written (compiled by the LLM capability). */
-  readonly llm: JsonObject | null;
+  /** LLM providers and prices for `llm.chat`; null when the file has no `llm` section. */
+  readonly llm: LlmConfig | null;
   /** Absolute paths of plugin modules. */
   readonly plugins: readonly string[];
   readonly engine: EngineConfig;
@@ -255,7 +256,7 @@ const configSchema = z.strictObject({
       redact: z.array(z.string().min(1)).optional(),
     })
     .optional(),
-  llm: z.record(z.string(), z.unknown()).nullable().optional(),
+  llm: llmConfigSchema.nullable().optional(),
   plugins: z.array(z.string().min(1)).optional(),
   engine: z
     .strictObject({
@@ -426,7 +427,7 @@ export function compileConfig(
       level: c.audit?.level ?? AuditLevel.DETAILED,
       redact: [...(c.audit?.redact ?? DEFAULT_REDACT)],
     },
-    llm: c.llm ? (structuredClone(c.llm) as JsonObject) : null,
+    llm: c.llm ? compileLlmConfig(c.llm) : null,
     plugins: (c.plugins ?? []).map((p) => (isPackageName(p) ? p : fromFile(p))),
     engine: {
       concurrency: c.engine?.concurrency ?? DEFAULT_CONCURRENCY,

@@ -13,8 +13,33 @@ export interface ErrorContext {
   readonly [key: string]: unknown;
 }
 
-/** Base class of every Airun error. */
+/**
+ * Where an error records the kinds of its class chain (`["AirunError", "CapabilityError"]`),
+ * under a global symbol so that every copy of this module agrees on it.
+ */
+const KINDS = Symbol.for("airun.error.kinds");
+
+/**
+ * Base class of every Airun error.
+ *
+ * `instanceof` works across copies of this module: a plugin imports `CapabilityError` from the
+ * `airun` package while the bundled `airun` binary carries its own copy of the class, and a
+ * retryable error thrown by the plugin must still be recognised as one. Each class that declares
+ * its own static `kind` is matched by that kind, recorded on every instance.
+ */
 export class AirunError extends Error {
+  /** The class's stable kind, for `instanceof` across module copies. */
+  static readonly kind: string = "AirunError";
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: the class right of `instanceof`, maybe a subclass; named once
+    const cls: typeof AirunError = this;
+    if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+    if (!Object.hasOwn(cls, "kind")) return false;
+    const kinds = (value as { [KINDS]?: unknown } | null | undefined)?.[KINDS];
+    return Array.isArray(kinds) && kinds.includes(cls.kind);
+  }
+
   override readonly name: string = "AirunError";
   readonly code: string;
   readonly context: ErrorContext;
@@ -23,6 +48,11 @@ export class AirunError extends Error {
     super(message, options);
     this.code = code;
     this.context = Object.freeze({ ...context });
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === "function"; c = Object.getPrototypeOf(c)) {
+      if (Object.hasOwn(c, "kind")) kinds.push((c as typeof AirunError).kind);
+    }
+    Object.defineProperty(this, KINDS, { value: Object.freeze(kinds) });
   }
 }
 
@@ -43,6 +73,7 @@ export function formatProblem(p: Problem): string {
 
 /** A file failed validation; `problems` lists every problem found, not just the first. */
 export class ValidationError extends AirunError {
+  static override readonly kind: string = "ValidationError";
   override readonly name = "ValidationError";
   readonly problems: readonly Problem[];
 
@@ -58,6 +89,7 @@ export class ValidationError extends AirunError {
 
 /** A capability call failed. `retryable` tells the engine whether another attempt may help. */
 export class CapabilityError extends AirunError {
+  static override readonly kind: string = "CapabilityError";
   override readonly name: string = "CapabilityError";
   readonly retryable: boolean;
 
@@ -73,6 +105,7 @@ export class CapabilityError extends AirunError {
 
 /** A path, host or binary was outside what the sandbox allows. Never retryable. */
 export class SandboxError extends CapabilityError {
+  static override readonly kind: string = "SandboxError";
   override readonly name: string = "SandboxError";
   constructor(message: string, context: ErrorContext = {}) {
     super("SANDBOX_VIOLATION", message, { retryable: false, context });
@@ -81,6 +114,7 @@ export class SandboxError extends CapabilityError {
 
 /** An undo found its target changed since the step ran, and refused to overwrite the change. */
 export class DriftError extends CapabilityError {
+  static override readonly kind: string = "DriftError";
   override readonly name: string = "DriftError";
   constructor(message: string, context: ErrorContext = {}) {
     super("UNDO_DRIFT", message, { retryable: false, context });
@@ -89,6 +123,7 @@ export class DriftError extends CapabilityError {
 
 /** A write lost a race: a precondition (lease owner, expected status) no longer held. */
 export class ConflictError extends AirunError {
+  static override readonly kind: string = "ConflictError";
   override readonly name = "ConflictError";
   constructor(message: string, context: ErrorContext = {}) {
     super("CONFLICT", message, context);
@@ -97,6 +132,7 @@ export class ConflictError extends AirunError {
 
 /** Something that was looked up does not exist. */
 export class NotFoundError extends AirunError {
+  static override readonly kind: string = "NotFoundError";
   override readonly name = "NotFoundError";
   constructor(what: string, context: ErrorContext = {}) {
     super("NOT_FOUND", `${what} not found`, context);

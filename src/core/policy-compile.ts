@@ -74,7 +74,7 @@ export function compilePolicy(file: string, text: string): CompiledPolicy {
   if (c.problems.length > 0) {
     throw new ValidationError(c.problems, { location: locationOf(c.problems[0]) });
   }
-  return createRulePolicy({ source: file, hash: sha256Hex(text), defaultDecision, rules });
+  return createRulePolicy({ source: file, hash: sha256Hex(text), text, defaultDecision, rules });
 }
 
 function locationOf(p: Problem | undefined): string {

@@ -62,7 +62,10 @@ export interface HookVerdict {
 
 /** A loaded policy, ready to answer requests. Evaluation is pure and synchronous. */
 export interface CompiledPolicy {
+  /** SHA-256 of `text`. */
   readonly hash: string;
+  /** The policy as written (the file's text, or the built-in default in words). */
+  readonly text: string;
   /** File path, or `"builtin"`. */
   readonly source: string;
   readonly ruleCount: number;
@@ -130,6 +133,7 @@ export interface CompiledRule {
 export interface RulePolicyDefinition {
   readonly source: string;
   readonly hash: string;
+  readonly text: string;
   readonly defaultDecision: Decision;
   readonly rules: readonly CompiledRule[];
 }
@@ -350,7 +354,7 @@ function highRiskNote(risk: string): string {
  */
 export function createRulePolicy(def: RulePolicyDefinition): CompiledPolicy {
   const index = new CapabilityIndex(def.rules);
-  const { source, hash, defaultDecision } = def;
+  const { source, hash, text, defaultDecision } = def;
 
   /** Each rule's part of a matched-set cache key. */
   const keyParts: string[] = [];
@@ -446,7 +450,7 @@ export function createRulePolicy(def: RulePolicyDefinition): CompiledPolicy {
     });
   };
 
-  return Object.freeze({ hash, source, ruleCount: def.rules.length, evaluate });
+  return Object.freeze({ hash, text, source, ruleCount: def.rules.length, evaluate });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,7 +499,7 @@ export function builtinPolicy(): CompiledPolicy {
       `built-in policy: ${req.risk} risk and the effect can be undone (undo "${req.undo}"${req.hasCompensation ? ", declared compensation" : ""})`,
     );
   };
-  builtin = Object.freeze({ hash, source, ruleCount: 0, evaluate });
+  builtin = Object.freeze({ hash, text: BUILTIN_POLICY_TEXT, source, ruleCount: 0, evaluate });
   return builtin;
 }
 

@@ -88,7 +88,7 @@ function walk(v: JsonValue, path: string, rules: CompiledRules): JsonValue {
       const lower = k.toLowerCase();
       const childPath = path ? `${path}.${lower}` : lower;
       const next =
-        rules.fields.has(childPath) || rules.keys.some((frag) => lower.includes(frag))
+        rules.fields.has(childPath) || rules.keys.some((frag) => keyMatches(lower, frag, child))
           ? MASK
           : walk(child, childPath, rules);
       if (next !== child && out === undefined) {
@@ -100,4 +100,24 @@ function walk(v: JsonValue, path: string, rules: CompiledRules): JsonValue {
     return out ?? v;
   }
   return v;
+}
+
+/**
+ * Whether a (lower-cased) key matches a redaction fragment. Any key containing the fragment
+ * does (`access_token`, `apiToken`, `db_password`), except a plural count: a key that contains
+ * it only as a whole word plus "s" and holds a number (`max_tokens: 400`, `total_tokens`) is a
+ * count of something, not a secret, and recording it is what budgets and audits need.
+ */
+function keyMatches(lower: string, frag: string, value: JsonValue): boolean {
+  for (let i = lower.indexOf(frag); i >= 0; i = lower.indexOf(frag, i + 1)) {
+    const end = i + frag.length;
+    const plural = lower[end] === "s" && !isAlphanumeric(lower.charCodeAt(end + 1));
+    if (!plural || typeof value !== "number") return true;
+  }
+  return false;
+}
+
+/** a-z or 0-9 (keys are lower-cased); NaN past the end of the string is not. */
+function isAlphanumeric(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
 }

@@ -28,7 +28,8 @@
  * The parts live in `spec-*` modules: `spec-context` (compilation state, reporting),
  * `spec-workflow` (workflow-level fields), `spec-step` (one step; `spec-approval`,
  * `spec-timing`, `spec-inputs` for its parts), `spec-references` (templates, dependencies,
- * ordering) and `plan-schema` (persisted plans, spec hash).
+ * ordering), `spec-governance` (the governance section, tools allowed/forbidden per step,
+ * evidence keys) and `plan-schema` (persisted plans, spec hash).
  */
 import type { CapabilityCatalog } from "./capability.js";
 import { type Problem, ValidationError } from "./errors.js";
@@ -36,6 +37,7 @@ import { isPlainObject } from "./json.js";
 import type { Plan, PlanStep } from "./plan.js";
 import { computeSpecHash, deepFreeze } from "./plan-schema.js";
 import { SpecContext } from "./spec-context.js";
+import { checkGovernanceSteps } from "./spec-governance.js";
 import { orderSteps } from "./spec-references.js";
 import { isSeedDocument, SEED_TOP_LEVEL_KEYS } from "./spec-seed.js";
 import { compileStep, registerStepId } from "./spec-step.js";
@@ -107,6 +109,7 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
     const step = compileStep(ctx, raw, i, i > 0 ? ids[i - 1] : undefined);
     if (step) steps.push(step);
   });
+  if (governance) checkGovernanceSteps(ctx, governance, rawSteps);
   const ordered = orderSteps(ctx, steps);
   if (ctx.problems.length > 0 || !ordered) return undefined;
   return {

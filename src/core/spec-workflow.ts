@@ -8,6 +8,7 @@ import { isPlainObject, type JsonObject } from "./json.js";
 import type { PlanInput } from "./plan.js";
 import { INPUT_TYPES } from "./plan-schema.js";
 import { getAt, ID_PATTERN, PRINCIPAL_PATTERN, type SpecContext } from "./spec-context.js";
+import { checkGovernanceSection } from "./spec-governance.js";
 import { normalizeCondition } from "./spec-references.js";
 import { inputTypeOf, seedPrincipal } from "./spec-seed.js";
 import type { FieldPath } from "./yaml-source.js";
@@ -176,6 +177,7 @@ export function workflowGovernance(
       ctx.report(["governance"], "governance must be a mapping");
     } else {
       gov = ctx.toJson(doc.governance, ["governance"]) as JsonObject;
+      checkGovernanceSection(ctx, gov);
       const required = getAt(gov, ["evidence", "required"]);
       if (Array.isArray(required)) {
         required.forEach((expr, i) => {

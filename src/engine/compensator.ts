@@ -20,7 +20,8 @@ import type { CompensationRecord } from "../store/store.js";
 import { EventType, eventOp } from "./events.js";
 import { retryDelayMs, sleep } from "./retry.js";
 import type { RunExecution } from "./run-execution.js";
-import { errorJson, templateScope } from "./step-runner.js";
+import { errorJson, maskError, templateScope } from "./step-runner.js";
+import { traceCompensation } from "./telemetry.js";
 
 /** Attempts per compensation before it is declared failed. */
 const COMPENSATION_ATTEMPTS = 3;
@@ -53,7 +54,9 @@ export async function rollback(exec: RunExecution, force: boolean): Promise<Roll
       });
       continue;
     }
-    const problem = await compensateOne(exec, comp, force);
+    const problem = await traceCompensation(exec, comp, force, () =>
+      compensateOne(exec, comp, force),
+    );
     if (problem) problems.push(problem);
   }
   return { ok: problems.length === 0, problems };
@@ -99,7 +102,7 @@ async function compensateOne(
       return null;
     } catch (err) {
       if (err instanceof ConflictError) throw err;
-      const e = toAirunError(err);
+      const e = maskError(exec, toAirunError(err));
       const refused = e instanceof DriftError;
       const retryable = !refused && e instanceof CapabilityError && e.retryable;
       if (retryable && attempt < COMPENSATION_ATTEMPTS) {

@@ -5,6 +5,7 @@
  */
 import type { CapabilityCatalog, SandboxConfig } from "../core/capability.js";
 import type { JsonValue } from "../core/json.js";
+import type { AuditLevel } from "../core/status.js";
 import type { Store } from "../store/store.js";
 import type { Gatekeeper } from "./gatekeeper.js";
 import type { WebhookDispatcher } from "./webhooks.js";
@@ -20,6 +21,8 @@ export interface EngineSettings {
   readonly sandbox: SandboxConfig;
   /** Key fragments redacted from every recorded input and output (config `audit.redact`). */
   readonly redactKeys: readonly string[];
+  /** How much of inputs and outputs ledger entries keep (config `audit.level`, `audit.ts`). */
+  readonly auditLevel: AuditLevel;
   /** Where `${{ secrets.NAME }}` is read from, at the moment of the call. */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Approvers used when neither the step nor the rule names any (config `approvals.approvers`). */
@@ -33,6 +36,8 @@ export interface EngineSettings {
 
 /** Something the engine reports as it goes (the CLI prints these as live progress). */
 export interface ProgressEvent {
+  /** The ledger entry number, on events read back from the store (live progress has none). */
+  readonly seq?: number;
   readonly type: string;
   readonly runId: string;
   readonly stepId: string | null;

@@ -40,6 +40,16 @@ export const EventType = {
   POLICY_RELOAD_REFUSED: "policy.reload_refused",
   /** One webhook delivery attempt (engine/webhooks.ts), recorded after it ended. */
   WEBHOOK_DELIVERY: "webhook.delivery",
+  /** Governance (engine/governance.ts): a call's worst-case spend reserved before it is made. */
+  BUDGET_RESERVED: "budget.reserved",
+  /** A call's reservation settled with its actual spend (or, after a crash, kept as spent). */
+  BUDGET_SETTLED: "budget.settled",
+  /** A call refused because it would breach a budget: which budget, used vs limit. */
+  BUDGET_BREACHED: "budget.breached",
+  /** The evidence map and each requirement's result, at commit. */
+  EVIDENCE_EVALUATED: "evidence.evaluated",
+  /** Run metrics beyond the drift threshold of their baseline, and the action taken. */
+  DRIFT_DETECTED: "drift.detected",
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 

@@ -23,8 +23,8 @@ import type { DecisionHook } from "./decision-hook.js";
 
 /** Anything that can decide whether a step may run. */
 export interface Gatekeeper {
-  /** Hash and source (file path or "builtin") of the policy in force. */
-  readonly policy: { readonly hash: string; readonly source: string };
+  /** Hash, source (file path or "builtin") and text of the policy in force. */
+  readonly policy: { readonly hash: string; readonly source: string; readonly text: string };
   /**
    * The decision for one call. Asynchronous because an external decision hook may be asked;
    * the policy itself is evaluated synchronously, at the moment of the call.
@@ -127,8 +127,9 @@ export class PolicyGatekeeper implements Gatekeeper {
     return gk;
   }
 
-  get policy(): { hash: string; source: string } {
-    return { hash: this.#compiled.hash, source: this.#compiled.source };
+  get policy(): { hash: string; source: string; text: string } {
+    const { hash, source, text } = this.#compiled;
+    return { hash, source, text };
   }
 
   /** The compiled policy in force right now. */

@@ -18,7 +18,13 @@ import { armed, failStep, type Resolved, reconcileStep, resolveCall } from "./st
 /** What recovery did with one run. */
 export interface RecoveredRun {
   readonly runId: string;
-  readonly action: "resumed" | "skipped_live_owner" | "skipped_waiting" | "lost_race";
+  readonly action:
+    | "resumed"
+    | "skipped_live_owner"
+    | "skipped_waiting"
+    | "lost_race"
+    /** An open session with no call in flight: left open (resumable by id), lease released. */
+    | "skipped_open_session";
   readonly status: string;
 }
 
@@ -54,6 +60,10 @@ export async function recoverAll(ctx: EngineContext): Promise<RecoveredRun[]> {
 
 /** Recovers one run (see module doc). */
 export async function recoverRun(ctx: EngineContext, run: RunRecord): Promise<RecoveredRun> {
+  // A session this very process holds open is in use, not orphaned.
+  if (run.kind === "session" && run.leaseOwner === ctx.owner) {
+    return { runId: run.id, action: "skipped_live_owner", status: run.status };
+  }
   const claimed = await claimRun(ctx, run);
   if (!claimed) return { runId: run.id, action: "skipped_live_owner", status: run.status };
   const exec = await RunExecution.load(ctx, claimed);
@@ -64,9 +74,21 @@ export async function recoverRun(ctx: EngineContext, run: RunRecord): Promise<Re
       return { runId: run.id, action: "skipped_waiting", status: claimed.status };
     }
   }
+  // Sessions (engine/session.ts): an open session whose owner is gone stays open, resumable by
+  // id, unless it was rolling back; only a call it left in flight is settled here.
+  if (
+    exec.run.kind === "session" &&
+    exec.run.status === RunStatus.RUNNING &&
+    ![...exec.steps.values()].some(
+      (s) => s.status === StepStatus.RUNNING || s.status === StepStatus.PENDING,
+    )
+  ) {
+    await ctx.store.releaseLease(run.id, ctx.owner);
+    return { runId: run.id, action: "skipped_open_session", status: exec.run.status };
+  }
   await prepareResume(exec);
   try {
-    await exec.drive();
+    if ((await exec.drive()) === "open") await ctx.store.releaseLease(run.id, ctx.owner);
   } catch (err) {
     if (err instanceof ConflictError)
       return { runId: run.id, action: "lost_race", status: exec.run.status };
@@ -125,14 +147,22 @@ export async function prepareResume(exec: RunExecution): Promise<void> {
         ? "rerun"
         : await reconcileStep(exec, ps, comp);
     decisions[rec.stepId] = verdict;
+    // Each status change is committed with its ledger entry (`step.reconciled` names the status
+    // the step moves to), so state and ledger agree after this crash too.
+    const reconciled = (status: StepStatus) =>
+      eventOp(EventType.STEP_RECONCILED, exec.run.id, rec.stepId, { verdict, status });
     if (verdict === "rerun" || (verdict === "not_applied" && !compensating)) {
-      await exec.commit([{ op: "putStep", step: { ...rec, status: StepStatus.PENDING } }]);
+      await exec.commit([
+        { op: "putStep", step: { ...rec, status: StepStatus.PENDING } },
+        reconciled(StepStatus.PENDING),
+      ]);
     } else if (verdict === "applied") {
       const ops: WriteOp[] = [
         {
           op: "putStep",
           step: { ...rec, status: StepStatus.SUCCEEDED, outputs: null, finishedAt: Date.now() },
         },
+        reconciled(StepStatus.SUCCEEDED),
       ];
       if (comp?.status === CompensationStatus.PENDING) {
         ops.push({ op: "putCompensation", compensation: armed(exec, ps, comp, null) });
@@ -146,9 +176,7 @@ export async function prepareResume(exec: RunExecution): Promise<void> {
           "INTERRUPTED",
           `step ${rec.stepId} was interrupted by a crash during rollback`,
         ),
-        {
-          effectUnknown: false,
-        },
+        { effectUnknown: false, verdict: "not_applied" },
       );
     } else {
       await failStep(

@@ -6,8 +6,9 @@
  */
 
 import { CapabilityError, NotFoundError } from "../core/errors.js";
-import type { JsonObject, JsonValue } from "../core/json.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { Plan, PlanStep } from "../core/plan.js";
+import { deepFreeze } from "../core/plan-schema.js";
 import { planFromJson } from "../core/spec-compile.js";
 import {
   CompensationStatus,
@@ -23,7 +24,11 @@ import { rollback } from "./compensator.js";
 import type { EngineContext } from "./context.js";
 import { Deadlines } from "./deadlines.js";
 import { EventType, eventOp } from "./events.js";
+import { keepsEffects } from "./governance.js";
+import { commitGate, gateStep } from "./governance-gate.js";
+import { sessionSurvives } from "./session-plan.js";
 import { runStep } from "./step-runner.js";
+import { traceRun } from "./telemetry.js";
 
 /** Outcome a reason implies when the run is rolled back (SPEC §2). */
 export function outcomeFor(reason: Reason): Outcome {
@@ -42,13 +47,14 @@ export function outcomeFor(reason: Reason): Outcome {
 /** Step statuses that satisfy a dependency. */
 const DONE: ReadonlySet<string> = new Set([StepStatus.SUCCEEDED, StepStatus.SKIPPED]);
 
-/** Why a run stopped making progress in this process. */
-export type DriveResult = "terminal" | "waiting";
+/** Why a run stopped making progress in this process (`open`: a session between calls). */
+export type DriveResult = "terminal" | "waiting" | "open";
 
 /** A run loaded into this process, holding its lease. */
 export class RunExecution {
   readonly ctx: EngineContext;
-  readonly plan: Plan;
+  /** The run's plan; a session's grows by one step per call (`appendStep`). */
+  plan: Plan;
   run: RunRecord;
   readonly steps = new Map<string, StepRecord>();
   /** Compensation records by step id (at most one per step). */
@@ -142,7 +148,8 @@ export class RunExecution {
 
   /** The plan step with this id. */
   planStep(stepId: string): PlanStep {
-    const ps = this.plan.steps.find((s) => s.id === stepId);
+    // A governed run may also hold its drift gate step (engine/governance-gate.ts).
+    const ps = this.plan.steps.find((s) => s.id === stepId) ?? gateStep(this, stepId);
     if (!ps) throw new NotFoundError(`step ${stepId}`, { runId: this.run.id, stepId });
     return ps;
   }
@@ -180,13 +187,26 @@ export class RunExecution {
    * Commits a batch durably, guarded by this process's lease, then mirrors it in memory and
    * reports its events. Throws ConflictError if the lease was lost (nothing is written).
    */
-  async commit(ops: WriteOp[]): Promise<void> {
+  async commit(given: WriteOp[]): Promise<void> {
+    // Ops staged by `appendStep` ride with the next commit (a session call's first write).
+    const staged = this.#staged;
+    let ops = given;
+    if (staged.length > 0) {
+      ops = [...staged, ...given];
+      this.#staged = [];
+    }
+    stampContextHashes(ops, this.steps);
     const margin = this.ctx.settings.leaseTtlMs / 3;
     const batch: WriteOp[] =
       Date.now() < this.leaseDeadline - margin
         ? ops
         : [{ op: "expectRun", runId: this.run.id, expect: { leaseOwner: this.ctx.owner } }, ...ops];
-    await this.ctx.store.commit(batch);
+    try {
+      await this.ctx.store.commit(batch);
+    } catch (err) {
+      if (staged.length > 0) this.#staged = [...staged, ...this.#staged];
+      throw err;
+    }
     for (const op of ops) {
       switch (op.op) {
         case "putStep":
@@ -211,6 +231,28 @@ export class RunExecution {
     }
   }
 
+  #staged: WriteOp[] = [];
+
+  /**
+   * Sessions (engine/session.ts): adds a step to the plan, in memory now and durably with the
+   * next commit (the plan is persisted by an `updateRun` op staged for it, so the step and its
+   * first write — intent, decision, refusal or result — land in one transaction). `record`
+   * defaults to a PENDING step; it is not written by itself (the step's first write is).
+   */
+  appendStep(ps: PlanStep, record?: StepRecord, ops: readonly WriteOp[] = []): void {
+    this.plan = deepFreeze({ ...this.plan, steps: [...this.plan.steps, ps] });
+    this.#dependents = undefined;
+    this.steps.set(ps.id, record ?? pendingStep(this.run.id, ps.id));
+    this.#staged.push(
+      {
+        op: "updateRun",
+        runId: this.run.id,
+        patch: { plan: this.plan as unknown as JsonValue, updatedAt: Date.now() },
+      },
+      ...ops,
+    );
+  }
+
   /** A run status change with its event. */
   runUpdate(
     patch: Partial<RunRecord>,
@@ -228,7 +270,11 @@ export class RunExecution {
    * every ready step (dependencies done) up to the concurrency limit; on the first failure stops
    * scheduling, lets in-flight steps finish, then rolls back.
    */
-  async drive(): Promise<DriveResult> {
+  drive(): Promise<DriveResult> {
+    return traceRun(this, () => this.#drive());
+  }
+
+  async #drive(): Promise<DriveResult> {
     if (this.run.status === RunStatus.COMPENSATING) return this.finishRollback();
     if (isTerminal(this.run.status)) return "terminal";
     if (this.run.status !== RunStatus.RUNNING) {
@@ -272,6 +318,11 @@ export class RunExecution {
     }
     // No call in flight any more: drop the deadline timer (and its hold on this execution).
     this.deadlines.idle();
+    if (this.run.kind === "session" && this.run.status === RunStatus.RUNNING) {
+      // A session between calls stays open; a refused or failed call does not end it.
+      if (this.failure && sessionSurvives(this.failure.reason)) this.failure = null;
+      if (!this.failure) return this.#pauseSession();
+    }
     if (this.failure) {
       // A cancel sets the failure without a commit of its own; record the transition now.
       if ((this.run.status as RunStatus) !== RunStatus.COMPENSATING) {
@@ -279,11 +330,16 @@ export class RunExecution {
       }
       return this.finishRollback();
     }
-    const statuses = [...this.steps.values()].map((s) => s.status);
-    if (statuses.every((s) => DONE.has(s))) {
-      await this.finish(RunStatus.COMPLETED, Reason.COMPLETED, null);
-      return "terminal";
+    if (this.plan.steps.every((ps) => DONE.has(this.step(ps.id).status))) {
+      // A governed run passes its commit gate (budgets, evidence, drift) before COMPLETED.
+      const gate = this.plan.governance === null ? null : await commitGate(this);
+      if (gate === null || gate.verdict === "pass") {
+        await this.finish(RunStatus.COMPLETED, Reason.COMPLETED, null, gate?.ops);
+        return "terminal";
+      }
+      if (gate.verdict === "failed") return this.finishRollback();
     }
+    const statuses = [...this.steps.values()].map((s) => s.status);
     if (statuses.includes(StepStatus.WAITING_APPROVAL)) {
       const waiting = [...this.steps.values()]
         .filter((s) => s.status === StepStatus.WAITING_APPROVAL)
@@ -317,6 +373,29 @@ export class RunExecution {
     );
   }
 
+  /**
+   * A session with no call left to run: WAITING_APPROVAL (lease released) while a call waits
+   * for a person, else open (RUNNING, still leased: the session's owner calls on).
+   */
+  async #pauseSession(): Promise<DriveResult> {
+    const waiting = [...this.steps.values()]
+      .filter(
+        (s) =>
+          s.status === StepStatus.WAITING_APPROVAL &&
+          approvalOf(s.decision)?.status === ApprovalStatus.PENDING,
+      )
+      .map((s) => s.stepId);
+    if (waiting.length === 0) return "open";
+    await this.commit(
+      this.runUpdate(
+        { status: RunStatus.WAITING_APPROVAL, leaseOwner: null, leaseExpiresAt: null },
+        EventType.RUN_WAITING,
+        { steps: waiting },
+      ),
+    );
+    return "waiting";
+  }
+
   /** Steps that depend on `stepId` (computed once per execution). */
   private dependentsOf(stepId: string): readonly PlanStep[] {
     if (!this.#dependents) {
@@ -334,16 +413,36 @@ export class RunExecution {
   #dependents: Map<string, PlanStep[]> | undefined;
 
   /** The run's move to COMPENSATING for `reason`, as ops to commit with what caused it. */
-  compensatingOps(reason: Reason, detail: JsonObject): WriteOp[] {
+  compensatingOps(reason: Reason, detail: JsonObject, outcome = outcomeFor(reason)): WriteOp[] {
+    // An open session outlives a refused or failed call (engine/session-plan.ts).
+    if (
+      this.run.kind === "session" &&
+      this.run.status === RunStatus.RUNNING &&
+      sessionSurvives(reason)
+    ) {
+      return [];
+    }
     return this.runUpdate(
-      { status: RunStatus.COMPENSATING, reason, outcome: outcomeFor(reason), reasonDetail: detail },
+      { status: RunStatus.COMPENSATING, reason, outcome, reasonDetail: detail },
       EventType.RUN_COMPENSATING,
       { reason, ...detail },
     );
   }
 
   /** Runs (or resumes) the compensation stack and ends the run. */
-  async finishRollback(force = false): Promise<DriveResult> {
+  finishRollback(force = false): Promise<DriveResult> {
+    return traceRun(this, () => this.#finishRollback(force));
+  }
+
+  async #finishRollback(force: boolean): Promise<DriveResult> {
+    if (keepsEffects(this)) {
+      // Governance `rollback.required: false`: the abstaining run keeps its effects.
+      await this.finish(RunStatus.FAILED, this.run.reason ?? Reason.STEP_FAILED, {
+        ...(this.run.reasonDetail as JsonObject),
+        rollback: "not required by governance: effects kept (airun workflow rollback undoes them)",
+      });
+      return "terminal";
+    }
     const result = await rollback(this, force);
     const reason = this.run.reason ?? Reason.STEP_FAILED;
     if (reason === Reason.IN_DOUBT) {
@@ -364,21 +463,33 @@ export class RunExecution {
   }
 
   /** Ends the run in a terminal status and releases its lease. */
-  async finish(status: RunStatus, reason: Reason, detail: JsonValue): Promise<void> {
-    const outcome = status === RunStatus.COMPLETED ? Outcome.ACCEPT : outcomeFor(reason);
+  async finish(
+    status: RunStatus,
+    reason: Reason,
+    detail: JsonValue,
+    extra: readonly WriteOp[] = [],
+  ): Promise<void> {
+    // The outcome recorded with the reason (e.g. ABSTAIN for a drift abstention) is kept.
+    const outcome =
+      status === RunStatus.COMPLETED
+        ? Outcome.ACCEPT
+        : reason === this.run.reason && this.run.outcome && this.run.outcome !== Outcome.ACCEPT
+          ? this.run.outcome
+          : outcomeFor(reason);
     const type =
       status === RunStatus.COMPLETED
         ? EventType.RUN_COMPLETED
         : status === RunStatus.ROLLED_BACK
           ? EventType.RUN_ROLLED_BACK
           : EventType.RUN_FAILED;
-    await this.commit(
-      this.runUpdate(
+    await this.commit([
+      ...extra,
+      ...this.runUpdate(
         { status, outcome, reason, reasonDetail: detail, leaseOwner: null, leaseExpiresAt: null },
         type,
         { status, outcome, reason, detail },
       ),
-    );
+    ]);
   }
 
   /** Compensation records still to undo, newest first. */
@@ -395,7 +506,48 @@ export class RunExecution {
   }
 }
 
+/** A step record before anything happened to it. */
+function pendingStep(runId: string, stepId: string): StepRecord {
+  return {
+    runId,
+    stepId,
+    status: StepStatus.PENDING,
+    attempts: 0,
+    inputs: null,
+    outputs: null,
+    error: null,
+    decision: null,
+    contextHash: null,
+    seq: null,
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
 /** The template view of a succeeded step. */
 function scopeEntry(s: StepRecord): JsonObject {
   return { outputs: s.outputs ?? {}, status: s.status };
+}
+
+/**
+ * Stamps `context_hash` (SPEC §7) on every entry of a step that does not carry it yet: the hash
+ * the same batch gives the step, else the one it has. Entries written before a step's inputs
+ * are resolved (a skip, a refusal of unresolvable inputs) have none to carry.
+ */
+function stampContextHashes(ops: WriteOp[], steps: ReadonlyMap<string, StepRecord>): void {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as WriteOp;
+    if (op.op !== "appendEvent" || op.event.stepId === null) continue;
+    const data = op.event.data;
+    if (!isPlainObject(data) || data.context_hash !== undefined) continue;
+    const stepId = op.event.stepId;
+    let hash = steps.get(stepId)?.contextHash ?? null;
+    for (const other of ops) {
+      if (other.op === "putStep" && other.step.stepId === stepId && other.step.contextHash) {
+        hash = other.step.contextHash;
+      }
+    }
+    if (hash !== null)
+      ops[i] = { op: "appendEvent", event: { ...op.event, data: { ...data, context_hash: hash } } };
+  }
 }

@@ -28,6 +28,8 @@ export interface StepView {
 /** A run as shown to people and machines. */
 export interface RunView {
   readonly id: string;
+  /** `workflow` (a YAML spec) or `session` (calls made one at a time through the SDK). */
+  readonly kind: "workflow" | "session";
   readonly name: string;
   readonly version: string;
   readonly status: string;
@@ -56,6 +58,7 @@ export function toRunView(
   const ordered = steps.length === 0 ? [] : plan.steps.map((ps) => ({ ps, s: byId.get(ps.id) }));
   return {
     id: run.id,
+    kind: run.kind,
     name: run.name,
     version: run.specVersion,
     status: run.status,

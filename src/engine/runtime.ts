@@ -22,6 +22,7 @@ import {
   type Problem,
   ValidationError,
 } from "../core/errors.js";
+import { governanceOf } from "../core/governance.js";
 import { sha256Hex } from "../core/hash.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { compileNameGlob } from "../core/path-match.js";
@@ -29,7 +30,7 @@ import type { Plan } from "../core/plan.js";
 import { compileSpec, validateSpec } from "../core/spec-compile.js";
 import { isTerminal, Reason, RunStatus, StepStatus } from "../core/status.js";
 import { openStore } from "../store/open-store.js";
-import type { RunFilter, RunRecord, StepRecord } from "../store/store.js";
+import type { RunFilter, RunRecord, StepRecord, WriteOp } from "../store/store.js";
 import {
   type ApprovalDetail,
   type ApprovalView,
@@ -42,11 +43,25 @@ import type { EngineContext, EngineSettings, ProgressEvent } from "./context.js"
 import { createDecisionHook } from "./decision-hook.js";
 import { EventType, eventOp } from "./events.js";
 import { PolicyGatekeeper, type PolicyReload } from "./gatekeeper.js";
+import { type DriftReport, driftReport } from "./governance-baselines.js";
 import { coerceInputs } from "./inputs.js";
+import {
+  type CheckpointResult,
+  exportEvidencePack,
+  type LedgerKey,
+  type LedgerReport,
+  loadLedgerKey,
+  verifyLedger,
+  writeCheckpoint,
+} from "./ledger.js";
 import { newOwnerId, newRunId } from "./owner.js";
 import { claimRun, prepareResume, type RecoveredRun, recoverAll } from "./recovery.js";
+import { replayRun } from "./replay.js";
+import type { ReplayOptions, ReplayReport } from "./replay-types.js";
 import { RunExecution } from "./run-execution.js";
 import { type RunView, toRunView } from "./run-view.js";
+import { openSession, resumeSession, type Session, type SessionHost } from "./session.js";
+import type { OpenSessionOptions } from "./session-plan.js";
 import { DEFAULT_WEBHOOK_SETTINGS, WebhookDispatcher } from "./webhooks.js";
 
 /** How many compiled plans a runtime keeps. */
@@ -96,7 +111,16 @@ export class Runtime {
   readonly #plans = new Map<string, Plan>();
   /** Runs this process is driving right now (their cancel requests are polled). */
   readonly #active = new Map<string, RunExecution>();
+  /** Open sessions of this runtime that hold their run's lease (engine/session.ts). */
+  readonly #sessions = new Map<string, Session>();
+  /** Runs claimed by `resume` / `decideApproval` right now (a session waits for them). */
+  readonly #claimed = new Set<string>();
+  #sessionHost: SessionHost | undefined;
   #closed = false;
+  /** The ledger's signing key, loaded (or created) on first use. */
+  #ledgerKey: Promise<LedgerKey> | undefined;
+  /** Hashes of policy texts this runtime knows are stored (blobs, for evidence packs and replay). */
+  readonly #storedPolicies = new Set<string>();
   /** Policy reload events being committed (awaited by close). */
   readonly #policyWrites = new Set<Promise<void>>();
 
@@ -118,7 +142,7 @@ export class Runtime {
     const cwd = resolve(options.cwd ?? process.cwd());
     const env = options.env ?? process.env;
     const config = await loadConfig(cwd, env, options.configFile, options.home);
-    const registry = createStandardRegistry();
+    const registry = createStandardRegistry({ llm: config.llm, env });
     await loadPlugins(registry, config.plugins, config.baseDir);
     const gatekeeper = await PolicyGatekeeper.load(config.policy, {
       watch: true,
@@ -138,6 +162,7 @@ export class Runtime {
       heartbeatMs: config.engine.heartbeatMs,
       sandbox: config.sandbox,
       redactKeys: config.audit.redact,
+      auditLevel: config.audit.level,
       env,
       defaultApprovers: config.approvals.approvers,
       approvalTimeoutMs: config.approvals.timeoutMs,
@@ -173,7 +198,8 @@ export class Runtime {
     const ctx = this.#ctx;
     if (opts.idempotencyKey) {
       const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-      if (existing) return this.#continueIfOrphaned(existing);
+      if (existing)
+        return this.#continueIfOrphaned(sameKindOrRefuse(existing, opts.idempotencyKey));
     }
     const specText = opts.specText ?? (await readSpec(opts.specFile));
     const plan = this.#compile(opts.specFile, specText);
@@ -215,24 +241,31 @@ export class Runtime {
       startedAt: null,
       finishedAt: null,
     }));
+    const policy = ctx.gatekeeper.policy;
     try {
       await ctx.store.commit([
+        ...this.#policyBlob(policy),
         { op: "insertRun", run },
         ...steps.map((step) => ({ op: "putStep" as const, step })),
         eventOp(EventType.RUN_CREATED, run.id, null, {
           name: plan.name,
           version: plan.version,
           spec_hash: plan.specHash,
+          spec_text_sha256: sha256Hex(specText),
           principal,
-          policy_hash: ctx.gatekeeper.policy.hash,
-          policy_source: ctx.gatekeeper.policy.source,
+          policy_hash: policy.hash,
+          policy_source: policy.source,
+          ...(plan.governance ? { objective: governanceOf(plan)?.objective ?? null } : {}),
         }),
         eventOp(EventType.RUN_STARTED, run.id, null, { owner: ctx.owner }),
       ]);
     } catch (err) {
+      this.#storedPolicies.delete(policy.hash); // the blob went down with the batch
       if (err instanceof ConflictError && opts.idempotencyKey) {
         const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-        if (existing) return this.#continueIfOrphaned(existing);
+        if (existing) {
+          return this.#continueIfOrphaned(sameKindOrRefuse(existing, opts.idempotencyKey));
+        }
       }
       throw err;
     }
@@ -309,7 +342,8 @@ export class Runtime {
       );
     }
     const request = eventOp(EventType.RUN_CANCEL_REQUESTED, runId, null, { by: principal });
-    const claimed = await claimRun(this.#ctx, run);
+    // An open session of this runtime is asked like one of another process (heartbeat).
+    const claimed = this.#sessions.has(runId) ? undefined : await claimRun(this.#ctx, run);
     if (!claimed) {
       await this.#ctx.store.commit([request]);
       const deadline = Date.now() + waitMs;
@@ -379,9 +413,72 @@ export class Runtime {
     return this.getRun(runId);
   }
 
+  /**
+   * Opens a session: an agent calls capabilities one at a time under this runtime's policy and
+   * the given governance envelope, then commits or rolls back (engine/session.ts). The session
+   * is a persisted run (`kind: "session"`), RUNNING and leased by this process while open.
+   *
+   * @example
+   * const s = await rt.openSession({ principal: "agent:bot", governance: { budgets: { max_tool_calls: 3 } } });
+   * await s.call("io.fs.write_file", { path: "out/a.txt", content: "hi" });
+   * await s.commit();
+   */
+  openSession(opts: OpenSessionOptions): Promise<Session> {
+    return openSession(this.#host(), opts);
+  }
+
+  /**
+   * Reopens a session by id, in this or another process, after the process that held it
+   * exited (`close()` detaches open sessions) or died (its lease is taken over as recovery
+   * does; an interrupted call is reconciled first). Throws `SessionClosedError` (or the typed
+   * error of its end) for a session that has ended, `ConflictError` while a live process holds it.
+   */
+  resumeSession(runId: string): Promise<Session> {
+    return resumeSession(this.#host(), runId);
+  }
+
+  #host(): SessionHost {
+    this.#sessionHost ??= {
+      ctx: this.#ctx,
+      policyBlob: (policy) => this.#policyBlob(policy),
+      policyNotStored: (hash) => {
+        this.#storedPolicies.delete(hash);
+      },
+      track: (exec, session) => {
+        this.#active.set(exec.run.id, exec);
+        this.#sessions.set(exec.run.id, session);
+      },
+      untrack: (runId) => {
+        this.#active.delete(runId);
+        this.#sessions.delete(runId);
+      },
+      heldSession: (runId) => this.#sessions.get(runId),
+      busy: (runId) => this.#claimed.has(runId),
+      closed: () => this.#closed,
+      view: (runId) => this.getRun(runId),
+    };
+    return this.#sessionHost;
+  }
+
   /** Recovers every non-terminal run whose owner is gone (see recovery.ts). */
   async recover(): Promise<RecoveredRun[]> {
     return recoverAll(this.#ctx);
+  }
+
+  /**
+   * Replays a recorded run without side effects and reports every divergence from the record;
+   * with `specFile` / `policyFile`, against an edited spec or policy (see engine/replay.ts).
+   * Reads the run, never writes to it.
+   *
+   * @example
+   * const report = await rt.replay(runId, { policyFile: "policies.next.yaml" });
+   * for (const s of report.steps) for (const d of s.divergences) console.log(s.id, d.kind, d.message);
+   */
+  async replay(runId: string, options: ReplayOptions = {}): Promise<ReplayReport> {
+    return replayRun(this.#ctx, runId, options, {
+      readSpec,
+      compile: (file, text) => this.#compile(file, text),
+    });
   }
 
   /** The view of one run. */
@@ -398,6 +495,37 @@ export class Runtime {
   async listRuns(filter: RunFilter = {}): Promise<RunView[]> {
     const runs = await this.#ctx.store.listRuns(filter);
     return runs.map((r) => toRunView(r, [], []));
+  }
+
+  /**
+   * Verifies the whole ledger: chain, every checkpoint saved under the home directory and the
+   * given ones (file name and text), and state ↔ ledger agreement.
+   */
+  async verifyLedger(
+    checkpoints: readonly { readonly source: string; readonly text: string }[] = [],
+  ): Promise<LedgerReport> {
+    return verifyLedger(this.#ctx.store, this.config.home, await this.#key(), checkpoints);
+  }
+
+  /** Signs a checkpoint of the (verified) ledger and saves it under the home directory. */
+  async checkpointLedger(): Promise<CheckpointResult> {
+    return writeCheckpoint(this.#ctx.store, this.config.home, await this.#key());
+  }
+
+  /** The evidence pack of a run, as file text (`core/evidence-pack.ts`). */
+  async exportEvidencePack(runId: string): Promise<string> {
+    return exportEvidencePack(this.#ctx.store, this.config.home, await this.#key(), runId);
+  }
+
+  /** The ledger's public key (PEM) and its fingerprint. */
+  async ledgerPublicKey(): Promise<{ readonly pem: string; readonly fingerprint: string }> {
+    const key = await this.#key();
+    return { pem: key.publicKeyPem, fingerprint: key.fingerprint };
+  }
+
+  #key(): Promise<LedgerKey> {
+    this.#ledgerKey ??= loadLedgerKey(this.config.home);
+    return this.#ledgerKey;
   }
 
   /** The events of a run, in order. */
@@ -460,6 +588,19 @@ export class Runtime {
     return this.capabilities(pattern).map((n) => describeCapability(this.#registry.get(n)!));
   }
 
+  /**
+   * Drift baselines (SPEC §7) of a workflow: given a spec file, of its name and version with its
+   * drift thresholds; given a workflow name, of every version of it.
+   */
+  async driftBaselines(specNameOrFile: string): Promise<DriftReport> {
+    const isFile = await stat(specNameOrFile).then(
+      (st) => st.isFile(),
+      () => false,
+    );
+    const plan = isFile ? this.#compile(specNameOrFile, await readSpec(specNameOrFile)) : null;
+    return driftReport(this.#ctx.store, plan ?? specNameOrFile);
+  }
+
   /** Renews this process's leases and honours cancel requests made by other processes. */
   async #beat(): Promise<void> {
     const ctx = this.#ctx;
@@ -486,8 +627,20 @@ export class Runtime {
     }
   }
 
+  /**
+   * The op storing a policy's text as a blob (its id is the policy hash), the first time this
+   * runtime writes it: evidence packs and replay read the exact policy a decision was made under.
+   */
+  #policyBlob(policy: { readonly hash: string; readonly text: string }): WriteOp[] {
+    if (this.#storedPolicies.has(policy.hash)) return [];
+    this.#storedPolicies.add(policy.hash);
+    return [{ op: "putBlob", id: policy.hash, bytes: new TextEncoder().encode(policy.text) }];
+  }
+
   /** Records a hot reload of the policy (accepted or refused) as an event without a run. */
   #recordPolicyReload(e: PolicyReload): void {
+    const policy = this.#ctx.gatekeeper.policy;
+    const blob = e.type === "loaded" && policy.hash === e.hash ? this.#policyBlob(policy) : [];
     const op =
       e.type === "loaded"
         ? eventOp(EventType.POLICY_LOADED, null, null, {
@@ -503,7 +656,7 @@ export class Runtime {
             kept_hash: e.keptHash,
           });
     const write: Promise<void> = this.#ctx.store
-      .commit([op])
+      .commit([...blob, op])
       .then(
         () => undefined,
         () => undefined,
@@ -515,6 +668,8 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Open sessions stay open, their leases released: resumable by id at once.
+    await Promise.all([...this.#sessions.values()].map((s) => s.detach().catch(() => undefined)));
     clearInterval(this.#heartbeat);
     this.#ctx.gatekeeper.close?.();
     await Promise.all(this.#policyWrites);
@@ -560,13 +715,23 @@ export class Runtime {
         { runId },
       );
     }
-    const claimed = await claimRun(this.#ctx, run);
-    if (!claimed)
-      throw new ConflictError(`run ${runId} is being executed by ${run.leaseOwner}`, { runId });
-    return RunExecution.load(this.#ctx, claimed);
+    if (this.#sessions.has(runId)) {
+      throw new ConflictError(`run ${runId} is a session open in this process`, { runId });
+    }
+    this.#claimed.add(runId);
+    try {
+      const claimed = await claimRun(this.#ctx, run);
+      if (!claimed)
+        throw new ConflictError(`run ${runId} is being executed by ${run.leaseOwner}`, { runId });
+      return await RunExecution.load(this.#ctx, claimed);
+    } catch (err) {
+      this.#claimed.delete(runId);
+      throw err;
+    }
   }
 
   async #release(runId: string): Promise<void> {
+    this.#claimed.delete(runId);
     await this.#ctx.store.releaseLease(runId, this.#ctx.owner);
   }
 
@@ -689,4 +854,16 @@ function safeUsername(): string {
   } catch {
     return "local";
   }
+}
+
+/** A workflow run found by its idempotency key; a session holding the key is refused. */
+function sameKindOrRefuse(run: RunRecord, key: string): RunRecord {
+  if (run.kind === "workflow") return run;
+  throw new ConflictError(
+    `idempotency key "${key}" belongs to session ${run.id}, not a workflow run`,
+    {
+      runId: run.id,
+      idempotencyKey: key,
+    },
+  );
 }

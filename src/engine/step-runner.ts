@@ -6,7 +6,12 @@
  * Steps whose capability has no side effect (undo `none`) skip the write-ahead intent: a crash
  * in the middle simply runs them again, and their result is committed in one transaction.
  */
-import type { AnyCapability, CapabilityContext, UndoPlan } from "../core/capability.js";
+import type {
+  AnyCapability,
+  CapabilityContext,
+  Classification,
+  UndoPlan,
+} from "../core/capability.js";
 import { AirunError, CapabilityError, ConflictError, toAirunError } from "../core/errors.js";
 import type { ExprScope } from "../core/expr.js";
 import { hashJson, sha256Hex } from "../core/hash.js";
@@ -18,17 +23,21 @@ import {
   Decision,
   type EffectClass,
   maxRisk,
+  type Outcome,
   Reason,
   type RiskLevel,
   StepStatus,
   UndoKind,
 } from "../core/status.js";
-import { evaluateCondition, resolveTemplates } from "../core/template.js";
+import { collectSecretNames, evaluateCondition, resolveTemplates } from "../core/template.js";
 import type { CompensationRecord, StepRecord, WriteOp } from "../store/store.js";
 import { approvalGate, approvalOf } from "./approvals.js";
+import { audited, auditedUndo } from "./audit.js";
 import { EventType, eventOp } from "./events.js";
+import { type Refusal, runGovernance } from "./governance.js";
 import { retryDelayMs, sleep } from "./retry.js";
 import type { RunExecution } from "./run-execution.js";
+import { endStepSpan, startStepSpan, traceStepFailure } from "./telemetry.js";
 
 /** Runs one step. Failures are recorded on the execution (never thrown), except a lost lease. */
 export async function runStep(exec: RunExecution, ps: PlanStep): Promise<void> {
@@ -109,31 +118,79 @@ export function resolveCall(exec: RunExecution, ps: PlanStep): Resolved {
   // what gets recorded.
   const masked =
     secrets.size > 0 ? resolveTemplates(ps.inputs, templateScope(exec, null, true)) : callInputs;
-  const recordInputs = redact(masked, {
-    fields: cap.sensitive ?? [],
-    keys: exec.ctx.settings.redactKeys,
-  });
-  const cls = cap.classify?.(parsed.data) ?? {};
-  const risk = maxRisk(maxRisk(cap.risk, cls.risk ?? cap.risk), ps.risk ?? cap.risk);
-  return {
+  const described = describeCall(
     cap,
-    input: parsed.data,
+    ps,
+    cap.classify?.(parsed.data) ?? {},
+    masked,
+    exec.ctx.settings.redactKeys,
+    {
+      specHash: exec.plan.specHash,
+      policyHash: exec.ctx.gatekeeper.policy.hash,
+      principal: exec.run.principal,
+    },
+  );
+  return { cap, input: parsed.data, secrets, ...described };
+}
+
+/** What, besides the step itself, identifies the action a step takes (SPEC §7). */
+export interface ActionIdentity {
+  readonly specHash: string;
+  readonly policyHash: string;
+  readonly principal: string;
+}
+
+/**
+ * The pure part of resolving a call (shared with replay): the inputs as recorded (`masked` with
+ * sensitive fields and redacted keys replaced), the effective classification and the context
+ * hash, SHA-256 over the canonical JSON of spec hash, step id, capability, recorded inputs,
+ * principal and policy hash.
+ */
+export function describeCall(
+  cap: AnyCapability,
+  ps: PlanStep,
+  cls: Classification,
+  masked: JsonValue,
+  redactKeys: readonly string[],
+  id: ActionIdentity,
+): Omit<Resolved, "cap" | "input" | "secrets"> {
+  const recordInputs = redact(masked, { fields: cap.sensitive ?? [], keys: redactKeys });
+  return {
     recordInputs,
-    risk,
+    risk: maxRisk(maxRisk(cap.risk, cls.risk ?? cap.risk), ps.risk ?? cap.risk),
     undo: cls.undo ?? cap.undo,
     idempotent: cls.idempotent ?? cap.idempotent,
     effect: cls.effect ?? cap.effect,
-    secrets,
     // Keys written in canonical (sorted) order: hashJson then serializes in one native pass.
     contextHash: hashJson({
       capability: cap.name,
       inputs: recordInputs,
-      policy: exec.ctx.gatekeeper.policy.hash,
-      principal: exec.run.principal,
-      spec: exec.plan.specHash,
+      policy: id.policyHash,
+      principal: id.principal,
+      spec: id.specHash,
       step: ps.id,
     }),
   };
+}
+
+/**
+ * What an approval step asks a person (its message rendered with `scope`, secrets masked) and
+ * the action hash the approval is bound to (shared with replay).
+ */
+export function approvalAction(
+  ps: PlanStep,
+  scope: ExprScope,
+  id: Omit<ActionIdentity, "policyHash">,
+): { message: string; actionHash: string } {
+  const settings = ps.approval;
+  const message = String(resolveTemplates(settings?.message ?? `Approve step ${ps.id}?`, scope));
+  const actionHash = hashJson({
+    spec: id.specHash,
+    step: ps.id,
+    approval: { ...settings, message } as unknown as JsonValue,
+    principal: id.principal,
+  });
+  return { message, actionHash };
 }
 
 async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
@@ -175,11 +232,18 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     });
     return;
   }
+  // Governance (engine/governance.ts): tools, budgets, drift; drift may ask for an approval.
+  const gov = runGovernance(exec);
+  if (gov) {
+    const refusal = await gov.screen(ps, call, decision);
+    if (refusal) return refuse(exec, ps, refusal, recorded);
+    verdict = decision.decision as Decision;
+  }
   if (verdict === Decision.REQUIRE_APPROVAL) {
     const gate = await approvalGate(exec, ps, {
       actionHash: call.contextHash,
       decision,
-      approvers: policy.approvers,
+      approvers: gov?.approvers(decision) ?? policy.approvers,
       message: String(decision.reason),
       recordInputs: call.recordInputs,
     });
@@ -190,17 +254,26 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
   const sideEffect = call.undo !== UndoKind.NONE || ps.compensation !== null;
   const prior = exec.step(ps.id);
   let attempt = prior.attempts + 1;
+  if (gov) {
+    const refusal = gov.reserve(ps, call, attempt, decision);
+    if (refusal) return refuse(exec, ps, refusal, recorded);
+  }
+  // A budgeted call that reports usage has its reservation committed first, like an effect.
+  const intent = sideEffect || (gov?.durable(ps.id) ?? false);
   const started = Date.now();
-  if (sideEffect) await writeIntent(exec, ps, call, decision, attempt);
+  if (intent) await writeIntent(exec, ps, call, decision, attempt);
 
   for (;;) {
+    const span = startStepSpan(exec, ps, call, verdict, attempt);
     try {
       const outputs = await invoke(exec, ps, call, attempt);
-      await succeed(exec, ps, call, decision, outputs, attempt, started, sideEffect);
+      await succeed(exec, ps, call, decision, outputs, attempt, started, intent);
+      endStepSpan(span);
       return;
     } catch (err) {
+      endStepSpan(span, err);
       if (err instanceof ConflictError) throw err;
-      const e = toAirunError(err);
+      const e = maskError(exec, toAirunError(err));
       // A CapabilityError is an atomic failure: no effect happened (principle 11). A timeout or
       // an untyped error leaves the effect unknown.
       const effectUnknown = !(e instanceof CapabilityError) || e.code === "TIMEOUT";
@@ -213,7 +286,16 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
         !exec.failure
       ) {
         const delayMs = retryDelayMs(ps.retry, attempt + 1);
+        const next = gov?.retry(ps, call, e, attempt + 1);
+        if (next && "refusal" in next) {
+          const unknown = effectUnknown && sideEffect;
+          return refuse(exec, ps, next.refusal, recorded, {
+            attempts: attempt,
+            effectUnknown: unknown,
+          });
+        }
         await exec.commit([
+          ...(next?.ops ?? []),
           {
             op: "putStep",
             step: { ...exec.step(ps.id), attempts: attempt + 1, error: errorJson(e) },
@@ -231,6 +313,14 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
         } catch {
           await failStep(exec, ps, e, { effectUnknown: false, attempts: attempt - 1, recorded });
           return;
+        }
+        const late = gov?.lateRefusal(ps);
+        if (late) {
+          const unknown = effectUnknown && sideEffect;
+          return refuse(exec, ps, late, recorded, {
+            attempts: attempt - 1,
+            effectUnknown: unknown,
+          });
         }
         continue;
       }
@@ -267,8 +357,8 @@ async function writeIntent(
   // The stack position is taken after the last await, so positions follow the order in which
   // intents are committed (concurrent steps never interleave between the two).
   const seq = existing?.seq ?? exec.step(ps.id).seq ?? exec.nextSeq();
+  const blobs: Record<string, string> = {};
   if (record) {
-    const blobs: Record<string, string> = {};
     for (const [name, bytes] of Object.entries(plan?.blobs ?? {})) {
       const id = sha256Hex(bytes);
       blobs[name] = id;
@@ -308,9 +398,13 @@ async function writeIntent(
       capability: call.cap.name,
       context_hash: call.contextHash,
       compensation: kind,
+      ...audited(exec.ctx.settings.auditLevel, "inputs", call.recordInputs),
+      ...auditedUndo(exec.ctx.settings.auditLevel, plan?.data ?? null, blobs),
     }),
     eventOp(EventType.STEP_ATTEMPT, exec.run.id, ps.id, { attempt }),
   );
+  const gov = runGovernance(exec);
+  if (gov) ops.push(...gov.intentOps(ps.id));
   await exec.commit(ops);
 }
 
@@ -433,6 +527,8 @@ async function succeed(
   };
   const ops: WriteOp[] = [{ op: "putStep", step }];
   if (!sideEffect) ops.push(eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, decision));
+  const gov = runGovernance(exec);
+  if (gov) ops.push(...gov.successOps(ps.id, call, rawOutputs));
   const comp = exec.compensations.get(ps.id);
   if (comp && comp.status === CompensationStatus.PENDING) {
     ops.push({ op: "putCompensation", compensation: armed(exec, ps, comp, outputs) });
@@ -442,6 +538,9 @@ async function succeed(
       attempts,
       duration_ms: Date.now() - started,
       context_hash: call.contextHash,
+      // A side effect's inputs are on its intent entry; an effect-free step has none.
+      ...(sideEffect ? {} : audited(exec.ctx.settings.auditLevel, "inputs", call.recordInputs)),
+      ...audited(exec.ctx.settings.auditLevel, "outputs", outputs),
     }),
   );
   await exec.commit(ops);
@@ -470,6 +569,34 @@ export function armed(
   return { ...comp, status: CompensationStatus.ARMED, inputs, updatedAt: Date.now() };
 }
 
+/**
+ * Masks, in place, the values of the secrets the run's plan reads wherever they occur in an
+ * error's message (and stack), before the error is recorded or printed: a capability may
+ * quote its inputs in a message (`sys.fail`, a URL, a path).
+ */
+export function maskError(exec: RunExecution, e: AirunError): AirunError {
+  const env = exec.ctx.settings.env;
+  const values: string[] = [];
+  for (const ps of exec.plan.steps) {
+    const when = ps.when === null || ps.when.includes("{{") ? ps.when : `\${{ ${ps.when} }}`;
+    const sources = [
+      ps.inputs,
+      when,
+      ps.compensation?.inputs ?? null,
+      ps.approval?.message ?? null,
+    ];
+    for (const name of collectSecretNames(sources as JsonValue)) {
+      const value = env[name];
+      if (value) values.push(value);
+    }
+  }
+  if (values.length > 0 && values.some((v) => e.message.includes(v))) {
+    e.message = redact(e.message, { secrets: values }) as string;
+    if (e.stack) e.stack = redact(e.stack, { secrets: values }) as string;
+  }
+  return e;
+}
+
 /** JSON form of an error, as recorded on steps and in events. */
 export function errorJson(e: AirunError): JsonObject {
   const retryable = e instanceof CapabilityError ? e.retryable : false;
@@ -495,14 +622,26 @@ export async function failStep(
     /** The decision, context hash and inputs of a step that failed before its intent was
      * written (denied, or side-effect free): recorded with the failure. */
     recorded?: { decision: JsonObject; contextHash: string; inputs: JsonValue };
+    /** Governance refusals: figures added to the run's reason detail, and the outcome. */
+    detail?: JsonObject;
+    outcome?: Outcome;
   },
 ): Promise<void> {
+  // A failure before any attempt (refused, invalid, approval rejected) has no attempt span.
+  maskError(exec, e);
+  if (opts.attempts === undefined) traceStepFailure(exec, ps, e, opts.recorded);
   let reason = opts.reason ?? Reason.STEP_FAILED;
   const ops: WriteOp[] = [];
   const comp = exec.compensations.get(ps.id);
   if (comp && comp.status === CompensationStatus.PENDING) {
+    // Refused before any attempt in this process (policy, governance, a rejected approval), a
+    // step whose write-ahead record is still PENDING was interrupted by a crash: that earlier
+    // attempt may have taken effect, so it is reconciled rather than assumed away.
+    const interrupted = opts.attempts === undefined;
     let verdict = opts.verdict ?? "not_applied";
-    if (opts.effectUnknown && !opts.verdict) verdict = await reconcileStep(exec, ps, comp);
+    if ((opts.effectUnknown || interrupted) && !opts.verdict) {
+      verdict = await reconcileStep(exec, ps, comp);
+    }
     if (verdict === "applied") {
       ops.push({ op: "putCompensation", compensation: armed(exec, ps, comp, null) });
     } else if (verdict === "not_applied") {
@@ -554,14 +693,34 @@ export async function failStep(
       attempts: step.attempts,
     }),
   );
+  const gov = runGovernance(exec);
+  if (gov) ops.push(...gov.failureOps(ps.id, e, step.attempts));
   // The first failure (or an in-doubt one, which overrides) moves the run to COMPENSATING in
   // the same transaction, so a crash right after it still rolls back.
-  const detail = { step: ps.id, code: e.code, message: e.message };
+  const detail = { step: ps.id, code: e.code, message: e.message, ...opts.detail };
   const decisive =
     !exec.failure || (reason === Reason.IN_DOUBT && exec.failure.reason !== Reason.IN_DOUBT);
-  if (decisive) ops.push(...exec.compensatingOps(reason, detail));
+  if (decisive) ops.push(...exec.compensatingOps(reason, detail, opts.outcome));
   await exec.commit(ops);
   if (decisive) exec.failure = { reason, detail };
+}
+
+/** Fails a step governance refused before its call (the run abstains; engine/governance.ts). */
+function refuse(
+  exec: RunExecution,
+  ps: PlanStep,
+  r: Refusal,
+  recorded: { decision: JsonObject; contextHash: string; inputs: JsonValue },
+  opts: { attempts?: number; effectUnknown?: boolean } = {},
+): Promise<void> {
+  return failStep(exec, ps, r.error, {
+    effectUnknown: opts.effectUnknown ?? false,
+    reason: r.reason,
+    outcome: r.outcome,
+    detail: r.detail,
+    recorded,
+    ...(opts.attempts !== undefined ? { attempts: opts.attempts } : {}),
+  });
 }
 
 /** Asks the capability whether an interrupted or timed-out call took effect. */
@@ -598,16 +757,8 @@ async function approvalStep(exec: RunExecution, ps: PlanStep): Promise<void> {
   const settings = ps.approval;
   // The message people read is rendered from the run's state (secrets masked); the approval
   // is bound to that rendered text, so a changed message needs a new approval.
-  const message = String(
-    resolveTemplates(
-      settings?.message ?? `Approve step ${ps.id}?`,
-      templateScope(exec, null, true),
-    ),
-  );
-  const actionHash = hashJson({
-    spec: exec.plan.specHash,
-    step: ps.id,
-    approval: { ...settings, message } as unknown as JsonValue,
+  const { message, actionHash } = approvalAction(ps, templateScope(exec, null, true), {
+    specHash: exec.plan.specHash,
     principal: exec.run.principal,
   });
   const gate = await approvalGate(exec, ps, {

@@ -12,6 +12,25 @@
  * } finally {
  *   await rt.close();
  * }
+ *
+ * @example
+ * // A session: an agent's calls, one at a time, as one transaction.
+ * import { BudgetExceededError, CallDeniedError, fromOutput, Runtime } from "airun";
+ * const rt = await Runtime.open();
+ * const s = await rt.openSession({
+ *   principal: "agent:bot",
+ *   governance: { budgets: { max_tool_calls: 20 }, evidence: { required: ["len(evidence.refs) >= 2"] } },
+ * });
+ * try {
+ *   await s.call("search.docs.query", { q: "pool" }, { evidence: { refs: fromOutput("refs") } });
+ *   await s.call("io.fs.write_file", { path: "out/answer.md", content: "..." });
+ *   await s.commit(); // ACCEPT, or EvidenceUnmetError (everything undone)
+ * } catch (err) {
+ *   if (err instanceof CallDeniedError) { ... } // refused before any effect; still open
+ *   if (err instanceof BudgetExceededError) { ... } // abstained; everything undone
+ * } finally {
+ *   await rt.close();
+ * }
  */
 
 export type {
@@ -23,6 +42,7 @@ export type {
   SandboxConfig,
   UndoContext,
   UndoPlan,
+  Usage,
 } from "../core/capability.js";
 export { defineCapability } from "../core/capability.js";
 export type { WebhookEventType } from "../core/config.js";
@@ -36,7 +56,30 @@ export {
   SandboxError,
   ValidationError,
 } from "../core/errors.js";
+export {
+  type EvidencePack,
+  type EvidencePackBody,
+  PACK_FORMAT,
+  type PackEntry,
+  type PackReport,
+  verifyPack,
+} from "../core/evidence-pack.js";
+export {
+  type Budgets,
+  compileGovernance,
+  DriftAction,
+  type DriftSettings,
+  type Governance,
+} from "../core/governance.js";
+export type { DriftFinding, MetricBaseline } from "../core/governance-drift.js";
 export type { JsonObject, JsonValue } from "../core/json.js";
+export type { LedgerProblem, LedgerRow } from "../core/ledger.js";
+export type {
+  LlmConfig,
+  LlmPrice,
+  LlmProviderConfig,
+  LlmProviderKind,
+} from "../core/llm-config.js";
 export {
   Decision,
   EffectClass,
@@ -54,6 +97,24 @@ export type {
 } from "../engine/approval-view.js";
 export { type ApprovalData, ApprovalError, ApprovalStatus } from "../engine/approvals.js";
 export type { ProgressEvent } from "../engine/context.js";
+export type {
+  DriftReport,
+  DriftSettingsJson,
+  VersionBaselines,
+} from "../engine/governance-baselines.js";
+export type { CheckpointCheck, CheckpointResult, LedgerReport } from "../engine/ledger.js";
+export type { StateMismatch } from "../engine/ledger-state.js";
+export {
+  type Divergence,
+  DivergenceKind,
+  type ReplayDecision,
+  type ReplayedStepState,
+  type ReplayOptions,
+  type ReplayReport,
+  type ReplayStatus,
+  type ReplayStepReport,
+  type ReplayStepState,
+} from "../engine/replay-types.js";
 export type { RunView, StepView } from "../engine/run-view.js";
 export {
   type DecideApprovalInput,
@@ -61,6 +122,33 @@ export {
   type RuntimeOptions,
   type StartRunOptions,
 } from "../engine/runtime.js";
+/** Sessions: `Runtime.openSession` / `Runtime.resumeSession` return a `Session`. */
+export { Session } from "../engine/session.js";
+/** The typed errors a session's calls, commit and rollback throw (see each class). */
+export {
+  type ApprovalHandle,
+  ApprovalPendingError,
+  BudgetExceededError,
+  type BudgetFigures,
+  CallDeniedError,
+  CallFailedError,
+  EvidenceUnmetError,
+  SessionClosedError,
+  type SessionEnd,
+  type UnmetRequirement,
+} from "../engine/session-errors.js";
+/** Session options, and the explicit dynamic values a call may hold (all else is literal). */
+export {
+  type CallCompensation,
+  type CallOptions,
+  fromOutput,
+  type GovernanceInput,
+  type OpenSessionOptions,
+  ref,
+  SessionRef,
+  secret,
+} from "../engine/session-plan.js";
+export { SpanAttr, TRACER_NAME } from "../engine/telemetry.js";
 export {
   DELIVERY_HEADER,
   SIGNATURE_HEADER,

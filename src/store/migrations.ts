@@ -124,6 +124,13 @@ CREATE INDEX events_run ON events (run_id, seq);
 `,
     },
   },
+  {
+    id: 2,
+    name: "ledger_hash_chain",
+    // Events become ledger entries: each row carries its chain hash (core/ledger.ts). Rows
+    // written before this migration get theirs in the same transaction (sqlite-store.ts).
+    sql: { sqlite: "ALTER TABLE events ADD COLUMN hash TEXT NOT NULL DEFAULT '';" },
+  },
 ]);
 
 /** The schema version the code knows: the id of the last migration. */

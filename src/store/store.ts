@@ -6,6 +6,7 @@
  * durable. No driver type crosses this interface.
  */
 import type { JsonObject, JsonValue } from "../core/json.js";
+import type { LedgerRow } from "../core/ledger.js";
 import type { CompensationStatus, Outcome, Reason, RunStatus, StepStatus } from "../core/status.js";
 
 /** A persisted run (workflow or session). Times are epoch milliseconds. */
@@ -79,7 +80,11 @@ export interface CompensationRecord {
   readonly updatedAt: number;
 }
 
-/** An appended event. `seq` is assigned by the store, strictly increasing. */
+/**
+ * An appended event: an entry of the ledger. The store assigns `seq` (1, 2, 3, … without gaps)
+ * and chains the entry's hash to the previous one inside the same transaction
+ * (`core/ledger.ts`), storing `data` as canonical JSON text.
+ */
 export interface EventRecord {
   readonly seq: number;
   readonly runId: string | null;
@@ -146,6 +151,8 @@ export interface Store {
   getBlob(id: string): Promise<Uint8Array | undefined>;
   /** Events in seq order, optionally of one run, of some types, and/or after a seq. */
   listEvents(filter?: EventFilter): Promise<EventRecord[]>;
+  /** Ledger rows exactly as stored (data text and chain hash), `seq > afterSeq`, in order. */
+  ledgerRows(afterSeq: number, limit: number): Promise<LedgerRow[]>;
   /**
    * Takes the lease of a run if it is free, expired, held by `owner` already, or held by
    * `takeOverFrom` (a dead owner). Returns the updated run, or undefined if someone else holds it.
@@ -168,4 +175,9 @@ export interface Store {
 export interface StoreOptions {
   /** Kill the process (SIGKILL) right before or after the Nth physical commit: crash tests only. */
   readonly crashAt?: { readonly when: "before" | "after"; readonly commit: number };
+  /**
+   * Benchmarks only: append events without canonical data or chain hashes, to measure what the
+   * ledger costs. A ledger written this way does not verify.
+   */
+  readonly unchainedLedger?: boolean;
 }

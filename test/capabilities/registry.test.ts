@@ -78,11 +78,12 @@ describe("createStandardRegistry", () => {
       "sys.sleep",
       "sys.fail",
       "sys.assert",
+      "llm.chat",
       ...fsCapabilities.map((c) => c.name),
     ]) {
       expect(reg.get(name), name).toBeDefined();
     }
-    expect(reg.names().length).toBe(6 + fsCapabilities.length);
+    expect(reg.names().length).toBe(7 + fsCapabilities.length);
   });
 
   it("returns independent registries", () => {

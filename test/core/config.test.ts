@@ -105,7 +105,7 @@ engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s }
       },
     });
     expect(c.audit).toEqual({ level: "FORENSIC", redact: ["password"] });
-    expect(c.llm).toMatchObject({ providers: { openai: { api_key_env: "OPENAI_API_KEY" } } });
+    expect(c.llm).toMatchObject({ providers: { openai: { apiKeyEnv: "OPENAI_API_KEY" } } });
     expect(c.plugins).toEqual([path.join(dir, "capabilities/cloud.js"), "airun-plugin-aws"]);
     expect(c.engine).toEqual({
       concurrency: 8,

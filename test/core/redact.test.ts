@@ -57,4 +57,25 @@ describe("redact", () => {
       });
     }
   });
+
+  it("keeps numeric plural counts like max_tokens and usage.total_tokens, but masks token strings and lists", () => {
+    const value = {
+      max_tokens: 400,
+      usage: { total_tokens: 12, input_tokens: 5 },
+      maxTokens: 9,
+      api_tokens: ["t1", "t2"],
+      refresh_token: "r",
+      tokens_left: "x",
+      tokenSecret: 3,
+    };
+    expect(redact(value, { keys: ["token"] })).toEqual({
+      max_tokens: 400,
+      usage: { total_tokens: 12, input_tokens: 5 },
+      maxTokens: 9,
+      api_tokens: MASK,
+      refresh_token: MASK,
+      tokens_left: MASK,
+      tokenSecret: MASK,
+    });
+  });
 });

@@ -3,7 +3,7 @@
  * EVERY durable commit of a reference workflow (test-only switch AIRUN_CRASH_AT), and at random
  * moments; then `airun recover` must bring the run to a correct terminal state with no
  * completed side effect repeated and none lost. The same for a workflow that rolls back, so
- * kills land inside the rollback too.
+ * kills land inside the rollback too. After every recovery, `airun ledger verify` must pass.
  */
 import {
   cpSync,
@@ -110,6 +110,16 @@ interface SweepResult {
   finalStatuses: string[];
 }
 
+/**
+ * After a crash and recovery the ledger still verifies: every entry chained, and no committed
+ * state change without its entry nor an entry without its state change (`ledger verify` checks
+ * runs and steps against their entries).
+ */
+async function expectLedgerVerifies(dir: string, where: string): Promise<void> {
+  const verify = await airun(["ledger", "verify", "--json"], { cwd: dir });
+  expect(verify.code, `${where}: ${verify.stdout}${verify.stderr}`).toBe(0);
+}
+
 /** Kills at every commit (before/after), recovers, and checks the workspace each time. */
 async function sweep(
   spec: string,
@@ -132,6 +142,7 @@ async function sweep(
       result.crashPoints += 1;
       const rec = await airun(["recover", "--json"], { cwd: dir });
       expect(rec.code, rec.stderr).toBe(0);
+      await expectLedgerVerifies(dir, `${when}:${n}`);
       const list = JSON.parse(
         (await airun(["workflow", "list", "--json"], { cwd: dir })).stdout,
       ) as {
@@ -183,6 +194,7 @@ describe("crash sweep", () => {
       });
       const rec = await airun(["recover"], { cwd: dir });
       expect(rec.code, rec.stderr).toBe(0);
+      await expectLedgerVerifies(dir, `random kill ${i}`);
       const list = JSON.parse(
         (await airun(["workflow", "list", "--json"], { cwd: dir })).stdout,
       ) as {

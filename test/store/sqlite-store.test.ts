@@ -163,7 +163,7 @@ describe("SqliteStore", () => {
     );
   });
 
-  it("stores event data as the exact JSON text written", async () => {
+  it("stores event data as its RFC 8785 canonical JSON text (keys sorted), ready to hash", async () => {
     const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
     const data = { z: 1, a: [1, { y: null, b: "é" }] };
     try {
@@ -173,7 +173,7 @@ describe("SqliteStore", () => {
       const text = withSecondConnection(store.file, (db) =>
         db.prepare("SELECT data FROM events WHERE seq = ?").get(eventSeqs[0]),
       );
-      expect(text).toEqual({ data: JSON.stringify(data) });
+      expect(text).toEqual({ data: '{"a":[1,{"b":"é","y":null}],"z":1}' });
     } finally {
       await store.close();
     }

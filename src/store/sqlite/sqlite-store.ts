@@ -9,6 +9,10 @@
  * (`synchronous=FULL` by default). Concurrent runs therefore share fsyncs; a lone sequential
  * caller still gets one commit per batch.
  *
+ * Events are ledger entries (`core/ledger.ts`): inside the transaction that appends one, the store
+ * numbers it after the last entry and links it to that entry's hash, so every process writing
+ * the same file extends one chain (`BEGIN IMMEDIATE` holds the write lock while it does).
+ *
  * Reads run synchronously against the connection between flushes, so they see only committed
  * data. The crash switch (`StoreOptions.crashAt`, see `../crash-switch.ts`) counts physical
  * commits of this instance and kills the process right before the Nth `BEGIN` or right after the
@@ -17,8 +21,9 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { AirunError, ConflictError, NotFoundError } from "../../core/errors.js";
-import { sha256Hex } from "../../core/hash.js";
+import { canonicalJson, sha256Hex } from "../../core/hash.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
+import { entryHash, entryText, GENESIS_HASH, type LedgerRow } from "../../core/ledger.js";
 import { isTerminal, RunStatus } from "../../core/status.js";
 import { type AppliedMigration, MIGRATIONS_TABLE_SQL, pendingMigrations } from "../migrations.js";
 import type {
@@ -104,6 +109,9 @@ export class SqliteStore implements Store {
   readonly #statements = new Map<string, SqliteStatement>();
   readonly #crashAt: StoreOptions["crashAt"];
   readonly #onCrash: () => void;
+  readonly #chained: boolean;
+  /** The ledger's last entry, read once per physical transaction (another process may append). */
+  #head: LedgerHead | undefined;
   #queue: Unit[] = [];
   #flushHandle: NodeJS.Immediate | undefined;
   #closed = false;
@@ -116,6 +124,7 @@ export class SqliteStore implements Store {
     this.file = options.file;
     this.#crashAt = options.crashAt;
     this.#onCrash = options.onCrash ?? (() => process.kill(process.pid, "SIGKILL"));
+    this.#chained = options.unchainedLedger !== true;
   }
 
   /**
@@ -308,6 +317,21 @@ export class SqliteStore implements Store {
     return (this.#read(sql).all(...params) as EventRow[]).map(toEvent);
   }
 
+  async ledgerRows(afterSeq: number, limit: number): Promise<LedgerRow[]> {
+    const rows = this.#read(
+      "SELECT seq, at, type, run_id, step_id, data, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+    ).all(afterSeq, Math.max(0, Math.trunc(limit))) as (EventRow & { hash: string })[];
+    return rows.map((r) => ({
+      seq: r.seq,
+      at: r.at,
+      type: r.type,
+      runId: r.run_id,
+      stepId: r.step_id,
+      data: r.data,
+      hash: r.hash,
+    }));
+  }
+
   // ---- group commit ----------------------------------------------------------------------
 
   #enqueue<T>(apply: () => T): Promise<T> {
@@ -336,6 +360,7 @@ export class SqliteStore implements Store {
     const run = (sql: string) => this.#stmt(sql).run();
     try {
       run("BEGIN IMMEDIATE");
+      this.#head = undefined;
       if (units.length === 1) {
         // A lone unit needs no savepoint: if it fails, the whole (one-unit) transaction goes.
         try {
@@ -349,6 +374,7 @@ export class SqliteStore implements Store {
       } else {
         for (const unit of units) {
           run("SAVEPOINT unit");
+          const savedHead: LedgerHead | undefined = this.#head;
           try {
             const value = unit.apply();
             run("RELEASE unit");
@@ -358,6 +384,7 @@ export class SqliteStore implements Store {
             // throws and the outer catch fails the entire group.
             run("ROLLBACK TO unit");
             run("RELEASE unit");
+            this.#head = savedHead;
             settlements.push({ ok: false, error: toWriteError(error) });
           }
         }
@@ -602,10 +629,28 @@ export class SqliteStore implements Store {
   }
 
   #appendEvent(event: Omit<EventRecord, "seq">): number {
-    const result = this.#stmt(
-      "INSERT INTO events (run_id, step_id, type, at, data) VALUES (?, ?, ?, ?, ?)",
-    ).run(event.runId, event.stepId, event.type, event.at, this.#jsonText(event.data, "data"));
-    return Number(result.lastInsertRowid);
+    const insert = this.#stmt(
+      "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
+    if (!this.#chained) {
+      const data = this.#jsonText(event.data, "data");
+      return Number(
+        insert.run(null, event.runId, event.stepId, event.type, event.at, data, "").lastInsertRowid,
+      );
+    }
+    const head = this.#head ?? ledgerHead(this.#db);
+    const row = {
+      seq: head.seq + 1,
+      at: event.at,
+      type: event.type,
+      runId: event.runId,
+      stepId: event.stepId,
+      data: canonicalData(event.data),
+    };
+    const hash = entryHash(entryText(row, head.hash));
+    insert.run(row.seq, row.runId, row.stepId, row.type, row.at, row.data, hash);
+    this.#head = { seq: row.seq, hash };
+    return row.seq;
   }
 
   // ---- plumbing --------------------------------------------------------------------------
@@ -652,6 +697,10 @@ export class SqliteStore implements Store {
 
 // ---- schema ------------------------------------------------------------------------------
 
+/** The migration that made events a hash-chained ledger. */
+const LEDGER_MIGRATION = 2;
+
+/** Applies pending migrations in one transaction. */
 function migrate(db: SqliteConnection, file: string): void {
   db.exec(MIGRATIONS_TABLE_SQL);
   db.exec("BEGIN IMMEDIATE");
@@ -662,6 +711,9 @@ function migrate(db: SqliteConnection, file: string): void {
     const insert = db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)");
     for (const m of pendingMigrations(applied, file)) {
       db.exec(m.sql.sqlite);
+      // Entries written before the ledger existed are chained once, in the transaction that
+      // brings the ledger (later, a blanked hash is tampering for `ledger verify` to report).
+      if (m.id === LEDGER_MIGRATION) chainExistingEvents(db);
       insert.run(m.id, m.name, Date.now());
     }
     db.exec("COMMIT");
@@ -669,6 +721,56 @@ function migrate(db: SqliteConnection, file: string): void {
     if (db.inTransaction) db.exec("ROLLBACK");
     throw err;
   }
+}
+
+/** The ledger's last entry: its seq and chain hash. */
+interface LedgerHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/** The ledger's last entry (seq 0 and the genesis hash when empty). */
+function ledgerHead(db: SqliteConnection): LedgerHead {
+  const row = db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as
+    | { seq: number; hash: string }
+    | undefined;
+  return row ?? { seq: 0, hash: GENESIS_HASH };
+}
+
+/**
+ * Chains events written before the ledger existed (schema 1), oldest first: their data is
+ * rewritten in canonical form (same meaning), they are renumbered from 1 without gaps
+ * (AUTOINCREMENT may have left some; seqs only move down and rows are visited in ascending
+ * order, so no two collide) and each gets its hash. Runs inside the migration's transaction.
+ */
+function chainExistingEvents(db: SqliteConnection): void {
+  const rows = db
+    .prepare("SELECT seq, at, type, run_id, step_id, data FROM events ORDER BY seq")
+    .all() as EventRow[];
+  const update = db.prepare("UPDATE events SET seq = ?, data = ?, hash = ? WHERE seq = ?");
+  let prev = GENESIS_HASH;
+  rows.forEach((r, i) => {
+    const row = {
+      seq: i + 1,
+      at: r.at,
+      type: r.type,
+      runId: r.run_id,
+      stepId: r.step_id,
+      data: canonicalData(JSON.parse(r.data)),
+    };
+    prev = entryHash(entryText(row, prev));
+    update.run(row.seq, row.data, prev, r.seq);
+  });
+}
+
+/** Canonical JSON text of event data (`undefined` is a caller bug). */
+function canonicalData(data: unknown): string {
+  if (data === undefined) {
+    throw new AirunError("STORE_INVALID_RECORD", 'field "data" is not a JSON value', {
+      field: "data",
+    });
+  }
+  return canonicalJson(data);
 }
 
 // ---- row mapping -------------------------------------------------------------------------

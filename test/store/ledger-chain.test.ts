@@ -1,0 +1,358 @@
+/**
+ * @module The ledger at the store level, on real SQLite files: entries numbered 1..n without gaps
+ * even when a unit of a group commit is rejected, one valid chain from two connections writing
+ * the same file, the one-time backfill of a schema-1 database, and canonical data on disk.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConflictError } from "../../src/core/errors.js";
+import { canonicalJson } from "../../src/core/hash.js";
+import { ChainVerifier, type LedgerRow } from "../../src/core/ledger.js";
+import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from "../../src/store/migrations.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import type { EventRecord, WriteOp } from "../../src/store/store.js";
+import { makeEvent, makeRun } from "./conformance.js";
+
+const root = mkdtempSync(join(tmpdir(), "airun-ledger-chain-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let fileCount = 0;
+function tempFile(): string {
+  fileCount += 1;
+  return join(root, `db-${fileCount}`, "airun.db");
+}
+
+/** Every ledger row of a store, in order (paged as the verifier pages). */
+async function allRows(store: SqliteStore): Promise<LedgerRow[]> {
+  const out: LedgerRow[] = [];
+  for (let after = 0; ; ) {
+    const page = await store.ledgerRows(after, 100);
+    out.push(...page);
+    if (page.length < 100) return out;
+    after = page.at(-1)!.seq;
+  }
+}
+
+/** Walks the rows with the ledger's verifier; returns its problem (undefined when valid). */
+function verifyChain(rows: readonly LedgerRow[]) {
+  const v = new ChainVerifier();
+  for (const r of rows) v.push(r);
+  return { problem: v.problem, size: v.size, head: v.head };
+}
+
+function appendOp(runId: string | null, type: string, data: EventRecord["data"]): WriteOp {
+  return { op: "appendEvent", event: makeEvent(runId, { type, data, at: Date.now() }) };
+}
+
+describe("seqs 1..n without gaps", () => {
+  it("keeps the numbering gapless and the chain valid when a unit of a group commit is rejected between good ones", async () => {
+    const store = SqliteStore.open({ file: tempFile() });
+    try {
+      const run = makeRun({ leaseOwner: "owner-a", leaseExpiresAt: Date.now() + 60_000 });
+      await store.commit([{ op: "insertRun", run }, appendOp(run.id, "run.created", { n: 0 })]);
+      const before = store.stats();
+
+      // All submitted in one event-loop turn: one physical transaction, one SAVEPOINT each.
+      const good1 = store.commit([
+        appendOp(run.id, "good.1a", { n: 1 }),
+        appendOp(run.id, "good.1b", { n: 2 }),
+      ]);
+      // Appends first, then fails: its entries (and the chain head it advanced) must vanish.
+      const badLate = store.commit([
+        appendOp(run.id, "bad.late.a", { n: 3 }),
+        appendOp(run.id, "bad.late.b", { n: 4 }),
+        { op: "expectRun", runId: run.id, expect: { leaseOwner: "intruder" } },
+      ]);
+      const badEarly = store.commit([
+        { op: "expectRun", runId: run.id, expect: { leaseOwner: "intruder" } },
+        appendOp(run.id, "bad.early", { n: 5 }),
+      ]);
+      const good2 = store.commit([appendOp(run.id, "good.2", { n: 6 })]);
+      const badLast = store.commit([
+        appendOp(null, "bad.last", { n: 7 }),
+        { op: "expectRun", runId: `missing-${randomUUID()}`, expect: {} },
+      ]);
+      const results = await Promise.allSettled([good1, badLate, badEarly, good2, badLast]);
+
+      expect(store.stats().physicalCommits - before.physicalCommits).toBe(1);
+      expect(results.map((r) => r.status)).toEqual([
+        "fulfilled",
+        "rejected",
+        "rejected",
+        "fulfilled",
+        "rejected",
+      ]);
+      for (const r of results) {
+        if (r.status === "rejected") expect(r.reason).toBeInstanceOf(ConflictError);
+      }
+      expect(await good1).toEqual({ eventSeqs: [2, 3] });
+      expect(await good2).toEqual({ eventSeqs: [4] });
+
+      // The next batch continues the chain right after the last committed entry.
+      expect(await store.commit([appendOp(run.id, "after", { n: 8 })])).toEqual({
+        eventSeqs: [5],
+      });
+      const rows = await allRows(store);
+      expect(rows.map((r) => [r.seq, r.type])).toEqual([
+        [1, "run.created"],
+        [2, "good.1a"],
+        [3, "good.1b"],
+        [4, "good.2"],
+        [5, "after"],
+      ]);
+      expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: 5 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("stays gapless and valid over many turns mixing good and rejected units at random", async () => {
+    const store = SqliteStore.open({ file: tempFile() });
+    try {
+      const run = makeRun({ leaseOwner: "owner-a", leaseExpiresAt: Date.now() + 60_000 });
+      await store.commit([{ op: "insertRun", run }]);
+      let seed = 7;
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      let expected = 0;
+      for (let turn = 0; turn < 40; turn++) {
+        const batches: { ops: WriteOp[]; good: boolean; events: number }[] = [];
+        for (let u = 0; u < 1 + Math.floor(rand() * 6); u++) {
+          const events = Math.floor(rand() * 4);
+          const good = rand() < 0.6;
+          const ops: WriteOp[] = Array.from({ length: events }, (_, i) =>
+            appendOp(run.id, "e", { turn, u, i }),
+          );
+          if (!good) {
+            ops.splice(Math.floor(rand() * (ops.length + 1)), 0, {
+              op: "expectRun",
+              runId: run.id,
+              expect: { leaseOwner: "intruder" },
+            });
+          }
+          batches.push({ ops, good, events });
+        }
+        const settled = await Promise.allSettled(batches.map((b) => store.commit(b.ops)));
+        settled.forEach((s, i) => {
+          const b = batches[i]!;
+          expect(s.status).toBe(b.good ? "fulfilled" : "rejected");
+          if (s.status === "fulfilled") {
+            expect(s.value.eventSeqs).toEqual(
+              Array.from({ length: b.events }, (_, j) => expected + j + 1),
+            );
+            expected += b.events;
+          }
+        });
+      }
+      const rows = await allRows(store);
+      expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
+      expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: expected });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("two connections on one file", () => {
+  it("two SqliteStore instances appending interleaved (as two processes would) extend one valid chain", async () => {
+    const file = tempFile();
+    const a = SqliteStore.open({ file });
+    const b = SqliteStore.open({ file });
+    try {
+      const seqsA: number[] = [];
+      const seqsB: number[] = [];
+      // Strict alternation, one batch at a time.
+      for (let i = 0; i < 10; i++) {
+        seqsA.push(...(await a.commit([appendOp(null, "a", { i })])).eventSeqs);
+        seqsB.push(
+          ...(await b.commit([appendOp(null, "b", { i }), appendOp(null, "b", { i })])).eventSeqs,
+        );
+      }
+      // Then both pipelined without waiting: each store groups its own, the file lock orders them.
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < 50; i++) {
+        pending.push(
+          a.commit([appendOp(null, "a", { i, p: true })]).then((r) => {
+            seqsA.push(...r.eventSeqs);
+          }),
+          b.commit([appendOp(null, "b", { i, p: true })]).then((r) => {
+            seqsB.push(...r.eventSeqs);
+          }),
+        );
+        if (i % 7 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(pending);
+
+      const total = 10 * 3 + 100;
+      expect(new Set([...seqsA, ...seqsB]).size).toBe(total);
+      expect([...seqsA, ...seqsB].sort((x, y) => x - y)).toEqual(
+        Array.from({ length: total }, (_, i) => i + 1),
+      );
+      for (const store of [a, b]) {
+        const rows = await allRows(store);
+        expect(rows).toHaveLength(total);
+        expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: total });
+      }
+      const rows = await allRows(a);
+      expect(seqsA.every((s) => rows[s - 1]?.type === "a")).toBe(true);
+      expect(seqsB.every((s) => rows[s - 1]?.type === "b")).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describe("a schema-1 database", () => {
+  /** Creates the migration-1 schema as airun 0.x left it, with legacy events. */
+  function createSchema1(file: string, events: { seq: number; data: string; run?: string }[]) {
+    mkdirSync(join(file, ".."), { recursive: true });
+    const db = new Database(file);
+    try {
+      db.pragma("journal_mode = WAL");
+      db.exec(MIGRATIONS_TABLE_SQL);
+      db.exec(MIGRATIONS[0]!.sql.sqlite);
+      db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (1, ?, ?)").run(
+        MIGRATIONS[0]!.name,
+        Date.now(),
+      );
+      const insert = db.prepare(
+        "INSERT INTO events (seq, run_id, step_id, type, at, data) VALUES (?, ?, ?, ?, ?, ?)",
+      );
+      for (const e of events) {
+        insert.run(
+          e.seq,
+          e.run ?? "legacy-run",
+          null,
+          `legacy.${e.seq}`,
+          1_600_000_000_000 + e.seq,
+          e.data,
+        );
+      }
+    } finally {
+      db.close();
+    }
+  }
+
+  const LEGACY: { seq: number; data: string }[] = [
+    { seq: 1, data: '{"z": 1, "a": {"y": [2.50, 1e2], "b": "caf\\u00e9"}}' },
+    { seq: 2, data: "{}" },
+    // AUTOINCREMENT gaps: rows 3–4 and 6–9 were never written (or rolled back).
+    { seq: 5, data: '{ "k" : null , "j" : [ true , false ] }' },
+    { seq: 10, data: '{"b":"\\ud83d\\ude00","a":-1.0,"c":1E-7}' },
+    { seq: 11, data: '"just a string"' },
+  ];
+
+  it("is backfilled at open into a gapless, valid chain with canonical data of the same meaning", async () => {
+    const file = tempFile();
+    createSchema1(file, LEGACY);
+
+    const store = SqliteStore.open({ file });
+    try {
+      const rows = await allRows(store);
+      expect(rows.map((r) => [r.seq, r.type])).toEqual([
+        [1, "legacy.1"],
+        [2, "legacy.2"],
+        [3, "legacy.5"],
+        [4, "legacy.10"],
+        [5, "legacy.11"],
+      ]);
+      expect(rows.map((r) => r.at)).toEqual(LEGACY.map((e) => 1_600_000_000_000 + e.seq));
+      expect(rows.map((r) => r.data)).toEqual([
+        '{"a":{"b":"café","y":[2.5,100]},"z":1}',
+        "{}",
+        '{"j":[true,false],"k":null}',
+        '{"a":-1,"b":"😀","c":1e-7}',
+        '"just a string"',
+      ]);
+      rows.forEach((r, i) => {
+        expect(JSON.parse(r.data)).toEqual(JSON.parse(LEGACY[i]!.data));
+        expect(r.data).toBe(canonicalJson(JSON.parse(r.data)));
+      });
+      expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: 5 });
+
+      // New entries continue the backfilled chain.
+      expect(await store.commit([appendOp(null, "new", { x: 1 })])).toEqual({ eventSeqs: [6] });
+      expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 6 });
+    } finally {
+      await store.close();
+    }
+
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.prepare("SELECT id, name FROM migrations ORDER BY id").all()).toEqual(
+        MIGRATIONS.map((m) => ({ id: m.id, name: m.name })),
+      );
+      expect(db.prepare("SELECT count(*) AS n FROM events WHERE hash = ''").get()).toEqual({
+        n: 0,
+      });
+    } finally {
+      db.close();
+    }
+
+    // Reopening changes nothing: the backfill ran once.
+    const hashes = (await allRowsOf(file)).map((r) => r.hash);
+    expect((await allRowsOf(file)).map((r) => r.hash)).toEqual(hashes);
+  });
+
+  it("an empty schema-1 database opens with an empty ledger that starts at seq 1", async () => {
+    const file = tempFile();
+    createSchema1(file, []);
+    const store = SqliteStore.open({ file });
+    try {
+      expect(await allRows(store)).toEqual([]);
+      expect(await store.commit([appendOp(null, "first", {})])).toEqual({ eventSeqs: [1] });
+      expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+async function allRowsOf(file: string): Promise<LedgerRow[]> {
+  const store = SqliteStore.open({ file });
+  try {
+    return await allRows(store);
+  } finally {
+    await store.close();
+  }
+}
+
+describe("data on disk", () => {
+  it("is canonical JSON (keys sorted, RFC 8785 numbers and strings), exactly the text the chain hashes", async () => {
+    const file = tempFile();
+    const store = SqliteStore.open({ file });
+    try {
+      await store.commit([
+        appendOp(null, "canon", {
+          zeta: 1,
+          alpha: { y: [3, { c: 1, b: 2 }], x: "é\u2028" },
+          mid: 1.5,
+          big: 1e21,
+          neg: -0,
+        }),
+      ]);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(file, { readonly: true });
+    try {
+      const { data } = db.prepare("SELECT data FROM events WHERE seq = 1").get() as {
+        data: string;
+      };
+      expect(data).toBe(
+        '{"alpha":{"x":"é\u2028","y":[3,{"b":2,"c":1}]},"big":1e+21,"mid":1.5,"neg":0,"zeta":1}',
+      );
+    } finally {
+      db.close();
+    }
+    const rows = await allRowsOf(file);
+    expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: 1 });
+  });
+});
