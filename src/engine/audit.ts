@@ -30,5 +30,5 @@ export function auditedUndo(
   undo: JsonValue | null,
   blobs: Readonly<Record<string, string>>,
 ): JsonObject {
-  return level === AuditLevel.FORENSIC ? { undo, before_images: { ...blobs } } : {};
+  return level === AuditLevel.FORENSIC ? { before_images: { ...blobs }, undo } : {};
 }

@@ -39,11 +39,18 @@ export interface EvidenceResult {
   readonly met: boolean;
 }
 
+/**
+ * Adds a step's contribution under `key`. A list is copied when it first enters the map, so
+ * later lists are appended to that copy in place (linear, not quadratic, in the run's size).
+ */
 function merge(map: JsonObject, key: string, value: JsonValue): void {
   const prev = Object.hasOwn(map, key) ? map[key] : undefined;
-  const next = Array.isArray(prev) && Array.isArray(value) ? [...prev, ...value] : value;
+  if (Array.isArray(prev) && Array.isArray(value)) {
+    for (const v of value) prev.push(v);
+    return;
+  }
   Object.defineProperty(map, key, {
-    value: next,
+    value: Array.isArray(value) ? [...value] : value,
     enumerable: true,
     writable: true,
     configurable: true,

@@ -36,6 +36,7 @@ import {
 import { addDriftSample, driftSamples } from "./governance-baselines.js";
 import { evaluateEvidence, evidenceJson } from "./governance-evidence.js";
 import type { RunExecution } from "./run-execution.js";
+import { pendingStep } from "./run-records.js";
 
 /** Id of the gate step a drift approval at commit is recorded on (never a plan step id). */
 export const DRIFT_GATE_STEP = "governance.drift";
@@ -202,20 +203,7 @@ async function gateApproval(
     findings ? findings.map(describeFinding).join("; ") : "see the recorded findings"
   }. Approve completing the run?`;
   if (!existing) {
-    exec.steps.set(DRIFT_GATE_STEP, {
-      runId: exec.run.id,
-      stepId: DRIFT_GATE_STEP,
-      status: StepStatus.PENDING,
-      attempts: 0,
-      inputs: null,
-      outputs: null,
-      error: null,
-      decision: null,
-      contextHash: null,
-      seq: null,
-      startedAt: null,
-      finishedAt: null,
-    });
+    exec.steps.set(DRIFT_GATE_STEP, pendingStep(exec.run.id, DRIFT_GATE_STEP));
   }
   const actionHash =
     existing?.contextHash ??

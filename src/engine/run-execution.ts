@@ -26,6 +26,7 @@ import { Deadlines } from "./deadlines.js";
 import { EventType, eventOp } from "./events.js";
 import { keepsEffects } from "./governance.js";
 import { commitGate, gateStep } from "./governance-gate.js";
+import { pendingStep } from "./run-records.js";
 import { sessionSurvives } from "./session-plan.js";
 import { runStep } from "./step-runner.js";
 import { traceRun } from "./telemetry.js";
@@ -506,24 +507,6 @@ export class RunExecution {
   }
 }
 
-/** A step record before anything happened to it. */
-function pendingStep(runId: string, stepId: string): StepRecord {
-  return {
-    runId,
-    stepId,
-    status: StepStatus.PENDING,
-    attempts: 0,
-    inputs: null,
-    outputs: null,
-    error: null,
-    decision: null,
-    contextHash: null,
-    seq: null,
-    startedAt: null,
-    finishedAt: null,
-  };
-}
-
 /** The template view of a succeeded step. */
 function scopeEntry(s: StepRecord): JsonObject {
   return { outputs: s.outputs ?? {}, status: s.status };
@@ -547,7 +530,23 @@ function stampContextHashes(ops: WriteOp[], steps: ReadonlyMap<string, StepRecor
         hash = other.step.contextHash;
       }
     }
-    if (hash !== null)
-      ops[i] = { op: "appendEvent", event: { ...op.event, data: { ...data, context_hash: hash } } };
+    if (hash !== null) {
+      ops[i] = { op: "appendEvent", event: { ...op.event, data: withContextHash(data, hash) } };
+    }
   }
+}
+
+/** `data` plus `context_hash`, inserted where it sorts, so sorted keys stay sorted. */
+function withContextHash(data: JsonObject, hash: string): JsonObject {
+  const out: JsonObject = {};
+  let placed = false;
+  for (const key of Object.keys(data)) {
+    if (!placed && key > "context_hash") {
+      out.context_hash = hash;
+      placed = true;
+    }
+    out[key] = data[key] as JsonValue;
+  }
+  if (!placed) out.context_hash = hash;
+  return out;
 }

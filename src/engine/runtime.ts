@@ -24,13 +24,13 @@ import {
 } from "../core/errors.js";
 import { governanceOf } from "../core/governance.js";
 import { sha256Hex } from "../core/hash.js";
-import type { JsonObject, JsonValue } from "../core/json.js";
+import type { JsonObject } from "../core/json.js";
 import { compileNameGlob } from "../core/path-match.js";
 import type { Plan } from "../core/plan.js";
 import { compileSpec, validateSpec } from "../core/spec-compile.js";
-import { isTerminal, Reason, RunStatus, StepStatus } from "../core/status.js";
+import { isTerminal, Reason, RunStatus } from "../core/status.js";
 import { openStore } from "../store/open-store.js";
-import type { RunFilter, RunRecord, StepRecord, WriteOp } from "../store/store.js";
+import type { RunFilter, RunRecord, WriteOp } from "../store/store.js";
 import {
   type ApprovalDetail,
   type ApprovalView,
@@ -54,11 +54,12 @@ import {
   verifyLedger,
   writeCheckpoint,
 } from "./ledger.js";
-import { newOwnerId, newRunId } from "./owner.js";
+import { newOwnerId } from "./owner.js";
 import { claimRun, prepareResume, type RecoveredRun, recoverAll } from "./recovery.js";
 import { replayRun } from "./replay.js";
 import type { ReplayOptions, ReplayReport } from "./replay-types.js";
 import { RunExecution } from "./run-execution.js";
+import { creationOps, newRun } from "./run-records.js";
 import { type RunView, toRunView } from "./run-view.js";
 import { openSession, resumeSession, type Session, type SessionHost } from "./session.js";
 import type { OpenSessionOptions } from "./session-plan.js";
@@ -206,58 +207,24 @@ export class Runtime {
     const inputs = coerceInputs(plan, opts.inputs ?? {}, opts.specFile);
     const principal = opts.principal ?? plan.principal ?? `user:${safeUsername()}`;
     const now = Date.now();
-    const run: RunRecord = {
-      id: newRunId(now),
-      kind: "workflow",
-      name: plan.name,
-      specVersion: plan.version,
-      specHash: plan.specHash,
-      specText,
-      plan: plan as unknown as JsonValue,
-      principal,
-      inputs,
-      status: RunStatus.RUNNING,
-      outcome: null,
-      reason: null,
-      reasonDetail: null,
-      idempotencyKey: opts.idempotencyKey ?? null,
-      leaseOwner: ctx.owner,
-      leaseExpiresAt: now + ctx.settings.leaseTtlMs,
-      createdAt: now,
-      updatedAt: now,
-      meta: {},
-    };
-    const steps: StepRecord[] = plan.steps.map((ps) => ({
-      runId: run.id,
-      stepId: ps.id,
-      status: StepStatus.PENDING,
-      attempts: 0,
-      inputs: null,
-      outputs: null,
-      error: null,
-      decision: null,
-      contextHash: null,
-      seq: null,
-      startedAt: null,
-      finishedAt: null,
-    }));
+    const { run, steps } = newRun(
+      ctx,
+      {
+        kind: "workflow",
+        plan,
+        specText,
+        principal,
+        inputs,
+        idempotencyKey: opts.idempotencyKey ?? null,
+      },
+      now,
+    );
     const policy = ctx.gatekeeper.policy;
+    const objective = plan.governance ? { objective: governanceOf(plan)?.objective ?? null } : {};
     try {
       await ctx.store.commit([
         ...this.#policyBlob(policy),
-        { op: "insertRun", run },
-        ...steps.map((step) => ({ op: "putStep" as const, step })),
-        eventOp(EventType.RUN_CREATED, run.id, null, {
-          name: plan.name,
-          version: plan.version,
-          spec_hash: plan.specHash,
-          spec_text_sha256: sha256Hex(specText),
-          principal,
-          policy_hash: policy.hash,
-          policy_source: policy.source,
-          ...(plan.governance ? { objective: governanceOf(plan)?.objective ?? null } : {}),
-        }),
-        eventOp(EventType.RUN_STARTED, run.id, null, { owner: ctx.owner }),
+        ...creationOps(ctx, run, steps, objective),
       ]);
     } catch (err) {
       this.#storedPolicies.delete(policy.hash); // the blob went down with the batch

@@ -25,7 +25,6 @@
  * - Calls of one session are serialized (one at a time, in the order they were asked).
  */
 import { AirunError, ConflictError, NotFoundError } from "../core/errors.js";
-import { sha256Hex } from "../core/hash.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../core/json.js";
 import { planFromJson } from "../core/plan-schema.js";
 import {
@@ -41,9 +40,9 @@ import { ApprovalStatus, approvalOf, settleApprovals } from "./approvals.js";
 import type { EngineContext } from "./context.js";
 import { EventType, eventOp } from "./events.js";
 import { commitGate, DRIFT_GATE_STEP } from "./governance-gate.js";
-import { newRunId } from "./owner.js";
 import { claimRun, prepareResume } from "./recovery.js";
 import { type DriveResult, RunExecution } from "./run-execution.js";
+import { creationOps, newRun } from "./run-records.js";
 import type { RunView } from "./run-view.js";
 import {
   type ApprovalHandle,
@@ -580,45 +579,27 @@ export async function openSession(host: SessionHost, opts: OpenSessionOptions): 
   }
   const { plan, specText } = sessionPlan(opts);
   const now = Date.now();
-  const run: RunRecord = {
-    id: newRunId(now),
-    kind: "session",
-    name: plan.name,
-    specVersion: plan.version,
-    specHash: plan.specHash,
-    specText,
-    plan: plan as unknown as JsonValue,
-    principal: opts.principal,
-    inputs: {},
-    status: RunStatus.RUNNING,
-    outcome: null,
-    reason: null,
-    reasonDetail: null,
-    idempotencyKey: opts.idempotencyKey ?? null,
-    leaseOwner: ctx.owner,
-    leaseExpiresAt: now + ctx.settings.leaseTtlMs,
-    createdAt: now,
-    updatedAt: now,
-    meta: {},
-  };
+  const { run } = newRun(
+    ctx,
+    {
+      kind: "session",
+      plan,
+      specText,
+      principal: opts.principal,
+      inputs: {},
+      idempotencyKey: opts.idempotencyKey ?? null,
+    },
+    now,
+  );
   const policy = ctx.gatekeeper.policy;
   try {
     await ctx.store.commit([
       ...host.policyBlob(policy),
-      { op: "insertRun", run },
-      eventOp(EventType.RUN_CREATED, run.id, null, {
+      ...creationOps(ctx, run, [], {
         kind: "session",
-        name: plan.name,
-        version: plan.version,
-        spec_hash: plan.specHash,
-        spec_text_sha256: sha256Hex(specText),
-        principal: run.principal,
-        policy_hash: policy.hash,
-        policy_source: policy.source,
         objective: plan.description,
         ...(plan.governance ? { governance: plan.governance } : {}),
       }),
-      eventOp(EventType.RUN_STARTED, run.id, null, { owner: ctx.owner }),
     ]);
   } catch (err) {
     host.policyNotStored(policy.hash);

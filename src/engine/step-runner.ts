@@ -205,14 +205,15 @@ async function actionStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     hasCompensation: ps.compensation !== null,
     inputs: call.recordInputs,
   });
+  // Keys in canonical (sorted) order: the ledger then writes this entry in one native pass.
   const decision: JsonObject = {
+    compensation: ps.compensation ? ps.compensation.capability : null,
     decision: policy.decision,
-    rule_ids: [...policy.ruleIds],
-    reason: policy.reason,
     policy_hash: policy.policyHash,
     policy_source: policy.policySource,
+    reason: policy.reason,
     risk: call.risk,
-    compensation: ps.compensation ? ps.compensation.capability : null,
+    rule_ids: [...policy.ruleIds],
   };
   if (policy.hook) decision.hook = { ...policy.hook };
   // The stricter answer wins: a step that already entered the approval flow stays in it even
@@ -394,12 +395,13 @@ async function writeIntent(
   ops.push(
     { op: "putStep", step },
     eventOp(EventType.STEP_DECISION, exec.run.id, ps.id, decision),
+    // Keys in canonical (sorted) order, as in every entry built here: see `decision` above.
     eventOp(EventType.STEP_INTENT, exec.run.id, ps.id, {
-      capability: call.cap.name,
-      context_hash: call.contextHash,
-      compensation: kind,
-      ...audited(exec.ctx.settings.auditLevel, "inputs", call.recordInputs),
       ...auditedUndo(exec.ctx.settings.auditLevel, plan?.data ?? null, blobs),
+      capability: call.cap.name,
+      compensation: kind,
+      context_hash: call.contextHash,
+      ...audited(exec.ctx.settings.auditLevel, "inputs", call.recordInputs),
     }),
     eventOp(EventType.STEP_ATTEMPT, exec.run.id, ps.id, { attempt }),
   );
@@ -536,8 +538,8 @@ async function succeed(
   ops.push(
     eventOp(EventType.STEP_SUCCEEDED, exec.run.id, ps.id, {
       attempts,
-      duration_ms: Date.now() - started,
       context_hash: call.contextHash,
+      duration_ms: Date.now() - started,
       // A side effect's inputs are on its intent entry; an effect-free step has none.
       ...(sideEffect ? {} : audited(exec.ctx.settings.auditLevel, "inputs", call.recordInputs)),
       ...audited(exec.ctx.settings.auditLevel, "outputs", outputs),

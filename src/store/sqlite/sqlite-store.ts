@@ -638,7 +638,7 @@ export class SqliteStore implements Store {
         insert.run(null, event.runId, event.stepId, event.type, event.at, data, "").lastInsertRowid,
       );
     }
-    const head = this.#head ?? ledgerHead(this.#db);
+    const head = this.#head ?? this.#ledgerHead();
     const row = {
       seq: head.seq + 1,
       at: event.at,
@@ -651,6 +651,14 @@ export class SqliteStore implements Store {
     insert.run(row.seq, row.runId, row.stepId, row.type, row.at, row.data, hash);
     this.#head = { seq: row.seq, hash };
     return row.seq;
+  }
+
+  /** The ledger's last entry (seq 0 and the genesis hash when empty). */
+  #ledgerHead(): LedgerHead {
+    const row = this.#stmt("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as
+      | LedgerHead
+      | undefined;
+    return row ?? { seq: 0, hash: GENESIS_HASH };
   }
 
   // ---- plumbing --------------------------------------------------------------------------
@@ -727,14 +735,6 @@ function migrate(db: SqliteConnection, file: string): void {
 interface LedgerHead {
   readonly seq: number;
   readonly hash: string;
-}
-
-/** The ledger's last entry (seq 0 and the genesis hash when empty). */
-function ledgerHead(db: SqliteConnection): LedgerHead {
-  const row = db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as
-    | { seq: number; hash: string }
-    | undefined;
-  return row ?? { seq: 0, hash: GENESIS_HASH };
 }
 
 /**
