@@ -20,7 +20,7 @@ import type { CompensationRecord } from "../store/store.js";
 import { EventType, eventOp } from "./events.js";
 import { retryDelayMs, sleep } from "./retry.js";
 import type { RunExecution } from "./run-execution.js";
-import { errorJson, maskError, templateScope } from "./step-runner.js";
+import { beforeImages, errorJson, maskError, templateScope } from "./step-runner.js";
 import { traceCompensation } from "./telemetry.js";
 
 /** Attempts per compensation before it is declared failed. */
@@ -148,16 +148,7 @@ async function perform(
   };
   if (comp.kind === "builtin") {
     if (!cap.revert) throw new AirunError("NO_UNDO", `${cap.name} has no builtin undo`);
-    const blobs: Record<string, Uint8Array> = {};
-    for (const [name, id] of Object.entries(comp.blobs)) {
-      const bytes = await exec.ctx.store.getBlob(id);
-      if (!bytes)
-        throw new AirunError(
-          "BLOB_MISSING",
-          `before-image ${id} of step ${comp.stepId} is missing`,
-        );
-      blobs[name] = bytes;
-    }
+    const blobs = await beforeImages(exec, comp, true);
     await cap.revert({ ...ctx, data: comp.undo, blobs, force });
     return;
   }

@@ -7,6 +7,7 @@ import type { CapabilityCatalog, SandboxConfig } from "../core/capability.js";
 import type { JsonValue } from "../core/json.js";
 import type { AuditLevel } from "../core/status.js";
 import type { Store } from "../store/store.js";
+import type { BlobSeal } from "./blob-seal.js";
 import type { Gatekeeper } from "./gatekeeper.js";
 import type { WebhookDispatcher } from "./webhooks.js";
 
@@ -48,6 +49,8 @@ export interface ProgressEvent {
 /** The engine's shared dependencies. */
 export interface EngineContext {
   readonly store: Store;
+  /** Seals before-images at rest (`blob-seal.ts`). */
+  readonly blobs: BlobSeal;
   readonly catalog: CapabilityCatalog;
   readonly gatekeeper: Gatekeeper;
   readonly settings: EngineSettings;

@@ -4,8 +4,7 @@
  * and evidence-pack export. The entry format and chain are `core/ledger.ts`; the store appends
  * entries in the same transaction as the state they record.
  */
-import { randomBytes } from "node:crypto";
-import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   generateLedgerKeyPair,
@@ -20,6 +19,7 @@ import { isPlainObject, type JsonValue } from "../core/json.js";
 import { ChainVerifier, entryText, type LedgerProblem, type LedgerRow } from "../core/ledger.js";
 import { inclusionProofs, MerkleAccumulator, merkleRoot, toHex } from "../core/merkle.js";
 import type { Store } from "../store/store.js";
+import { keySet } from "./key-files.js";
 import { checkStateAgainstLedger, type StateMismatch } from "./ledger-state.js";
 
 /** Rows read from the store per page while walking the ledger. */
@@ -39,53 +39,33 @@ export interface LedgerKey {
 }
 
 /**
- * Loads `<home>/keys/ledger.ed25519` (PKCS#8 PEM, mode 0600) and its `.pub`, creating both on
- * first use. Creation is atomic (written aside, then renamed without replacing), so two
- * processes starting together end up with the same key.
+ * Loads the ledger's key pair, `<home>/keys/ledger/ledger.ed25519` (PKCS#8 PEM, mode 0600) and
+ * `ledger.ed25519.pub`, creating it on first use (`key-files.ts`: atomically, so two processes
+ * starting together end up with the same pair).
  */
 export async function loadLedgerKey(home: string): Promise<LedgerKey> {
-  const dir = join(home, "keys");
-  const file = join(dir, "ledger.ed25519");
-  let privateKeyPem: string;
-  let publicKeyPem: string;
-  try {
-    [privateKeyPem, publicKeyPem] = await Promise.all([
-      readFile(file, "utf8"),
-      readFile(`${file}.pub`, "utf8"),
-    ]);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = await keySet(home, "ledger", [PRIVATE, PUBLIC], () => {
     const pair = generateLedgerKeyPair();
-    const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-    await writeFile(`${tmp}.pub`, pair.publicKeyPem, { mode: 0o644 });
-    await writeFile(tmp, pair.privateKeyPem, { mode: 0o600 });
-    // The public key first: a reader that finds the private key always finds its public key.
-    await linkOnce(`${tmp}.pub`, `${file}.pub`);
-    await linkOnce(tmp, file);
-    return loadLedgerKey(home);
-  }
+    return {
+      [PRIVATE]: { content: pair.privateKeyPem, mode: 0o600 },
+      [PUBLIC]: { content: pair.publicKeyPem, mode: 0o644 },
+    };
+  });
+  const privateKeyPem = files[PRIVATE]!.toString("utf8");
+  const publicKeyPem = files[PUBLIC]!.toString("utf8");
   if (publicKeyFingerprint(privateKeyPem) !== publicKeyFingerprint(publicKeyPem)) {
     throw new AirunError(
       "LEDGER_KEY_MISMATCH",
-      `${file}.pub is not the public key of ${file}; restore the pair from a backup`,
-      { file },
+      `${home}/keys/ledger: ${PUBLIC} is not the public key of ${PRIVATE}; restore the pair from a backup`,
+      { home },
     );
   }
   const fingerprint = publicKeyFingerprint(publicKeyPem);
   return { privateKeyPem, publicKeyPem, fingerprint, origin: `airun ledger ${fingerprint}` };
 }
 
-/** Moves `tmp` to `target` unless `target` exists (then another process won: drop ours). */
-async function linkOnce(tmp: string, target: string): Promise<void> {
-  try {
-    await link(tmp, target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-  } finally {
-    await unlink(tmp);
-  }
-}
+const PRIVATE = "ledger.ed25519";
+const PUBLIC = "ledger.ed25519.pub";
 
 /** Walks every ledger row in order, page by page. */
 async function* ledgerRows(store: Store): AsyncGenerator<LedgerRow> {

@@ -39,6 +39,7 @@ import {
   parseApprovalRef,
 } from "./approval-view.js";
 import { ApprovalError, decideApproval, settleApprovals } from "./approvals.js";
+import { loadBlobSeal } from "./blob-seal.js";
 import type { EngineContext, EngineSettings, ProgressEvent } from "./context.js";
 import { createDecisionHook } from "./decision-hook.js";
 import { EventType, eventOp } from "./events.js";
@@ -172,6 +173,7 @@ export class Runtime {
     };
     const ctx: EngineContext = {
       store,
+      blobs: await loadBlobSeal(config.home),
       catalog: registry,
       gatekeeper,
       settings,

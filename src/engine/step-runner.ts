@@ -361,9 +361,10 @@ async function writeIntent(
   const blobs: Record<string, string> = {};
   if (record) {
     for (const [name, bytes] of Object.entries(plan?.blobs ?? {})) {
-      const id = sha256Hex(bytes);
+      const sealed = exec.ctx.blobs.seal(bytes);
+      const id = sha256Hex(sealed);
       blobs[name] = id;
-      ops.push({ op: "putBlob", id, bytes });
+      ops.push({ op: "putBlob", id, bytes: sealed });
     }
     const comp: CompensationRecord = {
       runId: exec.run.id,
@@ -736,12 +737,9 @@ export async function reconcileStep(
   try {
     const secrets = new Map<string, string>();
     const input = cap.input.parse(resolveTemplates(ps.inputs, templateScope(exec, secrets)));
-    const blobs: Record<string, Uint8Array> = {};
-    for (const [name, id] of Object.entries(comp?.blobs ?? {})) {
-      const bytes = await exec.ctx.store.getBlob(id);
-      if (bytes) blobs[name] = bytes;
-    }
-    const plan: UndoPlan | undefined = comp ? { data: comp.undo, blobs } : undefined;
+    const plan: UndoPlan | undefined = comp
+      ? { data: comp.undo, blobs: await beforeImages(exec, comp, false) }
+      : undefined;
     const verdict = await cap.reconcile(
       input,
       plan,
@@ -792,4 +790,24 @@ async function approvalStep(exec: RunExecution, ps: PlanStep): Promise<void> {
     },
     eventOp(EventType.STEP_SUCCEEDED, exec.run.id, ps.id, { approval: true }),
   ]);
+}
+
+/**
+ * The before-images of a compensation record, opened (`blob-seal.ts`). With `required`, a
+ * missing one is an error (an undo needs it); otherwise it is left out (reconciliation copes).
+ */
+export async function beforeImages(
+  exec: RunExecution,
+  comp: CompensationRecord,
+  required: boolean,
+): Promise<Record<string, Uint8Array>> {
+  const out: Record<string, Uint8Array> = {};
+  for (const [name, id] of Object.entries(comp.blobs)) {
+    const bytes = await exec.ctx.store.getBlob(id);
+    if (bytes) out[name] = exec.ctx.blobs.open(bytes, id);
+    else if (required) {
+      throw new AirunError("BLOB_MISSING", `before-image ${id} of step ${comp.stepId} is missing`);
+    }
+  }
+  return out;
 }

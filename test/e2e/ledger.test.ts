@@ -148,7 +148,7 @@ describe("airun ledger", () => {
     mkdirSync(elsewhere);
     const pack = readFileSync(join(p.dir, "pack.json"));
     writeFileSync(join(elsewhere, "pack.json"), pack);
-    const pub = join(home, "keys", "ledger.ed25519.pub");
+    const pub = join(home, "keys", "ledger", "ledger.ed25519.pub");
 
     const ok = await airun(["ledger", "verify-pack", "pack.json"], { cwd: elsewhere });
     expect(ok.stderr).toBe("");
