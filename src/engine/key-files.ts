@@ -5,7 +5,7 @@
  * the loser of the race simply reads the winner's files.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 /** One file of a key set: its content and mode. */
@@ -35,10 +35,19 @@ export async function keySet(
   const tmp = join(keys, `.${set}.${randomBytes(6).toString("hex")}.tmp`);
   await mkdir(tmp, { mode: 0o700 });
   try {
+    // Durable before it is visible: losing a key later would make what it sealed unreadable.
     for (const [name, f] of Object.entries(create())) {
-      await writeFile(join(tmp, name), f.content, { mode: f.mode });
+      const file = await open(join(tmp, name), "wx", f.mode);
+      try {
+        await file.writeFile(f.content);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
     }
+    await syncDir(tmp);
     await rename(tmp, dir);
+    await syncDir(keys);
   } catch (err) {
     // Another process created the set first (its folder is there and not empty): use theirs.
     const code = (err as NodeJS.ErrnoException).code;
@@ -53,4 +62,14 @@ async function readAll(dir: string, names: readonly string[]): Promise<Record<st
   const out: Record<string, Buffer> = {};
   for (const name of names) out[name] = await readFile(join(dir, name));
   return out;
+}
+
+/** fsyncs a directory, so that the entries just made in it survive a power loss. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
