@@ -76,9 +76,11 @@ function printDetail(a: ApprovalDetail): void {
       const what =
         h.type === "approval.decided"
           ? `${d.decision} by ${d.by}${d.comment ? `: ${d.comment}` : ""}`
-          : h.type === "approval.voided"
-            ? `action changed (approved ${String(d.approved_hash).slice(0, 12)}…, now ${String(d.action_hash).slice(0, 12)}…)`
-            : `by ${d.requester}`;
+          : h.type === "approval.expired"
+            ? `nobody decided in time (on_timeout ${d.on_timeout})`
+            : h.type === "approval.voided"
+              ? `action changed (approved ${String(d.approved_hash).slice(0, 12)}…, now ${String(d.action_hash).slice(0, 12)}…)`
+              : `by ${d.requester}`;
       out(`  ${iso(h.at)}  ${h.type.padEnd(18)} ${what}\n`);
     }
   }

@@ -41,6 +41,8 @@ function describe(e: ProgressEvent): string {
       return `approval requested from ${Array.isArray(d.approvers) && d.approvers.length ? d.approvers.join(", ") : "any user:*"}${d.message ? `: ${d.message}` : ""}`;
     case "approval.decided":
       return `approval ${d.decision ?? d.status} by ${d.by ?? d.principal ?? "?"}${d.comment ? ` — ${d.comment}` : ""}`;
+    case "approval.expired":
+      return `approval expired: nobody decided in time (on_timeout ${d.on_timeout})`;
     case "approval.voided":
       return `approval voided: ${d.why ?? d.reason ?? ""}`;
     case "run.waiting_approval":

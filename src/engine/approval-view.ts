@@ -21,7 +21,7 @@ export interface ApprovalView extends ApprovalData {
 export interface ApprovalHistoryEntry extends JsonObject {
   /** Epoch milliseconds. */
   readonly at: number;
-  /** `approval.requested`, `approval.decided` or `approval.voided`. */
+  /** `approval.requested`, `approval.decided`, `approval.expired` or `approval.voided`. */
   readonly type: string;
   readonly data: JsonValue;
 }
@@ -56,6 +56,7 @@ export async function approvalsOfRun(store: Store, run: RunRecord): Promise<Appr
       types: [
         EventType.APPROVAL_REQUESTED,
         EventType.APPROVAL_DECIDED,
+        EventType.APPROVAL_EXPIRED,
         EventType.APPROVAL_VOIDED,
         EventType.WEBHOOK_DELIVERY,
       ],

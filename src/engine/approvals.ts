@@ -336,11 +336,18 @@ async function expire(
       op: "putStep",
       step: { ...rec, decision: { ...(rec.decision as JsonObject), approval: next } },
     },
-    eventOp(EventType.APPROVAL_DECIDED, exec.run.id, stepId, {
-      approval: a.id,
-      decision: a.on_timeout === "approve" ? "approve" : "expired",
-      by: "system:timeout",
-    }),
+    // Approved by its `on_timeout` it is a decision; otherwise it simply expired.
+    a.on_timeout === "approve"
+      ? eventOp(EventType.APPROVAL_DECIDED, exec.run.id, stepId, {
+          approval: a.id,
+          decision: "approve",
+          by: "system:timeout",
+        })
+      : eventOp(EventType.APPROVAL_EXPIRED, exec.run.id, stepId, {
+          approval: a.id,
+          on_timeout: a.on_timeout,
+          by: "system:timeout",
+        }),
   ]);
   notify(exec, exec.planStep(stepId), "approval.expired", next);
 }

@@ -28,6 +28,8 @@ export const EventType = {
   STEP_WAITING: "step.waiting_approval",
   APPROVAL_REQUESTED: "approval.requested",
   APPROVAL_DECIDED: "approval.decided",
+  /** An approval nobody decided in time (its `on_timeout` rejects). */
+  APPROVAL_EXPIRED: "approval.expired",
   APPROVAL_VOIDED: "approval.voided",
   COMPENSATION_STARTED: "compensation.started",
   COMPENSATION_DONE: "compensation.done",

@@ -249,8 +249,8 @@ describe("expiry and single use", () => {
     expect(existsSync(join(w.ws, "note.txt"))).toBe(false);
     const a = await as((rt) => rt.getApproval(runId));
     expect(a).toMatchObject({ status: "EXPIRED", decided_by: null });
-    expect(a.history.map((h) => h.type)).toEqual(["approval.requested", "approval.decided"]);
-    expect(a.history[1]!.data).toMatchObject({ decision: "expired", by: "system:timeout" });
+    expect(a.history.map((h) => h.type)).toEqual(["approval.requested", "approval.expired"]);
+    expect(a.history[1]!.data).toMatchObject({ on_timeout: "reject", by: "system:timeout" });
   });
 
   it("applies on_timeout: approve when the approval expired: the step executes as approved by system:timeout", async () => {
