@@ -26,6 +26,15 @@ afterEach(async () => {
 
 const read = (name: string) => readFileSync(join(w.ws, name), "utf8");
 
+/** Everything is allowed, except that deleting a file needs a person's approval. */
+const DELETES_NEED_APPROVAL = `version: 1
+default: ALLOW
+rules:
+  - id: deletes-need-ops
+    capability: io.fs.delete
+    decision: REQUIRE_APPROVAL
+`;
+
 describe("sessions", () => {
   it("commits a session's file writes as COMPLETED/ACCEPT, each call recorded like a workflow step", async () => {
     w = await sessionWorkspace();
@@ -250,14 +259,7 @@ rules:
 
   it("asks a person for a REQUIRE_APPROVAL call; approved by another principal, the call executes and wait() gives its outputs", async () => {
     w = await sessionWorkspace({
-      policy: `version: 1
-default: ALLOW
-rules:
-  - id: deletes-need-ops
-    capability: io.fs.delete
-    decision: REQUIRE_APPROVAL
-    approvers: ["user:*"]
-`,
+      policy: `${DELETES_NEED_APPROVAL}    approvers: ["user:*"]\n`,
     });
     writeFileSync(join(w.ws, "old.txt"), "old bytes");
     const rt = await w.open();
@@ -302,13 +304,7 @@ rules:
 
   it("rolls the whole session back when a person rejects a call (REMEDIATE, APPROVAL_REJECTED)", async () => {
     w = await sessionWorkspace({
-      policy: `version: 1
-default: ALLOW
-rules:
-  - id: deletes-need-ops
-    capability: io.fs.delete
-    decision: REQUIRE_APPROVAL
-`,
+      policy: DELETES_NEED_APPROVAL,
     });
     writeFileSync(join(w.ws, "old.txt"), "old");
     const rt = await w.open();
@@ -337,13 +333,7 @@ rules:
   it("applies on_timeout itself while waiting: an approval that expires as approve runs the call", async () => {
     w = await sessionWorkspace({
       config: "approvals: { timeout: 300ms, on_timeout: approve }\n",
-      policy: `version: 1
-default: ALLOW
-rules:
-  - id: deletes-need-ops
-    capability: io.fs.delete
-    decision: REQUIRE_APPROVAL
-`,
+      policy: DELETES_NEED_APPROVAL,
     });
     writeFileSync(join(w.ws, "old.txt"), "old");
     const rt = await w.open();
@@ -366,13 +356,7 @@ rules:
 
   it("rolls back a session whose call waits for approval without ever making that call", async () => {
     w = await sessionWorkspace({
-      policy: `version: 1
-default: ALLOW
-rules:
-  - id: deletes-need-ops
-    capability: io.fs.delete
-    decision: REQUIRE_APPROVAL
-`,
+      policy: DELETES_NEED_APPROVAL,
     });
     writeFileSync(join(w.ws, "old.txt"), "old");
     const rt = await w.open();
