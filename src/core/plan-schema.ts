@@ -6,7 +6,8 @@ import { z } from "zod";
 import { AirunError } from "./errors.js";
 import { hashJson } from "./hash.js";
 import type { JsonValue } from "./json.js";
-import type { Plan, PlanInput } from "./plan.js";
+import type { Plan, PlanInput, PlanStep } from "./plan.js";
+import { DEFAULT_RETRY } from "./spec-timing.js";
 
 /** The types a workflow input may declare. */
 export const INPUT_TYPES = [
@@ -77,6 +78,29 @@ const planSchema = z.object({
   specHash: z.string(),
   format: z.enum(["native", "seed"]),
 });
+
+/**
+ * A frozen plan step that no spec file declares (a session's call, a governance gate): every
+ * field not given takes its default (no dependencies, default retry, no condition, line 0).
+ */
+export function runtimeStep(
+  fields: Pick<PlanStep, "id" | "kind"> & Partial<Omit<PlanStep, "id" | "kind">>,
+): PlanStep {
+  return deepFreeze({
+    capability: null,
+    inputs: {},
+    dependsOn: [],
+    risk: null,
+    retry: DEFAULT_RETRY,
+    timeoutMs: null,
+    when: null,
+    compensation: null,
+    approval: null,
+    evidence: null,
+    line: 0,
+    ...fields,
+  });
+}
 
 /** Freezes `value` and everything reachable from it; returns it. */
 export function deepFreeze<T>(value: T): T {

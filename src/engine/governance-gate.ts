@@ -20,7 +20,7 @@ import {
 import { hashJson } from "../core/hash.js";
 import { isPlainObject, type JsonObject } from "../core/json.js";
 import type { PlanStep } from "../core/plan.js";
-import { DEFAULT_RETRY } from "../core/spec-compile.js";
+import { runtimeStep } from "../core/plan-schema.js";
 import { Decision, Outcome, Reason, StepStatus } from "../core/status.js";
 import type { WriteOp } from "../store/store.js";
 import { approvalGate } from "./approvals.js";
@@ -57,17 +57,9 @@ export function gateStep(exec: RunExecution, stepId: string): PlanStep | undefin
   if (stepId !== DRIFT_GATE_STEP) return undefined;
   const drift = governanceOf(exec.plan)?.drift;
   if (!drift) return undefined;
-  return {
+  return runtimeStep({
     id: DRIFT_GATE_STEP,
     kind: "approval",
-    capability: null,
-    inputs: {},
-    dependsOn: [],
-    risk: null,
-    retry: DEFAULT_RETRY,
-    timeoutMs: null,
-    when: null,
-    compensation: null,
     approval: {
       message: "Approve completing a run that drifted beyond its baseline?",
       approvers: [...drift.approvers],
@@ -75,9 +67,7 @@ export function gateStep(exec: RunExecution, stepId: string): PlanStep | undefin
       onTimeout: exec.ctx.settings.approvalOnTimeout,
       webhookUrl: null,
     },
-    evidence: null,
-    line: 0,
-  };
+  });
 }
 
 /** Runs the commit gate of a governed run (see module doc). */

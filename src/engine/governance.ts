@@ -234,6 +234,18 @@ export class RunGovernance {
     return total;
   }
 
+  /** The refusal of a call whose worst-case `estimate` no longer fits a budget, if it does not. */
+  #overBudget(ps: PlanStep, call: GovernedCall, estimate: Spend): Refusal | null {
+    const breach = checkReservation(
+      this.envelope.budgets,
+      this.#used,
+      this.#inFlightTotal(),
+      estimate,
+      this.elapsedMs(),
+    );
+    return breach ? this.#breach(ps.id, breach, call.cap.name) : null;
+  }
+
   #estimate(call: GovernedCall): Spend {
     try {
       return callSpend(call.cap.estimateUsage?.(call.input));
@@ -282,14 +294,8 @@ export class RunGovernance {
       };
     }
     const estimate = this.#estimate(call);
-    const breach = checkReservation(
-      this.envelope.budgets,
-      this.#used,
-      this.#inFlightTotal(),
-      estimate,
-      this.elapsedMs(),
-    );
-    if (breach) return this.#breach(ps.id, breach, call.cap.name);
+    const breach = this.#overBudget(ps, call, estimate);
+    if (breach) return breach;
     const refusal = await this.#screenDrift(ps, call, estimate, decision);
     if (refusal) return refusal;
     // A step about to wait for a person records what was detected now: the approval may be
@@ -370,14 +376,8 @@ export class RunGovernance {
    */
   reserve(ps: PlanStep, call: GovernedCall, attempt: number, decision: JsonObject): Refusal | null {
     const estimate = this.#estimate(call);
-    const breach = checkReservation(
-      this.envelope.budgets,
-      this.#used,
-      this.#inFlightTotal(),
-      estimate,
-      this.elapsedMs(),
-    );
-    if (breach) return this.#breach(ps.id, breach, call.cap.name);
+    const breach = this.#overBudget(ps, call, estimate);
+    if (breach) return breach;
     if (Array.isArray(decision.drift)) {
       for (const f of decision.drift) {
         if (isPlainObject(f) && typeof f.metric === "string") this.acknowledge([f.metric]);

@@ -340,20 +340,8 @@ export class RunExecution {
       }
       if (gate.verdict === "failed") return this.finishRollback();
     }
-    const statuses = [...this.steps.values()].map((s) => s.status);
-    if (statuses.includes(StepStatus.WAITING_APPROVAL)) {
-      const waiting = [...this.steps.values()]
-        .filter((s) => s.status === StepStatus.WAITING_APPROVAL)
-        .map((s) => s.stepId);
-      await this.commit(
-        this.runUpdate(
-          { status: RunStatus.WAITING_APPROVAL, leaseOwner: null, leaseExpiresAt: null },
-          EventType.RUN_WAITING,
-          { steps: waiting },
-        ),
-      );
-      return "waiting";
-    }
+    const waiting = this.#waitingSteps(() => true);
+    if (waiting.length > 0) return this.#waitForApproval(waiting);
     // Nothing ready, nothing running, nothing waiting: only possible if a step is stuck in a
     // status no path leads out of. Never leave it silently: a human must look.
     await this.finish(RunStatus.FAILED, Reason.IN_DOUBT, {
@@ -379,19 +367,26 @@ export class RunExecution {
    * for a person, else open (RUNNING, still leased: the session's owner calls on).
    */
   async #pauseSession(): Promise<DriveResult> {
-    const waiting = [...this.steps.values()]
-      .filter(
-        (s) =>
-          s.status === StepStatus.WAITING_APPROVAL &&
-          approvalOf(s.decision)?.status === ApprovalStatus.PENDING,
-      )
+    const waiting = this.#waitingSteps(
+      (s) => approvalOf(s.decision)?.status === ApprovalStatus.PENDING,
+    );
+    return waiting.length === 0 ? "open" : this.#waitForApproval(waiting);
+  }
+
+  /** Ids of the steps waiting for approval that also satisfy `also`. */
+  #waitingSteps(also: (s: StepRecord) => boolean): string[] {
+    return [...this.steps.values()]
+      .filter((s) => s.status === StepStatus.WAITING_APPROVAL && also(s))
       .map((s) => s.stepId);
-    if (waiting.length === 0) return "open";
+  }
+
+  /** Puts the run in WAITING_APPROVAL for `waiting`, releasing its lease until a decision. */
+  async #waitForApproval(waiting: readonly string[]): Promise<DriveResult> {
     await this.commit(
       this.runUpdate(
         { status: RunStatus.WAITING_APPROVAL, leaseOwner: null, leaseExpiresAt: null },
         EventType.RUN_WAITING,
-        { steps: waiting },
+        { steps: [...waiting] },
       ),
     );
     return "waiting";

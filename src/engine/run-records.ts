@@ -99,3 +99,14 @@ export function creationOps(
     eventOp(EventType.RUN_STARTED, run.id, null, { owner: ctx.owner }),
   ];
 }
+
+/** Tells the live progress listener that a run started (once its creation is committed). */
+export function announceStart(ctx: EngineContext, run: RunRecord, extra: JsonObject = {}): void {
+  ctx.onProgress?.({
+    type: EventType.RUN_STARTED,
+    runId: run.id,
+    stepId: null,
+    at: run.createdAt,
+    data: { name: run.name, ...extra },
+  });
+}

@@ -60,7 +60,7 @@ import { claimRun, prepareResume, type RecoveredRun, recoverAll } from "./recove
 import { replayRun } from "./replay.js";
 import type { ReplayOptions, ReplayReport } from "./replay-types.js";
 import { RunExecution } from "./run-execution.js";
-import { creationOps, newRun } from "./run-records.js";
+import { announceStart, creationOps, newRun } from "./run-records.js";
 import { type RunView, toRunView } from "./run-view.js";
 import { openSession, resumeSession, type Session, type SessionHost } from "./session.js";
 import type { OpenSessionOptions } from "./session-plan.js";
@@ -238,13 +238,7 @@ export class Runtime {
       }
       throw err;
     }
-    ctx.onProgress?.({
-      type: EventType.RUN_STARTED,
-      runId: run.id,
-      stepId: null,
-      at: now,
-      data: { name: plan.name },
-    });
+    announceStart(ctx, run);
     await this.#drive(RunExecution.created(ctx, run, plan, steps));
     return this.getRun(run.id);
   }

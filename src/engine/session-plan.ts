@@ -23,7 +23,7 @@ import { compileExpression } from "../core/expr.js";
 import { compileGovernance } from "../core/governance.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../core/json.js";
 import type { Plan, PlanStep, RetryPolicy } from "../core/plan.js";
-import { computeSpecHash, deepFreeze } from "../core/plan-schema.js";
+import { computeSpecHash, deepFreeze, runtimeStep } from "../core/plan-schema.js";
 import { ID_PATTERN, PRINCIPAL_PATTERN } from "../core/spec-context.js";
 import { DEFAULT_RETRY } from "../core/spec-timing.js";
 import { Reason, RiskLevel } from "../core/status.js";
@@ -407,20 +407,16 @@ export function callStep(
   const timeoutMs = duration(opts.timeout, "timeout", problems) ?? null;
   if (timeoutMs === 0) problems.push(problem("timeout", "timeout must be greater than zero"));
   if (problems.length > 0) throw new ValidationError(problems, { capability });
-  return deepFreeze({
+  return runtimeStep({
     id,
     kind: "action",
     capability,
     inputs: callInputs,
-    dependsOn: [],
     risk: opts.risk_level ?? null,
     retry,
     timeoutMs,
-    when: null,
     compensation,
-    approval: null,
     evidence,
-    line: 0,
   });
 }
 
@@ -436,19 +432,5 @@ export function evidenceStep(evidence: Readonly<Record<string, unknown>>): PlanS
   if (!isPlainObject(ev))
     problems.push(problem("evidence", "evidence must be an object of key: value"));
   if (problems.length > 0) throw new ValidationError(problems);
-  return deepFreeze({
-    id: SESSION_EVIDENCE_STEP,
-    kind: "action",
-    capability: null,
-    inputs: {},
-    dependsOn: [],
-    risk: null,
-    retry: DEFAULT_RETRY,
-    timeoutMs: null,
-    when: null,
-    compensation: null,
-    approval: null,
-    evidence: ev as JsonObject,
-    line: 0,
-  });
+  return runtimeStep({ id: SESSION_EVIDENCE_STEP, kind: "action", evidence: ev as JsonObject });
 }

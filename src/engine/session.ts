@@ -42,7 +42,7 @@ import { EventType, eventOp } from "./events.js";
 import { commitGate, DRIFT_GATE_STEP } from "./governance-gate.js";
 import { claimRun, prepareResume } from "./recovery.js";
 import { type DriveResult, RunExecution } from "./run-execution.js";
-import { creationOps, newRun } from "./run-records.js";
+import { announceStart, creationOps, newRun } from "./run-records.js";
 import type { RunView } from "./run-view.js";
 import {
   type ApprovalHandle,
@@ -609,13 +609,7 @@ export async function openSession(host: SessionHost, opts: OpenSessionOptions): 
     }
     throw err;
   }
-  ctx.onProgress?.({
-    type: EventType.RUN_STARTED,
-    runId: run.id,
-    stepId: null,
-    at: now,
-    data: { name: plan.name, kind: "session" },
-  });
+  announceStart(ctx, run, { kind: "session" });
   const session = new Session(host, run);
   await session.attach(RunExecution.created(ctx, run, plan, []));
   return session;
