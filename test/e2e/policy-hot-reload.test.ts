@@ -41,6 +41,8 @@ function rows<T>(p: Project, sql: string): T[] {
   if (!existsSync(file)) return [];
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
+    // The child may have created the file but not yet committed its schema.
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'events'").get()) return [];
     return db.prepare(sql).all() as T[];
   } finally {
     db.close();
