@@ -18,12 +18,3 @@ export function parseDuration(value: unknown): number | undefined {
   const n = Number(m[1]) * (UNIT_MS[m[2] ?? "ms"] ?? 1);
   return Number.isFinite(n) ? Math.round(n) : undefined;
 }
-
-/** Formats milliseconds for people: `850ms`, `1.2s`, `3m5s`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return `${m}m${s}s`;
-}

@@ -51,15 +51,6 @@ export function addSpend(a: Spend, b: Spend): Spend {
   };
 }
 
-/** `a - b`, never below zero. */
-export function subtractSpend(a: Spend, b: Spend): Spend {
-  return {
-    toolCalls: Math.max(0, a.toolCalls - b.toolCalls),
-    tokens: Math.max(0, a.tokens - b.tokens),
-    costUsd: Math.max(0, money(a.costUsd - b.costUsd)),
-  };
-}
-
 /** The spend of one call attempt using `usage` (one tool call; bad figures count as 0). */
 export function callSpend(usage: Usage | undefined): Spend {
   return { toolCalls: 1, tokens: amount(usage?.tokens), costUsd: money(amount(usage?.costUsd)) };

@@ -96,11 +96,6 @@ export function maxRisk(a: RiskLevel, b: RiskLevel): RiskLevel {
   return RISK_ORDER.indexOf(a) >= RISK_ORDER.indexOf(b) ? a : b;
 }
 
-/** Numeric rank of a risk level (LOW = 0). */
-export function riskRank(r: RiskLevel): number {
-  return RISK_ORDER.indexOf(r);
-}
-
 /** What kind of side effect a capability has. */
 export const EffectClass = {
   READ: "read",

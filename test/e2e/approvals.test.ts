@@ -8,6 +8,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  SRE_PRINCIPALS as CONFIG,
+  SRE_APPROVAL_POLICY as POLICY,
+} from "../support/approval-fixtures.js";
+import {
   type ApprovalJson,
   background,
   type Project,
@@ -19,26 +23,6 @@ import {
 
 const root = tempRoot("approvals");
 afterAll(() => root.cleanup());
-
-const POLICY = `version: 1
-default: DENY
-rules:
-  - id: writes
-    principal: "*"
-    capability: ["io.fs.write_file", "sys.*"]
-    decision: ALLOW
-  - id: deletes-need-sre
-    principal: "*"
-    capability: io.fs.delete
-    decision: REQUIRE_APPROVAL
-    approvers: ["role:sre"]
-`;
-
-const CONFIG = `principals:
-  user:alice: { roles: [sre] }
-  user:sam: { roles: [sre] }
-  user:bob: { roles: [dev] }
-`;
 
 const CLEANUP = `name: cleanup
 version: 1

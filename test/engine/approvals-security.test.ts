@@ -10,27 +10,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Runtime } from "../../src/engine/runtime.js";
+import {
+  SRE_APPROVAL_POLICY as POLICY,
+  SRE_PRINCIPALS as PRINCIPALS,
+} from "../support/approval-fixtures.js";
 import { type Workspace, workspace } from "./helpers.js";
-
-const POLICY = `version: 1
-default: DENY
-rules:
-  - id: writes
-    principal: "*"
-    capability: ["io.fs.write_file", "sys.*"]
-    decision: ALLOW
-  - id: deletes-need-sre
-    principal: "*"
-    capability: io.fs.delete
-    decision: REQUIRE_APPROVAL
-    approvers: ["role:sre"]
-`;
-
-const PRINCIPALS = `principals:
-  user:alice: { roles: [sre] }
-  user:sam: { roles: [sre] }
-  user:bob: { roles: [dev] }
-`;
 
 const CLEANUP = `name: cleanup
 version: 1

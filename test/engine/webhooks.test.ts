@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Runtime } from "../../src/engine/runtime.js";
 import { signWebhook, verifyWebhook } from "../../src/sdk/index.js";
+import { SRE_APPROVAL_POLICY as POLICY } from "../support/approval-fixtures.js";
 import { type Workspace, workspace } from "./helpers.js";
 import { eventually, type Receiver, receiver } from "./webhook-receiver.js";
 
@@ -82,20 +83,6 @@ describe("signWebhook / verifyWebhook", () => {
     );
   });
 });
-
-const POLICY = `version: 1
-default: DENY
-rules:
-  - id: writes
-    principal: "*"
-    capability: ["io.fs.write_file", "sys.*"]
-    decision: ALLOW
-  - id: deletes-need-sre
-    principal: "*"
-    capability: io.fs.delete
-    decision: REQUIRE_APPROVAL
-    approvers: ["role:sre"]
-`;
 
 const PRINCIPALS = `principals:
   user:alice: { roles: [sre] }

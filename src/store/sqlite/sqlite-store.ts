@@ -184,7 +184,7 @@ export class SqliteStore implements Store {
   // ---- writes ----------------------------------------------------------------------------
 
   commit(batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }> {
-    return this.#enqueue(() => this.#applyBatch(batch));
+    return this.#enqueue(() => this.#applyOps(batch));
   }
 
   acquireLease(
@@ -418,14 +418,6 @@ export class SqliteStore implements Store {
     });
   }
 
-  #applyBatch(batch: readonly WriteOp[]): { eventSeqs: number[] } {
-    try {
-      return this.#applyOps(batch);
-    } finally {
-      this.#jsonMemo.clear();
-    }
-  }
-
   #applyOps(batch: readonly WriteOp[]): { eventSeqs: number[] } {
     const eventSeqs: number[] = [];
     for (const op of batch) {
@@ -578,10 +570,10 @@ export class SqliteStore implements Store {
       step.stepId,
       step.status,
       step.attempts,
-      this.#jsonOrNull(step.inputs),
-      this.#jsonOrNull(step.outputs),
-      this.#jsonOrNull(step.error),
-      this.#jsonOrNull(step.decision),
+      jsonOrNull(step.inputs),
+      jsonOrNull(step.outputs),
+      jsonOrNull(step.error),
+      jsonOrNull(step.decision),
       step.contextHash,
       step.seq,
       step.startedAt,
@@ -604,12 +596,12 @@ export class SqliteStore implements Store {
       c.stepId,
       c.kind,
       c.capability,
-      this.#jsonOrNull(c.inputs),
-      this.#jsonOrNull(c.undo),
+      jsonOrNull(c.inputs),
+      jsonOrNull(c.undo),
       JSON.stringify(c.blobs),
       c.status,
       c.attempts,
-      this.#jsonOrNull(c.error),
+      jsonOrNull(c.error),
       c.updatedAt,
     );
   }
@@ -633,7 +625,7 @@ export class SqliteStore implements Store {
       "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     if (!this.#chained) {
-      const data = this.#jsonText(event.data, "data");
+      const data = jsonText(event.data, "data");
       return Number(
         insert.run(null, event.runId, event.stepId, event.type, event.at, data, "").lastInsertRowid,
       );
@@ -662,27 +654,6 @@ export class SqliteStore implements Store {
   }
 
   // ---- plumbing --------------------------------------------------------------------------
-
-  /**
-   * JSON text of an object already serialized in the batch being applied (a step's decision is
-   * also its `step.decision` event's data): the same object is stringified once. Valid only
-   * while one batch is applied synchronously (nothing can change the object meanwhile).
-   */
-  readonly #jsonMemo = new Map<object, string>();
-
-  #jsonText(value: unknown, field: string): string {
-    if (typeof value !== "object" || value === null) return jsonText(value, field);
-    let text = this.#jsonMemo.get(value);
-    if (text === undefined) {
-      text = jsonText(value, field);
-      this.#jsonMemo.set(value, text);
-    }
-    return text;
-  }
-
-  #jsonOrNull(value: unknown): string | null {
-    return value === null || value === undefined ? null : this.#jsonText(value, "value");
-  }
 
   #stmt(sql: string): SqliteStatement {
     let stmt = this.#statements.get(sql);
