@@ -1,7 +1,8 @@
 /**
  * @module The ledger at the store level, on real SQLite files: entries numbered 1..n without gaps
  * even when a unit of a group commit is rejected, one valid chain from two connections writing
- * the same file, the one-time backfill of a schema-1 database, and canonical data on disk.
+ * the same file, the one-time backfill of a schema-1 database, the move of a schema-2 database's
+ * hot tables into their compact form, and canonical data on disk.
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -11,7 +12,13 @@ import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConflictError } from "../../src/core/errors.js";
 import { canonicalJson } from "../../src/core/hash.js";
-import { ChainVerifier, type LedgerRow } from "../../src/core/ledger.js";
+import {
+  ChainVerifier,
+  entryHash,
+  entryText,
+  GENESIS_HASH,
+  type LedgerRow,
+} from "../../src/core/ledger.js";
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from "../../src/store/migrations.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { EventRecord, WriteOp } from "../../src/store/store.js";
@@ -312,6 +319,108 @@ describe("a schema-1 database", () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe("a schema-2 database", () => {
+  /** Dumps a table through a second connection, as another process would read it. */
+  function dump(file: string, sql: string): unknown[] {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare(sql).all();
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Creates schemas 1 and 2 as airun left them, with a run, its rows and a valid chain. */
+  function createSchema2(file: string): void {
+    mkdirSync(join(file, ".."), { recursive: true });
+    const db = new Database(file);
+    try {
+      db.pragma("journal_mode = WAL");
+      db.exec(MIGRATIONS_TABLE_SQL);
+      for (const m of MIGRATIONS.slice(0, 2)) {
+        db.exec(m.sql.sqlite);
+        db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
+          m.id,
+          m.name,
+          Date.now(),
+        );
+      }
+      db.prepare(
+        `INSERT INTO runs (id, status, kind, name, spec_version, spec_hash, principal, created_at,
+           updated_at, meta, inputs, spec_text, plan)
+         VALUES ('r1', 'COMPLETED', 'workflow', 'wf', '1', 'h', 'agent:a', 1, 2, '{}', '{}', 's', '{}')`,
+      ).run();
+      const step = db.prepare(
+        "INSERT INTO steps VALUES ('r1', ?, 'SUCCEEDED', 1, '{\"i\":1}', '{\"o\":2}', NULL, '{}', 'c', ?, 10, 20)",
+      );
+      step.run("b", 2);
+      step.run("a", 1);
+      db.prepare(
+        `INSERT INTO compensations VALUES ('r1', 1, 'a', 'builtin', 'io.fs.write_file', NULL,
+           '{"v":1}', '{"before":"x"}', 'ARMED', 0, NULL, 30)`,
+      ).run();
+      const event = db.prepare(
+        "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      );
+      let prev = GENESIS_HASH;
+      for (let seq = 1; seq <= 3; seq++) {
+        const row = {
+          seq,
+          at: 100 + seq,
+          type: `t.${seq}`,
+          runId: "r1",
+          stepId: "a",
+          data: `{"n":${seq}}`,
+        };
+        prev = entryHash(entryText(row, prev));
+        event.run(seq, row.runId, row.stepId, row.type, row.at, row.data, prev);
+      }
+    } finally {
+      db.close();
+    }
+  }
+
+  it("moves steps and compensations into their primary keys and drops events' AUTOINCREMENT, keeping every row and the chain", async () => {
+    const file = tempFile();
+    createSchema2(file);
+    const tables = {
+      steps: "SELECT * FROM steps ORDER BY run_id, step_id",
+      compensations: "SELECT * FROM compensations ORDER BY run_id, seq",
+      events: "SELECT * FROM events ORDER BY seq",
+    };
+    const before = Object.fromEntries(Object.entries(tables).map(([t, q]) => [t, dump(file, q)]));
+
+    const store = SqliteStore.open({ file });
+    try {
+      expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 3 });
+      // The store numbers entries itself: the next one follows the last, chained to it.
+      expect(await store.commit([appendOp("r1", "after", { n: 4 })])).toEqual({ eventSeqs: [4] });
+      expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 4 });
+      expect((await store.getSteps("r1")).map((x) => x.stepId)).toEqual(["a", "b"]);
+      expect(await store.getCompensations("r1")).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+
+    const after = Object.fromEntries(Object.entries(tables).map(([t, q]) => [t, dump(file, q)]));
+    expect(after.steps).toEqual(before.steps);
+    expect(after.compensations).toEqual(before.compensations);
+    expect(after.events!.slice(0, 3)).toEqual(before.events);
+    const ddl = Object.fromEntries(
+      (dump(file, "SELECT name, sql FROM sqlite_master") as { name: string; sql: string }[]).map(
+        (r) => [r.name, r.sql],
+      ),
+    );
+    expect(ddl.steps).toMatch(/WITHOUT ROWID$/);
+    expect(ddl.compensations).toMatch(/WITHOUT ROWID$/);
+    expect(ddl.events).not.toMatch(/AUTOINCREMENT/);
+    expect(ddl.events_run).toBeDefined();
+    expect(ddl.compensations_step).toBeUndefined();
+    expect(Object.keys(ddl).filter((n) => n.endsWith("_v3"))).toEqual([]);
+    expect(dump(file, "SELECT name FROM sqlite_sequence")).toEqual([]);
   });
 });
 
