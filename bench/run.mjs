@@ -4,8 +4,10 @@
 //
 //  1. governed `sys.echo` steps/s, sequential, vs a raw SQLite transaction per step holding a
 //     step row and a ~1 KB event row (same WAL + synchronous mode). Both sides: one warm-up
-//     pass, then the median of three. Then both again at synchronous=NORMAL: how much of a
-//     step is fsync (the same count for both sides) and how much is everything else.
+//     pass, then the median of three. Between the two, the store alone: the rows a governed
+//     run committed, committed again by the SqliteStore with no engine around it, which splits
+//     the gap into the store's share and the engine's. Then both again at synchronous=NORMAL:
+//     how much of a step is fsync (the same count for both sides) and how much is the rest.
 //  2. governed `io.fs.write_file` steps/s vs the raw two-transaction pattern (write-ahead row,
 //     the same file write, completion row), with the same breakdown.
 //  3. steps/s with 64 concurrent runs vs the sequential figure (group commit).
@@ -29,7 +31,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
+import { pendingStep } from "../dist/engine/run-records.js";
 import { Runtime } from "../dist/engine/runtime.js";
+import { SqliteStore } from "../dist/store/sqlite/sqlite-store.js";
 
 const SEQ_STEPS = Number(process.env.BENCH_STEPS ?? 1500);
 const CONCURRENT_RUNS = 64;
@@ -39,6 +43,8 @@ const SYNC = process.env.BENCH_SYNC ?? "FULL";
 const root = mkdtempSync(join(tmpdir(), "airun-bench-"));
 const fmt = (n) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
 const ratio = (a, b) => (a / b).toFixed(2);
+/** Microseconds per step of a steps/s figure. */
+const us = (stepsPerSecond) => 1e6 / stepsPerSecond;
 
 function project(name, steps, sync = SYNC) {
   const dir = join(root, name);
@@ -160,6 +166,63 @@ function rawOnce(name, n, txPerStep, sideEffect, sync) {
   return (n / ms) * 1000;
 }
 
+/**
+ * The store alone, with no engine around it: the last run of the governed project `name` is read
+ * back (its run row, each step's final row and the ledger entries each step committed with it)
+ * and committed again by the SqliteStore into fresh runs, exactly as the engine batched it: the
+ * run with every step PENDING, then one batch per step (its row, then its entries). One warm-up
+ * pass, then the median of `MEASURED`, like the other figures. Returns steps/s.
+ */
+async function storeAlone(name, sync = SYNC) {
+  const { run, steps, events } = await lastRun(join(root, name, "home", "airun.db"));
+  const entriesOf = new Map();
+  for (const { seq, ...e } of events) {
+    if (e.stepId !== null) entriesOf.set(e.stepId, [...(entriesOf.get(e.stepId) ?? []), e]);
+  }
+  const store = SqliteStore.open({ file: join(root, `${name}-store-alone.db`), synchronous: sync });
+  const once = async (k) => {
+    const runId = `${run.id}-${k}`;
+    await store.commit([
+      { op: "insertRun", run: { ...run, id: runId } },
+      ...steps.map((s) => ({ op: "putStep", step: pendingStep(runId, s.stepId) })),
+    ]);
+    const t0 = performance.now();
+    for (const s of steps) {
+      await store.commit([
+        { op: "putStep", step: { ...s, runId } },
+        ...(entriesOf.get(s.stepId) ?? []).map((e) => ({
+          op: "appendEvent",
+          event: { ...e, runId, at: Date.now() },
+        })),
+      ]);
+    }
+    return (steps.length / (performance.now() - t0)) * 1000;
+  };
+  try {
+    await once("warm");
+    const runs = [];
+    for (let i = 0; i < MEASURED; i++) runs.push(await once(i));
+    return median(runs);
+  } finally {
+    await store.close();
+  }
+}
+
+/** The newest run of a database, with its step rows and ledger entries. */
+async function lastRun(file) {
+  const source = SqliteStore.open({ file });
+  try {
+    const [run] = await source.listRuns({ limit: 1 });
+    return {
+      run,
+      steps: await source.getSteps(run.id),
+      events: await source.listEvents({ runId: run.id }),
+    };
+  } finally {
+    await source.close();
+  }
+}
+
 /** Steps/s of `CONCURRENT_RUNS` runs started at once: a warm-up batch, then the median of three. */
 async function concurrent() {
   const dir = project("concurrent", chain("concurrent", STEPS_PER_CONCURRENT_RUN, echoStep));
@@ -193,7 +256,6 @@ async function concurrent() {
  * its fsyncs cost what the raw side's do.
  */
 async function breakdown(name, stepYaml, txPerStep, sideEffect, full, target) {
-  const us = (stepsPerSecond) => 1e6 / stepsPerSecond;
   const rawNormal = us(raw(`${name}-normal`, SEQ_STEPS, txPerStep, sideEffect, "NORMAL"));
   const govNormal = us((await governed(`${name}-normal`, stepYaml, SEQ_STEPS, "NORMAL")).exec);
   const [rawFull, govFull] = [us(full.raw), us(full.governed)];
@@ -233,6 +295,14 @@ try {
     `   (first run end to end, cold, including compiling the ${SEQ_STEPS}-step spec: ${fmt(echo.total)} steps/s)`,
   );
   console.log(`   ratio: ${ratio(echo.exec, echoRaw)}x   (target >= 0.80)`);
+  const echoStore = await storeAlone("echo");
+  console.log(
+    `   store alone (the rows and ledger entries of those steps, committed again, no engine): ${fmt(echoStore)} steps/s, ${ratio(echoStore, echoRaw)}x raw`,
+  );
+  const engineBudget = us(echoRaw) / 0.8 - us(echoStore);
+  console.log(
+    `   per step: raw ${fmt(us(echoRaw))} µs, store alone ${fmt(us(echoStore))}, governed ${fmt(us(echo.exec))}: the engine's share is ${fmt(us(echo.exec) - us(echoStore))} µs; 0.80x leaves it ${engineBudget > 0 ? `${fmt(engineBudget)} µs` : "nothing (the store alone misses it)"}`,
+  );
   if (SYNC === "FULL") {
     await breakdown("echo", echoStep, 1, undefined, { raw: echoRaw, governed: echo.exec }, 0.8);
   } else console.log();
