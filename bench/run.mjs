@@ -4,10 +4,11 @@
 //
 //  1. governed `sys.echo` steps/s, sequential, vs a raw SQLite transaction per step holding a
 //     step row and a ~1 KB event row (same WAL + synchronous mode). Both sides: one warm-up
-//     pass, then the median of three. Between the two, the store alone: the rows a governed
-//     run committed, committed again by the SqliteStore with no engine around it, which splits
-//     the gap into the store's share and the engine's. Then both again at synchronous=NORMAL:
-//     how much of a step is fsync (the same count for both sides) and how much is the rest.
+//     pass, then five passes in alternation (medians; the ratio is the median of each pass's).
+//     Beside them, the store alone: the rows a governed run committed, committed again by the
+//     SqliteStore with no engine around it, which splits the gap into the store's share and the
+//     engine's. Then both again at synchronous=NORMAL: how much of a step is fsync (the same
+//     count for both sides) and how much is the rest.
 //  2. governed `io.fs.write_file` steps/s vs the raw two-transaction pattern (write-ahead row,
 //     the same file write, completion row), with the same breakdown.
 //  3. steps/s with 64 concurrent runs vs the sequential figure (group commit).
@@ -71,34 +72,77 @@ const writeStep = (i) =>
   `    capability: io.fs.write_file\n    inputs: { path: "f${i % 50}.txt", content: "content of step ${i}" }\n`;
 
 /**
- * Runs a chain of `n` steps in one runtime: once cold (end to end, including compiling the spec,
- * whose cost grows with its size but not with execution), then `MEASURED` more times warm.
- * Returns the median warm steps/s while executing (from a run's first recorded event to its
- * last: what the engine does per step, at steady state) and the cold end-to-end figure.
+ * The sequential figures of one capability, each side measured in alternation: a raw pass, then
+ * a governed run, then (with `withStore`) the store alone, `PASSES` times, after one warm-up of
+ * each. This machine's fsync latency drifts by up to 2x within minutes; sides measured one block
+ * after the other would each see another disk, and their ratio would tell more about the drift
+ * than about Airun. Figures are medians; ratios are medians of the ratios of the same pass.
+ *
+ * The governed side is a chain of `SEQ_STEPS` steps in one runtime: run once cold (end to end,
+ * including compiling the spec, whose cost grows with its size but not with execution), then
+ * measured while executing (a run's first recorded event to its last: what the engine does per
+ * step at steady state). The store alone replays the cold run's rows (see `storeReplay`).
  */
-async function governed(name, stepYaml, n, sync = SYNC) {
-  const dir = project(name, chain(name, n, stepYaml), sync);
+async function sequential(
+  name,
+  stepYaml,
+  txPerStep,
+  sideEffect,
+  { sync = SYNC, withStore = false } = {},
+) {
+  const dir = project(name, chain(name, SEQ_STEPS, stepYaml), sync);
   const rt = await Runtime.open({ cwd: dir, env: {} });
-  const once = async () => {
+  const governedOnce = async () => {
     const t0 = performance.now();
     const view = await rt.startRun({ specFile: join(dir, "wf.yaml") });
     const ms = performance.now() - t0;
     if (view.status !== "COMPLETED")
       throw new Error(`${name}: ${view.status} ${JSON.stringify(view.reason_detail)}`);
     const events = await rt.events(view.id);
-    return { exec: (n / (events.at(-1).at - events[0].at)) * 1000, total: (n / ms) * 1000 };
+    return {
+      exec: (SEQ_STEPS / (events.at(-1).at - events[0].at)) * 1000,
+      total: (SEQ_STEPS / ms) * 1000,
+    };
   };
+  const raw = rawBaseline(`${name}-${sync}`, txPerStep, sideEffect, sync);
+  let replay;
   try {
-    const cold = await once();
-    const warm = [];
-    for (let i = 0; i < MEASURED; i++) warm.push((await once()).exec);
-    return { exec: median(warm), total: cold.total };
+    const cold = await governedOnce();
+    raw.once("warm");
+    if (withStore) {
+      replay = await storeReplay(
+        join(dir, "home", "airun.db"),
+        join(root, `${name}-store.db`),
+        sync,
+      );
+      await replay.once("warm");
+    }
+    const raws = [];
+    const governed = [];
+    const stores = [];
+    for (let i = 0; i < PASSES; i++) {
+      raws.push(raw.once(i));
+      governed.push((await governedOnce()).exec);
+      if (replay) stores.push(await replay.once(i));
+    }
+    const pairwise = (xs) => median(xs.map((x, i) => x / raws[i]));
+    return {
+      raw: median(raws),
+      governed: median(governed),
+      ratio: pairwise(governed),
+      cold: cold.total,
+      store: replay ? { rate: median(stores), ratio: pairwise(stores) } : null,
+    };
   } finally {
+    raw.close();
+    await replay?.close();
     await rt.close();
   }
 }
 
-/** Measured runs per figure (after one warm-up run); the median is reported. */
+/** Passes per side (after one warm-up pass of each); medians are reported. */
+const PASSES = 5;
+/** Batches per concurrent figure (after one warm-up batch). */
 const MEASURED = 3;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -126,19 +170,12 @@ function durableWrite(dir, i) {
 }
 
 /**
- * Raw baseline: `txPerStep` transactions per step on a fresh WAL database. One warm-up pass,
- * then the median of `MEASURED` passes (each on its own database), like the governed figure.
+ * Raw baseline: `txPerStep` transactions per step on one WAL database, a pass per call of `once`
+ * (each under its own run id). Like the governed side's, the database lives across passes, so
+ * both sides' passes write to a WAL already at its working size (a new file's first commits
+ * cost more: its WAL grows, and each fsync then also commits the file's new size).
  */
-function raw(name, n, txPerStep, sideEffect, sync = SYNC) {
-  rawOnce(`${name}-warm`, n, txPerStep, sideEffect, sync);
-  const runs = [];
-  for (let i = 0; i < MEASURED; i++) {
-    runs.push(rawOnce(`${name}-${i}`, n, txPerStep, sideEffect, sync));
-  }
-  return median(runs);
-}
-
-function rawOnce(name, n, txPerStep, sideEffect, sync) {
+function rawBaseline(name, txPerStep, sideEffect, sync) {
   const dir = join(root, `raw-${name}`);
   mkdirSync(dir, { recursive: true });
   const db = new Database(join(dir, "raw.db"));
@@ -151,35 +188,37 @@ function rawOnce(name, n, txPerStep, sideEffect, sync) {
   const putStep = db.prepare("INSERT OR REPLACE INTO steps VALUES (?, ?, ?, ?)");
   const putEvent = db.prepare("INSERT INTO events (run_id, type, data) VALUES (?, ?, ?)");
   const payload = JSON.stringify({ pad: "x".repeat(1000) });
-  const tx = db.transaction((i, status) => {
-    putStep.run("run", `s${i}`, status, payload);
-    putEvent.run("run", status, payload);
+  const tx = db.transaction((runId, i, status) => {
+    putStep.run(runId, `s${i}`, status, payload);
+    putEvent.run(runId, status, payload);
   });
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    tx(i, "RUNNING");
-    if (sideEffect) sideEffect(dir, i);
-    if (txPerStep === 2) tx(i, "SUCCEEDED");
-  }
-  const ms = performance.now() - t0;
-  db.close();
-  return (n / ms) * 1000;
+  const once = (k) => {
+    const runId = `run-${k}`;
+    const t0 = performance.now();
+    for (let i = 0; i < SEQ_STEPS; i++) {
+      tx(runId, i, "RUNNING");
+      if (sideEffect) sideEffect(dir, i);
+      if (txPerStep === 2) tx(runId, i, "SUCCEEDED");
+    }
+    return (SEQ_STEPS / (performance.now() - t0)) * 1000;
+  };
+  return { once, close: () => db.close() };
 }
 
 /**
- * The store alone, with no engine around it: the last run of the governed project `name` is read
- * back (its run row, each step's final row and the ledger entries each step committed with it)
- * and committed again by the SqliteStore into fresh runs, exactly as the engine batched it: the
- * run with every step PENDING, then one batch per step (its row, then its entries). One warm-up
- * pass, then the median of `MEASURED`, like the other figures. Returns steps/s.
+ * The store alone, with no engine around it: the newest run of the governed database `file` is
+ * read back (its run row, each step's final row and the ledger entries each step committed with
+ * it) and committed again by a SqliteStore on `target`, as the engine batched it: a fresh run
+ * with every step PENDING, then one batch per step (its row, then its entries). `once` returns
+ * steps/s.
  */
-async function storeAlone(name, sync = SYNC) {
-  const { run, steps, events } = await lastRun(join(root, name, "home", "airun.db"));
+async function storeReplay(file, target, sync) {
+  const { run, steps, events } = await lastRun(file);
   const entriesOf = new Map();
   for (const { seq, ...e } of events) {
     if (e.stepId !== null) entriesOf.set(e.stepId, [...(entriesOf.get(e.stepId) ?? []), e]);
   }
-  const store = SqliteStore.open({ file: join(root, `${name}-store-alone.db`), synchronous: sync });
+  const store = SqliteStore.open({ file: target, synchronous: sync });
   const once = async (k) => {
     const runId = `${run.id}-${k}`;
     await store.commit([
@@ -198,14 +237,7 @@ async function storeAlone(name, sync = SYNC) {
     }
     return (steps.length / (performance.now() - t0)) * 1000;
   };
-  try {
-    await once("warm");
-    const runs = [];
-    for (let i = 0; i < MEASURED; i++) runs.push(await once(i));
-    return median(runs);
-  } finally {
-    await store.close();
-  }
+  return { once, close: () => store.close() };
 }
 
 /** The newest run of a database, with its step rows and ledger entries. */
@@ -256,9 +288,11 @@ async function concurrent() {
  * its fsyncs cost what the raw side's do.
  */
 async function breakdown(name, stepYaml, txPerStep, sideEffect, full, target) {
-  const rawNormal = us(raw(`${name}-normal`, SEQ_STEPS, txPerStep, sideEffect, "NORMAL"));
-  const govNormal = us((await governed(`${name}-normal`, stepYaml, SEQ_STEPS, "NORMAL")).exec);
+  const atNormal = await sequential(`${name}-normal`, stepYaml, txPerStep, sideEffect, {
+    sync: "NORMAL",
+  });
   const [rawFull, govFull] = [us(full.raw), us(full.governed)];
+  const [rawNormal, govNormal] = [us(atNormal.raw), us(atNormal.governed)];
   const part = (total, normal) =>
     `${fmt(total)} µs = ${fmt(normal)} at NORMAL + ~${fmt(total - normal)} of fsyncs`;
   console.log(`   per step: raw ${part(rawFull, rawNormal)}; governed ${part(govFull, govNormal)}`);
@@ -286,47 +320,41 @@ function coldRun() {
 try {
   console.log(`Airun benchmarks (synchronous=${SYNC}, ${SEQ_STEPS} sequential steps)\n`);
 
-  const echoRaw = raw("echo", SEQ_STEPS, 1);
-  const echo = await governed("echo", echoStep, SEQ_STEPS);
-  console.log("1. sequential sys.echo steps");
-  console.log(`   raw SQLite (1 tx: step row + ~1 KB event): ${fmt(echoRaw)} steps/s`);
-  console.log(`   governed sys.echo, executing:               ${fmt(echo.exec)} steps/s`);
+  const echo = await sequential("echo", echoStep, 1, undefined, { withStore: true });
+  console.log(`1. sequential sys.echo steps (${PASSES} alternated passes a side, medians)`);
+  console.log(`   raw SQLite (1 tx: step row + ~1 KB event): ${fmt(echo.raw)} steps/s`);
+  console.log(`   governed sys.echo, executing:               ${fmt(echo.governed)} steps/s`);
   console.log(
-    `   (first run end to end, cold, including compiling the ${SEQ_STEPS}-step spec: ${fmt(echo.total)} steps/s)`,
+    `   (first run end to end, cold, including compiling the ${SEQ_STEPS}-step spec: ${fmt(echo.cold)} steps/s)`,
   );
-  console.log(`   ratio: ${ratio(echo.exec, echoRaw)}x   (target >= 0.80)`);
-  const echoStore = await storeAlone("echo");
+  console.log(`   ratio: ${echo.ratio.toFixed(2)}x   (target >= 0.80)`);
   console.log(
-    `   store alone (the rows and ledger entries of those steps, committed again, no engine): ${fmt(echoStore)} steps/s, ${ratio(echoStore, echoRaw)}x raw`,
+    `   store alone (the rows and ledger entries of those steps, committed again, no engine): ${fmt(echo.store.rate)} steps/s, ${echo.store.ratio.toFixed(2)}x raw`,
   );
-  const engineBudget = us(echoRaw) / 0.8 - us(echoStore);
+  const engineBudget = us(echo.raw) / 0.8 - us(echo.store.rate);
   console.log(
-    `   per step: raw ${fmt(us(echoRaw))} µs, store alone ${fmt(us(echoStore))}, governed ${fmt(us(echo.exec))}: the engine's share is ${fmt(us(echo.exec) - us(echoStore))} µs; 0.80x leaves it ${engineBudget > 0 ? `${fmt(engineBudget)} µs` : "nothing (the store alone misses it)"}`,
+    `   per step: raw ${fmt(us(echo.raw))} µs, store alone ${fmt(us(echo.store.rate))}, governed ${fmt(us(echo.governed))}: the engine's share is ${fmt(us(echo.governed) - us(echo.store.rate))} µs; 0.80x leaves it ${engineBudget > 0 ? `${fmt(engineBudget)} µs` : "nothing (the store alone misses it)"}`,
   );
-  if (SYNC === "FULL") {
-    await breakdown("echo", echoStep, 1, undefined, { raw: echoRaw, governed: echo.exec }, 0.8);
-  } else console.log();
+  if (SYNC === "FULL") await breakdown("echo", echoStep, 1, undefined, echo, 0.8);
+  else console.log();
 
-  const writeRaw = raw("write", SEQ_STEPS, 2, durableWrite);
-  const write = await governed("write", writeStep, SEQ_STEPS);
-  console.log("2. sequential io.fs.write_file steps");
+  const write = await sequential("write", writeStep, 2, durableWrite);
+  console.log(`2. sequential io.fs.write_file steps (${PASSES} alternated passes a side, medians)`);
   console.log(
-    `   raw SQLite (2 tx: write-ahead + completion) + the same durable file write: ${fmt(writeRaw)} steps/s`,
+    `   raw SQLite (2 tx: write-ahead + completion) + the same durable file write: ${fmt(write.raw)} steps/s`,
   );
   console.log(
-    `   governed io.fs.write_file (sandbox, before-image, undo record), executing: ${fmt(write.exec)} steps/s`,
+    `   governed io.fs.write_file (sandbox, before-image, undo record), executing: ${fmt(write.governed)} steps/s`,
   );
-  console.log(`   (first run end to end, cold: ${fmt(write.total)} steps/s)`);
-  console.log(`   ratio: ${ratio(write.exec, writeRaw)}x   (target >= 0.80)`);
-  if (SYNC === "FULL") {
-    const full = { raw: writeRaw, governed: write.exec };
-    await breakdown("write", writeStep, 2, durableWrite, full, 0.8);
-  } else console.log();
+  console.log(`   (first run end to end, cold: ${fmt(write.cold)} steps/s)`);
+  console.log(`   ratio: ${write.ratio.toFixed(2)}x   (target >= 0.80)`);
+  if (SYNC === "FULL") await breakdown("write", writeStep, 2, durableWrite, write, 0.8);
+  else console.log();
 
   const conc = await concurrent();
   console.log(`3. ${CONCURRENT_RUNS} concurrent runs x ${STEPS_PER_CONCURRENT_RUN} sys.echo steps`);
   console.log(
-    `   ${fmt(conc)} steps/s; ratio to sequential governed: ${ratio(conc, echo.exec)}x   (target >= 3.00)\n`,
+    `   ${fmt(conc)} steps/s; ratio to sequential governed: ${ratio(conc, echo.governed)}x   (target >= 3.00)\n`,
   );
 
   const cold = coldRun();
