@@ -10,7 +10,7 @@
 //     engine's. Then both again at synchronous=NORMAL: how much of a step is fsync (the same
 //     count for both sides) and how much is the rest.
 //  2. governed `io.fs.write_file` steps/s vs the raw two-transaction pattern (write-ahead row,
-//     the same file write, completion row), with the same breakdown.
+//     the same file write, completion row), measured the same way, with the same breakdown.
 //  3. steps/s with 64 concurrent runs vs the sequential figure, measured in alternation with it
 //     (group commit).
 //  4. wall time of a cold `airun run` of a 3-step workflow (a fresh process each time).
@@ -222,7 +222,9 @@ async function storeReplay(file, target, sync) {
   const { run, steps, events } = await lastRun(file);
   const entriesOf = new Map();
   for (const { seq, ...e } of events) {
-    if (e.stepId !== null) entriesOf.set(e.stepId, [...(entriesOf.get(e.stepId) ?? []), e]);
+    if (e.stepId === null) continue;
+    if (!entriesOf.has(e.stepId)) entriesOf.set(e.stepId, []);
+    entriesOf.get(e.stepId).push(e);
   }
   const store = SqliteStore.open({ file: target, synchronous: sync });
   const once = async (k) => {
