@@ -5,10 +5,12 @@
 //  1. governed `sys.echo` steps/s, sequential, vs a raw SQLite transaction per step holding a
 //     step row and a ~1 KB event row (same WAL + synchronous mode). Both sides: one warm-up
 //     pass, then five passes in alternation (medians; the ratio is the median of each pass's).
-//     Beside them, the store alone: the rows a governed run committed, committed again by the
-//     SqliteStore with no engine around it, which splits the gap into the store's share and the
-//     engine's. Then both again at synchronous=NORMAL: how much of a step is fsync (the same
-//     count for both sides) and how much is the rest.
+//     Beside them, the layers under the engine, each committing again the rows a governed run
+//     committed: the store's own SQL and encoders in a bare synchronous loop (the floor), the
+//     SqliteStore alone, and the rows a leaner format would write; they split the gap into the
+//     schema's share, the store's and the engine's. Then raw and governed again at
+//     synchronous=NORMAL: how much of a step is fsync (the same count for both sides) and how
+//     much is the rest.
 //  2. governed `io.fs.write_file` steps/s vs the raw two-transaction pattern (write-ahead row,
 //     the same file write, completion row), measured the same way, with the same breakdown.
 //  3. steps/s with 64 concurrent runs vs the sequential figure, measured in alternation with it
@@ -33,9 +35,17 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
+import { GENESIS_HASH } from "../dist/core/ledger.js";
 import { pendingStep } from "../dist/engine/run-records.js";
 import { Runtime } from "../dist/engine/runtime.js";
-import { SqliteStore } from "../dist/store/sqlite/sqlite-store.js";
+import {
+  APPEND_ENTRY_SQL,
+  chainEntry,
+  LEDGER_HEAD_SQL,
+  PUT_STEP_SQL,
+  SqliteStore,
+  stepRow,
+} from "../dist/store/sqlite/sqlite-store.js";
 
 const SEQ_STEPS = Number(process.env.BENCH_STEPS ?? 1500);
 const CONCURRENT_RUNS = 64;
@@ -73,46 +83,49 @@ const writeStep = (i) =>
 
 /**
  * The sequential figures of one capability, each side measured in alternation: a raw pass, then
- * a governed run, then (with `withStore`) the store alone, `PASSES` times, after one warm-up of
- * each. This machine's fsync latency drifts by up to 2x within minutes; sides measured one block
- * after the other would each see another disk, and their ratio would tell more about the drift
- * than about Airun. Figures are medians; ratios are medians of the ratios of the same pass.
+ * a governed run, then (with `withLayers`) the layers under the engine, `PASSES` times, after one
+ * warm-up of each. This machine's fsync latency drifts by up to 2x within minutes; sides
+ * measured one block after the other would each see another disk, and their ratio would tell
+ * more about the drift than about Airun. Figures are medians; ratios are medians of the ratios
+ * of the same pass.
  *
  * The governed side is a chain of `SEQ_STEPS` steps in one runtime: run once cold (end to end,
  * including compiling the spec, whose cost grows with its size but not with execution), then
  * measured while executing (a run's first recorded event to its last: what the engine does per
- * step at steady state). The store alone replays the cold run's rows (see `storeReplay`).
+ * step at steady state). The layers replay the cold run's rows: through the store alone
+ * (`storeReplay`), through the store's SQL alone (`sqlFloor`), and as a leaner format would
+ * write them (`sqlFloor` with `lean`).
  */
 async function sequential(
   name,
   stepYaml,
   txPerStep,
   sideEffect,
-  { sync = SYNC, withStore = false } = {},
+  { sync = SYNC, withLayers = false } = {},
 ) {
   const dir = project(name, chain(name, SEQ_STEPS, stepYaml), sync);
   const rt = await Runtime.open({ cwd: dir, env: {} });
   const governedOnce = () => timedRun(rt, join(dir, "wf.yaml"), SEQ_STEPS);
   const raw = rawBaseline(`${name}-${sync}`, txPerStep, sideEffect, sync);
-  let replay;
+  const layers = {};
   try {
     const cold = await governedOnce();
     raw.once("warm");
-    if (withStore) {
-      replay = await storeReplay(
-        join(dir, "home", "airun.db"),
-        join(root, `${name}-store.db`),
-        sync,
-      );
-      await replay.once("warm");
+    if (withLayers) {
+      const source = join(dir, "home", "airun.db");
+      const target = (layer) => join(root, `${name}-${layer}.db`);
+      layers.store = await storeReplay(source, target("store"), sync);
+      layers.floor = await sqlFloor(source, target("floor"), sync, false);
+      layers.lean = await sqlFloor(source, target("lean"), sync, true);
+      for (const layer of Object.values(layers)) await layer.once("warm");
     }
     const raws = [];
     const governed = [];
-    const stores = [];
+    const rates = Object.fromEntries(Object.keys(layers).map((k) => [k, []]));
     for (let i = 0; i < PASSES; i++) {
       raws.push(raw.once(i));
       governed.push((await governedOnce()).exec);
-      if (replay) stores.push(await replay.once(i));
+      for (const [k, layer] of Object.entries(layers)) rates[k].push(await layer.once(i));
     }
     const pairwise = (xs) => median(xs.map((x, i) => x / raws[i]));
     return {
@@ -120,11 +133,13 @@ async function sequential(
       governed: median(governed),
       ratio: pairwise(governed),
       cold: cold.total,
-      store: replay ? { rate: median(stores), ratio: pairwise(stores) } : null,
+      layers: Object.fromEntries(
+        Object.entries(rates).map(([k, xs]) => [k, { rate: median(xs), ratio: pairwise(xs) }]),
+      ),
     };
   } finally {
     raw.close();
-    await replay?.close();
+    for (const layer of Object.values(layers)) await layer.close();
     await rt.close();
   }
 }
@@ -213,31 +228,20 @@ function rawBaseline(name, txPerStep, sideEffect, sync) {
 
 /**
  * The store alone, with no engine around it: the newest run of the governed database `file` is
- * read back (its run row, each step's final row and the ledger entries each step committed with
- * it) and committed again by a SqliteStore on `target`, as the engine batched it: a fresh run
- * with every step PENDING, then one batch per step (its row, then its entries). `once` returns
- * steps/s.
+ * read back (see `recordedRun`) and committed again by a SqliteStore on `target`, as the engine
+ * batched it: a fresh run with every step PENDING, then one batch per step (its row, then its
+ * entries). `once` returns steps/s.
  */
 async function storeReplay(file, target, sync) {
-  const { run, steps, events } = await lastRun(file);
-  const entriesOf = new Map();
-  for (const { seq, ...e } of events) {
-    if (e.stepId === null) continue;
-    if (!entriesOf.has(e.stepId)) entriesOf.set(e.stepId, []);
-    entriesOf.get(e.stepId).push(e);
-  }
+  const { run, steps, entriesOf } = await recordedRun(file);
   const store = SqliteStore.open({ file: target, synchronous: sync });
   const once = async (k) => {
-    const runId = `${run.id}-${k}`;
-    await store.commit([
-      { op: "insertRun", run: { ...run, id: runId } },
-      ...steps.map((s) => ({ op: "putStep", step: pendingStep(runId, s.stepId) })),
-    ]);
+    const runId = await freshRun(store, run, steps, k);
     const t0 = performance.now();
     for (const s of steps) {
       await store.commit([
         { op: "putStep", step: { ...s, runId } },
-        ...(entriesOf.get(s.stepId) ?? []).map((e) => ({
+        ...entriesOf(s.stepId).map((e) => ({
           op: "appendEvent",
           event: { ...e, runId, at: Date.now() },
         })),
@@ -248,16 +252,87 @@ async function storeReplay(file, target, sync) {
   return { once, close: () => store.close() };
 }
 
-/** The newest run of a database, with its step rows and ledger entries. */
-async function lastRun(file) {
+/**
+ * The floor under the store: the same rows as `storeReplay`, each step in one transaction
+ * written with the store's own statements and encoders (`PUT_STEP_SQL` and `stepRow`, the
+ * ledger head, `chainEntry`'s canonical JSON and hash chain) in a bare synchronous loop on a
+ * connection of its own: no queue, no promises, no engine. No engine over this schema can go
+ * faster. With `lean`, the rows a leaner format would write instead: one ledger entry per step
+ * (the decision folded into the step's last entry) and no copy of the decision in the step row.
+ */
+async function sqlFloor(file, target, sync, lean) {
+  const { run, steps, entriesOf } = await recordedRun(file);
+  const store = SqliteStore.open({ file: target, synchronous: sync });
+  const db = new Database(target);
+  db.pragma(`synchronous = ${sync}`);
+  db.pragma("foreign_keys = ON");
+  const [begin, commit, head, putStep, append] = [
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    LEDGER_HEAD_SQL,
+    PUT_STEP_SQL,
+    APPEND_ENTRY_SQL,
+  ].map((sql) => db.prepare(sql));
+  const rows = steps.map((s) => {
+    const entries = entriesOf(s.stepId);
+    if (!lean || entries.length < 2) return { step: s, entries };
+    const [first, last] = [entries[0], entries.at(-1)];
+    return {
+      step: { ...s, decision: null },
+      entries: [{ ...last, data: { ...last.data, [first.type]: first.data } }],
+    };
+  });
+  const once = async (k) => {
+    const runId = await freshRun(store, run, steps, k);
+    const t0 = performance.now();
+    for (const { step, entries } of rows) {
+      begin.run();
+      let last = head.get() ?? { seq: 0, hash: GENESIS_HASH };
+      putStep.run(...stepRow({ ...step, runId }));
+      for (const e of entries) {
+        const entry = chainEntry({ ...e, runId, at: Date.now() }, last);
+        append.run(...entry.row);
+        last = entry.head;
+      }
+      commit.run();
+    }
+    return (steps.length / (performance.now() - t0)) * 1000;
+  };
+  return {
+    once,
+    close: async () => {
+      db.close();
+      await store.close();
+    },
+  };
+}
+
+/** Commits a copy of `run` (pass `k`) with every step PENDING, as a run starts; its id. */
+async function freshRun(store, run, steps, k) {
+  const runId = `${run.id}-${k}`;
+  await store.commit([
+    { op: "insertRun", run: { ...run, id: runId } },
+    ...steps.map((s) => ({ op: "putStep", step: pendingStep(runId, s.stepId) })),
+  ]);
+  return runId;
+}
+
+/**
+ * The newest run of the governed database `file`: its run row, each step's final row and
+ * `entriesOf(stepId)`, the ledger entries each step committed (without their seqs).
+ */
+async function recordedRun(file) {
   const source = SqliteStore.open({ file });
   try {
     const [run] = await source.listRuns({ limit: 1 });
-    return {
-      run,
-      steps: await source.getSteps(run.id),
-      events: await source.listEvents({ runId: run.id }),
-    };
+    const byStep = new Map();
+    for (const { seq, ...e } of await source.listEvents({ runId: run.id })) {
+      if (e.stepId === null) continue;
+      if (!byStep.has(e.stepId)) byStep.set(e.stepId, []);
+      byStep.get(e.stepId).push(e);
+    }
+    const steps = await source.getSteps(run.id);
+    return { run, steps, entriesOf: (stepId) => byStep.get(stepId) ?? [] };
   } finally {
     await source.close();
   }
@@ -341,7 +416,7 @@ function coldRun() {
 try {
   console.log(`Airun benchmarks (synchronous=${SYNC}, ${SEQ_STEPS} sequential steps)\n`);
 
-  const echo = await sequential("echo", echoStep, 1, undefined, { withStore: true });
+  const echo = await sequential("echo", echoStep, 1, undefined, { withLayers: true });
   console.log(`1. sequential sys.echo steps (${PASSES} alternated passes a side, medians)`);
   console.log(`   raw SQLite (1 tx: step row + ~1 KB event): ${fmt(echo.raw)} steps/s`);
   console.log(`   governed sys.echo, executing:               ${fmt(echo.governed)} steps/s`);
@@ -349,12 +424,26 @@ try {
     `   (first run end to end, cold, including compiling the ${SEQ_STEPS}-step spec: ${fmt(echo.cold)} steps/s)`,
   );
   console.log(`   ratio: ${echo.ratio.toFixed(2)}x   (target >= 0.80)`);
+  const { floor, store, lean } = echo.layers;
+  const layer = (label, l) =>
+    console.log(`     ${label.padEnd(58)} ${fmt(l.rate)} steps/s, ${l.ratio.toFixed(2)}x raw`);
   console.log(
-    `   store alone (the rows and ledger entries of those steps, committed again, no engine): ${fmt(echo.store.rate)} steps/s, ${echo.store.ratio.toFixed(2)}x raw`,
+    "   the layers under the engine, committing the same rows again (a transaction a step):",
   );
-  const engineBudget = us(echo.raw) / 0.8 - us(echo.store.rate);
+  layer("the store's SQL and encoding alone, bare synchronous loop:", floor);
+  layer("the store alone (queue, group commit, promises):", store);
+  layer("a leaner format's SQL (1 ledger entry, no decision copy):", lean);
+  const [rawUs, floorUs, storeUs, govUs] = [echo.raw, floor.rate, store.rate, echo.governed].map(
+    us,
+  );
+  const allowed = rawUs / 0.8;
+  const left = (x) =>
+    allowed > x ? `leaves ${fmt(allowed - x)} µs` : `is ${fmt(x - allowed)} µs over`;
   console.log(
-    `   per step: raw ${fmt(us(echo.raw))} µs, store alone ${fmt(us(echo.store.rate))}, governed ${fmt(us(echo.governed))}: the engine's share is ${fmt(us(echo.governed) - us(echo.store.rate))} µs; 0.80x leaves it ${engineBudget > 0 ? `${fmt(engineBudget)} µs` : "nothing (the store alone misses it)"}`,
+    `   per step: raw ${fmt(rawUs)} µs; the store's SQL ${fmt(floorUs)} (+${fmt(floorUs - rawUs)}); the store ${fmt(storeUs)} (+${fmt(storeUs - floorUs)}); the engine ${fmt(govUs)} (+${fmt(govUs - storeUs)})`,
+  );
+  console.log(
+    `   0.80x allows ${fmt(allowed)} µs: the store's SQL alone ${left(floorUs)}; the leaner format's ${left(us(lean.rate))}`,
   );
   if (SYNC === "FULL") await breakdown("echo", echoStep, 1, undefined, echo, 0.8);
   else console.log();

@@ -554,31 +554,7 @@ export class SqliteStore implements Store {
   }
 
   #putStep(step: StepRecord): void {
-    // Positional parameters: binding a named-parameter object costs a property lookup per
-    // column and an object per call, on every step.
-    this.#stmt(
-      `INSERT INTO steps (run_id, step_id, status, attempts, inputs, outputs, error, decision,
-         context_hash, seq, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
-         attempts = excluded.attempts, inputs = excluded.inputs, outputs = excluded.outputs,
-         error = excluded.error, decision = excluded.decision,
-         context_hash = excluded.context_hash, seq = excluded.seq,
-         started_at = excluded.started_at, finished_at = excluded.finished_at`,
-    ).run(
-      step.runId,
-      step.stepId,
-      step.status,
-      step.attempts,
-      jsonOrNull(step.inputs),
-      jsonOrNull(step.outputs),
-      jsonOrNull(step.error),
-      jsonOrNull(step.decision),
-      step.contextHash,
-      step.seq,
-      step.startedAt,
-      step.finishedAt,
-    );
+    this.#stmt(PUT_STEP_SQL).run(...stepRow(step));
   }
 
   #putCompensation(c: CompensationRecord): void {
@@ -621,35 +597,22 @@ export class SqliteStore implements Store {
   }
 
   #appendEvent(event: Omit<EventRecord, "seq">): number {
-    const insert = this.#stmt(
-      "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    );
+    const insert = this.#stmt(APPEND_ENTRY_SQL);
     if (!this.#chained) {
       const data = jsonText(event.data, "data");
       return Number(
         insert.run(null, event.runId, event.stepId, event.type, event.at, data, "").lastInsertRowid,
       );
     }
-    const head = this.#head ?? this.#ledgerHead();
-    const row = {
-      seq: head.seq + 1,
-      at: event.at,
-      type: event.type,
-      runId: event.runId,
-      stepId: event.stepId,
-      data: canonicalData(event.data),
-    };
-    const hash = entryHash(entryText(row, head.hash));
-    insert.run(row.seq, row.runId, row.stepId, row.type, row.at, row.data, hash);
-    this.#head = { seq: row.seq, hash };
-    return row.seq;
+    const entry = chainEntry(event, this.#head ?? this.#ledgerHead());
+    insert.run(...entry.row);
+    this.#head = entry.head;
+    return entry.head.seq;
   }
 
   /** The ledger's last entry (seq 0 and the genesis hash when empty). */
   #ledgerHead(): LedgerHead {
-    const row = this.#stmt("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as
-      | LedgerHead
-      | undefined;
+    const row = this.#stmt(LEDGER_HEAD_SQL).get() as LedgerHead | undefined;
     return row ?? { seq: 0, hash: GENESIS_HASH };
   }
 
@@ -672,6 +635,79 @@ export class SqliteStore implements Store {
   #assertOpen(): void {
     if (this.#closed) throw closedError(this.file);
   }
+}
+
+// ---- the per-step writes -----------------------------------------------------------------
+// Exported so that the benchmark's floor (bench/run.mjs) writes exactly what the store writes,
+// with no store around it.
+
+/**
+ * Writes a step row (insert, or update of every column). Positional parameters, in `stepRow`
+ * order: binding a named-parameter object costs a property lookup per column and an object per
+ * call, on every step.
+ */
+export const PUT_STEP_SQL = `INSERT INTO steps (run_id, step_id, status, attempts, inputs,
+    outputs, error, decision, context_hash, seq, started_at, finished_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
+    attempts = excluded.attempts, inputs = excluded.inputs, outputs = excluded.outputs,
+    error = excluded.error, decision = excluded.decision,
+    context_hash = excluded.context_hash, seq = excluded.seq,
+    started_at = excluded.started_at, finished_at = excluded.finished_at`;
+
+/** The parameters of `PUT_STEP_SQL` for a step. */
+export function stepRow(step: StepRecord): unknown[] {
+  return [
+    step.runId,
+    step.stepId,
+    step.status,
+    step.attempts,
+    jsonOrNull(step.inputs),
+    jsonOrNull(step.outputs),
+    jsonOrNull(step.error),
+    jsonOrNull(step.decision),
+    step.contextHash,
+    step.seq,
+    step.startedAt,
+    step.finishedAt,
+  ];
+}
+
+/** Appends a ledger entry; `chainEntry` gives its parameters. */
+export const APPEND_ENTRY_SQL =
+  "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+/** Reads the ledger's last entry (none when empty). */
+export const LEDGER_HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+
+/** The ledger's last entry: its seq and chain hash. */
+export interface LedgerHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+/**
+ * An event as the ledger entry that follows `head`: the parameters of `APPEND_ENTRY_SQL` (its
+ * data as canonical JSON, numbered after `head` and hashed with `head`'s hash as `prev`) and the
+ * ledger's new head.
+ */
+export function chainEntry(
+  event: Omit<EventRecord, "seq">,
+  head: LedgerHead,
+): { row: unknown[]; head: LedgerHead } {
+  const entry = {
+    seq: head.seq + 1,
+    at: event.at,
+    type: event.type,
+    runId: event.runId,
+    stepId: event.stepId,
+    data: canonicalData(event.data),
+  };
+  const hash = entryHash(entryText(entry, head.hash));
+  return {
+    row: [entry.seq, entry.runId, entry.stepId, entry.type, entry.at, entry.data, hash],
+    head: { seq: entry.seq, hash },
+  };
 }
 
 // ---- schema ------------------------------------------------------------------------------
@@ -700,12 +736,6 @@ function migrate(db: SqliteConnection, file: string): void {
     if (db.inTransaction) db.exec("ROLLBACK");
     throw err;
   }
-}
-
-/** The ledger's last entry: its seq and chain hash. */
-interface LedgerHead {
-  readonly seq: number;
-  readonly hash: string;
 }
 
 /**
