@@ -112,11 +112,11 @@ async function sequential(
     const cold = await governedOnce();
     raw.once("warm");
     if (withLayers) {
-      const source = join(dir, "home", "airun.db");
+      const recorded = await recordedRun(join(dir, "home", "airun.db"));
       const target = (layer) => join(root, `${name}-${layer}.db`);
-      layers.store = await storeReplay(source, target("store"), sync);
-      layers.floor = await sqlFloor(source, target("floor"), sync, false);
-      layers.lean = await sqlFloor(source, target("lean"), sync, true);
+      layers.store = storeReplay(recorded, target("store"), sync);
+      layers.floor = sqlFloor(recorded, target("floor"), sync, false);
+      layers.lean = sqlFloor(recorded, target("lean"), sync, true);
       for (const layer of Object.values(layers)) await layer.once("warm");
     }
     const raws = [];
@@ -227,13 +227,11 @@ function rawBaseline(name, txPerStep, sideEffect, sync) {
 }
 
 /**
- * The store alone, with no engine around it: the newest run of the governed database `file` is
- * read back (see `recordedRun`) and committed again by a SqliteStore on `target`, as the engine
- * batched it: a fresh run with every step PENDING, then one batch per step (its row, then its
- * entries). `once` returns steps/s.
+ * The store alone, with no engine around it: a governed run as read back by `recordedRun`,
+ * committed again by a SqliteStore on `target` as the engine batched it: a fresh run with every
+ * step PENDING, then one batch per step (its row, then its entries). `once` returns steps/s.
  */
-async function storeReplay(file, target, sync) {
-  const { run, steps, entriesOf } = await recordedRun(file);
+function storeReplay({ run, steps, entriesOf }, target, sync) {
   const store = SqliteStore.open({ file: target, synchronous: sync });
   const once = async (k) => {
     const runId = await freshRun(store, run, steps, k);
@@ -260,8 +258,7 @@ async function storeReplay(file, target, sync) {
  * faster. With `lean`, the rows a leaner format would write instead: one ledger entry per step
  * (the decision folded into the step's last entry) and no copy of the decision in the step row.
  */
-async function sqlFloor(file, target, sync, lean) {
-  const { run, steps, entriesOf } = await recordedRun(file);
+function sqlFloor({ run, steps, entriesOf }, target, sync, lean) {
   const store = SqliteStore.open({ file: target, synchronous: sync });
   const db = new Database(target);
   db.pragma(`synchronous = ${sync}`);
