@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Runtime } from "../dist/engine/runtime.js";
+import { Runtime } from "../dist/engine/runtime/runtime.js";
 
 const STEPS = Number(process.env.BENCH_GOVERNANCE_STEPS ?? 1500);
 const SYNC = process.env.BENCH_SYNC ?? "FULL";

@@ -12,7 +12,7 @@ import { performance } from "node:perf_hooks";
 import { sha256Hex } from "../dist/core/hash.js";
 import { ChainVerifier, entryText, GENESIS_HASH } from "../dist/core/ledger.js";
 import { MerkleAccumulator } from "../dist/core/merkle.js";
-import { Runtime } from "../dist/engine/runtime.js";
+import { Runtime } from "../dist/engine/runtime/runtime.js";
 import { openStore } from "../dist/store/open-store.js";
 
 const STEPS = Number(process.env.BENCH_LEDGER_STEPS ?? 1500);

@@ -36,8 +36,8 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
 import { GENESIS_HASH } from "../dist/core/ledger.js";
-import { pendingStep } from "../dist/engine/run-records.js";
-import { Runtime } from "../dist/engine/runtime.js";
+import { Runtime } from "../dist/engine/runtime/runtime.js";
+import { pendingStep } from "../dist/engine/state/run-records.js";
 import {
   APPEND_ENTRY_SQL,
   chainEntry,

@@ -5,7 +5,7 @@
  * `airun workflow resume <run> --decision approve|reject --as P` (or `Runtime.decideApproval`).
  */
 import type { Command } from "commander";
-import type { ApprovalDetail, ApprovalView } from "../engine/approval-view.js";
+import type { ApprovalDetail, ApprovalView } from "../engine/approvals/approval-view.js";
 import { type CommonOptions, common, withRuntime } from "./cli-kit.js";
 
 const out = (s: string) => process.stdout.write(s);

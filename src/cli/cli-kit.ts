@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
-import { Runtime, type RuntimeOptions } from "../engine/runtime.js";
+import { Runtime, type RuntimeOptions } from "../engine/runtime/runtime.js";
 import { progressPrinter } from "./output.js";
 
 /** Options every command accepts. */

@@ -4,7 +4,7 @@
  * with drift settings the threshold (`factor` × median) and whether it is active yet.
  */
 import type { Command } from "commander";
-import type { DriftReport, VersionBaselines } from "../engine/governance-baselines.js";
+import type { DriftReport, VersionBaselines } from "../engine/governance/baselines.js";
 import { type CommonOptions, common, withRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 

@@ -2,7 +2,7 @@
  * @module Exit codes of the `airun` command (SPEC §11), and how a run or error maps to one.
  */
 import { AirunError, ValidationError } from "../core/errors.js";
-import type { RunView } from "../engine/run-view.js";
+import type { RunView } from "../engine/state/run-view.js";
 
 /** The exit codes. */
 export const ExitCode = {

@@ -3,8 +3,8 @@
  */
 import type { Writable } from "node:stream";
 import type { ProgressEvent } from "../engine/context.js";
-import type { RunView } from "../engine/run-view.js";
-import type { Runtime } from "../engine/runtime.js";
+import type { Runtime } from "../engine/runtime/runtime.js";
+import type { RunView } from "../engine/state/run-view.js";
 
 const out = (s: string) => process.stdout.write(s);
 

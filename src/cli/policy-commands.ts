@@ -7,7 +7,7 @@ import { AirunError } from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { explainDecision } from "../core/policy.js";
 import type { RiskLevel } from "../core/status.js";
-import { type PolicyCheck, PolicyTools } from "../engine/policy-tools.js";
+import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
 import { type CommonOptions, collect, common } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 

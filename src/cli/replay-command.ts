@@ -5,7 +5,7 @@
  * 7 (`VERIFY_FAILED`) when any step diverges, 2 for an unknown run or a broken spec/policy.
  */
 import type { Command } from "commander";
-import type { ReplayReport, ReplayStepReport } from "../engine/replay-types.js";
+import type { ReplayReport, ReplayStepReport } from "../engine/replay/replay-types.js";
 import { type CommonOptions, common, withRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 

@@ -4,7 +4,7 @@
  * happened in words (who decided what under which policy, what ran, what was undone).
  */
 import type { ProgressEvent } from "../engine/context.js";
-import type { RunView } from "../engine/run-view.js";
+import type { RunView } from "../engine/state/run-view.js";
 
 type Data = Record<string, unknown>;
 

@@ -7,8 +7,8 @@ import type { CapabilityCatalog, SandboxConfig } from "../core/capability.js";
 import type { JsonValue } from "../core/json.js";
 import type { AuditLevel } from "../core/status.js";
 import type { Store } from "../store/store.js";
-import type { BlobSeal } from "./blob-seal.js";
-import type { Gatekeeper } from "./gatekeeper.js";
+import type { BlobSeal } from "./keys/blob-seal.js";
+import type { Gatekeeper } from "./policy/gatekeeper.js";
 import type { WebhookDispatcher } from "./webhooks.js";
 
 /** Engine settings, compiled from the config. Durations in milliseconds. */

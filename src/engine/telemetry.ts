@@ -23,8 +23,8 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import type { PlanStep } from "../core/plan.js";
 import { RunStatus } from "../core/status.js";
 import type { CompensationRecord } from "../store/store.js";
-import type { RunExecution } from "./run-execution.js";
-import type { Resolved } from "./step-runner.js";
+import type { RunExecution } from "./state/run-state.js";
+import type { Resolved } from "./step/step-runner.js";
 
 /** The instrumentation scope name of Airun's tracer. */
 export const TRACER_NAME = "airun";

@@ -94,16 +94,16 @@ export type {
   ApprovalDetail,
   ApprovalHistoryEntry,
   ApprovalView,
-} from "../engine/approval-view.js";
-export { type ApprovalData, ApprovalError, ApprovalStatus } from "../engine/approvals.js";
+} from "../engine/approvals/approval-view.js";
+export { type ApprovalData, ApprovalError, ApprovalStatus } from "../engine/approvals/approvals.js";
 export type { ProgressEvent } from "../engine/context.js";
 export type {
   DriftReport,
   DriftSettingsJson,
   VersionBaselines,
-} from "../engine/governance-baselines.js";
-export type { CheckpointCheck, CheckpointResult, LedgerReport } from "../engine/ledger.js";
-export type { StateMismatch } from "../engine/ledger-state.js";
+} from "../engine/governance/baselines.js";
+export type { CheckpointCheck, CheckpointResult, LedgerReport } from "../engine/ledger/ledger.js";
+export type { StateMismatch } from "../engine/ledger/ledger-state.js";
 export {
   type Divergence,
   DivergenceKind,
@@ -114,16 +114,15 @@ export {
   type ReplayStatus,
   type ReplayStepReport,
   type ReplayStepState,
-} from "../engine/replay-types.js";
-export type { RunView, StepView } from "../engine/run-view.js";
+} from "../engine/replay/replay-types.js";
 export {
   type DecideApprovalInput,
   Runtime,
   type RuntimeOptions,
   type StartRunOptions,
-} from "../engine/runtime.js";
+} from "../engine/runtime/runtime.js";
 /** Sessions: `Runtime.openSession` / `Runtime.resumeSession` return a `Session`. */
-export { Session } from "../engine/session.js";
+export { Session } from "../engine/sessions/session.js";
 /** The typed errors a session's calls, commit and rollback throw (see each class). */
 export {
   type ApprovalHandle,
@@ -136,7 +135,7 @@ export {
   SessionClosedError,
   type SessionEnd,
   type UnmetRequirement,
-} from "../engine/session-errors.js";
+} from "../engine/sessions/session-errors.js";
 /** Session options, and the explicit dynamic values a call may hold (all else is literal). */
 export {
   type CallCompensation,
@@ -147,7 +146,8 @@ export {
   ref,
   SessionRef,
   secret,
-} from "../engine/session-plan.js";
+} from "../engine/sessions/session-plan.js";
+export type { RunView, StepView } from "../engine/state/run-view.js";
 export { SpanAttr, TRACER_NAME } from "../engine/telemetry.js";
 export {
   DELIVERY_HEADER,

@@ -4,7 +4,7 @@
  * the steps that diverge, `--json` prints the report, and an unknown run exits 2.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import type { ReplayReport } from "../../src/engine/replay-types.js";
+import type { ReplayReport } from "../../src/engine/replay/replay-types.js";
 import { project, snapshot, tempRoot } from "./project.js";
 
 const root = tempRoot("replay");

@@ -10,8 +10,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { Runtime } from "../../src/engine/runtime.js";
-import { ApprovalPendingError, SessionClosedError } from "../../src/engine/session-errors.js";
+import { Runtime } from "../../src/engine/runtime/runtime.js";
+import {
+  ApprovalPendingError,
+  SessionClosedError,
+} from "../../src/engine/sessions/session-errors.js";
 import { type Project, project, type RunJson, tempRoot } from "./project.js";
 
 const root = tempRoot("session");

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Runtime } from "../../src/engine/runtime.js";
+import type { Runtime } from "../../src/engine/runtime/runtime.js";
 import {
   SRE_APPROVAL_POLICY as POLICY,
   SRE_PRINCIPALS as PRINCIPALS,

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadBlobSeal } from "../../src/engine/blob-seal.js";
+import { loadBlobSeal } from "../../src/engine/keys/blob-seal.js";
 
 const home = () => mkdtempSync(join(tmpdir(), "airun-blob-seal-"));
 

@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
-import { Deadlines } from "../../src/engine/deadlines.js";
+import { Deadlines } from "../../src/engine/state/deadlines.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { PolicyRequest } from "../../src/core/policy.js";
 import { compilePolicy } from "../../src/core/policy-compile.js";
-import { createDecisionHook } from "../../src/engine/decision-hook.js";
-import type { Runtime } from "../../src/engine/runtime.js";
+import { createDecisionHook } from "../../src/engine/policy/decision-hook.js";
+import type { Runtime } from "../../src/engine/runtime/runtime.js";
 import { type Workspace, workspace } from "./helpers.js";
 
 type Handler = (body: Record<string, unknown>, res: ServerResponse) => void;

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/core/hash.js";
 import type { PolicyRequest } from "../../src/core/policy.js";
-import { PolicyGatekeeper, type PolicyReload } from "../../src/engine/gatekeeper.js";
+import { PolicyGatekeeper, type PolicyReload } from "../../src/engine/policy/gatekeeper.js";
 
 const V1 = "version: 1\nrules:\n  - { id: allow-echo, capability: sys.echo, decision: ALLOW }\n";
 const V2 = "version: 1\nrules:\n  - { id: deny-echo, capability: sys.echo, decision: DENY }\n";

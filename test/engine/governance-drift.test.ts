@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Runtime } from "../../src/engine/runtime.js";
+import type { Runtime } from "../../src/engine/runtime/runtime.js";
 import { eventData, governanceMeta, governedWorkspace } from "./governance-kit.js";
 import type { Workspace } from "./helpers.js";
 

@@ -5,7 +5,7 @@
 import { mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Runtime } from "../../src/engine/runtime.js";
+import { Runtime } from "../../src/engine/runtime/runtime.js";
 
 /** A temp workspace: `dir/ws` is the sandbox root, `dir/home` the state. */
 export interface Workspace {

@@ -15,8 +15,8 @@ import {
   signCheckpoint,
 } from "../../src/core/checkpoint.js";
 import { entryHash, entryText, GENESIS_HASH } from "../../src/core/ledger.js";
-import type { LedgerReport } from "../../src/engine/ledger.js";
-import { Runtime } from "../../src/engine/runtime.js";
+import type { LedgerReport } from "../../src/engine/ledger/ledger.js";
+import { Runtime } from "../../src/engine/runtime/runtime.js";
 import { type Workspace, workspace } from "./helpers.js";
 
 const POLICY = `version: 1

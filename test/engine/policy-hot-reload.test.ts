@@ -8,7 +8,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/core/hash.js";
-import { Runtime } from "../../src/engine/runtime.js";
+import { Runtime } from "../../src/engine/runtime/runtime.js";
 import { type Workspace, workspace } from "./helpers.js";
 
 const ALLOW_ALL = `version: 1

@@ -6,9 +6,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Runtime } from "../../src/engine/runtime.js";
-import { ApprovalPendingError, SessionClosedError } from "../../src/engine/session-errors.js";
-import type { GovernanceInput } from "../../src/engine/session-plan.js";
+import type { Runtime } from "../../src/engine/runtime/runtime.js";
+import {
+  ApprovalPendingError,
+  SessionClosedError,
+} from "../../src/engine/sessions/session-errors.js";
+import type { GovernanceInput } from "../../src/engine/sessions/session-plan.js";
 import type { Workspace } from "./helpers.js";
 import { sessionWorkspace } from "./session-kit.js";
 

@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { JsonObject } from "../../src/core/json.js";
-import type { Runtime } from "../../src/engine/runtime.js";
+import type { Runtime } from "../../src/engine/runtime/runtime.js";
 import { type Workspace, workspace } from "./helpers.js";
 
 const ZOD = pathToFileURL(createRequire(import.meta.url).resolve("zod")).href;

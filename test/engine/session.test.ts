@@ -14,8 +14,8 @@ import {
   CallFailedError,
   EvidenceUnmetError,
   SessionClosedError,
-} from "../../src/engine/session-errors.js";
-import { fromOutput, ref, secret } from "../../src/engine/session-plan.js";
+} from "../../src/engine/sessions/session-errors.js";
+import { fromOutput, ref, secret } from "../../src/engine/sessions/session-plan.js";
 import type { Workspace } from "./helpers.js";
 import { bumps, entries, entryTypes, sessionWorkspace } from "./session-kit.js";
 

@@ -7,7 +7,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Runtime } from "../../src/engine/runtime.js";
+import type { Runtime } from "../../src/engine/runtime/runtime.js";
 import { signWebhook, verifyWebhook } from "../../src/sdk/index.js";
 import { SRE_APPROVAL_POLICY as POLICY } from "../support/approval-fixtures.js";
 import { type Workspace, workspace } from "./helpers.js";

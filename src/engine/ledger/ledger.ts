@@ -1,0 +1,345 @@
+/**
+ * @module The ledger (TraceVault) as a service: the signing key kept under the home directory,
+ * signed checkpoints, whole-ledger verification (chain, checkpoints, state ↔ ledger agreement)
+ * and evidence-pack export. The entry format and chain are `core/ledger.ts`; the store appends
+ * entries in the same transaction as the state they record.
+ */
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  generateLedgerKeyPair,
+  parseCheckpoint,
+  publicKeyFingerprint,
+  signCheckpoint,
+  verifyCheckpoint,
+} from "../../core/checkpoint.js";
+import { AirunError, NotFoundError } from "../../core/errors.js";
+import { type EvidencePackBody, PACK_FORMAT, writePack } from "../../core/evidence-pack.js";
+import { isPlainObject, type JsonValue } from "../../core/json.js";
+import { ChainVerifier, entryText, type LedgerProblem, type LedgerRow } from "../../core/ledger.js";
+import { inclusionProofs, MerkleAccumulator, merkleRoot, toHex } from "../../core/merkle.js";
+import type { Store } from "../../store/store.js";
+import { keySet } from "../keys/key-files.js";
+import { checkStateAgainstLedger, type StateMismatch } from "./ledger-state.js";
+
+/** Rows read from the store per page while walking the ledger. */
+const PAGE = 5000;
+
+/** Key name in signed notes. */
+const KEY_NAME = "airun-ledger";
+
+/** The ledger's signing key, created under the home directory on first use. */
+export interface LedgerKey {
+  readonly privateKeyPem: string;
+  readonly publicKeyPem: string;
+  /** `SHA256:…`, for people to compare. */
+  readonly fingerprint: string;
+  /** The checkpoint origin line: names this ledger by its key. */
+  readonly origin: string;
+}
+
+/**
+ * Loads the ledger's key pair, `<home>/keys/ledger/ledger.ed25519` (PKCS#8 PEM, mode 0600) and
+ * `ledger.ed25519.pub`, creating it on first use (`key-files.ts`: atomically, so two processes
+ * starting together end up with the same pair).
+ */
+export async function loadLedgerKey(home: string): Promise<LedgerKey> {
+  const files = await keySet(home, "ledger", [PRIVATE, PUBLIC], () => {
+    const pair = generateLedgerKeyPair();
+    return {
+      [PRIVATE]: { content: pair.privateKeyPem, mode: 0o600 },
+      [PUBLIC]: { content: pair.publicKeyPem, mode: 0o644 },
+    };
+  });
+  const privateKeyPem = files[PRIVATE]!.toString("utf8");
+  const publicKeyPem = files[PUBLIC]!.toString("utf8");
+  if (publicKeyFingerprint(privateKeyPem) !== publicKeyFingerprint(publicKeyPem)) {
+    throw new AirunError(
+      "LEDGER_KEY_MISMATCH",
+      `${home}/keys/ledger: ${PUBLIC} is not the public key of ${PRIVATE}; restore the pair from a backup`,
+      { home },
+    );
+  }
+  const fingerprint = publicKeyFingerprint(publicKeyPem);
+  return { privateKeyPem, publicKeyPem, fingerprint, origin: `airun ledger ${fingerprint}` };
+}
+
+const PRIVATE = "ledger.ed25519";
+const PUBLIC = "ledger.ed25519.pub";
+
+/** Walks every ledger row in order, page by page. */
+async function* ledgerRows(store: Store): AsyncGenerator<LedgerRow> {
+  let after = 0;
+  for (;;) {
+    const rows = await store.ledgerRows(after, PAGE);
+    yield* rows;
+    if (rows.length < PAGE) return;
+    after = rows[rows.length - 1]!.seq;
+  }
+}
+
+/** A signed checkpoint just written. */
+export interface CheckpointResult {
+  readonly text: string;
+  readonly treeSize: number;
+  readonly root: string;
+  /** Where it was saved under the home directory. */
+  readonly file: string;
+}
+
+/**
+ * Verifies the ledger, then signs a checkpoint of it and saves it under
+ * `<home>/checkpoints/` (every later `verify` checks it). Refuses a ledger that does not verify:
+ * signing a tampered history would launder it.
+ */
+export async function writeCheckpoint(
+  store: Store,
+  home: string,
+  key: LedgerKey,
+): Promise<CheckpointResult> {
+  const report = await verifyLedger(store, home, key, []);
+  if (!report.ok) {
+    throw new AirunError(
+      "LEDGER_INVALID",
+      `the ledger does not verify, refusing to sign it: ${report.problems[0] ?? "unknown problem"}`,
+    );
+  }
+  return saveCheckpoint(home, key, report.entries, report.root);
+}
+
+async function saveCheckpoint(
+  home: string,
+  key: LedgerKey,
+  treeSize: number,
+  rootHex: string,
+): Promise<CheckpointResult> {
+  const timestamp = Date.now();
+  const root = Buffer.from(rootHex, "hex");
+  const text = signCheckpoint(
+    { origin: key.origin, treeSize, root, timestamp },
+    KEY_NAME,
+    key.privateKeyPem,
+  );
+  const dir = join(home, "checkpoints");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `checkpoint-${String(treeSize).padStart(12, "0")}-${timestamp}.txt`);
+  await writeFile(`${file}.tmp`, text);
+  await rename(`${file}.tmp`, file);
+  return { text, treeSize, root: rootHex, file };
+}
+
+/** How one checkpoint compared with the ledger. */
+export interface CheckpointCheck {
+  /** The file it came from. */
+  readonly source: string;
+  readonly treeSize: number | null;
+  readonly status: "consistent" | "rewritten" | "truncated" | "bad_signature" | "unchecked";
+  readonly message: string;
+}
+
+/** What `verifyLedger` found. */
+export interface LedgerReport {
+  readonly ok: boolean;
+  /** Entries verified (the whole ledger when ok). */
+  readonly entries: number;
+  /** Chain hash of the last verified entry. */
+  readonly head: string;
+  /** Hex RFC 6962 root of the verified entries. */
+  readonly root: string;
+  /** The first broken entry, if any. */
+  readonly chain: LedgerProblem | null;
+  readonly checkpoints: readonly CheckpointCheck[];
+  /** Committed state that the ledger does not explain, or the reverse. */
+  readonly state: readonly StateMismatch[];
+  /** Every problem above, one line each (empty when ok). */
+  readonly problems: readonly string[];
+}
+
+/**
+ * Verifies the whole ledger: every entry's chain hash (an edit, deletion, insertion or
+ * reordering breaks it at the first bad entry), every checkpoint saved under the home directory
+ * plus `extraCheckpoints` (signature, then the root of the first `treeSize` entries: a rewritten
+ * history or a truncated ledger no longer matches), and the agreement of runs and steps with
+ * their entries.
+ */
+export async function verifyLedger(
+  store: Store,
+  home: string,
+  key: LedgerKey,
+  extraCheckpoints: readonly { readonly source: string; readonly text: string }[],
+): Promise<LedgerReport> {
+  const checks: CheckpointCheck[] = [];
+  const pending = new Map<number, { source: string; root: string; at: number }[]>();
+  for (const cp of [...(await savedCheckpoints(home)), ...extraCheckpoints]) {
+    try {
+      const c = verifyCheckpoint(cp.text, key.publicKeyPem);
+      const list = pending.get(c.treeSize) ?? [];
+      list.push({ source: cp.source, root: toHex(c.root), at: c.timestamp });
+      pending.set(c.treeSize, list);
+    } catch (err) {
+      const size = safeTreeSize(cp.text);
+      checks.push({
+        source: cp.source,
+        treeSize: size,
+        status: "bad_signature",
+        message: `${cp.source}: ${(err as Error).message}`,
+      });
+    }
+  }
+  const chain = new ChainVerifier();
+  const tree = new MerkleAccumulator();
+  const compare = () => {
+    for (const cp of pending.get(tree.size) ?? []) {
+      const root = toHex(tree.root());
+      const same = root === cp.root;
+      checks.push({
+        source: cp.source,
+        treeSize: tree.size,
+        status: same ? "consistent" : "rewritten",
+        message: same
+          ? `${cp.source}: the first ${tree.size} entries match the checkpoint of ${new Date(cp.at).toISOString()}`
+          : `${cp.source}: history rewritten: the first ${tree.size} entries no longer hash to the root signed at ${new Date(cp.at).toISOString()}`,
+      });
+    }
+    pending.delete(tree.size);
+  };
+  compare();
+  for await (const row of ledgerRows(store)) {
+    const leaf = chain.push(row);
+    if (leaf === undefined) break;
+    tree.push(leaf);
+    compare();
+  }
+  for (const [size, list] of pending) {
+    for (const cp of list) {
+      checks.push(
+        chain.problem
+          ? {
+              source: cp.source,
+              treeSize: size,
+              status: "unchecked",
+              message: `${cp.source}: not checked: the chain breaks before entry ${size}`,
+            }
+          : {
+              source: cp.source,
+              treeSize: size,
+              status: "truncated",
+              message: `${cp.source}: the ledger was truncated: the checkpoint covers ${size} entries, the ledger has ${chain.size}`,
+            },
+      );
+    }
+  }
+  const state = chain.problem ? [] : await checkStateAgainstLedger(store);
+  const problems = [
+    ...(chain.problem ? [chain.problem.message] : []),
+    ...checks.filter((c) => c.status !== "consistent").map((c) => c.message),
+    ...state.map((m) => m.message),
+  ];
+  return {
+    ok: problems.length === 0,
+    entries: chain.size,
+    head: chain.head,
+    root: toHex(tree.root()),
+    chain: chain.problem ?? null,
+    checkpoints: checks,
+    state,
+    problems,
+  };
+}
+
+/** The tree size a checkpoint text claims, if it parses. */
+function safeTreeSize(text: string): number | null {
+  try {
+    return parseCheckpoint(text).checkpoint.treeSize;
+  } catch {
+    return null;
+  }
+}
+
+/** Checkpoints saved under `<home>/checkpoints/`, oldest first. */
+async function savedCheckpoints(home: string): Promise<{ source: string; text: string }[]> {
+  const dir = join(home, "checkpoints");
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith(".txt")).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  return Promise.all(
+    names.map(async (n) => ({ source: join(dir, n), text: await readFile(join(dir, n), "utf8") })),
+  );
+}
+
+/**
+ * Builds a run's evidence pack (`core/evidence-pack.ts`): verifies the whole ledger while
+ * collecting its leaves, signs and saves a fresh checkpoint, proves each of the run's entries
+ * against it, and signs the pack. Returns the pack's file text.
+ */
+export async function exportEvidencePack(
+  store: Store,
+  home: string,
+  key: LedgerKey,
+  runId: string,
+): Promise<string> {
+  const run = await store.getRun(runId);
+  if (run === undefined) throw new NotFoundError(`run ${runId}`, { runId });
+  const chain = new ChainVerifier();
+  const leaves: Uint8Array[] = [];
+  const mine: { row: LedgerRow; prev: string }[] = [];
+  for await (const row of ledgerRows(store)) {
+    const prev = chain.head;
+    const leaf = chain.push(row);
+    if (leaf === undefined) break;
+    leaves.push(leaf);
+    if (row.runId === runId) mine.push({ row, prev });
+  }
+  if (chain.problem) {
+    throw new AirunError(
+      "LEDGER_INVALID",
+      `the ledger does not verify, refusing to export evidence from it: ${chain.problem.message}`,
+    );
+  }
+  const checkpoint = await saveCheckpoint(home, key, leaves.length, toHex(merkleRoot(leaves)));
+  const proofs = inclusionProofs(
+    leaves,
+    mine.map((m) => m.row.seq - 1),
+  );
+  const policyHashes = new Set<string>();
+  for (const { row } of mine) {
+    const data = JSON.parse(row.data) as JsonValue;
+    if (!isPlainObject(data)) continue;
+    if (typeof data.policy_hash === "string") policyHashes.add(data.policy_hash);
+  }
+  const policies = await Promise.all(
+    [...policyHashes].sort().map(async (hash) => {
+      const bytes = await store.getBlob(hash);
+      return { hash, text: bytes === undefined ? null : new TextDecoder().decode(bytes) };
+    }),
+  );
+  const body: EvidencePackBody = {
+    format: PACK_FORMAT,
+    created_at: Date.now(),
+    run: {
+      id: run.id,
+      kind: run.kind,
+      name: run.name,
+      version: run.specVersion,
+      principal: run.principal,
+      status: run.status,
+      outcome: run.outcome,
+      reason: run.reason,
+      spec_hash: run.specHash,
+    },
+    spec: { text: run.specText, plan: run.plan },
+    policies,
+    entries: mine.map(({ row, prev }, i) => ({
+      seq: row.seq,
+      entry: entryText(row, prev),
+      proof: proofs[i]!.map(toHex),
+    })),
+    checkpoint: checkpoint.text,
+    public_key: key.publicKeyPem,
+  };
+  return writePack(body, key.privateKeyPem);
+}

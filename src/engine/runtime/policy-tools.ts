@@ -1,0 +1,213 @@
+/**
+ * @module Policy tooling without a database: `airun policy check` (explain one decision) and
+ * `airun policy test` (table tests). Builds what it needs from the config (principals and their
+ * roles, the policy file), the capability registry (with plugins: risk floors, effect classes,
+ * undo kinds, classification of inputs) and a non-watching gatekeeper. The store is never opened.
+ *
+ * The external decision hook is NOT consulted: these tools explain and test the policy itself,
+ * deterministically. `hookUrl` says whether a hook may make a decision stricter at run time.
+ */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { loadPlugins } from "../../capabilities/plugins.js";
+import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
+import type { AnyCapability } from "../../core/capability.js";
+import type { AirunConfig } from "../../core/config.js";
+import { AirunError, ValidationError } from "../../core/errors.js";
+import type { JsonObject, JsonValue } from "../../core/json.js";
+import type { CompiledPolicy, PolicyDecision } from "../../core/policy.js";
+import { type PolicyCase, parsePolicyCases } from "../../core/policy-cases.js";
+import { redact } from "../../core/redact.js";
+import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
+import { PolicyGatekeeper } from "../policy/gatekeeper.js";
+import { loadConfig } from "./runtime.js";
+
+/** Where to find the config and, optionally, a policy file to use instead of the config's. */
+export interface PolicyToolsOptions {
+  readonly cwd?: string;
+  /** Config file; default `airun.yaml` in `cwd` when it exists. */
+  readonly configFile?: string;
+  /** Policy file to evaluate instead of the config's `policy` (relative to `cwd`). */
+  readonly policyFile?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** One question: may this principal call this capability with these inputs? */
+export interface PolicyQuery {
+  readonly principal: string;
+  readonly capability: string;
+  readonly inputs?: JsonObject;
+  /** The step's declared risk; the effective risk is the max with the capability's floor. */
+  readonly risk?: RiskLevel | null;
+  /** Whether the step declares a compensation. */
+  readonly compensation?: boolean;
+}
+
+/** The answer, with everything the policy was shown. */
+export interface PolicyCheck {
+  readonly principal: string;
+  readonly roles: readonly string[];
+  readonly capability: string;
+  /** Effective risk: max(capability floor, classification of the inputs, declared risk). */
+  readonly risk: RiskLevel;
+  readonly riskFloor: RiskLevel;
+  readonly effect: EffectClass;
+  readonly undo: UndoKind;
+  readonly hasCompensation: boolean;
+  /** The inputs as the policy saw them (sensitive fields and redacted keys masked). */
+  readonly inputs: JsonValue;
+  readonly decision: PolicyDecision;
+}
+
+/** One table-test case and what the policy answered. */
+export interface PolicyCaseResult {
+  readonly case: PolicyCase;
+  readonly check: PolicyCheck;
+  readonly pass: boolean;
+}
+
+/** The policy tools, bound to one config and policy. */
+export class PolicyTools {
+  readonly config: AirunConfig;
+  readonly registry: CapabilityRegistry;
+  /** The policy answering (the `--policy` file, the config's, or the built-in default). */
+  readonly policy: CompiledPolicy;
+  /** The decision hook configured for run time, if any (not consulted here). */
+  readonly hookUrl: string | null;
+
+  private constructor(config: AirunConfig, registry: CapabilityRegistry, policy: CompiledPolicy) {
+    this.config = config;
+    this.registry = registry;
+    this.policy = policy;
+    this.hookUrl = config.policyHook?.url ?? null;
+  }
+
+  /**
+   * Loads config, capabilities (with plugins) and the policy. Never opens the store.
+   *
+   * @throws ValidationError for a broken config or policy file (or one that cannot be read).
+   * @example
+   * const tools = await PolicyTools.open({ cwd: "/srv/project" });
+   * tools.check({ principal: "agent:x", capability: "io.fs.write_file", inputs: { path: "a" } });
+   */
+  static async open(opts: PolicyToolsOptions = {}): Promise<PolicyTools> {
+    const cwd = resolve(opts.cwd ?? process.cwd());
+    const config = await loadConfig(cwd, opts.env ?? process.env, opts.configFile, undefined);
+    const registry = createStandardRegistry();
+    await loadPlugins(registry, config.plugins, config.baseDir);
+    const file = opts.policyFile ? resolve(cwd, opts.policyFile) : config.policy;
+    let gatekeeper: PolicyGatekeeper;
+    try {
+      gatekeeper = await PolicyGatekeeper.load(file);
+    } catch (err) {
+      if (err instanceof ValidationError) throw err;
+      throw new ValidationError([
+        {
+          file: file ?? "",
+          line: 0,
+          col: 0,
+          field: "",
+          message: `cannot read the policy file: ${(err as Error).message}`,
+        },
+      ]);
+    }
+    return new PolicyTools(config, registry, gatekeeper.compiled);
+  }
+
+  /** Roles of a principal from the config's `principals`. */
+  rolesOf(principal: string): readonly string[] {
+    return this.config.principals[principal]?.roles ?? [];
+  }
+
+  /**
+   * Asks the policy as the engine would before a step: the effective risk, effect and undo come
+   * from the capability (classifying the inputs when they are complete and valid).
+   *
+   * @throws AirunError `USAGE` for an unknown capability.
+   */
+  check(q: PolicyQuery): PolicyCheck {
+    const cap = this.registry.get(q.capability);
+    if (!cap) {
+      throw new AirunError(
+        "USAGE",
+        `unknown capability "${q.capability}" (see 'airun capabilities' for the list)`,
+      );
+    }
+    const inputs = q.inputs ?? {};
+    const cls = classify(cap, inputs);
+    let risk = maxRisk(cap.risk, cls.risk ?? cap.risk);
+    if (q.risk) risk = maxRisk(risk, q.risk);
+    const roles = this.rolesOf(q.principal);
+    const hasCompensation = q.compensation ?? false;
+    const recorded = redact(inputs, {
+      fields: cap.sensitive ?? [],
+      keys: this.config.audit.redact,
+    });
+    const effect = cls.effect ?? cap.effect;
+    const undo = cls.undo ?? cap.undo;
+    const decision = this.policy.evaluate({
+      principal: q.principal,
+      roles,
+      capability: cap.name,
+      risk,
+      effect,
+      undo,
+      hasCompensation,
+      inputs: recorded,
+    });
+    return {
+      principal: q.principal,
+      roles,
+      capability: cap.name,
+      risk,
+      riskFloor: cap.risk,
+      effect,
+      undo,
+      hasCompensation,
+      inputs: recorded,
+      decision,
+    };
+  }
+
+  /**
+   * Runs a table-test file (see `core/policy-cases.ts` for the format).
+   *
+   * @throws ValidationError for a malformed file (every problem with file:line:col).
+   */
+  async runCases(file: string): Promise<PolicyCaseResult[]> {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      throw new ValidationError([
+        { file, line: 0, col: 0, field: "", message: `cannot read: ${(err as Error).message}` },
+      ]);
+    }
+    const cases = parsePolicyCases(file, text, (name) => this.registry.get(name) !== undefined);
+    return cases.map((c) => {
+      const check = this.check({
+        principal: c.principal,
+        capability: c.capability,
+        inputs: c.inputs,
+        risk: c.risk,
+        compensation: c.compensation,
+      });
+      return { case: c, check, pass: check.decision.decision === c.expect };
+    });
+  }
+}
+
+/** The capability's classification of `inputs`, when they are valid for it. */
+function classify(
+  cap: AnyCapability,
+  inputs: JsonObject,
+): { risk?: RiskLevel; effect?: EffectClass; undo?: UndoKind } {
+  if (!cap.classify) return {};
+  const parsed = cap.input.safeParse(inputs);
+  if (!parsed.success) return {};
+  try {
+    return cap.classify(parsed.data) ?? {};
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,637 @@
+/**
+ * @module Sessions (SPEC §1): an agent calls capabilities one at a time, and the session is the
+ * transaction — it ends in `commit()` (budgets, evidence and drift checked: ACCEPT) or in
+ * `rollback()` (everything the agent did is undone, newest first). A session is a persisted run
+ * (`kind: "session"`) whose plan gains one step per call (engine/session-plan.ts); every call
+ * goes through the executor's one step path (`RunExecution.drive` → `runStep`), so policy,
+ * approvals, governance budgets, the write-ahead intent, compensation, recovery, the ledger and
+ * context hashes are exactly those of a workflow step.
+ *
+ * Lifecycle. An open session is RUNNING and leased by the process that holds the `Session`
+ * (renewed by the runtime's heartbeat). A call that needs a person makes it WAITING_APPROVAL
+ * (lease released): whoever decides (`Runtime.decideApproval`, `airun workflow resume`,
+ * `airun approvals`) executes the gated call; the session then continues from any process.
+ * `Runtime.close()` detaches open sessions (lease released, still open); `Runtime.resumeSession`
+ * reopens one by id, in this or another process, after a clean exit or a crash (an interrupted
+ * call is reconciled first, exactly as recovery does for a workflow step).
+ *
+ * Decisions (SPEC is silent):
+ * - A call refused before any effect (policy DENY, a tool outside the envelope) throws
+ *   `CallDeniedError`, and a call that failed after its retries throws `CallFailedError`; the
+ *   session stays open (the agent may try something else; the refusal is in the ledger). A
+ *   budget breach, drift abstention, rejected or expired approval, or an effect that cannot be
+ *   known ends it: everything is rolled back and the call throws the typed error of that end.
+ * - `rollback()` is the agent abstaining: ROLLED_BACK, outcome ABSTAIN, reason CANCELLED.
+ * - Calls of one session are serialized (one at a time, in the order they were asked).
+ */
+import { AirunError, ConflictError, NotFoundError } from "../../core/errors.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
+import { planFromJson } from "../../core/plan-schema.js";
+import {
+  CompensationStatus,
+  isTerminal,
+  Outcome,
+  Reason,
+  RunStatus,
+  StepStatus,
+} from "../../core/status.js";
+import type { RunRecord, StepRecord, WriteOp } from "../../store/store.js";
+import { ApprovalStatus, approvalOf, settleApprovals } from "../approvals/approvals.js";
+import type { EngineContext } from "../context.js";
+import { EventType, eventOp } from "../events.js";
+import { commitGate, DRIFT_GATE_STEP } from "../governance/commit-gate.js";
+import { claimRun, prepareResume } from "../recovery/recovery.js";
+import { announceStart, creationOps, newRun } from "../state/run-records.js";
+import { type DriveResult, RunExecution } from "../state/run-state.js";
+import type { RunView } from "../state/run-view.js";
+import {
+  type ApprovalHandle,
+  ApprovalPendingError,
+  BudgetExceededError,
+  CallDeniedError,
+  CallFailedError,
+  EvidenceUnmetError,
+  SessionClosedError,
+  type SessionEnd,
+} from "./session-errors.js";
+import {
+  type CallOptions,
+  callStep,
+  evidenceStep,
+  type OpenSessionOptions,
+  SESSION_EVIDENCE_STEP,
+  sessionPlan,
+} from "./session-plan.js";
+
+/** What a session needs from the runtime that opened it. */
+export interface SessionHost {
+  readonly ctx: EngineContext;
+  /** Ops storing the policy's text as a blob the first time (as for every run). */
+  policyBlob(policy: { readonly hash: string; readonly text: string }): WriteOp[];
+  /** The blob of `policyBlob` was not written after all. */
+  policyNotStored(hash: string): void;
+  /** This session holds its run's lease now: heartbeat renewal and cancel polling. */
+  track(exec: RunExecution, session: Session): void;
+  untrack(runId: string): void;
+  /** The session of this runtime that holds the run, if any. */
+  heldSession(runId: string): Session | undefined;
+  /** True while the runtime itself has the run claimed (resume / decide in progress). */
+  busy(runId: string): boolean;
+  /** True once the runtime was closed: its sessions are detached. */
+  closed(): boolean;
+  view(runId: string): Promise<RunView>;
+}
+
+/** How a run ended, for the errors. */
+function endOf(run: RunRecord): SessionEnd {
+  return {
+    status: run.status,
+    outcome: run.outcome,
+    reason: run.reason,
+    detail: run.reasonDetail,
+  };
+}
+
+/**
+ * The typed error of an ended session: budget breach and unmet evidence have their own (also
+ * when the rollback that followed could not finish), anything else is `SessionClosedError`.
+ */
+export function sessionEndError(run: RunRecord): AirunError {
+  const end = endOf(run);
+  const d = isPlainObject(run.reasonDetail) ? run.reasonDetail : {};
+  const failedRollback = run.reason === Reason.COMPENSATION_FAILED;
+  const reason = failedRollback ? d.original_reason : run.reason;
+  const detail = failedRollback ? ((d.original_detail ?? null) as JsonValue) : run.reasonDetail;
+  if (reason === Reason.BUDGET_EXCEEDED) return new BudgetExceededError(run.id, { ...end, detail });
+  if (reason === Reason.EVIDENCE_UNMET) return new EvidenceUnmetError(run.id, { ...end, detail });
+  return new SessionClosedError(run.id, end);
+}
+
+/** A step waiting for a person: its pending approval. */
+function pendingOf(steps: Iterable<StepRecord>): StepRecord | undefined {
+  for (const s of steps) {
+    if (
+      s.status === StepStatus.WAITING_APPROVAL &&
+      approvalOf(s.decision)?.status === ApprovalStatus.PENDING
+    ) {
+      return s;
+    }
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * An open session. Obtain one with `Runtime.openSession` or `Runtime.resumeSession`.
+ *
+ * @example
+ * const s = await rt.openSession({ principal: "agent:bot", governance: { budgets: { max_tool_calls: 5 } } });
+ * try {
+ *   const page = await s.call("io.fs.read_file", { path: "notes.md" });
+ *   await s.call("io.fs.write_file", { path: "summary.md", content: String(page.content).slice(0, 80) });
+ *   await s.commit();
+ * } catch (err) {
+ *   if (err instanceof CallDeniedError) { ... }           // refused, session still open
+ *   else if (err instanceof BudgetExceededError) { ... }  // abstained, everything undone
+ *   else { await s.rollback(); throw err; }
+ * }
+ */
+export class Session {
+  /** The session's run id (`airun workflow show <id>`). */
+  readonly id: string;
+  readonly principal: string;
+  readonly name: string;
+  readonly #host: SessionHost;
+  /** The execution while this session holds the run's lease, else null. */
+  #exec: RunExecution | null = null;
+  /** The last status seen. */
+  #status: RunStatus;
+  #end: RunRecord | null = null;
+  #detached = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  #inOp = false;
+
+  /** @internal Use `Runtime.openSession` / `Runtime.resumeSession`. */
+  constructor(host: SessionHost, run: RunRecord) {
+    this.#host = host;
+    this.id = run.id;
+    this.principal = run.principal;
+    this.name = run.name;
+    this.#status = run.status;
+    if (isTerminal(run.status)) this.#end = run;
+  }
+
+  /** The session's status as last seen by this object (RUNNING while open). */
+  get status(): RunStatus {
+    return this.#status;
+  }
+
+  /**
+   * Calls a capability through the gatekeeper, governance and the write-ahead log, and returns
+   * its outputs (as recorded: secrets and redacted keys masked). Throws `CallDeniedError`,
+   * `CallFailedError` (session still open), `ApprovalPendingError` (the call waits for a person;
+   * `err.approval.wait()` resolves with its outputs once approved and made),
+   * `BudgetExceededError` (the call was not made; the session abstained and was rolled back),
+   * `SessionClosedError`, or `ValidationError` for malformed options (nothing recorded).
+   *
+   * @example
+   * const out = await s.call("io.fs.write_file", { path: "out/a.txt", content: "hi" }, { id: "write_a" });
+   */
+  call<T extends JsonValue = JsonObject>(
+    capability: string,
+    inputs: unknown = {},
+    opts: CallOptions = {},
+  ): Promise<T> {
+    return this.#serial(async () => {
+      const exec = await this.#held(false);
+      const ps = callStep(exec.plan, exec.ctx.catalog, capability, inputs, opts);
+      exec.appendStep(ps);
+      const result = await this.#drive(exec);
+      return this.#callOutcome(exec, ps.id, result) as T;
+    });
+  }
+
+  /**
+   * Ends the session: evidence (from the calls and `evidence` given here) checked against the
+   * governance envelope's requirements, settled spend within every budget, drift checked; then
+   * COMPLETED / ACCEPT, and the view of the run is returned. Throws `EvidenceUnmetError` or
+   * `BudgetExceededError` (the session abstained and was rolled back), `ApprovalPendingError`
+   * (drift needs a person: once approved, commit again) or `SessionClosedError`.
+   */
+  commit(opts: { readonly evidence?: Readonly<Record<string, unknown>> } = {}): Promise<RunView> {
+    return this.#serial(() => this.#commit(opts));
+  }
+
+  /**
+   * Abandons the session: everything it did is undone, newest first (ROLLED_BACK, ABSTAIN,
+   * CANCELLED; FAILED / COMPENSATION_FAILED if an undo was refused because its target changed).
+   * Returns the view of the run.
+   */
+  rollback(opts: { readonly reason?: string } = {}): Promise<RunView> {
+    return this.#serial(async () => {
+      const exec = await this.#held(true);
+      const detail: JsonObject = {
+        cancelled_by: this.principal,
+        requested: "session.rollback",
+        ...(opts.reason !== undefined ? { message: String(opts.reason) } : {}),
+      };
+      await exec.commit(exec.compensatingOps(Reason.CANCELLED, detail, Outcome.ABSTAIN));
+      exec.failure = { reason: Reason.CANCELLED, detail };
+      await this.#drive(exec);
+      return this.#host.view(this.id);
+    });
+  }
+
+  /** The call waiting for a person, if any. */
+  async pendingApproval(): Promise<ApprovalHandle | null> {
+    const steps = this.#exec
+      ? this.#exec.steps.values()
+      : await this.#host.ctx.store.getSteps(this.id);
+    const s = pendingOf(steps);
+    return s ? this.#handle(s) : null;
+  }
+
+  /** The session's run as `airun workflow show` prints it: calls, outputs, decisions. */
+  view(): Promise<RunView> {
+    return this.#host.view(this.id);
+  }
+
+  /**
+   * Lets go of the session without ending it (its lease is released; it stays open and can be
+   * resumed by id, here or in another process). `Runtime.close()` detaches every open session.
+   */
+  detach(): Promise<void> {
+    return this.#serial(async () => {
+      this.#detached = true;
+      const exec = this.#exec;
+      if (!exec) return;
+      this.#drop();
+      await this.#host.ctx.store.releaseLease(this.id, this.#host.ctx.owner);
+    });
+  }
+
+  /** @internal Takes the lease now (opening or resuming); the runtime calls it once. */
+  async attach(exec: RunExecution | null): Promise<void> {
+    await this.#serial(async () => {
+      if (exec) this.#hold(exec);
+      else {
+        try {
+          await this.#held(false);
+        } catch (err) {
+          if (!(err instanceof ApprovalPendingError)) throw err;
+        }
+      }
+    });
+  }
+
+  /** Runs `fn` after every operation asked before it. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(async () => {
+      this.#inOp = true;
+      try {
+        return await fn();
+      } finally {
+        this.#inOp = false;
+        // A cancel that arrived while this operation ran, after its own drive: roll back now.
+        if (this.#exec?.failure) this.#rollBackCancelled(this.#exec);
+      }
+    });
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Finishes the rollback a cancel asked for (by another process) while the agent is idle. */
+  #rollBackCancelled(exec: RunExecution): void {
+    this.#serial(async () => {
+      if (this.#exec === exec && exec.failure) await this.#drive(exec);
+    }).catch(() => undefined);
+  }
+
+  #hold(exec: RunExecution): void {
+    this.#exec = exec;
+    this.#status = exec.run.status;
+    this.#host.track(exec, this);
+    // A cancel asked by another process (polled by the heartbeat) while the agent is idle.
+    exec.abort.signal.addEventListener(
+      "abort",
+      () => {
+        if (!this.#inOp) this.#rollBackCancelled(exec); // else: when the operation ends
+      },
+      { once: true },
+    );
+  }
+
+  #drop(): void {
+    if (this.#exec) this.#host.untrack(this.id);
+    this.#exec = null;
+  }
+
+  /** Drives the execution; afterwards holds it only while the session is open. */
+  async #drive(exec: RunExecution): Promise<DriveResult> {
+    let result: DriveResult;
+    try {
+      result = await exec.drive();
+    } catch (err) {
+      if (err instanceof ConflictError) this.#drop();
+      throw err;
+    }
+    this.#status = exec.run.status;
+    if (result === "terminal") this.#end = exec.run;
+    if (result !== "open") this.#drop();
+    return result;
+  }
+
+  /**
+   * The execution of this session's run, held by this process: taken over (lease) when needed,
+   * with whatever another process left settled first — an interrupted call reconciled, a
+   * decided approval executed, an interrupted rollback finished. Throws the session's end error
+   * when it has ended, and `ApprovalPendingError` while a call waits (unless `waiting`: a
+   * rollback may proceed).
+   */
+  async #held(waiting: boolean): Promise<RunExecution> {
+    if (this.#detached || this.#host.closed()) {
+      throw new SessionClosedError(
+        this.id,
+        { status: this.#status, outcome: null, reason: null, detail: null },
+        `session ${this.id} was detached (runtime closed); reopen it with Runtime.resumeSession("${this.id}")`,
+      );
+    }
+    if (this.#end) throw sessionEndError(this.#end);
+    const held = this.#exec;
+    if (held) {
+      if (!held.failure) return held;
+      await this.#drive(held); // a cancel arrived: finish the rollback
+      throw sessionEndError(held.run);
+    }
+    const ctx = this.#host.ctx;
+    const run = await ctx.store.getRun(this.id);
+    if (!run) throw new NotFoundError(`session ${this.id}`, { runId: this.id });
+    this.#status = run.status;
+    if (isTerminal(run.status)) {
+      this.#end = run;
+      throw sessionEndError(run);
+    }
+    if (run.status === RunStatus.WAITING_APPROVAL && !waiting) {
+      const pending = pendingOf(await ctx.store.getSteps(this.id));
+      const a = pending ? approvalOf(pending.decision) : null;
+      if (pending && (a?.expires_at == null || a.expires_at > Date.now())) {
+        throw new ApprovalPendingError(this.#handle(pending));
+      }
+      // Decided (or expired) and not yet carried out: this session carries it out below.
+    }
+    const other = this.#host.heldSession(this.id);
+    if ((other && other !== this) || this.#host.busy(this.id)) {
+      throw new ConflictError(`session ${this.id} is in use by this runtime`, { runId: this.id });
+    }
+    const claimed = await claimRun(ctx, run);
+    if (!claimed) {
+      throw new ConflictError(`session ${this.id} is held by ${run.leaseOwner}`, {
+        runId: this.id,
+      });
+    }
+    const exec = await RunExecution.load(ctx, claimed);
+    this.#hold(exec);
+    if (exec.run.status === RunStatus.WAITING_APPROVAL) {
+      // A rollback undoes the session as it is; the call waiting is never made.
+      if (waiting) return exec;
+      if (!(await settleApprovals(exec))) {
+        this.#drop();
+        await ctx.store.releaseLease(this.id, ctx.owner);
+        const pending = pendingOf(exec.steps.values());
+        if (pending) throw new ApprovalPendingError(this.#handle(pending));
+      }
+    }
+    const steps = [...exec.steps.values()];
+    if (
+      exec.run.status === RunStatus.COMPENSATING ||
+      steps.some((s) => s.status === StepStatus.RUNNING)
+    ) {
+      await prepareResume(exec);
+    }
+    const result = await this.#drive(exec);
+    if (result === "terminal") throw sessionEndError(exec.run);
+    if (result === "waiting") {
+      const pending = pendingOf(exec.steps.values());
+      if (pending) throw new ApprovalPendingError(this.#handle(pending));
+    }
+    return exec;
+  }
+
+  /** What a call's drive came to: its outputs, or the typed error. */
+  #callOutcome(exec: RunExecution, stepId: string, result: DriveResult): JsonValue {
+    if (result === "terminal") throw sessionEndError(exec.run);
+    const step = exec.step(stepId);
+    if (result === "waiting") throw new ApprovalPendingError(this.#handle(step));
+    if (step.status === StepStatus.SUCCEEDED) return step.outputs ?? {};
+    if (step.status === StepStatus.FAILED) throw this.#callError(exec.run.id, step, exec);
+    throw new AirunError("INTERNAL", `call ${stepId} stopped in status ${step.status}`, {
+      runId: exec.run.id,
+      stepId,
+    });
+  }
+
+  /** The typed error of a failed call of an open session. */
+  #callError(
+    runId: string,
+    step: StepRecord,
+    source: RunExecution | { comp: string | null; capability: string },
+  ): AirunError {
+    const error = (isPlainObject(step.error) ? step.error : {}) as JsonObject;
+    const decision = isPlainObject(step.decision) ? step.decision : {};
+    const capability =
+      source instanceof RunExecution
+        ? (source.planStep(step.stepId).capability ?? "?")
+        : source.capability;
+    const f = { runId, stepId: step.stepId, capability };
+    if (error.code === "POLICY_DENIED" || error.code === "TOOL_FORBIDDEN") {
+      const ruleIds = Array.isArray(decision.rule_ids) ? decision.rule_ids.map(String) : [];
+      return new CallDeniedError(
+        `call ${step.stepId} (${capability}) denied: ${String(error.message)}`,
+        { ...f, deniedBy: error.code === "TOOL_FORBIDDEN" ? "governance" : "policy" },
+        error.code === "TOOL_FORBIDDEN" ? [] : ruleIds,
+      );
+    }
+    const comp =
+      source instanceof RunExecution
+        ? (source.compensations.get(step.stepId)?.status ?? null)
+        : source.comp;
+    return new CallFailedError(f, error, comp === CompensationStatus.ARMED);
+  }
+
+  async #commit(opts: { readonly evidence?: Readonly<Record<string, unknown>> }) {
+    const exec = await this.#held(false);
+    if (opts.evidence !== undefined) {
+      if (exec.plan.steps.some((s) => s.id === SESSION_EVIDENCE_STEP)) {
+        throw new AirunError(
+          "EVIDENCE_ALREADY_GIVEN",
+          `session ${this.id} already recorded commit evidence; commit again without evidence`,
+          { runId: this.id },
+        );
+      }
+      const ps = evidenceStep(opts.evidence);
+      const now = Date.now();
+      const record: StepRecord = {
+        runId: this.id,
+        stepId: ps.id,
+        status: StepStatus.SUCCEEDED,
+        attempts: 0,
+        inputs: ps.evidence,
+        outputs: null,
+        error: null,
+        decision: null,
+        contextHash: null,
+        seq: null,
+        startedAt: now,
+        finishedAt: now,
+      };
+      exec.appendStep(ps, record, [
+        { op: "putStep", step: record },
+        eventOp(EventType.STEP_SUCCEEDED, this.id, ps.id, { evidence: ps.evidence }),
+      ]);
+    }
+    const gate = exec.plan.governance === null ? null : await commitGate(exec);
+    if (gate === null || gate.verdict === "pass") {
+      await exec.finish(RunStatus.COMPLETED, Reason.COMPLETED, null, gate?.ops ?? []);
+      this.#status = exec.run.status;
+      this.#end = exec.run;
+      this.#drop();
+      return this.#host.view(this.id);
+    }
+    const result = await this.#drive(exec); // rolls back, or records the wait for a person
+    if (result === "waiting") {
+      const gateStep = exec.steps.get(DRIFT_GATE_STEP);
+      if (gateStep) throw new ApprovalPendingError(this.#handle(gateStep));
+    }
+    throw sessionEndError(exec.run);
+  }
+
+  #handle(step: StepRecord): ApprovalHandle {
+    const a = approvalOf(step.decision);
+    const handle: ApprovalHandle = Object.freeze({
+      approvalId: a?.id ?? `${this.id}/${step.stepId}`,
+      runId: this.id,
+      stepId: step.stepId,
+      message: a?.message ?? "",
+      approvers: Object.freeze([...(a?.approvers ?? [])]),
+      expiresAt: a?.expires_at ?? null,
+      wait: (o: { readonly timeoutMs?: number; readonly pollMs?: number } = {}) =>
+        this.#wait(handle, o),
+    });
+    return handle;
+  }
+
+  async #wait(
+    handle: ApprovalHandle,
+    o: { readonly timeoutMs?: number; readonly pollMs?: number },
+  ): Promise<JsonValue> {
+    const deadline =
+      o.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + o.timeoutMs;
+    const pollMs = Math.max(10, o.pollMs ?? 200);
+    for (;;) {
+      const done = await this.#serial(() => this.#waitOnce(handle.stepId));
+      if (done) return done.value;
+      if (Date.now() >= deadline) throw new ApprovalPendingError(handle);
+      await sleep(pollMs);
+    }
+  }
+
+  /** One look at a waiting call: its result when there is one, else null (still waiting). */
+  async #waitOnce(stepId: string): Promise<{ value: JsonValue } | null> {
+    if (this.#detached || this.#host.closed() || this.#end) await this.#held(false); // throws
+    const exec = this.#exec;
+    let run: RunRecord | undefined = exec?.run;
+    let step: StepRecord | undefined = exec?.steps.get(stepId);
+    if (!exec) {
+      const store = this.#host.ctx.store;
+      run = await store.getRun(this.id);
+      step = (await store.getSteps(this.id)).find((s) => s.stepId === stepId);
+    }
+    if (!run || !step) throw new NotFoundError(`call ${stepId} of session ${this.id}`);
+    this.#status = run.status;
+    if (isTerminal(run.status)) {
+      this.#end = run;
+      throw sessionEndError(run);
+    }
+    const gate = stepId === DRIFT_GATE_STEP;
+    if (step.status === StepStatus.SUCCEEDED) {
+      return { value: gate ? { approved: true } : (step.outputs ?? {}) };
+    }
+    if (step.status === StepStatus.FAILED) {
+      if (exec) throw this.#callError(this.id, step, exec);
+      const comps = await this.#host.ctx.store.getCompensations(this.id);
+      const planned = planFromJson(run.plan).steps.find((s) => s.id === stepId);
+      throw this.#callError(this.id, step, {
+        comp: comps.find((c) => c.stepId === stepId)?.status ?? null,
+        capability: planned?.capability ?? "?",
+      });
+    }
+    const a = approvalOf(step.decision);
+    if (!a) return null;
+    const expired = a.expires_at !== null && a.expires_at <= Date.now();
+    if (a.status === ApprovalStatus.PENDING && !expired) return null;
+    if (gate && a.status === ApprovalStatus.APPROVED && run.status === RunStatus.RUNNING) {
+      return { value: { approved: true, decided_by: a.decided_by } };
+    }
+    if (gate && run.status === RunStatus.RUNNING) {
+      await this.#commit({}); // a rejected drift approval: the commit gate rolls back
+      return null;
+    }
+    // Decided (or expired) and not carried out yet: carry it out, unless someone (this runtime,
+    // or a live process holding the lease) is doing it right now.
+    if (exec || this.#host.busy(this.id)) return null;
+    try {
+      await this.#held(false);
+    } catch (err) {
+      if (err instanceof ApprovalPendingError || err instanceof ConflictError) return null;
+      throw err;
+    }
+    return null;
+  }
+}
+
+/** Opens a session (see `Runtime.openSession`). */
+export async function openSession(host: SessionHost, opts: OpenSessionOptions): Promise<Session> {
+  const ctx = host.ctx;
+  if (opts.idempotencyKey) {
+    const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
+    if (existing) return resumeExisting(host, existing);
+  }
+  const { plan, specText } = sessionPlan(opts);
+  const now = Date.now();
+  const { run } = newRun(
+    ctx,
+    {
+      kind: "session",
+      plan,
+      specText,
+      principal: opts.principal,
+      inputs: {},
+      idempotencyKey: opts.idempotencyKey ?? null,
+    },
+    now,
+  );
+  const policy = ctx.gatekeeper.policy;
+  try {
+    await ctx.store.commit([
+      ...host.policyBlob(policy),
+      ...creationOps(ctx, run, [], {
+        kind: "session",
+        objective: plan.description,
+        ...(plan.governance ? { governance: plan.governance } : {}),
+      }),
+    ]);
+  } catch (err) {
+    host.policyNotStored(policy.hash);
+    if (err instanceof ConflictError && opts.idempotencyKey) {
+      const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
+      if (existing) return resumeExisting(host, existing);
+    }
+    throw err;
+  }
+  announceStart(ctx, run, { kind: "session" });
+  const session = new Session(host, run);
+  await session.attach(RunExecution.created(ctx, run, plan, []));
+  return session;
+}
+
+/** Reopens a session by id (see `Runtime.resumeSession`). */
+export async function resumeSession(host: SessionHost, runId: string): Promise<Session> {
+  const run = await host.ctx.store.getRun(runId);
+  if (!run) throw new NotFoundError(`session ${runId}`, { runId });
+  return resumeExisting(host, run);
+}
+
+async function resumeExisting(host: SessionHost, run: RunRecord): Promise<Session> {
+  if (run.kind !== "session") {
+    throw new AirunError("NOT_A_SESSION", `run ${run.id} is a workflow run, not a session`, {
+      runId: run.id,
+    });
+  }
+  const mine = host.heldSession(run.id);
+  if (mine) return mine;
+  if (isTerminal(run.status)) throw sessionEndError(run);
+  const session = new Session(host, run);
+  await session.attach(null);
+  return session;
+}
