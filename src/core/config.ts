@@ -17,6 +17,8 @@ import { parseYamlSource } from "./yaml-source.js";
 export const DEFAULT_HOME_DIR = ".airun";
 /** Default worker concurrency: steps of one run executing at the same time. */
 export const DEFAULT_CONCURRENCY = 4;
+/** Interrupted runs prepared at once by a recovery sweep. */
+export const DEFAULT_RECOVERY_CONCURRENCY = 32;
 /** Default per-attempt step timeout (5 minutes). */
 export const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
 /** Default run lease time-to-live (15 seconds). */
@@ -101,6 +103,8 @@ export interface EngineConfig {
   readonly defaultTimeoutMs: number;
   readonly leaseTtlMs: number;
   readonly heartbeatMs: number;
+  /** Interrupted runs `recover` prepares at once (claim, reconcile) before driving each on. */
+  readonly recoveryConcurrency: number;
 }
 
 /** The compiled configuration: frozen, fully defaulted, durations in ms, paths absolute. */
@@ -264,6 +268,7 @@ const configSchema = z.strictObject({
       default_timeout: duration.optional(),
       lease_ttl: duration.optional(),
       heartbeat: duration.optional(),
+      recovery_concurrency: z.number().int().min(1).max(4096).optional(),
     })
     .optional(),
 });
@@ -443,6 +448,7 @@ export function compileConfig(
         c.engine?.heartbeat === undefined
           ? DEFAULT_HEARTBEAT_MS
           : parseDuration(c.engine.heartbeat)!,
+      recoveryConcurrency: c.engine?.recovery_concurrency ?? DEFAULT_RECOVERY_CONCURRENCY,
     },
   };
   return deepFreeze(config);

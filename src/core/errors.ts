@@ -139,6 +139,12 @@ export class NotFoundError extends AirunError {
   }
 }
 
+/** A decision on an approval was refused: not waiting, self-approval, not eligible, expired. */
+export class ApprovalError extends AirunError {
+  static override readonly kind: string = "ApprovalError";
+  override readonly name = "ApprovalError";
+}
+
 /** Normalizes anything thrown into an `AirunError` (unknown errors become `INTERNAL`). */
 export function toAirunError(err: unknown): AirunError {
   if (err instanceof AirunError) return err;

@@ -24,7 +24,8 @@ import { parseDuration } from "./duration.js";
 import { AirunError } from "./errors.js";
 import { isPlainObject, type JsonValue } from "./json.js";
 import { compileNameGlob, type Matcher } from "./path-match.js";
-import type { Plan } from "./plan.js";
+import type { Plan, PlanStep } from "./plan.js";
+import { runtimeStep } from "./plan-schema.js";
 import { didYouMean, PRINCIPAL_PATTERN } from "./spec-context.js";
 import { parseTemplateString } from "./template.js";
 
@@ -325,6 +326,30 @@ export function governanceOf(plan: Plan): Governance | null {
     compiled.set(plan, gov);
   }
   return gov;
+}
+
+/** Id of the gate step a drift approval at commit is recorded on (never a plan step id). */
+export const DRIFT_GATE_STEP = "governance.drift";
+
+/**
+ * The gate step of a governed plan's drift approval at commit, as a plan step the approval
+ * machinery can use (its message is the approval's own); undefined for an ungoverned plan or
+ * one without drift settings. `onTimeout` is the configured default.
+ */
+export function driftGateStep(plan: Plan, onTimeout: "reject" | "approve"): PlanStep | undefined {
+  const drift = governanceOf(plan)?.drift;
+  if (!drift) return undefined;
+  return runtimeStep({
+    id: DRIFT_GATE_STEP,
+    kind: "approval",
+    approval: {
+      message: "Approve completing a run that drifted beyond its baseline?",
+      approvers: [...drift.approvers],
+      timeoutMs: null,
+      onTimeout,
+      webhookUrl: null,
+    },
+  });
 }
 
 /** Why a capability is refused by an envelope: the list and the pattern that decided. */

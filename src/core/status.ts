@@ -134,3 +134,27 @@ export const AuditLevel = {
   FORENSIC: "FORENSIC",
 } as const;
 export type AuditLevel = (typeof AuditLevel)[keyof typeof AuditLevel];
+
+/** Outcome a reason implies when the run is rolled back (SPEC §2). */
+export function outcomeFor(reason: Reason): Outcome {
+  switch (reason) {
+    case Reason.POLICY_DENIED:
+    case Reason.BUDGET_EXCEEDED:
+    case Reason.EVIDENCE_UNMET:
+      return Outcome.ABSTAIN;
+    case Reason.COMPLETED:
+      return Outcome.ACCEPT;
+    default:
+      return Outcome.REMEDIATE;
+  }
+}
+
+/**
+ * True when an open session whose call failed for `reason` stays open: a refusal before any
+ * effect (POLICY_DENIED) and a call that failed after its retries (STEP_FAILED). Everything
+ * else (budget breach, drift, a rejected or expired approval, an unknowable effect, a cancel)
+ * ends it.
+ */
+export function sessionSurvives(reason: Reason): boolean {
+  return reason === Reason.POLICY_DENIED || reason === Reason.STEP_FAILED;
+}

@@ -4,12 +4,16 @@
  * passed explicitly (no global singletons).
  */
 import type { CapabilityCatalog, SandboxConfig } from "../core/capability.js";
+import type { Clock } from "../core/clock.js";
 import type { JsonValue } from "../core/json.js";
 import type { AuditLevel } from "../core/status.js";
 import type { Store } from "../store/store.js";
 import type { BlobSeal } from "./keys/blob-seal.js";
 import type { Gatekeeper } from "./policy/gatekeeper.js";
 import type { WebhookDispatcher } from "./webhooks.js";
+
+/** Announces committed approval (and run) changes to the outside world (signed webhooks). */
+export type Notifier = Pick<WebhookDispatcher, "send" | "close">;
 
 /** Engine settings, compiled from the config. Durations in milliseconds. */
 export interface EngineSettings {
@@ -19,6 +23,8 @@ export interface EngineSettings {
   readonly defaultTimeoutMs: number;
   readonly leaseTtlMs: number;
   readonly heartbeatMs: number;
+  /** Interrupted runs a recovery sweep prepares at once. */
+  readonly recoveryConcurrency: number;
   readonly sandbox: SandboxConfig;
   /** Key fragments redacted from every recorded input and output (config `audit.redact`). */
   readonly redactKeys: readonly string[];
@@ -49,6 +55,8 @@ export interface ProgressEvent {
 /** The engine's shared dependencies. */
 export interface EngineContext {
   readonly store: Store;
+  /** Where "now" comes from for everything the engine records (`core/clock.ts`). */
+  readonly clock: Clock;
   /** Seals before-images at rest (`blob-seal.ts`). */
   readonly blobs: BlobSeal;
   readonly catalog: CapabilityCatalog;
@@ -57,7 +65,7 @@ export interface EngineContext {
   /** This process's lease owner id. */
   readonly owner: string;
   /** Sends signed webhooks in the background after approval (and run) changes are committed. */
-  readonly webhooks: WebhookDispatcher | undefined;
+  readonly notifier: Notifier | undefined;
   /** Called after each committed event; must not throw. */
   readonly onProgress: ((event: ProgressEvent) => void) | undefined;
 }

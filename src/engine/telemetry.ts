@@ -23,8 +23,7 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import type { PlanStep } from "../core/plan.js";
 import { RunStatus } from "../core/status.js";
 import type { CompensationRecord } from "../store/store.js";
-import type { RunExecution } from "./state/run-state.js";
-import type { Resolved } from "./step/step-runner.js";
+import type { RunState } from "./state/run-state.js";
 
 /** The instrumentation scope name of Airun's tracer. */
 export const TRACER_NAME = "airun";
@@ -66,33 +65,33 @@ interface RunTrace {
  * Runs being driven (or rolled back) in this process: their trace, or null when their span is
  * not recording (no SDK registered, or sampled out), in which case no child span is started.
  */
-const traced = new WeakMap<RunExecution, RunTrace | null>();
+const traced = new WeakMap<RunState, RunTrace | null>();
 
 /**
  * Runs `fn` (a drive or rollback of the run) inside an `airun.run` span, ended with the run's
  * status, outcome and reason. Nested calls (a drive that rolls back) share the outer span.
  */
-export async function traceRun<T>(exec: RunExecution, fn: () => Promise<T>): Promise<T> {
-  if (traced.has(exec)) return fn();
+export async function traceRun<T>(state: RunState, fn: () => Promise<T>): Promise<T> {
+  if (traced.has(state)) return fn();
   const tracer = trace.getTracer(TRACER_NAME, TRACER_VERSION);
   const parent = context.active();
-  const run = exec.run;
+  const run = state.run;
   const span = tracer.startSpan(
     "airun.run",
     {
       attributes: {
         [SpanAttr.RUN_ID]: run.id,
         [SpanAttr.WORKFLOW]: run.name,
-        [SpanAttr.SPEC_HASH]: exec.plan.specHash,
+        [SpanAttr.SPEC_HASH]: state.plan.specHash,
         [SpanAttr.PRINCIPAL]: run.principal,
       },
     },
     parent,
   );
-  traced.set(exec, span.isRecording() ? { tracer, span, ctx: trace.setSpan(parent, span) } : null);
+  traced.set(state, span.isRecording() ? { tracer, span, ctx: trace.setSpan(parent, span) } : null);
   try {
     const result = await fn();
-    const end = exec.run;
+    const end = state.run;
     span.setAttribute(SpanAttr.RUN_STATUS, end.status);
     if (end.outcome !== null) span.setAttribute(SpanAttr.RUN_OUTCOME, end.outcome);
     if (end.reason !== null) span.setAttribute(SpanAttr.RUN_REASON, end.reason);
@@ -104,7 +103,7 @@ export async function traceRun<T>(exec: RunExecution, fn: () => Promise<T>): Pro
     setError(span, toAirunError(err).code);
     throw err;
   } finally {
-    traced.delete(exec);
+    traced.delete(state);
     span.end();
   }
 }
@@ -114,19 +113,19 @@ export async function traceRun<T>(exec: RunExecution, fn: () => Promise<T>): Pro
  * not traced (the hot path then builds nothing). End it with `endStepSpan`.
  */
 export function startStepSpan(
-  exec: RunExecution,
+  state: RunState,
   ps: PlanStep,
-  call: Resolved,
+  call: { readonly cap: { readonly name: string }; readonly contextHash: string },
   decision: string,
   attempt: number,
 ): Span | undefined {
-  const t = traced.get(exec);
+  const t = traced.get(state);
   if (!t) return undefined;
   return t.tracer.startSpan(
     `airun.step ${ps.id}`,
     {
       attributes: {
-        [SpanAttr.RUN_ID]: exec.run.id,
+        [SpanAttr.RUN_ID]: state.run.id,
         [SpanAttr.STEP_ID]: ps.id,
         [SpanAttr.CAPABILITY]: call.cap.name,
         [SpanAttr.ATTEMPT]: attempt,
@@ -150,16 +149,16 @@ export function endStepSpan(span: Span | undefined, err?: unknown): void {
  * before-image) as one span, ended at once, without an attempt number.
  */
 export function traceStepFailure(
-  exec: RunExecution,
+  state: RunState,
   ps: PlanStep,
   err: unknown,
   recorded?: { readonly decision: JsonObject; readonly contextHash: string },
 ): void {
-  const t = traced.get(exec);
+  const t = traced.get(state);
   if (!t) return;
-  const rec = exec.steps.get(ps.id);
+  const rec = state.steps.get(ps.id);
   const attributes: Attributes = {
-    [SpanAttr.RUN_ID]: exec.run.id,
+    [SpanAttr.RUN_ID]: state.run.id,
     [SpanAttr.STEP_ID]: ps.id,
   };
   if (ps.capability !== null) attributes[SpanAttr.CAPABILITY] = ps.capability;
@@ -175,18 +174,18 @@ export function traceStepFailure(
  * `airun.compensate <step>` span, a child of the run span.
  */
 export async function traceCompensation(
-  exec: RunExecution,
+  state: RunState,
   comp: CompensationRecord,
   force: boolean,
   fn: () => Promise<JsonValue | null>,
 ): Promise<JsonValue | null> {
-  const t = traced.get(exec);
+  const t = traced.get(state);
   if (!t) return fn();
   const span = t.tracer.startSpan(
     `airun.compensate ${comp.stepId}`,
     {
       attributes: {
-        [SpanAttr.RUN_ID]: exec.run.id,
+        [SpanAttr.RUN_ID]: state.run.id,
         [SpanAttr.STEP_ID]: comp.stepId,
         [SpanAttr.CAPABILITY]: comp.capability,
         [SpanAttr.COMPENSATION_KIND]: comp.kind,
@@ -197,7 +196,7 @@ export async function traceCompensation(
   );
   try {
     const problem = await fn();
-    const after = exec.compensations.get(comp.stepId);
+    const after = state.compensations.get(comp.stepId);
     if (after) {
       span.setAttribute(SpanAttr.COMPENSATION_STATUS, after.status);
       span.setAttribute(SpanAttr.COMPENSATION_ATTEMPTS, after.attempts);

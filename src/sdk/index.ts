@@ -45,9 +45,11 @@ export type {
   Usage,
 } from "../core/capability.js";
 export { defineCapability } from "../core/capability.js";
+export { type Clock, ManualClock, systemClock } from "../core/clock.js";
 export type { WebhookEventType } from "../core/config.js";
 export {
   AirunError,
+  ApprovalError,
   CapabilityError,
   ConflictError,
   DriftError,
@@ -95,7 +97,6 @@ export type {
   ApprovalHistoryEntry,
   ApprovalView,
 } from "../engine/approvals/approval-view.js";
-export { type ApprovalData, ApprovalError, ApprovalStatus } from "../engine/approvals/approvals.js";
 export type { ProgressEvent } from "../engine/context.js";
 export type {
   DriftReport,
@@ -117,8 +118,10 @@ export {
 } from "../engine/replay/replay-types.js";
 export {
   type DecideApprovalInput,
+  type ResumeOptions,
   Runtime,
   type RuntimeOptions,
+  type RuntimeParts,
   type StartRunOptions,
 } from "../engine/runtime/runtime.js";
 /** Sessions: `Runtime.openSession` / `Runtime.resumeSession` return a `Session`. */
@@ -147,6 +150,7 @@ export {
   SessionRef,
   secret,
 } from "../engine/sessions/session-plan.js";
+export { type ApprovalData, ApprovalStatus } from "../engine/state/approval-record.js";
 export type { RunView, StepView } from "../engine/state/run-view.js";
 export { SpanAttr, TRACER_NAME } from "../engine/telemetry.js";
 export {

@@ -5,6 +5,7 @@ import {
   compileConfig,
   DEFAULT_CONCURRENCY,
   DEFAULT_MAX_BEFORE_IMAGE_BYTES,
+  DEFAULT_RECOVERY_CONCURRENCY,
   DEFAULT_REDACT,
 } from "../../src/core/config.js";
 import { ValidationError } from "../../src/core/errors.js";
@@ -49,6 +50,7 @@ describe("compileConfig", () => {
         defaultTimeoutMs: 300_000,
         leaseTtlMs: 15_000,
         heartbeatMs: 5_000,
+        recoveryConcurrency: DEFAULT_RECOVERY_CONCURRENCY,
       },
     });
     expect(Object.isFrozen(c.sandbox.fsRoots)).toBe(true);
@@ -71,7 +73,7 @@ approvals: { timeout: 2h, on_timeout: approve, approvers: ["role:sre"], webhook:
 audit: { level: FORENSIC, redact: [password] }
 llm: { providers: { openai: { base_url: "https://api.openai.com/v1", api_key_env: OPENAI_API_KEY } } }
 plugins: ["./capabilities/cloud.js", "airun-plugin-aws"]
-engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s }
+engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s, recovery_concurrency: 100 }
 `;
     const c = compileConfig({ file: "conf/airun.yaml", text }, { cwd, env: noEnv });
     const dir = path.join(cwd, "conf");
@@ -112,6 +114,7 @@ engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s }
       defaultTimeoutMs: 60_000,
       leaseTtlMs: 30_000,
       heartbeatMs: 10_000,
+      recoveryConcurrency: 100,
     });
   });
 

@@ -9,7 +9,7 @@ import type { JsonObject, JsonValue } from "../../core/json.js";
 import { RunStatus } from "../../core/status.js";
 import type { RunRecord, Store } from "../../store/store.js";
 import { EventType } from "../events.js";
-import { type ApprovalData, ApprovalStatus, approvalOf } from "./approvals.js";
+import { type ApprovalData, ApprovalStatus, approvalOf } from "../state/approval-record.js";
 
 /** An approval with the run it belongs to. */
 export interface ApprovalView extends ApprovalData {

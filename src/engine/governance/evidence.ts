@@ -14,8 +14,8 @@ import { compileExpression, expressionPaths, formatPath, isTruthy } from "../../
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import { StepStatus } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
-import type { RunExecution } from "../state/run-state.js";
-import { templateScope } from "../step/step-runner.js";
+import type { RunState } from "../state/run-state.js";
+import { templateScope } from "../state/scope.js";
 
 /** One requirement's result. */
 export interface RequirementResult {
@@ -58,13 +58,13 @@ function merge(map: JsonObject, key: string, value: JsonValue): void {
 }
 
 /** Builds the evidence map and evaluates `required` against it. */
-export function evaluateEvidence(exec: RunExecution, required: readonly string[]): EvidenceResult {
+export function evaluateEvidence(state: RunState, required: readonly string[]): EvidenceResult {
   const evidence: JsonObject = {};
   const errors: JsonObject = {};
-  const base = templateScope(exec, null, true);
+  const base = templateScope(state, null, true);
   const scope = { ...base, vars: { ...base.vars, evidence } };
-  for (const ps of exec.plan.steps) {
-    if (ps.evidence === null || exec.steps.get(ps.id)?.status !== StepStatus.SUCCEEDED) continue;
+  for (const ps of state.plan.steps) {
+    if (ps.evidence === null || state.steps.get(ps.id)?.status !== StepStatus.SUCCEEDED) continue;
     for (const [key, template] of Object.entries(ps.evidence)) {
       try {
         merge(evidence, key, resolveTemplates(template as JsonValue, scope));

@@ -50,8 +50,8 @@ import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.
 import type { PlanStep } from "../../core/plan.js";
 import { Decision, Outcome, Reason } from "../../core/status.js";
 import type { WriteOp } from "../../store/store.js";
-import { EventType, eventOp } from "../events.js";
-import type { RunExecution } from "../state/run-state.js";
+import { EventType } from "../events.js";
+import type { RunState } from "../state/run-state.js";
 import { driftSamples } from "./baselines.js";
 
 /** Why governance refused a call: the step fails with this and the run abstains. */
@@ -85,15 +85,15 @@ function reportsUsage(cap: AnyCapability): boolean {
   return cap.estimateUsage !== undefined || cap.actualUsage !== undefined;
 }
 
-const states = new WeakMap<RunExecution, RunGovernance>();
+const states = new WeakMap<RunState, RunGovernance>();
 
 /** The governance state of a run, or undefined when its plan has no envelope (cost: one check). */
-export function runGovernance(exec: RunExecution): RunGovernance | undefined {
-  if (exec.plan.governance === null) return undefined;
-  let g = states.get(exec);
+export function runGovernance(state: RunState): RunGovernance | undefined {
+  if (state.plan.governance === null) return undefined;
+  let g = states.get(state);
   if (!g) {
-    g = new RunGovernance(exec, governanceOf(exec.plan)!);
-    states.set(exec, g);
+    g = new RunGovernance(state, governanceOf(state.plan)!);
+    states.set(state, g);
   }
   return g;
 }
@@ -146,7 +146,7 @@ export function findingJson(f: DriftFinding): JsonObject {
 /** The governance of one run in this process. */
 export class RunGovernance {
   readonly envelope: Governance;
-  readonly #exec: RunExecution;
+  readonly #state: RunState;
   #used: Spend;
   readonly #calls: Record<string, number>;
   readonly #inFlight = new Map<string, InFlight>();
@@ -161,17 +161,17 @@ export class RunGovernance {
   /** Drift baselines, read once per run in this process (pre-call checks). */
   #baselines: Readonly<Record<string, MetricBaseline>> | undefined;
 
-  constructor(exec: RunExecution, envelope: Governance) {
-    this.#exec = exec;
+  constructor(state: RunState, envelope: Governance) {
+    this.#state = state;
     this.envelope = envelope;
     const b = envelope.budgets;
     this.#budgeted = b.maxToolCalls !== null || b.maxTokens !== null || b.maxCostUsd !== null;
-    const saved = isPlainObject(exec.run.meta.governance) ? exec.run.meta.governance : {};
+    const saved = isPlainObject(state.run.meta.governance) ? state.run.meta.governance : {};
     // Tool calls: the attempts the run's action steps recorded.
     this.#calls = {};
     let toolCalls = 0;
-    for (const ps of exec.plan.steps) {
-      const n = ps.kind === "action" ? (exec.steps.get(ps.id)?.attempts ?? 0) : 0;
+    for (const ps of state.plan.steps) {
+      const n = ps.kind === "action" ? (state.steps.get(ps.id)?.attempts ?? 0) : 0;
       if (n > 0 && ps.capability !== null) {
         this.#calls[ps.capability] = (this.#calls[ps.capability] ?? 0) + n;
         toolCalls += n;
@@ -224,8 +224,8 @@ export class RunGovernance {
   }
 
   /** Milliseconds since the run was created. */
-  elapsedMs(now = Date.now()): number {
-    return now - this.#exec.run.createdAt;
+  elapsedMs(now = this.#state.now()): number {
+    return now - this.#state.run.createdAt;
   }
 
   #inFlightTotal(): Spend {
@@ -256,7 +256,7 @@ export class RunGovernance {
 
   #queue(stepId: string, type: EventType, data: JsonValue): void {
     const list = this.#pending.get(stepId) ?? [];
-    list.push(eventOp(type, this.#exec.run.id, stepId, data));
+    list.push(this.#state.event(type, stepId, data));
     this.#pending.set(stepId, list);
   }
 
@@ -296,14 +296,7 @@ export class RunGovernance {
     const estimate = this.#estimate(call);
     const breach = this.#overBudget(ps, call, estimate);
     if (breach) return breach;
-    const refusal = await this.#screenDrift(ps, call, estimate, decision);
-    if (refusal) return refusal;
-    // A step about to wait for a person records what was detected now: the approval may be
-    // decided, and the step run, by another process.
-    if (decision.decision === Decision.REQUIRE_APPROVAL && this.#pending.has(ps.id)) {
-      await this.#exec.commit(this.#ops(ps.id));
-    }
-    return null;
+    return this.#screenDrift(ps, call, estimate, decision);
   }
 
   /** The drift part of `screen`: the running totals plus this call against the baseline. */
@@ -316,7 +309,7 @@ export class RunGovernance {
     const drift = this.envelope.drift;
     if (drift === null) return null;
     this.#baselines ??= computeBaselines(
-      await driftSamples(this.#exec.ctx.store, this.#exec.plan, drift.window),
+      await driftSamples(this.#state.ctx.store, this.#state.plan, drift.window),
       drift.metrics,
     );
     const findings = detectDrift(
@@ -344,7 +337,7 @@ export class RunGovernance {
     const open = findings.filter((f) => !this.#acknowledged.has(f.metric));
     if (open.length > 0 && decision.decision !== Decision.DENY) {
       // Recorded once per step: a step re-run after its approval was decided asks nothing new.
-      const asked = this.#exec.step(ps.id).decision;
+      const asked = this.#state.step(ps.id).decision;
       if (!(isPlainObject(asked) && asked.drift !== undefined)) event(open);
       const why = `drift: ${open.map(describeFinding).join("; ")}`;
       decision.reason =
@@ -414,7 +407,7 @@ export class RunGovernance {
         });
       }
     }
-    return this.#ops(stepId);
+    return this.stepOps(stepId);
   }
 
   /** Settles a step's reservation with `actual` (or the reservation itself when unknown). */
@@ -449,7 +442,7 @@ export class RunGovernance {
       }
     }
     this.#settle(stepId, actual);
-    return this.#ops(stepId);
+    return this.stepOps(stepId);
   }
 
   /**
@@ -461,7 +454,7 @@ export class RunGovernance {
     const f = this.#inFlight.get(stepId);
     if (f && f.attempt > attempts) this.#inFlight.delete(stepId);
     else this.#settle(stepId, reportedUsage(e));
-    return this.#ops(stepId);
+    return this.stepOps(stepId);
   }
 
   /**
@@ -489,8 +482,11 @@ export class RunGovernance {
     return b ? this.#breach(ps.id, b, ps.capability ?? "?") : null;
   }
 
-  /** Ops for any other commit of a step: events waiting for it and the state snapshot. */
-  #ops(stepId: string): WriteOp[] {
+  /**
+   * Ops for any other commit of a step (an approval request, a refusal): events waiting for it
+   * and the state snapshot.
+   */
+  stepOps(stepId: string): WriteOp[] {
     const events = this.#pending.get(stepId);
     if (events) this.#pending.delete(stepId);
     if (!this.#dirty) return events ?? [];
@@ -544,8 +540,8 @@ export class RunGovernance {
     }
     return {
       op: "updateRun",
-      runId: this.#exec.run.id,
-      patch: { meta: { ...this.#exec.run.meta, governance: gov } },
+      runId: this.#state.run.id,
+      patch: { meta: { ...this.#state.run.meta, governance: gov } },
     };
   }
 
@@ -569,10 +565,10 @@ function reportedUsage(e: AirunError): Spend | undefined {
  * compensated, and `airun workflow rollback` can still undo it. A rollback asked for after the
  * fact replaces the reason detail, so it always runs.
  */
-export function keepsEffects(exec: RunExecution): boolean {
-  if (exec.plan.governance === null || governanceOf(exec.plan)?.rollbackRequired !== false) {
+export function keepsEffects(state: RunState): boolean {
+  if (state.plan.governance === null || governanceOf(state.plan)?.rollbackRequired !== false) {
     return false;
   }
-  const detail = exec.run.reasonDetail;
+  const detail = state.run.reasonDetail;
   return isPlainObject(detail) && typeof detail.governance === "string";
 }

@@ -6,7 +6,7 @@ import { canonicalJson } from "../../core/hash.js";
 import { isPlainObject, type JsonValue } from "../../core/json.js";
 import { Decision, StepStatus } from "../../core/status.js";
 import type { StepRecord } from "../../store/store.js";
-import { approvalOf } from "../approvals/approvals.js";
+import { approvalOf } from "../state/approval-record.js";
 import { errorOf, reachedStatus, recordedDecision } from "./replay-record.js";
 import {
   type Divergence,

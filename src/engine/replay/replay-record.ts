@@ -9,7 +9,7 @@ import type { JsonValue } from "../../core/json.js";
 import { type CompiledPolicy, decisionRank, type PolicyRequest } from "../../core/policy.js";
 import { Decision, StepStatus } from "../../core/status.js";
 import type { RunRecord, StepRecord } from "../../store/store.js";
-import { approvalOf } from "../approvals/approvals.js";
+import { approvalOf } from "../state/approval-record.js";
 import type { ReplayDecision } from "./replay-types.js";
 
 /** The gatekeeper answer recorded on a step (`decision` JSON), in report form. */

@@ -28,9 +28,9 @@ import { MASK, redact } from "../../core/redact.js";
 import { Decision, isTerminal, StepStatus } from "../../core/status.js";
 import { evaluateCondition, resolveTemplates } from "../../core/template.js";
 import type { RunRecord, StepRecord } from "../../store/store.js";
-import { ApprovalStatus, approvalOf } from "../approvals/approvals.js";
 import type { EngineSettings } from "../context.js";
-import { approvalAction, describeCall } from "../step/step-runner.js";
+import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
+import { approvalAction, describeCall } from "../step/resolve.js";
 import {
   DECIDED_BEFORE_THE_CALL,
   decideAgain,

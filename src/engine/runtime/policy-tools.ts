@@ -20,7 +20,7 @@ import { type PolicyCase, parsePolicyCases } from "../../core/policy-cases.js";
 import { redact } from "../../core/redact.js";
 import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
 import { PolicyGatekeeper } from "../policy/gatekeeper.js";
-import { loadConfig } from "./runtime.js";
+import { loadConfig } from "./config-files.js";
 
 /** Where to find the config and, optionally, a policy file to use instead of the config's. */
 export interface PolicyToolsOptions {

@@ -3,7 +3,7 @@
  * transaction — it ends in `commit()` (budgets, evidence and drift checked: ACCEPT) or in
  * `rollback()` (everything the agent did is undone, newest first). A session is a persisted run
  * (`kind: "session"`) whose plan gains one step per call (engine/session-plan.ts); every call
- * goes through the executor's one step path (`RunExecution.drive` → `runStep`), so policy,
+ * goes through the executor's one step path (`RunState.drive` → `runStep`), so policy,
  * approvals, governance budgets, the write-ahead intent, compensation, recovery, the ledger and
  * context hashes are exactly those of a workflow step.
  *
@@ -25,6 +25,7 @@
  * - Calls of one session are serialized (one at a time, in the order they were asked).
  */
 import { AirunError, ConflictError, NotFoundError } from "../../core/errors.js";
+import { DRIFT_GATE_STEP } from "../../core/governance.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import { planFromJson } from "../../core/plan-schema.js";
 import {
@@ -36,13 +37,16 @@ import {
   StepStatus,
 } from "../../core/status.js";
 import type { RunRecord, StepRecord, WriteOp } from "../../store/store.js";
-import { ApprovalStatus, approvalOf, settleApprovals } from "../approvals/approvals.js";
+import { settleApprovals } from "../approvals/decide.js";
 import type { EngineContext } from "../context.js";
-import { EventType, eventOp } from "../events.js";
-import { commitGate, DRIFT_GATE_STEP } from "../governance/commit-gate.js";
-import { claimRun, prepareResume } from "../recovery/recovery.js";
+import { EventType } from "../events.js";
+import { commitGate } from "../governance/commit-gate.js";
+import { claimRun } from "../recovery/claim.js";
+import { prepareResume } from "../recovery/prepare-resume.js";
+import { type DriveResult, drive, finish } from "../run/driver.js";
+import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
 import { announceStart, creationOps, newRun } from "../state/run-records.js";
-import { type DriveResult, RunExecution } from "../state/run-state.js";
+import { RunState } from "../state/run-state.js";
 import type { RunView } from "../state/run-view.js";
 import {
   type ApprovalHandle,
@@ -71,7 +75,7 @@ export interface SessionHost {
   /** The blob of `policyBlob` was not written after all. */
   policyNotStored(hash: string): void;
   /** This session holds its run's lease now: heartbeat renewal and cancel polling. */
-  track(exec: RunExecution, session: Session): void;
+  track(state: RunState, session: Session): void;
   untrack(runId: string): void;
   /** The session of this runtime that holds the run, if any. */
   heldSession(runId: string): Session | undefined;
@@ -144,7 +148,7 @@ export class Session {
   readonly name: string;
   readonly #host: SessionHost;
   /** The execution while this session holds the run's lease, else null. */
-  #exec: RunExecution | null = null;
+  #state: RunState | null = null;
   /** The last status seen. */
   #status: RunStatus;
   #end: RunRecord | null = null;
@@ -184,11 +188,11 @@ export class Session {
     opts: CallOptions = {},
   ): Promise<T> {
     return this.#serial(async () => {
-      const exec = await this.#held(false);
-      const ps = callStep(exec.plan, exec.ctx.catalog, capability, inputs, opts);
-      exec.appendStep(ps);
-      const result = await this.#drive(exec);
-      return this.#callOutcome(exec, ps.id, result) as T;
+      const state = await this.#held(false);
+      const ps = callStep(state.plan, state.ctx.catalog, capability, inputs, opts);
+      state.appendStep(ps);
+      const result = await this.#drive(state);
+      return this.#callOutcome(state, ps.id, result) as T;
     });
   }
 
@@ -210,23 +214,26 @@ export class Session {
    */
   rollback(opts: { readonly reason?: string } = {}): Promise<RunView> {
     return this.#serial(async () => {
-      const exec = await this.#held(true);
+      const state = await this.#held(true);
       const detail: JsonObject = {
         cancelled_by: this.principal,
         requested: "session.rollback",
         ...(opts.reason !== undefined ? { message: String(opts.reason) } : {}),
       };
-      await exec.commit(exec.compensatingOps(Reason.CANCELLED, detail, Outcome.ABSTAIN));
-      exec.failure = { reason: Reason.CANCELLED, detail };
-      await this.#drive(exec);
+      await state.commitFailure(
+        state.compensatingOps(Reason.CANCELLED, detail, Outcome.ABSTAIN),
+        { reason: Reason.CANCELLED, detail },
+        true,
+      );
+      await this.#drive(state);
       return this.#host.view(this.id);
     });
   }
 
   /** The call waiting for a person, if any. */
   async pendingApproval(): Promise<ApprovalHandle | null> {
-    const steps = this.#exec
-      ? this.#exec.steps.values()
+    const steps = this.#state
+      ? this.#state.steps.values()
       : await this.#host.ctx.store.getSteps(this.id);
     const s = pendingOf(steps);
     return s ? this.#handle(s) : null;
@@ -244,17 +251,17 @@ export class Session {
   detach(): Promise<void> {
     return this.#serial(async () => {
       this.#detached = true;
-      const exec = this.#exec;
-      if (!exec) return;
+      const state = this.#state;
+      if (!state) return;
       this.#drop();
       await this.#host.ctx.store.releaseLease(this.id, this.#host.ctx.owner);
     });
   }
 
   /** @internal Takes the lease now (opening or resuming); the runtime calls it once. */
-  async attach(exec: RunExecution | null): Promise<void> {
+  async attach(state: RunState | null): Promise<void> {
     await this.#serial(async () => {
-      if (exec) this.#hold(exec);
+      if (state) this.#hold(state);
       else {
         try {
           await this.#held(false);
@@ -274,7 +281,7 @@ export class Session {
       } finally {
         this.#inOp = false;
         // A cancel that arrived while this operation ran, after its own drive: roll back now.
-        if (this.#exec?.failure) this.#rollBackCancelled(this.#exec);
+        if (this.#state?.failure) this.#rollBackCancelled(this.#state);
       }
     });
     this.#queue = next.catch(() => undefined);
@@ -282,42 +289,42 @@ export class Session {
   }
 
   /** Finishes the rollback a cancel asked for (by another process) while the agent is idle. */
-  #rollBackCancelled(exec: RunExecution): void {
+  #rollBackCancelled(state: RunState): void {
     this.#serial(async () => {
-      if (this.#exec === exec && exec.failure) await this.#drive(exec);
+      if (this.#state === state && state.failure) await this.#drive(state);
     }).catch(() => undefined);
   }
 
-  #hold(exec: RunExecution): void {
-    this.#exec = exec;
-    this.#status = exec.run.status;
-    this.#host.track(exec, this);
+  #hold(state: RunState): void {
+    this.#state = state;
+    this.#status = state.run.status;
+    this.#host.track(state, this);
     // A cancel asked by another process (polled by the heartbeat) while the agent is idle.
-    exec.abort.signal.addEventListener(
+    state.signal.addEventListener(
       "abort",
       () => {
-        if (!this.#inOp) this.#rollBackCancelled(exec); // else: when the operation ends
+        if (!this.#inOp) this.#rollBackCancelled(state); // else: when the operation ends
       },
       { once: true },
     );
   }
 
   #drop(): void {
-    if (this.#exec) this.#host.untrack(this.id);
-    this.#exec = null;
+    if (this.#state) this.#host.untrack(this.id);
+    this.#state = null;
   }
 
   /** Drives the execution; afterwards holds it only while the session is open. */
-  async #drive(exec: RunExecution): Promise<DriveResult> {
+  async #drive(state: RunState): Promise<DriveResult> {
     let result: DriveResult;
     try {
-      result = await exec.drive();
+      result = await drive(state);
     } catch (err) {
       if (err instanceof ConflictError) this.#drop();
       throw err;
     }
-    this.#status = exec.run.status;
-    if (result === "terminal") this.#end = exec.run;
+    this.#status = state.run.status;
+    if (result === "terminal") this.#end = state.run;
     if (result !== "open") this.#drop();
     return result;
   }
@@ -329,7 +336,7 @@ export class Session {
    * when it has ended, and `ApprovalPendingError` while a call waits (unless `waiting`: a
    * rollback may proceed).
    */
-  async #held(waiting: boolean): Promise<RunExecution> {
+  async #held(waiting: boolean): Promise<RunState> {
     if (this.#detached || this.#host.closed()) {
       throw new SessionClosedError(
         this.id,
@@ -338,7 +345,7 @@ export class Session {
       );
     }
     if (this.#end) throw sessionEndError(this.#end);
-    const held = this.#exec;
+    const held = this.#state;
     if (held) {
       if (!held.failure) return held;
       await this.#drive(held); // a cancel arrived: finish the rollback
@@ -355,7 +362,7 @@ export class Session {
     if (run.status === RunStatus.WAITING_APPROVAL && !waiting) {
       const pending = pendingOf(await ctx.store.getSteps(this.id));
       const a = pending ? approvalOf(pending.decision) : null;
-      if (pending && (a?.expires_at == null || a.expires_at > Date.now())) {
+      if (pending && (a?.expires_at == null || a.expires_at > ctx.clock.now())) {
         throw new ApprovalPendingError(this.#handle(pending));
       }
       // Decided (or expired) and not yet carried out: this session carries it out below.
@@ -370,43 +377,43 @@ export class Session {
         runId: this.id,
       });
     }
-    const exec = await RunExecution.load(ctx, claimed);
-    this.#hold(exec);
-    if (exec.run.status === RunStatus.WAITING_APPROVAL) {
+    const state = await RunState.load(ctx, claimed);
+    this.#hold(state);
+    if (state.run.status === RunStatus.WAITING_APPROVAL) {
       // A rollback undoes the session as it is; the call waiting is never made.
-      if (waiting) return exec;
-      if (!(await settleApprovals(exec))) {
+      if (waiting) return state;
+      if (!(await settleApprovals(state))) {
         this.#drop();
         await ctx.store.releaseLease(this.id, ctx.owner);
-        const pending = pendingOf(exec.steps.values());
+        const pending = pendingOf(state.steps.values());
         if (pending) throw new ApprovalPendingError(this.#handle(pending));
       }
     }
-    const steps = [...exec.steps.values()];
+    const steps = [...state.steps.values()];
     if (
-      exec.run.status === RunStatus.COMPENSATING ||
+      state.run.status === RunStatus.COMPENSATING ||
       steps.some((s) => s.status === StepStatus.RUNNING)
     ) {
-      await prepareResume(exec);
+      await prepareResume(state);
     }
-    const result = await this.#drive(exec);
-    if (result === "terminal") throw sessionEndError(exec.run);
+    const result = await this.#drive(state);
+    if (result === "terminal") throw sessionEndError(state.run);
     if (result === "waiting") {
-      const pending = pendingOf(exec.steps.values());
+      const pending = pendingOf(state.steps.values());
       if (pending) throw new ApprovalPendingError(this.#handle(pending));
     }
-    return exec;
+    return state;
   }
 
   /** What a call's drive came to: its outputs, or the typed error. */
-  #callOutcome(exec: RunExecution, stepId: string, result: DriveResult): JsonValue {
-    if (result === "terminal") throw sessionEndError(exec.run);
-    const step = exec.step(stepId);
+  #callOutcome(state: RunState, stepId: string, result: DriveResult): JsonValue {
+    if (result === "terminal") throw sessionEndError(state.run);
+    const step = state.step(stepId);
     if (result === "waiting") throw new ApprovalPendingError(this.#handle(step));
     if (step.status === StepStatus.SUCCEEDED) return step.outputs ?? {};
-    if (step.status === StepStatus.FAILED) throw this.#callError(exec.run.id, step, exec);
+    if (step.status === StepStatus.FAILED) throw this.#callError(state.run.id, step, state);
     throw new AirunError("INTERNAL", `call ${stepId} stopped in status ${step.status}`, {
-      runId: exec.run.id,
+      runId: state.run.id,
       stepId,
     });
   }
@@ -415,12 +422,12 @@ export class Session {
   #callError(
     runId: string,
     step: StepRecord,
-    source: RunExecution | { comp: string | null; capability: string },
+    source: RunState | { comp: string | null; capability: string },
   ): AirunError {
     const error = (isPlainObject(step.error) ? step.error : {}) as JsonObject;
     const decision = isPlainObject(step.decision) ? step.decision : {};
     const capability =
-      source instanceof RunExecution
+      source instanceof RunState
         ? (source.planStep(step.stepId).capability ?? "?")
         : source.capability;
     const f = { runId, stepId: step.stepId, capability };
@@ -433,16 +440,16 @@ export class Session {
       );
     }
     const comp =
-      source instanceof RunExecution
+      source instanceof RunState
         ? (source.compensations.get(step.stepId)?.status ?? null)
         : source.comp;
     return new CallFailedError(f, error, comp === CompensationStatus.ARMED);
   }
 
   async #commit(opts: { readonly evidence?: Readonly<Record<string, unknown>> }) {
-    const exec = await this.#held(false);
+    const state = await this.#held(false);
     if (opts.evidence !== undefined) {
-      if (exec.plan.steps.some((s) => s.id === SESSION_EVIDENCE_STEP)) {
+      if (state.plan.steps.some((s) => s.id === SESSION_EVIDENCE_STEP)) {
         throw new AirunError(
           "EVIDENCE_ALREADY_GIVEN",
           `session ${this.id} already recorded commit evidence; commit again without evidence`,
@@ -450,7 +457,7 @@ export class Session {
         );
       }
       const ps = evidenceStep(opts.evidence);
-      const now = Date.now();
+      const now = state.now();
       const record: StepRecord = {
         runId: this.id,
         stepId: ps.id,
@@ -465,25 +472,25 @@ export class Session {
         startedAt: now,
         finishedAt: now,
       };
-      exec.appendStep(ps, record, [
+      state.appendStep(ps, record, [
         { op: "putStep", step: record },
-        eventOp(EventType.STEP_SUCCEEDED, this.id, ps.id, { evidence: ps.evidence }),
+        state.event(EventType.STEP_SUCCEEDED, ps.id, { evidence: ps.evidence }),
       ]);
     }
-    const gate = exec.plan.governance === null ? null : await commitGate(exec);
+    const gate = state.plan.governance === null ? null : await commitGate(state);
     if (gate === null || gate.verdict === "pass") {
-      await exec.finish(RunStatus.COMPLETED, Reason.COMPLETED, null, gate?.ops ?? []);
-      this.#status = exec.run.status;
-      this.#end = exec.run;
+      await finish(state, RunStatus.COMPLETED, Reason.COMPLETED, null, gate?.ops ?? []);
+      this.#status = state.run.status;
+      this.#end = state.run;
       this.#drop();
       return this.#host.view(this.id);
     }
-    const result = await this.#drive(exec); // rolls back, or records the wait for a person
+    const result = await this.#drive(state); // rolls back, or records the wait for a person
     if (result === "waiting") {
-      const gateStep = exec.steps.get(DRIFT_GATE_STEP);
+      const gateStep = state.steps.get(DRIFT_GATE_STEP);
       if (gateStep) throw new ApprovalPendingError(this.#handle(gateStep));
     }
-    throw sessionEndError(exec.run);
+    throw sessionEndError(state.run);
   }
 
   #handle(step: StepRecord): ApprovalHandle {
@@ -519,10 +526,10 @@ export class Session {
   /** One look at a waiting call: its result when there is one, else null (still waiting). */
   async #waitOnce(stepId: string): Promise<{ value: JsonValue } | null> {
     if (this.#detached || this.#host.closed() || this.#end) await this.#held(false); // throws
-    const exec = this.#exec;
-    let run: RunRecord | undefined = exec?.run;
-    let step: StepRecord | undefined = exec?.steps.get(stepId);
-    if (!exec) {
+    const state = this.#state;
+    let run: RunRecord | undefined = state?.run;
+    let step: StepRecord | undefined = state?.steps.get(stepId);
+    if (!state) {
       const store = this.#host.ctx.store;
       run = await store.getRun(this.id);
       step = (await store.getSteps(this.id)).find((s) => s.stepId === stepId);
@@ -538,7 +545,7 @@ export class Session {
       return { value: gate ? { approved: true } : (step.outputs ?? {}) };
     }
     if (step.status === StepStatus.FAILED) {
-      if (exec) throw this.#callError(this.id, step, exec);
+      if (state) throw this.#callError(this.id, step, state);
       const comps = await this.#host.ctx.store.getCompensations(this.id);
       const planned = planFromJson(run.plan).steps.find((s) => s.id === stepId);
       throw this.#callError(this.id, step, {
@@ -548,7 +555,7 @@ export class Session {
     }
     const a = approvalOf(step.decision);
     if (!a) return null;
-    const expired = a.expires_at !== null && a.expires_at <= Date.now();
+    const expired = a.expires_at !== null && a.expires_at <= this.#host.ctx.clock.now();
     if (a.status === ApprovalStatus.PENDING && !expired) return null;
     if (gate && a.status === ApprovalStatus.APPROVED && run.status === RunStatus.RUNNING) {
       return { value: { approved: true, decided_by: a.decided_by } };
@@ -559,7 +566,7 @@ export class Session {
     }
     // Decided (or expired) and not carried out yet: carry it out, unless someone (this runtime,
     // or a live process holding the lease) is doing it right now.
-    if (exec || this.#host.busy(this.id)) return null;
+    if (state || this.#host.busy(this.id)) return null;
     try {
       await this.#held(false);
     } catch (err) {
@@ -578,7 +585,7 @@ export async function openSession(host: SessionHost, opts: OpenSessionOptions): 
     if (existing) return resumeExisting(host, existing);
   }
   const { plan, specText } = sessionPlan(opts);
-  const now = Date.now();
+  const now = ctx.clock.now();
   const { run } = newRun(
     ctx,
     {
@@ -611,7 +618,7 @@ export async function openSession(host: SessionHost, opts: OpenSessionOptions): 
   }
   announceStart(ctx, run, { kind: "session" });
   const session = new Session(host, run);
-  await session.attach(RunExecution.created(ctx, run, plan, []));
+  await session.attach(RunState.created(ctx, run, plan, []));
   return session;
 }
 

@@ -3,6 +3,7 @@
  * sessions (`openSession`): the run row, leased by this process, its steps PENDING, and the
  * batch that creates them with their `run.created` / `run.started` ledger entries.
  */
+import { type AirunError, CapabilityError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { Plan } from "../../core/plan.js";
@@ -71,6 +72,12 @@ export function newRun(
   return { run, steps: plan.steps.map((ps) => pendingStep(run.id, ps.id)) };
 }
 
+/** JSON form of an error, as recorded on steps and in events. */
+export function errorJson(e: AirunError): JsonObject {
+  const retryable = e instanceof CapabilityError ? e.retryable : false;
+  return { code: e.code, message: e.message, retryable };
+}
+
 /**
  * The batch creating a run: its row, its steps, and the entries saying what it is (spec and
  * its text's hash, principal, the policy in force) and who started it. `extra` adds to the
@@ -86,17 +93,23 @@ export function creationOps(
   return [
     { op: "insertRun", run },
     ...steps.map((step) => ({ op: "putStep" as const, step })),
-    eventOp(EventType.RUN_CREATED, run.id, null, {
-      ...extra,
-      name: run.name,
-      version: run.specVersion,
-      spec_hash: run.specHash,
-      spec_text_sha256: sha256Hex(run.specText),
-      principal: run.principal,
-      policy_hash: policy.hash,
-      policy_source: policy.source,
-    }),
-    eventOp(EventType.RUN_STARTED, run.id, null, { owner: ctx.owner }),
+    eventOp(
+      EventType.RUN_CREATED,
+      run.id,
+      null,
+      {
+        ...extra,
+        name: run.name,
+        version: run.specVersion,
+        spec_hash: run.specHash,
+        spec_text_sha256: sha256Hex(run.specText),
+        principal: run.principal,
+        policy_hash: policy.hash,
+        policy_source: policy.source,
+      },
+      run.createdAt,
+    ),
+    eventOp(EventType.RUN_STARTED, run.id, null, { owner: ctx.owner }, run.createdAt),
   ];
 }
 

@@ -17,10 +17,12 @@ import type { JsonValue } from "../../core/json.js";
 import { CompensationStatus, StepStatus } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { CompensationRecord } from "../../store/store.js";
-import { EventType, eventOp } from "../events.js";
+import { EventType } from "../events.js";
 import { retryDelayMs, sleep } from "../retry.js";
-import type { RunExecution } from "../state/run-state.js";
-import { beforeImages, errorJson, maskError, templateScope } from "../step/step-runner.js";
+import { beforeImages } from "../state/before-images.js";
+import { errorJson } from "../state/run-records.js";
+import type { RunState } from "../state/run-state.js";
+import { maskError, templateScope } from "../state/scope.js";
 import { traceCompensation } from "../telemetry.js";
 
 /** Attempts per compensation before it is declared failed. */
@@ -43,9 +45,9 @@ export interface RollbackResult {
  * Compensates every armed (or interrupted) step of the run, newest first. Continues past a
  * refusal so that every undo that is safe still happens; the run then ends FAILED.
  */
-export async function rollback(exec: RunExecution, force: boolean): Promise<RollbackResult> {
+export async function rollback(state: RunState, force: boolean): Promise<RollbackResult> {
   const problems: JsonValue[] = [];
-  for (const comp of exec.pendingCompensations()) {
+  for (const comp of state.pendingCompensations()) {
     if (comp.error && (comp.error as { code?: string }).code === "IN_DOUBT") {
       problems.push({
         step: comp.stepId,
@@ -54,8 +56,8 @@ export async function rollback(exec: RunExecution, force: boolean): Promise<Roll
       });
       continue;
     }
-    const problem = await traceCompensation(exec, comp, force, () =>
-      compensateOne(exec, comp, force),
+    const problem = await traceCompensation(state, comp, force, () =>
+      compensateOne(state, comp, force),
     );
     if (problem) problems.push(problem);
   }
@@ -63,7 +65,7 @@ export async function rollback(exec: RunExecution, force: boolean): Promise<Roll
 }
 
 async function compensateOne(
-  exec: RunExecution,
+  state: RunState,
   initial: CompensationRecord,
   force: boolean,
 ): Promise<JsonValue | null> {
@@ -73,11 +75,11 @@ async function compensateOne(
       ...comp,
       status: CompensationStatus.RUNNING,
       attempts: comp.attempts + 1,
-      updatedAt: Date.now(),
+      updatedAt: state.now(),
     };
-    await exec.commit([
+    await state.commit([
       { op: "putCompensation", compensation: comp },
-      eventOp(EventType.COMPENSATION_STARTED, exec.run.id, comp.stepId, {
+      state.event(EventType.COMPENSATION_STARTED, comp.stepId, {
         kind: comp.kind,
         capability: comp.capability,
         attempt: comp.attempts,
@@ -85,24 +87,24 @@ async function compensateOne(
       }),
     ]);
     try {
-      await perform(exec, comp, force);
-      await exec.commit([
+      await perform(state, comp, force);
+      await state.commit([
         {
           op: "putCompensation",
           compensation: {
             ...comp,
             status: CompensationStatus.DONE,
             error: null,
-            updatedAt: Date.now(),
+            updatedAt: state.now(),
           },
         },
-        { op: "putStep", step: { ...exec.step(comp.stepId), status: StepStatus.COMPENSATED } },
-        eventOp(EventType.COMPENSATION_DONE, exec.run.id, comp.stepId, { attempts: comp.attempts }),
+        { op: "putStep", step: { ...state.step(comp.stepId), status: StepStatus.COMPENSATED } },
+        state.event(EventType.COMPENSATION_DONE, comp.stepId, { attempts: comp.attempts }),
       ]);
       return null;
     } catch (err) {
       if (err instanceof ConflictError) throw err;
-      const e = maskError(exec, toAirunError(err));
+      const e = maskError(state, toAirunError(err));
       const refused = e instanceof DriftError;
       const retryable = !refused && e instanceof CapabilityError && e.retryable;
       if (retryable && attempt < COMPENSATION_ATTEMPTS) {
@@ -110,14 +112,13 @@ async function compensateOne(
         continue;
       }
       const status = refused ? CompensationStatus.REFUSED : CompensationStatus.FAILED;
-      await exec.commit([
+      await state.commit([
         {
           op: "putCompensation",
-          compensation: { ...comp, status, error: errorJson(e), updatedAt: Date.now() },
+          compensation: { ...comp, status, error: errorJson(e), updatedAt: state.now() },
         },
-        eventOp(
+        state.event(
           refused ? EventType.COMPENSATION_REFUSED : EventType.COMPENSATION_FAILED,
-          exec.run.id,
           comp.stepId,
           errorJson(e),
         ),
@@ -128,40 +129,36 @@ async function compensateOne(
 }
 
 /** Performs one compensation: the capability's own revert, or the declared capability call. */
-async function perform(
-  exec: RunExecution,
-  comp: CompensationRecord,
-  force: boolean,
-): Promise<void> {
-  const cap = exec.ctx.catalog.get(comp.capability);
+async function perform(state: RunState, comp: CompensationRecord, force: boolean): Promise<void> {
+  const cap = state.ctx.catalog.get(comp.capability);
   if (!cap)
     throw new AirunError(
       "UNKNOWN_CAPABILITY",
       `compensation capability ${comp.capability} is not registered`,
     );
   const ctx = {
-    signal: AbortSignal.timeout(exec.ctx.settings.defaultTimeoutMs),
-    sandbox: exec.ctx.settings.sandbox,
-    runId: exec.run.id,
+    signal: AbortSignal.timeout(state.ctx.settings.defaultTimeoutMs),
+    sandbox: state.ctx.settings.sandbox,
+    runId: state.run.id,
     stepId: comp.stepId,
     attempt: comp.attempts,
   };
   if (comp.kind === "builtin") {
     if (!cap.revert) throw new AirunError("NO_UNDO", `${cap.name} has no builtin undo`);
-    const blobs = await beforeImages(exec, comp, true);
+    const blobs = await beforeImages(state.ctx, comp, true);
     await cap.revert({ ...ctx, data: comp.undo, blobs, force });
     return;
   }
   // A declared compensation: resolve its inputs again with real secret values (only masked
   // values were recorded), from the persisted inputs and outputs.
-  const ps = exec.planStep(comp.stepId);
+  const ps = state.planStep(comp.stepId);
   if (!ps.compensation)
     throw new AirunError("NO_COMPENSATION", `step ${comp.stepId} declares no compensation`);
-  const scope = templateScope(exec, null);
-  const own = exec.step(comp.stepId);
+  const scope = templateScope(state, null);
+  const own = state.step(comp.stepId);
   const vars = {
     ...scope.vars,
-    steps: { ...exec.stepScope, [comp.stepId]: { outputs: own.outputs ?? {} } },
+    steps: { ...state.stepScope, [comp.stepId]: { outputs: own.outputs ?? {} } },
   };
   const input = cap.input.parse(resolveTemplates(ps.compensation.inputs, { ...scope, vars }));
   await cap.execute(input, ctx);

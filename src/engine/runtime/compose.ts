@@ -1,0 +1,243 @@
+/**
+ * @module The composition root: builds a runtime's parts from the config — store, clock,
+ * capability registry (with plugins), gatekeeper (watching the policy file), notifier (signed
+ * webhooks), blob sealing and ledger keys, lease identity — with every part injectable, then
+ * hands them to the façade (`Runtime.open` in `runtime.ts`, which also starts the worker).
+ *
+ * Ownership: a part the runtime built itself is released by `Runtime.close()` (last built,
+ * first released); an injected part is left to whoever passed it (a test that shares one store
+ * between two runtimes closes it itself). Test and benchmark hooks (crash injection, an
+ * unchained ledger) come in here, as options of the store the runtime opens, and only here.
+ */
+import { resolve } from "node:path";
+import { loadPlugins } from "../../capabilities/plugins.js";
+import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
+import { type Clock, systemClock } from "../../core/clock.js";
+import type { AirunConfig } from "../../core/config.js";
+import type { JsonObject } from "../../core/json.js";
+import { openStore } from "../../store/open-store.js";
+import type { Store, StoreOptions } from "../../store/store.js";
+import type { EngineContext, EngineSettings, Notifier, ProgressEvent } from "../context.js";
+import { EventType } from "../events.js";
+import { type BlobSeal, loadBlobSeal } from "../keys/blob-seal.js";
+import type { LedgerKey } from "../ledger/ledger.js";
+import { newOwnerId } from "../owner.js";
+import { createDecisionHook } from "../policy/decision-hook.js";
+import { type Gatekeeper, PolicyGatekeeper } from "../policy/gatekeeper.js";
+import { DEFAULT_WEBHOOK_SETTINGS, WebhookDispatcher } from "../webhooks.js";
+import { loadConfig } from "./config-files.js";
+import type { WorkerOptions } from "./worker.js";
+
+/** Parts a caller may supply instead of the ones the config would build. */
+export interface RuntimeParts {
+  /** A store to use instead of the one `store:` names (the runtime does not close it). */
+  readonly store?: Store;
+  /** Where "now" comes from for everything recorded (default: the system clock). */
+  readonly clock?: Clock;
+  /** Capabilities (default: the standard library plus the config's plugins). */
+  readonly registry?: CapabilityRegistry;
+  /** The policy decider (default: the config's policy file, hot-reloaded, and its hook). */
+  readonly gatekeeper?: Gatekeeper;
+  /** Where approval and run changes are announced (default: the config's signed webhooks). */
+  readonly notifier?: Notifier;
+  /** Seals before-images at rest (default: the key under `<home>/keys/blobs/`). */
+  readonly blobSeal?: BlobSeal;
+  /** Signs checkpoints and packs (default: the key pair under `<home>/keys/ledger/`). */
+  readonly ledgerKey?: LedgerKey;
+  /** This process's lease identity (default: `host:pid:nonce`). */
+  readonly owner?: string;
+  /**
+   * Options of the store the runtime opens (ignored with `store`): commit hooks for crash and
+   * fault injection in tests, an unchained ledger for benchmarks. Never set in production.
+   */
+  readonly storeOptions?: StoreOptions;
+}
+
+/** How to open a runtime. Everything is optional. */
+export interface RuntimeOptions extends RuntimeParts {
+  /** Config file; default `airun.yaml` in `cwd` when it exists. */
+  readonly configFile?: string;
+  /** State directory; overrides config and AIRUN_HOME. */
+  readonly home?: string;
+  readonly cwd?: string;
+  /** Environment for secrets and AIRUN_* settings; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Live progress listener. */
+  readonly onProgress?: (event: ProgressEvent) => void;
+  /** Worker duties beyond the heartbeat (a recovery sweep on a timer, for servers). */
+  readonly worker?: WorkerOptions;
+}
+
+/** Something built here, released by `Runtime.close()` (last built, first released). */
+export type Releaser = () => Promise<void> | void;
+
+/** The parts of a runtime, as the façade receives them. */
+export interface RuntimeInit {
+  readonly config: AirunConfig;
+  readonly ctx: EngineContext;
+  readonly registry: CapabilityRegistry;
+  readonly ledgerKey: LedgerKey | undefined;
+  readonly worker: WorkerOptions;
+  /** Parts built here, released on close (last first). */
+  readonly releasers: Releaser[];
+}
+
+/**
+ * Builds a runtime's parts: config, store (migrated), capabilities with plugins, gatekeeper,
+ * notifier, keys; every part replaceable through `options`. `Runtime.open` is this plus the
+ * façade.
+ */
+export async function composeRuntime(options: RuntimeOptions = {}): Promise<RuntimeInit> {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const env = options.env ?? process.env;
+  const config = await loadConfig(cwd, env, options.configFile, options.home);
+  const releasers: Releaser[] = [];
+  try {
+    const registry = options.registry ?? createStandardRegistry({ llm: config.llm, env });
+    if (!options.registry) await loadPlugins(registry, config.plugins, config.baseDir);
+    const gatekeeper = options.gatekeeper ?? (await watchedGatekeeper(config, releasers));
+    const store = options.store ?? (await ownStore(config, options.storeOptions, releasers));
+    const notifier = options.notifier ?? ownNotifier(config, store, env, releasers);
+    const ctx: EngineContext = {
+      store,
+      clock: options.clock ?? systemClock,
+      blobs: options.blobSeal ?? (await loadBlobSeal(config.home)),
+      catalog: registry,
+      gatekeeper,
+      settings: engineSettings(config, env),
+      owner: options.owner ?? newOwnerId(),
+      notifier,
+      onProgress: runFinishedNotifier(notifier, options.onProgress),
+    };
+    return {
+      config,
+      ctx,
+      registry,
+      ledgerKey: options.ledgerKey,
+      worker: options.worker ?? {},
+      releasers,
+    };
+  } catch (err) {
+    await release(releasers);
+    throw err;
+  }
+}
+
+/** Releases what was built, last first; the first error is rethrown after all ran. */
+export async function release(releasers: Releaser[]): Promise<void> {
+  let first: unknown;
+  for (const r of releasers.splice(0).reverse()) {
+    try {
+      await r();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
+async function watchedGatekeeper(config: AirunConfig, releasers: Releaser[]): Promise<Gatekeeper> {
+  const gatekeeper = await PolicyGatekeeper.load(config.policy, {
+    watch: true,
+    hook: config.policyHook ? createDecisionHook(config.policyHook) : null,
+  });
+  releasers.push(() => gatekeeper.close());
+  return gatekeeper;
+}
+
+async function ownStore(
+  config: AirunConfig,
+  storeOptions: StoreOptions | undefined,
+  releasers: Releaser[],
+): Promise<Store> {
+  const store = await openStore({
+    url: config.store.kind === "sqlite" ? "sqlite" : config.store.url,
+    home: config.home,
+    ...(config.store.kind === "sqlite" ? { synchronous: config.store.synchronous } : {}),
+    ...(storeOptions ? { storeOptions } : {}),
+  });
+  releasers.push(() => store.close());
+  return store;
+}
+
+/**
+ * The config's webhook dispatcher. Closed with the runtime: deliveries still failing after a
+ * grace period are abandoned (and recorded so).
+ */
+function ownNotifier(
+  config: AirunConfig,
+  store: Store,
+  env: Readonly<Record<string, string | undefined>>,
+  releasers: Releaser[],
+): Notifier {
+  const w = config.approvals.webhook;
+  const settings = w
+    ? {
+        url: w.url,
+        secretEnv: w.secretEnv ?? DEFAULT_WEBHOOK_SETTINGS.secretEnv,
+        events: w.events,
+        maxAttempts: w.maxAttempts,
+        backoffMs: w.backoffMs,
+        maxBackoffMs: w.maxBackoffMs,
+        timeoutMs: w.timeoutMs,
+      }
+    : DEFAULT_WEBHOOK_SETTINGS;
+  const dispatcher = new WebhookDispatcher(store, settings, env);
+  releasers.push(() => dispatcher.close());
+  return dispatcher;
+}
+
+/** Engine settings compiled from the config. */
+function engineSettings(
+  config: AirunConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): EngineSettings {
+  const roles = new Map(Object.entries(config.principals).map(([p, v]) => [p, v.roles]));
+  return {
+    concurrency: config.engine.concurrency,
+    defaultTimeoutMs: config.engine.defaultTimeoutMs,
+    leaseTtlMs: config.engine.leaseTtlMs,
+    heartbeatMs: config.engine.heartbeatMs,
+    recoveryConcurrency: config.engine.recoveryConcurrency,
+    sandbox: config.sandbox,
+    redactKeys: config.audit.redact,
+    auditLevel: config.audit.level,
+    env,
+    defaultApprovers: config.approvals.approvers,
+    approvalTimeoutMs: config.approvals.timeoutMs,
+    approvalOnTimeout: config.approvals.onTimeout,
+    rolesOf: (p) => roles.get(p) ?? [],
+  };
+}
+
+/** Terminal run events, each of which sends a `run.finished` webhook when configured. */
+const RUN_FINISHED: ReadonlySet<string> = new Set([
+  EventType.RUN_COMPLETED,
+  EventType.RUN_ROLLED_BACK,
+  EventType.RUN_FAILED,
+]);
+
+/** The progress listener, extended to send `run.finished` once a terminal status is committed. */
+function runFinishedNotifier(
+  notifier: Notifier,
+  onProgress: ((event: ProgressEvent) => void) | undefined,
+): (event: ProgressEvent) => void {
+  return (event) => {
+    onProgress?.(event);
+    if (!RUN_FINISHED.has(event.type)) return;
+    const d = (event.data ?? {}) as JsonObject;
+    // The notifier sends only the event types its config asks for.
+    notifier.send({
+      type: "run.finished",
+      runId: event.runId,
+      stepId: null,
+      run: {
+        id: event.runId,
+        status: d.status ?? null,
+        outcome: d.outcome ?? null,
+        reason: d.reason ?? null,
+        detail: d.detail ?? null,
+      },
+    });
+  };
+}

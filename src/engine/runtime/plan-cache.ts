@@ -1,0 +1,36 @@
+/**
+ * @module Compiled plans by spec file and text hash, least recently used first: a worker
+ * running one workflow many times compiles it once. Plans are frozen, so sharing them is safe.
+ */
+import type { CapabilityCatalog } from "../../core/capability.js";
+import { sha256Hex } from "../../core/hash.js";
+import type { Plan } from "../../core/plan.js";
+import { compileSpec } from "../../core/spec-compile.js";
+
+/** A bounded cache of compiled plans. */
+export class PlanCache {
+  readonly #plans = new Map<string, Plan>();
+  readonly #catalog: CapabilityCatalog;
+  readonly #size: number;
+
+  constructor(catalog: CapabilityCatalog, size = 64) {
+    this.#catalog = catalog;
+    this.#size = size;
+  }
+
+  /** The plan of `text` (from `file`), compiled once. Throws ValidationError for a bad spec. */
+  compile(file: string, text: string): Plan {
+    const key = `${file}\0${sha256Hex(text)}`;
+    let plan = this.#plans.get(key);
+    if (plan) {
+      this.#plans.delete(key);
+    } else {
+      plan = compileSpec({ file, text }, this.#catalog);
+      if (this.#plans.size >= this.#size) {
+        this.#plans.delete(this.#plans.keys().next().value as string);
+      }
+    }
+    this.#plans.set(key, plan);
+    return plan;
+  }
+}

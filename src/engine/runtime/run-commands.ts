@@ -1,0 +1,297 @@
+/**
+ * @module What people and agents ask of workflow runs, behind the façade: start one, resume it
+ * (deciding its approval first), cancel it, undo it after the fact, and take over an orphan.
+ * Each claims the run's lease for this process, drives it as far as it can go, and lets go.
+ */
+
+import { AirunError, ApprovalError, ConflictError, NotFoundError } from "../../core/errors.js";
+import { governanceOf } from "../../core/governance.js";
+import { isTerminal, Reason, RunStatus } from "../../core/status.js";
+import type { RunRecord } from "../../store/store.js";
+import { type DecisionInput, decideApproval, settleApprovals } from "../approvals/decide.js";
+import type { EngineContext } from "../context.js";
+import { EventType, eventOp } from "../events.js";
+import { coerceInputs } from "../inputs.js";
+import { claimRun } from "../recovery/claim.js";
+import { prepareResume } from "../recovery/prepare-resume.js";
+import { finishRollback } from "../run/driver.js";
+import { announceStart, creationOps, newRun } from "../state/run-records.js";
+import { RunState } from "../state/run-state.js";
+import type { ActiveRuns } from "./active-runs.js";
+import { readSpec } from "./config-files.js";
+import type { PlanCache } from "./plan-cache.js";
+import type { PolicyRecords } from "./policy-records.js";
+
+/** What the run commands work with (the façade's parts). */
+export interface RunCommandsHost {
+  readonly ctx: EngineContext;
+  readonly runs: ActiveRuns;
+  readonly plans: PlanCache;
+  readonly policies: PolicyRecords;
+}
+
+/** What to run. */
+export interface StartRunOptions {
+  readonly specFile: string;
+  /** Spec text; read from `specFile` when absent. */
+  readonly specText?: string;
+  /** Input values (strings from the CLI are coerced to the declared types). */
+  readonly inputs?: Readonly<Record<string, unknown>>;
+  readonly principal?: string;
+  readonly idempotencyKey?: string;
+}
+
+/** How to resume a run: optionally deciding its pending approval first. */
+export interface ResumeOptions extends Partial<DecisionInput> {}
+
+/**
+ * Starts a run and drives it until it is terminal or waits for an approval; returns its id. A
+ * run started again with the same idempotency key is the same run.
+ */
+export async function startRun(
+  host: RunCommandsHost,
+  opts: StartRunOptions,
+  defaultPrincipal: () => string,
+): Promise<string> {
+  const { ctx } = host;
+  if (opts.idempotencyKey) {
+    const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
+    if (existing) return continueIfOrphaned(host, sameKindOrRefuse(existing, opts.idempotencyKey));
+  }
+  const specText = opts.specText ?? (await readSpec(opts.specFile));
+  const plan = host.plans.compile(opts.specFile, specText);
+  const inputs = coerceInputs(plan, opts.inputs ?? {}, opts.specFile);
+  const principal = opts.principal ?? plan.principal ?? defaultPrincipal();
+  const { run, steps } = newRun(
+    ctx,
+    {
+      kind: "workflow",
+      plan,
+      specText,
+      principal,
+      inputs,
+      idempotencyKey: opts.idempotencyKey ?? null,
+    },
+    ctx.clock.now(),
+  );
+  const policy = ctx.gatekeeper.policy;
+  const objective = plan.governance ? { objective: governanceOf(plan)?.objective ?? null } : {};
+  try {
+    await ctx.store.commit([
+      ...host.policies.blobOps(policy),
+      ...creationOps(ctx, run, steps, objective),
+    ]);
+  } catch (err) {
+    host.policies.notStored(policy.hash); // the blob went down with the batch
+    if (err instanceof ConflictError && opts.idempotencyKey) {
+      const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
+      if (existing) {
+        return continueIfOrphaned(host, sameKindOrRefuse(existing, opts.idempotencyKey));
+      }
+    }
+    throw err;
+  }
+  announceStart(ctx, run);
+  await host.runs.drive(RunState.created(ctx, run, plan, steps));
+  return run.id;
+}
+
+/**
+ * Resumes a run: with a decision, decides its pending approval first (eligibility, self-approval
+ * and expiry are checked); then drives it as far as it can go.
+ */
+export async function resumeRun(
+  host: RunCommandsHost,
+  runId: string,
+  opts: ResumeOptions,
+): Promise<void> {
+  if (opts.decision && !opts.principal) {
+    throw new AirunError("PRINCIPAL_REQUIRED", "a decision needs the principal who decides it", {
+      runId,
+    });
+  }
+  const state = await claim(host, runId);
+  try {
+    // A decision refused because the approval expired still lets on_timeout take effect.
+    let expired: ApprovalError | undefined;
+    if (opts.decision && opts.principal) {
+      try {
+        await decideApproval(host.ctx, state, {
+          decision: opts.decision,
+          principal: opts.principal,
+          ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+          ...(opts.stepId !== undefined ? { stepId: opts.stepId } : {}),
+          ...(opts.approvalId !== undefined ? { approvalId: opts.approvalId } : {}),
+        });
+      } catch (err) {
+        if (!(err instanceof ApprovalError && err.code === "APPROVAL_EXPIRED")) throw err;
+        expired = err;
+      }
+    }
+    if (state.run.status !== RunStatus.WAITING_APPROVAL || (await settleApprovals(state))) {
+      await prepareResume(state);
+      await host.runs.drive(state);
+    }
+    if (expired) throw expired;
+  } finally {
+    await release(host, runId);
+  }
+}
+
+/**
+ * Cancels a running or waiting run: in-flight calls are aborted and everything the run did is
+ * rolled back (reason CANCELLED). A run another live process is executing is asked to cancel
+ * (a durable request it sees at its next heartbeat); this waits up to `waitMs` for the end.
+ */
+export async function cancelRun(
+  host: RunCommandsHost,
+  runId: string,
+  principal: string,
+  waitMs: number,
+): Promise<void> {
+  const { ctx } = host;
+  const run = await requireActive(ctx, runId);
+  const request = eventOp(
+    EventType.RUN_CANCEL_REQUESTED,
+    runId,
+    null,
+    { by: principal },
+    ctx.clock.now(),
+  );
+  // An open session of this runtime is asked like one of another process (heartbeat).
+  const claimed = host.runs.session(runId) ? undefined : await claimRun(ctx, run);
+  if (!claimed) {
+    await ctx.store.commit([request]);
+    const deadline = Date.now() + waitMs;
+    while (Date.now() < deadline) {
+      const now = await ctx.store.getRun(runId);
+      if (now && isTerminal(now.status)) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return;
+  }
+  const state = await RunState.load(ctx, claimed);
+  try {
+    await state.commit([request]);
+    await prepareResume(state);
+    state.cancel(principal);
+    await host.runs.drive(state);
+  } finally {
+    await release(host, runId);
+  }
+}
+
+/**
+ * Undoes a finished run after the fact (COMPLETED, or FAILED with effects still armed), newest
+ * first, with the same drift check: a target changed since is refused unless `force`.
+ */
+export async function rollbackRun(
+  host: RunCommandsHost,
+  runId: string,
+  opts: { readonly principal: string; readonly force?: boolean },
+): Promise<void> {
+  const { ctx } = host;
+  const run = await ctx.store.getRun(runId);
+  if (!run) throw new NotFoundError(`run ${runId}`, { runId });
+  if (run.status !== RunStatus.COMPLETED && run.status !== RunStatus.FAILED) {
+    throw new AirunError(
+      "NOT_ROLLBACKABLE",
+      `run ${runId} is ${run.status}: only a finished run is undone after the fact (cancel an active one)`,
+      { runId, status: run.status },
+    );
+  }
+  const claimed = await ctx.store.acquireLease(
+    runId,
+    ctx.owner,
+    ctx.settings.leaseTtlMs,
+    ctx.clock.now(),
+  );
+  if (!claimed) throw new ConflictError(`run ${runId} is held by another process`, { runId });
+  const state = await RunState.load(ctx, claimed);
+  try {
+    // A COMPLETED run is undone because someone asked; a FAILED one keeps the reason it
+    // first had to roll back for (not the COMPENSATION_FAILED of the refused attempt).
+    const original = (run.reasonDetail as { original_reason?: Reason } | null)?.original_reason;
+    const reason: Reason =
+      run.status === RunStatus.COMPLETED
+        ? Reason.ROLLBACK_REQUESTED
+        : (original ?? run.reason ?? Reason.ROLLBACK_REQUESTED);
+    await state.commit(
+      state.runUpdate(
+        {
+          status: RunStatus.COMPENSATING,
+          reason,
+          reasonDetail: { requested_by: opts.principal, previous_status: run.status },
+        },
+        EventType.RUN_COMPENSATING,
+        { reason, requested_by: opts.principal, force: opts.force ?? false },
+      ),
+    );
+    await finishRollback(state, opts.force ?? false);
+  } finally {
+    await release(host, runId);
+  }
+}
+
+/** A run that must exist and not have ended. */
+async function requireActive(ctx: EngineContext, runId: string): Promise<RunRecord> {
+  const run = await ctx.store.getRun(runId);
+  if (!run) throw new NotFoundError(`run ${runId}`, { runId });
+  if (isTerminal(run.status)) {
+    throw new AirunError(
+      "RUN_TERMINAL",
+      `run ${runId} already ended ${run.status} (${run.reason})`,
+      { runId, status: run.status },
+    );
+  }
+  return run;
+}
+
+/** Claims a run for a command of this runtime (refused while a live process holds it). */
+async function claim(host: RunCommandsHost, runId: string): Promise<RunState> {
+  const run = await requireActive(host.ctx, runId);
+  if (host.runs.session(runId)) {
+    throw new ConflictError(`run ${runId} is a session open in this process`, { runId });
+  }
+  host.runs.claim(runId);
+  try {
+    const claimed = await claimRun(host.ctx, run);
+    if (!claimed) {
+      throw new ConflictError(`run ${runId} is being executed by ${run.leaseOwner}`, { runId });
+    }
+    return await RunState.load(host.ctx, claimed);
+  } catch (err) {
+    host.runs.unclaim(runId);
+    throw err;
+  }
+}
+
+async function release(host: RunCommandsHost, runId: string): Promise<void> {
+  host.runs.unclaim(runId);
+  await host.ctx.store.releaseLease(runId, host.ctx.owner);
+}
+
+/** A run found by its idempotency key, driven on if nobody holds it; returns its id. */
+async function continueIfOrphaned(host: RunCommandsHost, run: RunRecord): Promise<string> {
+  if (!isTerminal(run.status) && run.status !== RunStatus.WAITING_APPROVAL) {
+    const claimed = await claimRun(host.ctx, run);
+    if (claimed) {
+      const state = await RunState.load(host.ctx, claimed);
+      await prepareResume(state);
+      await host.runs.drive(state);
+    }
+  }
+  return run.id;
+}
+
+/** A workflow run found by its idempotency key; a session holding the key is refused. */
+function sameKindOrRefuse(run: RunRecord, key: string): RunRecord {
+  if (run.kind === "workflow") return run;
+  throw new ConflictError(
+    `idempotency key "${key}" belongs to session ${run.id}, not a workflow run`,
+    {
+      runId: run.id,
+      idempotencyKey: key,
+    },
+  );
+}

@@ -1,0 +1,92 @@
+/**
+ * @module The worker duties of a runtime, run once per process however many runs, sessions or
+ * requests it serves: the heartbeat (renews this process's leases in one statement and extends
+ * the lease deadline of every run it holds), cancel requests recorded by other processes
+ * (handed to the runs they name), and — for long-lived processes (`airun serve`, `airun
+ * worker`) — a recovery sweep on a timer. One-shot commands run the heartbeat only.
+ */
+import type { EngineContext } from "../context.js";
+import { EventType } from "../events.js";
+import type { ActiveRuns } from "./active-runs.js";
+
+/** What the worker runs besides the heartbeat. */
+export interface WorkerOptions {
+  /** Run a recovery sweep this often (ms); absent: never (one-shot commands). */
+  readonly sweepIntervalMs?: number;
+}
+
+/** The worker of one runtime (see module doc). */
+export class Worker {
+  readonly #ctx: EngineContext;
+  readonly #runs: ActiveRuns;
+  readonly #sweep: () => Promise<unknown>;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #beating: Promise<void> | undefined;
+  #sweeping: Promise<unknown> | undefined;
+  #stopped = false;
+
+  constructor(
+    ctx: EngineContext,
+    runs: ActiveRuns,
+    sweep: () => Promise<unknown>,
+    options: WorkerOptions = {},
+  ) {
+    this.#ctx = ctx;
+    this.#runs = runs;
+    this.#sweep = sweep;
+    this.#every(ctx.settings.heartbeatMs, () => this.beat());
+    if (options.sweepIntervalMs !== undefined && options.sweepIntervalMs > 0) {
+      this.#every(options.sweepIntervalMs, () => this.sweep());
+    }
+  }
+
+  /**
+   * One heartbeat: renews every lease this process holds and honours cancel requests made by
+   * other processes. Overlapping beats share one.
+   */
+  beat(): Promise<void> {
+    this.#beating ??= this.#beat().finally(() => {
+      this.#beating = undefined;
+    });
+    return this.#beating;
+  }
+
+  async #beat(): Promise<void> {
+    const ctx = this.#ctx;
+    const now = ctx.clock.now();
+    const until = now + ctx.settings.leaseTtlMs;
+    const renewed = new Set(await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, now));
+    for (const state of this.#runs.held()) {
+      if (renewed.has(state.run.id)) state.leaseRenewed(until);
+      const [cancel] = await ctx.store.listEvents({
+        runId: state.run.id,
+        types: [EventType.RUN_CANCEL_REQUESTED],
+        limit: 1,
+      });
+      if (cancel) state.cancel(String((cancel.data as { by?: string } | null)?.by ?? "unknown"));
+    }
+  }
+
+  /** A recovery sweep, unless one is running already (then that one). */
+  sweep(): Promise<unknown> {
+    this.#sweeping ??= this.#sweep().finally(() => {
+      this.#sweeping = undefined;
+    });
+    return this.#sweeping;
+  }
+
+  /** Stops every duty and waits for the ones in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    await Promise.allSettled([this.#beating, this.#sweeping]);
+  }
+
+  #every(ms: number, duty: () => Promise<unknown>): void {
+    const timer = setInterval(() => {
+      if (!this.#stopped) duty().catch(() => undefined);
+    }, ms);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+}

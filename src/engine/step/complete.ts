@@ -1,0 +1,101 @@
+/**
+ * @module Stage 6 of a step, complete: the ops of its completion commit — the step SUCCEEDED
+ * with its outputs masked (secrets it read, redacted keys), its compensation ARMED (a declared
+ * compensation gets its inputs resolved, possibly from the step's own outputs), its spend
+ * settled, and the `step.succeeded` entry. A side-effect-free step writes its decision here too
+ * (it had no intent), so it costs one commit.
+ */
+import { toAirunError } from "../../core/errors.js";
+import type { JsonObject, JsonValue } from "../../core/json.js";
+import type { PlanStep } from "../../core/plan.js";
+import { redact } from "../../core/redact.js";
+import { CompensationStatus, StepStatus } from "../../core/status.js";
+import { resolveTemplates } from "../../core/template.js";
+import type { CompensationRecord, StepRecord, WriteOp } from "../../store/store.js";
+import { audited } from "../audit.js";
+import { EventType } from "../events.js";
+import { runGovernance } from "../governance/run-governance.js";
+import type { RunState } from "../state/run-state.js";
+import { templateScope } from "../state/scope.js";
+import type { Resolved } from "./resolve.js";
+
+/** What a completed attempt brings to its commit. */
+export interface Completion {
+  readonly decision: JsonObject;
+  readonly rawOutputs: JsonValue;
+  readonly attempts: number;
+  /** When the step's first attempt was about to start (engine clock). */
+  readonly started: number;
+  /** The step wrote a write-ahead intent (its decision is already recorded). */
+  readonly intent: boolean;
+}
+
+/** The ops of a step's completion commit (see module doc). */
+export function successOps(
+  state: RunState,
+  ps: PlanStep,
+  call: Resolved,
+  done: Completion,
+): WriteOp[] {
+  const settings = state.ctx.settings;
+  const outputs = redact(done.rawOutputs, {
+    secrets: call.secrets.size > 0 ? [...call.secrets.values()] : [],
+    keys: settings.redactKeys,
+  });
+  const now = state.now();
+  const prior = state.step(ps.id);
+  const step: StepRecord = {
+    ...prior,
+    status: StepStatus.SUCCEEDED,
+    attempts: done.attempts,
+    inputs: call.recordInputs,
+    outputs,
+    error: null,
+    decision: done.decision,
+    contextHash: call.contextHash,
+    startedAt: prior.startedAt ?? done.started,
+    finishedAt: now,
+  };
+  const ops: WriteOp[] = [{ op: "putStep", step }];
+  if (!done.intent) ops.push(state.event(EventType.STEP_DECISION, ps.id, done.decision));
+  const gov = runGovernance(state);
+  if (gov) ops.push(...gov.successOps(ps.id, call, done.rawOutputs));
+  const comp = state.compensations.get(ps.id);
+  if (comp && comp.status === CompensationStatus.PENDING) {
+    ops.push({ op: "putCompensation", compensation: armed(state, ps, comp, outputs) });
+  }
+  ops.push(
+    state.event(EventType.STEP_SUCCEEDED, ps.id, {
+      attempts: done.attempts,
+      context_hash: call.contextHash,
+      duration_ms: now - done.started,
+      // A side effect's inputs are on its intent entry; an effect-free step has none.
+      ...(done.intent ? {} : audited(settings.auditLevel, "inputs", call.recordInputs)),
+      ...audited(settings.auditLevel, "outputs", outputs),
+    }),
+  );
+  return ops;
+}
+
+/** A compensation record armed: its effect happened; a declared one gets its recorded inputs. */
+export function armed(
+  state: RunState,
+  ps: PlanStep,
+  comp: CompensationRecord,
+  outputs: JsonValue | null,
+): CompensationRecord {
+  let inputs: JsonValue | null = null;
+  if (comp.kind === "declared" && ps.compensation) {
+    const scope = templateScope(state, null, true);
+    const vars = {
+      ...scope.vars,
+      steps: { ...state.stepScope, [ps.id]: { outputs: outputs ?? {} } },
+    };
+    try {
+      inputs = resolveTemplates(ps.compensation.inputs, { ...scope, vars });
+    } catch (err) {
+      inputs = { unresolved: toAirunError(err).message };
+    }
+  }
+  return { ...comp, status: CompensationStatus.ARMED, inputs, updatedAt: state.now() };
+}
