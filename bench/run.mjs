@@ -19,6 +19,8 @@
 //  5. policy decisions/s, compiled vs a naive scan of the same 100 rules (bench/policy.mjs).
 //  6. ledger verification and what the ledger costs per step (bench/ledger.mjs).
 //  7. what a full governance envelope costs per step (bench/governance.mjs).
+//  8. recovery: N runs killed mid-step, then the time until each runs its step again
+//     (bench/recovery.mjs).
 import { execFileSync } from "node:child_process";
 import {
   closeSync,
@@ -473,3 +475,4 @@ try {
 await (await import("./policy.mjs")).runPolicyBench();
 await (await import("./ledger.mjs")).runLedgerBench();
 await (await import("./governance.mjs")).runGovernanceBench();
+await (await import("./recovery.mjs")).runRecoveryBench();

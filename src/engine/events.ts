@@ -55,13 +55,16 @@ export const EventType = {
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
-/** An event append operation, stamped now. `runId` is null for events of no run (policy). */
+/**
+ * An event append operation stamped `at` (the engine clock's now; `RunState.event` does this for
+ * a run's entries). `runId` is null for events of no run (policy reloads).
+ */
 export function eventOp(
   type: EventType,
   runId: string | null,
   stepId: string | null,
   data: JsonValue,
-  at: number = Date.now(),
+  at: number,
 ): WriteOp {
   return { op: "appendEvent", event: { runId, stepId, type, at, data } };
 }

@@ -28,6 +28,6 @@ export function isOwnerAlive(owner: string): boolean {
 }
 
 /** A new run id: sortable by creation time, short enough to type. */
-export function newRunId(now: number = Date.now()): string {
+export function newRunId(now: number): string {
   return `${now.toString(36)}-${randomBytes(5).toString("hex")}`;
 }

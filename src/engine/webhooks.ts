@@ -7,6 +7,7 @@
  * event of the approval's run. `verifyWebhook` is what receivers use to check a request.
  */
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { type Clock, systemClock } from "../core/clock.js";
 import { DEFAULT_WEBHOOK_EVENTS, type WebhookEventType } from "../core/config.js";
 import type { JsonObject } from "../core/json.js";
 import type { Store } from "../store/store.js";
@@ -170,6 +171,7 @@ function displayUrl(url: string): string {
 export class WebhookDispatcher {
   readonly settings: WebhookSettings;
   readonly #store: Store;
+  readonly #clock: Clock;
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #inFlight = new Set<Promise<void>>();
   /** Aborted when the runtime closes: pending attempts and backoffs stop. */
@@ -180,7 +182,9 @@ export class WebhookDispatcher {
     store: Store,
     settings: WebhookSettings,
     env: Readonly<Record<string, string | undefined>>,
+    clock: Clock = systemClock,
   ) {
+    this.#clock = clock;
     this.#store = store;
     this.settings = settings;
     this.#env = env;
@@ -347,15 +351,21 @@ export class WebhookDispatcher {
     const approvalId = event.approval?.id;
     try {
       await this.#store.commit([
-        eventOp(EventType.WEBHOOK_DELIVERY, event.run_id, event.step_id, {
-          delivery_id: event.id,
-          event: event.type,
-          ...(typeof approvalId === "string" ? { approval_id: approvalId } : {}),
-          url,
-          attempt,
-          outcome,
-          ...fields,
-        }),
+        eventOp(
+          EventType.WEBHOOK_DELIVERY,
+          event.run_id,
+          event.step_id,
+          {
+            delivery_id: event.id,
+            event: event.type,
+            ...(typeof approvalId === "string" ? { approval_id: approvalId } : {}),
+            url,
+            attempt,
+            outcome,
+            ...fields,
+          },
+          this.#clock.now(),
+        ),
       ]);
     } catch {
       // The store is closing or failing: the delivery itself must not fail the runtime.

@@ -13,6 +13,7 @@ import {
   signCheckpoint,
   verifyCheckpoint,
 } from "../../core/checkpoint.js";
+import type { Clock } from "../../core/clock.js";
 import { AirunError, NotFoundError } from "../../core/errors.js";
 import { type EvidencePackBody, PACK_FORMAT, writePack } from "../../core/evidence-pack.js";
 import { isPlainObject, type JsonValue } from "../../core/json.js";
@@ -27,6 +28,14 @@ const PAGE = 5000;
 
 /** Key name in signed notes. */
 const KEY_NAME = "airun-ledger";
+
+/** What the ledger service works with: the store, the home (checkpoints), the key, the clock. */
+export interface LedgerAccess {
+  readonly store: Store;
+  readonly home: string;
+  readonly key: LedgerKey;
+  readonly clock: Clock;
+}
 
 /** The ledger's signing key, created under the home directory on first use. */
 export interface LedgerKey {
@@ -92,28 +101,23 @@ export interface CheckpointResult {
  * `<home>/checkpoints/` (every later `verify` checks it). Refuses a ledger that does not verify:
  * signing a tampered history would launder it.
  */
-export async function writeCheckpoint(
-  store: Store,
-  home: string,
-  key: LedgerKey,
-): Promise<CheckpointResult> {
-  const report = await verifyLedger(store, home, key, []);
+export async function writeCheckpoint(ledger: LedgerAccess): Promise<CheckpointResult> {
+  const report = await verifyLedger(ledger, []);
   if (!report.ok) {
     throw new AirunError(
       "LEDGER_INVALID",
       `the ledger does not verify, refusing to sign it: ${report.problems[0] ?? "unknown problem"}`,
     );
   }
-  return saveCheckpoint(home, key, report.entries, report.root);
+  return saveCheckpoint(ledger, report.entries, report.root);
 }
 
 async function saveCheckpoint(
-  home: string,
-  key: LedgerKey,
+  { home, key, clock }: LedgerAccess,
   treeSize: number,
   rootHex: string,
 ): Promise<CheckpointResult> {
-  const timestamp = Date.now();
+  const timestamp = clock.now();
   const root = Buffer.from(rootHex, "hex");
   const text = signCheckpoint(
     { origin: key.origin, treeSize, root, timestamp },
@@ -163,9 +167,7 @@ export interface LedgerReport {
  * their entries.
  */
 export async function verifyLedger(
-  store: Store,
-  home: string,
-  key: LedgerKey,
+  { store, home, key }: LedgerAccess,
   extraCheckpoints: readonly { readonly source: string; readonly text: string }[],
 ): Promise<LedgerReport> {
   const checks: CheckpointCheck[] = [];
@@ -276,12 +278,8 @@ async function savedCheckpoints(home: string): Promise<{ source: string; text: s
  * collecting its leaves, signs and saves a fresh checkpoint, proves each of the run's entries
  * against it, and signs the pack. Returns the pack's file text.
  */
-export async function exportEvidencePack(
-  store: Store,
-  home: string,
-  key: LedgerKey,
-  runId: string,
-): Promise<string> {
+export async function exportEvidencePack(ledger: LedgerAccess, runId: string): Promise<string> {
+  const { store, key } = ledger;
   const run = await store.getRun(runId);
   if (run === undefined) throw new NotFoundError(`run ${runId}`, { runId });
   const chain = new ChainVerifier();
@@ -300,7 +298,7 @@ export async function exportEvidencePack(
       `the ledger does not verify, refusing to export evidence from it: ${chain.problem.message}`,
     );
   }
-  const checkpoint = await saveCheckpoint(home, key, leaves.length, toHex(merkleRoot(leaves)));
+  const checkpoint = await saveCheckpoint(ledger, leaves.length, toHex(merkleRoot(leaves)));
   const proofs = inclusionProofs(
     leaves,
     mine.map((m) => m.row.seq - 1),
@@ -319,7 +317,7 @@ export async function exportEvidencePack(
   );
   const body: EvidencePackBody = {
     format: PACK_FORMAT,
-    created_at: Date.now(),
+    created_at: ledger.clock.now(),
     run: {
       id: run.id,
       kind: run.kind,

@@ -97,10 +97,11 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     if (!options.registry) await loadPlugins(registry, config.plugins, config.baseDir);
     const gatekeeper = options.gatekeeper ?? (await watchedGatekeeper(config, releasers));
     const store = options.store ?? (await ownStore(config, options.storeOptions, releasers));
-    const notifier = options.notifier ?? ownNotifier(config, store, env, releasers);
+    const clock = options.clock ?? systemClock;
+    const notifier = options.notifier ?? ownNotifier(config, store, env, clock, releasers);
     const ctx: EngineContext = {
       store,
-      clock: options.clock ?? systemClock,
+      clock,
       blobs: options.blobSeal ?? (await loadBlobSeal(config.home)),
       catalog: registry,
       gatekeeper,
@@ -168,6 +169,7 @@ function ownNotifier(
   config: AirunConfig,
   store: Store,
   env: Readonly<Record<string, string | undefined>>,
+  clock: Clock,
   releasers: Releaser[],
 ): Notifier {
   const w = config.approvals.webhook;
@@ -182,7 +184,7 @@ function ownNotifier(
         timeoutMs: w.timeoutMs,
       }
     : DEFAULT_WEBHOOK_SETTINGS;
-  const dispatcher = new WebhookDispatcher(store, settings, env);
+  const dispatcher = new WebhookDispatcher(store, settings, env, clock);
   releasers.push(() => dispatcher.close());
   return dispatcher;
 }

@@ -29,6 +29,7 @@ import { type DriftReport, driftReport } from "../governance/baselines.js";
 import {
   type CheckpointResult,
   exportEvidencePack,
+  type LedgerAccess,
   type LedgerKey,
   type LedgerReport,
   loadLedgerKey,
@@ -293,17 +294,17 @@ export class Runtime {
   async verifyLedger(
     checkpoints: readonly { readonly source: string; readonly text: string }[] = [],
   ): Promise<LedgerReport> {
-    return verifyLedger(this.#ctx.store, this.config.home, await this.#key(), checkpoints);
+    return verifyLedger(await this.#ledger(), checkpoints);
   }
 
   /** Signs a checkpoint of the (verified) ledger and saves it under the home directory. */
   async checkpointLedger(): Promise<CheckpointResult> {
-    return writeCheckpoint(this.#ctx.store, this.config.home, await this.#key());
+    return writeCheckpoint(await this.#ledger());
   }
 
   /** The evidence pack of a run, as file text (`core/evidence-pack.ts`). */
   async exportEvidencePack(runId: string): Promise<string> {
-    return exportEvidencePack(this.#ctx.store, this.config.home, await this.#key(), runId);
+    return exportEvidencePack(await this.#ledger(), runId);
   }
 
   /** The ledger's public key (PEM) and its fingerprint. */
@@ -381,6 +382,11 @@ export class Runtime {
   #key(): Promise<LedgerKey> {
     this.#ledgerKey ??= loadLedgerKey(this.config.home);
     return this.#ledgerKey;
+  }
+
+  async #ledger(): Promise<LedgerAccess> {
+    const { store, clock } = this.#ctx;
+    return { store, clock, home: this.config.home, key: await this.#key() };
   }
 }
 
