@@ -9,24 +9,8 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type AnyCapability, defineCapability, PLUGIN_NAME } from "../core/capability.js";
-import { AirunError, type ErrorContext } from "../core/errors.js";
+import { PluginError } from "../core/errors.js";
 import type { CapabilityRegistry } from "./registry.js";
-
-/** Codes of `PluginError`. */
-export type PluginErrorCode =
-  | "PLUGIN_NOT_FOUND"
-  | "PLUGIN_LOAD_FAILED"
-  | "PLUGIN_NO_CAPABILITY"
-  | "PLUGIN_INVALID_CAPABILITY"
-  | "CAPABILITY_DUPLICATE";
-
-/** A plugin module could not be loaded or registered; `context.plugin` is the module path. */
-export class PluginError extends AirunError {
-  override readonly name = "PluginError";
-  constructor(code: PluginErrorCode, message: string, context: ErrorContext, cause?: unknown) {
-    super(code, message, context, { cause });
-  }
-}
 
 /**
  * True when `value` looks like a capability: an object with a string `name`, a function

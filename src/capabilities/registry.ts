@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { AnyCapability, CapabilityCatalog } from "../core/capability.js";
-import { AirunError, type ErrorContext } from "../core/errors.js";
+import { CapabilityRegistrationError } from "../core/errors.js";
 import type { JsonValue } from "../core/json.js";
 import type { LlmConfig } from "../core/llm-config.js";
 import { EffectClass, RiskLevel, UndoKind } from "../core/status.js";
@@ -17,21 +17,6 @@ import { sysAssert } from "./sys/assert.js";
 import { sysEcho } from "./sys/echo.js";
 import { sysFail } from "./sys/fail.js";
 import { sysSleep } from "./sys/sleep.js";
-
-/**
- * A capability could not be registered: code `CAPABILITY_DUPLICATE` (the name is taken) or
- * `CAPABILITY_INVALID` (the declaration is malformed).
- */
-export class CapabilityRegistrationError extends AirunError {
-  override readonly name = "CapabilityRegistrationError";
-  constructor(
-    code: "CAPABILITY_DUPLICATE" | "CAPABILITY_INVALID",
-    message: string,
-    context: ErrorContext = {},
-  ) {
-    super(code, message, context);
-  }
-}
 
 /** Names are dotted lower-case segments (`sys.echo`, `io.fs.write_file`). */
 const NAME_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;

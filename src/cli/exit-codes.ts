@@ -1,7 +1,9 @@
 /**
- * @module Exit codes of the `airun` command (SPEC §11), and how a run or error maps to one.
+ * @module Exit codes of the `airun` command (SPEC §11), and how a run or error maps to one (an
+ * error's through the one table of `core/error-codes.ts`).
  */
-import { AirunError, ValidationError } from "../core/errors.js";
+import { surfaceAnswer } from "../core/error-codes.js";
+import { AirunError } from "../core/errors.js";
 import type { RunView } from "../engine/state/run-view.js";
 
 /** The exit codes. */
@@ -18,37 +20,9 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** Error codes that mean the user asked for something that cannot be done (exit 2). */
-const USAGE_CODES = new Set([
-  "USAGE",
-  "NOT_FOUND",
-  "RUN_TERMINAL",
-  "NOT_ROLLBACKABLE",
-  "NOT_WAITING",
-  "NO_PENDING_APPROVAL",
-  "AMBIGUOUS_APPROVAL",
-  "SELF_APPROVAL",
-  "NOT_ELIGIBLE",
-  "APPROVAL_EXPIRED",
-  "CONFLICT",
-  "UNSUPPORTED_STORE",
-]);
-
-/** Error codes that mean a check failed: the data does not verify (exit 7). */
-const VERIFY_CODES = new Set([
-  "LEDGER_INVALID",
-  "PACK_MALFORMED",
-  "CHECKPOINT_MALFORMED",
-  "CHECKPOINT_BAD_SIGNATURE",
-]);
-
 /** Exit code for a run's state, or for an error. */
 export function exitCodeFor(subject: RunView | AirunError): ExitCode {
-  if (subject instanceof ValidationError) return ExitCode.USAGE;
-  if (subject instanceof AirunError) {
-    if (VERIFY_CODES.has(subject.code)) return ExitCode.VERIFY_FAILED;
-    return USAGE_CODES.has(subject.code) ? ExitCode.USAGE : ExitCode.INTERNAL;
-  }
+  if (subject instanceof AirunError) return surfaceAnswer(subject.code).exit as ExitCode;
   switch (subject.status) {
     case "COMPLETED":
       return ExitCode.OK;

@@ -11,6 +11,7 @@ import { registerApprovalCommands } from "./approval-commands.js";
 import { type CommonOptions, collect, common, parseInputs, withRuntime } from "./cli-kit.js";
 import { registerDriftCommands } from "./drift-commands.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
+import { cliHint } from "./hints.js";
 import { initProject } from "./init.js";
 import { registerLedgerCommands } from "./ledger-commands.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
@@ -260,6 +261,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (err instanceof AirunError) {
       process.stderr.write(`airun: ${err.code}: ${err.message}\n`);
+      const hint = cliHint(err);
+      if (hint) process.stderr.write(`  hint: ${hint}\n`);
       return exitCodeFor(err);
     }
     process.stderr.write(`airun: internal error: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -3,41 +3,11 @@
  * paths, literals, comparison and logical operators and `len(x)`. A small safe evaluator: no
  * `eval`, no `Function`, and only own properties of plain objects and arrays are reachable.
  */
-import { AirunError, type ErrorContext } from "./errors.js";
+import { ExpressionError, ExpressionErrorCode } from "./errors.js";
 import { isPlainObject, type JsonValue } from "./json.js";
 
 /** Property names an expression may never read, whatever object it is applied to. */
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
-
-/** Error codes raised by the expression language. */
-export const ExpressionErrorCode = {
-  /** The source does not parse; `column` (1-based) says where. */
-  SYNTAX: "EXPRESSION_SYNTAX",
-  /** A path does not resolve in the scope (never silently `undefined`). */
-  UNRESOLVED: "UNRESOLVED_REFERENCE",
-  /** An operator got operands of the wrong type (`1 < 'a'`, `len(3)`). */
-  TYPE: "EXPRESSION_TYPE",
-} as const;
-export type ExpressionErrorCode = (typeof ExpressionErrorCode)[keyof typeof ExpressionErrorCode];
-
-/** An expression failed to compile or to evaluate. */
-export class ExpressionError extends AirunError {
-  override readonly name = "ExpressionError";
-  /** 1-based column in the expression source, when known. */
-  readonly column: number | undefined;
-  /** The unresolved path (`steps.a.outputs.x`), for `UNRESOLVED_REFERENCE`. */
-  readonly path: string | undefined;
-
-  constructor(
-    code: ExpressionErrorCode,
-    message: string,
-    context: ErrorContext & { column?: number; path?: string; source?: string } = {},
-  ) {
-    super(code, message, context);
-    this.column = context.column;
-    this.path = context.path;
-  }
-}
 
 /** What an expression can read: variables by root name, and secrets by name. */
 export interface ExprScope {

@@ -3,7 +3,8 @@
  * reference (seed shorthand rewritten to native paths), collects the steps a template reads as
  * dependencies, reads `depends_on`, and orders the steps topologically, reporting each cycle.
  */
-import { compileExpression, ExpressionError, formatPath, rewriteExpressionPaths } from "./expr.js";
+import { ExpressionError } from "./errors.js";
+import { compileExpression, formatPath, rewriteExpressionPaths } from "./expr.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { PlanStep } from "./plan.js";
 import { didYouMean, type SpecContext } from "./spec-context.js";

@@ -5,13 +5,8 @@
  *
  * There is no escape syntax: a literal `{{` is written as `${{ '{{' }}`.
  */
-import {
-  compileExpression,
-  ExpressionError,
-  ExpressionErrorCode,
-  type ExprScope,
-  isTruthy,
-} from "./expr.js";
+import { ExpressionError, ExpressionErrorCode } from "./errors.js";
+import { compileExpression, type ExprScope, isTruthy } from "./expr.js";
 import { isPlainObject, type JsonValue } from "./json.js";
 
 /** A piece of a templated string: literal text, or an expression. */

@@ -47,15 +47,26 @@ export type {
 export { defineCapability } from "../core/capability.js";
 export { type Clock, ManualClock, systemClock } from "../core/clock.js";
 export type { WebhookEventType } from "../core/config.js";
+/** The typed errors a session's calls, commit and rollback throw (see each class). */
 export {
   AirunError,
   ApprovalError,
+  type ApprovalHandle,
+  ApprovalPendingError,
+  BudgetExceededError,
+  type BudgetFigures,
+  CallDeniedError,
+  CallFailedError,
   CapabilityError,
   ConflictError,
   DriftError,
+  EvidenceUnmetError,
   NotFoundError,
   type Problem,
   SandboxError,
+  SessionClosedError,
+  type SessionEnd,
+  type UnmetRequirement,
   ValidationError,
 } from "../core/errors.js";
 export {
@@ -126,19 +137,6 @@ export {
 } from "../engine/runtime/runtime.js";
 /** Sessions: `Runtime.openSession` / `Runtime.resumeSession` return a `Session`. */
 export { Session } from "../engine/sessions/session.js";
-/** The typed errors a session's calls, commit and rollback throw (see each class). */
-export {
-  type ApprovalHandle,
-  ApprovalPendingError,
-  BudgetExceededError,
-  type BudgetFigures,
-  CallDeniedError,
-  CallFailedError,
-  EvidenceUnmetError,
-  SessionClosedError,
-  type SessionEnd,
-  type UnmetRequirement,
-} from "../engine/sessions/session-errors.js";
 /** Session options, and the explicit dynamic values a call may hold (all else is literal). */
 export {
   type CallCompensation,

@@ -1,8 +1,9 @@
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { isCapabilityLike, loadPlugins, PluginError } from "../../src/capabilities/plugins.js";
+import { isCapabilityLike, loadPlugins } from "../../src/capabilities/plugins.js";
 import { CapabilityRegistry } from "../../src/capabilities/registry.js";
 import { sysEcho } from "../../src/capabilities/sys/echo.js";
+import { PluginError } from "../../src/core/errors.js";
 import { makeCtx } from "./helpers.js";
 
 const FIXTURES = resolve(import.meta.dirname, "../fixtures/plugins");

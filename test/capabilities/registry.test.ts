@@ -2,12 +2,12 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { fsCapabilities } from "../../src/capabilities/fs/index.js";
 import {
-  CapabilityRegistrationError,
   CapabilityRegistry,
   createStandardRegistry,
   describeCapability,
 } from "../../src/capabilities/registry.js";
 import { defineCapability } from "../../src/core/capability.js";
+import { CapabilityRegistrationError } from "../../src/core/errors.js";
 
 const demo = (name: string) =>
   defineCapability({

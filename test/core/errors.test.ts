@@ -22,10 +22,13 @@ import {
  */
 async function otherCopy(): Promise<typeof import("../../src/core/errors.js")> {
   const dir = mkdtempSync(join(tmpdir(), "airun-errors-copy-"));
-  const file = join(dir, "errors.mjs");
-  const built = readFileSync(join(import.meta.dirname, "../../dist/core/errors.js"), "utf8");
-  writeFileSync(file, built.replace(/^\/\/# sourceMappingURL=.*$/m, ""));
-  return import(/* @vite-ignore */ pathToFileURL(file).href);
+  // The module and what it imports at run time (type-only imports are erased).
+  for (const name of ["errors.js", "json.js"]) {
+    const built = readFileSync(join(import.meta.dirname, "../../dist/core", name), "utf8");
+    writeFileSync(join(dir, name), built.replace(/^\/\/# sourceMappingURL=.*$/m, ""));
+  }
+  writeFileSync(join(dir, "package.json"), '{ "type": "module" }');
+  return import(/* @vite-ignore */ pathToFileURL(join(dir, "errors.js")).href);
 }
 
 describe("error classes across module copies", () => {
@@ -53,13 +56,13 @@ describe("error classes across module copies", () => {
     expect(fake instanceof CapabilityError).toBe(false);
     const nothing: unknown = null;
     expect(nothing instanceof AirunError).toBe(false);
-    expect(new AirunError("X", "y") instanceof CapabilityError).toBe(false);
+    expect(new AirunError("INTERNAL", "y") instanceof CapabilityError).toBe(false);
   });
 
   it("a subclass without its own kind matches only its own instances", () => {
     class Local extends AirunError {}
-    expect(new AirunError("X", "y") instanceof Local).toBe(false);
-    expect(new Local("X", "y") instanceof Local).toBe(true);
-    expect(new Local("X", "y") instanceof AirunError).toBe(true);
+    expect(new AirunError("INTERNAL", "y") instanceof Local).toBe(false);
+    expect(new Local("INTERNAL", "y") instanceof Local).toBe(true);
+    expect(new Local("INTERNAL", "y") instanceof AirunError).toBe(true);
   });
 });

@@ -1,8 +1,8 @@
 /** @module Tests of the expression language (src/core/expr.ts). */
 import { describe, expect, it } from "vitest";
+import { ExpressionError } from "../../src/core/errors.js";
 import {
   compileExpression,
-  ExpressionError,
   type ExprScope,
   formatPath,
   isTruthy,

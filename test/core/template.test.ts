@@ -1,7 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are Airun templates.
 /** @module Tests of templates (src/core/template.ts). */
 import { describe, expect, it } from "vitest";
-import { ExpressionError, type ExprScope } from "../../src/core/expr.js";
+import { ExpressionError } from "../../src/core/errors.js";
+import type { ExprScope } from "../../src/core/expr.js";
 import {
   collectSecretNames,
   evaluateCondition,

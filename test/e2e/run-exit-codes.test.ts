@@ -5,7 +5,14 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type ApprovalJson, project, type RunJson, tempRoot } from "./project.js";
+import {
+  type ApprovalJson,
+  background,
+  project,
+  type RunJson,
+  tempRoot,
+  waitFor,
+} from "./project.js";
 
 const root = tempRoot("exit");
 afterAll(() => root.cleanup());
@@ -264,5 +271,34 @@ describe("airun: usage errors exit 2 with a message on stderr", () => {
   it("records no run for any of the refused commands", async () => {
     const list = await p.json<{ runs: unknown[] }>(["workflow", "list"]);
     expect(list.body.runs).toEqual([]);
+  });
+});
+
+describe("airun: errors speak in product terms, the CLI adds its hint, and a conflict is not a usage error", () => {
+  it("a decision without --as exits 2 with the hint to pass it; a run another live process holds exits 1 (CONFLICT), not 2", async () => {
+    const p = project(root.path);
+    p.write(
+      "slow.yaml",
+      "name: slow\nversion: 1\nprincipal: agent:e2e\nsteps:\n  - id: nap\n    capability: sys.sleep\n    inputs: { ms: 4000 }\n",
+    );
+    expect((await p.run(["workflow", "list"])).code).toBe(0); // the home exists before the race
+    const bg = background(["run", "slow.yaml"], p.dir);
+    try {
+      const runId = await waitFor("the run to start", async () => {
+        const list = await p.json<{ runs: { id: string; status: string }[] }>(["workflow", "list"]);
+        return list.body.runs.find((r) => r.status === "RUNNING")?.id;
+      });
+      const noPrincipal = await p.run(["workflow", "resume", runId, "--decision", "approve"]);
+      expect(noPrincipal.code).toBe(2);
+      expect(noPrincipal.stderr).toMatch(/PRINCIPAL_REQUIRED: a decision needs the principal/);
+      expect(noPrincipal.stderr).toMatch(/hint: pass --as kind:id/);
+      const held = await p.run(["workflow", "resume", runId]);
+      expect(held.code).toBe(1);
+      expect(held.stderr).toMatch(/CONFLICT: run .* is being executed by/);
+      expect(held.stderr).toMatch(/hint: another process holds the run/);
+    } finally {
+      bg.kill();
+      await bg.done;
+    }
   });
 });

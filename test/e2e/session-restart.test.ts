@@ -10,11 +10,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { ApprovalPendingError, SessionClosedError } from "../../src/core/errors.js";
 import { Runtime } from "../../src/engine/runtime/runtime.js";
-import {
-  ApprovalPendingError,
-  SessionClosedError,
-} from "../../src/engine/sessions/session-errors.js";
 import { type Project, project, type RunJson, tempRoot } from "./project.js";
 
 const root = tempRoot("session");

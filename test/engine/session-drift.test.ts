@@ -6,11 +6,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { ApprovalPendingError, SessionClosedError } from "../../src/core/errors.js";
 import type { Runtime } from "../../src/engine/runtime/runtime.js";
-import {
-  ApprovalPendingError,
-  SessionClosedError,
-} from "../../src/engine/sessions/session-errors.js";
 import type { GovernanceInput } from "../../src/engine/sessions/session-plan.js";
 import type { Workspace } from "./helpers.js";
 import { sessionWorkspace } from "./session-kit.js";

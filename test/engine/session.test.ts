@@ -6,7 +6,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ValidationError } from "../../src/core/errors.js";
 import {
   ApprovalPendingError,
   BudgetExceededError,
@@ -14,7 +13,8 @@ import {
   CallFailedError,
   EvidenceUnmetError,
   SessionClosedError,
-} from "../../src/engine/sessions/session-errors.js";
+  ValidationError,
+} from "../../src/core/errors.js";
 import { fromOutput, ref, secret } from "../../src/engine/sessions/session-plan.js";
 import type { Workspace } from "./helpers.js";
 import { bumps, entries, entryTypes, sessionWorkspace } from "./session-kit.js";

@@ -3,10 +3,11 @@
  * so a capability never leaks a raw `ENOENT` and the engine can tell transient failures
  * (retryable) from permanent ones.
  */
+import type { ErrorCode } from "../../core/error-codes.js";
 import { AirunError, CapabilityError, type ErrorContext } from "../../core/errors.js";
 
 /** errno → [code, retryable]. Anything not listed becomes `FS_IO_ERROR`, not retryable. */
-const ERRNO_CODES: Readonly<Record<string, readonly [string, boolean]>> = {
+const ERRNO_CODES: Readonly<Record<string, readonly [ErrorCode, boolean]>> = {
   ENOENT: ["FS_NOT_FOUND", false],
   EEXIST: ["FS_EXISTS", false],
   ENOTEMPTY: ["FS_NOT_EMPTY", false],

@@ -4,7 +4,7 @@
  * recorded failure is the result of the call (served) or of something the replay decides
  * itself (resolution, the gatekeeper, a person).
  */
-import { ExpressionErrorCode } from "../../core/expr.js";
+import { ExpressionErrorCode } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
 import { type CompiledPolicy, decisionRank, type PolicyRequest } from "../../core/policy.js";
 import { Decision, StepStatus } from "../../core/status.js";

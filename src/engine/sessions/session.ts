@@ -24,7 +24,19 @@
  * - `rollback()` is the agent abstaining: ROLLED_BACK, outcome ABSTAIN, reason CANCELLED.
  * - Calls of one session are serialized (one at a time, in the order they were asked).
  */
-import { AirunError, ConflictError, NotFoundError } from "../../core/errors.js";
+import {
+  AirunError,
+  type ApprovalHandle,
+  ApprovalPendingError,
+  BudgetExceededError,
+  CallDeniedError,
+  CallFailedError,
+  ConflictError,
+  EvidenceUnmetError,
+  NotFoundError,
+  SessionClosedError,
+  type SessionEnd,
+} from "../../core/errors.js";
 import { DRIFT_GATE_STEP } from "../../core/governance.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import { planFromJson } from "../../core/plan-schema.js";
@@ -48,16 +60,7 @@ import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
 import { announceStart, creationOps, newRun } from "../state/run-records.js";
 import { RunState } from "../state/run-state.js";
 import type { RunView } from "../state/run-view.js";
-import {
-  type ApprovalHandle,
-  ApprovalPendingError,
-  BudgetExceededError,
-  CallDeniedError,
-  CallFailedError,
-  EvidenceUnmetError,
-  SessionClosedError,
-  type SessionEnd,
-} from "./session-errors.js";
+
 import {
   type CallOptions,
   callStep,
