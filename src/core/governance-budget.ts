@@ -2,7 +2,7 @@
  * @module Budget arithmetic (SPEC §7), as pure functions over plain numbers: a call RESERVES its
  * worst-case spend before it is made and SETTLES with its actual spend after. A reservation is
  * refused when spent + reserved in flight + this estimate would exceed a limit; the answer says
- * which budget and the figures. The engine keeps the amounts (engine/governance.ts).
+ * which budget and the figures. The engine keeps the amounts (engine/governance/run-governance.ts).
  */
 import type { Usage } from "./capability.js";
 import type { Budgets } from "./governance.js";

@@ -42,7 +42,7 @@ export const EventType = {
   POLICY_RELOAD_REFUSED: "policy.reload_refused",
   /** One webhook delivery attempt (engine/webhooks.ts), recorded after it ended. */
   WEBHOOK_DELIVERY: "webhook.delivery",
-  /** Governance (engine/governance.ts): a call's worst-case spend reserved before it is made. */
+  /** Governance (governance/run-governance.ts): a call's worst-case spend reserved before it is made. */
   BUDGET_RESERVED: "budget.reserved",
   /** A call's reservation settled with its actual spend (or, after a crash, kept as spent). */
   BUDGET_SETTLED: "budget.settled",

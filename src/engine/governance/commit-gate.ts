@@ -29,14 +29,8 @@ import type { RunState } from "../state/run-state.js";
 import { traceStepFailure } from "../telemetry.js";
 import { addDriftSample, driftSamples } from "./baselines.js";
 import { evaluateEvidence, evidenceJson } from "./evidence.js";
-import {
-  budgetRefusal,
-  driftRefusal,
-  findingJson,
-  type Refusal,
-  type RunGovernance,
-  runGovernance,
-} from "./run-governance.js";
+import { budgetRefusal, driftRefusal, findingJson, type Refusal } from "./refusals.js";
+import { type RunGovernance, runGovernance } from "./run-governance.js";
 
 /** What the commit gate decided. */
 export type CommitGateResult =

@@ -1,5 +1,7 @@
 /**
  * @module The governance envelope of a running workflow (SPEC §7): one `RunGovernance` per run
+ * (longer than most files: it is one class whose invariants — reserve before a call, settle
+ * after it, persist both inside the step's own commits — are best checked in one place)
  * in this process, created on first use. It screens each capability call (tools, budgets, drift
  * against the running totals), reserves the call's worst-case spend, settles it with the actual
  * spend, and hands the step runner the write ops that persist it IN the commits the step makes
@@ -24,7 +26,7 @@
  * spend, and a re-run counts once more, as the new attempt it is.
  */
 import type { AnyCapability } from "../../core/capability.js";
-import { AirunError, CapabilityError } from "../../core/errors.js";
+import { AirunError } from "../../core/errors.js";
 import { type Governance, governanceOf, toolRefusal } from "../../core/governance.js";
 import {
   addSpend,
@@ -33,7 +35,6 @@ import {
   checkDuration,
   checkReservation,
   checkSettled,
-  describeBreach,
   type Spend,
   ZERO_SPEND,
 } from "../../core/governance-budget.js";
@@ -53,15 +54,15 @@ import type { WriteOp } from "../../store/store.js";
 import { EventType } from "../events.js";
 import type { RunState } from "../state/run-state.js";
 import { driftSamples } from "./baselines.js";
-
-/** Why governance refused a call: the step fails with this and the run abstains. */
-export interface Refusal {
-  readonly error: AirunError;
-  readonly reason: Reason;
-  readonly outcome: Outcome;
-  /** Recorded as the run's reasonDetail (with the step and error). */
-  readonly detail: JsonObject;
-}
+import {
+  budgetRefusal,
+  driftRefusal,
+  findingJson,
+  type Refusal,
+  reportedUsage,
+  spendFrom,
+  spendJson,
+} from "./refusals.js";
 
 /** What a call needs to be screened: its capability and parsed input. */
 export interface GovernedCall {
@@ -96,51 +97,6 @@ export function runGovernance(state: RunState): RunGovernance | undefined {
     states.set(state, g);
   }
   return g;
-}
-
-/** `{ tool_calls, tokens, cost_usd }`: spend as persisted and reported. */
-export function spendJson(s: Spend): JsonObject {
-  return { tool_calls: s.toolCalls, tokens: s.tokens, cost_usd: s.costUsd };
-}
-
-function spendFrom(v: unknown): Spend {
-  const o = isPlainObject(v) ? v : {};
-  const n = (x: unknown) => (typeof x === "number" && Number.isFinite(x) && x > 0 ? x : 0);
-  return { toolCalls: n(o.tool_calls), tokens: n(o.tokens), costUsd: n(o.cost_usd) };
-}
-
-/** The run's reason detail and error for a budget breach. */
-export function budgetRefusal(b: Breach, capability: string | null): Refusal {
-  const what = capability ? `the call to ${capability} was not made` : "the run ended over budget";
-  return {
-    error: new AirunError("BUDGET_EXCEEDED", `${describeBreach(b)}: ${what}`),
-    reason: Reason.BUDGET_EXCEEDED,
-    outcome: Outcome.ABSTAIN,
-    detail: {
-      governance: "budget",
-      budget: b.budget,
-      used: b.used,
-      reserved: b.reserved,
-      requested: b.requested,
-      limit: b.limit,
-      ...(capability ? { capability } : {}),
-    },
-  };
-}
-
-/** The run's reason detail and error for drift the envelope abstains on. */
-export function driftRefusal(findings: readonly DriftFinding[], phase: "call" | "commit"): Refusal {
-  return {
-    error: new AirunError("DRIFT", `drift: ${findings.map(describeFinding).join("; ")}`),
-    reason: Reason.DRIFT,
-    outcome: Outcome.ABSTAIN,
-    detail: { governance: "drift", phase, findings: findings.map(findingJson) },
-  };
-}
-
-/** A drift finding as recorded. */
-export function findingJson(f: DriftFinding): JsonObject {
-  return { ...f };
 }
 
 /** The governance of one run in this process. */
@@ -549,26 +505,4 @@ export class RunGovernance {
   overrun(): Breach | null {
     return checkSettled(this.envelope.budgets, this.#used);
   }
-}
-
-/** The usage a failed call reported in its `CapabilityError` context (`usage`), if any. */
-function reportedUsage(e: AirunError): Spend | undefined {
-  if (!(e instanceof CapabilityError)) return undefined;
-  const u = e.context.usage;
-  if (!isPlainObject(u)) return undefined;
-  return callSpend(u as { tokens?: number; costUsd?: number });
-}
-
-/**
- * True when a governed run abstaining for a governance reason must keep its effects
- * (`rollback.required: false`): it then ends FAILED with its ABSTAIN outcome instead of being
- * compensated, and `airun workflow rollback` can still undo it. A rollback asked for after the
- * fact replaces the reason detail, so it always runs.
- */
-export function keepsEffects(state: RunState): boolean {
-  if (state.plan.governance === null || governanceOf(state.plan)?.rollbackRequired !== false) {
-    return false;
-  }
-  const detail = state.run.reasonDetail;
-  return isPlainObject(detail) && typeof detail.governance === "string";
 }

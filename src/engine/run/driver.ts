@@ -17,7 +17,7 @@ import {
 import type { WriteOp } from "../../store/store.js";
 import { EventType } from "../events.js";
 import { commitGate } from "../governance/commit-gate.js";
-import { keepsEffects } from "../governance/run-governance.js";
+import { keepsEffects } from "../governance/refusals.js";
 import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { runStep } from "../step/pipeline.js";

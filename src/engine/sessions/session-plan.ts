@@ -1,7 +1,9 @@
 /**
- * @module The plan of a session (SPEC §1): a session is persisted as a run whose plan starts
- * empty and gains one step per call, so that the executor, the gatekeeper, governance,
- * compensation, recovery and the ledger treat a call exactly like a workflow step.
+ * @module The plan of a session (SPEC §1); its builders (the opening plan, a call's step, the
+ * commit evidence) share the escaping that keeps an agent's data literal, hence one file: a
+ * session is persisted as a run whose plan starts empty and gains one step per call, so that
+ * the executor, the gatekeeper, governance, compensation, recovery and the ledger treat a call
+ * exactly like a workflow step.
  *
  * - The session's spec hash covers its opening definition (name, principal, objective,
  *   governance), fixed at open; each call's context hash covers the call itself.
@@ -15,6 +17,7 @@
  *   retries (STEP_FAILED; a failed call whose effect happened anyway keeps its undo armed).
  *   Everything else ends it: budget breach, drift abstention, rejected or expired approval,
  *   an effect that cannot be known (IN_DOUBT), cancel.
+ *
  */
 import type { CapabilityCatalog } from "../../core/capability.js";
 import { parseDuration } from "../../core/duration.js";

@@ -1,19 +1,22 @@
 /**
- * @module Sessions (SPEC §1): an agent calls capabilities one at a time, and the session is the
- * transaction — it ends in `commit()` (budgets, evidence and drift checked: ACCEPT) or in
- * `rollback()` (everything the agent did is undone, newest first). A session is a persisted run
- * (`kind: "session"`) whose plan gains one step per call (engine/session-plan.ts); every call
- * goes through the executor's one step path (`RunState.drive` → `runStep`), so policy,
- * approvals, governance budgets, the write-ahead intent, compensation, recovery, the ledger and
- * context hashes are exactly those of a workflow step.
+ * @module Sessions (SPEC §1), longer than most files because a `Session` is one state machine
+ * (held, detached, ended; one operation at a time) best read in one place: an agent calls
+ * capabilities one at a time, and the session is the transaction — it ends in `commit()`
+ * (budgets, evidence and drift checked: ACCEPT) or in `rollback()` (everything the agent did is
+ * undone, newest first). A session is a persisted run (`kind: "session"`) whose plan gains one
+ * step per call (`session-plan.ts`); every call goes through the executor's one step path
+ * (`run/driver.ts` → `step/pipeline.ts`), so policy, approvals, governance budgets, the
+ * write-ahead intent, compensation, recovery, the ledger and context hashes are exactly those of
+ * a workflow step.
  *
  * Lifecycle. An open session is RUNNING and leased by the process that holds the `Session`
  * (renewed by the runtime's heartbeat). A call that needs a person makes it WAITING_APPROVAL
- * (lease released): whoever decides (`Runtime.decideApproval`, `airun workflow resume`,
- * `airun approvals`) executes the gated call; the session then continues from any process.
- * `Runtime.close()` detaches open sessions (lease released, still open); `Runtime.resumeSession`
- * reopens one by id, in this or another process, after a clean exit or a crash (an interrupted
- * call is reconciled first, exactly as recovery does for a workflow step).
+ * (lease released): whoever decides (`Runtime.decideApproval`, `airun workflow resume`, `airun
+ * approvals`) executes the gated call; the session then continues from any process.
+ * `Runtime.close()` detaches open sessions (lease released, still open);
+ * `Runtime.resumeSession` reopens one by id, in this or another process, after a clean exit or
+ * a crash (an interrupted call is reconciled first, exactly as recovery does for a workflow
+ * step).
  *
  * Decisions (SPEC is silent):
  * - A call refused before any effect (policy DENY, a tool outside the envelope) throws
@@ -23,31 +26,20 @@
  *   known ends it: everything is rolled back and the call throws the typed error of that end.
  * - `rollback()` is the agent abstaining: ROLLED_BACK, outcome ABSTAIN, reason CANCELLED.
  * - Calls of one session are serialized (one at a time, in the order they were asked).
+ *
  */
 import {
   AirunError,
   type ApprovalHandle,
   ApprovalPendingError,
-  BudgetExceededError,
-  CallDeniedError,
-  CallFailedError,
   ConflictError,
-  EvidenceUnmetError,
   NotFoundError,
   SessionClosedError,
-  type SessionEnd,
 } from "../../core/errors.js";
 import { DRIFT_GATE_STEP } from "../../core/governance.js";
-import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
+import type { JsonObject, JsonValue } from "../../core/json.js";
 import { planFromJson } from "../../core/plan-schema.js";
-import {
-  CompensationStatus,
-  isTerminal,
-  Outcome,
-  Reason,
-  RunStatus,
-  StepStatus,
-} from "../../core/status.js";
+import { isTerminal, Outcome, Reason, RunStatus, StepStatus } from "../../core/status.js";
 import type { RunRecord, StepRecord, WriteOp } from "../../store/store.js";
 import { settleApprovals } from "../approvals/decide.js";
 import type { EngineContext } from "../context.js";
@@ -57,18 +49,11 @@ import { claimRun } from "../recovery/claim.js";
 import { prepareResume } from "../recovery/prepare-resume.js";
 import { type DriveResult, drive, finish } from "../run/driver.js";
 import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
-import { announceStart, creationOps, newRun } from "../state/run-records.js";
 import { RunState } from "../state/run-state.js";
 import type { RunView } from "../state/run-view.js";
 
-import {
-  type CallOptions,
-  callStep,
-  evidenceStep,
-  type OpenSessionOptions,
-  SESSION_EVIDENCE_STEP,
-  sessionPlan,
-} from "./session-plan.js";
+import { callError, pendingOf, sessionEndError } from "./session-end.js";
+import { type CallOptions, callStep, evidenceStep, SESSION_EVIDENCE_STEP } from "./session-plan.js";
 
 /** What a session needs from the runtime that opened it. */
 export interface SessionHost {
@@ -87,44 +72,6 @@ export interface SessionHost {
   /** True once the runtime was closed: its sessions are detached. */
   closed(): boolean;
   view(runId: string): Promise<RunView>;
-}
-
-/** How a run ended, for the errors. */
-function endOf(run: RunRecord): SessionEnd {
-  return {
-    status: run.status,
-    outcome: run.outcome,
-    reason: run.reason,
-    detail: run.reasonDetail,
-  };
-}
-
-/**
- * The typed error of an ended session: budget breach and unmet evidence have their own (also
- * when the rollback that followed could not finish), anything else is `SessionClosedError`.
- */
-export function sessionEndError(run: RunRecord): AirunError {
-  const end = endOf(run);
-  const d = isPlainObject(run.reasonDetail) ? run.reasonDetail : {};
-  const failedRollback = run.reason === Reason.COMPENSATION_FAILED;
-  const reason = failedRollback ? d.original_reason : run.reason;
-  const detail = failedRollback ? ((d.original_detail ?? null) as JsonValue) : run.reasonDetail;
-  if (reason === Reason.BUDGET_EXCEEDED) return new BudgetExceededError(run.id, { ...end, detail });
-  if (reason === Reason.EVIDENCE_UNMET) return new EvidenceUnmetError(run.id, { ...end, detail });
-  return new SessionClosedError(run.id, end);
-}
-
-/** A step waiting for a person: its pending approval. */
-function pendingOf(steps: Iterable<StepRecord>): StepRecord | undefined {
-  for (const s of steps) {
-    if (
-      s.status === StepStatus.WAITING_APPROVAL &&
-      approvalOf(s.decision)?.status === ApprovalStatus.PENDING
-    ) {
-      return s;
-    }
-  }
-  return undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -414,39 +361,11 @@ export class Session {
     const step = state.step(stepId);
     if (result === "waiting") throw new ApprovalPendingError(this.#handle(step));
     if (step.status === StepStatus.SUCCEEDED) return step.outputs ?? {};
-    if (step.status === StepStatus.FAILED) throw this.#callError(state.run.id, step, state);
+    if (step.status === StepStatus.FAILED) throw callError(state.run.id, step, state);
     throw new AirunError("INTERNAL", `call ${stepId} stopped in status ${step.status}`, {
       runId: state.run.id,
       stepId,
     });
-  }
-
-  /** The typed error of a failed call of an open session. */
-  #callError(
-    runId: string,
-    step: StepRecord,
-    source: RunState | { comp: string | null; capability: string },
-  ): AirunError {
-    const error = (isPlainObject(step.error) ? step.error : {}) as JsonObject;
-    const decision = isPlainObject(step.decision) ? step.decision : {};
-    const capability =
-      source instanceof RunState
-        ? (source.planStep(step.stepId).capability ?? "?")
-        : source.capability;
-    const f = { runId, stepId: step.stepId, capability };
-    if (error.code === "POLICY_DENIED" || error.code === "TOOL_FORBIDDEN") {
-      const ruleIds = Array.isArray(decision.rule_ids) ? decision.rule_ids.map(String) : [];
-      return new CallDeniedError(
-        `call ${step.stepId} (${capability}) denied: ${String(error.message)}`,
-        { ...f, deniedBy: error.code === "TOOL_FORBIDDEN" ? "governance" : "policy" },
-        error.code === "TOOL_FORBIDDEN" ? [] : ruleIds,
-      );
-    }
-    const comp =
-      source instanceof RunState
-        ? (source.compensations.get(step.stepId)?.status ?? null)
-        : source.comp;
-    return new CallFailedError(f, error, comp === CompensationStatus.ARMED);
   }
 
   async #commit(opts: { readonly evidence?: Readonly<Record<string, unknown>> }) {
@@ -548,10 +467,10 @@ export class Session {
       return { value: gate ? { approved: true } : (step.outputs ?? {}) };
     }
     if (step.status === StepStatus.FAILED) {
-      if (state) throw this.#callError(this.id, step, state);
+      if (state) throw callError(this.id, step, state);
       const comps = await this.#host.ctx.store.getCompensations(this.id);
       const planned = planFromJson(run.plan).steps.find((s) => s.id === stepId);
-      throw this.#callError(this.id, step, {
+      throw callError(this.id, step, {
         comp: comps.find((c) => c.stepId === stepId)?.status ?? null,
         capability: planned?.capability ?? "?",
       });
@@ -578,70 +497,4 @@ export class Session {
     }
     return null;
   }
-}
-
-/** Opens a session (see `Runtime.openSession`). */
-export async function openSession(host: SessionHost, opts: OpenSessionOptions): Promise<Session> {
-  const ctx = host.ctx;
-  if (opts.idempotencyKey) {
-    const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-    if (existing) return resumeExisting(host, existing);
-  }
-  const { plan, specText } = sessionPlan(opts);
-  const now = ctx.clock.now();
-  const { run } = newRun(
-    ctx,
-    {
-      kind: "session",
-      plan,
-      specText,
-      principal: opts.principal,
-      inputs: {},
-      idempotencyKey: opts.idempotencyKey ?? null,
-    },
-    now,
-  );
-  const policy = ctx.gatekeeper.policy;
-  try {
-    await ctx.store.commit([
-      ...host.policyBlob(policy),
-      ...creationOps(ctx, run, [], {
-        kind: "session",
-        objective: plan.description,
-        ...(plan.governance ? { governance: plan.governance } : {}),
-      }),
-    ]);
-  } catch (err) {
-    host.policyNotStored(policy.hash);
-    if (err instanceof ConflictError && opts.idempotencyKey) {
-      const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-      if (existing) return resumeExisting(host, existing);
-    }
-    throw err;
-  }
-  announceStart(ctx, run, { kind: "session" });
-  const session = new Session(host, run);
-  await session.attach(RunState.created(ctx, run, plan, []));
-  return session;
-}
-
-/** Reopens a session by id (see `Runtime.resumeSession`). */
-export async function resumeSession(host: SessionHost, runId: string): Promise<Session> {
-  const run = await host.ctx.store.getRun(runId);
-  if (!run) throw new NotFoundError(`session ${runId}`, { runId });
-  return resumeExisting(host, run);
-}
-
-async function resumeExisting(host: SessionHost, run: RunRecord): Promise<Session> {
-  if (run.kind !== "session") {
-    throw new AirunError("NOT_A_SESSION", `run ${run.id} is a workflow run, not a session`, {
-      runId: run.id,
-    });
-  }
-  const mine = host.heldSession(run.id);
-  if (mine) return mine;
-  if (isTerminal(run.status)) throw sessionEndError(run);
-  const session = new Session(host, run);
-  await session.attach(null);
-  return session;
 }

@@ -10,7 +10,7 @@
 
 import { CapabilityError, NotFoundError } from "../../core/errors.js";
 import { driftGateStep } from "../../core/governance.js";
-import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
+import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { Plan, PlanStep } from "../../core/plan.js";
 import { deepFreeze } from "../../core/plan-schema.js";
 import { planFromJson } from "../../core/spec-compile.js";
@@ -26,6 +26,7 @@ import {
 import type { CompensationRecord, RunRecord, StepRecord, WriteOp } from "../../store/store.js";
 import type { EngineContext } from "../context.js";
 import { EventType, eventOp } from "../events.js";
+import { stampContextHashes } from "./context-hash.js";
 import { type Deadline, Deadlines } from "./deadlines.js";
 import { pendingStep } from "./run-records.js";
 
@@ -414,43 +415,4 @@ export class RunState {
 /** The template view of a succeeded step. */
 function scopeEntry(s: StepRecord): JsonObject {
   return { outputs: s.outputs ?? {}, status: s.status };
-}
-
-/**
- * Stamps `context_hash` (SPEC §7) on every entry of a step that does not carry it yet: the hash
- * the same batch gives the step, else the one it has. Entries written before a step's inputs
- * are resolved (a skip, a refusal of unresolvable inputs) have none to carry.
- */
-function stampContextHashes(ops: WriteOp[], steps: ReadonlyMap<string, StepRecord>): void {
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i] as WriteOp;
-    if (op.op !== "appendEvent" || op.event.stepId === null) continue;
-    const data = op.event.data;
-    if (!isPlainObject(data) || data.context_hash !== undefined) continue;
-    const stepId = op.event.stepId;
-    let hash = steps.get(stepId)?.contextHash ?? null;
-    for (const other of ops) {
-      if (other.op === "putStep" && other.step.stepId === stepId && other.step.contextHash) {
-        hash = other.step.contextHash;
-      }
-    }
-    if (hash !== null) {
-      ops[i] = { op: "appendEvent", event: { ...op.event, data: withContextHash(data, hash) } };
-    }
-  }
-}
-
-/** `data` plus `context_hash`, inserted where it sorts, so sorted keys stay sorted. */
-function withContextHash(data: JsonObject, hash: string): JsonObject {
-  const out: JsonObject = {};
-  let placed = false;
-  for (const key of Object.keys(data)) {
-    if (!placed && key > "context_hash") {
-      out.context_hash = hash;
-      placed = true;
-    }
-    out[key] = data[key] as JsonValue;
-  }
-  if (!placed) out.context_hash = hash;
-  return out;
 }

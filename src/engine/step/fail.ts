@@ -13,7 +13,8 @@ import { CompensationStatus, type Outcome, Reason, StepStatus } from "../../core
 import { resolveTemplates } from "../../core/template.js";
 import type { CompensationRecord, StepRecord, WriteOp } from "../../store/store.js";
 import { EventType } from "../events.js";
-import { type Refusal, runGovernance } from "../governance/run-governance.js";
+import type { Refusal } from "../governance/refusals.js";
+import { runGovernance } from "../governance/run-governance.js";
 import { beforeImages } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
 import type { RunState } from "../state/run-state.js";
