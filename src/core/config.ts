@@ -2,6 +2,8 @@
  * @module The `airun.yaml` configuration (SPEC §12): validated with zod at the boundary, every
  * problem named by file, line and field, and compiled into a frozen, fully defaulted
  * `AirunConfig` (durations in milliseconds, paths absolute). Pure: the caller reads the file.
+ * One file for the whole schema (hence its length): every key of SPEC §12 and its default is
+ * found in one place.
  */
 import path from "node:path";
 import { z } from "zod";

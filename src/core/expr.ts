@@ -2,6 +2,8 @@
  * @module The expression language of templates, `when` conditions and evidence requirements:
  * paths, literals, comparison and logical operators and `len(x)`. A small safe evaluator: no
  * `eval`, no `Function`, and only own properties of plain objects and arrays are reachable.
+ * Lexer, parser and evaluator stay in one file (hence its length): the safety argument — what
+ * an expression can reach — is read in one place.
  */
 import { ExpressionError, ExpressionErrorCode } from "./errors.js";
 import { isPlainObject, type JsonValue } from "./json.js";

@@ -3,7 +3,8 @@
  * objective, tools allowed/forbidden, evidence requirements, budgets, rollback requirement and
  * drift settings. Pure: the spec compiler reports every problem with its field (and so its
  * line) through a callback; the engine reads the compiled envelope of a plan with
- * `governanceOf(plan)`, computed once per plan object.
+ * `governanceOf(plan)`, computed once per plan object. Validation and compilation of the one
+ * section stay together (hence the length): a rule checked is a rule compiled.
  *
  * A plan keeps the governance section as validated JSON (`Plan.governance`, persisted with
  * each run and covered by the spec hash); the typed form is derived from it, never stored.

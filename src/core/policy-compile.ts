@@ -7,6 +7,9 @@
  * Condition keys under `when:` are dotted input paths, with or without the `inputs.` prefix;
  * `capability`, `capabilities`, `principal`, `principals` and `risk_level` there are match keys
  * (seed format), so an input with one of those names is written `inputs.capability`.
+ *
+ * Longer than most files: the three accepted formats share one validator, so that every file
+ * is checked by the same rules and reports its problems the same way.
  */
 import type { Problem } from "./errors.js";
 import { ValidationError } from "./errors.js";

@@ -1,7 +1,9 @@
 /**
  * @module The policy gatekeeper's brain: the request and decision types, the evaluation of
  * compiled rules (all matching rules collected, the most restrictive wins), and the built-in
- * default policy. Parsing and validation of policy files live in `policy-compile.ts`.
+ * default policy. Parsing and validation of policy files live in `policy-compile.ts`. Longer
+ * than most files because the evaluator and its caches (by capability, principal and roles; by
+ * matched rule set and risk) must be read together to see that caching never changes an answer.
  */
 import { sha256Hex } from "./hash.js";
 import { isPlainObject, type JsonPrimitive, type JsonValue } from "./json.js";

@@ -1,7 +1,8 @@
 /**
  * @module Low-level file I/O on canonical sandbox paths: opening with `O_NOFOLLOW` and a
  * descriptor check, bounded reads, streaming hashes, atomic writes (temp file + rename),
- * no-clobber renames and directory fsync. Capabilities and undo code build on these.
+ * no-clobber renames and directory fsync. Capabilities and undo code build on these. One file
+ * (hence its length) because its sync/async split and its descriptor checks are one design.
  *
  * Sync or async, call by call. Every `fs.promises` call is a libuv threadpool round trip
  * (50-150 µs under load), which dwarfs a metadata call on a local filesystem. So the hot
