@@ -20,6 +20,7 @@ const HINTS: Readonly<Record<string, (e: AirunError) => string>> = {
   STORE_SCHEMA_TOO_NEW: () => "use a newer airun, or another --home",
   INVALID_STORE_URL: () => 'set store: sqlite (or "sqlite:<path>") in airun.yaml',
   UNSUPPORTED_STORE: () => 'set store: sqlite (or "sqlite:<path>") in airun.yaml',
+  UNKNOWN_CAPABILITY: () => "airun capabilities lists every capability there is",
   LEDGER_INVALID: () => "airun ledger verify names the first entry that does not verify",
 };
 

@@ -27,7 +27,15 @@ export function registerPolicyCommands(program: Command): void {
       collect,
     )
     .option("--risk <level>", "the step's declared risk (default: the capability's floor)")
-    .option("--compensation", "the step declares a compensation")
+    .option(
+      "--compensation [capability]",
+      "the step declares a compensation; name its capability to have it asked about too",
+    )
+    .option(
+      "--compensation-input <key=value>",
+      "an input value of the compensation (repeatable; as --input)",
+      collect,
+    )
     .option("--policy <file>", "policy file to use instead of the config's")
     .action(
       async (
@@ -35,7 +43,8 @@ export function registerPolicyCommands(program: Command): void {
           capability: string;
           input?: string[];
           risk?: string;
-          compensation?: boolean;
+          compensation?: boolean | string;
+          compensationInput?: string[];
           policy?: string;
         },
       ) => {
@@ -46,7 +55,13 @@ export function registerPolicyCommands(program: Command): void {
           capability: opts.capability,
           inputs: parseCheckInputs(opts.input ?? []),
           risk,
-          compensation: opts.compensation === true,
+          compensation:
+            typeof opts.compensation === "string"
+              ? {
+                  capability: opts.compensation,
+                  inputs: parseCheckInputs(opts.compensationInput ?? []),
+                }
+              : opts.compensation === true,
         });
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(checkJson(check, tools.hookUrl), null, 2)}\n`);
@@ -162,6 +177,16 @@ function checkJson(c: PolicyCheck, hookUrl: string | null): JsonObject {
     reason: d.reason,
     approvers: [...d.approvers],
     policy: { source: d.policySource, hash: d.policyHash },
+    compensation: c.compensation
+      ? {
+          capability: c.compensation.capability,
+          inputs: c.compensation.inputs,
+          risk: c.compensation.risk,
+          decision: c.compensation.decision.decision,
+          rule_ids: [...c.compensation.decision.ruleIds],
+          reason: c.compensation.decision.reason,
+        }
+      : null,
     ...(hookUrl ? { hook: hookUrl } : {}),
   };
 }
@@ -170,6 +195,11 @@ function checkText(c: PolicyCheck, hookUrl: string | null): string {
   const lines = [
     `Principal: ${c.principal}${c.roles.length > 0 ? ` (roles: ${c.roles.join(", ")})` : ""}`,
     `Call:     ${c.capability}, risk ${c.risk}${c.risk !== c.riskFloor ? ` (floor ${c.riskFloor})` : ""}, effect ${c.effect}, undo ${c.undo}${c.hasCompensation ? ", declared compensation" : ""}`,
+    ...(c.compensation
+      ? [
+          `Undo:     ${c.compensation.capability}, risk ${c.compensation.risk}: ${c.compensation.decision.decision} (rules: ${c.compensation.decision.ruleIds.join(", ") || "none, default applied"})`,
+        ]
+      : []),
     explainDecision(c.decision),
     `Policy file hash: ${c.decision.policyHash}`,
   ];

@@ -30,6 +30,23 @@ export interface CapabilityContext {
   readonly stepId: string;
   /** 1-based attempt number. */
   readonly attempt: number;
+  /**
+   * The canonical paths the gate authorized, by input field (what `touches` answered before
+   * the policy was asked). A capability that resolves a path to anything else now must refuse
+   * (`FS_PATH_CHANGED`): the path changed between the decision and the call. Absent when the
+   * capability declares no `touches`, and in `prepare`/`reconcile`/`revert`.
+   */
+  readonly paths?: Readonly<Record<string, string>>;
+}
+
+/** A path a call will touch, resolved inside the sandbox (SPEC §6). */
+export interface TouchedPath {
+  /** The input field naming it (`path`, `from`, `to`, …). */
+  readonly field: string;
+  /** Canonical absolute path: symlinks followed as the call will follow them. */
+  readonly path: string;
+  /** The same path relative to the sandbox root that contains it (POSIX; `.` is the root). */
+  readonly relative: string;
 }
 
 /**
@@ -101,6 +118,14 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
   actualUsage?(output: O, input: I): Usage;
   /** Refines risk/effect/undo/idempotency for particular inputs; may only raise risk. */
   classify?(input: I): Classification;
+  /**
+   * The paths the call will touch, one per path-typed input field, resolved exactly as
+   * `execute` will resolve them (canonical, inside the sandbox). The engine asks before the
+   * gate: policy conditions on paths see these (not the spelling given), the context hash and
+   * so any approval bind them, and `ctx.paths` hands them back to `execute`. Throws
+   * `SandboxError` for a path outside the sandbox: the step fails before anyone is asked.
+   */
+  touches?(input: I, ctx: CapabilityContext): Promise<readonly TouchedPath[]>;
   prepare?(input: I, ctx: CapabilityContext): Promise<UndoPlan>;
   execute(input: I, ctx: CapabilityContext): Promise<O>;
   revert?(ctx: UndoContext): Promise<void>;

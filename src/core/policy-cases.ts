@@ -32,8 +32,11 @@ export interface PolicyCase {
   readonly inputs: JsonObject;
   /** The step's declared risk (the effective risk is the max with the capability's floor). */
   readonly risk: RiskLevel | null;
-  /** Whether the step declares a compensation. */
-  readonly compensation: boolean;
+  /**
+   * Whether the step declares a compensation; given as a capability name (and its inputs), the
+   * compensation is asked about too and its answer counts (SPEC §6).
+   */
+  readonly compensation: boolean | { readonly capability: string; readonly inputs: JsonObject };
   readonly expect: Decision;
   /** Where the case starts in the file. */
   readonly line: number;
@@ -47,7 +50,13 @@ const caseSchema = z.strictObject({
   capability: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a capability name"),
   inputs: z.record(z.string(), z.unknown()).optional(),
   risk: z.preprocess(upper, z.enum(["LOW", "MEDIUM", "HIGH", "CRITICAL"])).optional(),
-  compensation: z.boolean().optional(),
+  compensation: z
+    .union([
+      z.boolean(),
+      z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a capability name"),
+    ])
+    .optional(),
+  compensation_inputs: z.record(z.string(), z.unknown()).optional(),
   expect: z.preprocess(upper, z.enum(["ALLOW", "DENY", "REQUIRE_APPROVAL"])),
 });
 
@@ -102,13 +111,23 @@ export function parsePolicyCases(
       problems.push(src.problem([...at, "capability"], `unknown capability "${c.capability}"`));
       return;
     }
+    if (typeof c.compensation === "string" && !knownCapability(c.compensation)) {
+      problems.push(src.problem([...at, "compensation"], `unknown capability "${c.compensation}"`));
+      return;
+    }
     cases.push({
       name: c.name ?? `case ${i + 1}`,
       principal: c.principal,
       capability: c.capability,
       inputs: structuredClone((c.inputs ?? {}) as JsonObject),
       risk: c.risk ?? null,
-      compensation: c.compensation ?? false,
+      compensation:
+        typeof c.compensation === "string"
+          ? {
+              capability: c.compensation,
+              inputs: structuredClone((c.compensation_inputs ?? {}) as JsonObject),
+            }
+          : (c.compensation ?? false),
       expect: c.expect,
       line: src.locate(at).line,
     });

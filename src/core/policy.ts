@@ -27,6 +27,12 @@ export interface PolicyRequest {
   readonly hasCompensation: boolean;
   /** Resolved inputs (secrets already masked). */
   readonly inputs: JsonValue;
+  /**
+   * Top-level input fields whose values are not known yet (a compensation's references to its
+   * own step's outputs, asked about before the step runs): a condition on one of them matches
+   * a DENY or REQUIRE_APPROVAL rule and never an ALLOW rule.
+   */
+  readonly unknown?: readonly string[];
 }
 
 /** The gatekeeper's answer. It never carries modified inputs (principle 9). */
@@ -307,8 +313,11 @@ function normalizeCached(value: string): NormalizedPath {
   return lastNormalized;
 }
 
-function matchesCondition(cond: CompiledCondition, inputs: JsonValue): boolean {
-  const value = lookup(inputs, cond.path);
+function matchesCondition(cond: CompiledCondition, req: PolicyRequest): boolean {
+  if (req.unknown !== undefined && req.unknown.includes(cond.path[0] as string)) {
+    return cond.unprovableMatches;
+  }
+  const value = lookup(req.inputs, cond.path);
   if (value === undefined || value === null) return false;
   if (cond.pathLike) {
     if (typeof value !== "string") return cond.unprovableMatches;
@@ -328,7 +337,7 @@ function matchesRule(rule: CompiledRule, req: PolicyRequest): boolean {
   if (rule.risks !== null && !rule.risks.has(req.risk)) return false;
   const conditions = rule.conditions;
   for (let i = 0; i < conditions.length; i++) {
-    if (!matchesCondition(conditions[i] as CompiledCondition, req.inputs)) return false;
+    if (!matchesCondition(conditions[i] as CompiledCondition, req)) return false;
   }
   return true;
 }
@@ -516,6 +525,37 @@ export function builtinPolicy(): CompiledPolicy {
  * // Rules:    agents-write
  * // ...
  */
+/**
+ * The decision for a step together with its declared compensation (SPEC §6): the compensation
+ * is authorized with the step, so a compensation the policy would deny denies the step before
+ * it acts, and one that needs approval makes the step need it (the approvers of both count).
+ * The step's own rule ids are kept; the compensation's answer is recorded beside it.
+ */
+export function withCompensation(
+  step: PolicyDecision,
+  comp: PolicyDecision,
+  compCapability: string,
+): PolicyDecision {
+  if (decisionRank(comp.decision) <= decisionRank(step.decision)) {
+    if (comp.decision !== "REQUIRE_APPROVAL" || step.decision !== "REQUIRE_APPROVAL") return step;
+    return { ...step, approvers: unique([...step.approvers, ...comp.approvers]) };
+  }
+  const why =
+    comp.decision === "DENY"
+      ? `its compensation ${compCapability} would be denied: ${comp.reason}`
+      : `its compensation ${compCapability} needs approval: ${comp.reason}`;
+  return {
+    ...step,
+    decision: comp.decision,
+    reason: `${why} (the step alone: ${step.decision}, ${step.reason})`,
+    approvers: comp.decision === "REQUIRE_APPROVAL" ? [...comp.approvers] : [],
+  };
+}
+
+function unique(xs: readonly string[]): string[] {
+  return [...new Set(xs)];
+}
+
 export function explainDecision(d: PolicyDecision): string {
   const lines = [
     `Decision: ${d.decision}`,

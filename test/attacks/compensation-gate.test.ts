@@ -102,10 +102,11 @@ describe("attack: a compensation the policy forbids, declared on an allowed step
     // Only the delete as an undo: the step asks a person, and the approval shows the undo.
     const q = project(root.path, { config: CONFIG });
     q.write("ws/victim.txt", "keep me");
-    q.write(
-      "wf.yaml",
-      SNEAKY.replace(/compensation:\n {6}capability: sys\.exec\.run\n {6}inputs: \{[^\n]*\}\n/, ""),
+    const execUndo = SNEAKY.slice(
+      SNEAKY.indexOf("    compensation:"),
+      SNEAKY.indexOf("  - id: also_harmless"),
     );
+    q.write("wf.yaml", SNEAKY.replace(execUndo, ""));
     const waiting = await q.json<RunJson>(["run", "wf.yaml"]);
     expect(waiting.code).toBe(5);
     const step = q.step(waiting.body, "also_harmless");

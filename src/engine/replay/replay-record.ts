@@ -6,7 +6,12 @@
  */
 import { ExpressionErrorCode } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
-import { type CompiledPolicy, decisionRank, type PolicyRequest } from "../../core/policy.js";
+import {
+  type CompiledPolicy,
+  decisionRank,
+  type PolicyRequest,
+  withCompensation,
+} from "../../core/policy.js";
 import { Decision, StepStatus } from "../../core/status.js";
 import type { RunRecord, StepRecord } from "../../store/store.js";
 import { approvalOf } from "../state/approval-record.js";
@@ -67,8 +72,12 @@ export function decideAgain(
   policy: CompiledPolicy,
   request: PolicyRequest,
   rec: StepRecord | null,
+  compensation: PolicyRequest | null = null,
 ): ReplayDecision {
-  const d = policy.evaluate(request);
+  const own = policy.evaluate(request);
+  const d = compensation
+    ? withCompensation(own, policy.evaluate(compensation), compensation.capability)
+    : own;
   let verdict: string = d.decision;
   let reason = d.reason;
   const hook = (rec?.decision as { hook?: { decision?: unknown } } | null)?.hook;

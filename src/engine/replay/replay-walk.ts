@@ -30,6 +30,7 @@ import { evaluateCondition, resolveTemplates } from "../../core/template.js";
 import type { RunRecord, StepRecord } from "../../store/store.js";
 import type { EngineSettings } from "../context.js";
 import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
+import { compensationInputs, compensationRequest } from "../step/compensation-check.js";
 import { approvalAction, describeCall } from "../step/resolve.js";
 import {
   DECIDED_BEFORE_THE_CALL,
@@ -303,14 +304,17 @@ class Walker {
       hasCompensation: ps.compensation !== null,
       inputs: call.recordInputs,
     };
+    const compensation = this.#compensationRequest(ps);
     // Without `--policy` the recorded decision stands. A record that got past the gatekeeper
     // without recording its answer (a `prepare` failure) passed it; a step the record never
     // decided asks the configured policy.
     const decision =
       this.#s.policy !== null
-        ? decideAgain(this.#s.policy, request, rec)
+        ? decideAgain(this.#s.policy, request, rec, compensation)
         : (recorded ??
-          (passedGate(rec) ? null : decideAgain(this.#s.fallbackPolicy, request, rec)));
+          (passedGate(rec)
+            ? null
+            : decideAgain(this.#s.fallbackPolicy, request, rec, compensation)));
     const base: Base = { contextHash: call.contextHash, inputs: call.recordInputs, decision };
     if (decision?.decision === Decision.DENY) {
       return failed(base, { code: "POLICY_DENIED", message: decision.reason ?? "denied" }, "none");
@@ -335,6 +339,19 @@ class Walker {
     }
     if (parsed.success && replayExecutes(cap)) return this.#execute(base, cap, parsed.data, ps);
     return serve(base, rec);
+  }
+
+  /** The step's declared compensation, asked about as its gate does (or null). */
+  #compensationRequest(ps: PlanStep): PolicyRequest | null {
+    const cap = ps.compensation ? this.#s.catalog.get(ps.compensation.capability) : undefined;
+    if (!cap) return null;
+    const { inputs, unknown } = compensationInputs(ps, this.#scope);
+    const principal = this.#s.run.principal;
+    return compensationRequest(cap, inputs, unknown, {
+      principal,
+      roles: this.#s.settings.rolesOf(principal),
+      redactKeys: this.#s.settings.redactKeys,
+    });
   }
 
   /** Runs a pure capability again (no timeout needed: these return at once). */

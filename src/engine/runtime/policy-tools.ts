@@ -15,11 +15,12 @@ import type { AnyCapability } from "../../core/capability.js";
 import type { AirunConfig } from "../../core/config.js";
 import { AirunError, ValidationError } from "../../core/errors.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
-import type { CompiledPolicy, PolicyDecision } from "../../core/policy.js";
+import { type CompiledPolicy, type PolicyDecision, withCompensation } from "../../core/policy.js";
 import { type PolicyCase, parsePolicyCases } from "../../core/policy-cases.js";
 import { redact } from "../../core/redact.js";
 import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
 import { PolicyGatekeeper } from "../policy/gatekeeper.js";
+import { compensationRequest } from "../step/compensation-check.js";
 import { loadConfig } from "./config-files.js";
 
 /** Where to find the config and, optionally, a policy file to use instead of the config's. */
@@ -39,8 +40,11 @@ export interface PolicyQuery {
   readonly inputs?: JsonObject;
   /** The step's declared risk; the effective risk is the max with the capability's floor. */
   readonly risk?: RiskLevel | null;
-  /** Whether the step declares a compensation. */
-  readonly compensation?: boolean;
+  /**
+   * Whether the step declares a compensation; given as a capability and inputs, the
+   * compensation is asked about too and its answer counts (SPEC §6).
+   */
+  readonly compensation?: boolean | { readonly capability: string; readonly inputs?: JsonObject };
 }
 
 /** The answer, with everything the policy was shown. */
@@ -56,7 +60,15 @@ export interface PolicyCheck {
   readonly hasCompensation: boolean;
   /** The inputs as the policy saw them (sensitive fields and redacted keys masked). */
   readonly inputs: JsonValue;
+  /** The decision for the step, its compensation counted. */
   readonly decision: PolicyDecision;
+  /** The declared compensation as the policy saw it, and its own answer. */
+  readonly compensation: {
+    readonly capability: string;
+    readonly inputs: JsonValue;
+    readonly risk: RiskLevel;
+    readonly decision: PolicyDecision;
+  } | null;
 }
 
 /** One table-test case and what the policy answered. */
@@ -123,29 +135,23 @@ export class PolicyTools {
    * Asks the policy as the engine would before a step: the effective risk, effect and undo come
    * from the capability (classifying the inputs when they are complete and valid).
    *
-   * @throws AirunError `USAGE` for an unknown capability.
+   * @throws AirunError `UNKNOWN_CAPABILITY` for an unknown capability.
    */
   check(q: PolicyQuery): PolicyCheck {
-    const cap = this.registry.get(q.capability);
-    if (!cap) {
-      throw new AirunError(
-        "USAGE",
-        `unknown capability "${q.capability}" (see 'airun capabilities' for the list)`,
-      );
-    }
+    const cap = this.#capability(q.capability);
     const inputs = q.inputs ?? {};
     const cls = classify(cap, inputs);
     let risk = maxRisk(cap.risk, cls.risk ?? cap.risk);
     if (q.risk) risk = maxRisk(risk, q.risk);
     const roles = this.rolesOf(q.principal);
-    const hasCompensation = q.compensation ?? false;
+    const hasCompensation = q.compensation !== undefined && q.compensation !== false;
     const recorded = redact(inputs, {
       fields: cap.sensitive ?? [],
       keys: this.config.audit.redact,
     });
     const effect = cls.effect ?? cap.effect;
     const undo = cls.undo ?? cap.undo;
-    const decision = this.policy.evaluate({
+    const stepDecision = this.policy.evaluate({
       principal: q.principal,
       roles,
       capability: cap.name,
@@ -155,6 +161,10 @@ export class PolicyTools {
       hasCompensation,
       inputs: recorded,
     });
+    const comp = typeof q.compensation === "object" ? this.#compensation(q, roles) : null;
+    const decision = comp
+      ? withCompensation(stepDecision, comp.decision, comp.capability)
+      : stepDecision;
     return {
       principal: q.principal,
       roles,
@@ -166,7 +176,40 @@ export class PolicyTools {
       hasCompensation,
       inputs: recorded,
       decision,
+      compensation: comp,
     };
+  }
+
+  /** The query's compensation, as the engine asks about it at the step's gate. */
+  #compensation(q: PolicyQuery, roles: readonly string[]): PolicyCheck["compensation"] {
+    const given = q.compensation as { capability: string; inputs?: JsonObject };
+    const request = compensationRequest(
+      this.#capability(given.capability),
+      given.inputs ?? {},
+      [],
+      {
+        principal: q.principal,
+        roles,
+        redactKeys: this.config.audit.redact,
+      },
+    );
+    return {
+      capability: request.capability,
+      inputs: request.inputs,
+      risk: request.risk,
+      decision: this.policy.evaluate(request),
+    };
+  }
+
+  #capability(name: string): AnyCapability {
+    const cap = this.registry.get(name);
+    if (!cap) {
+      throw new AirunError(
+        "UNKNOWN_CAPABILITY",
+        `unknown capability "${name}" (the catalogue lists the capabilities there are)`,
+      );
+    }
+    return cap;
   }
 
   /**

@@ -10,6 +10,7 @@
 import { AirunError } from "../../core/errors.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
+import { withCompensation } from "../../core/policy.js";
 import { Decision, Reason } from "../../core/status.js";
 import type { WriteOp } from "../../store/store.js";
 import { approvalGate } from "../approvals/gate.js";
@@ -18,6 +19,7 @@ import type { Refusal } from "../governance/refusals.js";
 import { runGovernance } from "../governance/run-governance.js";
 import { approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
+import { checkCompensation, compensationRecord } from "./compensation-check.js";
 import type { Resolved } from "./resolve.js";
 
 /** The decision, context hash and inputs of a step, recorded with its first write. */
@@ -60,7 +62,7 @@ export async function gateCall(
   call: Resolved,
 ): Promise<GateOutcome> {
   const principal = state.run.principal;
-  const policy = await state.ctx.gatekeeper.decide({
+  const stepPolicy = await state.ctx.gatekeeper.decide({
     principal,
     roles: state.ctx.settings.rolesOf(principal),
     capability: call.cap.name,
@@ -70,9 +72,15 @@ export async function gateCall(
     hasCompensation: ps.compensation !== null,
     inputs: call.recordInputs,
   });
+  // The declared compensation is authorized with the step (SPEC §6).
+  const comp = await checkCompensation(state, ps);
+  const policy = comp
+    ? withCompensation(stepPolicy, comp.decision, comp.request.capability)
+    : stepPolicy;
   // Keys in canonical (sorted) order: the ledger then writes this entry in one native pass.
   const decision: JsonObject = {
     compensation: ps.compensation ? ps.compensation.capability : null,
+    ...(comp ? { compensation_decision: compensationRecord(comp) } : {}),
     decision: policy.decision,
     policy_hash: policy.policyHash,
     policy_source: policy.policySource,
