@@ -113,6 +113,7 @@ export const ERROR_CODES = Object.freeze({
   POLICY_DENIED: [R, "the policy denied the action"],
   TOOL_FORBIDDEN: [R, "the governance envelope does not allow the capability"],
   CALL_DENIED: [R, "a session's call was refused before any effect"],
+  COMPENSATION_UNAUTHORIZED: [R, "a compensation would act beyond what its step was granted"],
   // states
   RUN_TERMINAL: [S, "the run has already ended"],
   NOT_ROLLBACKABLE: [S, "only a finished run can be undone after the fact"],

@@ -5,6 +5,7 @@
  * than most files because the evaluator and its caches (by capability, principal and roles; by
  * matched rule set and risk) must be read together to see that caching never changes an answer.
  */
+import type { TouchedPath } from "./capability.js";
 import { sha256Hex } from "./hash.js";
 import { isPlainObject, type JsonPrimitive, type JsonValue } from "./json.js";
 import { type Matcher, type NormalizedPath, normalizePolicyPath } from "./path-match.js";
@@ -33,6 +34,13 @@ export interface PolicyRequest {
    * a DENY or REQUIRE_APPROVAL rule and never an ALLOW rule.
    */
   readonly unknown?: readonly string[];
+  /**
+   * The canonical paths the call will touch (its capability's `touches`), when it declares
+   * them: conditions on path fields see these, not the spelling given. A condition on `path`
+   * means every path the call touches (`from` and `to` of a copy too): a DENY or
+   * REQUIRE_APPROVAL rule matches when any of them matches, an ALLOW rule only when all do.
+   */
+  readonly paths?: readonly TouchedPath[];
 }
 
 /** The gatekeeper's answer. It never carries modified inputs (principle 9). */
@@ -316,6 +324,15 @@ function normalizeCached(value: string): NormalizedPath {
 function matchesCondition(cond: CompiledCondition, req: PolicyRequest): boolean {
   if (req.unknown !== undefined && req.unknown.includes(cond.path[0] as string)) {
     return cond.unprovableMatches;
+  }
+  if (cond.pathLike && req.paths !== undefined && req.paths.length > 0 && cond.path.length === 1) {
+    const key = cond.path[0] as string;
+    const touched = key === "path" ? req.paths : req.paths.filter((t) => t.field === key);
+    if (touched.length > 0) {
+      const matches = (t: TouchedPath) => cond.pathMatchers.some((m) => m(t.relative) || m(t.path));
+      // Restrictive rules see any path that matches; an ALLOW needs every path to match.
+      return cond.unprovableMatches ? touched.some(matches) : touched.every(matches);
+    }
   }
   const value = lookup(req.inputs, cond.path);
   if (value === undefined || value === null) return false;

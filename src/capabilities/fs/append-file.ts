@@ -23,7 +23,7 @@ import {
   syncDir,
   writeAllFd,
 } from "./fs-io.js";
-import { parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import { parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
 import { removeNode } from "./fs-state.js";
 import type { FsSandbox } from "./sandbox.js";
 
@@ -93,6 +93,7 @@ export const appendFile = defineCapability({
     .object({ path: z.string().min(1), content: z.string(), encoding: encodingSchema })
     .strict()
     .refine(contentDecodes, CONTENT_ISSUE),
+  touches: touching({ path: {} }),
   output: z.object({ path: z.string(), bytes_appended: z.number().int(), size: z.number().int() }),
   risk: "MEDIUM",
   effect: "write",

@@ -9,7 +9,7 @@ import { CapabilityError } from "../../core/errors.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { commitTemp, copyToTemp, removeLeftovers } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor } from "./fs-plan.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor, touching } from "./fs-plan.js";
 import { onlyModeDiffers, probe, restoreImage, sameContent } from "./fs-state.js";
 import {
   prepareTransfer,
@@ -78,6 +78,7 @@ export const copy = defineCapability({
   name: NAME,
   description: "Copies a file or directory inside the sandbox; undo removes the copy.",
   input: inputSchema,
+  touches: touching({ from: {}, to: {} }),
   output: z.object({
     from: z.string(),
     to: z.string(),

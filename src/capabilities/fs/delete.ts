@@ -9,7 +9,7 @@ import { defineCapability } from "../../core/capability.js";
 import { CapabilityError, SandboxError } from "../../core/errors.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, syncDir, tempPathFor } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
 import {
   ABSENT,
   capture,
@@ -71,6 +71,7 @@ export const deletePath = defineCapability({
   description:
     "Deletes a file or directory inside the sandbox; undo restores it from a before-image.",
   input: inputSchema,
+  touches: touching({ path: { followFinal: false } }),
   output: z.object({
     path: z.string(),
     type: z.enum(["file", "dir", "symlink"]),

@@ -5,7 +5,7 @@ import { lstat } from "node:fs/promises";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { withFsErrors } from "./fs-errors.js";
-import { sandboxFor } from "./fs-plan.js";
+import { sandboxFor, touching } from "./fs-plan.js";
 import { entryType } from "./list-dir.js";
 
 const NAME = "io.fs.exists";
@@ -18,6 +18,7 @@ export const exists = defineCapability({
   name: NAME,
   description: "Whether a path inside the sandbox exists, and its type.",
   input: z.object({ path: z.string().min(1) }).strict(),
+  touches: touching({ path: {} }),
   output: z.object({
     exists: z.boolean(),
     type: z.enum(["file", "dir", "symlink", "other"]).nullable(),

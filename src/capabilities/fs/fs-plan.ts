@@ -3,13 +3,20 @@
  * call, parsing a persisted undo plan back into its typed shape, and drift errors that say
  * which path differs and how.
  */
+
+import { relative, sep } from "node:path";
 import type { z } from "zod";
-import type { CapabilityContext, ReconcileResult, SandboxConfig } from "../../core/capability.js";
+import type {
+  CapabilityContext,
+  ReconcileResult,
+  SandboxConfig,
+  TouchedPath,
+} from "../../core/capability.js";
 import { CapabilityError, DriftError } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
 import { throwIfAborted, withFsErrors } from "./fs-errors.js";
 import { describeState, type NodeState } from "./fs-state.js";
-import { FsSandbox } from "./sandbox.js";
+import { FsSandbox, type ResolveOptions } from "./sandbox.js";
 
 interface CachedSandbox {
   /** The configured roots the sandbox was built from (compared on every lookup). */
@@ -103,4 +110,25 @@ export async function reconcileWith(
     if (err instanceof DriftError) return "unknown";
     throw err;
   }
+}
+
+/**
+ * `touches` for a file capability: each named input field resolved inside the sandbox exactly
+ * as `execute` resolves it (`options` per field: a final symlink followed, or not for calls
+ * that act on the link itself), as the canonical paths the policy and the context hash see.
+ */
+export function touching<I>(
+  fields: Readonly<Record<string, ResolveOptions>>,
+): (input: I, ctx: CapabilityContext) => Promise<TouchedPath[]> {
+  return async (input, ctx) => {
+    const sb = await sandboxFor(ctx);
+    const out: TouchedPath[] = [];
+    for (const [field, options] of Object.entries(fields)) {
+      const given = (input as Record<string, unknown>)[field];
+      if (typeof given !== "string") continue;
+      const { path: p, root } = await sb.resolve(given, options);
+      out.push({ field, path: p, relative: relative(root, p).split(sep).join("/") || "." });
+    }
+    return out;
+  };
 }

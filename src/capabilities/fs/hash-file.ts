@@ -5,7 +5,7 @@ import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { withFsErrors } from "./fs-errors.js";
 import { hashFileVerified } from "./fs-io.js";
-import { sandboxFor } from "./fs-plan.js";
+import { sandboxFor, touching } from "./fs-plan.js";
 
 const NAME = "io.fs.hash_file";
 
@@ -14,6 +14,7 @@ export const hashFile = defineCapability({
   name: NAME,
   description: "SHA-256 and size of a file inside the sandbox.",
   input: z.object({ path: z.string().min(1) }).strict(),
+  touches: touching({ path: {} }),
   output: z.object({ path: z.string(), sha256: z.string(), bytes: z.number().int() }),
   risk: "LOW",
   effect: "read",

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { errnoOf, throwIfAborted, withFsErrors } from "./fs-errors.js";
 import { openVerified } from "./fs-io.js";
-import { sandboxFor } from "./fs-plan.js";
+import { sandboxFor, touching } from "./fs-plan.js";
 
 const NAME = "io.fs.list_dir";
 
@@ -29,6 +29,7 @@ export const listDir = defineCapability({
   name: NAME,
   description: "Lists the entries of a directory inside the sandbox, sorted by name.",
   input: z.object({ path: z.string().min(1) }).strict(),
+  touches: touching({ path: {} }),
   output: z.object({
     path: z.string(),
     entries: z.array(

@@ -14,7 +14,7 @@ import {
   removeCreatedDirs,
 } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import { parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
 
 const NAME = "io.fs.make_dir";
 
@@ -44,6 +44,7 @@ export const makeDir = defineCapability({
   description:
     "Creates a directory (and missing parents) inside the sandbox; undo removes what it created.",
   input: z.object({ path: z.string().min(1) }).strict(),
+  touches: touching({ path: {} }),
   output: z.object({ path: z.string(), created: z.array(z.string()) }),
   risk: "MEDIUM",
   effect: "write",

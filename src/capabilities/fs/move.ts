@@ -11,7 +11,7 @@ import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js"
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, renameNoReplace, syncDir } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor } from "./fs-plan.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor, touching } from "./fs-plan.js";
 import {
   ABSENT,
   contentHash,
@@ -81,6 +81,7 @@ export const move = defineCapability({
   name: NAME,
   description: "Moves a file or directory inside the sandbox; undo moves it back.",
   input: inputSchema,
+  touches: touching({ from: { followFinal: false }, to: { followFinal: false } }),
   output: z.object({
     from: z.string(),
     to: z.string(),

@@ -8,7 +8,7 @@ import { sha256Hex } from "../../core/hash.js";
 import { encodingSchema } from "./fs-content.js";
 import { withFsErrors } from "./fs-errors.js";
 import { readFileVerified } from "./fs-io.js";
-import { sandboxFor } from "./fs-plan.js";
+import { sandboxFor, touching } from "./fs-plan.js";
 
 /** Largest file `io.fs.read_file` returns when the call sets no `max_bytes` (10 MiB). */
 export const DEFAULT_READ_MAX_BYTES = 10 * 1024 * 1024;
@@ -31,6 +31,7 @@ export const readFile = defineCapability({
       max_bytes: z.number().int().positive().optional(),
     })
     .strict(),
+  touches: touching({ path: {} }),
   output: z.object({
     path: z.string(),
     content: z.string(),

@@ -16,7 +16,7 @@ import {
 } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, requireFileOrAbsent, writeFileAtomic } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson } from "./fs-plan.js";
+import { driftError, parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
 import {
   capture,
   imageSchema,
@@ -67,6 +67,7 @@ export const writeFile = defineCapability({
   name: NAME,
   description: "Writes a file inside the sandbox atomically; undo restores the previous bytes.",
   input: inputSchema,
+  touches: touching({ path: {} }),
   output: z.object({ path: z.string(), bytes: z.number().int(), sha256: z.string() }),
   risk: "MEDIUM",
   effect: "write",

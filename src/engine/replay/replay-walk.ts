@@ -18,9 +18,10 @@
  * replay goes past where the recorded run stopped only when the step that stopped it no longer
  * fails (a run still in progress, or stopped for another reason, is replayed as far as it went).
  */
-import type { AnyCapability, CapabilityContext } from "../../core/capability.js";
+import type { AnyCapability, CapabilityContext, TouchedPath } from "../../core/capability.js";
 import { type AirunError, CapabilityError, toAirunError } from "../../core/errors.js";
 import type { ExprScope } from "../../core/expr.js";
+import { canonicalJson } from "../../core/hash.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { Plan, PlanStep } from "../../core/plan.js";
 import type { CompiledPolicy, PolicyRequest } from "../../core/policy.js";
@@ -31,7 +32,7 @@ import type { RunRecord, StepRecord } from "../../store/store.js";
 import type { EngineSettings } from "../context.js";
 import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
 import { compensationInputs, compensationRequest } from "../step/compensation-check.js";
-import { approvalAction, describeCall } from "../step/resolve.js";
+import { approvalAction, describeCall, recordedTouched } from "../step/resolve.js";
 import {
   DECIDED_BEFORE_THE_CALL,
   decideAgain,
@@ -282,6 +283,7 @@ class Walker {
       );
     }
     const recorded = recordedDecision(rec?.decision ?? null);
+    const paths = await this.#touched(cap, ps, parsed.success ? parsed.data : undefined, rec);
     const call = describeCall(
       cap,
       ps,
@@ -293,6 +295,7 @@ class Walker {
         policyHash: recorded?.policyHash ?? this.#s.startPolicyHash,
         principal: run.principal,
       },
+      paths,
     );
     const request: PolicyRequest = {
       principal: run.principal,
@@ -303,6 +306,7 @@ class Walker {
       undo: call.undo,
       hasCompensation: ps.compensation !== null,
       inputs: call.recordInputs,
+      ...(paths.length > 0 ? { paths } : {}),
     };
     const compensation = this.#compensationRequest(ps);
     // Without `--policy` the recorded decision stands. A record that got past the gatekeeper
@@ -341,6 +345,40 @@ class Walker {
     return serve(base, rec);
   }
 
+  /** A capability context for a call replay makes (a pure one, or `touches`). */
+  #context(ps: PlanStep): CapabilityContext {
+    return {
+      signal: new AbortController().signal,
+      sandbox: this.#s.settings.sandbox,
+      runId: this.#s.run.id,
+      stepId: ps.id,
+      attempt: 1,
+    };
+  }
+
+  /**
+   * The canonical paths the call touches: as the record has them when its inputs are the
+   * recorded ones, else resolved again in the sandbox now (a read: nothing is changed).
+   */
+  async #touched(
+    cap: AnyCapability,
+    ps: PlanStep,
+    input: unknown,
+    rec: StepRecord | null,
+  ): Promise<readonly TouchedPath[]> {
+    if (!cap.touches || input === undefined) return [];
+    const recorded = recordedTouched(rec?.decision ?? null);
+    const masked = resolveTemplates(ps.inputs, this.#scope);
+    if (recorded.length > 0 && canonicalJson(masked) === canonicalJson(rec?.inputs ?? null)) {
+      return recorded;
+    }
+    try {
+      return await cap.touches(input, this.#context(ps));
+    } catch {
+      return [];
+    }
+  }
+
   /** The step's declared compensation, asked about as its gate does (or null). */
   #compensationRequest(ps: PlanStep): PolicyRequest | null {
     const cap = ps.compensation ? this.#s.catalog.get(ps.compensation.capability) : undefined;
@@ -361,13 +399,7 @@ class Walker {
     input: unknown,
     ps: PlanStep,
   ): Promise<WalkedStep> {
-    const ctx: CapabilityContext = {
-      signal: new AbortController().signal,
-      sandbox: this.#s.settings.sandbox,
-      runId: this.#s.run.id,
-      stepId: ps.id,
-      attempt: 1,
-    };
+    const ctx = this.#context(ps);
     try {
       const raw = ((await cap.execute(input, ctx)) ?? {}) as JsonValue;
       const outputs = redact(raw, { keys: this.#s.settings.redactKeys });

@@ -7,7 +7,7 @@
  * a timeout or an untyped error leaves the effect unknown (then reconciled).
  */
 import { CapabilityError, ConflictError, toAirunError } from "../../core/errors.js";
-import type { JsonObject } from "../../core/json.js";
+import { isPlainObject, type JsonObject } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import type { Decision } from "../../core/status.js";
 import { EventType } from "../events.js";
@@ -17,6 +17,7 @@ import { errorJson } from "../state/run-records.js";
 import type { RunState } from "../state/run-state.js";
 import { maskError } from "../state/scope.js";
 import { endStepSpan, startStepSpan } from "../telemetry.js";
+import { recheckCompensation } from "./compensation-check.js";
 import { successOps } from "./complete.js";
 import { failStep, refuse } from "./fail.js";
 import type { Recorded } from "./gate.js";
@@ -51,6 +52,10 @@ export async function runAttempts(
     const span = startStepSpan(state, ps, call, admitted.verdict, attempt);
     try {
       const rawOutputs = await invoke(state, ps, call, attempt);
+      const granted = decision.compensation_decision;
+      const unauthorized = isPlainObject(granted)
+        ? await recheckCompensation(state, ps, call, granted, rawOutputs)
+        : null;
       await state.commit(
         successOps(state, ps, call, {
           decision,
@@ -58,6 +63,7 @@ export async function runAttempts(
           attempts: attempt,
           started: admitted.started,
           intent: admitted.intent,
+          unauthorized,
         }),
       );
       endStepSpan(span);

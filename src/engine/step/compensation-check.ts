@@ -4,46 +4,138 @@
  * policy would not have allowed. Inputs that refer to the step's own outputs are not known
  * before the step runs: the policy sees them as unknown (a DENY or REQUIRE_APPROVAL rule with a
  * condition on them matches; an ALLOW rule does not).
+ *
+ * A compensation confined to what its step acts on — a file capability whose every path is a
+ * path the step touches (`rm` of the file the step wrote) — is that step's undo, and is asked
+ * about at the step's risk rather than its own floor. One that refers to the step's own outputs
+ * can only be confined on trust at the gate: once the step succeeded its inputs are known, and
+ * it is asked again (`recheckCompensation`); if it then needs more than was granted (it would
+ * touch a path the step did not), it is not armed, and an undo never makes that call.
  */
 import type { AnyCapability } from "../../core/capability.js";
-import { CapabilityError, ExpressionError } from "../../core/errors.js";
+import { AirunError, CapabilityError, ExpressionError } from "../../core/errors.js";
 import type { ExprScope } from "../../core/expr.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
-import type { PolicyDecision, PolicyRequest } from "../../core/policy.js";
+import { decisionRank, type PolicyDecision, type PolicyRequest } from "../../core/policy.js";
 import { redact } from "../../core/redact.js";
-import { maxRisk } from "../../core/status.js";
+import { maxRisk, type RiskLevel } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { RunState } from "../state/run-state.js";
 import { templateScope } from "../state/scope.js";
+import { capabilityContext, type Resolved } from "./resolve.js";
 
 /** The compensation of a step as the policy was asked about it, and its answer. */
 export interface CompensationCheck {
   readonly request: PolicyRequest;
   readonly decision: PolicyDecision;
+  /** It acts only on paths its step touches (on trust for inputs not known yet). */
+  readonly confined: boolean;
 }
 
 /** Asks the policy about the step's declared compensation; null when it declares none. */
 export async function checkCompensation(
   state: RunState,
   ps: PlanStep,
+  call: Resolved,
 ): Promise<CompensationCheck | null> {
   if (ps.compensation === null) return null;
-  const cap = state.ctx.catalog.get(ps.compensation.capability);
+  const cap = compensationCapability(state, ps.compensation.capability);
+  // Secrets masked: what the policy sees is what is recorded.
+  const { inputs, unknown } = compensationInputs(ps, templateScope(state, null, true));
+  return ask(state, ps, call, cap, inputs, unknown);
+}
+
+/**
+ * After its step succeeded, asks again about a compensation that referred to the step's own
+ * outputs (see the module doc): the error to record instead of arming it when it now needs
+ * more than the gate granted, else null.
+ */
+export async function recheckCompensation(
+  state: RunState,
+  ps: PlanStep,
+  call: Resolved,
+  granted: JsonObject,
+  outputs: JsonValue,
+): Promise<AirunError | null> {
+  if (!ps.compensation || !Array.isArray(granted.unknown)) return null;
+  const cap = compensationCapability(state, ps.compensation.capability);
+  const base = templateScope(state, null, true);
+  const scope = {
+    ...base,
+    vars: { ...base.vars, steps: { ...state.stepScope, [ps.id]: { outputs } } },
+  };
+  const { inputs, unknown } = compensationInputs(ps, scope);
+  const now = await ask(state, ps, call, cap, inputs, unknown);
+  if (decisionRank(now.decision.decision) <= decisionRank(String(granted.decision))) return null;
+  return new AirunError(
+    "COMPENSATION_UNAUTHORIZED",
+    `the compensation ${cap.name} of step ${ps.id} resolved to ${JSON.stringify(now.request.inputs)}, which the policy answers ${now.decision.decision} (${now.decision.reason}); it was granted ${String(granted.decision)} for the step's own effects and is not armed`,
+    { runId: state.run.id, stepId: ps.id, capability: cap.name },
+  );
+}
+
+function compensationCapability(state: RunState, name: string): AnyCapability {
+  const cap = state.ctx.catalog.get(name);
   if (!cap) {
     throw new CapabilityError(
       "UNKNOWN_CAPABILITY",
-      `compensation capability ${ps.compensation.capability} is not registered`,
+      `compensation capability ${name} is not registered`,
     );
   }
-  // Secrets masked: what the policy sees is what is recorded.
-  const { inputs, unknown } = compensationInputs(ps, templateScope(state, null, true));
-  const request = compensationRequest(cap, inputs, unknown, {
-    principal: state.run.principal,
-    roles: state.ctx.settings.rolesOf(state.run.principal),
-    redactKeys: state.ctx.settings.redactKeys,
-  });
-  return { request, decision: await state.ctx.gatekeeper.decide(request) };
+  return cap;
+}
+
+async function ask(
+  state: RunState,
+  ps: PlanStep,
+  call: Resolved,
+  cap: AnyCapability,
+  inputs: JsonObject,
+  unknown: readonly string[],
+): Promise<CompensationCheck> {
+  const confined = await confinedToStep(state, ps, call, cap, inputs, unknown);
+  const request = compensationRequest(
+    cap,
+    inputs,
+    unknown,
+    {
+      principal: state.run.principal,
+      roles: state.ctx.settings.rolesOf(state.run.principal),
+      redactKeys: state.ctx.settings.redactKeys,
+    },
+    confined ? call.risk : undefined,
+  );
+  return { request, decision: await state.ctx.gatekeeper.decide(request), confined };
+}
+
+/** Effect classes a compensation confined to its step's paths may have. */
+const CONFINABLE: ReadonlySet<string> = new Set(["read", "write", "delete"]);
+
+/**
+ * Whether the compensation acts only on paths its step touches: a file capability (it declares
+ * `touches` and has no other effect) whose every path is one of the step's. Inputs not known
+ * yet are trusted here and checked once the step succeeded.
+ */
+async function confinedToStep(
+  state: RunState,
+  ps: PlanStep,
+  call: Resolved,
+  cap: AnyCapability,
+  inputs: JsonObject,
+  unknown: readonly string[],
+): Promise<boolean> {
+  if (!cap.touches || !CONFINABLE.has(cap.effect) || call.paths.length === 0) return false;
+  if (unknown.length > 0) return true;
+  const parsed = cap.input.safeParse(inputs);
+  if (!parsed.success) return false;
+  try {
+    const own = new Set(call.paths.map((t) => t.path));
+    const touched = await cap.touches(parsed.data, capabilityContext(state, ps, 0));
+    return touched.length > 0 && touched.every((t) => own.has(t.path));
+  } catch {
+    return false; // it resolves outside the sandbox, or not at all: not confined
+  }
 }
 
 /**
@@ -79,6 +171,8 @@ export function compensationRequest(
   inputs: JsonObject,
   unknown: readonly string[],
   who: { principal: string; roles: readonly string[]; redactKeys: readonly string[] },
+  /** The step's risk, for a compensation confined to the step's own paths. */
+  stepRisk?: RiskLevel,
 ): PolicyRequest {
   const parsed = unknown.length === 0 ? cap.input.safeParse(inputs) : null;
   let cls: ReturnType<NonNullable<AnyCapability["classify"]>> = {};
@@ -93,7 +187,7 @@ export function compensationRequest(
     principal: who.principal,
     roles: who.roles,
     capability: cap.name,
-    risk: maxRisk(cap.risk, cls.risk ?? cap.risk),
+    risk: stepRisk ?? maxRisk(cap.risk, cls.risk ?? cap.risk),
     effect: cls.effect ?? cap.effect,
     undo: cls.undo ?? cap.undo,
     hasCompensation: false,
@@ -107,6 +201,7 @@ export function compensationRecord(check: CompensationCheck): JsonObject {
   const { request, decision } = check;
   return {
     capability: request.capability,
+    confined: check.confined,
     decision: decision.decision,
     inputs: request.inputs,
     reason: decision.reason,

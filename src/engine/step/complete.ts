@@ -5,7 +5,7 @@
  * settled, and the `step.succeeded` entry. A side-effect-free step writes its decision here too
  * (it had no intent), so it costs one commit.
  */
-import { toAirunError } from "../../core/errors.js";
+import { type AirunError, toAirunError } from "../../core/errors.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { redact } from "../../core/redact.js";
@@ -15,6 +15,7 @@ import type { CompensationRecord, StepRecord, WriteOp } from "../../store/store.
 import { audited } from "../audit.js";
 import { EventType } from "../events.js";
 import { runGovernance } from "../governance/run-governance.js";
+import { errorJson } from "../state/run-records.js";
 import type { RunState } from "../state/run-state.js";
 import { templateScope } from "../state/scope.js";
 import type { Resolved } from "./resolve.js";
@@ -28,6 +29,8 @@ export interface Completion {
   readonly started: number;
   /** The step wrote a write-ahead intent (its decision is already recorded). */
   readonly intent: boolean;
+  /** Its compensation now needs more than was granted (`recheckCompensation`): not armed. */
+  readonly unauthorized: AirunError | null;
 }
 
 /** The ops of a step's completion commit (see module doc). */
@@ -62,7 +65,13 @@ export function successOps(
   if (gov) ops.push(...gov.successOps(ps.id, call, done.rawOutputs));
   const comp = state.compensations.get(ps.id);
   if (comp && comp.status === CompensationStatus.PENDING) {
-    ops.push({ op: "putCompensation", compensation: armed(state, ps, comp, outputs) });
+    const record = armed(state, ps, comp, outputs);
+    ops.push({
+      op: "putCompensation",
+      compensation: done.unauthorized
+        ? { ...record, status: CompensationStatus.FAILED, error: errorJson(done.unauthorized) }
+        : record,
+    });
   }
   ops.push(
     state.event(EventType.STEP_SUCCEEDED, ps.id, {

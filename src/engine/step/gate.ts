@@ -20,7 +20,7 @@ import { runGovernance } from "../governance/run-governance.js";
 import { approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { checkCompensation, compensationRecord } from "./compensation-check.js";
-import type { Resolved } from "./resolve.js";
+import { type Resolved, touchedRecord } from "./resolve.js";
 
 /** The decision, context hash and inputs of a step, recorded with its first write. */
 export interface Recorded {
@@ -71,9 +71,10 @@ export async function gateCall(
     undo: call.undo,
     hasCompensation: ps.compensation !== null,
     inputs: call.recordInputs,
+    ...(call.paths.length > 0 ? { paths: call.paths } : {}),
   });
   // The declared compensation is authorized with the step (SPEC §6).
-  const comp = await checkCompensation(state, ps);
+  const comp = await checkCompensation(state, ps, call);
   const policy = comp
     ? withCompensation(stepPolicy, comp.decision, comp.request.capability)
     : stepPolicy;
@@ -82,6 +83,7 @@ export async function gateCall(
     compensation: ps.compensation ? ps.compensation.capability : null,
     ...(comp ? { compensation_decision: compensationRecord(comp) } : {}),
     decision: policy.decision,
+    ...(call.paths.length > 0 ? { paths: touchedRecord(call.paths) } : {}),
     policy_hash: policy.policyHash,
     policy_source: policy.policySource,
     reason: policy.reason,

@@ -54,6 +54,7 @@ export function invoke(
       runId: state.run.id,
       stepId: ps.id,
       attempt,
+      ...(call.paths.length > 0 ? { paths: authorizedPaths(call) } : {}),
     };
     let pending: Promise<unknown>;
     try {
@@ -74,4 +75,11 @@ export function invoke(
       },
     );
   });
+}
+
+/** The canonical paths the gate authorized, by input field (`ctx.paths`). */
+function authorizedPaths(call: Resolved): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of call.paths) out[t.field] = t.path;
+  return out;
 }

@@ -2,7 +2,8 @@
  * @module One step, start to finish, as a straight pipeline of named stages, each a module that
  * returns data (the ops to commit) while `RunState` owns the run's state:
  *
- *   when → resolve → gate (policy, envelope, approval) → reserve → write-ahead intent →
+ *   when → resolve (and locate the paths it touches) → gate (policy, envelope, approval) →
+ *   reserve → write-ahead intent →
  *   attempts (invoke → complete | retry | fail)
  *
  * Steps whose capability has no side effect (undo `none`, no declared compensation) skip the
@@ -24,7 +25,7 @@ import { runAttempts } from "./attempts.js";
 import { failStep, refuse } from "./fail.js";
 import { gateCall } from "./gate.js";
 import { intentOps } from "./intent.js";
-import { resolveCall } from "./resolve.js";
+import { locate, resolveCall } from "./resolve.js";
 
 /** Runs one step (see module doc). */
 export async function runStep(state: RunState, ps: PlanStep): Promise<void> {
@@ -53,7 +54,8 @@ async function skipped(state: RunState, ps: PlanStep): Promise<boolean> {
 }
 
 async function actionStep(state: RunState, ps: PlanStep): Promise<void> {
-  const call = resolveCall(state, ps);
+  const resolved = resolveCall(state, ps);
+  const call = resolved.cap.touches ? await locate(state, ps, resolved) : resolved;
   const gate = await gateCall(state, ps, call);
   if (gate.kind === "refused") {
     const r = gate.refused;

@@ -4,11 +4,16 @@
  * validated against the capability's schema; its effective risk, undo, idempotency and effect;
  * and its context hash (SPEC §7). The pure parts are shared with replay.
  */
-import type { AnyCapability, CapabilityContext, Classification } from "../../core/capability.js";
+import type {
+  AnyCapability,
+  CapabilityContext,
+  Classification,
+  TouchedPath,
+} from "../../core/capability.js";
 import { CapabilityError } from "../../core/errors.js";
 import type { ExprScope } from "../../core/expr.js";
 import { hashJson } from "../../core/hash.js";
-import type { JsonValue } from "../../core/json.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { redact } from "../../core/redact.js";
 import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
@@ -27,6 +32,8 @@ export interface Resolved {
   readonly effect: EffectClass;
   readonly contextHash: string;
   readonly secrets: Map<string, string>;
+  /** The canonical paths the call will touch (`locate`); empty until located, or none. */
+  readonly paths: readonly TouchedPath[];
 }
 
 /** Resolves a step's call: inputs (real and as recorded), classification and context hash. */
@@ -57,13 +64,37 @@ export function resolveCall(state: RunState, ps: PlanStep): Resolved {
     cap.classify?.(parsed.data) ?? {},
     masked,
     state.ctx.settings.redactKeys,
-    {
-      specHash: state.plan.specHash,
-      policyHash: state.ctx.gatekeeper.policy.hash,
-      principal: state.run.principal,
-    },
+    identity(state),
   );
-  return { cap, input: parsed.data, secrets, ...described };
+  return { cap, input: parsed.data, secrets, paths: NO_PATHS, ...described };
+}
+
+const NO_PATHS: readonly TouchedPath[] = Object.freeze([]);
+
+/**
+ * Stage 1b, for capabilities that declare `touches`: the canonical paths the call will touch,
+ * resolved inside the sandbox as the call will resolve them. The policy sees these and the
+ * context hash binds them (so an approval does too); a path outside the sandbox fails the step
+ * here, before anyone is asked.
+ */
+export async function locate(state: RunState, ps: PlanStep, call: Resolved): Promise<Resolved> {
+  if (!call.cap.touches) return call;
+  const paths = await call.cap.touches(call.input, capabilityContext(state, ps, 0));
+  if (paths.length === 0) return call;
+  return {
+    ...call,
+    paths,
+    contextHash: contextHash(call.cap, ps, call.recordInputs, paths, identity(state)),
+  };
+}
+
+/** What, besides the step, identifies the action of `state`'s run (SPEC §7). */
+function identity(state: RunState): ActionIdentity {
+  return {
+    specHash: state.plan.specHash,
+    policyHash: state.ctx.gatekeeper.policy.hash,
+    principal: state.run.principal,
+  };
 }
 
 /** What, besides the step itself, identifies the action a step takes (SPEC §7). */
@@ -86,7 +117,8 @@ export function describeCall(
   masked: JsonValue,
   redactKeys: readonly string[],
   id: ActionIdentity,
-): Omit<Resolved, "cap" | "input" | "secrets"> {
+  paths: readonly TouchedPath[] = NO_PATHS,
+): Omit<Resolved, "cap" | "input" | "secrets" | "paths"> {
   const recordInputs = redact(masked, { fields: cap.sensitive ?? [], keys: redactKeys });
   return {
     recordInputs,
@@ -94,16 +126,54 @@ export function describeCall(
     undo: cls.undo ?? cap.undo,
     idempotent: cls.idempotent ?? cap.idempotent,
     effect: cls.effect ?? cap.effect,
-    // Keys written in canonical (sorted) order: hashJson then serializes in one native pass.
-    contextHash: hashJson({
-      capability: cap.name,
-      inputs: recordInputs,
-      policy: id.policyHash,
-      principal: id.principal,
-      spec: id.specHash,
-      step: ps.id,
-    }),
+    contextHash: contextHash(cap, ps, recordInputs, paths, id),
   };
+}
+
+/**
+ * SHA-256 over the canonical JSON of spec hash, step id, capability, recorded inputs, the
+ * canonical paths the call touches (when it declares them), principal and policy hash.
+ */
+function contextHash(
+  cap: AnyCapability,
+  ps: PlanStep,
+  recordInputs: JsonValue,
+  paths: readonly TouchedPath[],
+  id: ActionIdentity,
+): string {
+  // Keys written in canonical (sorted) order: hashJson then serializes in one native pass.
+  return hashJson({
+    capability: cap.name,
+    inputs: recordInputs,
+    ...(paths.length > 0 ? { paths: pathsRecord(paths) } : {}),
+    policy: id.policyHash,
+    principal: id.principal,
+    spec: id.specHash,
+    step: ps.id,
+  });
+}
+
+/** The paths a call touches, as its decision records them (replay reads them back). */
+export function touchedRecord(paths: readonly TouchedPath[]): JsonValue {
+  return paths.map((t) => ({ field: t.field, path: t.path, relative: t.relative }));
+}
+
+/** The paths recorded on a step's decision (`touchedRecord`), or none. */
+export function recordedTouched(decision: JsonValue | null): TouchedPath[] {
+  const list = isPlainObject(decision) ? decision.paths : undefined;
+  if (!Array.isArray(list)) return [];
+  return list.filter((t): t is JsonObject => isPlainObject(t)).map((t) => ({
+    field: String(t.field),
+    path: String(t.path),
+    relative: String(t.relative),
+  }));
+}
+
+/** The paths a call touches as its context hash binds them: field → canonical path. */
+function pathsRecord(paths: readonly TouchedPath[]): JsonObject {
+  const out: JsonObject = {};
+  for (const t of [...paths].sort((a, b) => (a.field < b.field ? -1 : 1))) out[t.field] = t.path;
+  return out;
 }
 
 /**

@@ -48,11 +48,16 @@ export interface RollbackResult {
 export async function rollback(state: RunState, force: boolean): Promise<RollbackResult> {
   const problems: JsonValue[] = [];
   for (const comp of state.pendingCompensations()) {
-    if (comp.error && (comp.error as { code?: string }).code === "IN_DOUBT") {
+    const code = (comp.error as { code?: string } | null)?.code;
+    if (code === "IN_DOUBT" || code === "COMPENSATION_UNAUTHORIZED") {
+      // Never attempted: nobody can tell what to undo, or the undo was never authorized.
       problems.push({
         step: comp.stepId,
-        code: "IN_DOUBT",
-        message: "effect of the step is unknown",
+        code,
+        message:
+          code === "IN_DOUBT"
+            ? "effect of the step is unknown"
+            : String((comp.error as { message?: unknown }).message),
       });
       continue;
     }
