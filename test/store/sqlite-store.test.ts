@@ -1,49 +1,20 @@
 /**
  * @module Runs the Store conformance suite against a real SQLite file, plus what only SQLite
- * has: pragmas, group commit counters, schema versioning, the crash switch and `openStore`.
+ * has: pragmas, group commit counters, schema versioning and `openStore`.
  */
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AirunError } from "../../src/core/errors.js";
-import { CRASH_AT_ENV, crashAtFromEnv, parseCrashAt } from "../../src/store/crash-switch.js";
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../../src/store/migrations.js";
 import { openStore } from "../../src/store/open-store.js";
-import {
-  openSqliteFile,
-  type SqliteConnection,
-  type SqliteOpener,
-} from "../../src/store/sqlite/sqlite-driver.js";
-import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
-import type { WriteOp } from "../../src/store/store.js";
+import { openSqliteFile, type SqliteOpener } from "../../src/store/sqlite/sqlite-driver.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { describeStoreConformance, makeEvent, makeRun, makeStep } from "./conformance.js";
+import { countRuns, useTempFolder, withSecondConnection } from "./sqlite-files.js";
 
-const root = mkdtempSync(join(tmpdir(), "airun-sqlite-store-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-let dirCount = 0;
-function tempHome(): string {
-  dirCount += 1;
-  return join(root, `home-${dirCount}`, ".airun");
-}
-
-/** Reads the file from a separate connection, as another process would. */
-function withSecondConnection<T>(file: string, read: (db: SqliteConnection) => T): T {
-  const db = openSqliteFile(file);
-  try {
-    return read(db);
-  } finally {
-    db.close();
-  }
-}
-
-function countRuns(file: string): number {
-  return withSecondConnection(
-    file,
-    (db) => (db.prepare("SELECT count(*) AS n FROM runs").get() as { n: number }).n,
-  );
-}
+const temp = useTempFolder("airun-sqlite-store-");
+const tempHome = temp.home;
 
 const sharedHome = tempHome();
 describeStoreConformance("sqlite (file)", async () => {
@@ -299,74 +270,6 @@ describe("SqliteStore", () => {
     }
   });
 
-  describe("crash switch", () => {
-    async function runUntilCrash(crashAt: NonNullable<SqliteStoreOptions["crashAt"]>) {
-      const file = join(tempHome(), "airun.db");
-      const fired: Array<{ durableRuns: number; resolvedBatches: number }> = [];
-      let resolvedBatches = 0;
-      const store = SqliteStore.open({
-        file,
-        crashAt,
-        onCrash: () => fired.push({ durableRuns: countRuns(file), resolvedBatches }),
-      });
-      try {
-        for (let i = 0; i < 5; i++) {
-          await store.commit([{ op: "insertRun", run: makeRun() }]);
-          resolvedBatches += 1;
-        }
-      } finally {
-        await store.close();
-      }
-      return fired;
-    }
-
-    it("fires once, right after the Nth commit is durable and before its caller hears of it", async () => {
-      expect(await runUntilCrash({ when: "after", commit: 3 })).toEqual([
-        { durableRuns: 3, resolvedBatches: 2 },
-      ]);
-    });
-
-    it("fires once, right before the Nth commit begins, with only N-1 commits durable", async () => {
-      expect(await runUntilCrash({ when: "before", commit: 3 })).toEqual([
-        { durableRuns: 2, resolvedBatches: 2 },
-      ]);
-    });
-
-    it("counts physical commits, so a group of batches is one commit", async () => {
-      const file = join(tempHome(), "airun.db");
-      const fired: number[] = [];
-      const store = SqliteStore.open({
-        file,
-        crashAt: { when: "after", commit: 2 },
-        onCrash: () => fired.push(countRuns(file)),
-      });
-      try {
-        await store.commit([{ op: "insertRun", run: makeRun() }]);
-        const batches: WriteOp[][] = Array.from({ length: 10 }, () => [
-          { op: "insertRun", run: makeRun() },
-        ]);
-        await Promise.all(batches.map((b) => store.commit(b)));
-      } finally {
-        await store.close();
-      }
-      expect(fired).toEqual([11]);
-    });
-
-    it("parses AIRUN_CRASH_AT and rejects malformed values", () => {
-      expect(parseCrashAt("before:1")).toEqual({ when: "before", commit: 1 });
-      expect(parseCrashAt(" after:12 ")).toEqual({ when: "after", commit: 12 });
-      expect(parseCrashAt(undefined)).toBeUndefined();
-      expect(parseCrashAt("")).toBeUndefined();
-      for (const bad of ["after:0", "during:3", "after:", "after:1.5", "3", "before:-1"]) {
-        expect(() => parseCrashAt(bad)).toThrow(
-          expect.objectContaining({ code: "INVALID_CRASH_SWITCH" }),
-        );
-      }
-      expect(crashAtFromEnv({ [CRASH_AT_ENV]: "after:7" })).toEqual({ when: "after", commit: 7 });
-      expect(crashAtFromEnv({})).toBeUndefined();
-    });
-  });
-
   describe("openStore", () => {
     it("refuses PostgreSQL URLs with UNSUPPORTED_STORE, without leaking the password", async () => {
       const err = await openStore({
@@ -391,7 +294,7 @@ describe("SqliteStore", () => {
     });
 
     it("opens sqlite:<path> at that path", async () => {
-      const file = join(root, `explicit-${Date.now()}`, "state.db");
+      const file = join(temp.root, `explicit-${Date.now()}`, "state.db");
       const store = await openStore({ url: `sqlite:${file}`, home: tempHome() });
       try {
         await store.commit([{ op: "insertRun", run: makeRun() }]);

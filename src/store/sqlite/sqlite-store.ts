@@ -14,9 +14,9 @@
  * the same file extends one chain (`BEGIN IMMEDIATE` holds the write lock while it does).
  *
  * Reads run synchronously against the connection between flushes, so they see only committed
- * data. The crash switch (`StoreOptions.crashAt`, see `../crash-switch.ts`) counts physical
- * commits of this instance and kills the process right before the Nth `BEGIN` or right after the
- * Nth `COMMIT` (before any promise of that group settles).
+ * data. The commit hooks (`StoreOptions.hooks`) run around each physical transaction:
+ * `beforeCommit(n)` right before its `BEGIN`, `afterCommit(n)` right after its `COMMIT`, before
+ * any promise of that group settles.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -34,6 +34,7 @@ import type {
   RunRecord,
   StepRecord,
   Store,
+  StoreHooks,
   StoreOptions,
   WriteOp,
 } from "../store.js";
@@ -52,11 +53,6 @@ export interface SqliteStoreOptions extends StoreOptions {
   readonly synchronous?: "FULL" | "NORMAL";
   /** How long a writer waits for another process's lock, in ms (default 5000). */
   readonly busyTimeoutMs?: number;
-  /**
-   * Test hook: what the crash switch does when it fires. Defaults to SIGKILL of this process.
-   * If it returns, the store carries on as if nothing happened.
-   */
-  readonly onCrash?: () => void;
   /** Opens the connection (default: better-sqlite3). */
   readonly opener?: SqliteOpener;
 }
@@ -107,14 +103,14 @@ export class SqliteStore implements Store {
 
   readonly #db: SqliteConnection;
   readonly #statements = new Map<string, SqliteStatement>();
-  readonly #crashAt: StoreOptions["crashAt"];
-  readonly #onCrash: () => void;
+  readonly #hooks: StoreHooks;
   readonly #chained: boolean;
   /** The ledger's last entry, read once per physical transaction (another process may append). */
   #head: LedgerHead | undefined;
   #queue: Unit[] = [];
   #flushHandle: NodeJS.Immediate | undefined;
   #closed = false;
+  #transactions = 0;
   #physicalCommits = 0;
   #committedUnits = 0;
   #rejectedUnits = 0;
@@ -122,8 +118,7 @@ export class SqliteStore implements Store {
   private constructor(db: SqliteConnection, options: SqliteStoreOptions) {
     this.#db = db;
     this.file = options.file;
-    this.#crashAt = options.crashAt;
-    this.#onCrash = options.onCrash ?? (() => process.kill(process.pid, "SIGKILL"));
+    this.#hooks = options.hooks ?? {};
     this.#chained = options.unchainedLedger !== true;
   }
 
@@ -353,12 +348,13 @@ export class SqliteStore implements Store {
     const units = this.#queue;
     if (units.length === 0) return;
     this.#queue = [];
-    const n = this.#physicalCommits + 1;
-    if (this.#crashAt?.when === "before" && this.#crashAt.commit === n) this.#onCrash();
+    this.#transactions += 1;
+    const n = this.#transactions;
 
     const settlements: Settlement[] = [];
     const run = (sql: string) => this.#stmt(sql).run();
     try {
+      this.#hooks.beforeCommit?.(n);
       run("BEGIN IMMEDIATE");
       this.#head = undefined;
       if (units.length === 1) {
@@ -408,14 +404,29 @@ export class SqliteStore implements Store {
       for (const unit of units) unit.settle({ ok: false, error });
       return;
     }
-    this.#physicalCommits = n;
-    if (this.#crashAt?.when === "after" && this.#crashAt.commit === n) this.#onCrash();
+    this.#physicalCommits++;
+    const unacknowledged = this.#afterCommit(n);
     units.forEach((unit, i) => {
       const s = settlements[i]!;
       if (s.ok) this.#committedUnits++;
       else this.#rejectedUnits++;
-      unit.settle(s);
+      unit.settle(s.ok && unacknowledged ? { ok: false, error: unacknowledged } : s);
     });
+  }
+
+  /** Runs the `afterCommit` hook; what it threw, as the error its committed units get. */
+  #afterCommit(n: number): Error | undefined {
+    try {
+      this.#hooks.afterCommit?.(n);
+      return undefined;
+    } catch (cause) {
+      return new AirunError(
+        "STORE_COMMIT_UNCERTAIN",
+        `${this.file}: the batch was committed, but its commit was not acknowledged: ${cause instanceof Error ? cause.message : String(cause)}`,
+        { file: this.file, committed: true },
+        { cause },
+      );
+    }
   }
 
   #applyOps(batch: readonly WriteOp[]): { eventSeqs: number[] } {
