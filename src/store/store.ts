@@ -102,14 +102,16 @@ export interface RunPrecondition {
   readonly statusIn?: readonly RunStatus[];
 }
 
+/**
+ * Fields of a run to change. `updatedAt` defaults to now; a patch to a terminal status also clears
+ * the lease, whatever it says about it.
+ */
+export type RunPatch = Partial<Omit<RunRecord, "id" | "createdAt">>;
+
 /** One write. A batch is a list of these, applied in order inside one transaction. */
 export type WriteOp =
   | { readonly op: "insertRun"; readonly run: RunRecord }
-  | {
-      readonly op: "updateRun";
-      readonly runId: string;
-      readonly patch: Partial<Omit<RunRecord, "id" | "createdAt">>;
-    }
+  | { readonly op: "updateRun"; readonly runId: string; readonly patch: RunPatch }
   | { readonly op: "expectRun"; readonly runId: string; readonly expect: RunPrecondition }
   | { readonly op: "putStep"; readonly step: StepRecord }
   | { readonly op: "putCompensation"; readonly compensation: CompensationRecord }

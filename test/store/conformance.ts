@@ -118,7 +118,7 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
  *
  * @example
  * describeStoreConformance("sqlite", async () => {
- *   const store = SqliteStore.open({ file });
+ *   const store = await SqliteStore.open({ file });
  *   return { store, cleanup: () => store.close() };
  * });
  */

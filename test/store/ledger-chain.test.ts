@@ -57,7 +57,7 @@ function appendOp(runId: string | null, type: string, data: EventRecord["data"])
 
 describe("seqs 1..n without gaps", () => {
   it("keeps the numbering gapless and the chain valid when a unit of a group commit is rejected between good ones", async () => {
-    const store = SqliteStore.open({ file: tempFile() });
+    const store = await SqliteStore.open({ file: tempFile() });
     try {
       const run = makeRun({ leaseOwner: "owner-a", leaseExpiresAt: Date.now() + 60_000 });
       await store.commit([{ op: "insertRun", run }, appendOp(run.id, "run.created", { n: 0 })]);
@@ -118,7 +118,7 @@ describe("seqs 1..n without gaps", () => {
   });
 
   it("stays gapless and valid over many turns mixing good and rejected units at random", async () => {
-    const store = SqliteStore.open({ file: tempFile() });
+    const store = await SqliteStore.open({ file: tempFile() });
     try {
       const run = makeRun({ leaseOwner: "owner-a", leaseExpiresAt: Date.now() + 60_000 });
       await store.commit([{ op: "insertRun", run }]);
@@ -169,8 +169,8 @@ describe("seqs 1..n without gaps", () => {
 describe("two connections on one file", () => {
   it("two SqliteStore instances appending interleaved (as two processes would) extend one valid chain", async () => {
     const file = tempFile();
-    const a = SqliteStore.open({ file });
-    const b = SqliteStore.open({ file });
+    const a = await SqliteStore.open({ file });
+    const b = await SqliteStore.open({ file });
     try {
       const seqsA: number[] = [];
       const seqsB: number[] = [];
@@ -260,7 +260,7 @@ describe("a schema-1 database", () => {
     const file = tempFile();
     createSchema1(file, LEGACY);
 
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       const rows = await allRows(store);
       expect(rows.map((r) => [r.seq, r.type])).toEqual([
@@ -311,7 +311,7 @@ describe("a schema-1 database", () => {
   it("an empty schema-1 database opens with an empty ledger that starts at seq 1", async () => {
     const file = tempFile();
     createSchema1(file, []);
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       expect(await allRows(store)).toEqual([]);
       expect(await store.commit([appendOp(null, "first", {})])).toEqual({ eventSeqs: [1] });
@@ -393,7 +393,7 @@ describe("a schema-2 database", () => {
     };
     const before = Object.fromEntries(Object.entries(tables).map(([t, q]) => [t, dump(file, q)]));
 
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 3 });
       // The store numbers entries itself: the next one follows the last, chained to it.
@@ -425,7 +425,7 @@ describe("a schema-2 database", () => {
 });
 
 async function allRowsOf(file: string): Promise<LedgerRow[]> {
-  const store = SqliteStore.open({ file });
+  const store = await SqliteStore.open({ file });
   try {
     return await allRows(store);
   } finally {
@@ -436,7 +436,7 @@ async function allRowsOf(file: string): Promise<LedgerRow[]> {
 describe("data on disk", () => {
   it("is canonical JSON (keys sorted, RFC 8785 numbers and strings), exactly the text the chain hashes", async () => {
     const file = tempFile();
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       await store.commit([
         appendOp(null, "canon", {

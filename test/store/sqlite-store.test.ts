@@ -60,7 +60,7 @@ describe("SqliteStore", () => {
   });
 
   it("shares physical commits among concurrent batches, but not among sequential ones", async () => {
-    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    const store = await SqliteStore.open({ file: join(tempHome(), "airun.db") });
     try {
       const before = store.stats().physicalCommits;
       await Promise.all(
@@ -88,7 +88,7 @@ describe("SqliteStore", () => {
   it("records applied migrations and does not re-apply them on reopen", async () => {
     const file = join(tempHome(), "airun.db");
     for (let i = 0; i < 2; i++) {
-      const store = SqliteStore.open({ file });
+      const store = await SqliteStore.open({ file });
       await store.close();
     }
     const rows = withSecondConnection(file, (db) =>
@@ -99,19 +99,14 @@ describe("SqliteStore", () => {
 
   it("refuses to open a database with a newer schema version, leaving it untouched", async () => {
     const file = join(tempHome(), "airun.db");
-    await SqliteStore.open({ file }).close();
+    await (await SqliteStore.open({ file })).close();
     const future = LATEST_SCHEMA_VERSION + 1;
     withSecondConnection(file, (db) =>
       db
         .prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, 'from_the_future', 0)")
         .run(future),
     );
-    let error: unknown;
-    try {
-      SqliteStore.open({ file });
-    } catch (err) {
-      error = err;
-    }
+    const error = await SqliteStore.open({ file }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(AirunError);
     expect(error).toMatchObject({
       code: "STORE_SCHEMA_TOO_NEW",
@@ -125,17 +120,17 @@ describe("SqliteStore", () => {
 
   it("refuses a database whose recorded migration has another name", async () => {
     const file = join(tempHome(), "airun.db");
-    await SqliteStore.open({ file }).close();
+    await (await SqliteStore.open({ file })).close();
     withSecondConnection(file, (db) =>
       db.prepare("UPDATE migrations SET name = 'imposter' WHERE id = 1").run(),
     );
-    expect(() => SqliteStore.open({ file })).toThrow(
-      expect.objectContaining({ code: "STORE_SCHEMA_MISMATCH" }),
-    );
+    await expect(SqliteStore.open({ file })).rejects.toMatchObject({
+      code: "STORE_SCHEMA_MISMATCH",
+    });
   });
 
   it("stores event data as its RFC 8785 canonical JSON text (keys sorted), ready to hash", async () => {
-    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    const store = await SqliteStore.open({ file: join(tempHome(), "airun.db") });
     const data = { z: 1, a: [1, { y: null, b: "é" }] };
     try {
       const { eventSeqs } = await store.commit([
@@ -166,7 +161,7 @@ describe("SqliteStore", () => {
   });
 
   it("rejects a step of an unknown run (foreign key) as STORE_CONSTRAINT, alone in its group", async () => {
-    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    const store = await SqliteStore.open({ file: join(tempHome(), "airun.db") });
     try {
       const run = makeRun();
       const [ok, bad] = await Promise.allSettled([
@@ -218,7 +213,7 @@ describe("SqliteStore", () => {
         exec: (sql) => db.exec(sql),
       };
     };
-    const store = SqliteStore.open({ file, opener });
+    const store = await SqliteStore.open({ file, opener });
     try {
       failCommit = true;
       const runs = [makeRun(), makeRun()];
@@ -240,7 +235,7 @@ describe("SqliteStore", () => {
 
   it("flushes queued batches on close, then rejects further writes", async () => {
     const file = join(tempHome(), "airun.db");
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     const run = makeRun();
     const pending = store.commit([{ op: "insertRun", run }]);
     await store.close();
@@ -254,8 +249,8 @@ describe("SqliteStore", () => {
 
   it("lets two connections (two processes) write the same file concurrently", async () => {
     const file = join(tempHome(), "airun.db");
-    const a = SqliteStore.open({ file });
-    const b = SqliteStore.open({ file });
+    const a = await SqliteStore.open({ file });
+    const b = await SqliteStore.open({ file });
     try {
       const runs = Array.from({ length: 40 }, () => makeRun());
       await Promise.all(runs.map((run, i) => (i % 2 ? a : b).commit([{ op: "insertRun", run }])));
