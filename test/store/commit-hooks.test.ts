@@ -14,7 +14,7 @@ import {
 } from "../../src/store/crash-switch.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { StoreHooks, WriteOp } from "../../src/store/store.js";
-import { makeRun } from "./conformance.js";
+import { makeRun } from "./fixtures.js";
 import { countRuns, useTempFolder } from "./sqlite-files.js";
 import { distStoreModule, spawnStoreScript } from "./store-child.js";
 
