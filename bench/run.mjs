@@ -40,14 +40,14 @@ import Database from "better-sqlite3";
 import { GENESIS_HASH } from "../dist/core/ledger.js";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
 import { pendingStep } from "../dist/engine/state/run-records.js";
+import { chainEntry } from "../dist/store/ledger-chain.js";
+import { stepRow } from "../dist/store/rows.js";
 import {
   APPEND_ENTRY_SQL,
-  chainEntry,
   LEDGER_HEAD_SQL,
   PUT_STEP_SQL,
-  SqliteStore,
-  stepRow,
-} from "../dist/store/sqlite/sqlite-store.js";
+} from "../dist/store/sqlite/sqlite-sql.js";
+import { SqliteStore } from "../dist/store/sqlite/sqlite-store.js";
 
 const SEQ_STEPS = Number(process.env.BENCH_STEPS ?? 1500);
 const CONCURRENT_RUNS = 64;
@@ -116,9 +116,9 @@ async function sequential(
     if (withLayers) {
       const recorded = await recordedRun(join(dir, "home", "airun.db"));
       const target = (layer) => join(root, `${name}-${layer}.db`);
-      layers.store = storeReplay(recorded, target("store"), sync);
-      layers.floor = sqlFloor(recorded, target("floor"), sync, false);
-      layers.lean = sqlFloor(recorded, target("lean"), sync, true);
+      layers.store = await storeReplay(recorded, target("store"), sync);
+      layers.floor = await sqlFloor(recorded, target("floor"), sync, false);
+      layers.lean = await sqlFloor(recorded, target("lean"), sync, true);
       for (const layer of Object.values(layers)) await layer.once("warm");
     }
     const raws = [];
@@ -233,8 +233,8 @@ function rawBaseline(name, txPerStep, sideEffect, sync) {
  * committed again by a SqliteStore on `target` as the engine batched it: a fresh run with every
  * step PENDING, then one batch per step (its row, then its entries). `once` returns steps/s.
  */
-function storeReplay({ run, steps, entriesOf }, target, sync) {
-  const store = SqliteStore.open({ file: target, synchronous: sync });
+async function storeReplay({ run, steps, entriesOf }, target, sync) {
+  const store = await SqliteStore.open({ file: target, synchronous: sync });
   const once = async (k) => {
     const runId = await freshRun(store, run, steps, k);
     const t0 = performance.now();
@@ -260,8 +260,8 @@ function storeReplay({ run, steps, entriesOf }, target, sync) {
  * faster. With `lean`, the rows a leaner format would write instead: one ledger entry per step
  * (the decision folded into the step's last entry) and no copy of the decision in the step row.
  */
-function sqlFloor({ run, steps, entriesOf }, target, sync, lean) {
-  const store = SqliteStore.open({ file: target, synchronous: sync });
+async function sqlFloor({ run, steps, entriesOf }, target, sync, lean) {
+  const store = await SqliteStore.open({ file: target, synchronous: sync });
   const db = new Database(target);
   db.pragma(`synchronous = ${sync}`);
   db.pragma("foreign_keys = ON");
@@ -321,7 +321,7 @@ async function freshRun(store, run, steps, k) {
  * `entriesOf(stepId)`, the ledger entries each step committed (without their seqs).
  */
 async function recordedRun(file) {
-  const source = SqliteStore.open({ file });
+  const source = await SqliteStore.open({ file });
   try {
     const [run] = await source.listRuns({ limit: 1 });
     const byStep = new Map();

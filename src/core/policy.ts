@@ -322,7 +322,7 @@ function normalizeCached(value: string): NormalizedPath {
 }
 
 function matchesCondition(cond: CompiledCondition, req: PolicyRequest): boolean {
-  if (req.unknown !== undefined && req.unknown.includes(cond.path[0] as string)) {
+  if (req.unknown?.includes(cond.path[0] as string)) {
     return cond.unprovableMatches;
   }
   if (cond.pathLike && req.paths !== undefined && req.paths.length > 0 && cond.path.length === 1) {

@@ -1,9 +1,10 @@
 /**
- * @module The database schema as numbered, named migrations in code, with SQL per dialect.
- * A store applies, at open and inside one transaction, every migration whose id is above the
- * highest id recorded in its `migrations` table, and refuses to open a database whose schema is
- * newer than the newest migration it knows. Migrations are append-only: never edit a shipped
- * one, add the next number.
+ * @module The database schema as numbered, named migrations in code, with SQL per dialect, and
+ * the connection a dialect gives the migration runner (`migrate.ts`) to apply them. A store
+ * applies, at open and inside one transaction, every migration whose id is above the highest id
+ * recorded in its `migrations` table, and refuses to open a database whose schema is newer than
+ * the newest migration it knows. Migrations are append-only: never edit a shipped one, add the
+ * next number.
  *
  * The schema is written to map one-to-one onto PostgreSQL (the `postgres` SQL arrives with the
  * PostgreSQL store): TEXT stays TEXT, INTEGER epoch milliseconds become BIGINT, BLOB becomes
@@ -13,7 +14,7 @@
  * Foreign keys are immediate (not deferred): a deferred violation would only surface at the
  * physical COMMIT and fail every batch of a group commit instead of the offending one.
  */
-import { AirunError } from "../core/errors.js";
+import { chainExistingEvents, type EventRewriter } from "./ledger-chain.js";
 
 /** One schema migration. */
 export interface Migration {
@@ -23,10 +24,41 @@ export interface Migration {
   readonly name: string;
   /** The DDL per dialect. Each string may hold several statements. */
   readonly sql: { readonly sqlite: string; readonly postgres?: string };
+  /** Rewrites existing rows after the DDL, in the same transaction, in any dialect. */
+  readonly backfill?: (db: MigrationConnection) => Promise<void>;
 }
 
 /** Dialects a migration may carry SQL for. */
 export type MigrationDialect = keyof Migration["sql"];
+
+/** A row of the `migrations` table. */
+export interface AppliedMigration {
+  readonly id: number;
+  readonly name: string;
+}
+
+/**
+ * What the migration runner needs from a database connection, one implementation per dialect
+ * (`sqlite/sqlite-migrations.ts`). Every call runs on one connection, in order.
+ */
+export interface MigrationConnection extends EventRewriter {
+  /** Which SQL of each migration to run. */
+  readonly dialect: MigrationDialect;
+  /** Runs one or more statements without results. */
+  exec(sql: string): Promise<void>;
+  /**
+   * Opens the transaction every pending migration runs in, holding the database's write lock
+   * so that processes opening one database at once migrate it once (SQLite: BEGIN IMMEDIATE).
+   */
+  begin(): Promise<void>;
+  commit(): Promise<void>;
+  /** Rolls the transaction back, if one is open. */
+  rollback(): Promise<void>;
+  /** The rows of the `migrations` table. */
+  appliedMigrations(): Promise<AppliedMigration[]>;
+  /** Records a migration as applied. */
+  recordMigration(migration: AppliedMigration, appliedAt: number): Promise<void>;
+}
 
 /**
  * Bookkeeping table, created before any migration runs (same text in both dialects; BIGINT is
@@ -128,8 +160,9 @@ CREATE INDEX events_run ON events (run_id, seq);
     id: 2,
     name: "ledger_hash_chain",
     // Events become ledger entries: each row carries its chain hash (core/ledger.ts). Rows
-    // written before this migration get theirs in the same transaction (sqlite-store.ts).
+    // written before this migration get theirs in the same transaction.
     sql: { sqlite: "ALTER TABLE events ADD COLUMN hash TEXT NOT NULL DEFAULT '';" },
+    backfill: chainExistingEvents,
   },
   {
     id: 3,
@@ -207,42 +240,3 @@ DELETE FROM sqlite_sequence WHERE name = 'events';
 
 /** The schema version the code knows: the id of the last migration. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.id ?? 0;
-
-/** A row of the `migrations` table. */
-export interface AppliedMigration {
-  readonly id: number;
-  readonly name: string;
-}
-
-/**
- * Given what a database has applied, returns the migrations still to apply, in order. Throws
- * `AirunError` `STORE_SCHEMA_TOO_NEW` when the database is ahead of this code (a newer airun
- * wrote it) and `STORE_SCHEMA_MISMATCH` when a recorded migration has another name than the
- * code's migration of that id (a foreign or tampered database). Dialect-agnostic.
- */
-export function pendingMigrations(
-  applied: readonly AppliedMigration[],
-  where: string,
-  migrations: readonly Migration[] = MIGRATIONS,
-): Migration[] {
-  const latest = migrations[migrations.length - 1]?.id ?? 0;
-  const current = applied.reduce((max, m) => Math.max(max, Number(m.id)), 0);
-  if (current > latest) {
-    throw new AirunError(
-      "STORE_SCHEMA_TOO_NEW",
-      `${where} has schema version ${current}, but this build of airun knows schema versions up to ${latest}; use a newer airun (or another --home)`,
-      { where, schemaVersion: current, supportedVersion: latest },
-    );
-  }
-  for (const row of applied) {
-    const known = migrations.find((m) => m.id === Number(row.id));
-    if (known === undefined || known.name !== row.name) {
-      throw new AirunError(
-        "STORE_SCHEMA_MISMATCH",
-        `${where} records migration ${row.id} "${row.name}", which this build of airun does not know${known ? ` (expected "${known.name}")` : ""}`,
-        { where, migrationId: Number(row.id), migrationName: row.name },
-      );
-    }
-  }
-  return migrations.filter((m) => m.id > current);
-}

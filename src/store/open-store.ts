@@ -6,9 +6,9 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AirunError } from "../core/errors.js";
-import { crashAtFromEnv } from "./crash-switch.js";
+import { crashAtFromEnv, crashHooks } from "./crash-switch.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
-import type { Store, StoreOptions } from "./store.js";
+import type { Store, StoreHooks } from "./store.js";
 
 /** Name of the SQLite database file inside the home directory. */
 export const SQLITE_FILE_NAME = "airun.db";
@@ -22,10 +22,10 @@ export interface OpenStoreOptions {
   /** SQLite `synchronous` pragma: `FULL` (default) or `NORMAL`. */
   readonly synchronous?: "FULL" | "NORMAL";
   /**
-   * Crash switch, for crash tests only. When absent, `AIRUN_CRASH_AT` is read from the
-   * environment (see `crash-switch.ts`), so a test can arm any process that opens a store.
+   * Commit hooks, for tests only. When absent, `AIRUN_CRASH_AT` is read from the environment
+   * (see `crash-switch.ts`), so a test can arm any process that opens a store.
    */
-  readonly crashAt?: StoreOptions["crashAt"];
+  readonly hooks?: StoreHooks;
 }
 
 /**
@@ -59,15 +59,24 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     );
   }
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
-  const crashAt = opts.crashAt ?? crashAtFromEnv();
+  const hooks = opts.hooks ?? crashHooksFromEnv();
   return SqliteStore.open({
     file,
     ...(opts.synchronous !== undefined ? { synchronous: opts.synchronous } : {}),
-    ...(crashAt !== undefined ? { crashAt } : {}),
+    ...(hooks !== undefined ? { hooks } : {}),
     // Benchmarks only (`npm run bench` measures what the ledger costs): entries written this
     // way carry no chain hash, and `airun ledger verify` reports the first of them.
     ...(process.env.AIRUN_BENCH_UNCHAINED_LEDGER === "1" ? { unchainedLedger: true } : {}),
   });
+}
+
+/**
+ * Test-only, and to move into a test harness: the crash switch `AIRUN_CRASH_AT`, if set, as
+ * hooks that SIGKILL this process at a commit (`crash-switch.ts`).
+ */
+function crashHooksFromEnv(): StoreHooks | undefined {
+  const crashAt = crashAtFromEnv();
+  return crashAt === undefined ? undefined : crashHooks(crashAt);
 }
 
 /** A URL with any password replaced, safe for error messages. */

@@ -102,14 +102,16 @@ export interface RunPrecondition {
   readonly statusIn?: readonly RunStatus[];
 }
 
+/**
+ * Fields of a run to change. `updatedAt` defaults to now; a patch to a terminal status also clears
+ * the lease, whatever it says about it.
+ */
+export type RunPatch = Partial<Omit<RunRecord, "id" | "createdAt">>;
+
 /** One write. A batch is a list of these, applied in order inside one transaction. */
 export type WriteOp =
   | { readonly op: "insertRun"; readonly run: RunRecord }
-  | {
-      readonly op: "updateRun";
-      readonly runId: string;
-      readonly patch: Partial<Omit<RunRecord, "id" | "createdAt">>;
-    }
+  | { readonly op: "updateRun"; readonly runId: string; readonly patch: RunPatch }
   | { readonly op: "expectRun"; readonly runId: string; readonly expect: RunPrecondition }
   | { readonly op: "putStep"; readonly step: StepRecord }
   | { readonly op: "putCompensation"; readonly compensation: CompensationRecord }
@@ -171,10 +173,33 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * Callbacks around the physical commits of one store instance: how tests kill a process at an
+ * exact commit or inject an I/O fault. `n` numbers this instance's physical transactions from 1,
+ * each once, whether it then commits or not; group commit may hold several batches in one.
+ */
+export interface StoreHooks {
+  /**
+   * Runs right before the nth physical transaction begins. If it throws, the transaction does
+   * not begin: every batch of its group is rejected with `AirunError` `STORE_COMMIT_FAILED`
+   * (whose `cause` is the thrown error) and nothing of them is written.
+   */
+  beforeCommit?(n: number): void;
+  /**
+   * Runs right after the nth transaction's COMMIT returned, before any promise of its group
+   * settles. If it throws, the data stays committed (it is durable already), but every batch
+   * the group committed is rejected with `AirunError` `STORE_COMMIT_UNCERTAIN` (whose `cause` is
+   * the thrown error): the error of a COMMIT whose answer was lost, which tells its caller not
+   * to take the batch as failed but to read before it retries. Batches the group refused keep
+   * their own error.
+   */
+  afterCommit?(n: number): void;
+}
+
 /** Options common to every store implementation. */
 export interface StoreOptions {
-  /** Kill the process (SIGKILL) right before or after the Nth physical commit: crash tests only. */
-  readonly crashAt?: { readonly when: "before" | "after"; readonly commit: number };
+  /** Commit hooks: tests only. */
+  readonly hooks?: StoreHooks;
   /**
    * Benchmarks only: append events without canonical data or chain hashes, to measure what the
    * ledger costs. A ledger written this way does not verify.

@@ -52,7 +52,7 @@ describe("a runtime composed from supplied parts", () => {
     w = await workspace();
     const start = Date.parse("2030-01-01T00:00:00.000Z");
     const clock = new ManualClock(start);
-    const store = SqliteStore.open({ file: join(w.dir, "own", "airun.db") });
+    const store = await SqliteStore.open({ file: join(w.dir, "own", "airun.db") });
     try {
       const rt = await Runtime.open({ cwd: w.dir, env: {}, store, clock });
       let runId: string;

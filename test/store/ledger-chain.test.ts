@@ -1,15 +1,14 @@
 /**
  * @module The ledger at the store level, on real SQLite files: entries numbered 1..n without gaps
- * even when a unit of a group commit is rejected, one valid chain from two connections writing
- * the same file, the one-time backfill of a schema-1 database, the move of a schema-2 database's
- * hot tables into their compact form, and canonical data on disk.
+ * even when a unit of a group commit is rejected, one valid chain from two processes writing the
+ * same file, the one-time backfill of a schema-1 database, the move of a schema-2 database's hot
+ * tables into their compact form, and canonical data on disk.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConflictError } from "../../src/core/errors.js";
 import { canonicalJson } from "../../src/core/hash.js";
 import {
@@ -22,16 +21,12 @@ import {
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from "../../src/store/migrations.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { EventRecord, WriteOp } from "../../src/store/store.js";
-import { makeEvent, makeRun } from "./conformance.js";
+import { makeEvent, makeRun } from "./fixtures.js";
+import { useTempFolder } from "./sqlite-files.js";
+import { distStoreModule, spawnStoreScript } from "./store-child.js";
 
-const root = mkdtempSync(join(tmpdir(), "airun-ledger-chain-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-let fileCount = 0;
-function tempFile(): string {
-  fileCount += 1;
-  return join(root, `db-${fileCount}`, "airun.db");
-}
+const temp = useTempFolder("airun-ledger-chain-");
+const tempFile = () => join(temp.home(), "airun.db");
 
 /** Every ledger row of a store, in order (paged as the verifier pages). */
 async function allRows(store: SqliteStore): Promise<LedgerRow[]> {
@@ -57,7 +52,7 @@ function appendOp(runId: string | null, type: string, data: EventRecord["data"])
 
 describe("seqs 1..n without gaps", () => {
   it("keeps the numbering gapless and the chain valid when a unit of a group commit is rejected between good ones", async () => {
-    const store = SqliteStore.open({ file: tempFile() });
+    const store = await SqliteStore.open({ file: tempFile() });
     try {
       const run = makeRun({ leaseOwner: "owner-a", leaseExpiresAt: Date.now() + 60_000 });
       await store.commit([{ op: "insertRun", run }, appendOp(run.id, "run.created", { n: 0 })]);
@@ -118,7 +113,7 @@ describe("seqs 1..n without gaps", () => {
   });
 
   it("stays gapless and valid over many turns mixing good and rejected units at random", async () => {
-    const store = SqliteStore.open({ file: tempFile() });
+    const store = await SqliteStore.open({ file: tempFile() });
     try {
       const run = makeRun({ leaseOwner: "owner-a", leaseExpiresAt: Date.now() + 60_000 });
       await store.commit([{ op: "insertRun", run }]);
@@ -166,52 +161,60 @@ describe("seqs 1..n without gaps", () => {
   });
 });
 
-describe("two connections on one file", () => {
-  it("two SqliteStore instances appending interleaved (as two processes would) extend one valid chain", async () => {
+describe("two processes on one file", () => {
+  it("a child process and this one appending at once extend one gapless chain that verifies", async () => {
     const file = tempFile();
-    const a = SqliteStore.open({ file });
-    const b = SqliteStore.open({ file });
+    const parent = await SqliteStore.open({ file, synchronous: "NORMAL" });
     try {
-      const seqsA: number[] = [];
-      const seqsB: number[] = [];
-      // Strict alternation, one batch at a time.
-      for (let i = 0; i < 10; i++) {
-        seqsA.push(...(await a.commit([appendOp(null, "a", { i })])).eventSeqs);
-        seqsB.push(
-          ...(await b.commit([appendOp(null, "b", { i }), appendOp(null, "b", { i })])).eventSeqs,
-        );
+      const child = spawnStoreScript(
+        temp.root,
+        `import { SqliteStore } from ${JSON.stringify(distStoreModule("sqlite/sqlite-store.js"))};
+const [file, count] = [process.argv[2], Number(process.argv[3])];
+const store = await SqliteStore.open({ file, synchronous: "NORMAL" });
+process.stdout.write("ready\\n");
+const seqs = [];
+for (let i = 0; i < count; i++) {
+  // Halfway, wait for an entry of the parent after this one's last: the two surely interleave.
+  const afterSeq = seqs.at(-1) ?? 0;
+  while (i === count / 2 && (await store.listEvents({ types: ["parent"], afterSeq, limit: 1 })).length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const event = { runId: null, stepId: null, type: "child", at: Date.now(), data: { i } };
+  seqs.push(...(await store.commit([{ op: "appendEvent", event }])).eventSeqs);
+}
+await store.close();
+process.stdout.write(JSON.stringify(seqs) + "\\n");
+`,
+        [file, "150"],
+      );
+      await child.ready;
+      // Appends until the child is done (it waits for one of these halfway), 150 batches at least.
+      let childDone = false;
+      const exited = child.exited.finally(() => {
+        childDone = true;
+      });
+      const mine: number[] = [];
+      for (let i = 0; i < 150 || !childDone; i++) {
+        const batch = [appendOp(null, "parent", { i }), appendOp(null, "parent", { i, n: 2 })];
+        mine.push(...(await parent.commit(batch)).eventSeqs);
       }
-      // Then both pipelined without waiting: each store groups its own, the file lock orders them.
-      const pending: Promise<void>[] = [];
-      for (let i = 0; i < 50; i++) {
-        pending.push(
-          a.commit([appendOp(null, "a", { i, p: true })]).then((r) => {
-            seqsA.push(...r.eventSeqs);
-          }),
-          b.commit([appendOp(null, "b", { i, p: true })]).then((r) => {
-            seqsB.push(...r.eventSeqs);
-          }),
-        );
-        if (i % 7 === 0) await new Promise((r) => setImmediate(r));
-      }
-      await Promise.all(pending);
+      const exit = await exited;
+      expect(exit).toMatchObject({ code: 0, stderr: "" });
+      const theirs = JSON.parse(exit.stdout.trim().split("\n").at(-1)!) as number[];
 
-      const total = 10 * 3 + 100;
-      expect(new Set([...seqsA, ...seqsB]).size).toBe(total);
-      expect([...seqsA, ...seqsB].sort((x, y) => x - y)).toEqual(
+      const total = mine.length + theirs.length;
+      expect(theirs).toHaveLength(150);
+      expect([...mine, ...theirs].sort((x, y) => x - y)).toEqual(
         Array.from({ length: total }, (_, i) => i + 1),
       );
-      for (const store of [a, b]) {
-        const rows = await allRows(store);
-        expect(rows).toHaveLength(total);
-        expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: total });
-      }
-      const rows = await allRows(a);
-      expect(seqsA.every((s) => rows[s - 1]?.type === "a")).toBe(true);
-      expect(seqsB.every((s) => rows[s - 1]?.type === "b")).toBe(true);
+      const rows = await allRows(parent);
+      expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: total });
+      expect(theirs.every((s) => rows[s - 1]?.type === "child")).toBe(true);
+      expect(mine.every((s) => rows[s - 1]?.type === "parent")).toBe(true);
+      // The two really interleaved: the child's entries are not one block.
+      expect(theirs.at(-1)! - theirs[0]!).toBeGreaterThanOrEqual(theirs.length);
     } finally {
-      await a.close();
-      await b.close();
+      await parent.close();
     }
   });
 });
@@ -260,7 +263,7 @@ describe("a schema-1 database", () => {
     const file = tempFile();
     createSchema1(file, LEGACY);
 
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       const rows = await allRows(store);
       expect(rows.map((r) => [r.seq, r.type])).toEqual([
@@ -311,7 +314,7 @@ describe("a schema-1 database", () => {
   it("an empty schema-1 database opens with an empty ledger that starts at seq 1", async () => {
     const file = tempFile();
     createSchema1(file, []);
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       expect(await allRows(store)).toEqual([]);
       expect(await store.commit([appendOp(null, "first", {})])).toEqual({ eventSeqs: [1] });
@@ -393,7 +396,7 @@ describe("a schema-2 database", () => {
     };
     const before = Object.fromEntries(Object.entries(tables).map(([t, q]) => [t, dump(file, q)]));
 
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 3 });
       // The store numbers entries itself: the next one follows the last, chained to it.
@@ -425,7 +428,7 @@ describe("a schema-2 database", () => {
 });
 
 async function allRowsOf(file: string): Promise<LedgerRow[]> {
-  const store = SqliteStore.open({ file });
+  const store = await SqliteStore.open({ file });
   try {
     return await allRows(store);
   } finally {
@@ -436,7 +439,7 @@ async function allRowsOf(file: string): Promise<LedgerRow[]> {
 describe("data on disk", () => {
   it("is canonical JSON (keys sorted, RFC 8785 numbers and strings), exactly the text the chain hashes", async () => {
     const file = tempFile();
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     try {
       await store.commit([
         appendOp(null, "canon", {

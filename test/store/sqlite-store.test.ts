@@ -1,54 +1,29 @@
 /**
- * @module Runs the Store conformance suite against a real SQLite file, plus what only SQLite
- * has: pragmas, group commit counters, schema versioning, the crash switch and `openStore`.
+ * @module Runs the Store conformance suite against real SQLite files (several instances on one
+ * file in this process; better-sqlite3 connections are independent), plus what only SQLite has:
+ * pragmas, group commit counters, schema versioning and `openStore`.
  */
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AirunError } from "../../src/core/errors.js";
-import { CRASH_AT_ENV, crashAtFromEnv, parseCrashAt } from "../../src/store/crash-switch.js";
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from "../../src/store/migrations.js";
 import { openStore } from "../../src/store/open-store.js";
-import {
-  openSqliteFile,
-  type SqliteConnection,
-  type SqliteOpener,
-} from "../../src/store/sqlite/sqlite-driver.js";
-import { SqliteStore, type SqliteStoreOptions } from "../../src/store/sqlite/sqlite-store.js";
-import type { WriteOp } from "../../src/store/store.js";
-import { describeStoreConformance, makeEvent, makeRun, makeStep } from "./conformance.js";
+import { openSqliteFile, type SqliteOpener } from "../../src/store/sqlite/sqlite-driver.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { describeStoreConformance } from "./conformance.js";
+import { makeEvent, makeRun, makeStep } from "./fixtures.js";
+import { countRuns, useTempFolder, withSecondConnection } from "./sqlite-files.js";
 
-const root = mkdtempSync(join(tmpdir(), "airun-sqlite-store-"));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const temp = useTempFolder("airun-sqlite-store-");
+const tempHome = temp.home;
 
-let dirCount = 0;
-function tempHome(): string {
-  dirCount += 1;
-  return join(root, `home-${dirCount}`, ".airun");
-}
-
-/** Reads the file from a separate connection, as another process would. */
-function withSecondConnection<T>(file: string, read: (db: SqliteConnection) => T): T {
-  const db = openSqliteFile(file);
-  try {
-    return read(db);
-  } finally {
-    db.close();
-  }
-}
-
-function countRuns(file: string): number {
-  return withSecondConnection(
-    file,
-    (db) => (db.prepare("SELECT count(*) AS n FROM runs").get() as { n: number }).n,
-  );
-}
-
-const sharedHome = tempHome();
 describeStoreConformance("sqlite (file)", async () => {
-  const store = await openStore({ url: "sqlite", home: sharedHome });
-  return { store, cleanup: () => store.close() };
+  const home = tempHome();
+  return {
+    open: () => openStore({ url: "sqlite", home }),
+    drop: async () => rmSync(home, { recursive: true, force: true }),
+  };
 });
 
 describe("SqliteStore", () => {
@@ -89,7 +64,7 @@ describe("SqliteStore", () => {
   });
 
   it("shares physical commits among concurrent batches, but not among sequential ones", async () => {
-    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    const store = await SqliteStore.open({ file: join(tempHome(), "airun.db") });
     try {
       const before = store.stats().physicalCommits;
       await Promise.all(
@@ -117,7 +92,7 @@ describe("SqliteStore", () => {
   it("records applied migrations and does not re-apply them on reopen", async () => {
     const file = join(tempHome(), "airun.db");
     for (let i = 0; i < 2; i++) {
-      const store = SqliteStore.open({ file });
+      const store = await SqliteStore.open({ file });
       await store.close();
     }
     const rows = withSecondConnection(file, (db) =>
@@ -128,19 +103,14 @@ describe("SqliteStore", () => {
 
   it("refuses to open a database with a newer schema version, leaving it untouched", async () => {
     const file = join(tempHome(), "airun.db");
-    await SqliteStore.open({ file }).close();
+    await (await SqliteStore.open({ file })).close();
     const future = LATEST_SCHEMA_VERSION + 1;
     withSecondConnection(file, (db) =>
       db
         .prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, 'from_the_future', 0)")
         .run(future),
     );
-    let error: unknown;
-    try {
-      SqliteStore.open({ file });
-    } catch (err) {
-      error = err;
-    }
+    const error = await SqliteStore.open({ file }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(AirunError);
     expect(error).toMatchObject({
       code: "STORE_SCHEMA_TOO_NEW",
@@ -154,17 +124,17 @@ describe("SqliteStore", () => {
 
   it("refuses a database whose recorded migration has another name", async () => {
     const file = join(tempHome(), "airun.db");
-    await SqliteStore.open({ file }).close();
+    await (await SqliteStore.open({ file })).close();
     withSecondConnection(file, (db) =>
       db.prepare("UPDATE migrations SET name = 'imposter' WHERE id = 1").run(),
     );
-    expect(() => SqliteStore.open({ file })).toThrow(
-      expect.objectContaining({ code: "STORE_SCHEMA_MISMATCH" }),
-    );
+    await expect(SqliteStore.open({ file })).rejects.toMatchObject({
+      code: "STORE_SCHEMA_MISMATCH",
+    });
   });
 
   it("stores event data as its RFC 8785 canonical JSON text (keys sorted), ready to hash", async () => {
-    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    const store = await SqliteStore.open({ file: join(tempHome(), "airun.db") });
     const data = { z: 1, a: [1, { y: null, b: "é" }] };
     try {
       const { eventSeqs } = await store.commit([
@@ -195,7 +165,7 @@ describe("SqliteStore", () => {
   });
 
   it("rejects a step of an unknown run (foreign key) as STORE_CONSTRAINT, alone in its group", async () => {
-    const store = SqliteStore.open({ file: join(tempHome(), "airun.db") });
+    const store = await SqliteStore.open({ file: join(tempHome(), "airun.db") });
     try {
       const run = makeRun();
       const [ok, bad] = await Promise.allSettled([
@@ -247,7 +217,7 @@ describe("SqliteStore", () => {
         exec: (sql) => db.exec(sql),
       };
     };
-    const store = SqliteStore.open({ file, opener });
+    const store = await SqliteStore.open({ file, opener });
     try {
       failCommit = true;
       const runs = [makeRun(), makeRun()];
@@ -269,7 +239,7 @@ describe("SqliteStore", () => {
 
   it("flushes queued batches on close, then rejects further writes", async () => {
     const file = join(tempHome(), "airun.db");
-    const store = SqliteStore.open({ file });
+    const store = await SqliteStore.open({ file });
     const run = makeRun();
     const pending = store.commit([{ op: "insertRun", run }]);
     await store.close();
@@ -279,92 +249,6 @@ describe("SqliteStore", () => {
     });
     await expect(store.getRun(run.id)).rejects.toMatchObject({ code: "STORE_CLOSED" });
     expect(countRuns(file)).toBe(1);
-  });
-
-  it("lets two connections (two processes) write the same file concurrently", async () => {
-    const file = join(tempHome(), "airun.db");
-    const a = SqliteStore.open({ file });
-    const b = SqliteStore.open({ file });
-    try {
-      const runs = Array.from({ length: 40 }, () => makeRun());
-      await Promise.all(runs.map((run, i) => (i % 2 ? a : b).commit([{ op: "insertRun", run }])));
-      expect(countRuns(file)).toBe(40);
-      expect((await a.getRun(runs[0]!.id))?.id).toBe(runs[0]!.id);
-    } finally {
-      try {
-        await a.close();
-      } finally {
-        await b.close();
-      }
-    }
-  });
-
-  describe("crash switch", () => {
-    async function runUntilCrash(crashAt: NonNullable<SqliteStoreOptions["crashAt"]>) {
-      const file = join(tempHome(), "airun.db");
-      const fired: Array<{ durableRuns: number; resolvedBatches: number }> = [];
-      let resolvedBatches = 0;
-      const store = SqliteStore.open({
-        file,
-        crashAt,
-        onCrash: () => fired.push({ durableRuns: countRuns(file), resolvedBatches }),
-      });
-      try {
-        for (let i = 0; i < 5; i++) {
-          await store.commit([{ op: "insertRun", run: makeRun() }]);
-          resolvedBatches += 1;
-        }
-      } finally {
-        await store.close();
-      }
-      return fired;
-    }
-
-    it("fires once, right after the Nth commit is durable and before its caller hears of it", async () => {
-      expect(await runUntilCrash({ when: "after", commit: 3 })).toEqual([
-        { durableRuns: 3, resolvedBatches: 2 },
-      ]);
-    });
-
-    it("fires once, right before the Nth commit begins, with only N-1 commits durable", async () => {
-      expect(await runUntilCrash({ when: "before", commit: 3 })).toEqual([
-        { durableRuns: 2, resolvedBatches: 2 },
-      ]);
-    });
-
-    it("counts physical commits, so a group of batches is one commit", async () => {
-      const file = join(tempHome(), "airun.db");
-      const fired: number[] = [];
-      const store = SqliteStore.open({
-        file,
-        crashAt: { when: "after", commit: 2 },
-        onCrash: () => fired.push(countRuns(file)),
-      });
-      try {
-        await store.commit([{ op: "insertRun", run: makeRun() }]);
-        const batches: WriteOp[][] = Array.from({ length: 10 }, () => [
-          { op: "insertRun", run: makeRun() },
-        ]);
-        await Promise.all(batches.map((b) => store.commit(b)));
-      } finally {
-        await store.close();
-      }
-      expect(fired).toEqual([11]);
-    });
-
-    it("parses AIRUN_CRASH_AT and rejects malformed values", () => {
-      expect(parseCrashAt("before:1")).toEqual({ when: "before", commit: 1 });
-      expect(parseCrashAt(" after:12 ")).toEqual({ when: "after", commit: 12 });
-      expect(parseCrashAt(undefined)).toBeUndefined();
-      expect(parseCrashAt("")).toBeUndefined();
-      for (const bad of ["after:0", "during:3", "after:", "after:1.5", "3", "before:-1"]) {
-        expect(() => parseCrashAt(bad)).toThrow(
-          expect.objectContaining({ code: "INVALID_CRASH_SWITCH" }),
-        );
-      }
-      expect(crashAtFromEnv({ [CRASH_AT_ENV]: "after:7" })).toEqual({ when: "after", commit: 7 });
-      expect(crashAtFromEnv({})).toBeUndefined();
-    });
   });
 
   describe("openStore", () => {
@@ -391,7 +275,7 @@ describe("SqliteStore", () => {
     });
 
     it("opens sqlite:<path> at that path", async () => {
-      const file = join(root, `explicit-${Date.now()}`, "state.db");
+      const file = join(temp.root, `explicit-${Date.now()}`, "state.db");
       const store = await openStore({ url: `sqlite:${file}`, home: tempHome() });
       try {
         await store.commit([{ op: "insertRun", run: makeRun() }]);

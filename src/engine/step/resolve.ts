@@ -162,11 +162,13 @@ export function touchedRecord(paths: readonly TouchedPath[]): JsonValue {
 export function recordedTouched(decision: JsonValue | null): TouchedPath[] {
   const list = isPlainObject(decision) ? decision.paths : undefined;
   if (!Array.isArray(list)) return [];
-  return list.filter((t): t is JsonObject => isPlainObject(t)).map((t) => ({
-    field: String(t.field),
-    path: String(t.path),
-    relative: String(t.relative),
-  }));
+  return list
+    .filter((t): t is JsonObject => isPlainObject(t))
+    .map((t) => ({
+      field: String(t.field),
+      path: String(t.path),
+      relative: String(t.relative),
+    }));
 }
 
 /** The paths a call touches as its context hash binds them: field → canonical path. */

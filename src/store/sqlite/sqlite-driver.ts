@@ -1,7 +1,8 @@
 /**
  * @module The slice of better-sqlite3 the SQLite store uses, described as small structural
- * types (as Kysely describes its drivers), plus the one function that opens a real connection.
- * better-sqlite3's own types never leave this folder; tests and other stores see only these.
+ * types (as Kysely describes its drivers), plus the one function that opens a real connection and
+ * a cache of prepared statements. better-sqlite3's own types never leave this folder; tests and
+ * other stores see only these.
  */
 import Database from "better-sqlite3";
 
@@ -43,3 +44,16 @@ export type SqliteOpener = (file: string) => SqliteConnection;
  * try { conn.prepare("SELECT 1").get(); } finally { conn.close(); }
  */
 export const openSqliteFile: SqliteOpener = (file) => new Database(file);
+
+/** Prepares statements on `db` once each: the function returns the statement of a SQL text. */
+export function statementCache(db: SqliteConnection): (sql: string) => SqliteStatement {
+  const statements = new Map<string, SqliteStatement>();
+  return (sql) => {
+    let stmt = statements.get(sql);
+    if (stmt === undefined) {
+      stmt = db.prepare(sql);
+      statements.set(sql, stmt);
+    }
+    return stmt;
+  };
+}

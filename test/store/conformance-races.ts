@@ -1,0 +1,181 @@
+/**
+ * @module Conformance: the races a second process or machine brings, run between two store
+ * instances on one database (each with its own connections): two acquirers of one lease, two
+ * writers extending one ledger, and an owner that lost its lease while it was preparing a commit
+ * or a renewal. Every test starts on an empty database.
+ */
+import { expect, it } from "vitest";
+import { ConflictError } from "../../src/core/errors.js";
+import { ChainVerifier, type LedgerRow } from "../../src/core/ledger.js";
+import type { Store, WriteOp } from "../../src/store/store.js";
+import type { ConformanceContext } from "./conformance-context.js";
+import { makeEvent, makeRun, makeStep } from "./fixtures.js";
+
+/** Every ledger row of a store, in order. */
+async function allLedgerRows(store: Store): Promise<LedgerRow[]> {
+  const rows: LedgerRow[] = [];
+  for (;;) {
+    const page = await store.ledgerRows(rows.at(-1)?.seq ?? 0, 100);
+    rows.push(...page);
+    if (page.length < 100) return rows;
+  }
+}
+
+/** The ledger's verdict on `rows`: its first problem (undefined when valid) and its size. */
+function verify(rows: readonly LedgerRow[]) {
+  const verifier = new ChainVerifier();
+  for (const row of rows) verifier.push(row);
+  return { problem: verifier.problem, size: verifier.size };
+}
+
+/** 1, 2, …, n. */
+function oneTo(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1);
+}
+
+/** Registers the race tests on `ctx`, whose every `open` is a new instance on one database. */
+export function describeRaceTests(ctx: ConformanceContext): void {
+  const t0 = 1_900_000_000_000;
+
+  it("gives a free lease to exactly one of two instances acquiring it at once; the other gets undefined", async () => {
+    const a = await ctx.open();
+    const b = await ctx.open();
+    const runs = Array.from({ length: 10 }, () => makeRun());
+    await a.commit(runs.map((run): WriteOp => ({ op: "insertRun", run })));
+    for (const [i, run] of runs.entries()) {
+      // Each instance asks first in turn.
+      const askers: ReadonlyArray<readonly [Store, string]> = [
+        [a, "owner-a"],
+        [b, "owner-b"],
+      ];
+      const order = i % 2 === 0 ? askers : [...askers].reverse();
+      const got = await Promise.all(
+        order.map(([store, owner]) => store.acquireLease(run.id, owner, 60_000, t0)),
+      );
+      expect(got.filter((r) => r === undefined)).toHaveLength(1);
+      const k = got.findIndex((r) => r !== undefined);
+      const winner = order[k]![1];
+      expect(got[k]).toMatchObject({ id: run.id, leaseOwner: winner, leaseExpiresAt: t0 + 60_000 });
+      for (const store of [a, b]) {
+        expect((await store.getRun(run.id))?.leaseOwner).toBe(winner);
+      }
+    }
+  });
+
+  it("numbers the entries two instances append at once 1..N, without gaps or duplicates, in one chain that verifies", async () => {
+    const a = await ctx.open();
+    const b = await ctx.open();
+    const run = makeRun({ leaseOwner: "owner-a", leaseExpiresAt: t0 });
+    await a.commit([{ op: "insertRun", run }]);
+    const append = (type: string, i: number): WriteOp => ({
+      op: "appendEvent",
+      event: makeEvent(run.id, { type, data: { i } }),
+    });
+    const seqs = { a: [] as number[], b: [] as number[] };
+    const pending: Promise<unknown>[] = [];
+    let expected = 0;
+    for (let i = 0; i < 60; i++) {
+      // A writes one or two entries a batch; every seventh of its batches is refused after
+      // appending, so its entries are rolled back while B keeps appending.
+      const batchA = i % 3 === 0 ? [append("a", i), append("a", i)] : [append("a", i)];
+      const refused = i % 7 === 6;
+      if (refused) batchA.push({ op: "expectRun", runId: run.id, expect: { leaseOwner: "x" } });
+      else expected += batchA.length;
+      expected += 1;
+      pending.push(
+        a.commit(batchA).then(
+          (r) => {
+            expect(refused).toBe(false);
+            seqs.a.push(...r.eventSeqs);
+          },
+          (err: unknown) => {
+            expect(refused).toBe(true);
+            expect(err).toBeInstanceOf(ConflictError);
+          },
+        ),
+        b.commit([append("b", i)]).then((r) => seqs.b.push(...r.eventSeqs)),
+      );
+      if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(pending);
+
+    const n = seqs.a.length + seqs.b.length;
+    expect(n).toBe(expected);
+    expect([...seqs.a, ...seqs.b].sort((x, y) => x - y)).toEqual(oneTo(n));
+    for (const store of [a, b]) {
+      const rows = await allLedgerRows(store);
+      expect(rows.map((r) => r.seq)).toEqual(oneTo(n));
+      expect(verify(rows)).toEqual({ problem: undefined, size: n });
+      expect(seqs.a.every((s) => rows[s - 1]?.type === "a")).toBe(true);
+      expect(seqs.b.every((s) => rows[s - 1]?.type === "b")).toBe(true);
+    }
+  });
+
+  it("refuses with ConflictError, applying nothing, a commit whose lease expired and was taken over between its read and its commit", async () => {
+    const a = await ctx.open();
+    const b = await ctx.open();
+    const run = makeRun();
+    await a.commit([{ op: "insertRun", run }]);
+    expect(await a.acquireLease(run.id, "owner-a", 1_000, t0)).toMatchObject({
+      leaseOwner: "owner-a",
+    });
+    expect((await a.getRun(run.id))?.leaseOwner).toBe("owner-a");
+
+    // While A prepares its batch, its lease lapses and B takes the run over.
+    expect(await b.acquireLease(run.id, "owner-b", 60_000, t0 + 1_000)).toMatchObject({
+      leaseOwner: "owner-b",
+    });
+    const { eventSeqs: before } = await b.commit([
+      { op: "appendEvent", event: makeEvent(run.id, { type: "taken.over" }) },
+    ]);
+
+    const err = await a
+      .commit([
+        { op: "putStep", step: makeStep(run.id, { stepId: "stale" }) },
+        { op: "appendEvent", event: makeEvent(run.id, { type: "stale.write" }) },
+        { op: "expectRun", runId: run.id, expect: { leaseOwner: "owner-a" } },
+        { op: "updateRun", runId: run.id, patch: { status: "COMPLETED" } },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    for (const store of [a, b]) {
+      expect(await store.getSteps(run.id)).toEqual([]);
+      expect((await store.listEvents({ runId: run.id })).map((e) => e.type)).toEqual([
+        "taken.over",
+      ]);
+      expect(await store.getRun(run.id)).toMatchObject({
+        status: "RUNNING",
+        leaseOwner: "owner-b",
+        leaseExpiresAt: t0 + 61_000,
+      });
+    }
+
+    // The new owner's next entry follows its last one: the refused batch consumed no seq.
+    const { eventSeqs: after } = await b.commit([
+      { op: "expectRun", runId: run.id, expect: { leaseOwner: "owner-b" } },
+      { op: "appendEvent", event: makeEvent(run.id, { type: "carried.on" }) },
+    ]);
+    expect(after).toEqual([before[0]! + 1]);
+    expect(verify(await allLedgerRows(a))).toEqual({ problem: undefined, size: after[0] });
+  });
+
+  it("does not let the old owner's renewal (or release) after a takeover touch the new owner's lease", async () => {
+    const a = await ctx.open();
+    const b = await ctx.open();
+    const run = makeRun();
+    await a.commit([{ op: "insertRun", run }]);
+    await a.acquireLease(run.id, "owner-a", 1_000, t0);
+    await b.acquireLease(run.id, "owner-b", 10_000, t0 + 1_000);
+
+    expect(await a.renewLeases("owner-a", 60_000, t0 + 1_500)).toEqual([]);
+    await a.releaseLease(run.id, "owner-a");
+    for (const store of [a, b]) {
+      expect(await store.getRun(run.id)).toMatchObject({
+        leaseOwner: "owner-b",
+        leaseExpiresAt: t0 + 11_000,
+      });
+    }
+    expect(await b.renewLeases("owner-b", 10_000, t0 + 2_000)).toEqual([run.id]);
+    expect((await a.getRun(run.id))?.leaseExpiresAt).toBe(t0 + 12_000);
+  });
+}
