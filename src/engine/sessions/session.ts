@@ -467,6 +467,9 @@ export class Session {
       return { value: gate ? { approved: true } : (step.outputs ?? {}) };
     }
     if (step.status === StepStatus.FAILED) {
+      // A failure that ends the session (a rejection, a breach) moved the run to COMPENSATING
+      // in the same commit: its rollback is under way, and its end is what the agent learns.
+      if (run.status === RunStatus.COMPENSATING) return null;
       if (state) throw callError(this.id, step, state);
       const comps = await this.#host.ctx.store.getCompensations(this.id);
       const planned = planFromJson(run.plan).steps.find((s) => s.id === stepId);
