@@ -14,8 +14,8 @@
  * is sealed at rest (AES-256-GCM, key under `<home>/keys/blobs/`), so the database does not
  * hold the secret, and the undo still restores the exact bytes.
  *
- * Known gap, deliberately NOT exercised here (reported, not papered over): a secret inside an
- * `io.fs.*` path is kept in clear in the undo plan (`compensations.undo`).
+ * A secret inside an `io.fs.*` path, and a secret read back by value from where a step wrote
+ * it, are covered by test/attacks/secret-by-value.test.ts.
  */
 
 import { spawn } from "node:child_process";

@@ -1,8 +1,9 @@
 /**
  * @module What templates of a run see, and how the secrets they read stay out of every record:
  * `templateScope` resolves `secrets.NAME` from the environment at the moment of the call (or
- * as the mask `***` for what is recorded), and `maskError` masks, in an error's message, the
- * value of every secret the run's plan reads.
+ * as the mask `***` for what is recorded), and the value of every secret the run's plan reads
+ * is masked wherever it appears in what is recorded — an output that read it back from a file,
+ * an error message, a path — whatever brought it there (as CI systems mask secrets in logs).
  */
 import type { AirunError } from "../../core/errors.js";
 import type { ExprScope } from "../../core/expr.js";
@@ -33,26 +34,56 @@ export function templateScope(
 }
 
 /**
+ * Secrets shorter than this are not masked by value: masking `a` everywhere would garble every
+ * output without protecting anything (they are still never resolved into a record).
+ */
+export const MIN_MASKED_SECRET = 4;
+
+/** The values of the secrets a plan reads, computed once per plan (a session's grows). */
+const planSecrets = new WeakMap<object, readonly string[]>();
+
+/**
+ * The value of every secret the run's plan reads (`secrets.NAME` in any step's inputs,
+ * condition, compensation or approval message), as the environment holds them now.
+ */
+export function secretValues(state: RunState): readonly string[] {
+  const plan = state.plan;
+  let values = planSecrets.get(plan);
+  if (values === undefined) {
+    const env = state.ctx.settings.env;
+    const found = new Set<string>();
+    for (const ps of plan.steps) {
+      const when = ps.when === null || ps.when.includes("{{") ? ps.when : `\${{ ${ps.when} }}`;
+      const sources = [
+        ps.inputs,
+        when,
+        ps.compensation?.inputs ?? null,
+        ps.approval?.message ?? null,
+      ];
+      for (const name of collectSecretNames(sources as JsonValue)) {
+        const value = env[name];
+        if (value && value.length >= MIN_MASKED_SECRET) found.add(value);
+      }
+    }
+    values = Object.freeze([...found]);
+    planSecrets.set(plan, values);
+  }
+  return values;
+}
+
+/** `value` with every secret of the run's plan masked (`***`) wherever it occurs. */
+export function maskSecrets<T extends JsonValue>(state: RunState, value: T): T {
+  const values = secretValues(state);
+  return values.length === 0 ? value : (redact(value, { secrets: values }) as T);
+}
+
+/**
  * Masks, in place, the values of the secrets the run's plan reads wherever they occur in an
  * error's message (and stack), before the error is recorded or printed: a capability may
  * quote its inputs in a message (`sys.fail`, a URL, a path).
  */
 export function maskError(state: RunState, e: AirunError): AirunError {
-  const env = state.ctx.settings.env;
-  const values: string[] = [];
-  for (const ps of state.plan.steps) {
-    const when = ps.when === null || ps.when.includes("{{") ? ps.when : `\${{ ${ps.when} }}`;
-    const sources = [
-      ps.inputs,
-      when,
-      ps.compensation?.inputs ?? null,
-      ps.approval?.message ?? null,
-    ];
-    for (const name of collectSecretNames(sources as JsonValue)) {
-      const value = env[name];
-      if (value) values.push(value);
-    }
-  }
+  const values = secretValues(state);
   if (values.length > 0 && values.some((v) => e.message.includes(v))) {
     e.message = redact(e.message, { secrets: values }) as string;
     if (e.stack) e.stack = redact(e.stack, { secrets: values }) as string;

@@ -17,7 +17,7 @@ import { EventType } from "../events.js";
 import { runGovernance } from "../governance/run-governance.js";
 import { errorJson } from "../state/run-records.js";
 import type { RunState } from "../state/run-state.js";
-import { templateScope } from "../state/scope.js";
+import { secretValues, templateScope } from "../state/scope.js";
 import type { Resolved } from "./resolve.js";
 
 /** What a completed attempt brings to its commit. */
@@ -41,8 +41,9 @@ export function successOps(
   done: Completion,
 ): WriteOp[] {
   const settings = state.ctx.settings;
+  // Every secret the run reads is masked by value: an output may hold one it read back.
   const outputs = redact(done.rawOutputs, {
-    secrets: call.secrets.size > 0 ? [...call.secrets.values()] : [],
+    secrets: secretValues(state),
     keys: settings.redactKeys,
   });
   const now = state.now();

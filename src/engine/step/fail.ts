@@ -15,7 +15,7 @@ import type { CompensationRecord, StepRecord, WriteOp } from "../../store/store.
 import { EventType } from "../events.js";
 import type { Refusal } from "../governance/refusals.js";
 import { runGovernance } from "../governance/run-governance.js";
-import { beforeImages } from "../state/before-images.js";
+import { beforeImages, undoData } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
 import type { RunState } from "../state/run-state.js";
 import { maskError, templateScope } from "../state/scope.js";
@@ -159,7 +159,7 @@ export async function reconcileStep(
   try {
     const input = cap.input.parse(resolveTemplates(ps.inputs, templateScope(state, new Map())));
     const plan: UndoPlan | undefined = comp
-      ? { data: comp.undo, blobs: await beforeImages(state.ctx, comp, false) }
+      ? { data: await undoData(state.ctx, comp), blobs: await beforeImages(state.ctx, comp, false) }
       : undefined;
     const verdict = await cap.reconcile(
       input,

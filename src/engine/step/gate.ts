@@ -20,7 +20,7 @@ import { runGovernance } from "../governance/run-governance.js";
 import { approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { checkCompensation, compensationRecord } from "./compensation-check.js";
-import { type Resolved, touchedRecord } from "./resolve.js";
+import { maskedPaths, type Resolved, touchedRecord } from "./resolve.js";
 
 /** The decision, context hash and inputs of a step, recorded with its first write. */
 export interface Recorded {
@@ -83,7 +83,7 @@ export async function gateCall(
     compensation: ps.compensation ? ps.compensation.capability : null,
     ...(comp ? { compensation_decision: compensationRecord(comp) } : {}),
     decision: policy.decision,
-    ...(call.paths.length > 0 ? { paths: touchedRecord(call.paths) } : {}),
+    ...(call.paths.length > 0 ? { paths: touchedRecord(maskedPaths(state, call.paths)) } : {}),
     policy_hash: policy.policyHash,
     policy_source: policy.policySource,
     reason: policy.reason,

@@ -14,7 +14,9 @@ import type { CompensationRecord, StepRecord, WriteOp } from "../../store/store.
 import { audited, auditedUndo } from "../audit.js";
 import { EventType } from "../events.js";
 import { runGovernance } from "../governance/run-governance.js";
+import { undoForRecord } from "../state/before-images.js";
 import type { RunState } from "../state/run-state.js";
+import { maskSecrets, secretValues } from "../state/scope.js";
 import { capabilityContext, type Resolved } from "./resolve.js";
 
 /** The ops of a step's write-ahead intent (see module doc). */
@@ -38,6 +40,7 @@ export async function intentOps(
   const seq = existing?.seq ?? state.step(ps.id).seq ?? state.nextSeq();
   const blobs: Record<string, string> = {};
   const now = state.now();
+  const secrets = secretValues(state);
   if (record) {
     for (const [name, bytes] of Object.entries(plan?.blobs ?? {})) {
       const sealed = state.ctx.blobs.seal(bytes);
@@ -45,6 +48,9 @@ export async function intentOps(
       blobs[name] = id;
       ops.push({ op: "putBlob", id, bytes: sealed });
     }
+    // A secret inside the undo data (a path built from one) is sealed, never kept in clear.
+    const undo = undoForRecord(state.ctx, plan?.data ?? null, secrets);
+    ops.push(...undo.ops);
     const comp: CompensationRecord = {
       runId: state.run.id,
       stepId: ps.id,
@@ -52,7 +58,7 @@ export async function intentOps(
       kind: kind ?? "builtin",
       capability: ps.compensation?.capability ?? call.cap.name,
       inputs: null,
-      undo: plan?.data ?? null,
+      undo: undo.undo,
       blobs,
       // Without any way to undo, the record only serves reconciliation.
       status: kind ? CompensationStatus.PENDING : CompensationStatus.VOID,
@@ -79,7 +85,7 @@ export async function intentOps(
     state.event(EventType.STEP_DECISION, ps.id, decision),
     // Keys in canonical (sorted) order, as in every entry built here: see the step's decision.
     state.event(EventType.STEP_INTENT, ps.id, {
-      ...auditedUndo(level, plan?.data ?? null, blobs),
+      ...auditedUndo(level, maskSecrets(state, plan?.data ?? null), blobs),
       capability: call.cap.name,
       compensation: kind,
       context_hash: call.contextHash,

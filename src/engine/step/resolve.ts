@@ -19,7 +19,7 @@ import { redact } from "../../core/redact.js";
 import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { RunState } from "../state/run-state.js";
-import { templateScope } from "../state/scope.js";
+import { maskSecrets, templateScope } from "../state/scope.js";
 
 /** What the engine knows about a capability call before it is made. */
 export interface Resolved {
@@ -84,7 +84,14 @@ export async function locate(state: RunState, ps: PlanStep, call: Resolved): Pro
   return {
     ...call,
     paths,
-    contextHash: contextHash(call.cap, ps, call.recordInputs, paths, identity(state)),
+    // The hash binds the paths as recorded: a secret inside one is masked before hashing.
+    contextHash: contextHash(
+      call.cap,
+      ps,
+      call.recordInputs,
+      maskedPaths(state, paths),
+      identity(state),
+    ),
   };
 }
 
@@ -151,6 +158,15 @@ function contextHash(
     spec: id.specHash,
     step: ps.id,
   });
+}
+
+/** Paths with every secret of the run masked, as they are recorded and hashed. */
+export function maskedPaths(state: RunState, paths: readonly TouchedPath[]): TouchedPath[] {
+  return paths.map((t) => ({
+    field: t.field,
+    path: maskSecrets(state, t.path),
+    relative: maskSecrets(state, t.relative),
+  }));
 }
 
 /** The paths a call touches, as its decision records them (replay reads them back). */

@@ -19,7 +19,7 @@ import { resolveTemplates } from "../../core/template.js";
 import type { CompensationRecord } from "../../store/store.js";
 import { EventType } from "../events.js";
 import { retryDelayMs, sleep } from "../retry.js";
-import { beforeImages } from "../state/before-images.js";
+import { beforeImages, undoData } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
 import type { RunState } from "../state/run-state.js";
 import { maskError, templateScope } from "../state/scope.js";
@@ -151,7 +151,7 @@ async function perform(state: RunState, comp: CompensationRecord, force: boolean
   if (comp.kind === "builtin") {
     if (!cap.revert) throw new AirunError("NO_UNDO", `${cap.name} has no builtin undo`);
     const blobs = await beforeImages(state.ctx, comp, true);
-    await cap.revert({ ...ctx, data: comp.undo, blobs, force });
+    await cap.revert({ ...ctx, data: await undoData(state.ctx, comp), blobs, force });
     return;
   }
   // A declared compensation: resolve its inputs again with real secret values (only masked
