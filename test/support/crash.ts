@@ -11,7 +11,7 @@
  *   seed and its points, so a failing sample runs again with the same seed.
  * - `AIRUN_CRASH_POINTS=after:3,before:7` visits exactly those points in every sweep.
  */
-import { randomInt } from "node:crypto";
+import { createHash, randomInt } from "node:crypto";
 import {
   cpSync,
   mkdirSync,
@@ -153,23 +153,14 @@ export function sweepSettings(env: NodeJS.ProcessEnv = process.env): SweepSettin
   };
 }
 
-/** A small seeded generator (mulberry32): the same seed gives the same draws on any machine. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** A stable number for a sweep's name, so two sweeps with one seed draw different points. */
-function nameHash(name: string): number {
-  let h = 2166136261;
-  for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
-  return h >>> 0;
+/**
+ * Draws in [0, 1) determined by `seed` and a sweep's name alone (the same on any machine), so
+ * two sweeps run with one seed still draw different points.
+ */
+function seededDraws(seed: number, name: string): () => number {
+  let i = 0;
+  return () =>
+    createHash("sha256").update(`${seed}/${name}/${i++}`).digest().readUInt32BE(0) / 2 ** 32;
 }
 
 /**
@@ -177,7 +168,7 @@ function nameHash(name: string): number {
  * commit, every STRIDE-th, and RANDOM_PER_SIDE others drawn with `seed` mixed with `name`.
  */
 export function samplePoints(commits: number, seed: number, name: string): CrashPoint[] {
-  const random = seededRandom(seed ^ nameHash(name));
+  const random = seededDraws(seed, name);
   const points: CrashPoint[] = [];
   for (const when of SIDES) {
     const chosen = new Set([1, commits]);
