@@ -1,14 +1,50 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Tests that read the build rather than `src/`: they get the rebuild-when-stale global setup of
+ * the projects that run the built binary, and stay out of the quick `unit` loop.
+ */
+const READS_THE_BUILD = ["test/core/errors.test.ts"];
+
+/** Builds `dist/` when it is missing or older than its sources (see test/global-setup.ts). */
+const FRESH_BUILD = ["test/global-setup.ts"];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    globalSetup: ["test/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Crash and end-to-end tests spawn real processes; keep the 2-core machine responsive.
     maxWorkers: 2,
     allowOnly: false,
     reporters: ["default", "./test/support/summary-reporter.ts"],
+    // All projects share one pool of workers (same group order), so `vitest run` keeps both
+    // cores busy until the end; `--project NAME` runs one of them.
+    projects: [
+      {
+        extends: true,
+        test: {
+          // core, capabilities, store, engine, and any new folder: every test file runs somewhere.
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/e2e/**", "test/crash/**", ...READS_THE_BUILD],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts", ...READS_THE_BUILD],
+          globalSetup: FRESH_BUILD,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "crash",
+          include: ["test/crash/**/*.test.ts"],
+          globalSetup: FRESH_BUILD,
+        },
+      },
+    ],
   },
 });

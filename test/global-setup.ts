@@ -1,12 +1,19 @@
 /**
- * Builds `dist/` once before the suite when it is missing, so end-to-end and crash tests can
- * run the real `airun` binary even when vitest is started directly (npm test builds first).
+ * @module Global setup of the projects that run the built `airun` (e2e, crash): builds `dist/`
+ * unless it is fresh, so a test never runs against code older than `src/`. Fresh means the stamp
+ * that `npm run build` leaves in `dist/` matches a hash of the build's inputs taken now (see
+ * `scripts/build-stamp.mjs`); `npm test` builds first, so its own build is not repeated here.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { buildInputsHash, readStamp } from "../scripts/build-stamp.mjs";
 
 export default function setup(): void {
-  if (!existsSync("dist/airun.mjs")) {
-    execFileSync("npm", ["run", "build"], { stdio: "inherit" });
-  }
+  const stamp = readStamp();
+  if (stamp !== undefined && stamp === buildInputsHash()) return;
+  console.log(
+    stamp === undefined
+      ? "dist/ has no build stamp: building"
+      : "dist/ is older than its sources: rebuilding",
+  );
+  execFileSync("npm", ["run", "build"], { stdio: "inherit" });
 }

@@ -1,24 +1,24 @@
 /**
  * Crash sweep (SPEC §9): the built `airun` is killed with SIGKILL right before and right after
- * EVERY durable commit of a reference workflow (test-only switch AIRUN_CRASH_AT), and at random
- * moments; then `airun recover` must bring the run to a correct terminal state with no
- * completed side effect repeated and none lost. The same for a workflow that rolls back, so
- * kills land inside the rollback too. After every recovery, `airun ledger verify` must pass.
+ * its durable commits (test-only crash switch; every commit with AIRUN_CRASH_SWEEP=full, a
+ * seeded sample by default, see test/support/crash.ts), and at random moments; then
+ * `airun recover` must bring the run to a correct terminal state with no completed side effect
+ * repeated and none lost. The same for a workflow that rolls back, so kills land inside the
+ * rollback too. After every recovery, `airun ledger verify` must pass.
  */
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { airun } from "../support/cli.js";
+import {
+  expectLedgerVerifies,
+  projectTemplate,
+  type SweepReport,
+  snapshotTree,
+  sweepCrashPoints,
+  withProjectStore,
+} from "../support/crash.js";
 
 const root = mkdtempSync(join(tmpdir(), "airun-crash-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -63,22 +63,6 @@ const ROLLING_BACK = `${REFERENCE}
     inputs: { message: "fail after every effect" }
 `;
 
-/** The files of a workspace, as relative path → content ("<dir>" for folders). */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) {
-        out[relative(dir, p)] = "<dir>";
-        walk(p);
-      } else out[relative(dir, p)] = readFileSync(p, "latin1");
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 const INITIAL = {
   "config.json": '{"v":1}',
   "journal.log": "start\n",
@@ -94,86 +78,75 @@ const EXPECTED_DONE: Record<string, string> = {
   "out/nested/report.txt": "report",
 };
 
-/** A fresh project folder with config and the initial workspace files. */
-function project(name: string, spec: string): { dir: string; ws: string } {
-  const dir = join(root, name);
-  const ws = join(dir, "ws");
-  mkdirSync(ws, { recursive: true });
-  writeFileSync(join(dir, "airun.yaml"), "home: home\nsandbox:\n  fs: { roots: [ws] }\n");
-  writeFileSync(join(dir, "wf.yaml"), spec);
-  for (const [f, c] of Object.entries(INITIAL)) writeFileSync(join(ws, f), c);
-  return { dir, ws };
+/** A project running `spec` in a workspace holding INITIAL; one copy per run. */
+function template(spec: string): () => string {
+  return projectTemplate(root, {
+    "airun.yaml": "home: home\nsandbox:\n  fs: { roots: [ws] }\n",
+    "wf.yaml": spec,
+    ...Object.fromEntries(Object.entries(INITIAL).map(([f, c]) => [`ws/${f}`, c])),
+  });
 }
 
-interface SweepResult {
-  crashPoints: number;
-  finalStatuses: string[];
+/** The statuses of the runs recorded in a project's database. */
+function runStatuses(dir: string): Promise<string[]> {
+  return withProjectStore(dir, async (store) => (await store.listRuns()).map((r) => r.status));
 }
 
 /**
- * After a crash and recovery the ledger still verifies: every entry chained, and no committed
- * state change without its entry nor an entry without its state change (`ledger verify` checks
- * runs and steps against their entries).
+ * `airun recover` succeeds in a project whose run was killed at `where`, and leaves the run
+ * `expectStatus` with the workspace `expected`, or, killed before the run was recorded, nothing
+ * done at all; and the ledger still verifies: every entry chained, and no committed state
+ * change without its entry nor an entry without its state change (`ledger verify` checks runs
+ * and steps against their entries).
  */
-async function expectLedgerVerifies(dir: string, where: string): Promise<void> {
-  const verify = await airun(["ledger", "verify", "--json"], { cwd: dir });
-  expect(verify.code, `${where}: ${verify.stdout}${verify.stderr}`).toBe(0);
+async function expectRecovered(
+  dir: string,
+  where: string,
+  expectStatus: string,
+  expected: Record<string, string>,
+): Promise<void> {
+  const rec = await airun(["recover", "--json"], { cwd: dir });
+  expect(rec.code, `${where}: ${rec.stderr}`).toBe(0);
+  await expectLedgerVerifies(dir, where);
+  const statuses = await runStatuses(dir);
+  if (statuses.length === 0) {
+    expect(snapshotTree(join(dir, "ws")), where).toEqual(INITIAL);
+    return;
+  }
+  expect(statuses, where).toEqual([expectStatus]);
+  expect(snapshotTree(join(dir, "ws")), where).toEqual(expected);
 }
 
-/** Kills at every commit (before/after), recovers, and checks the workspace each time. */
-async function sweep(
+/** Kills the run at commit boundaries (see test/support/crash.ts), recovering after each. */
+function sweep(
+  name: string,
   spec: string,
   expectStatus: string,
   expected: Record<string, string>,
-): Promise<SweepResult> {
-  const result: SweepResult = { crashPoints: 0, finalStatuses: [] };
-  for (const when of ["after", "before"] as const) {
-    for (let n = 1; n < 200; n++) {
-      const { dir, ws } = project(`${expectStatus}-${when}-${n}`, spec);
-      const run = await airun(["run", "wf.yaml", "--json"], {
-        cwd: dir,
-        env: { AIRUN_CRASH_AT: `${when}:${n}` },
-      });
-      if (run.signal !== "SIGKILL") {
-        // Past the last commit: the run finished without being killed. The sweep is complete.
-        expect(JSON.parse(run.stdout).status).toBe(expectStatus);
-        break;
-      }
-      result.crashPoints += 1;
-      const rec = await airun(["recover", "--json"], { cwd: dir });
-      expect(rec.code, rec.stderr).toBe(0);
-      await expectLedgerVerifies(dir, `${when}:${n}`);
-      const list = JSON.parse(
-        (await airun(["workflow", "list", "--json"], { cwd: dir })).stdout,
-      ) as {
-        runs: { id: string; status: string }[];
-      };
-      if (list.runs.length === 0) {
-        // Killed before the run was recorded: nothing may have happened.
-        expect(snapshot(ws)).toEqual(INITIAL);
-        continue;
-      }
-      expect(list.runs).toHaveLength(1);
-      const status = list.runs[0]!.status;
-      result.finalStatuses.push(status);
-      expect(status, `${when}:${n}`).toBe(expectStatus);
-      expect(snapshot(ws), `${when}:${n}`).toEqual(expected);
-    }
-  }
-  return result;
+): Promise<SweepReport> {
+  return sweepCrashPoints({
+    name,
+    args: ["run", "wf.yaml", "--json"],
+    project: template(spec),
+    afterCrash: (dir, where) => expectRecovered(dir, where, expectStatus, expected),
+    async afterFinish(dir, run, where) {
+      expect(JSON.parse(run.stdout).status, where).toBe(expectStatus);
+      expect(snapshotTree(join(dir, "ws")), where).toEqual(expected);
+    },
+  });
 }
 
 describe("crash sweep", () => {
+  // A sweep of every commit visits each twice (before and after): the workflows must keep
+  // enough commit boundaries for the sweep to mean something.
   it("recovers a kill -9 before and after every commit of a successful run: each effect exactly once", async () => {
-    const r = await sweep(REFERENCE, "COMPLETED", EXPECTED_DONE);
-    console.log(`crash sweep (completing run): ${r.crashPoints} crash points exercised`);
-    expect(r.crashPoints).toBeGreaterThan(20);
+    const r = await sweep("(completing run)", REFERENCE, "COMPLETED", EXPECTED_DONE);
+    expect(r.commits).toBeGreaterThan(10);
   }, 600_000);
 
   it("recovers a kill -9 before and after every commit of a run that rolls back: workspace restored byte for byte", async () => {
-    const r = await sweep(ROLLING_BACK, "ROLLED_BACK", INITIAL);
-    console.log(`crash sweep (rolling-back run): ${r.crashPoints} crash points exercised`);
-    expect(r.crashPoints).toBeGreaterThan(30);
+    const r = await sweep("(rolling-back run)", ROLLING_BACK, "ROLLED_BACK", INITIAL);
+    expect(r.commits).toBeGreaterThan(15);
   }, 600_000);
 
   it("recovers kills at random moments of a slower run", async () => {
@@ -181,34 +154,24 @@ describe("crash sweep", () => {
       "  - id: check\n",
       "  - id: pause\n    capability: sys.sleep\n    depends_on: [append]\n    inputs: { ms: 30 }\n  - id: check\n",
     );
+    const fresh = template(slow);
     let seed = 42;
     const rand = () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed / 2 ** 31;
     };
     for (let i = 0; i < 8; i++) {
-      const { dir, ws } = project(`random-${i}`, slow);
+      const dir = fresh();
       const run = await airun(["run", "wf.yaml"], {
         cwd: dir,
         killAfterMs: Math.floor(150 + rand() * 400),
       });
-      const rec = await airun(["recover"], { cwd: dir });
-      expect(rec.code, rec.stderr).toBe(0);
-      await expectLedgerVerifies(dir, `random kill ${i}`);
-      const list = JSON.parse(
-        (await airun(["workflow", "list", "--json"], { cwd: dir })).stdout,
-      ) as {
-        runs: { status: string }[];
-      };
-      if (list.runs.length === 0) {
-        expect(snapshot(ws)).toEqual(INITIAL);
-        continue;
-      }
-      expect(list.runs[0]?.status, `kill ${i} (${run.signal ?? run.code})`).toBe("COMPLETED");
-      expect(snapshot(ws)).toEqual(EXPECTED_DONE);
+      await expectRecovered(
+        dir,
+        `random kill ${i} (${run.signal ?? run.code})`,
+        "COMPLETED",
+        EXPECTED_DONE,
+      );
     }
   }, 300_000);
 });
-
-// Keep cpSync referenced for future fixtures without a lint warning.
-void cpSync;

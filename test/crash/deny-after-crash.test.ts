@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { airun } from "../support/cli.js";
+import { airunCrashing, expectLedgerVerifies } from "../support/crash.js";
 
 const root = mkdtempSync(join(tmpdir(), "airun-deny-crash-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -46,11 +47,11 @@ describe("a step interrupted after its effect and denied when re-run", () => {
     writeFileSync(join(ws, "config.json"), '{"v":1}');
     // Commit 1 records the run, 2 the write-ahead intent; killing right before the 3rd (the
     // completion) leaves the file written and the step RUNNING.
-    const run = await airun(["run", "wf.yaml"], {
+    const run = await airunCrashing(["run", "wf.yaml"], {
       cwd: dir,
-      env: { AIRUN_CRASH_AT: "before:3" },
+      crashAt: { when: "before", commit: 3 },
     });
-    expect(run.signal).toBe("SIGKILL");
+    expect(run.crashed).toBe(true);
     expect(readFileSync(join(ws, "config.json"), "utf8")).toBe('{"v":2}');
 
     writeFileSync(join(dir, "policies.yaml"), allow("DENY"));
@@ -63,6 +64,6 @@ describe("a step interrupted after its effect and denied when re-run", () => {
     ).runs;
     expect(r).toMatchObject({ status: "ROLLED_BACK", reason: "POLICY_DENIED" });
     expect(readFileSync(join(ws, "config.json"), "utf8")).toBe('{"v":1}');
-    expect((await airun(["ledger", "verify"], { cwd: dir })).code).toBe(0);
+    await expectLedgerVerifies(dir, "after recovery");
   }, 60_000);
 });
