@@ -4,7 +4,12 @@ import { defineConfig } from "vitest/config";
  * Tests that read the build rather than `src/`: they get the rebuild-when-stale global setup of
  * the projects that run the built binary, and stay out of the quick `unit` loop.
  */
-const READS_THE_BUILD = ["test/core/errors.test.ts"];
+const READS_THE_BUILD = [
+  "test/core/errors.test.ts",
+  "test/store/commit-hooks.test.ts",
+  "test/store/ledger-chain.test.ts",
+  "test/store/sqlite-store.test.ts",
+];
 
 /** Builds `dist/` when it is missing or older than its sources (see test/global-setup.ts). */
 const FRESH_BUILD = ["test/global-setup.ts"];
@@ -26,7 +31,7 @@ export default defineConfig({
           // core, capabilities, store, engine, and any new folder: every test file runs somewhere.
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/e2e/**", "test/crash/**", ...READS_THE_BUILD],
+          exclude: ["test/e2e/**", "test/crash/**", "test/attacks/**", ...READS_THE_BUILD],
         },
       },
       {
@@ -34,6 +39,15 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts", ...READS_THE_BUILD],
+          globalSetup: FRESH_BUILD,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Issue 13's standing attack suite: the built CLI against hostile input.
+          name: "attacks",
+          include: ["test/attacks/**/*.test.ts"],
           globalSetup: FRESH_BUILD,
         },
       },

@@ -37,9 +37,12 @@ function project(root, name, level) {
 
 /** Steps/s while executing one sequential run (first to last recorded event). */
 async function governedRun(dir, unchained) {
-  if (unchained) process.env.AIRUN_BENCH_UNCHAINED_LEDGER = "1";
-  else delete process.env.AIRUN_BENCH_UNCHAINED_LEDGER;
-  const rt = await Runtime.open({ cwd: dir, env: {} });
+  // The bench-only store option comes in through the composition root.
+  const rt = await Runtime.open({
+    cwd: dir,
+    env: {},
+    ...(unchained ? { storeOptions: { unchainedLedger: true } } : {}),
+  });
   try {
     const view = await rt.startRun({ specFile: join(dir, "wf.yaml") });
     if (view.status !== "COMPLETED") throw new Error(`${dir}: ${view.status}`);
@@ -47,7 +50,6 @@ async function governedRun(dir, unchained) {
     return (STEPS / (events.at(-1).at - events[0].at)) * 1000;
   } finally {
     await rt.close();
-    delete process.env.AIRUN_BENCH_UNCHAINED_LEDGER;
   }
 }
 

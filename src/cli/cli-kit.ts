@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
-import { Runtime, type RuntimeOptions } from "../engine/runtime/runtime.js";
+import { Runtime, type RuntimeOptions, type RuntimeParts } from "../engine/runtime/runtime.js";
 import { progressPrinter } from "./output.js";
 
 /** Options every command accepts. */
@@ -25,13 +25,23 @@ export function common(cmd: Command): Command {
     .option("--json", "print one JSON object instead of human output");
 }
 
+/**
+ * What every command of one invocation shares: the runtime parts the caller injects. The
+ * shipped binary injects nothing; a test harness injects store commit hooks (crash tests).
+ */
+export interface CliContext {
+  readonly parts: RuntimeParts;
+}
+
 /** Opens a Runtime for one command (with live progress when asked), closing it afterwards. */
 export async function withRuntime<T>(
+  cli: CliContext,
   opts: CommonOptions,
   fn: (rt: Runtime) => Promise<T>,
   live = false,
 ): Promise<T> {
   const options: RuntimeOptions = {
+    ...cli.parts,
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.config ? { configFile: opts.config } : {}),
     ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),

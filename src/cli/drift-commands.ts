@@ -5,17 +5,17 @@
  */
 import type { Command } from "commander";
 import type { DriftReport, VersionBaselines } from "../engine/governance/baselines.js";
-import { type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 
 /** Registers the `drift` command group on `program`. */
-export function registerDriftCommands(program: Command): void {
+export function registerDriftCommands(program: Command, cli: CliContext): void {
   const drift = program.command("drift").description("inspect drift baselines of workflows");
   common(drift.command("show"))
     .description("print the baselines (median, samples per metric) of a workflow")
     .argument("<spec>", "a workflow spec file (its name and version), or a workflow name")
     .action(async (spec: string, opts: CommonOptions) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         const report = await rt.driftBaselines(spec);
         process.stdout.write(
           opts.json ? `${JSON.stringify(report, null, 2)}\n` : driftText(report),

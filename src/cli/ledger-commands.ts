@@ -6,14 +6,14 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
 import { verifyPack } from "../core/evidence-pack.js";
-import { type CommonOptions, collect, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, collect, common, withRuntime } from "./cli-kit.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { printTimeline } from "./timeline.js";
 
 const out = (s: string) => process.stdout.write(s);
 
 /** Registers the `ledger` command group and `trace`. */
-export function registerLedgerCommands(program: Command): void {
+export function registerLedgerCommands(program: Command, cli: CliContext): void {
   const ledger = program
     .command("ledger")
     .description("the tamper-evident ledger: verify, checkpoint, export evidence");
@@ -31,7 +31,7 @@ export function registerLedgerCommands(program: Command): void {
       const extra = await Promise.all(
         (opts.checkpoint ?? []).map(async (f) => ({ source: f, text: await readUserFile(f) })),
       );
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         const report = await rt.verifyLedger(extra);
         if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
         else {
@@ -54,7 +54,7 @@ export function registerLedgerCommands(program: Command): void {
     .description("sign a checkpoint (tree size, Merkle root, time) of the verified ledger")
     .option("--out <file>", "also write the checkpoint to this file (keep it somewhere safe)")
     .action(async (opts: CommonOptions & { out?: string }) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         const cp = await rt.checkpointLedger();
         if (opts.out) await writeAtomically(opts.out, cp.text);
         if (opts.json) out(`${JSON.stringify(cp, null, 2)}\n`);
@@ -67,7 +67,7 @@ export function registerLedgerCommands(program: Command): void {
     .argument("<run-id>")
     .requiredOption("--out <file>", "where to write the pack")
     .action(async (runId: string, opts: CommonOptions & { out: string }) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         const pack = await rt.exportEvidencePack(runId);
         await writeAtomically(opts.out, pack);
         const key = await rt.ledgerPublicKey();
@@ -103,7 +103,7 @@ export function registerLedgerCommands(program: Command): void {
     .description("tell a run's story from its ledger entries (same as workflow show --timeline)")
     .argument("<run-id>")
     .action(async (runId: string, opts: CommonOptions) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         const view = await rt.getRun(runId);
         printTimeline(view, await rt.events(runId), opts.json === true);
         process.exitCode = exitCodeFor(view);

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * @module The `airun` command line. Parses arguments, opens a Runtime, prints human output
  * with live progress (or one JSON object with `--json`) and exits with the codes of SPEC §11:
@@ -7,8 +6,16 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
+import type { RuntimeParts } from "../engine/runtime/runtime.js";
 import { registerApprovalCommands } from "./approval-commands.js";
-import { type CommonOptions, collect, common, parseInputs, withRuntime } from "./cli-kit.js";
+import {
+  type CliContext,
+  type CommonOptions,
+  collect,
+  common,
+  parseInputs,
+  withRuntime,
+} from "./cli-kit.js";
 import { registerDriftCommands } from "./drift-commands.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { cliHint } from "./hints.js";
@@ -20,7 +27,7 @@ import { registerReplayCommand } from "./replay-command.js";
 import { printTimeline } from "./timeline.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
-export function buildProgram(): Command {
+export function buildProgram(cli: CliContext = { parts: {} }): Command {
   const program = new Command("airun")
     .description("Governed, audited, undoable execution of AI-agent actions.")
     .version("0.1.0")
@@ -52,7 +59,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .description("check workflow specs; prints every problem as file:line:col")
     .argument("<specs...>", "workflow YAML files")
     .action(async (specs: string[], opts: CommonOptions) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         let bad = 0;
         const results = [];
         for (const spec of specs) {
@@ -91,6 +98,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
       ) => {
         const inputs = await parseInputs(opts.input, opts.inputs);
         await withRuntime(
+          cli,
           opts,
           async (rt) => {
             const view = await rt.startRun({
@@ -113,7 +121,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--status <status>", "only runs in this status")
     .option("--limit <n>", "at most n runs", "50")
     .action(async (opts: CommonOptions & { status?: string; limit: string }) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         const runs = await rt.listRuns({
           ...(opts.status ? { status: [opts.status.toUpperCase() as never] } : {}),
           limit: Number(opts.limit),
@@ -128,7 +136,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--timeline", "tell the run's story from its ledger entries (as airun trace)")
     .action(
       async (runId: string, opts: CommonOptions & { events?: boolean; timeline?: boolean }) => {
-        await withRuntime(opts, async (rt) => {
+        await withRuntime(cli, opts, async (rt) => {
           const view = await rt.getRun(runId);
           const events = opts.events || opts.timeline ? await rt.events(runId) : undefined;
           if (opts.timeline) printTimeline(view, events ?? [], opts.json === true);
@@ -155,6 +163,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         opts: CommonOptions & { decision?: "approve" | "reject"; comment?: string; step?: string },
       ) => {
         await withRuntime(
+          cli,
           opts,
           async (rt) => {
             const view = await rt.resume(runId, {
@@ -176,6 +185,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--as <principal>", "who cancels", "user:cli")
     .action(async (runId: string, opts: CommonOptions) => {
       await withRuntime(
+        cli,
         opts,
         async (rt) => {
           const view = await rt.cancel(runId, opts.as ?? "user:cli");
@@ -192,6 +202,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--force", "restore even targets changed since the run (overwrites those changes)")
     .action(async (runId: string, opts: CommonOptions & { force?: boolean }) => {
       await withRuntime(
+        cli,
         opts,
         async (rt) => {
           const view = await rt.rollback(runId, {
@@ -209,6 +220,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .description("bring every interrupted run to a correct state (safe to run any time)")
     .action(async (opts: CommonOptions) => {
       await withRuntime(
+        cli,
         opts,
         async (rt) => {
           const recovered = await rt.recover();
@@ -222,17 +234,17 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
       );
     });
 
-  registerApprovalCommands(program);
-  registerPolicyCommands(program);
-  registerDriftCommands(program);
-  registerReplayCommand(program);
-  registerLedgerCommands(program);
+  registerApprovalCommands(program, cli);
+  registerPolicyCommands(program, cli);
+  registerDriftCommands(program, cli);
+  registerReplayCommand(program, cli);
+  registerLedgerCommands(program, cli);
 
   common(program.command("capabilities"))
     .description("list capabilities with risk, effect class and undo")
     .argument("[pattern]", "name glob", "**")
     .action(async (pattern: string, opts: CommonOptions) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         printCapabilities(rt, pattern, opts.json === true);
       });
     });
@@ -240,14 +252,18 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
   return program;
 }
 
-/** Runs the CLI with `argv`; resolves to the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Runs the CLI with `argv`; resolves to the exit code. `parts` are runtime parts to inject into
+ * every command's runtime: the shipped binary (`bin.ts`) passes none; a test harness passes
+ * store commit hooks.
+ */
+export async function main(argv: readonly string[], parts: RuntimeParts = {}): Promise<number> {
   // A reader that goes away (`airun trace … | head`) must not crash a command mid-way: the
   // rest of the output is dropped, the work (a run, a rollback) finishes and is recorded.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code !== "EPIPE") throw err;
   });
-  const program = buildProgram();
+  const program = buildProgram({ parts });
   try {
     await program.parseAsync([...argv], { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
@@ -269,13 +285,3 @@ export async function main(argv: readonly string[]): Promise<number> {
     return ExitCode.INTERNAL;
   }
 }
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`airun: internal error: ${String(err)}\n`);
-    process.exitCode = ExitCode.INTERNAL;
-  },
-);

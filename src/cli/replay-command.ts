@@ -6,11 +6,11 @@
  */
 import type { Command } from "commander";
 import type { ReplayReport, ReplayStepReport } from "../engine/replay/replay-types.js";
-import { type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 
 /** Registers `airun replay` on `program`. */
-export function registerReplayCommand(program: Command): void {
+export function registerReplayCommand(program: Command, cli: CliContext): void {
   common(program.command("replay"))
     .description(
       "re-execute a recorded run without side effects and report every divergence (exit 0 only when identical)",
@@ -19,7 +19,7 @@ export function registerReplayCommand(program: Command): void {
     .option("--spec <file>", "replay against an edited spec: what would this change have done?")
     .option("--policy <file>", "decide every step again with this policy file")
     .action(async (runId: string, opts: CommonOptions & { spec?: string; policy?: string }) => {
-      await withRuntime(opts, async (rt) => {
+      await withRuntime(cli, opts, async (rt) => {
         const report = await rt.replay(runId, {
           ...(opts.spec ? { specFile: opts.spec } : {}),
           ...(opts.policy ? { policyFile: opts.policy } : {}),

@@ -89,7 +89,6 @@ export const ERROR_CODES = Object.freeze({
   CHECKPOINT_INVALID_ARGUMENT: [U, "a checkpoint was asked for with invalid arguments"],
   INVALID_HEX: [U, "a value that must be hexadecimal is not"],
   LEDGER_PROOF_INVALID_ARGUMENT: [U, "a Merkle proof was asked for entries outside the tree"],
-  INVALID_CRASH_SWITCH: [U, "a crash switch (tests only) is not before:N or after:N"],
   // files and values
   VALIDATION_FAILED: [I, "a file failed validation; every problem names file:line:col and field"],
   PLAN_INVALID: [I, "a stored plan does not compile any more"],

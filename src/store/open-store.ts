@@ -6,9 +6,8 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AirunError } from "../core/errors.js";
-import { crashAtFromEnv, crashHooks } from "./crash-switch.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
-import type { Store, StoreHooks } from "./store.js";
+import type { Store, StoreOptions } from "./store.js";
 
 /** Name of the SQLite database file inside the home directory. */
 export const SQLITE_FILE_NAME = "airun.db";
@@ -22,10 +21,10 @@ export interface OpenStoreOptions {
   /** SQLite `synchronous` pragma: `FULL` (default) or `NORMAL`. */
   readonly synchronous?: "FULL" | "NORMAL";
   /**
-   * Commit hooks, for tests only. When absent, `AIRUN_CRASH_AT` is read from the environment
-   * (see `crash-switch.ts`), so a test can arm any process that opens a store.
+   * Test and benchmark options (commit hooks, an unchained ledger), handed over by the
+   * composition root; the shipped binary reads none of them from its environment.
    */
-  readonly hooks?: StoreHooks;
+  readonly storeOptions?: StoreOptions;
 }
 
 /**
@@ -59,24 +58,11 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     );
   }
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
-  const hooks = opts.hooks ?? crashHooksFromEnv();
   return SqliteStore.open({
+    ...opts.storeOptions,
     file,
     ...(opts.synchronous !== undefined ? { synchronous: opts.synchronous } : {}),
-    ...(hooks !== undefined ? { hooks } : {}),
-    // Benchmarks only (`npm run bench` measures what the ledger costs): entries written this
-    // way carry no chain hash, and `airun ledger verify` reports the first of them.
-    ...(process.env.AIRUN_BENCH_UNCHAINED_LEDGER === "1" ? { unchainedLedger: true } : {}),
   });
-}
-
-/**
- * Test-only, and to move into a test harness: the crash switch `AIRUN_CRASH_AT`, if set, as
- * hooks that SIGKILL this process at a commit (`crash-switch.ts`).
- */
-function crashHooksFromEnv(): StoreHooks | undefined {
-  const crashAt = crashAtFromEnv();
-  return crashAt === undefined ? undefined : crashHooks(crashAt);
 }
 
 /** A URL with any password replaced, safe for error messages. */

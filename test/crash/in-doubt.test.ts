@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { background, waitFor } from "../e2e/project.js";
 import { airun } from "../support/cli.js";
 
 const root = mkdtempSync(join(tmpdir(), "airun-doubt-"));
@@ -25,8 +26,23 @@ describe("in-doubt recovery", () => {
       join(dir, "wf.yaml"),
       `name: doubt\nversion: 1\nsteps:\n  - id: note\n    capability: io.fs.write_file\n    inputs: { path: note.txt, content: written }\n  - id: mark\n    capability: demo.marks.add\n    depends_on: [note]\n    inputs: { mark: X, pause_ms: 5000 }\n`,
     );
-    const run = await airun(["run", "wf.yaml"], { cwd: dir, killAfterMs: 1500 });
-    expect(run.signal).toBe("SIGKILL");
+    // Killed once the unreconcilable step is in flight (its intent committed), not on a timer:
+    // a loaded machine must not turn this into a kill before the step started.
+    expect((await airun(["workflow", "list"], { cwd: dir })).code).toBe(0);
+    const run = background(["run", "wf.yaml"], dir);
+    await waitFor("the mark step to be in flight", async () => {
+      const list = await airun(["workflow", "list", "--json"], { cwd: dir });
+      const id = (JSON.parse(list.stdout) as { runs: { id: string }[] }).runs[0]?.id;
+      if (!id) return undefined;
+      const view = JSON.parse(
+        (await airun(["workflow", "show", id, "--json"], { cwd: dir })).stdout,
+      );
+      return view.steps.find((s: { id: string }) => s.id === "mark")?.status === "RUNNING"
+        ? true
+        : undefined;
+    });
+    run.kill();
+    expect((await run.done).signal).toBe("SIGKILL");
     expect(existsSync(join(dir, "ws", "note.txt"))).toBe(true);
     const rec = await airun(["recover", "--json"], { cwd: dir });
     expect(rec.code, rec.stderr).toBe(0);

@@ -302,3 +302,18 @@ describe("airun: errors speak in product terms, the CLI adds its hint, and a con
     }
   });
 });
+
+describe("airun: the shipped binary honours no test switch", () => {
+  it("runs to completion with crash and bench variables set: they reach the store only through a test harness", async () => {
+    const p = project(root.path);
+    p.write("wf.yaml", WRITE_THEN_READ);
+    const r = await p.run(["run", "wf.yaml"], {
+      AIRUN_CRASH_AT: "before:1",
+      AIRUN_TEST_CRASH_AT: "before:1",
+      AIRUN_BENCH_UNCHAINED_LEDGER: "1",
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    expect((await p.run(["ledger", "verify"])).code).toBe(0);
+  });
+});

@@ -7,6 +7,12 @@ import { resolve } from "node:path";
 /** Absolute path of the built CLI. */
 export const AIRUN_BIN = resolve("dist/airun.mjs");
 
+/**
+ * Absolute path of the crash harness: the same CLI, bundled from the same sources with crash
+ * hooks injected (`crash-bin.ts`; built by the test setup, never shipped).
+ */
+export const AIRUN_CRASH_BIN = resolve("dist-test/airun-crash.mjs");
+
 /** What a finished CLI process left behind. */
 export interface CliResult {
   readonly code: number | null;
@@ -18,10 +24,10 @@ export interface CliResult {
 /** Runs `airun ...args` in `cwd` with extra environment variables. */
 export function airun(
   args: readonly string[],
-  opts: { cwd: string; env?: Record<string, string>; killAfterMs?: number },
+  opts: { cwd: string; env?: Record<string, string>; killAfterMs?: number; bin?: string },
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [AIRUN_BIN, ...args], {
+    const child = spawn(process.execPath, [opts.bin ?? AIRUN_BIN, ...args], {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],

@@ -23,10 +23,10 @@ import {
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { expect } from "vitest";
-import { CRASH_AT_ENV, type CrashAt, parseCrashAt } from "../../src/store/crash-switch.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { Store } from "../../src/store/store.js";
-import { airun, type CliResult } from "./cli.js";
+import { AIRUN_CRASH_BIN, airun, type CliResult } from "./cli.js";
+import { CRASH_AT_ENV, type CrashAt, parseCrashAt } from "./crash-switch.js";
 
 /** A commit boundary: right before the Nth physical commit begins, or right after it returned. */
 export type CrashPoint = CrashAt;
@@ -51,6 +51,7 @@ export async function airunCrashing(
 ): Promise<CrashingResult> {
   const result = await airun(args, {
     cwd: opts.cwd,
+    bin: AIRUN_CRASH_BIN,
     env: { [CRASH_AT_ENV]: formatCrashPoint(opts.crashAt) },
   });
   return { ...result, crashed: result.signal === "SIGKILL" };

@@ -1,0 +1,53 @@
+/**
+ * @module The crash switch, TEST ONLY: store commit hooks that SIGKILL this process at an exact
+ * commit, so crash tests can prove recovery (SPEC §9) at every commit boundary. The shipped
+ * binary never reads it: the test harness (`crash-bin.ts`, bundled next to the real binary)
+ * hands the hooks to the CLI through the composition root.
+ *
+ * `before:N` kills the process right before the Nth physical transaction begins, so nothing of
+ * that commit (nor any side effect performed after the previous one) is recorded; `after:N`
+ * kills it right after the Nth physical commit returned, before any caller learns that its
+ * batch is durable. N counts physical transactions of one store instance from 1 (group commit
+ * may put several batches in one).
+ */
+import type { StoreHooks } from "../../src/store/store.js";
+
+/** The environment variable the test harness reads. */
+export const CRASH_AT_ENV = "AIRUN_TEST_CRASH_AT";
+
+/** Where to crash: right before or right after the `commit`th physical transaction. */
+export interface CrashAt {
+  readonly when: "before" | "after";
+  readonly commit: number;
+}
+
+/**
+ * Parses `before:N` or `after:N` (N ≥ 1). Empty or undefined means "no crash". Anything else
+ * throws: a typo must not silently disable a crash test.
+ */
+export function parseCrashAt(text: string | undefined): CrashAt | undefined {
+  const value = text?.trim();
+  if (!value) return undefined;
+  const match = /^(before|after):([1-9][0-9]*)$/.exec(value);
+  const when = match?.[1];
+  const n = match?.[2];
+  if ((when !== "before" && when !== "after") || n === undefined) {
+    throw new Error(
+      `${CRASH_AT_ENV} must be "before:N" or "after:N" with N >= 1, got ${JSON.stringify(value)}`,
+    );
+  }
+  return Object.freeze({ when, commit: Number(n) });
+}
+
+/** Reads the crash switch from an environment. */
+export function crashAtFromEnv(env: NodeJS.ProcessEnv = process.env): CrashAt | undefined {
+  return parseCrashAt(env[CRASH_AT_ENV]);
+}
+
+/** The commit hook that SIGKILLs this process at `crashAt`. */
+export function crashHooks(crashAt: CrashAt): StoreHooks {
+  const crash = (n: number): void => {
+    if (n === crashAt.commit) process.kill(process.pid, "SIGKILL");
+  };
+  return crashAt.when === "before" ? { beforeCommit: crash } : { afterCommit: crash };
+}
