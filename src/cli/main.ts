@@ -235,7 +235,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     });
 
   registerApprovalCommands(program, cli);
-  registerPolicyCommands(program, cli);
+  registerPolicyCommands(program);
   registerDriftCommands(program, cli);
   registerReplayCommand(program, cli);
   registerLedgerCommands(program, cli);

@@ -8,13 +8,13 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import { explainDecision } from "../core/policy.js";
 import type { RiskLevel } from "../core/status.js";
 import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
-import { type CliContext, type CommonOptions, collect, common } from "./cli-kit.js";
+import { type CommonOptions, collect, common } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 
 const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
 /** Registers the `policy` command group on `program`. */
-export function registerPolicyCommands(program: Command, cli: CliContext): void {
+export function registerPolicyCommands(program: Command): void {
   const policy = program.command("policy").description("explain and test the policy");
 
   common(policy.command("check"))
