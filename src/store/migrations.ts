@@ -236,6 +236,13 @@ DELETE FROM sqlite_sequence WHERE name = 'events';
 `,
     },
   },
+  {
+    id: 4,
+    name: "runs_cancel_request",
+    // A cancel request lives on the run's row, so the process holding the run learns it with
+    // the lease renewal it makes anyway (one statement a heartbeat, not a query a run).
+    sql: { sqlite: "ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT;" },
+  },
 ]);
 
 /** The schema version the code knows: the id of the last migration. */

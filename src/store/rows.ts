@@ -28,6 +28,7 @@ export interface RunRow {
   idempotency_key: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
+  cancel_requested_by: string | null;
   created_at: number;
   updated_at: number;
   meta: string;
@@ -97,6 +98,7 @@ export function runRow(run: RunRecord): RunRow {
     idempotency_key: run.idempotencyKey,
     lease_owner: terminal ? null : run.leaseOwner,
     lease_expires_at: terminal ? null : run.leaseExpiresAt,
+    cancel_requested_by: run.cancelRequestedBy,
     created_at: run.createdAt,
     updated_at: run.updatedAt,
     meta: jsonText(run.meta, "meta"),
@@ -168,6 +170,7 @@ export function toRun(r: RunRow): RunRecord {
     idempotencyKey: r.idempotency_key,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
+    cancelRequestedBy: r.cancel_requested_by ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     meta: parse(r.meta) as JsonObject,

@@ -44,6 +44,7 @@ const RUN_PATCH_COLUMNS: Readonly<Record<PatchKey, readonly [column: string, enc
   idempotencyKey: ["idempotency_key", same],
   leaseOwner: ["lease_owner", same],
   leaseExpiresAt: ["lease_expires_at", same],
+  cancelRequestedBy: ["cancel_requested_by", same],
   meta: ["meta", json],
 };
 

@@ -32,6 +32,11 @@ export interface RunRecord {
   /** Process that holds the run (`host:pid:nonce`), and until when. */
   readonly leaseOwner: string | null;
   readonly leaseExpiresAt: number | null;
+  /**
+   * Who asked to cancel the run, once someone did (a durable request: the process holding the
+   * run learns it with its next lease renewal, `renewLeases`).
+   */
+  readonly cancelRequestedBy: string | null;
   readonly createdAt: number;
   readonly updatedAt: number;
   /** Free-form run state owned by the engine (counters, governance bookkeeping). */
@@ -118,6 +123,12 @@ export type WriteOp =
   | { readonly op: "putBlob"; readonly id: string; readonly bytes: Uint8Array }
   | { readonly op: "appendEvent"; readonly event: Omit<EventRecord, "seq"> };
 
+/** A lease `renewLeases` extended, and whether its run was asked to cancel. */
+export interface LeaseRenewal {
+  readonly runId: string;
+  readonly cancelRequestedBy: string | null;
+}
+
 /** Filter for listing runs (newest first). */
 export interface RunFilter {
   readonly status?: readonly RunStatus[];
@@ -167,7 +178,7 @@ export interface Store {
     takeOverFrom?: string,
   ): Promise<RunRecord | undefined>;
   /** Extends leases held by `owner`; returns ids of runs whose lease it still held. */
-  renewLeases(owner: string, ttlMs: number, now: number): Promise<string[]>;
+  renewLeases(owner: string, ttlMs: number, now: number): Promise<LeaseRenewal[]>;
   /** Releases the lease on a run if `owner` holds it. */
   releaseLease(runId: string, owner: string): Promise<void>;
   close(): Promise<void>;

@@ -44,19 +44,33 @@ export function describeLeaseTests(ctx: ConformanceContext): void {
       expect(await store.acquireLease(run.id, "c", 10_000, now, "dead")).toBeUndefined();
     });
 
-    it("renews only the leases the owner holds and reports them", async () => {
+    it("renews only the leases the owner holds and reports them, with their cancel requests", async () => {
       const store = await ctx.open();
       const owner = `owner-${randomUUID()}`;
-      const mine1 = makeRun({ leaseOwner: owner, leaseExpiresAt: now });
-      const mine2 = makeRun({ leaseOwner: owner, leaseExpiresAt: now + 5 });
+      const mine1 = makeRun({ leaseOwner: owner, leaseExpiresAt: now, cancelRequestedBy: null });
+      const mine2 = makeRun({
+        leaseOwner: owner,
+        leaseExpiresAt: now + 5,
+        cancelRequestedBy: null,
+      });
       const theirs = makeRun({ leaseOwner: "someone", leaseExpiresAt: now });
       await store.commit([
         { op: "insertRun", run: mine1 },
         { op: "insertRun", run: mine2 },
         { op: "insertRun", run: theirs },
       ]);
+      // A cancel request recorded by another process (a patch of the run's row) comes back with
+      // the renewal: no query per run to learn it.
+      await store.commit([
+        { op: "updateRun", runId: mine2.id, patch: { cancelRequestedBy: "user:bob" } },
+      ]);
       const renewed = await store.renewLeases(owner, 30_000, now + 1);
-      expect([...renewed].sort()).toEqual([mine1.id, mine2.id].sort());
+      expect([...renewed].sort((x, y) => (x.runId < y.runId ? -1 : 1))).toEqual(
+        [
+          { runId: mine1.id, cancelRequestedBy: null },
+          { runId: mine2.id, cancelRequestedBy: "user:bob" },
+        ].sort((x, y) => (x.runId < y.runId ? -1 : 1)),
+      );
       expect((await store.getRun(mine1.id))?.leaseExpiresAt).toBe(now + 30_001);
       expect((await store.getRun(mine2.id))?.leaseExpiresAt).toBe(now + 30_001);
       expect((await store.getRun(theirs.id))?.leaseExpiresAt).toBe(now);

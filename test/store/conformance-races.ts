@@ -175,7 +175,9 @@ export function describeRaceTests(ctx: ConformanceContext): void {
         leaseExpiresAt: t0 + 11_000,
       });
     }
-    expect(await b.renewLeases("owner-b", 10_000, t0 + 2_000)).toEqual([run.id]);
+    expect(await b.renewLeases("owner-b", 10_000, t0 + 2_000)).toEqual([
+      { runId: run.id, cancelRequestedBy: run.cancelRequestedBy },
+    ]);
     expect((await a.getRun(run.id))?.leaseExpiresAt).toBe(t0 + 12_000);
   });
 }

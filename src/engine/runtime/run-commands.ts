@@ -7,7 +7,7 @@
 import { AirunError, ApprovalError, ConflictError, NotFoundError } from "../../core/errors.js";
 import { governanceOf } from "../../core/governance.js";
 import { isTerminal, Reason, RunStatus } from "../../core/status.js";
-import type { RunRecord } from "../../store/store.js";
+import type { RunRecord, WriteOp } from "../../store/store.js";
 import { type DecisionInput, decideApproval, settleApprovals } from "../approvals/decide.js";
 import type { EngineContext } from "../context.js";
 import { EventType, eventOp } from "../events.js";
@@ -151,17 +151,16 @@ export async function cancelRun(
 ): Promise<void> {
   const { ctx } = host;
   const run = await requireActive(ctx, runId);
-  const request = eventOp(
-    EventType.RUN_CANCEL_REQUESTED,
-    runId,
-    null,
-    { by: principal },
-    ctx.clock.now(),
-  );
+  // The request is durable on the run's row: whoever holds the run learns it with its next
+  // lease renewal, and whoever takes the run over later finds it there.
+  const request: WriteOp[] = [
+    { op: "updateRun", runId, patch: { cancelRequestedBy: principal, updatedAt: ctx.clock.now() } },
+    eventOp(EventType.RUN_CANCEL_REQUESTED, runId, null, { by: principal }, ctx.clock.now()),
+  ];
   // An open session of this runtime is asked like one of another process (heartbeat).
   const claimed = host.runs.session(runId) ? undefined : await claimRun(ctx, run);
   if (!claimed) {
-    await ctx.store.commit([request]);
+    await ctx.store.commit(request);
     const deadline = Date.now() + waitMs;
     while (Date.now() < deadline) {
       const now = await ctx.store.getRun(runId);
@@ -172,7 +171,7 @@ export async function cancelRun(
   }
   const state = await RunState.load(ctx, claimed);
   try {
-    await state.commit([request]);
+    await state.commit(request);
     await prepareResume(state);
     state.cancel(principal);
     await host.runs.drive(state);

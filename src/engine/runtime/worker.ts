@@ -2,11 +2,10 @@
  * @module The worker duties of a runtime, run once per process however many runs, sessions or
  * requests it serves: the heartbeat (renews this process's leases in one statement and extends
  * the lease deadline of every run it holds), cancel requests recorded by other processes
- * (handed to the runs they name), and — for long-lived processes (`airun serve`, `airun
+ * (the same statement returns them: polling costs nothing per run), and — for long-lived processes (`airun serve`, `airun
  * worker`) — a recovery sweep on a timer. One-shot commands run the heartbeat only.
  */
 import type { EngineContext } from "../context.js";
-import { EventType } from "../events.js";
 import type { ActiveRuns } from "./active-runs.js";
 
 /** What the worker runs besides the heartbeat. */
@@ -55,15 +54,11 @@ export class Worker {
     const ctx = this.#ctx;
     const now = ctx.clock.now();
     const until = now + ctx.settings.leaseTtlMs;
-    const renewed = new Set(await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, now));
-    for (const state of this.#runs.held()) {
-      if (renewed.has(state.run.id)) state.leaseRenewed(until);
-      const [cancel] = await ctx.store.listEvents({
-        runId: state.run.id,
-        types: [EventType.RUN_CANCEL_REQUESTED],
-        limit: 1,
-      });
-      if (cancel) state.cancel(String((cancel.data as { by?: string } | null)?.by ?? "unknown"));
+    for (const renewal of await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, now)) {
+      const state = this.#runs.get(renewal.runId);
+      if (!state) continue;
+      state.leaseRenewed(until);
+      if (renewal.cancelRequestedBy !== null) state.cancel(renewal.cancelRequestedBy);
     }
   }
 

@@ -16,6 +16,7 @@ import { deepFreeze } from "../../core/plan-schema.js";
 import { planFromJson } from "../../core/spec-compile.js";
 import {
   CompensationStatus,
+  isTerminal,
   type Outcome,
   outcomeFor,
   Reason,
@@ -98,6 +99,9 @@ export class RunState {
         reason: run.reason ?? Reason.STEP_FAILED,
         detail: (run.reasonDetail ?? {}) as JsonObject,
       };
+    } else if (run.cancelRequestedBy !== null && !isTerminal(run.status)) {
+      // Someone asked to cancel it while nobody held it (or its holder died): honour that now.
+      this.cancel(run.cancelRequestedBy);
     }
   }
 

@@ -20,7 +20,7 @@ export const ACQUIRE_LEASE_SQL = `UPDATE runs SET lease_owner = @owner, lease_ex
 
 /** Extends every lease of an owner: (expiresAt, owner); returns the run ids. */
 export const RENEW_LEASES_SQL =
-  "UPDATE runs SET lease_expires_at = ? WHERE lease_owner = ? RETURNING id";
+  "UPDATE runs SET lease_expires_at = ? WHERE lease_owner = ? RETURNING id, cancel_requested_by";
 
 /** Releases a run's lease if the owner holds it: (runId, owner). */
 export const RELEASE_LEASE_SQL =
@@ -31,10 +31,10 @@ export const RELEASE_LEASE_SQL =
 /** Inserts a run, binding a `RunRow` by column name. */
 export const INSERT_RUN_SQL = `INSERT INTO runs (id, kind, name, spec_version, spec_hash,
     spec_text, plan, principal, inputs, status, outcome, reason, reason_detail, idempotency_key,
-    lease_owner, lease_expires_at, created_at, updated_at, meta)
+    lease_owner, lease_expires_at, cancel_requested_by, created_at, updated_at, meta)
   VALUES (@id, @kind, @name, @spec_version, @spec_hash, @spec_text, @plan, @principal, @inputs,
     @status, @outcome, @reason, @reason_detail, @idempotency_key, @lease_owner,
-    @lease_expires_at, @created_at, @updated_at, @meta)`;
+    @lease_expires_at, @cancel_requested_by, @created_at, @updated_at, @meta)`;
 
 /** One row if a run has this idempotency key. */
 export const RUN_WITH_KEY_SQL = "SELECT 1 FROM runs WHERE idempotency_key = ?";

@@ -38,6 +38,7 @@ import type {
   CompensationRecord,
   EventFilter,
   EventRecord,
+  LeaseRenewal,
   RunFilter,
   RunPatch,
   RunPrecondition,
@@ -206,10 +207,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  renewLeases(owner: string, ttlMs: number, now: number): Promise<string[]> {
+  renewLeases(owner: string, ttlMs: number, now: number): Promise<LeaseRenewal[]> {
     return this.#commits.enqueue(() => {
-      const rows = this.#stmt(SQL.RENEW_LEASES_SQL).all(now + ttlMs, owner) as { id: string }[];
-      return rows.map((r) => r.id).sort();
+      const rows = this.#stmt(SQL.RENEW_LEASES_SQL).all(now + ttlMs, owner) as {
+        id: string;
+        cancel_requested_by: string | null;
+      }[];
+      return rows
+        .map((r) => ({ runId: r.id, cancelRequestedBy: r.cancel_requested_by }))
+        .sort((a, b) => (a.runId < b.runId ? -1 : 1));
     });
   }
 
