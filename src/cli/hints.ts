@@ -21,6 +21,10 @@ const HINTS: Readonly<Record<string, (e: AirunError) => string>> = {
   INVALID_STORE_URL: () => 'set store: sqlite (or "sqlite:<path>") in airun.yaml',
   UNSUPPORTED_STORE: () => 'set store: sqlite (or "sqlite:<path>") in airun.yaml',
   UNKNOWN_CAPABILITY: () => "airun capabilities lists every capability there is",
+  STORE_COMMIT_FAILED: () =>
+    "nothing of that change was recorded; once the store can be written, airun recover finishes the run",
+  STORE_COMMIT_UNCERTAIN: () =>
+    "the change may have been recorded; airun recover reads what was and finishes the run",
   LEDGER_INVALID: () => "airun ledger verify names the first entry that does not verify",
 };
 

@@ -1,14 +1,25 @@
 /**
  * @module The crash harness, TEST ONLY: the real CLI (`src/cli/main.ts`, bundled like the shipped
- * binary) with the crash switch's commit hooks injected through the composition root, read from
- * `AIRUN_TEST_CRASH_AT`. The shipped `airun` has no such switch. Bundled by the test setup into
- * `dist-test/airun-crash.mjs`.
+ * binary) with test hooks injected into its store through the composition root: the crash switch
+ * (`AIRUN_TEST_CRASH_AT`, SIGKILL at a commit) and the fault switch (`AIRUN_TEST_FAULT_AT`, a
+ * commit that fails as a disk would). The shipped `airun` has neither. Bundled by the test setup
+ * into `dist-test/airun-crash.mjs`.
  */
 import { main } from "../../src/cli/main.js";
-import { crashAtFromEnv, crashHooks } from "./crash-switch.js";
+import type { StoreHooks } from "../../src/store/store.js";
+import {
+  CRASH_AT_ENV,
+  crashHooks,
+  FAULT_AT_ENV,
+  faultHooks,
+  parseCrashAt,
+} from "./crash-switch.js";
 
-const crashAt = crashAtFromEnv();
-process.exitCode = await main(
-  process.argv.slice(2),
-  crashAt ? { storeOptions: { hooks: crashHooks(crashAt) } } : {},
-);
+const crashAt = parseCrashAt(process.env[CRASH_AT_ENV]);
+const faultAt = parseCrashAt(process.env[FAULT_AT_ENV]);
+const hooks: StoreHooks | undefined = crashAt
+  ? crashHooks(crashAt)
+  : faultAt
+    ? faultHooks(faultAt)
+    : undefined;
+process.exitCode = await main(process.argv.slice(2), hooks ? { storeOptions: { hooks } } : {});

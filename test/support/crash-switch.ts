@@ -51,3 +51,22 @@ export function crashHooks(crashAt: CrashAt): StoreHooks {
   };
   return crashAt.when === "before" ? { beforeCommit: crash } : { afterCommit: crash };
 }
+
+/** The environment variable of the fault switch: `before:N` or `after:N`, as `CRASH_AT_ENV`. */
+export const FAULT_AT_ENV = "AIRUN_TEST_FAULT_AT";
+
+/**
+ * Commit hooks that make the Nth physical commit fail as a disk would: `before:N` throws before
+ * it begins (nothing of it is written: disk full, EIO on write); `after:N` throws after it
+ * returned (it is durable, but the caller is told otherwise: EIO on fsync's report, a lost
+ * acknowledgement). The process lives on: the engine must fail closed.
+ */
+export function faultHooks(at: CrashAt): StoreHooks {
+  const fault = (n: number): void => {
+    if (n !== at.commit) return;
+    throw Object.assign(new Error(`EIO: i/o error (injected at ${at.when}:${at.commit})`), {
+      code: "EIO",
+    });
+  };
+  return at.when === "before" ? { beforeCommit: fault } : { afterCommit: fault };
+}

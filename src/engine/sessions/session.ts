@@ -49,7 +49,7 @@ import { claimRun } from "../recovery/claim.js";
 import { prepareResume } from "../recovery/prepare-resume.js";
 import { type DriveResult, drive, finish } from "../run/driver.js";
 import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
-import { RunState } from "../state/run-state.js";
+import { mustStop, RunState } from "../state/run-state.js";
 import type { RunView } from "../state/run-view.js";
 
 import { callError, pendingOf, sessionEndError } from "./session-end.js";
@@ -270,7 +270,7 @@ export class Session {
     try {
       result = await drive(state);
     } catch (err) {
-      if (err instanceof ConflictError) this.#drop();
+      if (mustStop(err)) this.#drop();
       throw err;
     }
     this.#status = state.run.status;

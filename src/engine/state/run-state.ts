@@ -8,7 +8,7 @@
  * build ops and hand them to `commit`, or call the named transitions below.
  */
 
-import { CapabilityError, NotFoundError } from "../../core/errors.js";
+import { CapabilityError, ConflictError, NotFoundError } from "../../core/errors.js";
 import { driftGateStep } from "../../core/governance.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { Plan, PlanStep } from "../../core/plan.js";
@@ -30,6 +30,23 @@ import { EventType, eventOp } from "../events.js";
 import { stampContextHashes } from "./context-hash.js";
 import { type Deadline, Deadlines } from "./deadlines.js";
 import { pendingStep } from "./run-records.js";
+
+/**
+ * Errors on which this process stops driving a run and leaves it to recovery: a lost lease
+ * (another process owns the run now), or a store that cannot record (a failed or uncertain
+ * commit, a closed store). Recording anything more about the run is not possible or not
+ * trustworthy here; `airun recover` reads the durable truth and goes on from it.
+ */
+export function mustStop(err: unknown): boolean {
+  if (err instanceof ConflictError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === "STORE_COMMIT_FAILED" ||
+    code === "STORE_COMMIT_UNCERTAIN" ||
+    code === "STORE_WRITE_FAILED" ||
+    code === "STORE_CLOSED"
+  );
+}
 
 /** Why a run must roll back: the reason and its details (recorded as the run's reason). */
 export interface RunFailure {

@@ -6,7 +6,7 @@
  * capabilities. A `CapabilityError` is an atomic failure: no effect happened (principle 11);
  * a timeout or an untyped error leaves the effect unknown (then reconciled).
  */
-import { CapabilityError, ConflictError, toAirunError } from "../../core/errors.js";
+import { CapabilityError, toAirunError } from "../../core/errors.js";
 import { isPlainObject, type JsonObject } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import type { Decision } from "../../core/status.js";
@@ -14,7 +14,7 @@ import { EventType } from "../events.js";
 import { runGovernance } from "../governance/run-governance.js";
 import { retryDelayMs, sleep } from "../retry.js";
 import { errorJson } from "../state/run-records.js";
-import type { RunState } from "../state/run-state.js";
+import { mustStop, type RunState } from "../state/run-state.js";
 import { maskError } from "../state/scope.js";
 import { endStepSpan, startStepSpan } from "../telemetry.js";
 import { recheckCompensation } from "./compensation-check.js";
@@ -70,7 +70,7 @@ export async function runAttempts(
       return;
     } catch (err) {
       endStepSpan(span, err);
-      if (err instanceof ConflictError) throw err;
+      if (mustStop(err)) throw err;
       const e = maskError(state, toAirunError(err));
       const effectUnknown = !(e instanceof CapabilityError) || e.code === "TIMEOUT";
       const retryable =

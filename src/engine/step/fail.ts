@@ -6,7 +6,7 @@
  * compensation must run; if nobody can tell, the run ends IN_DOUBT after undoing the rest.
  */
 import type { UndoPlan } from "../../core/capability.js";
-import { type AirunError, ConflictError } from "../../core/errors.js";
+import type { AirunError } from "../../core/errors.js";
 import type { JsonObject } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { CompensationStatus, type Outcome, Reason, StepStatus } from "../../core/status.js";
@@ -17,7 +17,7 @@ import type { Refusal } from "../governance/refusals.js";
 import { runGovernance } from "../governance/run-governance.js";
 import { beforeImages, undoData } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
-import type { RunState } from "../state/run-state.js";
+import { mustStop, type RunState } from "../state/run-state.js";
 import { maskError, templateScope } from "../state/scope.js";
 import { traceStepFailure } from "../telemetry.js";
 import { armed } from "./complete.js";
@@ -168,7 +168,7 @@ export async function reconcileStep(
     );
     return { verdict, ops: [state.event(EventType.STEP_RECONCILED, ps.id, { verdict })] };
   } catch (err) {
-    if (err instanceof ConflictError) throw err;
+    if (mustStop(err)) throw err;
     return { verdict: "unknown", ops: [] };
   }
 }

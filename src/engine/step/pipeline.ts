@@ -9,16 +9,16 @@
  * Steps whose capability has no side effect (undo `none`, no declared compensation) skip the
  * write-ahead intent: a crash in the middle simply runs them again, and their result is
  * committed in one transaction. Failures are recorded on the run (never thrown), except a lost
- * lease (`ConflictError`), which stops the run in this process.
+ * lease or a store that cannot record (`mustStop`), which stops the run in this process.
  */
-import { ConflictError, toAirunError } from "../../core/errors.js";
+import { toAirunError } from "../../core/errors.js";
 import type { PlanStep } from "../../core/plan.js";
 import { StepStatus, UndoKind } from "../../core/status.js";
 import { evaluateCondition } from "../../core/template.js";
 import { notifyApprovals } from "../approvals/notify.js";
 import { EventType } from "../events.js";
 import { runGovernance } from "../governance/run-governance.js";
-import type { RunState } from "../state/run-state.js";
+import { mustStop, type RunState } from "../state/run-state.js";
 import { templateScope } from "../state/scope.js";
 import { approvalStep } from "./approval-step.js";
 import { runAttempts } from "./attempts.js";
@@ -34,7 +34,7 @@ export async function runStep(state: RunState, ps: PlanStep): Promise<void> {
     if (ps.kind === "approval") return await approvalStep(state, ps);
     return await actionStep(state, ps);
   } catch (err) {
-    if (err instanceof ConflictError) throw err;
+    if (mustStop(err)) throw err;
     await failStep(state, ps, toAirunError(err), { effectUnknown: false });
   }
 }

@@ -6,13 +6,7 @@
  * compensation was authorized together with its step.
  */
 
-import {
-  AirunError,
-  CapabilityError,
-  ConflictError,
-  DriftError,
-  toAirunError,
-} from "../../core/errors.js";
+import { AirunError, CapabilityError, DriftError, toAirunError } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
 import { CompensationStatus, StepStatus } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
@@ -21,7 +15,7 @@ import { EventType } from "../events.js";
 import { retryDelayMs, sleep } from "../retry.js";
 import { beforeImages, undoData } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
-import type { RunState } from "../state/run-state.js";
+import { mustStop, type RunState } from "../state/run-state.js";
 import { maskError, templateScope } from "../state/scope.js";
 import { traceCompensation } from "../telemetry.js";
 
@@ -108,7 +102,7 @@ async function compensateOne(
       ]);
       return null;
     } catch (err) {
-      if (err instanceof ConflictError) throw err;
+      if (mustStop(err)) throw err;
       const e = maskError(state, toAirunError(err));
       const refused = e instanceof DriftError;
       const retryable = !refused && e instanceof CapabilityError && e.retryable;
