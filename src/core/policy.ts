@@ -41,6 +41,12 @@ export interface PolicyRequest {
    * REQUIRE_APPROVAL rule matches when any of them matches, an ALLOW rule only when all do.
    */
   readonly paths?: readonly TouchedPath[];
+  /**
+   * Set when the call is a step's declared compensation, asked about at the step's gate: the
+   * capability it undoes. An undo has no undo of its own, so the rule that an irreversible
+   * effect needs a declared compensation does not apply to it (its risk still does).
+   */
+  readonly undoOf?: string;
 }
 
 /** The gatekeeper's answer. It never carries modified inputs (principle 9). */
@@ -96,8 +102,8 @@ export const BUILTIN_POLICY_SOURCE = "builtin";
  * built-in behaviour changes the recorded hash).
  */
 export const BUILTIN_POLICY_TEXT = [
-  "airun builtin policy v1",
-  "builtin:deny-irreversible: an irreversible effect (undo irreversible, or compensation without a declared compensation) -> DENY",
+  "airun builtin policy v2",
+  "builtin:deny-irreversible: an irreversible effect (undo irreversible, or compensation without a declared compensation) -> DENY; a step's declared compensation, itself an undo, is exempt",
   "builtin:approve-high-risk: HIGH and CRITICAL risk -> REQUIRE_APPROVAL",
   "builtin:allow-reversible: LOW and MEDIUM risk with undo none or builtin, or with a declared compensation -> ALLOW",
 ].join("\n");
@@ -179,7 +185,7 @@ function isHighRisk(risk: string): boolean {
 
 /** An effect nothing can undo: irreversible, or compensable with no compensation declared. */
 function isUncompensatedIrreversible(req: PolicyRequest): boolean {
-  if (req.hasCompensation) return false;
+  if (req.hasCompensation || req.undoOf !== undefined) return false;
   return req.undo !== "none" && req.undo !== "builtin";
 }
 

@@ -87,17 +87,31 @@ describe("attack: a compensation the policy forbids, declared on an allowed step
     expect(p.step(body, "also_harmless").status).toBe("PENDING");
   });
 
-  it("is refused under the built-in policy too: an irreversible undo is denied, a HIGH-risk one needs a person", async () => {
+  it("is never run unasked under the built-in policy: each HIGH-risk undo makes its step need a person, and a rejection runs nothing", async () => {
     const p = project(root.path, { config: CONFIG });
     p.write("ws/victim.txt", "keep me");
     p.write("wf.yaml", SNEAKY);
-    const { body } = await p.json<RunJson>(["run", "wf.yaml"]);
+    const { code, body } = await p.json<RunJson>(["run", "wf.yaml"]);
+    expect(code).toBe(5);
+    expect(p.step(body, "harmless")).toMatchObject({
+      status: "WAITING_APPROVAL",
+      decision: {
+        decision: "REQUIRE_APPROVAL",
+        compensation_decision: { capability: "sys.exec.run", decision: "REQUIRE_APPROVAL" },
+      },
+    });
+    const rejected = await p.json<RunJson>([
+      "workflow",
+      "resume",
+      body.id,
+      "--decision",
+      "reject",
+      "--as",
+      "user:bob",
+    ]);
+    expect(rejected.body.reason).toBe("APPROVAL_REJECTED");
     expect(existsSync(join(p.ws, "PWNED"))).toBe(false);
     expect(readFileSync(join(p.ws, "victim.txt"), "utf8")).toBe("keep me");
-    expect(body.reason).toBe("POLICY_DENIED");
-    expect(p.step(body, "harmless").decision).toMatchObject({
-      compensation_decision: { capability: "sys.exec.run", decision: "DENY" },
-    });
 
     // Only the delete as an undo: the step asks a person, and the approval shows the undo.
     const q = project(root.path, { config: CONFIG });

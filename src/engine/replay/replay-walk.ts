@@ -389,6 +389,7 @@ class Walker {
       principal,
       roles: this.#s.settings.rolesOf(principal),
       redactKeys: this.#s.settings.redactKeys,
+      undoOf: ps.capability ?? "",
     });
   }
 

@@ -191,6 +191,7 @@ export class PolicyTools {
         principal: q.principal,
         roles,
         redactKeys: this.config.audit.redact,
+        undoOf: q.capability,
       },
     );
     return {

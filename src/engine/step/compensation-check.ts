@@ -103,6 +103,7 @@ async function ask(
       principal: state.run.principal,
       roles: state.ctx.settings.rolesOf(state.run.principal),
       redactKeys: state.ctx.settings.redactKeys,
+      undoOf: call.cap.name,
     },
     confined ? call.risk : undefined,
   );
@@ -170,7 +171,13 @@ export function compensationRequest(
   cap: AnyCapability,
   inputs: JsonObject,
   unknown: readonly string[],
-  who: { principal: string; roles: readonly string[]; redactKeys: readonly string[] },
+  who: {
+    principal: string;
+    roles: readonly string[];
+    redactKeys: readonly string[];
+    /** The capability of the step this compensation undoes. */
+    undoOf: string;
+  },
   /** The step's risk, for a compensation confined to the step's own paths. */
   stepRisk?: RiskLevel,
 ): PolicyRequest {
@@ -191,6 +198,7 @@ export function compensationRequest(
     effect: cls.effect ?? cap.effect,
     undo: cls.undo ?? cap.undo,
     hasCompensation: false,
+    undoOf: who.undoOf,
     inputs: redact(inputs, { fields: cap.sensitive ?? [], keys: who.redactKeys }),
     ...(unknown.length > 0 ? { unknown: [...unknown] } : {}),
   };
