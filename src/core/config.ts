@@ -21,6 +21,8 @@ export const DEFAULT_HOME_DIR = ".airun";
 export const DEFAULT_CONCURRENCY = 4;
 /** Interrupted runs prepared at once by a recovery sweep. */
 export const DEFAULT_RECOVERY_CONCURRENCY = 32;
+/** How often a process holding runs reads the cancel requests made on them elsewhere. */
+export const DEFAULT_CANCEL_POLL_MS = 100;
 /** Default per-attempt step timeout (5 minutes). */
 export const DEFAULT_STEP_TIMEOUT_MS = 5 * 60_000;
 /** Default run lease time-to-live (15 seconds). */
@@ -107,6 +109,8 @@ export interface EngineConfig {
   readonly heartbeatMs: number;
   /** Interrupted runs `recover` prepares at once (claim, reconcile) before driving each on. */
   readonly recoveryConcurrency: number;
+  /** How often a process holding runs looks for cancel requests made elsewhere. */
+  readonly cancelPollMs: number;
 }
 
 /** The compiled configuration: frozen, fully defaulted, durations in ms, paths absolute. */
@@ -271,6 +275,7 @@ const configSchema = z.strictObject({
       lease_ttl: duration.optional(),
       heartbeat: duration.optional(),
       recovery_concurrency: z.number().int().min(1).max(4096).optional(),
+      cancel_poll: duration.optional(),
     })
     .optional(),
 });
@@ -451,6 +456,10 @@ export function compileConfig(
           ? DEFAULT_HEARTBEAT_MS
           : parseDuration(c.engine.heartbeat)!,
       recoveryConcurrency: c.engine?.recovery_concurrency ?? DEFAULT_RECOVERY_CONCURRENCY,
+      cancelPollMs:
+        c.engine?.cancel_poll === undefined
+          ? DEFAULT_CANCEL_POLL_MS
+          : parseDuration(c.engine.cancel_poll)!,
     },
   };
   return deepFreeze(config);

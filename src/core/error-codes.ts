@@ -111,6 +111,7 @@ export const ERROR_CODES = Object.freeze({
   NOT_ELIGIBLE: [R, "the principal is not an eligible approver"],
   POLICY_DENIED: [R, "the policy denied the action"],
   TOOL_FORBIDDEN: [R, "the governance envelope does not allow the capability"],
+  ROLLBACK_REQUIRED: [R, "the envelope requires rollback and the call could not be undone"],
   CALL_DENIED: [R, "a session's call was refused before any effect"],
   COMPENSATION_UNAUTHORIZED: [R, "a compensation would act beyond what its step was granted"],
   // states

@@ -35,6 +35,7 @@ export function checkGovernanceSteps(
   rawSteps.forEach((step, i) => {
     if (!isPlainObject(step)) return;
     checkTool(ctx, gov, step, ["steps", i]);
+    if (gov.rollbackRequired) checkUndoable(ctx, step, ["steps", i]);
     if (isPlainObject(step.compensation)) {
       checkTool(ctx, gov, step.compensation, ["steps", i, "compensation"]);
     }
@@ -58,6 +59,33 @@ export function checkGovernanceSteps(
       }
     }
   });
+}
+
+/**
+ * With `rollback.required`, a step that cannot be undone is refused at validation: its
+ * capability is irreversible, or undone only by a compensation the step does not declare. Where
+ * the answer depends on inputs (an HTTP GET is not a POST), the capability classifies the step's
+ * literal inputs; inputs known only at run time are checked at the step's gate instead.
+ */
+function checkUndoable(ctx: SpecContext, step: Record<string, unknown>, path: FieldPath): void {
+  if (step.type === "approval" || step.step_type === "HUMAN_APPROVAL") return;
+  const key = step.capability !== undefined ? "capability" : "capability_name";
+  const cap = typeof step[key] === "string" ? ctx.catalog.get(step[key] as string) : undefined;
+  if (!cap || step.compensation !== undefined) return;
+  let undo = cap.undo;
+  if (cap.classify && isPlainObject(step.inputs) && !JSON.stringify(step.inputs).includes("{{")) {
+    const parsed = cap.input.safeParse(step.inputs);
+    if (!parsed.success) return; // reported with the inputs
+    undo = cap.classify(parsed.data).undo ?? undo;
+  } else if (cap.classify) {
+    return;
+  }
+  if (undo !== "irreversible" && undo !== "compensation") return;
+  const id = String(step.id ?? step.name ?? "");
+  ctx.report(
+    [...path, key],
+    `step "${id}" (${cap.name}) cannot be undone (undo ${undo}) and governance.rollback.required is true: declare a compensation, or set rollback.required: false`,
+  );
 }
 
 /** Reports the capability named at `path` (a step or a compensation) if the envelope refuses it. */

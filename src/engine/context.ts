@@ -25,6 +25,8 @@ export interface EngineSettings {
   readonly heartbeatMs: number;
   /** Interrupted runs a recovery sweep prepares at once. */
   readonly recoveryConcurrency: number;
+  /** How often a process holding runs reads cancel requests made elsewhere. */
+  readonly cancelPollMs: number;
   readonly sandbox: SandboxConfig;
   /** Key fragments redacted from every recorded input and output (config `audit.redact`). */
   readonly redactKeys: readonly string[];

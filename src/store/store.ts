@@ -179,6 +179,11 @@ export interface Store {
   ): Promise<RunRecord | undefined>;
   /** Extends leases held by `owner`; returns ids of runs whose lease it still held. */
   renewLeases(owner: string, ttlMs: number, now: number): Promise<LeaseRenewal[]>;
+  /**
+   * The cancel requests recorded on runs `owner` holds (a read, cheap enough to poll often:
+   * a cancel asked from another process reaches the run within a fraction of a second).
+   */
+  cancelRequests(owner: string): Promise<LeaseRenewal[]>;
   /** Releases the lease on a run if `owner` holds it. */
   releaseLease(runId: string, owner: string): Promise<void>;
   close(): Promise<void>;

@@ -3,6 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   compileConfig,
+  DEFAULT_CANCEL_POLL_MS,
   DEFAULT_CONCURRENCY,
   DEFAULT_MAX_BEFORE_IMAGE_BYTES,
   DEFAULT_RECOVERY_CONCURRENCY,
@@ -51,6 +52,7 @@ describe("compileConfig", () => {
         leaseTtlMs: 15_000,
         heartbeatMs: 5_000,
         recoveryConcurrency: DEFAULT_RECOVERY_CONCURRENCY,
+        cancelPollMs: DEFAULT_CANCEL_POLL_MS,
       },
     });
     expect(Object.isFrozen(c.sandbox.fsRoots)).toBe(true);
@@ -115,6 +117,7 @@ engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s, r
       leaseTtlMs: 30_000,
       heartbeatMs: 10_000,
       recoveryConcurrency: 100,
+      cancelPollMs: 100,
     });
   });
 

@@ -183,7 +183,7 @@ steps:
     }
   });
 
-  it("does not start a call once max_duration has elapsed since the run started", async () => {
+  it("stops the call in flight when max_duration elapses and starts none after it", async () => {
     w = await governedWorkspace();
     const rt = await w.open();
     try {
@@ -209,10 +209,11 @@ steps:
       );
       const run = await rt.startRun({ specFile: spec });
       expect(run).toMatchObject({ status: "ROLLED_BACK", reason: "BUDGET_EXCEEDED" });
-      expect(run.reason_detail).toMatchObject({ step: "late", budget: "max_duration", limit: 150 });
+      expect(run.reason_detail).toMatchObject({ step: "nap", budget: "max_duration", limit: 150 });
       expect((run.reason_detail as { used: number }).used).toBeGreaterThanOrEqual(150);
       expect(existsSync(join(w.ws, "late.txt"))).toBe(false);
       expect(existsSync(join(w.ws, "first.txt"))).toBe(false);
+      expect(run.steps.find((s) => s.id === "late")).toMatchObject({ attempts: 0 });
     } finally {
       await rt.close();
     }

@@ -61,6 +61,7 @@ export function splitStore(writer: Store, reader: Store): Store {
     acquireLease: (...args) => writer.acquireLease(...args),
     renewLeases: (...args) => writer.renewLeases(...args),
     releaseLease: (...args) => writer.releaseLease(...args),
+    cancelRequests: (owner) => reader.cancelRequests(owner),
     getRun: (id) => reader.getRun(id),
     findRunByIdempotencyKey: (key) => reader.findRunByIdempotencyKey(key),
     listRuns: (filter) => reader.listRuns(filter),

@@ -64,6 +64,12 @@ export function describeLeaseTests(ctx: ConformanceContext): void {
       await store.commit([
         { op: "updateRun", runId: mine2.id, patch: { cancelRequestedBy: "user:bob" } },
       ]);
+      expect(await store.cancelRequests(owner)).toEqual([
+        { runId: mine2.id, cancelRequestedBy: "user:bob" },
+      ]);
+      expect(await store.cancelRequests("someone")).toEqual([
+        { runId: theirs.id, cancelRequestedBy: theirs.cancelRequestedBy },
+      ]);
       const renewed = await store.renewLeases(owner, 30_000, now + 1);
       expect([...renewed].sort((x, y) => (x.runId < y.runId ? -1 : 1))).toEqual(
         [

@@ -49,7 +49,7 @@ import {
 } from "../../core/governance-drift.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
-import { Decision, Outcome, Reason } from "../../core/status.js";
+import { Decision, Outcome, Reason, UndoKind } from "../../core/status.js";
 import type { WriteOp } from "../../store/store.js";
 import { EventType } from "../events.js";
 import type { RunState } from "../state/run-state.js";
@@ -68,6 +68,8 @@ import {
 export interface GovernedCall {
   readonly cap: AnyCapability;
   readonly input: unknown;
+  /** How the call is undone, as classified for its inputs. */
+  readonly undo: UndoKind;
 }
 
 /** A reservation of a call in flight. */
@@ -249,6 +251,22 @@ export class RunGovernance {
         },
       };
     }
+    // `rollback.required`: a call nothing could undo is refused before it is made (workflows
+    // are refused at validation where their inputs are literal; this catches the rest).
+    const irreversible =
+      call.undo === UndoKind.IRREVERSIBLE ||
+      (call.undo === UndoKind.COMPENSATION && ps.compensation === null);
+    if (this.envelope.rollbackRequired && irreversible) {
+      return {
+        error: new AirunError(
+          "ROLLBACK_REQUIRED",
+          `${call.cap.name} cannot be undone (undo ${call.undo}) and governance.rollback.required is true`,
+        ),
+        reason: Reason.POLICY_DENIED,
+        outcome: Outcome.ABSTAIN,
+        detail: { governance: "rollback", capability: call.cap.name, undo: call.undo },
+      };
+    }
     const estimate = this.#estimate(call);
     const breach = this.#overBudget(ps, call, estimate);
     if (breach) return breach;
@@ -427,6 +445,15 @@ export class RunGovernance {
     const refusal = this.reserve(ps, call, nextAttempt, {});
     if (refusal) return { refusal };
     return { ops: this.intentOps(ps.id) };
+  }
+
+  /**
+   * How long a call may still run before `max_duration` is reached (ms), or undefined without
+   * that budget: the call is stopped there, and the run abstains.
+   */
+  remainingMs(): number | undefined {
+    const lim = this.envelope.budgets.maxDurationMs;
+    return lim === null ? undefined : Math.max(0, lim - this.elapsedMs());
   }
 
   /**

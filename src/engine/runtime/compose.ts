@@ -201,6 +201,7 @@ function engineSettings(
     leaseTtlMs: config.engine.leaseTtlMs,
     heartbeatMs: config.engine.heartbeatMs,
     recoveryConcurrency: config.engine.recoveryConcurrency,
+    cancelPollMs: config.engine.cancelPollMs,
     sandbox: config.sandbox,
     redactKeys: config.audit.redact,
     auditLevel: config.audit.level,

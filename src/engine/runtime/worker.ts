@@ -2,8 +2,10 @@
  * @module The worker duties of a runtime, run once per process however many runs, sessions or
  * requests it serves: the heartbeat (renews this process's leases in one statement and extends
  * the lease deadline of every run it holds), cancel requests recorded by other processes
- * (the same statement returns them: polling costs nothing per run), and — for long-lived processes (`airun serve`, `airun
- * worker`) — a recovery sweep on a timer. One-shot commands run the heartbeat only.
+ * (the heartbeat's statement returns them, and a cheap read every `engine.cancel_poll` while
+ * this process holds runs, so a cancel reaches a run within a fraction of a second), and — for
+ * long-lived processes (`airun serve`, `airun worker`) — a recovery sweep on a timer.
+ * One-shot commands run the heartbeat and the cancel poll only.
  */
 import type { EngineContext } from "../context.js";
 import type { ActiveRuns } from "./active-runs.js";
@@ -34,6 +36,7 @@ export class Worker {
     this.#runs = runs;
     this.#sweep = sweep;
     this.#every(ctx.settings.heartbeatMs, () => this.beat());
+    this.#every(ctx.settings.cancelPollMs, () => this.#pollCancels());
     if (options.sweepIntervalMs !== undefined && options.sweepIntervalMs > 0) {
       this.#every(options.sweepIntervalMs, () => this.sweep());
     }
@@ -59,6 +62,14 @@ export class Worker {
       if (!state) continue;
       state.leaseRenewed(until);
       if (renewal.cancelRequestedBy !== null) state.cancel(renewal.cancelRequestedBy);
+    }
+  }
+
+  /** Hands the runs this process holds the cancel requests recorded on them (one read). */
+  async #pollCancels(): Promise<void> {
+    if (this.#runs.held().next().done) return;
+    for (const r of await this.#ctx.store.cancelRequests(this.#ctx.owner)) {
+      if (r.cancelRequestedBy !== null) this.#runs.get(r.runId)?.cancel(r.cancelRequestedBy);
     }
   }
 

@@ -68,12 +68,16 @@ export function callError(
       ? (source.planStep(step.stepId).capability ?? "?")
       : source.capability;
   const f = { runId, stepId: step.stepId, capability };
-  if (error.code === "POLICY_DENIED" || error.code === "TOOL_FORBIDDEN") {
+  if (
+    error.code === "POLICY_DENIED" ||
+    error.code === "TOOL_FORBIDDEN" ||
+    error.code === "ROLLBACK_REQUIRED"
+  ) {
     const ruleIds = Array.isArray(decision.rule_ids) ? decision.rule_ids.map(String) : [];
     return new CallDeniedError(
       `call ${step.stepId} (${capability}) denied: ${String(error.message)}`,
-      { ...f, deniedBy: error.code === "TOOL_FORBIDDEN" ? "governance" : "policy" },
-      error.code === "TOOL_FORBIDDEN" ? [] : ruleIds,
+      { ...f, deniedBy: error.code === "POLICY_DENIED" ? "policy" : "governance" },
+      error.code === "POLICY_DENIED" ? ruleIds : [],
     );
   }
   const comp =

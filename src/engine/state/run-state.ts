@@ -355,7 +355,15 @@ export class RunState {
    */
   async commitFailure(ops: WriteOp[], failure: RunFailure, decisive: boolean): Promise<void> {
     await this.commit(ops);
-    if (decisive) this.#failure = failure;
+    if (!decisive) return;
+    this.#failure = failure;
+    // The run is rolling back: calls still in flight in it are stopped now, not waited out
+    // (their effects, if any, are then reconciled and undone like any other).
+    if (this.#run.status === RunStatus.COMPENSATING && !this.#abort.signal.aborted) {
+      this.#abort.abort(
+        new CapabilityError("CANCELLED", `the run is rolling back (${failure.reason})`),
+      );
+    }
   }
 
   /** True when a failure for `reason` would decide how the run ends (see `commitFailure`). */

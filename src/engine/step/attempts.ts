@@ -51,7 +51,7 @@ export async function runAttempts(
   for (;;) {
     const span = startStepSpan(state, ps, call, admitted.verdict, attempt);
     try {
-      const rawOutputs = await invoke(state, ps, call, attempt);
+      const rawOutputs = await invoke(state, ps, call, attempt, gov?.remainingMs());
       const granted = decision.compensation_decision;
       const unauthorized = isPlainObject(granted)
         ? await recheckCompensation(state, ps, call, granted, rawOutputs)
@@ -72,7 +72,18 @@ export async function runAttempts(
       endStepSpan(span, err);
       if (mustStop(err)) throw err;
       const e = maskError(state, toAirunError(err));
-      const effectUnknown = !(e instanceof CapabilityError) || e.code === "TIMEOUT";
+      // The engine stopped waiting (a timeout, a cancel, a sibling's failure): the call may have
+      // taken effect all the same. Only a capability's own typed failure says it did not.
+      const effectUnknown =
+        !(e instanceof CapabilityError) || e.code === "TIMEOUT" || e.code === "CANCELLED";
+      // Stopped at the run's `max_duration`: the run abstains over its budget.
+      const overBudget = e.code === "TIMEOUT" ? gov?.lateRefusal(ps) : null;
+      if (overBudget) {
+        return refuse(state, ps, overBudget, recorded, {
+          attempts: attempt,
+          effectUnknown: effectUnknown && sideEffect,
+        });
+      }
       const retryable =
         e instanceof CapabilityError && e.retryable && (!effectUnknown || call.idempotent);
       if (!retryable || attempt >= ps.retry.maxAttempts || state.signal.aborted || state.failure) {

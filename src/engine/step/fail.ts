@@ -155,7 +155,9 @@ export async function reconcileStep(
   comp: CompensationRecord | undefined,
 ): Promise<{ verdict: Verdict; ops: WriteOp[] }> {
   const cap = state.ctx.catalog.get(ps.capability ?? "");
-  if (!cap?.reconcile) return { verdict: ps.compensation ? "applied" : "unknown", ops: [] };
+  // Without a reconcile nobody can tell: a declared compensation does not say the call happened
+  // (running it on a guess would undo what may never have been done).
+  if (!cap?.reconcile) return { verdict: "unknown", ops: [] };
   try {
     const input = cap.input.parse(resolveTemplates(ps.inputs, templateScope(state, new Map())));
     const plan: UndoPlan | undefined = comp

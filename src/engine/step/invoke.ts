@@ -16,8 +16,11 @@ export function invoke(
   ps: PlanStep,
   call: Resolved,
   attempt: number,
+  /** The run's `max_duration` ends sooner than the step's timeout: stop the call there. */
+  budgetMs?: number,
 ): Promise<JsonValue> {
-  const timeoutMs = ps.timeoutMs ?? state.ctx.settings.defaultTimeoutMs;
+  const stepTimeoutMs = ps.timeoutMs ?? state.ctx.settings.defaultTimeoutMs;
+  const timeoutMs = budgetMs === undefined ? stepTimeoutMs : Math.min(stepTimeoutMs, budgetMs);
   return new Promise<JsonValue>((resolve, reject) => {
     // The capability's AbortController is made only when it reads `ctx.signal` (most never
     // do: creating one and wiring its listeners cost more than a whole echo call). Once the

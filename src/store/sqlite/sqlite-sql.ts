@@ -18,6 +18,10 @@ export const ACQUIRE_LEASE_SQL = `UPDATE runs SET lease_owner = @owner, lease_ex
     OR (@takeOverFrom IS NOT NULL AND lease_owner = @takeOverFrom))
   RETURNING *`;
 
+/** The cancel requests on the runs one owner holds. */
+export const CANCEL_REQUESTS_SQL =
+  "SELECT id, cancel_requested_by FROM runs WHERE lease_owner = ? AND cancel_requested_by IS NOT NULL";
+
 /** Extends every lease of an owner: (expiresAt, owner); returns the run ids. */
 export const RENEW_LEASES_SQL =
   "UPDATE runs SET lease_expires_at = ? WHERE lease_owner = ? RETURNING id, cancel_requested_by";

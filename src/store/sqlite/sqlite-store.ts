@@ -207,6 +207,14 @@ export class SqliteStore implements Store {
     });
   }
 
+  async cancelRequests(owner: string): Promise<LeaseRenewal[]> {
+    const rows = this.#read(SQL.CANCEL_REQUESTS_SQL).all(owner) as {
+      id: string;
+      cancel_requested_by: string;
+    }[];
+    return rows.map((r) => ({ runId: r.id, cancelRequestedBy: r.cancel_requested_by }));
+  }
+
   renewLeases(owner: string, ttlMs: number, now: number): Promise<LeaseRenewal[]> {
     return this.#commits.enqueue(() => {
       const rows = this.#stmt(SQL.RENEW_LEASES_SQL).all(now + ttlMs, owner) as {
