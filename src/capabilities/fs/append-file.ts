@@ -23,7 +23,14 @@ import {
   syncDir,
   writeAllFd,
 } from "./fs-io.js";
-import { parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
+import {
+  parsePlan,
+  reconcileWith,
+  resolveAuthorizedWithStats,
+  sandboxFor,
+  toJson,
+  touching,
+} from "./fs-plan.js";
 import { removeNode } from "./fs-state.js";
 import type { FsSandbox } from "./sandbox.js";
 
@@ -102,7 +109,7 @@ export const appendFile = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       const mode = requireFileOrAbsent(target);
       if (mode === null) await parentsToCreate(sb, target.path, false);
       const prev = mode === null ? null : await hashFileVerified(sb, target.path, ctx.signal);
@@ -121,7 +128,7 @@ export const appendFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       requireFileOrAbsent(target);
       const bytes = decodeContent(input.content, input.encoding);
       // Raw descriptor: open, write (when small), fstat and close are synchronous, only the

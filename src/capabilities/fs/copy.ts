@@ -4,12 +4,19 @@
  */
 import { lstat } from "node:fs/promises";
 import { z } from "zod";
-import { defineCapability } from "../../core/capability.js";
+import { type CapabilityContext, defineCapability } from "../../core/capability.js";
 import { CapabilityError } from "../../core/errors.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { commitTemp, copyToTemp, removeLeftovers } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, touching } from "./fs-plan.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorized,
+  sandboxFor,
+  touching,
+} from "./fs-plan.js";
 import { onlyModeDiffers, probe, restoreImage, sameContent } from "./fs-state.js";
 import {
   prepareTransfer,
@@ -31,9 +38,9 @@ const inputSchema = transferInputSchema;
 type CopyInput = TransferInput;
 
 /** Resolves and checks both ends of a copy (symlinks are followed, as when reading/writing). */
-async function endpoints(sb: FsSandbox, input: CopyInput) {
-  const from = await sb.resolve(input.from);
-  const to = await sb.resolve(input.to);
+async function endpoints(sb: FsSandbox, input: CopyInput, ctx: CapabilityContext) {
+  const from = await resolveAuthorized(sb, ctx, "from", input.from);
+  const to = await resolveAuthorized(sb, ctx, "to", input.to);
   const fromStat = await lstat(from.path).catch(() => null);
   if (!fromStat) {
     throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, {
@@ -95,7 +102,7 @@ export const copy = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);
-      const ends = await endpoints(sb, input);
+      const ends = await endpoints(sb, input, ctx);
       if (ends.isDir) {
         const image = await copyTree(sb, ends.from, ends.to, ctx.signal);
         return { from: ends.from, to: ends.to, type: "dir" as const, sha256: treeDigest(image) };

@@ -5,11 +5,19 @@
 import { lstat, readdir, rename, rm, rmdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { defineCapability } from "../../core/capability.js";
+import { type CapabilityContext, defineCapability } from "../../core/capability.js";
 import { CapabilityError, SandboxError } from "../../core/errors.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, syncDir, tempPathFor } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorized,
+  sandboxFor,
+  toJson,
+  touching,
+} from "./fs-plan.js";
 import {
   ABSENT,
   capture,
@@ -43,8 +51,8 @@ const inputSchema = z
 type DeleteInput = z.infer<typeof inputSchema>;
 
 /** Resolves the target (a final symlink is the target itself) and checks it may go. */
-async function target(sb: FsSandbox, input: DeleteInput) {
-  const resolved = await sb.resolve(input.path, { followFinal: false });
+async function target(sb: FsSandbox, input: DeleteInput, ctx: CapabilityContext) {
+  const resolved = await resolveAuthorized(sb, ctx, "path", input.path, { followFinal: false });
   if (!resolved.exists) {
     throw new CapabilityError("FS_NOT_FOUND", `${resolved.path} does not exist`, {
       context: { path: resolved.path },
@@ -86,7 +94,7 @@ export const deletePath = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const t = await target(sb, input);
+      const t = await target(sb, input, ctx);
       const before = await capture(sb, t.path, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
       const plan: DeletePlan = { v: 1, path: t.path, before: before.image };
       return { data: toJson(plan), blobs: before.blobs };
@@ -95,7 +103,7 @@ export const deletePath = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const t = await target(sb, input);
+      const t = await target(sb, input, ctx);
       const state = await probe(sb, t.path, ctx.signal);
       let bytes = state.type === "file" ? state.size : 0;
       if (t.isDir) {

@@ -5,7 +5,7 @@ import { lstat } from "node:fs/promises";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { withFsErrors } from "./fs-errors.js";
-import { sandboxFor, touching } from "./fs-plan.js";
+import { resolveAuthorized, sandboxFor, touching } from "./fs-plan.js";
 import { entryType } from "./list-dir.js";
 
 const NAME = "io.fs.exists";
@@ -30,7 +30,7 @@ export const exists = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const resolved = await sb.resolve(input.path);
+      const resolved = await resolveAuthorized(sb, ctx, "path", input.path);
       if (!resolved.exists) return { exists: false, type: null };
       const st = await lstat(resolved.path).catch(() => null);
       return st ? { exists: true, type: entryType(st) } : { exists: false, type: null };

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { errnoOf, throwIfAborted, withFsErrors } from "./fs-errors.js";
 import { openVerified } from "./fs-io.js";
-import { sandboxFor, touching } from "./fs-plan.js";
+import { resolveAuthorized, sandboxFor, touching } from "./fs-plan.js";
 
 const NAME = "io.fs.list_dir";
 
@@ -47,7 +47,7 @@ export const listDir = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const { path: dir } = await sb.resolve(input.path);
+      const { path: dir } = await resolveAuthorized(sb, ctx, "path", input.path);
       const handle = await openVerified(sb, dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
       await handle.close();
       const names = (await readdir(dir)).sort();

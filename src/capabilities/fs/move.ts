@@ -6,12 +6,19 @@ import { lstatSync, unlinkSync } from "node:fs";
 import { lstat, rename } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { defineCapability } from "../../core/capability.js";
+import { type CapabilityContext, defineCapability } from "../../core/capability.js";
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, renameNoReplace, syncDir } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, touching } from "./fs-plan.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorized,
+  sandboxFor,
+  touching,
+} from "./fs-plan.js";
 import {
   ABSENT,
   contentHash,
@@ -40,9 +47,9 @@ const inputSchema = transferInputSchema;
 type MoveInput = TransferInput;
 
 /** Resolves and checks both ends of a move (links are moved, never followed). */
-async function endpoints(sb: FsSandbox, input: MoveInput) {
-  const from = await sb.resolve(input.from, { followFinal: false });
-  const to = await sb.resolve(input.to, { followFinal: false });
+async function endpoints(sb: FsSandbox, input: MoveInput, ctx: CapabilityContext) {
+  const from = await resolveAuthorized(sb, ctx, "from", input.from, { followFinal: false });
+  const to = await resolveAuthorized(sb, ctx, "to", input.to, { followFinal: false });
   if (!from.exists) {
     throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, {
       context: { path: from.path },
@@ -96,7 +103,7 @@ export const move = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);
-      const ends = await endpoints(sb, input);
+      const ends = await endpoints(sb, input, ctx);
       const isDir = (await lstat(ends.from)).isDirectory();
       if (input.overwrite) await rename(ends.from, ends.to);
       else await renameNoReplace(ends.from, ends.to, isDir);

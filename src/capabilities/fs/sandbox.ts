@@ -111,6 +111,27 @@ export function lstatOrNull(p: string): Stats | null {
   }
 }
 
+/**
+ * `readlink` of a component the walk just saw as a symlink. When it is no longer one (`EINVAL`)
+ * or no longer there (`ENOENT`), it was swapped between the `lstat` and this call: a path
+ * component changed while it was checked (`FS_PATH_CHANGED`, retryable), never a raw error.
+ */
+function readLinkOf(link: string, userPath: string): string {
+  try {
+    return readlinkSync(link);
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === "EINVAL" || errno === "ENOENT" || errno === "ENOTDIR") {
+      throw new CapabilityError(
+        "FS_PATH_CHANGED",
+        `${link} changed while "${userPath}" was being resolved`,
+        { retryable: true, context: { path: userPath, link }, cause: err },
+      );
+    }
+    throw toFsError(err, { path: userPath });
+  }
+}
+
 interface RootAlias {
   /** A spelling of the root a user path may start with (as configured, or canonical). */
   readonly alias: string;
@@ -251,7 +272,7 @@ export class FsSandbox {
             },
           );
         }
-        const target = readlinkSync(next);
+        const target = readLinkOf(next, userPath);
         if (path.isAbsolute(target)) {
           const located = this.locate(path.resolve(target));
           if (!located) {

@@ -16,7 +16,15 @@ import {
 } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, requireFileOrAbsent, writeFileAtomic } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorizedWithStats,
+  sandboxFor,
+  toJson,
+  touching,
+} from "./fs-plan.js";
 import {
   capture,
   imageSchema,
@@ -76,7 +84,7 @@ export const writeFile = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       requireFileOrAbsent(target);
       const created = target.exists
         ? []
@@ -104,7 +112,7 @@ export const writeFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       const mode = requireFileOrAbsent(target);
       if (!target.exists) {
         await createDirs(sb, await parentsToCreate(sb, target.path, input.create_dirs));

@@ -13,6 +13,11 @@ import { appendFile } from "../../../src/capabilities/fs/append-file.js";
 import { copy } from "../../../src/capabilities/fs/copy.js";
 import { deletePath } from "../../../src/capabilities/fs/delete.js";
 import { exists } from "../../../src/capabilities/fs/exists.js";
+import {
+  resolveAuthorized,
+  resolveAuthorizedWithStats,
+  sandboxFor,
+} from "../../../src/capabilities/fs/fs-plan.js";
 import { hashFile } from "../../../src/capabilities/fs/hash-file.js";
 import { listDir } from "../../../src/capabilities/fs/list-dir.js";
 import { makeDir } from "../../../src/capabilities/fs/make-dir.js";
@@ -100,4 +105,62 @@ describe("ctx.paths: the path the gate authorized is the path the call touches",
       expect(await readFile(path.join(env.root, "e", "f.txt"), "utf8")).toBe("never authorized");
     },
   );
+});
+
+describe("resolveAuthorized", () => {
+  it("returns the canonical path when it is the one authorized, and refuses once a folder on the way is swapped", async () => {
+    const sb = await sandboxFor(env.ctx);
+    const authorized = path.join(env.root, "d", "f.txt");
+    const ctx = { ...env.ctx, paths: { path: authorized } };
+    await expect(resolveAuthorized(sb, ctx, "path", "d/f.txt")).resolves.toMatchObject({
+      path: authorized,
+      exists: true,
+    });
+    await swapD();
+    await expect(resolveAuthorized(sb, ctx, "path", "d/f.txt")).rejects.toMatchObject({
+      code: "FS_PATH_CHANGED",
+      retryable: false,
+      context: { field: "path", authorized, actual: path.join(env.root, "e", "f.txt") },
+    });
+    await expect(resolveAuthorizedWithStats(sb, ctx, "path", "d/f.txt")).rejects.toMatchObject({
+      code: "FS_PATH_CHANGED",
+    });
+  });
+
+  it("checks only the fields the gate authorized; without ctx.paths it is a plain resolve", async () => {
+    const sb = await sandboxFor(env.ctx);
+    await swapD();
+    const other = { ...env.ctx, paths: { from: path.join(env.root, "top.txt") } };
+    await expect(resolveAuthorized(sb, other, "to", "d/f.txt")).resolves.toMatchObject({
+      path: path.join(env.root, "e", "f.txt"),
+    });
+    await expect(resolveAuthorized(sb, env.ctx, "path", "d/f.txt")).resolves.toMatchObject({
+      path: path.join(env.root, "e", "f.txt"),
+    });
+  });
+
+  it("resolves with the options given: a final symlink itself (followFinal false) is what was authorized", async () => {
+    const sb = await sandboxFor(env.ctx);
+    await symlink("top.txt", path.join(env.root, "link"));
+    const link = path.join(env.root, "link");
+    const ctx = { ...env.ctx, paths: { from: link } };
+    await expect(
+      resolveAuthorized(sb, ctx, "from", "link", { followFinal: false }),
+    ).resolves.toMatchObject({ path: link });
+    // Followed, the same input names top.txt, which the gate never saw for this field.
+    await expect(resolveAuthorized(sb, ctx, "from", "link")).rejects.toMatchObject({
+      code: "FS_PATH_CHANGED",
+      context: { authorized: link, actual: path.join(env.root, "top.txt") },
+    });
+  });
+
+  it("resolves through a sandbox error first: a path swapped to lead outside is SANDBOX_VIOLATION", async () => {
+    const sb = await sandboxFor(env.ctx);
+    const authorized = path.join(env.root, "d", "f.txt");
+    await rename(path.join(env.root, "d"), path.join(env.root, "d.old"));
+    await symlink(env.outside, path.join(env.root, "d"));
+    await expect(
+      resolveAuthorized(sb, { ...env.ctx, paths: { path: authorized } }, "path", "d/f.txt"),
+    ).rejects.toMatchObject({ code: "SANDBOX_VIOLATION" });
+  });
 });
