@@ -44,7 +44,12 @@ function attackWorkflow(capability: string, inputs: Record<string, unknown>, hl:
   const replaced = JSON.parse(JSON.stringify(inputs).replaceAll('"HL"', JSON.stringify(hl)));
   const steps: StepSpec[] = [
     { id: "attack", capability, inputs: replaced },
-    { id: "roll_back", capability: "sys.fail", inputs: { message: "roll everything back" } },
+    {
+      id: "roll_back",
+      capability: "sys.fail",
+      inputs: { message: "roll everything back" },
+      depends_on: ["attack"],
+    },
   ];
   return workflow("hard_link_attack", steps);
 }

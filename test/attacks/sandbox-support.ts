@@ -15,6 +15,11 @@ export interface StepSpec {
   readonly id: string;
   readonly capability: string;
   readonly inputs: Record<string, unknown>;
+  /**
+   * Steps this one waits for. Give it explicitly: a step waiting for approval does not hold
+   * back the steps listed after it.
+   */
+  readonly depends_on?: readonly string[];
 }
 
 /** A project under `root` whose policy allows every call. */

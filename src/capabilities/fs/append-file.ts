@@ -20,6 +20,8 @@ import {
   openVerified,
   openVerifiedFd,
   requireFileOrAbsent,
+  requireRegular,
+  requireSingleLink,
   syncDir,
   writeAllFd,
 } from "./fs-io.js";
@@ -141,6 +143,8 @@ export const appendFile = defineCapability({
       );
       let size: number;
       try {
+        // The opened inode itself: a regular file with one link (one fstat, no path walk).
+        requireSingleLink(fstatSync(fd), target.path);
         await writeAllFd(fd, bytes);
         await fsyncFd(fd);
         size = fstatSync(fd).size;
@@ -188,6 +192,7 @@ export const appendFile = defineCapability({
       }
       const handle = await openVerified(sb, plan.path, constants.O_WRONLY);
       try {
+        await requireRegular(handle, plan.path);
         await handle.truncate(plan.prev_size);
         await handle.sync();
       } finally {

@@ -8,7 +8,7 @@ import { type CapabilityContext, defineCapability } from "../../core/capability.
 import { CapabilityError } from "../../core/errors.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { commitTemp, copyToTemp, removeLeftovers } from "./fs-io.js";
+import { commitTemp, copyToTemp, removeLeftovers, requireSingleLink } from "./fs-io.js";
 import {
   driftError,
   parsePlan,
@@ -71,6 +71,8 @@ async function endpoints(sb: FsSandbox, input: CopyInput, ctx: CapabilityContext
         context: { path: to.path },
       });
     }
+    // Its before-image would copy bytes shared with another name (see requireSingleLink).
+    requireSingleLink(toStat, to.path);
   }
   return { from: from.path, to: to.path, isDir };
 }

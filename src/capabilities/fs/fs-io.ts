@@ -175,7 +175,27 @@ export interface FileBytes {
   readonly mode: number;
 }
 
-/** Throws unless the stats are those of a regular file. */
+/**
+ * Refuses a regular file with more than one link (`FS_HARD_LINK`). The sandbox checks paths,
+ * and a hard link is a second path to the same inode: `ws/hl` may be `outside/secret.txt`
+ * (whose bytes a read would leak, an append change, and a before-image bring into the root
+ * on undo), or `secrets/key.txt` inside the root, which a path rule (`secrets/**`) protects
+ * but cannot recognise under another name. Which names an inode has elsewhere cannot be
+ * told, so every multi-link file is refused for reads of its content (hashes and
+ * before-images included) and in-place writes. Callers pass the `fstat` of the descriptor
+ * they are about to use, so the check holds for the very inode read or written.
+ */
+export function requireSingleLink(st: Stats, p: string): void {
+  if (st.isFile() && st.nlink > 1) {
+    throw new CapabilityError(
+      "FS_HARD_LINK",
+      `${p} has ${st.nlink} links (hard links): another name of the same file may lie outside the sandbox or under a path the policy protects; refusing to read or change it`,
+      { context: { path: p, links: st.nlink } },
+    );
+  }
+}
+
+/** Throws unless the stats are those of a regular file with a single link. */
 function requireRegularStats(st: Stats, p: string): Stats {
   if (st.isDirectory()) {
     throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });
@@ -185,11 +205,12 @@ function requireRegularStats(st: Stats, p: string): Stats {
       context: { path: p },
     });
   }
+  requireSingleLink(st, p);
   return st;
 }
 
-/** Throws unless the open handle is a regular file; returns its stats. */
-async function requireRegular(handle: FileHandle, p: string): Promise<Stats> {
+/** Throws unless the open handle is a regular file with a single link; returns its stats. */
+export async function requireRegular(handle: FileHandle, p: string): Promise<Stats> {
   return requireRegularStats(await handle.stat(), p);
 }
 
@@ -519,8 +540,9 @@ export async function copyToTemp(
 }
 
 /**
- * Refuses a target that exists and is not a regular file; returns its mode (null when
- * absent). Uses the `lstat` the sandbox took while resolving it: no second call.
+ * Refuses a target that exists and is not a regular file, or has more than one link (see
+ * `requireSingleLink`: its before-image would copy the shared bytes); returns its mode (null
+ * when absent). Uses the `lstat` the sandbox took while resolving it: no second call.
  */
 export function requireFileOrAbsent(target: ResolvedTarget): number | null {
   const st = target.stats;
@@ -534,5 +556,6 @@ export function requireFileOrAbsent(target: ResolvedTarget): number | null {
       context: { path: p },
     });
   }
+  requireSingleLink(st, p);
   return st.mode & 0o7777;
 }

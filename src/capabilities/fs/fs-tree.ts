@@ -17,6 +17,7 @@ import {
   openVerified,
   readFileVerified,
   renameNoReplace,
+  requireRegular,
   syncDir,
   tempPathFor,
   writeAll,
@@ -264,6 +265,7 @@ export async function copyTree(
         constants.O_RDONLY,
       );
       try {
+        await requireRegular(from, entry.path);
         const to = await open(
           abs,
           constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW,

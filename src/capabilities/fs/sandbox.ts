@@ -19,6 +19,16 @@
  * 4. The result is a path whose every existing component is a real directory inside a root.
  *    Capabilities operate on that canonical path only, never on the original string.
  *
+ * Hard links: a path check cannot see that two names share one inode. A regular file with
+ * more than one link may be another name of a file outside the root (`ln outside/secret
+ * ws/hl`) or of one a path rule protects (`reports/hl` = `secrets/key.txt`), so its content is
+ * never read (bytes, hashes, before-images, copies) nor changed in place (`FS_HARD_LINK`,
+ * `requireSingleLink` in fs-io.ts), checked with `fstat` on the descriptor actually used.
+ * Replacing such a file (`write_file`, `copy` over it) is refused too, consistently: its
+ * before-image would copy the shared bytes and a rollback would restore them into the root.
+ * Metadata-only calls (`exists`, `list_dir`) still report it, and `move`/`delete` refuse it
+ * because their undo plans hash or keep its bytes. Directories cannot be hard-linked.
+ *
  * Races (time of check vs time of use): the final component is opened with `O_NOFOLLOW`
  * (a symlink swapped in fails with `ELOOP`), and after `open` the file descriptor's real path
  * is read from `/proc/self/fd/<fd>` on Linux and compared with the checked path, so a file
