@@ -22,9 +22,13 @@ export interface StepSpec {
   readonly depends_on?: readonly string[];
 }
 
-/** A project under `root` whose policy allows every call. */
-export function openProject(root: string, files: Record<string, string | Buffer> = {}): Project {
-  return project(root, { policy: ALLOW_ALL, files });
+/** A project under `root` whose policy allows every call (`config` appended to airun.yaml). */
+export function openProject(
+  root: string,
+  files: Record<string, string | Buffer> = {},
+  config = "",
+): Project {
+  return project(root, { policy: ALLOW_ALL, files, config });
 }
 
 /** A workflow of `steps` (in order), as JSON: the exact strings reach the capability. */
