@@ -19,9 +19,10 @@ import { openProject, type StepSpec, workflow } from "./sandbox-support.js";
 const root = tempRoot("attack-race");
 afterAll(() => root.cleanup());
 
-const FLIP_MS = 7_000;
-const WORKERS = 2;
+const FLIP_MS = 5_000;
+const WORKERS = 4;
 const KINDS_PER_RUN = 10;
+const RUNS_PLANNED = 200;
 
 /**
  * The flipper: `ws/d` is a folder, then a symlink to `../outside`, then a folder again...
@@ -66,7 +67,10 @@ const CLEAN = new Set([
   "ABORTED",
 ]);
 
-/** One run's steps, all independent (they start together): writes, appends, folders into d/. */
+/**
+ * One run's steps, all independent (they start together): writes, appends, folders, copies
+ * and moves into d/. Odd-numbered targets have a decoy of the same name in outside/.
+ */
 function raceSteps(run: number): StepSpec[] {
   const steps: StepSpec[] = [];
   for (let i = 0; i < KINDS_PER_RUN; i++) {
@@ -97,6 +101,18 @@ function raceSteps(run: number): StepSpec[] {
         inputs: { path: `d/c-${tag}/x.txt`, content: "inside", create_dirs: true },
         depends_on: [],
       },
+      {
+        id: `copy_${i}`,
+        capability: "io.fs.copy",
+        inputs: { from: "src/src.txt", to: `d/cp${decoy}-${tag}.txt`, overwrite: true },
+        depends_on: [],
+      },
+      {
+        id: `move_${i}`,
+        capability: "io.fs.move",
+        inputs: { from: `src/mv-${tag}.txt`, to: `d/mv${decoy}-${tag}.txt`, overwrite: true },
+        depends_on: [],
+      },
     );
   }
   return steps;
@@ -104,19 +120,32 @@ function raceSteps(run: number): StepSpec[] {
 
 describe("attack: a folder flipped to a symlink outside while steps write into it", () => {
   it("creates and changes nothing outside the root, fails every refused step cleanly, and the ledger verifies", async () => {
-    // Every step of a run starts at once: more calls in flight while `d` flips.
-    const p = openProject(root.path, {}, "engine:\n  concurrency: 64\n");
+    // Every step of a run starts at once (more calls in flight while `d` flips), and the
+    // store skips its per-commit fsync (more runs in the time; the files still fsync).
+    const p = openProject(
+      root.path,
+      {},
+      "engine:\n  concurrency: 64\nsqlite:\n  synchronous: NORMAL\n",
+    );
     mkdirSync(join(p.ws, "d"));
     mkdirSync(join(p.dir, "outside"));
-    // Decoys: names an escaped write, append or rollback would overwrite, extend or delete.
-    const runsPlanned = 200;
-    for (let run = 0; run < runsPlanned; run++) {
-      for (let i = 1; i < KINDS_PER_RUN; i += 2) {
-        p.write(`outside/w-decoy-r${run}-${i}.txt`, "decoy");
-        p.write(`outside/a-decoy-r${run}-${i}.txt`, "decoy");
-      }
-    }
+    p.write("ws/src/src.txt", "inside");
+    p.write("outside/keep.txt", "outside");
+    // What outside/ must hold at the end: its own file and the decoys, each run's written
+    // just before the run starts (names an escaped write, append, copy, move or rollback
+    // would overwrite, extend or delete).
     const outsideBefore = snapshot(join(p.dir, "outside"));
+    const prepareRun = (run: number) => {
+      for (let i = 0; i < KINDS_PER_RUN; i++) {
+        p.write(`ws/src/mv-r${run}-${i}.txt`, "inside");
+        if (i % 2 === 0) continue;
+        for (const kind of ["w", "a", "cp", "mv"]) {
+          const name = `${kind}-decoy-r${run}-${i}.txt`;
+          p.write(`outside/${name}`, "decoy");
+          outsideBefore[name] = Buffer.from("decoy").toString("base64");
+        }
+      }
+    };
 
     const flipper = spawn(process.execPath, ["-e", FLIPPER, p.ws, String(FLIP_MS)], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -135,12 +164,14 @@ describe("attack: a folder flipped to a symlink outside while steps write into i
       flipping = false;
     });
 
+    const insideWs = new RegExp(`^${p.ws.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/`);
     const views: RunJson[] = [];
     let next = 0;
     const worker = async () => {
-      while (flipping && next < runsPlanned) {
+      while (flipping && next < RUNS_PLANNED) {
         const run = next++;
         const file = `wf-${run}.json`;
+        prepareRun(run);
         p.write(file, workflow(`race_${run}`, raceSteps(run)));
         const { body } = await p.json<RunJson>(["run", file]);
         views.push(body);
@@ -163,7 +194,10 @@ describe("attack: a folder flipped to a symlink outside while steps write into i
         tally.steps++;
         if (s.outputs) {
           tally.succeeded++;
-          expect(String(s.outputs.path).startsWith(`${p.ws}/`), JSON.stringify(s)).toBe(true);
+          for (const key of ["path", "from", "to"]) {
+            const at = s.outputs[key];
+            if (at !== undefined) expect(String(at), JSON.stringify(s)).toMatch(insideWs);
+          }
         }
         if (s.error) {
           tally.refused++;

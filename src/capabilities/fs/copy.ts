@@ -8,7 +8,7 @@ import { type CapabilityContext, defineCapability } from "../../core/capability.
 import { CapabilityError } from "../../core/errors.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { commitTemp, copyToTemp, removeLeftovers, requireSingleLink } from "./fs-io.js";
+import { copyFileAtomic, removeLeftovers, requireSingleLink } from "./fs-io.js";
 import {
   driftError,
   parsePlan,
@@ -110,10 +110,9 @@ export const copy = defineCapability({
         return { from: ends.from, to: ends.to, type: "dir" as const, sha256: treeDigest(image) };
       }
       // Leftover temp files only follow a crash: a re-run (attempt > 1) or revert sweeps them.
-      const copied = await copyToTemp(sb, ends.from, ends.to, ctx.signal, {
+      const copied = await copyFileAtomic(sb, ends.from, ends.to, input.overwrite, ctx.signal, {
         sweepLeftovers: ctx.attempt > 1,
       });
-      await commitTemp(copied.tmp, ends.to, input.overwrite);
       return { from: ends.from, to: ends.to, type: "file" as const, sha256: copied.sha256 };
     });
   },
@@ -122,7 +121,7 @@ export const copy = defineCapability({
     await withFsErrors({ capability: NAME, path: plan.to }, async () => {
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.to);
-      await removeLeftovers(plan.to);
+      await removeLeftovers(sb, plan.to);
       const current = await probe(sb, plan.to, ctx.signal);
       const before = plan.overwritten.state;
       if (sameContent(current, before) && !onlyModeDiffers(current, before)) return;

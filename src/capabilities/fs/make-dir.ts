@@ -91,7 +91,7 @@ export const makeDir = defineCapability({
         const foreign = await findForeignContent(plan.created, null);
         if (foreign) throw foreignContentError(foreign, ctx, NAME);
       }
-      await removeCreatedDirs(plan.created, ctx.force, ctx, NAME);
+      await removeCreatedDirs(sb, plan.created, ctx.force, ctx, NAME);
     });
   },
   async reconcile(_input, undoPlan, ctx) {

@@ -2,15 +2,16 @@
  * @module `io.fs.move`: renames a file, symlink or directory inside the sandbox. Undo moves it
  * back and restores a target it overwrote.
  */
-import { lstatSync, unlinkSync } from "node:fs";
-import { lstat, rename } from "node:fs/promises";
+import { lstatSync } from "node:fs";
+import { lstat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { type CapabilityContext, defineCapability } from "../../core/capability.js";
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
+import { DirFd, withDir } from "./fs-dirfd.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { removeLeftovers, renameNoReplace, syncDir } from "./fs-io.js";
+import { removeLeftovers, renameNoReplaceAt } from "./fs-io.js";
 import {
   driftError,
   parsePlan,
@@ -104,12 +105,10 @@ export const move = defineCapability({
     return withFsErrors({ capability: NAME, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);
       const ends = await endpoints(sb, input, ctx);
-      const isDir = (await lstat(ends.from)).isDirectory();
-      if (input.overwrite) await rename(ends.from, ends.to);
-      else await renameNoReplace(ends.from, ends.to, isDir);
-      await syncDir(path.dirname(ends.to));
-      await syncDir(path.dirname(ends.from));
-      const moved = await probe(sb, ends.to, ctx.signal);
+      // What is moved, read at its checked source path just before (after the move, `to`
+      // may be reached through a folder swapped meanwhile; the move itself cannot be).
+      const moved = await probe(sb, ends.from, ctx.signal);
+      await renameAt(sb, ends.from, ends.to, input.overwrite);
       return { from: ends.from, to: ends.to, type: stateType(moved), sha256: contentHash(moved) };
     });
   },
@@ -119,8 +118,8 @@ export const move = defineCapability({
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.from);
       await sb.recheck(plan.to);
-      await removeLeftovers(plan.from);
-      await removeLeftovers(plan.to);
+      await removeLeftovers(sb, plan.from);
+      await removeLeftovers(sb, plan.to);
       const atFrom = await probe(sb, plan.from, ctx.signal);
       const atTo = await probe(sb, plan.to, ctx.signal);
       const over = plan.overwritten;
@@ -145,12 +144,11 @@ export const move = defineCapability({
           stepId: ctx.stepId,
         });
       }
-      if (atFrom.type !== "absent") await removeNode(plan.from);
-      await rename(plan.to, plan.from);
-      await syncDir(path.dirname(plan.from));
-      if (over.state.type !== "absent")
+      if (atFrom.type !== "absent") await removeNode(sb, plan.from);
+      await renameAt(sb, plan.to, plan.from, true);
+      if (over.state.type !== "absent") {
         await restoreImage(sb, plan.to, over, ctx.blobs, ctx.signal);
-      else await syncDir(path.dirname(plan.to));
+      }
     });
   },
   async reconcile(_input, undoPlan, ctx) {
@@ -164,8 +162,10 @@ export const move = defineCapability({
         // A no-clobber move is link(from, to) then unlink(from); a crash between the two left
         // one file under both names. Finish the interrupted move (roll it forward), so the
         // capability stays atomic: the effect happened, and undo can move it back.
-        unlinkSync(plan.from);
-        await syncDir(path.dirname(plan.from));
+        await withDir(sb, path.dirname(plan.from), async (dir) => {
+          dir.unlink(path.basename(plan.from));
+          await dir.fsync();
+        });
       }
       const atFrom = await probe(sb, plan.from, ctx.signal);
       const atTo = await probe(sb, plan.to, ctx.signal);
@@ -177,6 +177,36 @@ export const move = defineCapability({
     });
   },
 });
+
+/**
+ * Renames `from` to `to` (canonical paths inside the sandbox) through the descriptors of their
+ * folders (`DirFd`): replacing a file at `to` when `overwrite`, else refusing with
+ * `FS_EXISTS`. Both folders are fsynced. If the destination folder has left the roots by
+ * then, the entry is moved back and the call fails.
+ */
+async function renameAt(sb: FsSandbox, from: string, to: string, overwrite: boolean) {
+  const fromName = path.basename(from);
+  const toName = path.basename(to);
+  const fromDir = DirFd.open(sb, path.dirname(from));
+  try {
+    const sameDir = path.dirname(from) === path.dirname(to);
+    const toDir = sameDir ? fromDir : DirFd.open(sb, path.dirname(to));
+    try {
+      if (overwrite) fromDir.rename(fromName, toDir, toName);
+      else {
+        const isDir = fromDir.lstat(fromName)?.isDirectory() ?? false;
+        renameNoReplaceAt(fromDir, fromName, toDir, toName, isDir);
+      }
+      await toDir.fsync();
+      if (!sameDir) await fromDir.fsync();
+      await toDir.ensureInside(sb, () => toDir.rename(toName, fromDir, fromName));
+    } finally {
+      if (!sameDir) toDir.close();
+    }
+  } finally {
+    fromDir.close();
+  }
+}
 
 /** True when `a` and `b` are two names of the same regular file (same device and inode). */
 function sameFileAtBoth(a: string, b: string): boolean {

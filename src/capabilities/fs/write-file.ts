@@ -130,7 +130,7 @@ export const writeFile = defineCapability({
     await withFsErrors({ capability: NAME, path: plan.path }, async () => {
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.path);
-      await removeLeftovers(plan.path);
+      await removeLeftovers(sb, plan.path);
       const current = await probe(sb, plan.path, ctx.signal);
       const before = plan.before.state;
       const after = fileState(plan.after);
@@ -151,7 +151,7 @@ export const writeFile = defineCapability({
         await restoreImage(sb, plan.path, plan.before, ctx.blobs, ctx.signal);
       }
       if (before.type === "absent") {
-        await removeCreatedDirs(plan.created_dirs, ctx.force, ctx, NAME);
+        await removeCreatedDirs(sb, plan.created_dirs, ctx.force, ctx, NAME);
       }
     });
   },
