@@ -82,7 +82,7 @@ async function expectRefused(
   expect(after).toEqual(before);
 }
 
-describe("attack: a hard link inside the root to a file outside it", () => {
+describe.concurrent("attack: a hard link inside the root to a file outside it", () => {
   it.each(ATTACKS)(
     "%s is refused (FS_HARD_LINK) and nothing outside or inside changes",
     async (_what, capability, inputs) => {
@@ -120,7 +120,7 @@ rules:
     decision: DENY
 `;
 
-describe("attack: a hard link inside the root to a file a path rule protects", () => {
+describe.concurrent("attack: a hard link inside the root to a file a path rule protects", () => {
   it("the deny rule holds for the file's own path (the control)", async () => {
     const p = project(root.path, { policy: DENY_SECRETS, files: { "ws/secrets/key.txt": KEY } });
     p.write(
