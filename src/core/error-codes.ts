@@ -158,6 +158,7 @@ export const ERROR_CODES = Object.freeze({
   FS_TOO_LARGE: [F, "the file is larger than allowed"],
   FS_INVALID: [F, "the file operation is invalid (a source inside its target, …)"],
   FS_CHANGED: [F, "the file changed while it was read"],
+  FS_HARD_LINK: [F, "the file has more than one hard link; it is not read or changed in place"],
   FS_PATH_CHANGED: [F, "a path component changed while it was checked"],
   FS_ROOT_MISSING: [F, "a sandbox root does not exist"],
   FS_SYMLINK_LOOP: [F, "the path has too many symbolic links"],

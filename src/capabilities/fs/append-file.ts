@@ -4,15 +4,16 @@
  * appended tail, or removes the file when the call created it.
  */
 import { closeSync, constants, fstatSync } from "node:fs";
-import { lstat, unlink } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { defineCapability, type UndoContext } from "../../core/capability.js";
 import { DriftError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
 import { CONTENT_ISSUE, contentDecodes, decodeContent, encodingSchema } from "./fs-content.js";
+import { withDir } from "./fs-dirfd.js";
 import { parentsToCreate } from "./fs-dirs.js";
-import { withFsErrors } from "./fs-errors.js";
+import { errnoOf, withFsErrors } from "./fs-errors.js";
 import {
   type FileDigest,
   fsyncFd,
@@ -20,14 +21,24 @@ import {
   openVerified,
   openVerifiedFd,
   requireFileOrAbsent,
-  syncDir,
+  requireRegular,
+  requireRegularStats,
   writeAllFd,
 } from "./fs-io.js";
-import { parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
+import {
+  parsePlan,
+  reconcileWith,
+  resolveAuthorizedWithStats,
+  sandboxFor,
+  toJson,
+  touching,
+} from "./fs-plan.js";
 import { removeNode } from "./fs-state.js";
 import type { FsSandbox } from "./sandbox.js";
 
 const NAME = "io.fs.append_file";
+/** A FIFO swapped in for the file fails at once (`ENXIO`) instead of blocking the call. */
+const O_NONBLOCK: number = constants.O_NONBLOCK ?? 0;
 
 /** Undo data of `io.fs.append_file` (no blobs: the before-image is a length and a hash). */
 export const appendFilePlanSchema = z.object({
@@ -82,6 +93,23 @@ function drift(plan: AppendFilePlan, why: string, ctx: UndoContext): DriftError 
 }
 
 /**
+ * Appends `bytes` through `fd` (then closes it) and returns the file's new size. Raw
+ * descriptor: the fstat, a small write and the close are synchronous, only the fsync waits
+ * on the threadpool (see fs-io.ts).
+ */
+async function appendTo(fd: number, bytes: Uint8Array, p: string): Promise<number> {
+  try {
+    // The opened inode itself: a regular file with one link (one fstat, no path walk).
+    requireRegularStats(fstatSync(fd), p);
+    await writeAllFd(fd, bytes);
+    await fsyncFd(fd);
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Appends text or base64 bytes to a file. Not idempotent: a re-run appends again.
  *
  * @example { path: "logs/run.log", content: "done\n" } → { path, bytes_appended: 5, size }
@@ -102,7 +130,7 @@ export const appendFile = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       const mode = requireFileOrAbsent(target);
       if (mode === null) await parentsToCreate(sb, target.path, false);
       const prev = mode === null ? null : await hashFileVerified(sb, target.path, ctx.signal);
@@ -121,26 +149,49 @@ export const appendFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       requireFileOrAbsent(target);
       const bytes = decodeContent(input.content, input.encoding);
-      // Raw descriptor: open, write (when small), fstat and close are synchronous, only the
-      // fsync waits on the threadpool (see fs-io.ts).
-      const fd = openVerifiedFd(
-        sb,
-        target.path,
-        constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT,
-        0o666,
-      );
-      let size: number;
-      try {
-        await writeAllFd(fd, bytes);
-        await fsyncFd(fd);
-        size = fstatSync(fd).size;
-      } finally {
-        closeSync(fd);
+      if (target.exists) {
+        // An existing file is opened by its checked path WITHOUT O_CREAT (nothing can be
+        // created); the descriptor check refuses a file reached through a swapped folder
+        // before a byte is written.
+        const fd = openVerifiedFd(
+          sb,
+          target.path,
+          constants.O_WRONLY | constants.O_APPEND | O_NONBLOCK,
+        );
+        const size = await appendTo(fd, bytes, target.path);
+        return { path: target.path, bytes_appended: bytes.length, size };
       }
-      if (!target.exists) await syncDir(path.dirname(target.path));
+      // A new file is created through the descriptor of its folder (see fs-dirfd.ts).
+      const name = path.basename(target.path);
+      const size = await withDir(sb, path.dirname(target.path), async (dir) => {
+        let fd: number;
+        let created = true;
+        try {
+          fd = dir.openFile(
+            name,
+            constants.O_WRONLY |
+              constants.O_APPEND |
+              constants.O_CREAT |
+              constants.O_EXCL |
+              O_NONBLOCK,
+            0o666,
+          );
+        } catch (err) {
+          if (errnoOf(err) !== "EEXIST") throw err;
+          // Created by someone else since the check: append to it like to any existing file.
+          fd = dir.openFile(name, constants.O_WRONLY | constants.O_APPEND | O_NONBLOCK);
+          created = false;
+        }
+        const after = await appendTo(fd, bytes, target.path);
+        if (created) {
+          await dir.fsync();
+          await dir.ensureInside(sb, () => dir.unlinkQuietly(name));
+        }
+        return after;
+      });
       return { path: target.path, bytes_appended: bytes.length, size };
     });
   },
@@ -155,8 +206,9 @@ export const appendFile = defineCapability({
         if (seen !== "after" && !ctx.force) {
           throw drift(plan, "it is no longer exactly the appended content", ctx);
         }
-        if (seen === "after") await unlink(plan.path);
-        else await removeNode(plan.path);
+        if (seen === "after") {
+          await withDir(sb, path.dirname(plan.path), (dir) => dir.unlink(path.basename(plan.path)));
+        } else await removeNode(sb, plan.path);
         return;
       }
       if (seen === "before") return;
@@ -181,6 +233,7 @@ export const appendFile = defineCapability({
       }
       const handle = await openVerified(sb, plan.path, constants.O_WRONLY);
       try {
+        await requireRegular(handle, plan.path);
         await handle.truncate(plan.prev_size);
         await handle.sync();
       } finally {

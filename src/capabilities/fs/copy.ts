@@ -4,12 +4,19 @@
  */
 import { lstat } from "node:fs/promises";
 import { z } from "zod";
-import { defineCapability } from "../../core/capability.js";
+import { type CapabilityContext, defineCapability } from "../../core/capability.js";
 import { CapabilityError } from "../../core/errors.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { commitTemp, copyToTemp, removeLeftovers } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, touching } from "./fs-plan.js";
+import { copyFileAtomic, removeLeftovers, requireSingleLink } from "./fs-io.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorized,
+  sandboxFor,
+  touching,
+} from "./fs-plan.js";
 import { onlyModeDiffers, probe, restoreImage, sameContent } from "./fs-state.js";
 import {
   prepareTransfer,
@@ -31,9 +38,9 @@ const inputSchema = transferInputSchema;
 type CopyInput = TransferInput;
 
 /** Resolves and checks both ends of a copy (symlinks are followed, as when reading/writing). */
-async function endpoints(sb: FsSandbox, input: CopyInput) {
-  const from = await sb.resolve(input.from);
-  const to = await sb.resolve(input.to);
+async function endpoints(sb: FsSandbox, input: CopyInput, ctx: CapabilityContext) {
+  const from = await resolveAuthorized(sb, ctx, "from", input.from);
+  const to = await resolveAuthorized(sb, ctx, "to", input.to);
   const fromStat = await lstat(from.path).catch(() => null);
   if (!fromStat) {
     throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, {
@@ -64,6 +71,8 @@ async function endpoints(sb: FsSandbox, input: CopyInput) {
         context: { path: to.path },
       });
     }
+    // Its before-image would copy bytes shared with another name (see requireSingleLink).
+    requireSingleLink(toStat, to.path);
   }
   return { from: from.path, to: to.path, isDir };
 }
@@ -95,16 +104,15 @@ export const copy = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);
-      const ends = await endpoints(sb, input);
+      const ends = await endpoints(sb, input, ctx);
       if (ends.isDir) {
         const image = await copyTree(sb, ends.from, ends.to, ctx.signal);
         return { from: ends.from, to: ends.to, type: "dir" as const, sha256: treeDigest(image) };
       }
       // Leftover temp files only follow a crash: a re-run (attempt > 1) or revert sweeps them.
-      const copied = await copyToTemp(sb, ends.from, ends.to, ctx.signal, {
+      const copied = await copyFileAtomic(sb, ends.from, ends.to, input.overwrite, ctx.signal, {
         sweepLeftovers: ctx.attempt > 1,
       });
-      await commitTemp(copied.tmp, ends.to, input.overwrite);
       return { from: ends.from, to: ends.to, type: "file" as const, sha256: copied.sha256 };
     });
   },
@@ -113,7 +121,7 @@ export const copy = defineCapability({
     await withFsErrors({ capability: NAME, path: plan.to }, async () => {
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.to);
-      await removeLeftovers(plan.to);
+      await removeLeftovers(sb, plan.to);
       const current = await probe(sb, plan.to, ctx.signal);
       const before = plan.overwritten.state;
       if (sameContent(current, before) && !onlyModeDiffers(current, before)) return;

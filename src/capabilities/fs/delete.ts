@@ -2,14 +2,23 @@
  * @module `io.fs.delete`: deletes a file, symlink or directory (recursively when asked).
  * `prepare` captures the whole before-image (bytes, modes, symlink targets); undo restores it.
  */
-import { lstat, readdir, rename, rm, rmdir, unlink } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { defineCapability } from "../../core/capability.js";
+import { type CapabilityContext, defineCapability } from "../../core/capability.js";
 import { CapabilityError, SandboxError } from "../../core/errors.js";
+import { withDir } from "./fs-dirfd.js";
 import { withFsErrors } from "./fs-errors.js";
-import { removeLeftovers, syncDir, tempPathFor } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
+import { removeLeftovers, removeLeftoversIn, tempNameFor } from "./fs-io.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorized,
+  sandboxFor,
+  toJson,
+  touching,
+} from "./fs-plan.js";
 import {
   ABSENT,
   capture,
@@ -43,8 +52,8 @@ const inputSchema = z
 type DeleteInput = z.infer<typeof inputSchema>;
 
 /** Resolves the target (a final symlink is the target itself) and checks it may go. */
-async function target(sb: FsSandbox, input: DeleteInput) {
-  const resolved = await sb.resolve(input.path, { followFinal: false });
+async function target(sb: FsSandbox, input: DeleteInput, ctx: CapabilityContext) {
+  const resolved = await resolveAuthorized(sb, ctx, "path", input.path, { followFinal: false });
   if (!resolved.exists) {
     throw new CapabilityError("FS_NOT_FOUND", `${resolved.path} does not exist`, {
       context: { path: resolved.path },
@@ -86,7 +95,7 @@ export const deletePath = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const t = await target(sb, input);
+      const t = await target(sb, input, ctx);
       const before = await capture(sb, t.path, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
       const plan: DeletePlan = { v: 1, path: t.path, before: before.image };
       return { data: toJson(plan), blobs: before.blobs };
@@ -95,22 +104,27 @@ export const deletePath = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const t = await target(sb, input);
+      const t = await target(sb, input, ctx);
       const state = await probe(sb, t.path, ctx.signal);
       let bytes = state.type === "file" ? state.size : 0;
-      if (t.isDir) {
-        bytes = await treeBytes(t.path);
-        // Rename first so the directory disappears in one step; then remove the renamed copy.
-        await removeLeftovers(t.path);
-        const trash = tempPathFor(t.path, "trash");
-        await rename(t.path, trash);
-        await syncDir(path.dirname(t.path));
-        if (input.recursive) await rm(trash, { recursive: true, force: true });
-        else await rmdir(trash);
-      } else {
-        await unlink(t.path);
-        await syncDir(path.dirname(t.path));
-      }
+      if (t.isDir) bytes = await treeBytes(t.path);
+      const name = path.basename(t.path);
+      // Through the descriptor of the folder holding it: a folder on the way swapped for a
+      // symlink since the check cannot redirect the removal (see fs-dirfd.ts).
+      await withDir(sb, path.dirname(t.path), async (dir) => {
+        if (t.isDir) {
+          // Rename first so the directory disappears in one step; then remove the renamed copy.
+          await removeLeftoversIn(dir, name);
+          const trash = tempNameFor(name, "trash");
+          dir.rename(name, dir, trash);
+          await dir.fsync();
+          if (input.recursive) await dir.removeTree(trash);
+          else dir.rmdir(trash);
+        } else {
+          dir.unlink(name);
+          await dir.fsync();
+        }
+      });
       const type = state.type === "dir" || state.type === "symlink" ? state.type : "file";
       return { path: t.path, type, bytes };
     });
@@ -120,7 +134,7 @@ export const deletePath = defineCapability({
     await withFsErrors({ capability: NAME, path: plan.path }, async () => {
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.path);
-      await removeLeftovers(plan.path);
+      await removeLeftovers(sb, plan.path);
       const current = await probe(sb, plan.path, ctx.signal);
       const before = plan.before.state;
       if (sameContent(current, before) && !onlyModeDiffers(current, before)) return;

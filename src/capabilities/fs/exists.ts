@@ -1,11 +1,10 @@
 /**
  * @module `io.fs.exists`: whether a path inside the sandbox exists, and what it is.
  */
-import { lstat } from "node:fs/promises";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { withFsErrors } from "./fs-errors.js";
-import { sandboxFor, touching } from "./fs-plan.js";
+import { resolveAuthorizedWithStats, sandboxFor, touching } from "./fs-plan.js";
 import { entryType } from "./list-dir.js";
 
 const NAME = "io.fs.exists";
@@ -30,10 +29,9 @@ export const exists = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const resolved = await sb.resolve(input.path);
-      if (!resolved.exists) return { exists: false, type: null };
-      const st = await lstat(resolved.path).catch(() => null);
-      return st ? { exists: true, type: entryType(st) } : { exists: false, type: null };
+      // The lstat the sandbox walk took of the checked path: no second, unchecked call.
+      const { stats } = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
+      return stats ? { exists: true, type: entryType(stats) } : { exists: false, type: null };
     });
   },
 });

@@ -4,11 +4,13 @@
  * deepest first, and only while they hold nothing else.
  */
 import { lstatSync, type Stats } from "node:fs";
-import { lstat, mkdir, readdir, realpath, rm, rmdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import type { CapabilityContext } from "../../core/capability.js";
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
+import { DirFd, withDir } from "./fs-dirfd.js";
 import { errnoOf } from "./fs-errors.js";
+import { removeNode } from "./fs-state.js";
 import type { FsSandbox } from "./sandbox.js";
 
 /**
@@ -46,33 +48,54 @@ export async function missingDirs(sb: FsSandbox, dir: string): Promise<string[]>
 }
 
 /**
- * Creates `dirs` (shallowest first, as `missingDirs` returns them) one at a time and returns
- * those this call created. A directory that appeared meanwhile is kept and not claimed.
+ * Creates `dirs` (shallowest first, as `missingDirs` returns them: each the parent of the
+ * next) one at a time and returns those this call created. A directory that appeared
+ * meanwhile is kept and not claimed; one that is not a directory is `FS_NOT_DIR`.
+ *
+ * Each is created through the descriptor of its parent and then opened (never following a
+ * symlink) to become the next parent (`DirFd`), starting from the existing ancestor checked
+ * against the sandbox: a folder swapped for a symlink meanwhile cannot redirect a `mkdir`
+ * outside the root. When the chain has been MOVED out of the roots by the time the last one
+ * exists, what this call created is removed again and the call fails (`SandboxError`).
  */
 export async function createDirs(sb: FsSandbox, dirs: readonly string[]): Promise<string[]> {
+  const first = dirs[0];
+  if (first === undefined) return [];
+  const chain: DirFd[] = [DirFd.open(sb, path.dirname(first))];
   const created: string[] = [];
-  for (const dir of dirs) {
-    try {
-      await mkdir(dir);
-    } catch (err) {
-      if (errnoOf(err) !== "EEXIST") throw err;
-      const st = await lstat(dir);
-      if (!st.isDirectory()) {
+  try {
+    for (const dir of dirs) {
+      const parent = chain.at(-1) as DirFd;
+      const name = path.basename(dir);
+      let made = true;
+      try {
+        parent.mkdir(name);
+      } catch (err) {
+        if (errnoOf(err) !== "EEXIST") throw err;
+        made = false;
+      }
+      let child: DirFd;
+      try {
+        child = parent.openDir(name);
+      } catch (err) {
+        if (errnoOf(err) !== "ENOTDIR" && errnoOf(err) !== "ELOOP") throw err;
         throw new CapabilityError("FS_NOT_DIR", `${dir} exists and is not a directory`, {
           context: { path: dir },
         });
       }
-      continue;
+      chain.push(child);
+      if (made) created.push(dir);
     }
-    created.push(dir);
-    const real = await realpath(dir);
-    if (real !== dir) {
-      throw new SandboxError(`created ${dir} but it resolves to ${real}: a parent was replaced`, {
-        path: dir,
-        actual: real,
-      });
-    }
-    if (!sb.contains(real)) throw new SandboxError(`created ${real} outside the sandbox`);
+    // Remove what this call created, deepest first, each only while empty.
+    const undo = () => {
+      for (let i = chain.length - 1; i >= 1; i--) {
+        const dir = dirs[i - 1] as string;
+        if (created.includes(dir)) (chain[i - 1] as DirFd).rmdir(path.basename(dir));
+      }
+    };
+    await (chain.at(-1) as DirFd).ensureInside(sb, undo);
+  } finally {
+    for (const d of chain) d.close();
   }
   return created;
 }
@@ -101,9 +124,10 @@ export async function findForeignContent(
 /**
  * Removes the created directories deepest first. Absent ones are skipped (a second revert
  * is a no-op). A non-empty one is `DriftError` unless `force`, which removes it with its
- * content.
+ * content. Each is removed through the descriptor of its parent (`DirFd`).
  */
 export async function removeCreatedDirs(
+  sb: FsSandbox,
   created: readonly string[],
   force: boolean,
   ctx: CapabilityContext,
@@ -113,17 +137,19 @@ export async function removeCreatedDirs(
     const dir = created[i] as string;
     const st = lstatOrNull(dir);
     if (!st) continue;
+    const name = path.basename(dir);
     if (force) {
-      await rm(dir, { recursive: true, force: true });
+      await removeNode(sb, dir);
       continue;
     }
     if (!st.isDirectory()) throw notOurs(dir, "is no longer a directory", ctx, capability);
     try {
-      await rmdir(dir);
+      await withDir(sb, path.dirname(dir), (parent) => parent.rmdir(name));
     } catch (err) {
       if (errnoOf(err) === "ENOTEMPTY" || errnoOf(err) === "EEXIST") {
         throw notOurs(dir, "is no longer empty", ctx, capability);
       }
+      if (errnoOf(err) === "ENOENT") continue;
       throw err;
     }
   }

@@ -1,8 +1,11 @@
 /**
  * @module Low-level file I/O on canonical sandbox paths: opening with `O_NOFOLLOW` and a
- * descriptor check, bounded reads, streaming hashes, atomic writes (temp file + rename),
- * no-clobber renames and directory fsync. Capabilities and undo code build on these. One file
- * (hence its length) because its sync/async split and its descriptor checks are one design.
+ * descriptor check, bounded reads, streaming hashes, the one-link rule (`requireSingleLink`),
+ * atomic writes and copies (temp file + rename) and no-clobber renames. Capabilities and undo
+ * code build on these. One file (hence its length) because its sync/async split and its
+ * descriptor checks are one design. Everything that creates, renames or removes a name does
+ * it through the descriptor of the directory holding it (`DirFd`, fs-dirfd.ts), so a folder
+ * swapped for a symlink after the sandbox checked it cannot redirect it outside the root.
  *
  * Sync or async, call by call. Every `fs.promises` call is a libuv threadpool round trip
  * (50-150 µs under load), which dwarfs a metadata call on a local filesystem. So the hot
@@ -28,19 +31,17 @@ import {
   fchmodSync,
   fstatSync,
   fsync,
-  linkSync,
   openSync,
   read,
   readSync,
-  renameSync,
-  unlinkSync,
   write,
   writeSync,
 } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { lstat, open, readdir, rename, rm, symlink, unlink } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { CapabilityError } from "../../core/errors.js";
+import { DirFd } from "./fs-dirfd.js";
 import { errnoOf, throwIfAborted } from "./fs-errors.js";
 import type { FsSandbox, ResolvedTarget } from "./sandbox.js";
 import { O_NOFOLLOW } from "./sandbox.js";
@@ -52,7 +53,6 @@ function bufferFor(size: number): Buffer {
   return Buffer.allocUnsafe(Math.min(CHUNK, Math.max(4096, size + 1)));
 }
 const O_NONBLOCK: number = constants.O_NONBLOCK ?? 0;
-const O_DIRECTORY: number = constants.O_DIRECTORY ?? 0;
 
 /**
  * Reads and writes of at most this many bytes are synchronous: a write only copies into the
@@ -104,11 +104,21 @@ function atEnd(fd: number, offset: number): boolean {
   return fstatSync(fd).size <= offset;
 }
 
+/** Refuses `O_CREAT` on a path-based open: new names are created through a `DirFd`. */
+function noCreate(flags: number): void {
+  if ((flags & constants.O_CREAT) !== 0) {
+    throw new CapabilityError("FS_INVALID", "create files through their directory (DirFd)");
+  }
+}
+
 /**
- * Opens `p` (synchronously, see the module comment) without following a final symlink and
- * checks the descriptor really is `p`. The caller closes the descriptor.
+ * Opens the existing `p` (synchronously, see the module comment) without following a final
+ * symlink and checks the descriptor really is `p`. The caller closes the descriptor. Never
+ * creates: a file opened through a swapped folder is refused after the open, so the open
+ * itself must have no effect (`O_CREAT` is refused; create through a `DirFd`).
  */
 export function openVerifiedFd(sb: FsSandbox, p: string, flags: number, mode?: number): number {
+  noCreate(flags);
   const fd = openSync(p, flags | O_NOFOLLOW, mode);
   try {
     sb.checkOpened(fd, p);
@@ -119,39 +129,51 @@ export function openVerifiedFd(sb: FsSandbox, p: string, flags: number, mode?: n
   return fd;
 }
 
-/** A fresh, unpredictable sibling name for a temp file or directory next to `target`. */
-export function tempPathFor(target: string, kind: "tmp" | "trash" = "tmp"): string {
-  const base = path.basename(target).slice(0, 100);
-  return path.join(
-    path.dirname(target),
-    `.${base}.airun-${kind}-${randomBytes(6).toString("hex")}`,
-  );
+/** A fresh, unpredictable sibling name for a temp file or directory next to `name`. */
+export function tempNameFor(name: string, kind: "tmp" | "trash" = "tmp"): string {
+  return `.${name.slice(0, 100)}.airun-${kind}-${randomBytes(6).toString("hex")}`;
 }
 
 /**
- * Removes temp and trash siblings of `target` left by a call that was killed mid-way (a crash
- * between creating a temp file and renaming it). Called before a new write and at undo, so a
- * crash never leaves `.name.airun-tmp-*` litter behind once the step is resolved.
+ * Removes, in `dir`, the temp and trash siblings of `name` left by a call that was killed
+ * mid-way (a crash between creating a temp file and renaming it). Called before a new write
+ * and at undo, so a crash never leaves `.name.airun-tmp-*` litter behind once the step is
+ * resolved. Walks by descriptors (`DirFd.removeTree`).
  */
-export async function removeLeftovers(target: string): Promise<void> {
-  const dir = path.dirname(target);
-  const prefix = `.${path.basename(target).slice(0, 100)}.airun-`;
+export async function removeLeftoversIn(dir: DirFd, name: string): Promise<void> {
+  const prefix = `.${name.slice(0, 100)}.airun-`;
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = await dir.readdir();
   } catch {
     return;
   }
-  for (const name of names) {
-    if (name.startsWith(prefix) && /\.airun-(tmp|trash)-[0-9a-f]{12}$/.test(name)) {
-      await rm(path.join(dir, name), { recursive: true, force: true });
+  for (const n of names) {
+    if (n.startsWith(prefix) && /\.airun-(tmp|trash)-[0-9a-f]{12}$/.test(n)) {
+      await dir.removeTree(n);
     }
   }
 }
 
+/** `removeLeftoversIn` for the directory holding `target` (nothing to do if it is gone). */
+export async function removeLeftovers(sb: FsSandbox, target: string): Promise<void> {
+  let dir: DirFd;
+  try {
+    dir = DirFd.open(sb, path.dirname(target));
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT" || errnoOf(err) === "ENOTDIR") return;
+    throw err;
+  }
+  try {
+    await removeLeftoversIn(dir, path.basename(target));
+  } finally {
+    dir.close();
+  }
+}
+
 /**
- * Opens `p` without following a final symlink and checks the descriptor really is `p`.
- * The caller closes the handle.
+ * Opens the existing `p` without following a final symlink and checks the descriptor really
+ * is `p`. The caller closes the handle. Never creates (as `openVerifiedFd`).
  */
 export async function openVerified(
   sb: FsSandbox,
@@ -159,6 +181,7 @@ export async function openVerified(
   flags: number,
   mode?: number,
 ): Promise<FileHandle> {
+  noCreate(flags);
   const handle = await open(p, flags | O_NOFOLLOW, mode);
   try {
     sb.checkOpened(handle.fd, p);
@@ -175,8 +198,28 @@ export interface FileBytes {
   readonly mode: number;
 }
 
-/** Throws unless the stats are those of a regular file. */
-function requireRegularStats(st: Stats, p: string): Stats {
+/**
+ * Refuses a regular file with more than one link (`FS_HARD_LINK`). The sandbox checks paths,
+ * and a hard link is a second path to the same inode: `ws/hl` may be `outside/secret.txt`
+ * (whose bytes a read would leak, an append change, and a before-image bring into the root
+ * on undo), or `secrets/key.txt` inside the root, which a path rule (`secrets/**`) protects
+ * but cannot recognise under another name. Which names an inode has elsewhere cannot be
+ * told, so every multi-link file is refused for reads of its content (hashes and
+ * before-images included) and in-place writes. Callers pass the `fstat` of the descriptor
+ * they are about to use, so the check holds for the very inode read or written.
+ */
+export function requireSingleLink(st: Stats, p: string): void {
+  if (st.isFile() && st.nlink > 1) {
+    throw new CapabilityError(
+      "FS_HARD_LINK",
+      `${p} has ${st.nlink} links (hard links): another name of the same file may lie outside the sandbox or under a path the policy protects; refusing to read or change it`,
+      { context: { path: p, links: st.nlink } },
+    );
+  }
+}
+
+/** Throws unless the stats are those of a regular file with a single link. */
+export function requireRegularStats(st: Stats, p: string): Stats {
   if (st.isDirectory()) {
     throw new CapabilityError("FS_IS_DIR", `${p} is a directory`, { context: { path: p } });
   }
@@ -185,11 +228,12 @@ function requireRegularStats(st: Stats, p: string): Stats {
       context: { path: p },
     });
   }
+  requireSingleLink(st, p);
   return st;
 }
 
-/** Throws unless the open handle is a regular file; returns its stats. */
-async function requireRegular(handle: FileHandle, p: string): Promise<Stats> {
+/** Throws unless the open handle is a regular file with a single link; returns its stats. */
+export async function requireRegular(handle: FileHandle, p: string): Promise<Stats> {
   return requireRegularStats(await handle.stat(), p);
 }
 
@@ -280,22 +324,6 @@ export async function hashFileVerified(
   }
 }
 
-/**
- * Best-effort fsync of a directory, so a rename or unlink inside it is durable. Opening and
- * closing are synchronous, the fsync is not (see the module comment).
- */
-export async function syncDir(dir: string): Promise<void> {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, constants.O_RDONLY | O_DIRECTORY);
-    await fsyncFd(fd);
-  } catch {
-    // Some filesystems refuse fsync on directories; durability is then the OS's best.
-  } finally {
-    if (fd !== undefined) closeQuietly(fd);
-  }
-}
-
 /** Options for the functions that create a temp file next to a target. */
 export interface TempOptions {
   /**
@@ -304,38 +332,6 @@ export interface TempOptions {
    * interrupted attempt, whose re-run (attempt > 1) or revert sweeps them.
    */
   readonly sweepLeftovers?: boolean;
-}
-
-/**
- * Creates a new temp file next to `target` (`O_EXCL | O_NOFOLLOW`, descriptor checked), lets
- * `fill` write it, sets `mode` when given, fsyncs and returns its path. Removed on failure.
- */
-export async function createTempFile(
-  sb: FsSandbox,
-  target: string,
-  fill: (handle: FileHandle) => Promise<void>,
-  mode: number | null,
-  options: TempOptions = {},
-): Promise<string> {
-  if (options.sweepLeftovers ?? true) await removeLeftovers(target);
-  const tmp = tempPathFor(target);
-  const handle = await open(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW,
-    0o666,
-  );
-  try {
-    sb.checkOpened(handle.fd, tmp);
-    await fill(handle);
-    if (mode !== null) await handle.chmod(mode);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
-  return tmp;
 }
 
 /** Writes all of `data` through a handle. */
@@ -360,13 +356,38 @@ export async function writeAllFd(fd: number, data: Uint8Array): Promise<void> {
 }
 
 /**
+ * Moves the finished temp file `tmp` of `dir` to `name` there (replacing a file there when
+ * `overwrite`, else refusing with `FS_EXISTS`), fsyncs the directory and checks it is still
+ * inside the roots (otherwise the new file is removed: `DirFd.ensureInside`). The temp file
+ * is removed when the commit fails.
+ */
+async function commitTempIn(
+  sb: FsSandbox,
+  dir: DirFd,
+  tmp: string,
+  name: string,
+  overwrite: boolean,
+): Promise<void> {
+  try {
+    if (overwrite) dir.rename(tmp, dir, name);
+    else renameNoReplaceAt(dir, tmp, dir, name, false);
+  } catch (err) {
+    dir.unlinkQuietly(tmp);
+    throw err;
+  }
+  await dir.fsync();
+  await dir.ensureInside(sb, () => dir.unlinkQuietly(name));
+}
+
+/**
  * Replaces (or creates) `target` with exactly `data`, atomically: readers see the old file or
  * the new one, never a mix. `mode` null keeps the process default for a new file.
  *
- * A fresh temp file (`O_EXCL | O_NOFOLLOW`, descriptor checked) is written, fsynced, closed
- * and renamed over `target`, then the directory is fsynced: the same steps and order as
- * `createTempFile` + `commitTemp`, on a raw descriptor so that only the two fsyncs (and a
- * large write) leave the event loop.
+ * The directory holding `target` is opened and checked once (`DirFd`); a fresh temp file is
+ * created in it through its descriptor (`O_EXCL | O_NOFOLLOW`), written, fsynced, closed and
+ * renamed over `target` there, then the directory is fsynced. A folder on the path swapped
+ * for a symlink meanwhile cannot redirect any of it (see fs-dirfd.ts). Only the two fsyncs
+ * (and a large write) leave the event loop.
  */
 export async function writeFileAtomic(
   sb: FsSandbox,
@@ -375,96 +396,77 @@ export async function writeFileAtomic(
   mode: number | null,
   options: TempOptions = {},
 ): Promise<void> {
-  if (options.sweepLeftovers ?? true) await removeLeftovers(target);
-  const tmp = tempPathFor(target);
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW,
-    0o666,
-  );
+  const name = path.basename(target);
+  const dir = DirFd.open(sb, path.dirname(target));
   try {
-    sb.checkOpened(fd, tmp);
-    await writeAllFd(fd, data);
-    if (mode !== null) fchmodSync(fd, mode);
-    await fsyncFd(fd);
-  } catch (err) {
-    closeQuietly(fd);
-    removeQuietly(tmp);
-    throw err;
-  }
-  try {
-    closeSync(fd);
-    renameSync(tmp, target);
-  } catch (err) {
-    removeQuietly(tmp);
-    throw err;
-  }
-  await syncDir(path.dirname(target));
-}
-
-/** Unlinks a temp file of a failed call, ignoring errors. */
-function removeQuietly(p: string): void {
-  try {
-    unlinkSync(p);
-  } catch {
-    // Nothing to remove, or not removable: a later sweep (`removeLeftovers`) retries.
+    if (options.sweepLeftovers ?? true) await removeLeftoversIn(dir, name);
+    const tmp = tempNameFor(name);
+    const fd = dir.openFile(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666);
+    try {
+      await writeAllFd(fd, data);
+      if (mode !== null) fchmodSync(fd, mode);
+      await fsyncFd(fd);
+      closeSync(fd);
+    } catch (err) {
+      closeQuietly(fd);
+      dir.unlinkQuietly(tmp);
+      throw err;
+    }
+    await commitTempIn(sb, dir, tmp, name, true);
+  } finally {
+    dir.close();
   }
 }
 
 /** Creates (or replaces) a symlink at `target` pointing to `linkTarget`, atomically. */
-export async function symlinkAtomic(linkTarget: string, target: string): Promise<void> {
-  const tmp = tempPathFor(target);
-  await symlink(linkTarget, tmp);
-  await commitTemp(tmp, target, true);
-}
-
-/**
- * Moves a finished temp file into place. With `overwrite` false the target must not exist:
- * a hard link refuses atomically with `EEXIST`; where hard links are unsupported it falls
- * back to a check then rename.
- */
-export async function commitTemp(tmp: string, target: string, overwrite: boolean): Promise<void> {
+export async function symlinkAtomic(
+  sb: FsSandbox,
+  linkTarget: string,
+  target: string,
+): Promise<void> {
+  const name = path.basename(target);
+  const dir = DirFd.open(sb, path.dirname(target));
   try {
-    if (overwrite) await rename(tmp, target);
-    else await renameNoReplace(tmp, target, false);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
+    const tmp = tempNameFor(name);
+    dir.symlink(linkTarget, tmp);
+    await commitTempIn(sb, dir, tmp, name, true);
+  } finally {
+    dir.close();
   }
-  await syncDir(path.dirname(target));
 }
 
 const LINK_UNSUPPORTED = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
 
 /**
- * Renames `from` to `to`, failing with `FS_EXISTS` when `to` exists. Files and symlinks use
- * link + unlink (atomic no-clobber); directories use a check then rename (a narrow race).
+ * Renames `fromName` in `from` to `toName` in `to`, failing with `FS_EXISTS` when the target
+ * exists. Files and symlinks use link + unlink (atomic no-clobber); directories use a check
+ * then rename (a narrow race, inside the one directory). Synchronous (metadata calls, see the
+ * module comment): no other work of this process (such as another step's commit) can run
+ * between the link and the unlink, so the state "both names exist" lasts microseconds.
  */
-export async function renameNoReplace(from: string, to: string, isDir: boolean): Promise<void> {
+export function renameNoReplaceAt(
+  from: DirFd,
+  fromName: string,
+  to: DirFd,
+  toName: string,
+  isDir: boolean,
+): void {
   const exists = () =>
-    new CapabilityError("FS_EXISTS", `${to} already exists`, { context: { path: to } });
+    new CapabilityError("FS_EXISTS", `${path.join(to.path, toName)} already exists`, {
+      context: { path: path.join(to.path, toName) },
+    });
   if (!isDir) {
     try {
-      // Synchronous (metadata calls, see the module comment): no other work of this process
-      // (such as another step's commit) can run between the link and the unlink, so the
-      // state "both names exist" lasts microseconds instead of two threadpool hops.
-      linkSync(from, to);
-      unlinkSync(from);
+      from.link(fromName, to, toName);
+      from.unlink(fromName);
       return;
     } catch (err) {
       if (errnoOf(err) === "EEXIST") throw exists();
       if (!LINK_UNSUPPORTED.has(errnoOf(err) ?? "")) throw err;
     }
   }
-  const there = await lstat(to).then(
-    () => true,
-    (err: unknown) => {
-      if (errnoOf(err) === "ENOENT") return false;
-      throw err;
-    },
-  );
-  if (there) throw exists();
-  await rename(from, to);
+  if (to.lstat(toName)) throw exists();
+  from.rename(fromName, to, toName);
 }
 
 /** Copies everything readable from one handle to another; returns the SHA-256 and length. */
@@ -489,38 +491,57 @@ export async function copyHandle(
 }
 
 /**
- * Copies the regular file `from` to a new temp file next to `to` (same mode) and returns the
- * temp path plus the digest of what was copied; the caller commits it with `commitTemp`.
+ * Copies the regular file `from` to `to` (same mode) through a temp file next to `to`,
+ * committed atomically (replacing a file at `to` only when `overwrite`); returns the digest
+ * of what was copied. The source is read through a verified descriptor (one link only); the
+ * destination is written through its directory's descriptor (`DirFd`).
  */
-export async function copyToTemp(
+export async function copyFileAtomic(
   sb: FsSandbox,
   from: string,
   to: string,
+  overwrite: boolean,
   signal?: AbortSignal,
   options: TempOptions = {},
-): Promise<{ tmp: string; sha256: string; size: number }> {
+): Promise<{ sha256: string; size: number }> {
   const src = await openVerified(sb, from, constants.O_RDONLY | O_NONBLOCK);
   try {
     const mode = (await requireRegular(src, from)).mode & 0o7777;
-    let digest = { sha256: "", size: 0 };
-    const tmp = await createTempFile(
-      sb,
-      to,
-      async (dst) => {
+    const name = path.basename(to);
+    const dir = DirFd.open(sb, path.dirname(to));
+    try {
+      if (options.sweepLeftovers ?? true) await removeLeftoversIn(dir, name);
+      const tmp = tempNameFor(name);
+      const dst = await dir.openHandle(
+        tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+        0o666,
+      );
+      let digest: { sha256: string; size: number };
+      try {
         digest = await copyHandle(src, dst, signal);
-      },
-      mode,
-      options,
-    );
-    return { tmp, ...digest };
+        await dst.chmod(mode);
+        await dst.sync();
+        await dst.close();
+      } catch (err) {
+        await dst.close().catch(() => undefined);
+        dir.unlinkQuietly(tmp);
+        throw err;
+      }
+      await commitTempIn(sb, dir, tmp, name, overwrite);
+      return digest;
+    } finally {
+      dir.close();
+    }
   } finally {
     await src.close();
   }
 }
 
 /**
- * Refuses a target that exists and is not a regular file; returns its mode (null when
- * absent). Uses the `lstat` the sandbox took while resolving it: no second call.
+ * Refuses a target that exists and is not a regular file, or has more than one link (see
+ * `requireSingleLink`: its before-image would copy the shared bytes); returns its mode (null
+ * when absent). Uses the `lstat` the sandbox took while resolving it: no second call.
  */
 export function requireFileOrAbsent(target: ResolvedTarget): number | null {
   const st = target.stats;
@@ -534,5 +555,6 @@ export function requireFileOrAbsent(target: ResolvedTarget): number | null {
       context: { path: p },
     });
   }
+  requireSingleLink(st, p);
   return st.mode & 0o7777;
 }

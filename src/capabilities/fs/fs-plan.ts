@@ -1,7 +1,8 @@
 /**
- * @module Helpers shared by the undo side of the file capabilities: opening the sandbox for a
- * call, parsing a persisted undo plan back into its typed shape, and drift errors that say
- * which path differs and how.
+ * @module Helpers shared by the file capabilities: opening the sandbox for a call, resolving a
+ * path input to the canonical path the gate authorized (`touching` before the decision,
+ * `resolveAuthorized` in `execute`), parsing a persisted undo plan back into its typed shape,
+ * and drift errors that say which path differs and how.
  */
 
 import { relative, sep } from "node:path";
@@ -16,7 +17,12 @@ import { CapabilityError, DriftError } from "../../core/errors.js";
 import type { JsonValue } from "../../core/json.js";
 import { throwIfAborted, withFsErrors } from "./fs-errors.js";
 import { describeState, type NodeState } from "./fs-state.js";
-import { FsSandbox, type ResolveOptions } from "./sandbox.js";
+import {
+  FsSandbox,
+  type ResolvedPath,
+  type ResolvedTarget,
+  type ResolveOptions,
+} from "./sandbox.js";
 
 interface CachedSandbox {
   /** The configured roots the sandbox was built from (compared on every lookup). */
@@ -126,9 +132,60 @@ export function touching<I>(
     for (const [field, options] of Object.entries(fields)) {
       const given = (input as Record<string, unknown>)[field];
       if (typeof given !== "string") continue;
-      const { path: p, root } = await sb.resolve(given, options);
+      const { path: p, root } = await withFsErrors({ path: given }, () =>
+        sb.resolve(given, options),
+      );
       out.push({ field, path: p, relative: relative(root, p).split(sep).join("/") || "." });
     }
     return out;
   };
+}
+
+/**
+ * Resolves the path input `field` (its value `userPath`) exactly as `FsSandbox.resolve` does
+ * (same `options` as the capability's `touching` declares for it), then holds it to what the
+ * gate authorized: when `ctx.paths` names the field and the path now resolves to anything
+ * else (a folder on the way was swapped for a symlink after the decision), the call is
+ * refused with `FS_PATH_CHANGED`, naming the field, the authorized path and the path it now
+ * resolves to, before anything is touched. Without `ctx.paths` (prepare, reconcile, revert,
+ * a direct call) it is `resolve`. Every file capability's `execute` resolves its path inputs
+ * through this or `resolveAuthorizedWithStats`: no call site can forget the check.
+ *
+ * @example const { path } = await resolveAuthorized(sb, ctx, "path", input.path);
+ */
+export async function resolveAuthorized(
+  sb: FsSandbox,
+  ctx: CapabilityContext,
+  field: string,
+  userPath: string,
+  options: ResolveOptions = {},
+): Promise<ResolvedPath> {
+  const {
+    path: p,
+    root,
+    exists,
+  } = await resolveAuthorizedWithStats(sb, ctx, field, userPath, options);
+  return { path: p, root, exists };
+}
+
+/** `resolveAuthorized`, also returning the `lstat` the sandbox walk took of the result. */
+export async function resolveAuthorizedWithStats(
+  sb: FsSandbox,
+  ctx: CapabilityContext,
+  field: string,
+  userPath: string,
+  options: ResolveOptions = {},
+): Promise<ResolvedTarget> {
+  const resolved = await sb.resolveWithStats(userPath, options);
+  const authorized = ctx.paths?.[field];
+  if (authorized !== undefined && authorized !== resolved.path) {
+    throw new CapabilityError(
+      "FS_PATH_CHANGED",
+      `input "${field}" was authorized as ${authorized} but now resolves to ${resolved.path}: a path component changed after the decision; refusing`,
+      {
+        context: { field, path: userPath, authorized, actual: resolved.path },
+      },
+    );
+  }
+  return resolved;
 }

@@ -5,11 +5,12 @@
  */
 import type { Stats } from "node:fs";
 import { readlinkSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import path from "node:path";
 import { z } from "zod";
 import { CapabilityError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
-import { throwIfAborted } from "./fs-errors.js";
+import { DirFd } from "./fs-dirfd.js";
+import { errnoOf, throwIfAborted } from "./fs-errors.js";
 import { hashFileVerified, readFileVerified, symlinkAtomic, writeFileAtomic } from "./fs-io.js";
 import { restoreTree, scanTree, treeDigest, treeImageSchema } from "./fs-tree.js";
 import { type FsSandbox, lstatOrNull } from "./sandbox.js";
@@ -160,9 +161,24 @@ export function describeState(s: NodeState): string {
   }
 }
 
-/** Removes whatever is at `p` (recursively; symlinks are removed, never followed). */
-export async function removeNode(p: string): Promise<void> {
-  await rm(p, { recursive: true, force: true });
+/**
+ * Removes whatever is at `p` (recursively; symlinks are removed, never followed), through
+ * the descriptor of its directory (`DirFd.removeTree`). Nothing there, or no directory
+ * there any more, is fine.
+ */
+export async function removeNode(sb: FsSandbox, p: string): Promise<void> {
+  let dir: DirFd;
+  try {
+    dir = DirFd.open(sb, path.dirname(p));
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT" || errnoOf(err) === "ENOTDIR") return;
+    throw err;
+  }
+  try {
+    await dir.removeTree(path.basename(p));
+  } finally {
+    dir.close();
+  }
 }
 
 /**
@@ -184,11 +200,11 @@ export async function restoreImage(
     current = null;
   }
   const clearDir = async () => {
-    if (current?.isDirectory()) await removeNode(p);
+    if (current?.isDirectory()) await removeNode(sb, p);
   };
   switch (state.type) {
     case "absent":
-      if (current) await removeNode(p);
+      if (current) await removeNode(sb, p);
       return;
     case "file": {
       const bytes = blobs[state.sha256];
@@ -207,14 +223,14 @@ export async function restoreImage(
     }
     case "symlink":
       await clearDir();
-      await symlinkAtomic(state.target, p);
+      await symlinkAtomic(sb, state.target, p);
       return;
     case "dir":
       if (!image.tree) {
         throw new CapabilityError("UNDO_PLAN_INVALID", `the before-image of ${p} has no tree`);
       }
-      if (current) await removeNode(p);
-      await restoreTree(p, image.tree, blobs, signal);
+      if (current) await removeNode(sb, p);
+      await restoreTree(sb, p, image.tree, blobs, signal);
       return;
     case "other":
       throw unsupported(p);

@@ -37,12 +37,16 @@ export type TransferPlan = z.infer<typeof transferPlanSchema>;
  */
 export function prepareTransfer(
   capability: string,
-  endpoints: (sb: FsSandbox, input: TransferInput) => Promise<{ from: string; to: string }>,
+  endpoints: (
+    sb: FsSandbox,
+    input: TransferInput,
+    ctx: CapabilityContext,
+  ) => Promise<{ from: string; to: string }>,
 ): (input: TransferInput, ctx: CapabilityContext) => Promise<UndoPlan> {
   return (input, ctx) =>
     withFsErrors({ capability, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);
-      const ends = await endpoints(sb, input);
+      const ends = await endpoints(sb, input, ctx);
       const source = await probe(sb, ends.from, ctx.signal);
       const overwritten = await capture(sb, ends.to, ctx.sandbox.maxBeforeImageBytes, ctx.signal);
       const plan: TransferPlan = {

@@ -4,25 +4,25 @@
  * followed), digest it for drift checks, and build a tree from an image (restore from a
  * before-image, or copy) into a temp directory renamed into place in one step.
  */
-import { constants } from "node:fs";
-import { chmod, lstat, mkdir, open, readdir, readlink, rm, symlink } from "node:fs/promises";
+import { constants, fchmodSync } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { CapabilityError } from "../../core/errors.js";
 import { hashJson, sha256Hex } from "../../core/hash.js";
+import { DirFd } from "./fs-dirfd.js";
 import { throwIfAborted } from "./fs-errors.js";
 import {
   copyHandle,
   hashFileVerified,
   openVerified,
   readFileVerified,
-  renameNoReplace,
-  syncDir,
-  tempPathFor,
+  renameNoReplaceAt,
+  requireRegular,
+  tempNameFor,
   writeAll,
 } from "./fs-io.js";
 import type { FsSandbox } from "./sandbox.js";
-import { O_NOFOLLOW } from "./sandbox.js";
 
 /** One entry below a tree's root; `path` is relative, `/`-separated. */
 export const treeEntrySchema = z.discriminatedUnion("type", [
@@ -149,59 +149,107 @@ function checkRelative(rel: string): void {
   }
 }
 
-/** Writes one regular file of a tree being built. */
+/** Writes one regular file of a tree being built: `name` in the directory `dir`. */
 export type FileWriter = (
   entry: Extract<TreeEntry, { type: "file" }>,
-  dest: string,
+  dir: DirFd,
+  name: string,
 ) => Promise<void>;
+
+/** A directory of a tree being built, held open while its entries are created. */
+interface OpenDir {
+  readonly rel: string;
+  readonly dir: DirFd;
+  readonly mode: number;
+}
+
+/** Sets an open directory's final mode (after its entries exist) and closes it. */
+function finish(d: OpenDir): void {
+  try {
+    fchmodSync(d.dir.fd, d.mode);
+  } finally {
+    d.dir.close();
+  }
+}
 
 /**
  * Builds `image` in a fresh temp directory next to `dest`, then renames it to `dest` (which
  * must not exist). `writeFile` fills each regular file. Symlinks are recreated as symlinks.
+ *
+ * Every entry is created through the descriptor of its parent (`DirFd`), the parents held
+ * open along the current branch only (entries come in pre-order), so nothing below the temp
+ * directory can be redirected by a folder swapped for a symlink, and a deep or wide tree
+ * holds at most its depth in descriptors. A directory's mode is set once its entries exist.
  */
 export async function buildTree(
+  sb: FsSandbox,
   dest: string,
   image: TreeImage,
   writeFile: FileWriter,
   signal?: AbortSignal,
 ): Promise<void> {
-  const tmp = tempPathFor(dest);
-  await mkdir(tmp, { mode: 0o700 });
+  const name = path.basename(dest);
+  const parent = DirFd.open(sb, path.dirname(dest));
+  const tmp = tempNameFor(name);
   try {
-    const dirs: Array<{ abs: string; mode: number }> = [];
-    for (const entry of image.entries) {
-      if (signal) throwIfAborted(signal);
-      checkRelative(entry.path);
-      const abs = path.join(tmp, ...entry.path.split("/"));
-      if (entry.type === "dir") {
-        await mkdir(abs, { mode: 0o700 });
-        dirs.push({ abs, mode: entry.mode });
-      } else if (entry.type === "file") {
-        await writeFile(entry, abs);
-      } else if (entry.type === "symlink") {
-        await symlink(entry.target, abs);
-      } else {
-        throw new CapabilityError(
-          "FS_UNSUPPORTED_TYPE",
-          `cannot recreate special file ${entry.path}`,
-        );
+    parent.mkdir(tmp, 0o700);
+    const stack: OpenDir[] = [{ rel: "", dir: parent.openDir(tmp), mode: image.mode }];
+    try {
+      for (const entry of image.entries) {
+        if (signal) throwIfAborted(signal);
+        checkRelative(entry.path);
+        const cut = entry.path.lastIndexOf("/");
+        const rel = cut < 0 ? "" : entry.path.slice(0, cut);
+        const leaf = entry.path.slice(cut + 1);
+        while (stack.length > 0 && (stack.at(-1) as OpenDir).rel !== rel) {
+          finish(stack.pop() as OpenDir);
+        }
+        const at = stack.at(-1);
+        if (!at) {
+          throw new CapabilityError(
+            "UNDO_PLAN_INVALID",
+            `tree entry "${entry.path}" comes before its directory`,
+          );
+        }
+        if (entry.type === "dir") {
+          at.dir.mkdir(leaf, 0o700);
+          stack.push({ rel: entry.path, dir: at.dir.openDir(leaf), mode: entry.mode });
+        } else if (entry.type === "file") {
+          await writeFile(entry, at.dir, leaf);
+        } else if (entry.type === "symlink") {
+          at.dir.symlink(entry.target, leaf);
+        } else {
+          throw new CapabilityError(
+            "FS_UNSUPPORTED_TYPE",
+            `cannot recreate special file ${entry.path}`,
+          );
+        }
       }
+      while (stack.length > 0) finish(stack.pop() as OpenDir);
+    } finally {
+      for (const d of stack) d.dir.close();
     }
-    for (const d of dirs.reverse()) await chmod(d.abs, d.mode);
-    await chmod(tmp, image.mode);
-    await renameNoReplace(tmp, dest, true);
+    renameNoReplaceAt(parent, tmp, parent, name, true);
+    await parent.fsync();
+    await parent.ensureInside(sb, () => parent.removeTree(name));
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    await parent.removeTree(tmp).catch(() => undefined);
     throw err;
+  } finally {
+    parent.close();
   }
-  await syncDir(path.dirname(dest));
 }
 
-/** Creates a new file at `dest` (`O_EXCL | O_NOFOLLOW`) with exactly `bytes` and `mode`. */
-export async function writeNewFile(dest: string, bytes: Uint8Array, mode: number): Promise<void> {
-  const handle = await open(
-    dest,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW,
+/** Creates the new file `name` in `dir` (`O_EXCL | O_NOFOLLOW`) with exactly `bytes` and `mode`. */
+export async function writeNewFile(
+  dir: DirFd,
+  name: string,
+  bytes: Uint8Array,
+  mode: number,
+): Promise<void> {
+  const handle = await dir.openHandle(
+    name,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
     0o600,
   );
   try {
@@ -215,15 +263,17 @@ export async function writeNewFile(dest: string, bytes: Uint8Array, mode: number
 
 /** Restores a before-image tree at `dest` (which must not exist), verifying every blob. */
 export async function restoreTree(
+  sb: FsSandbox,
   dest: string,
   image: TreeImage,
   blobs: Readonly<Record<string, Uint8Array>>,
   signal?: AbortSignal,
 ): Promise<void> {
   await buildTree(
+    sb,
     dest,
     image,
-    async (entry, abs) => {
+    async (entry, dir, name) => {
       const bytes = blobs[entry.sha256];
       if (!bytes || sha256Hex(bytes) !== entry.sha256) {
         throw new CapabilityError(
@@ -232,7 +282,7 @@ export async function restoreTree(
           { context: { path: dest, entry: entry.path } },
         );
       }
-      await writeNewFile(abs, bytes, entry.mode);
+      await writeNewFile(dir, name, bytes, entry.mode);
     },
     signal,
   );
@@ -255,18 +305,20 @@ export async function copyTree(
     });
   }
   await buildTree(
+    sb,
     dest,
     image,
-    async (entry, abs) => {
+    async (entry, dir, name) => {
       const from = await openVerified(
         sb,
         path.join(src, ...entry.path.split("/")),
         constants.O_RDONLY,
       );
       try {
-        const to = await open(
-          abs,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW,
+        await requireRegular(from, entry.path);
+        const to = await dir.openHandle(
+          name,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
           0o600,
         );
         try {

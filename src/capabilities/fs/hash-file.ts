@@ -5,7 +5,7 @@ import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { withFsErrors } from "./fs-errors.js";
 import { hashFileVerified } from "./fs-io.js";
-import { sandboxFor, touching } from "./fs-plan.js";
+import { resolveAuthorized, sandboxFor, touching } from "./fs-plan.js";
 
 const NAME = "io.fs.hash_file";
 
@@ -23,7 +23,7 @@ export const hashFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const { path } = await sb.resolve(input.path);
+      const { path } = await resolveAuthorized(sb, ctx, "path", input.path);
       const digest = await hashFileVerified(sb, path, ctx.signal);
       return { path, sha256: digest.sha256, bytes: digest.size };
     });

@@ -2,14 +2,11 @@
  * @module `io.fs.list_dir`: the entries of a directory inside the sandbox, sorted by name.
  */
 import type { Stats } from "node:fs";
-import { constants } from "node:fs";
-import { lstat, readdir } from "node:fs/promises";
-import path from "node:path";
 import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
-import { errnoOf, throwIfAborted, withFsErrors } from "./fs-errors.js";
-import { openVerified } from "./fs-io.js";
-import { sandboxFor, touching } from "./fs-plan.js";
+import { withDir } from "./fs-dirfd.js";
+import { throwIfAborted, withFsErrors } from "./fs-errors.js";
+import { resolveAuthorized, sandboxFor, touching } from "./fs-plan.js";
 
 const NAME = "io.fs.list_dir";
 
@@ -47,23 +44,21 @@ export const listDir = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const { path: dir } = await sb.resolve(input.path);
-      const handle = await openVerified(sb, dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
-      await handle.close();
-      const names = (await readdir(dir)).sort();
-      const entries: Array<{ name: string; type: EntryType; size: number }> = [];
-      for (const name of names) {
-        throwIfAborted(ctx.signal);
-        let st: Stats;
-        try {
-          st = await lstat(path.join(dir, name));
-        } catch (err) {
-          if (errnoOf(err) === "ENOENT") continue; // removed while listing
-          throw err;
+      const { path: dir } = await resolveAuthorized(sb, ctx, "path", input.path);
+      // Listed through the checked descriptor: a folder swapped for a symlink after the check
+      // cannot make the listing show another folder's entries (see fs-dirfd.ts).
+      const entries = await withDir(sb, dir, async (d) => {
+        const names = (await d.readdir()).sort();
+        const out: Array<{ name: string; type: EntryType; size: number }> = [];
+        for (const name of names) {
+          throwIfAborted(ctx.signal);
+          const st = d.lstat(name);
+          if (!st) continue; // removed while listing
+          const type = entryType(st);
+          out.push({ name, type, size: type === "file" || type === "symlink" ? st.size : 0 });
         }
-        const type = entryType(st);
-        entries.push({ name, type, size: type === "file" || type === "symlink" ? st.size : 0 });
-      }
+        return out;
+      });
       return { path: dir, entries };
     });
   },

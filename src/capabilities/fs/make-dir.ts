@@ -14,7 +14,14 @@ import {
   removeCreatedDirs,
 } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
+import {
+  parsePlan,
+  reconcileWith,
+  resolveAuthorized,
+  sandboxFor,
+  toJson,
+  touching,
+} from "./fs-plan.js";
 
 const NAME = "io.fs.make_dir";
 
@@ -53,7 +60,7 @@ export const makeDir = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolve(input.path);
+      const target = await resolveAuthorized(sb, ctx, "path", input.path);
       const plan: MakeDirPlan = {
         v: 1,
         path: target.path,
@@ -65,7 +72,7 @@ export const makeDir = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolve(input.path);
+      const target = await resolveAuthorized(sb, ctx, "path", input.path);
       const created = await createDirs(sb, await missingDirs(sb, target.path));
       if (!(await isDir(target.path))) {
         throw new CapabilityError("FS_NOT_DIR", `${target.path} is not a directory`, {
@@ -84,7 +91,7 @@ export const makeDir = defineCapability({
         const foreign = await findForeignContent(plan.created, null);
         if (foreign) throw foreignContentError(foreign, ctx, NAME);
       }
-      await removeCreatedDirs(plan.created, ctx.force, ctx, NAME);
+      await removeCreatedDirs(sb, plan.created, ctx.force, ctx, NAME);
     });
   },
   async reconcile(_input, undoPlan, ctx) {

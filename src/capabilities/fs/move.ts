@@ -2,16 +2,24 @@
  * @module `io.fs.move`: renames a file, symlink or directory inside the sandbox. Undo moves it
  * back and restores a target it overwrote.
  */
-import { lstatSync, unlinkSync } from "node:fs";
-import { lstat, rename } from "node:fs/promises";
+import { lstatSync } from "node:fs";
+import { lstat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { defineCapability } from "../../core/capability.js";
+import { type CapabilityContext, defineCapability } from "../../core/capability.js";
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
+import { DirFd, withDir } from "./fs-dirfd.js";
 import { parentsToCreate } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
-import { removeLeftovers, renameNoReplace, syncDir } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, touching } from "./fs-plan.js";
+import { removeLeftovers, renameNoReplaceAt } from "./fs-io.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorized,
+  sandboxFor,
+  touching,
+} from "./fs-plan.js";
 import {
   ABSENT,
   contentHash,
@@ -40,9 +48,9 @@ const inputSchema = transferInputSchema;
 type MoveInput = TransferInput;
 
 /** Resolves and checks both ends of a move (links are moved, never followed). */
-async function endpoints(sb: FsSandbox, input: MoveInput) {
-  const from = await sb.resolve(input.from, { followFinal: false });
-  const to = await sb.resolve(input.to, { followFinal: false });
+async function endpoints(sb: FsSandbox, input: MoveInput, ctx: CapabilityContext) {
+  const from = await resolveAuthorized(sb, ctx, "from", input.from, { followFinal: false });
+  const to = await resolveAuthorized(sb, ctx, "to", input.to, { followFinal: false });
   if (!from.exists) {
     throw new CapabilityError("FS_NOT_FOUND", `${from.path} does not exist`, {
       context: { path: from.path },
@@ -96,13 +104,11 @@ export const move = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.from }, async () => {
       const sb = await sandboxFor(ctx);
-      const ends = await endpoints(sb, input);
-      const isDir = (await lstat(ends.from)).isDirectory();
-      if (input.overwrite) await rename(ends.from, ends.to);
-      else await renameNoReplace(ends.from, ends.to, isDir);
-      await syncDir(path.dirname(ends.to));
-      await syncDir(path.dirname(ends.from));
-      const moved = await probe(sb, ends.to, ctx.signal);
+      const ends = await endpoints(sb, input, ctx);
+      // What is moved, read at its checked source path just before (after the move, `to`
+      // may be reached through a folder swapped meanwhile; the move itself cannot be).
+      const moved = await probe(sb, ends.from, ctx.signal);
+      await renameAt(sb, ends.from, ends.to, input.overwrite);
       return { from: ends.from, to: ends.to, type: stateType(moved), sha256: contentHash(moved) };
     });
   },
@@ -112,8 +118,8 @@ export const move = defineCapability({
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.from);
       await sb.recheck(plan.to);
-      await removeLeftovers(plan.from);
-      await removeLeftovers(plan.to);
+      await removeLeftovers(sb, plan.from);
+      await removeLeftovers(sb, plan.to);
       const atFrom = await probe(sb, plan.from, ctx.signal);
       const atTo = await probe(sb, plan.to, ctx.signal);
       const over = plan.overwritten;
@@ -138,12 +144,11 @@ export const move = defineCapability({
           stepId: ctx.stepId,
         });
       }
-      if (atFrom.type !== "absent") await removeNode(plan.from);
-      await rename(plan.to, plan.from);
-      await syncDir(path.dirname(plan.from));
-      if (over.state.type !== "absent")
+      if (atFrom.type !== "absent") await removeNode(sb, plan.from);
+      await renameAt(sb, plan.to, plan.from, true);
+      if (over.state.type !== "absent") {
         await restoreImage(sb, plan.to, over, ctx.blobs, ctx.signal);
-      else await syncDir(path.dirname(plan.to));
+      }
     });
   },
   async reconcile(_input, undoPlan, ctx) {
@@ -157,8 +162,10 @@ export const move = defineCapability({
         // A no-clobber move is link(from, to) then unlink(from); a crash between the two left
         // one file under both names. Finish the interrupted move (roll it forward), so the
         // capability stays atomic: the effect happened, and undo can move it back.
-        unlinkSync(plan.from);
-        await syncDir(path.dirname(plan.from));
+        await withDir(sb, path.dirname(plan.from), async (dir) => {
+          dir.unlink(path.basename(plan.from));
+          await dir.fsync();
+        });
       }
       const atFrom = await probe(sb, plan.from, ctx.signal);
       const atTo = await probe(sb, plan.to, ctx.signal);
@@ -170,6 +177,36 @@ export const move = defineCapability({
     });
   },
 });
+
+/**
+ * Renames `from` to `to` (canonical paths inside the sandbox) through the descriptors of their
+ * folders (`DirFd`): replacing a file at `to` when `overwrite`, else refusing with
+ * `FS_EXISTS`. Both folders are fsynced. If the destination folder has left the roots by
+ * then, the entry is moved back and the call fails.
+ */
+async function renameAt(sb: FsSandbox, from: string, to: string, overwrite: boolean) {
+  const fromName = path.basename(from);
+  const toName = path.basename(to);
+  const fromDir = DirFd.open(sb, path.dirname(from));
+  try {
+    const sameDir = path.dirname(from) === path.dirname(to);
+    const toDir = sameDir ? fromDir : DirFd.open(sb, path.dirname(to));
+    try {
+      if (overwrite) fromDir.rename(fromName, toDir, toName);
+      else {
+        const isDir = fromDir.lstat(fromName)?.isDirectory() ?? false;
+        renameNoReplaceAt(fromDir, fromName, toDir, toName, isDir);
+      }
+      await toDir.fsync();
+      if (!sameDir) await fromDir.fsync();
+      await toDir.ensureInside(sb, () => toDir.rename(toName, fromDir, fromName));
+    } finally {
+      if (!sameDir) toDir.close();
+    }
+  } finally {
+    fromDir.close();
+  }
+}
 
 /** True when `a` and `b` are two names of the same regular file (same device and inode). */
 function sameFileAtBoth(a: string, b: string): boolean {

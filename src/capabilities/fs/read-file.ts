@@ -8,7 +8,7 @@ import { sha256Hex } from "../../core/hash.js";
 import { encodingSchema } from "./fs-content.js";
 import { withFsErrors } from "./fs-errors.js";
 import { readFileVerified } from "./fs-io.js";
-import { sandboxFor, touching } from "./fs-plan.js";
+import { resolveAuthorized, sandboxFor, touching } from "./fs-plan.js";
 
 /** Largest file `io.fs.read_file` returns when the call sets no `max_bytes` (10 MiB). */
 export const DEFAULT_READ_MAX_BYTES = 10 * 1024 * 1024;
@@ -46,7 +46,7 @@ export const readFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const { path } = await sb.resolve(input.path);
+      const { path } = await resolveAuthorized(sb, ctx, "path", input.path);
       const { bytes } = await readFileVerified(sb, path, input.max_bytes ?? DEFAULT_READ_MAX_BYTES);
       let content: string;
       if (input.encoding === "base64") {

@@ -19,21 +19,57 @@
  * 4. The result is a path whose every existing component is a real directory inside a root.
  *    Capabilities operate on that canonical path only, never on the original string.
  *
- * Races (time of check vs time of use): the final component is opened with `O_NOFOLLOW`
- * (a symlink swapped in fails with `ELOOP`), and after `open` the file descriptor's real path
- * is read from `/proc/self/fd/<fd>` on Linux and compared with the checked path, so a file
- * reached through a swapped directory is detected before its bytes are used. New content is
- * written to a fresh temp file (`O_EXCL | O_NOFOLLOW`, checked the same way) and renamed over
- * the target; `rename` never follows a symlink in its final component.
+ * Hard links: a path check cannot see that two names share one inode. A regular file with
+ * more than one link may be another name of a file outside the root (`ln outside/secret
+ * ws/hl`) or of one a path rule protects (`reports/hl` = `secrets/key.txt`), so its content is
+ * never read (bytes, hashes, before-images, copies) nor changed in place (`FS_HARD_LINK`,
+ * `requireSingleLink` in fs-io.ts), checked with `fstat` on the descriptor actually used.
+ * Replacing such a file (`write_file`, `copy` over it) is refused too, consistently: its
+ * before-image would copy the shared bytes and a rollback would restore them into the root.
+ * Metadata-only calls (`exists`, `list_dir`) still report it, and `move`/`delete` refuse it
+ * because their undo plans hash or keep its bytes. Directories cannot be hard-linked.
  *
- * What remains: an attacker who can write inside a root can swap an INTERMEDIATE directory for
- * a symlink between the check and a path-based call that has no descriptor to verify
- * (`rename`, `unlink`, `mkdir`, `rmdir`, `symlink`, `truncate` by path). Closing that fully
- * needs `openat2(RESOLVE_BENEATH)` or `*at()` calls relative to a directory descriptor, which
- * Node.js does not expose. The sandbox therefore protects against mistaken and malicious
- * PATHS given to Airun, and narrows but does not eliminate races with a concurrent local
- * attacker who already has write access inside a root. Where `/proc` is absent the
- * descriptor check is skipped.
+ * Races (time of check vs time of use). A concurrent local process that can write inside a
+ * root may swap a folder on a checked path for a symlink (to `../outside`) between the check
+ * and the call. Defences, in the order a call meets them:
+ * - The gate decided on canonical paths (`touches`); `execute` resolves again and refuses a
+ *   path that now resolves elsewhere (`FS_PATH_CHANGED`, `resolveAuthorized` in fs-plan.ts).
+ *   A component that changes between this walk's `lstat` and `readlink` is `FS_PATH_CHANGED`.
+ * - READING: the final component is opened with `O_NOFOLLOW` (a symlink swapped in fails with
+ *   `ELOOP`), and the descriptor's real path, read from `/proc/self/fd/<fd>`, must be the
+ *   checked path (`checkOpened`) before a byte is used: a file reached through a swapped
+ *   folder is refused, outside the roots as a `SandboxError`.
+ * - CREATING, RENAMING, LINKING, REMOVING (new files, temp files, folders, symlinks, moves,
+ *   deletes, undo): done through a descriptor of the directory holding the name (`DirFd`,
+ *   fs-dirfd.ts), opened with `O_NOFOLLOW | O_DIRECTORY` and checked like a read; the name is
+ *   reached as `/proc/self/fd/<fd>/<name>`, which the kernel resolves from the open directory,
+ *   not from its path. This gives the `*at()` semantics Node.js lacks (no `openat2`,
+ *   `mkdirat`, `renameat`): a folder swapped for a symlink after the check cannot redirect
+ *   the call, so nothing is created, replaced or removed outside a root through a swap.
+ *   Recursive removal walks by descriptors too, never following a subfolder swapped for a
+ *   symlink mid-walk. Where a call creates something, it then re-reads the directory's real
+ *   path from its descriptor and, if the directory has left every root, removes what it
+ *   created and fails (`SandboxError`, `DirFd.ensureInside`).
+ *
+ * What remains (residual risk, precisely):
+ * 1. A directory MOVED (renamed, not swapped) out of every root by a process that can write
+ *    both inside the root and at the destination, after Airun checked it and after the
+ *    call's last look at the descriptor: what the call made in it is then outside. This
+ *    cannot be told apart from moving the finished file out afterwards, which such a process
+ *    can always do; Airun itself never creates outside a root.
+ * 2. Read-only path checks (`lstat` of missing parents, `readdir` in drift and tree scans,
+ *    `recheck` before an undo) can observe a folder swapped meanwhile; they change nothing,
+ *    may fail a call or an undo (`FS_NOT_DIR`, `UNDO_DRIFT`, a `SandboxError`: the run then
+ *    ends `FAILED` for a person to look at), and every byte read still goes through a
+ *    checked descriptor. Rolling back a run whose folders are being flipped may therefore
+ *    fail; it never acts outside.
+ * 3. Without `/proc/self/fd` (not Linux, or `/proc` unmounted) descriptors cannot be checked
+ *    and names cannot be reached through them: the checks are skipped and creating calls use
+ *    plain paths below the checked directory, so a swap of an intermediate folder in the
+ *    microseconds between check and call can still redirect them. Run Airun on Linux with
+ *    `/proc` mounted where local processes other than Airun can write inside a root.
+ * 4. Hard links are refused for content (above); a hard link created AFTER the `fstat` on
+ *    the descriptor does not change which inode the call reads or writes.
  *
  * Cost (this runs on every file step): the component walk and the descriptor check use
  * SYNCHRONOUS `lstat`/`readlink`. On a local filesystem these read the dentry/inode cache and
@@ -108,6 +144,27 @@ export function lstatOrNull(p: string): Stats | null {
     const errno = errnoOf(err);
     if (errno === "ENOENT" || errno === "ENOTDIR") return null;
     throw toFsError(err, { path: p });
+  }
+}
+
+/**
+ * `readlink` of a component the walk just saw as a symlink. When it is no longer one (`EINVAL`)
+ * or no longer there (`ENOENT`), it was swapped between the `lstat` and this call: a path
+ * component changed while it was checked (`FS_PATH_CHANGED`, retryable), never a raw error.
+ */
+function readLinkOf(link: string, userPath: string): string {
+  try {
+    return readlinkSync(link);
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === "EINVAL" || errno === "ENOENT" || errno === "ENOTDIR") {
+      throw new CapabilityError(
+        "FS_PATH_CHANGED",
+        `${link} changed while "${userPath}" was being resolved`,
+        { retryable: true, context: { path: userPath, link }, cause: err },
+      );
+    }
+    throw toFsError(err, { path: userPath });
   }
 }
 
@@ -251,7 +308,7 @@ export class FsSandbox {
             },
           );
         }
-        const target = readlinkSync(next);
+        const target = readLinkOf(next, userPath);
         if (path.isAbsolute(target)) {
           const located = this.locate(path.resolve(target));
           if (!located) {

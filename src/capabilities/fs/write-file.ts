@@ -16,7 +16,15 @@ import {
 } from "./fs-dirs.js";
 import { withFsErrors } from "./fs-errors.js";
 import { removeLeftovers, requireFileOrAbsent, writeFileAtomic } from "./fs-io.js";
-import { driftError, parsePlan, reconcileWith, sandboxFor, toJson, touching } from "./fs-plan.js";
+import {
+  driftError,
+  parsePlan,
+  reconcileWith,
+  resolveAuthorizedWithStats,
+  sandboxFor,
+  toJson,
+  touching,
+} from "./fs-plan.js";
 import {
   capture,
   imageSchema,
@@ -76,7 +84,7 @@ export const writeFile = defineCapability({
   async prepare(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       requireFileOrAbsent(target);
       const created = target.exists
         ? []
@@ -104,7 +112,7 @@ export const writeFile = defineCapability({
   async execute(input, ctx) {
     return withFsErrors({ capability: NAME, path: input.path }, async () => {
       const sb = await sandboxFor(ctx);
-      const target = await sb.resolveWithStats(input.path);
+      const target = await resolveAuthorizedWithStats(sb, ctx, "path", input.path);
       const mode = requireFileOrAbsent(target);
       if (!target.exists) {
         await createDirs(sb, await parentsToCreate(sb, target.path, input.create_dirs));
@@ -122,7 +130,7 @@ export const writeFile = defineCapability({
     await withFsErrors({ capability: NAME, path: plan.path }, async () => {
       const sb = await sandboxFor(ctx);
       await sb.recheck(plan.path);
-      await removeLeftovers(plan.path);
+      await removeLeftovers(sb, plan.path);
       const current = await probe(sb, plan.path, ctx.signal);
       const before = plan.before.state;
       const after = fileState(plan.after);
@@ -143,7 +151,7 @@ export const writeFile = defineCapability({
         await restoreImage(sb, plan.path, plan.before, ctx.blobs, ctx.signal);
       }
       if (before.type === "absent") {
-        await removeCreatedDirs(plan.created_dirs, ctx.force, ctx, NAME);
+        await removeCreatedDirs(sb, plan.created_dirs, ctx.force, ctx, NAME);
       }
     });
   },
