@@ -75,7 +75,7 @@ export interface Reference {
  */
 export async function referenceRun(
   root: string,
-  level: "BASIC" | "DETAILED" = "DETAILED",
+  level: "BASIC" | "DETAILED" | "FORENSIC" = "DETAILED",
 ): Promise<Reference> {
   const p = project(root, { policy: POLICY, config: `audit: { level: ${level} }\n` });
   p.write("ws/old.txt", "keep");
