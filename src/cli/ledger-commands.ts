@@ -20,7 +20,7 @@ export function registerLedgerCommands(program: Command): void {
 
   common(ledger.command("verify"))
     .description(
-      "check every entry's hash chain, every saved checkpoint (and --checkpoint files), and that state and ledger agree; exit 7 when anything is wrong",
+      "check every entry's hash chain, every saved checkpoint (and --checkpoint files), and that every field the entries record of runs, steps and compensations agrees with their rows; exit 7 when anything is wrong",
     )
     .option(
       "--checkpoint <file>",
@@ -45,6 +45,7 @@ export function registerLedgerCommands(program: Command): void {
           )) {
             out(`  ✗ ${p}\n`);
           }
+          for (const n of report.notes) out(`  · ${n}\n`);
         }
         process.exitCode = report.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
       });
@@ -63,7 +64,9 @@ export function registerLedgerCommands(program: Command): void {
     });
 
   common(ledger.command("export"))
-    .description("write a run's evidence pack: spec, policies, entries, proofs, signed checkpoint")
+    .description(
+      "write a run's evidence pack: spec, policies, entries, proofs, signed checkpoint; exit 7 (nothing written) when the ledger does not verify or the run's state disagrees with it",
+    )
     .argument("<run-id>")
     .requiredOption("--out <file>", "where to write the pack")
     .action(async (runId: string, opts: CommonOptions & { out: string }) => {

@@ -416,7 +416,7 @@ const DB_CASES: readonly DbCase[] = [
     edit: "remove's compensation deleted",
     apply: (c) =>
       sql(c.home, "DELETE FROM compensations WHERE run_id = ? AND step_id = 'remove'", c.runId),
-    names: { field: "(row)", stepId: "remove" },
+    names: { field: "compensation.(row)", stepId: "remove" },
   },
   // ---- events (the ledger itself) ----
   {
