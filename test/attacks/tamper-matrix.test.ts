@@ -405,10 +405,13 @@ const DB_CASES: readonly DbCase[] = [
   {
     table: "compensations",
     field: "blobs",
-    edit: "write: before-image id swapped (audit FORENSIC)",
+    edit: "remove: the deleted file's before-image id swapped (audit FORENSIC)",
     level: "FORENSIC",
-    apply: compSql("write", `blobs = '{"before":"${"0".repeat(64)}"}'`),
-    names: { field: "compensation.blobs", stepId: "write" },
+    apply: compSql(
+      "remove",
+      `blobs = (SELECT json_group_object(key, '${"0".repeat(64)}') FROM json_each(compensations.blobs))`,
+    ),
+    names: { field: "compensation.blobs", stepId: "remove" },
   },
   {
     table: "compensations",
