@@ -4,6 +4,7 @@
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { readPublicKey } from "../core/checkpoint.js";
 import { AirunError } from "../core/errors.js";
 import { verifyPack } from "../core/evidence-pack.js";
 import { type CommonOptions, collect, common, withRuntime } from "./cli-kit.js";
@@ -88,7 +89,11 @@ export function registerLedgerCommands(program: Command): void {
     .option("--json", "print one JSON object instead of human output")
     .action(async (file: string, opts: { key?: string; json?: boolean }) => {
       const text = await readUserFile(file);
-      const key = opts.key === undefined ? undefined : await readUserFile(opts.key);
+      // A damaged key file is named (CHECKPOINT_INVALID_KEY, exit 7), not blamed on the pack.
+      const key =
+        opts.key === undefined
+          ? undefined
+          : readPublicKey(await readUserFile(opts.key), opts.key).pem;
       const report = verifyPack(text, key);
       if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
       else {

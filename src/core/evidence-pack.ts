@@ -118,13 +118,19 @@ export function verifyPack(text: string, trustedKey?: string): PackReport {
     } else if (!verify(null, Buffer.from(canonicalJson(body)), key, sig)) {
       problems.push("the pack's signature does not match its content");
     }
-    if (trustedKey !== undefined) {
-      if (publicKeyFingerprint(trustedKey) !== fingerprint) {
-        problems.push(`the pack is signed by key ${fingerprint}, not by the trusted key`);
-      }
-    }
   } catch (err) {
     problems.push(`public_key: ${(err as Error).message}`);
+  }
+  if (trustedKey !== undefined) {
+    let trusted: string | undefined;
+    try {
+      trusted = publicKeyFingerprint(trustedKey);
+    } catch (err) {
+      problems.push(`the trusted key: ${(err as Error).message}`);
+    }
+    if (trusted !== undefined && trusted !== fingerprint) {
+      problems.push(`the pack is signed by key ${fingerprint}, not by the trusted key`);
+    }
   }
   let treeSize: number | null = null;
   let root: Uint8Array | undefined;

@@ -652,6 +652,13 @@ describe("forged checkpoints", () => {
 
   it("a checkpoint file that is not a checkpoint at all is bad_signature with no tree size", async () => {
     const c = await copyFixture();
+    // The home's key exists (a verification does not create it; the first signature does).
+    const rt = await c.open();
+    try {
+      await rt.ledgerPublicKey();
+    } finally {
+      await rt.close();
+    }
     const junk = { source: join(c.dir, "junk.txt"), text: "hello\n" };
     const report = await verify(c.open, [junk]);
     expect(report.ok).toBe(false);

@@ -1,5 +1,6 @@
 /**
- * @module The ledger (TraceVault) as a service: the signing key kept under the home directory,
+ * @module The ledger (TraceVault) as a service: the signing key kept under the home directory
+ * (created by the first signature, never by a verification, which reads the public key alone),
  * signed checkpoints, whole-ledger verification (chain, checkpoints, state ↔ ledger agreement)
  * and evidence-pack export. The entry format and chain are `core/ledger.ts`; the store appends
  * entries in the same transaction as the state they record.
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import {
   generateLedgerKeyPair,
   parseCheckpoint,
-  publicKeyFingerprint,
+  readPublicKey,
   signCheckpoint,
   verifyCheckpoint,
 } from "../../core/checkpoint.js";
@@ -20,7 +21,7 @@ import { isPlainObject, type JsonValue } from "../../core/json.js";
 import { ChainVerifier, entryText, type LedgerProblem, type LedgerRow } from "../../core/ledger.js";
 import { inclusionProofs, MerkleAccumulator, merkleRoot, toHex } from "../../core/merkle.js";
 import type { Store } from "../../store/store.js";
-import { keySet } from "../keys/key-files.js";
+import { keySet, readKeyFile } from "../keys/key-files.js";
 import { LedgerStateCheck, type StateReport } from "./ledger-state.js";
 import type { StateMismatch } from "./state-compare.js";
 
@@ -29,6 +30,13 @@ const PAGE = 5000;
 
 /** Key name in signed notes. */
 const KEY_NAME = "airun-ledger";
+
+/** What a verification works with: the store, the home (checkpoints), the public key if any. */
+export interface VerifyAccess {
+  readonly store: Store;
+  readonly home: string;
+  readonly key: VerifyKey;
+}
 
 /** What the ledger service works with: the store, the home (checkpoints), the key, the clock. */
 export interface LedgerAccess {
@@ -63,19 +71,90 @@ export async function loadLedgerKey(home: string): Promise<LedgerKey> {
   });
   const privateKeyPem = files[PRIVATE]!.toString("utf8");
   const publicKeyPem = files[PUBLIC]!.toString("utf8");
-  if (publicKeyFingerprint(privateKeyPem) !== publicKeyFingerprint(publicKeyPem)) {
+  // Each file read as a key, so that a damaged one is named (CHECKPOINT_INVALID_KEY, exit 7).
+  const ofPrivate = readPublicKey(privateKeyPem, join(keyDir(home), PRIVATE));
+  const { fingerprint } = readPublicKey(publicKeyPem, join(keyDir(home), PUBLIC));
+  if (ofPrivate.fingerprint !== fingerprint) {
     throw new AirunError(
       "LEDGER_KEY_MISMATCH",
-      `${home}/keys/ledger: ${PUBLIC} is not the public key of ${PRIVATE}; restore the pair from a backup`,
+      `${keyDir(home)}: ${PUBLIC} is not the public key of ${PRIVATE}; restore the pair from a backup`,
       { home },
     );
   }
-  const fingerprint = publicKeyFingerprint(publicKeyPem);
   return { privateKeyPem, publicKeyPem, fingerprint, origin: `airun ledger ${fingerprint}` };
 }
 
 const PRIVATE = "ledger.ed25519";
 const PUBLIC = "ledger.ed25519.pub";
+
+const keyDir = (home: string) => join(home, "keys", "ledger");
+
+/**
+ * The public key a verification checks signatures with, read from the home and never created:
+ * `ok`, `missing` (no key files: nothing was ever signed here, or they were removed) or
+ * `unreadable` (a file that is not a usable Ed25519 key, named in `message`).
+ */
+export interface VerifyKey {
+  readonly status: "ok" | "missing" | "unreadable";
+  /** The key file read, or looked for. */
+  readonly file: string;
+  readonly publicKeyPem: string | null;
+  readonly fingerprint: string | null;
+  readonly message: string;
+}
+
+/**
+ * Reads the ledger's public key for a verification, creating nothing: `ledger.ed25519.pub`,
+ * else the public half of `ledger.ed25519` when only the public file is gone.
+ */
+export async function readLedgerPublicKey(home: string): Promise<VerifyKey> {
+  const dir = keyDir(home);
+  for (const name of [PUBLIC, PRIVATE]) {
+    const file = join(dir, name);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await readKeyFile(home, "ledger", name);
+    } catch (err) {
+      return unreadable(file, `${file}: cannot be read (${(err as Error).message})`);
+    }
+    if (bytes === undefined) continue;
+    try {
+      const key = readPublicKey(bytes.toString("utf8"), file);
+      return {
+        status: "ok",
+        file,
+        publicKeyPem: key.pem,
+        fingerprint: key.fingerprint,
+        message: `${file}: ${key.fingerprint}`,
+      };
+    } catch (err) {
+      return unreadable(file, (err as Error).message);
+    }
+  }
+  return {
+    status: "missing",
+    file: join(dir, PUBLIC),
+    publicKeyPem: null,
+    fingerprint: null,
+    message: `no ledger key in ${dir}: no signature can be checked`,
+  };
+}
+
+function unreadable(file: string, message: string): VerifyKey {
+  return { status: "unreadable", file, publicKeyPem: null, fingerprint: null, message };
+}
+
+/** The verification key of a loaded key pair. */
+export function verifyKeyOf(home: string, key: LedgerKey): VerifyKey {
+  const file = join(keyDir(home), PUBLIC);
+  return {
+    status: "ok",
+    file,
+    publicKeyPem: key.publicKeyPem,
+    fingerprint: key.fingerprint,
+    message: `${file}: ${key.fingerprint}`,
+  };
+}
 
 /** Walks the ledger rows after `from` (every row by default) in order, page by page. */
 async function* ledgerRows(store: Store, from = 0): AsyncGenerator<LedgerRow> {
@@ -103,7 +182,8 @@ export interface CheckpointResult {
  * signing a tampered history would launder it.
  */
 export async function writeCheckpoint(ledger: LedgerAccess): Promise<CheckpointResult> {
-  const report = await verifyLedger(ledger, []);
+  const { store, home, key } = ledger;
+  const report = await verifyLedger({ store, home, key: verifyKeyOf(home, key) }, []);
   if (!report.ok) {
     throw new AirunError(
       "LEDGER_INVALID",
@@ -138,6 +218,7 @@ export interface CheckpointCheck {
   /** The file it came from. */
   readonly source: string;
   readonly treeSize: number | null;
+  /** `unchecked`: the chain breaks before it, or there is no usable key to check its signature. */
   readonly status: "consistent" | "rewritten" | "truncated" | "bad_signature" | "unchecked";
   readonly message: string;
 }
@@ -158,8 +239,13 @@ export interface LedgerReport {
   readonly state: readonly StateMismatch[];
   /** Every problem above, one line each (empty when ok). */
   readonly problems: readonly string[];
-  /** What could not be checked, and why; not a failure (a run older than the inputs hash). */
+  /**
+   * What could not be checked, and why; not a failure (a run older than the inputs hash, no
+   * ledger key where nothing was ever signed).
+   */
   readonly notes: readonly string[];
+  /** The public key signatures were checked with: read from the home, never created. */
+  readonly key: Omit<VerifyKey, "publicKeyPem">;
 }
 
 /**
@@ -170,12 +256,23 @@ export interface LedgerReport {
  * of runs, steps and compensations with their entries (`ledger-state.ts`), fed in the same walk.
  */
 export async function verifyLedger(
-  { store, home, key }: LedgerAccess,
+  { store, home, key }: VerifyAccess,
   extraCheckpoints: readonly { readonly source: string; readonly text: string }[],
 ): Promise<LedgerReport> {
   const checks: CheckpointCheck[] = [];
   const pending = new Map<number, { source: string; root: string; at: number }[]>();
-  for (const cp of [...(await savedCheckpoints(home)), ...extraCheckpoints]) {
+  const checkpoints = [...(await savedCheckpoints(home)), ...extraCheckpoints];
+  for (const cp of checkpoints) {
+    if (key.publicKeyPem === null) {
+      // Without the key a checkpoint proves nothing: anyone could have written it.
+      checks.push({
+        source: cp.source,
+        treeSize: safeTreeSize(cp.text),
+        status: "unchecked",
+        message: `${cp.source}: signature not checked: ${key.message}`,
+      });
+      continue;
+    }
     try {
       const c = verifyCheckpoint(cp.text, key.publicKeyPem);
       const list = pending.get(c.treeSize) ?? [];
@@ -245,6 +342,7 @@ export async function verifyLedger(
     }
   }
   const problems = [
+    ...(key.status === "unreadable" ? [key.message] : []),
     ...(chain.problem ? [chain.problem.message] : []),
     ...checks.filter((c) => c.status !== "consistent").map((c) => c.message),
     ...state.mismatches.map((m) => m.message),
@@ -258,7 +356,18 @@ export async function verifyLedger(
     checkpoints: checks,
     state: state.mismatches,
     problems,
-    notes: state.notes,
+    notes: [
+      ...(key.status === "missing" && checkpoints.length === 0
+        ? [`${key.message} (and there is no checkpoint to check)`]
+        : []),
+      ...state.notes,
+    ],
+    key: {
+      status: key.status,
+      file: key.file,
+      fingerprint: key.fingerprint,
+      message: key.message,
+    },
   };
 }
 
