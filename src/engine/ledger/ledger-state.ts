@@ -27,7 +27,12 @@ import { RecordedRun } from "../../core/ledger-run.js";
 import type { RunRecord, Store } from "../../store/store.js";
 import { EventType } from "../events.js";
 import { newStep, recovered, type StepLedger, stepEntry } from "./recorded-steps.js";
-import { compareRun, compareSteps, type StateMismatch } from "./state-compare.js";
+import {
+  compareRun,
+  compareSteps,
+  type StateMismatch,
+  type VerifiedPlans,
+} from "./state-compare.js";
 
 /** What `compare` found. */
 export interface StateReport {
@@ -146,6 +151,7 @@ export class LedgerStateCheck {
   async compare(store: Store, only?: readonly string[]): Promise<StateReport> {
     const out: StateMismatch[] = [];
     const noInputsHash: string[] = [];
+    const plans: VerifiedPlans = new Map();
     const ids = only ?? (this.#only === undefined ? undefined : [this.#only]);
     const rows =
       ids === undefined
@@ -179,12 +185,12 @@ export class LedgerStateCheck {
         continue;
       }
       if (run.run.created.inputsSha256 === undefined) noInputsHash.push(row.id);
-      compareRun(row, run.run, out);
+      compareRun(row, run.run, plans, out);
       const [steps, comps] = await Promise.all([
         store.getSteps(row.id),
         store.getCompensations(row.id),
       ]);
-      await compareSteps(store, row.id, run.steps, steps, comps, out);
+      compareSteps(row.id, run.steps, steps, comps, out);
     }
     return { mismatches: out, notes: inputsNote(noInputsHash) };
   }

@@ -9,7 +9,6 @@
  * (`recovery/prepare-resume.ts`), sessions' evidence and the drift gate.
  */
 import { DRIFT_GATE_STEP } from "../../core/governance.js";
-import { hashJson } from "../../core/hash.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { LedgerRow } from "../../core/ledger.js";
 import { CompensationStatus, StepStatus } from "../../core/status.js";
@@ -26,10 +25,15 @@ export interface Said<T = JsonValue> {
   readonly type: string | null;
 }
 
-/** A field the ledger records by hash: `value` is the SHA-256 (null for a null value). */
-export interface HashSaid extends Said<string | null> {
-  /** The key the entry recorded it under (`outputs` or `outputs_sha256`). */
+/**
+ * A step's inputs or outputs (or undo data) as an entry recorded them: the value itself, or at
+ * audit level BASIC only the SHA-256 of its canonical JSON.
+ */
+export interface HashSaid extends Said {
+  /** The key the entry recorded it under (`outputs`, or `outputs_sha256` for a hash). */
   readonly key: string;
+  /** `value` is the hash (hex), not the value. */
+  readonly hashed: boolean;
 }
 
 /** Set to a field the last entry changed without recording the new value. */
@@ -79,22 +83,19 @@ export function said<T>(value: T, row: { seq: number; type: string }): Said<T> {
   return { value, seq: row.seq, type: row.type };
 }
 
-/** A hashed field from an entry's `name` (a value) or `name_sha256` (its hash); null if absent. */
+/** A field from an entry's `name` (its value) or `name_sha256` (its hash); undefined if absent. */
 function hashed(data: JsonObject, name: string, row: LedgerRow): HashSaid | undefined {
   const hashKey = `${name}_sha256`;
   if (typeof data[hashKey] === "string") {
-    return { value: data[hashKey] as string, seq: row.seq, type: row.type, key: hashKey };
+    return { value: data[hashKey], seq: row.seq, type: row.type, key: hashKey, hashed: true };
   }
-  if (name in data) {
-    const v = data[name] as JsonValue;
-    return { value: v === null ? null : hashJson(v), seq: row.seq, type: row.type, key: name };
-  }
+  if (name in data) return hashedValue(data[name] as JsonValue, row, name);
   return undefined;
 }
 
-/** A hashed field recorded as a value. */
+/** A field an entry records (or implies) by value. */
 function hashedValue(value: JsonValue, row: LedgerRow, key: string): HashSaid {
-  return { value: value === null ? null : hashJson(value), seq: row.seq, type: row.type, key };
+  return { value, seq: row.seq, type: row.type, key, hashed: false };
 }
 
 /** `data` without the `context_hash` the engine stamps on every step entry. */
@@ -111,8 +112,8 @@ export function newStep(row: LedgerRow): StepLedger {
     first: { seq: row.seq, type: row.type },
     status: initial<string>(StepStatus.PENDING),
     attempts: initial<JsonValue>(0),
-    inputs: { value: null, seq: null, type: null, key: "inputs" },
-    outputs: { value: null, seq: null, type: null, key: "outputs" },
+    inputs: { value: null, seq: null, type: null, key: "inputs", hashed: false },
+    outputs: { value: null, seq: null, type: null, key: "outputs", hashed: false },
     error: initial<JsonValue>(null),
     decision: initial<JsonObject | null>(null),
     approval: null,
