@@ -4,6 +4,7 @@
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { readPublicKey } from "../core/checkpoint.js";
 import { AirunError } from "../core/errors.js";
 import { verifyPack } from "../core/evidence-pack.js";
 import { type CliContext, type CommonOptions, collect, common, withRuntime } from "./cli-kit.js";
@@ -20,7 +21,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
 
   common(ledger.command("verify"))
     .description(
-      "check every entry's hash chain, every saved checkpoint (and --checkpoint files), and that state and ledger agree; exit 7 when anything is wrong",
+      "check every entry's hash chain, every saved checkpoint (and --checkpoint files), and that every field the entries record of runs, steps and compensations agrees with their rows; exit 7 when anything is wrong",
     )
     .option(
       "--checkpoint <file>",
@@ -45,6 +46,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
           )) {
             out(`  ✗ ${p}\n`);
           }
+          for (const n of report.notes) out(`  · ${n}\n`);
         }
         process.exitCode = report.ok ? ExitCode.OK : ExitCode.VERIFY_FAILED;
       });
@@ -63,7 +65,9 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
     });
 
   common(ledger.command("export"))
-    .description("write a run's evidence pack: spec, policies, entries, proofs, signed checkpoint")
+    .description(
+      "write a run's evidence pack: spec, policies, entries, proofs, signed checkpoint; exit 7 (nothing written) when the ledger does not verify or the run's state disagrees with it",
+    )
     .argument("<run-id>")
     .requiredOption("--out <file>", "where to write the pack")
     .action(async (runId: string, opts: CommonOptions & { out: string }) => {
@@ -85,7 +89,11 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
     .option("--json", "print one JSON object instead of human output")
     .action(async (file: string, opts: { key?: string; json?: boolean }) => {
       const text = await readUserFile(file);
-      const key = opts.key === undefined ? undefined : await readUserFile(opts.key);
+      // A damaged key file is named (CHECKPOINT_INVALID_KEY, exit 7), not blamed on the pack.
+      const key =
+        opts.key === undefined
+          ? undefined
+          : readPublicKey(await readUserFile(opts.key), opts.key).pem;
       const report = verifyPack(text, key);
       if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
       else {

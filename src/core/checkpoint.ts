@@ -198,6 +198,28 @@ export function publicKeyFingerprint(publicKey: crypto.KeyObject | string): stri
   return `SHA256:${digest.toString("base64").replace(/=+$/, "")}`;
 }
 
+/**
+ * The Ed25519 public key a key file holds (SPKI PEM; a private key gives its public half), as
+ * SPKI PEM with its fingerprint. Throws `CHECKPOINT_INVALID_KEY` naming `source` (the file) when
+ * the text is not such a key, so that whoever reads the error knows which file is damaged.
+ */
+export function readPublicKey(text: string, source: string): { pem: string; fingerprint: string } {
+  try {
+    const key = toKey(text, "public");
+    return {
+      pem: key.export({ type: "spki", format: "pem" }) as string,
+      fingerprint: publicKeyFingerprint(key),
+    };
+  } catch (err) {
+    throw new AirunError(
+      "CHECKPOINT_INVALID_KEY",
+      `${source}: not a usable Ed25519 public key (${(err as Error).message})`,
+      { file: source },
+      { cause: err },
+    );
+  }
+}
+
 /** signed-note Ed25519 key id: SHA-256(name || 0x0A || 0x01 || public key)[0:4]. */
 function keyId(keyName: string, rawKey: Uint8Array): Uint8Array {
   const h = crypto.createHash("sha256");

@@ -182,6 +182,7 @@ export const ERROR_CODES = Object.freeze({
   LLM_RESPONSE_TOO_LARGE: [F, "the model provider's answer was larger than allowed"],
   // verification
   LEDGER_INVALID: [V, "the ledger does not verify"],
+  LEDGER_STATE_MISMATCH: [V, "a run's state disagrees with its ledger entries"],
   LEDGER_KEY_MISMATCH: [V, "the ledger key does not match the one the home was created with"],
   PACK_MALFORMED: [V, "the evidence pack is malformed"],
   CHECKPOINT_MALFORMED: [V, "the checkpoint is malformed"],

@@ -1,6 +1,7 @@
 /**
  * @module Evidence packs: one self-contained file proving what happened in a run, checkable
- * offline by someone who does not trust the sender. It holds the run's summary, its spec text,
+ * offline by someone who does not trust the sender. It holds the run's summary (checked against
+ * the run's own entries, so it cannot tell another story than they do), its spec text,
  * the text of every policy its decisions name, the run's ledger entries (canonical text) with
  * RFC 6962 inclusion proofs, a signed checkpoint of the whole ledger those proofs lead to, and
  * the ledger's public key; the pack itself is signed with that key and written as canonical
@@ -12,6 +13,7 @@ import { publicKeyFingerprint, verifyCheckpoint } from "./checkpoint.js";
 import { AirunError } from "./errors.js";
 import { canonicalJson, sha256Hex } from "./hash.js";
 import { isPlainObject, type JsonValue } from "./json.js";
+import { type Recorded, RecordedRun, type RunEntry } from "./ledger-run.js";
 import { fromHex, leafHash, toHex, verifyInclusion } from "./merkle.js";
 import type { Plan } from "./plan.js";
 import { computeSpecHash } from "./plan-schema.js";
@@ -82,8 +84,9 @@ export interface PackReport {
 
 /**
  * Verifies a pack's file text offline: canonical bytes, signature, checkpoint signature, every
- * entry's inclusion proof, that every entry belongs to the run, the spec and policy hashes, and
- * that every decision's policy is in the pack. With `trustedKey` (PEM), the pack must have been
+ * entry's inclusion proof, that every entry belongs to the run, the spec and policy hashes,
+ * that every decision's policy is in the pack, and that the run's summary (kind, name, version,
+ * principal, status, outcome, reason) is what its entries record. With `trustedKey` (PEM), the pack must have been
  * signed by that key (otherwise the embedded key is taken at its word: compare the fingerprint).
  */
 export function verifyPack(text: string, trustedKey?: string): PackReport {
@@ -115,13 +118,19 @@ export function verifyPack(text: string, trustedKey?: string): PackReport {
     } else if (!verify(null, Buffer.from(canonicalJson(body)), key, sig)) {
       problems.push("the pack's signature does not match its content");
     }
-    if (trustedKey !== undefined) {
-      if (publicKeyFingerprint(trustedKey) !== fingerprint) {
-        problems.push(`the pack is signed by key ${fingerprint}, not by the trusted key`);
-      }
-    }
   } catch (err) {
     problems.push(`public_key: ${(err as Error).message}`);
+  }
+  if (trustedKey !== undefined) {
+    let trusted: string | undefined;
+    try {
+      trusted = publicKeyFingerprint(trustedKey);
+    } catch (err) {
+      problems.push(`the trusted key: ${(err as Error).message}`);
+    }
+    if (trusted !== undefined && trusted !== fingerprint) {
+      problems.push(`the pack is signed by key ${fingerprint}, not by the trusted key`);
+    }
   }
   let treeSize: number | null = null;
   let root: Uint8Array | undefined;
@@ -141,18 +150,22 @@ export function verifyPack(text: string, trustedKey?: string): PackReport {
     policies.add(p.hash);
   }
   const hashes = new Map(pack.entries.map((e) => [e.seq, toHex(leafHash(e.entry))]));
+  /** The run's entries that parse and belong to it, for the summary check. */
+  const mine: RunEntry[] = [];
   for (const e of pack.entries) {
     const where = `entry ${e.seq}`;
-    let parsed: Record<string, JsonValue>;
-    try {
-      parsed = JSON.parse(e.entry) as Record<string, JsonValue>;
-    } catch {
-      problems.push(`${where}: not JSON`);
+    const parsed = safeParse(e.entry);
+    if (parsed === undefined) {
+      problems.push(`${where}: not a JSON object`);
       continue;
     }
     if (!isCanonical(parsed, e.entry)) problems.push(`${where}: not canonical JSON`);
     if (parsed.seq !== e.seq) problems.push(`${where}: its text says seq ${String(parsed.seq)}`);
     if (parsed.run !== pack.run.id) problems.push(`${where}: belongs to another run`);
+    else if (parsed.seq === e.seq && typeof parsed.type === "string") {
+      const at = typeof parsed.at === "number" ? parsed.at : 0;
+      mine.push({ seq: e.seq, at, type: parsed.type, data: parsed.data ?? null });
+    }
     const before = hashes.get(e.seq - 1);
     if (before !== undefined && parsed.prev !== before) {
       problems.push(
@@ -172,6 +185,7 @@ export function verifyPack(text: string, trustedKey?: string): PackReport {
       verifyInclusion(leafHash(e.entry), e.seq - 1, treeSize, e.proof.map(fromHex), root);
     if (!ok) problems.push(`${where}: its inclusion proof does not lead to the checkpoint's root`);
   }
+  checkSummary(pack, mine, problems);
   return result({
     runId: pack.run.id,
     entries: pack.entries.length,
@@ -212,6 +226,35 @@ function checkSpec(pack: EvidencePack, problems: string[]): void {
   }
   if ((data as Record<string, JsonValue>).spec_hash !== pack.run.spec_hash) {
     problems.push("run: its spec hash differs from the one the run.created entry recorded");
+  }
+}
+
+/**
+ * The pack's summary of the run against what the run's own entries record (`ledger-run.ts`):
+ * a summary copied from an edited runs table must not pass for the run's story. Fields the
+ * entries leave unknown (the outcome while the run is rolling back) are not compared.
+ */
+function checkSummary(pack: EvidencePack, entries: RunEntry[], problems: string[]): void {
+  const recorded = new RecordedRun();
+  for (const e of [...entries].sort((a, b) => a.seq - b.seq)) recorded.push(e);
+  const created = recorded.created;
+  if (created === null) return; // reported by checkSpec
+  const fields: [keyof EvidencePack["run"], Recorded<JsonValue> | null][] = [
+    ["kind", { value: created.kind, seq: created.seq, type: "run.created" }],
+    ["name", { value: created.name, seq: created.seq, type: "run.created" }],
+    ["version", { value: created.version, seq: created.seq, type: "run.created" }],
+    ["principal", { value: created.principal, seq: created.seq, type: "run.created" }],
+    ["status", recorded.status],
+    ["outcome", recorded.outcome],
+    ["reason", recorded.reason],
+  ];
+  for (const [field, said] of fields) {
+    if (said === null) continue;
+    const given = pack.run[field] as JsonValue;
+    if (canonicalJson(given) === canonicalJson(said.value)) continue;
+    problems.push(
+      `run.${field}: the pack says ${JSON.stringify(given)}, its entries say ${JSON.stringify(said.value)} (entry ${said.seq}, ${said.type})`,
+    );
   }
 }
 
@@ -256,6 +299,11 @@ function parsePack(text: string): EvidencePack {
   const run = pack.run as unknown as Record<string, unknown>;
   for (const f of ["id", "kind", "name", "version", "principal", "status", "spec_hash"]) {
     if (typeof run[f] !== "string") throw packError(`field "run.${f}" is missing or malformed`);
+  }
+  for (const f of ["outcome", "reason"]) {
+    if (run[f] !== null && typeof run[f] !== "string") {
+      throw packError(`field "run.${f}" must be a string or null`);
+    }
   }
   pack.policies.forEach((p, i) => {
     if (!isPlainObject(p as unknown as JsonValue) || !HEX64.test(String(p.hash))) {

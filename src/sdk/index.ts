@@ -115,7 +115,7 @@ export type {
   VersionBaselines,
 } from "../engine/governance/baselines.js";
 export type { CheckpointCheck, CheckpointResult, LedgerReport } from "../engine/ledger/ledger.js";
-export type { StateMismatch } from "../engine/ledger/ledger-state.js";
+export type { StateMismatch } from "../engine/ledger/state-compare.js";
 export {
   type Divergence,
   DivergenceKind,

@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateLedgerKeyPair } from "../../src/core/checkpoint.js";
 import { airun } from "../support/cli.js";
-import { type Project, project, type RunJson, tempRoot } from "./project.js";
+import { background, type Project, project, type RunJson, tempRoot, waitFor } from "./project.js";
 
 const root = tempRoot("ledger");
 afterAll(() => root.cleanup());
@@ -249,6 +249,51 @@ describe("airun ledger", () => {
     expect(exp.stderr).toContain("LEDGER_INVALID");
     expect(exp.stderr).toContain(`entry ${k} (step.intent)`);
     expect(existsSync(join(p.dir, "after.json"))).toBe(false);
+  });
+});
+
+describe("verifying a ledger another process is writing", () => {
+  it("ledger verify and ledger export during a run in another process exit 0: the run's own progress is not mistaken for tampering", async () => {
+    const p = project(root.path, {
+      policy: `${POLICY}  - id: sys-ok\n    principal: "agent:*"\n    capability: "sys.*"\n    decision: ALLOW\n`,
+    });
+    const steps = Array.from(
+      { length: 12 },
+      (_, i) =>
+        `  - id: w${i}\n    capability: io.fs.write_file\n${i ? `    depends_on: [s${i - 1}]\n` : ""}    inputs: { path: "f${i}.txt", content: "x" }\n` +
+        `  - id: s${i}\n    capability: sys.sleep\n    depends_on: [w${i}]\n    inputs: { ms: 120 }\n`,
+    ).join("");
+    p.write("wf.yaml", `name: busy\nversion: 1\nprincipal: agent:e2e\nsteps:\n${steps}`);
+    const running = background(["run", "wf.yaml", "--json"], p.dir);
+    const home = join(p.dir, "home");
+    try {
+      const runId = await waitFor("the run's first entries", async () => {
+        if (!existsSync(join(home, "airun.db"))) return undefined;
+        const db = new Database(join(home, "airun.db"), { readonly: true });
+        try {
+          const row = db.prepare("SELECT id FROM runs LIMIT 1").get() as { id: string } | undefined;
+          return row?.id;
+        } catch {
+          return undefined;
+        } finally {
+          db.close();
+        }
+      });
+      let checked = 0;
+      while (running.child.exitCode === null && checked < 6) {
+        const v = await p.run(["ledger", "verify"]);
+        expect(v.code, v.stdout + v.stderr).toBe(0);
+        const e = await p.run(["ledger", "export", runId, "--out", `live-${checked}.json`]);
+        expect(e.code, e.stderr).toBe(0);
+        const vp = await p.run(["ledger", "verify-pack", `live-${checked}.json`]);
+        expect(vp.code, vp.stdout).toBe(0);
+        checked += 1;
+      }
+      expect(checked).toBeGreaterThan(0);
+    } finally {
+      const done = await running.done;
+      expect(done.code, done.stderr).toBe(0);
+    }
   });
 });
 

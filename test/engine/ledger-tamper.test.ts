@@ -432,11 +432,15 @@ describe("truncation", () => {
     expect(report.state).toContainEqual({
       runId: completedRunId,
       stepId: null,
+      field: "status",
+      seq: seqOf("run.started", completedRunId),
       message: `run ${completedRunId} is COMPLETED, but its last status entry is run.started`,
     });
     expect(report.state).toContainEqual({
       runId: completedRunId,
       stepId: "r",
+      field: "status",
+      seq: null,
       message: `step ${completedRunId}/r is SUCCEEDED, but its last entry is missing`,
     });
     expect(report.problems).toEqual(report.state.map((s) => s.message));
@@ -523,6 +527,10 @@ describe("a consistently rewritten chain", () => {
         `UPDATE events SET data = replace(data, '"rule_ids":["fs-ok"]', '"rule_ids":["sys-ok"]') WHERE seq = ?`,
       ).run(k);
       rechainFrom(db, k);
+      // The row too, so that state and ledger agree again: only the checkpoints can tell.
+      db.prepare(
+        `UPDATE steps SET decision = json_set(decision, '$.rule_ids', json('["sys-ok"]')) WHERE run_id = ? AND step_id = 'a'`,
+      ).run(completedRunId);
     });
     expect(readRows(c.home)[k - 1]?.data).toContain("sys-ok");
     const report = await verify(c.open, [cp.external]);
@@ -540,6 +548,30 @@ describe("a consistently rewritten chain", () => {
     expect((await verify(c.open)).ok).toBe(true);
   });
 
+  it("a rewrite of the entries alone (the rows untouched) is caught by the state check, even with no checkpoint left", async () => {
+    const c = await copyFixture();
+    const k = seqOf("step.decision", completedRunId, "a");
+    tamper(c.home, (db) => {
+      db.prepare(
+        `UPDATE events SET data = replace(data, '"rule_ids":["fs-ok"]', '"rule_ids":["sys-ok"]') WHERE seq = ?`,
+      ).run(k);
+      rechainFrom(db, k);
+    });
+    const report = await verify(c.open);
+    expect(report.chain).toBeNull();
+    expect(report.checkpoints).toEqual([]);
+    expect(report.ok).toBe(false);
+    expect(report.state).toEqual([
+      {
+        runId: completedRunId,
+        stepId: "a",
+        field: "decision",
+        seq: k,
+        message: `step ${completedRunId}/a: decision.rule_ids[0] is "fs-ok" in the steps table, but entry ${k} (step.decision) records "sys-ok"`,
+      },
+    ]);
+  });
+
   it("replacing the home's key pair to re-sign does not launder it: the external checkpoint fails its signature", async () => {
     const c = await copyFixture();
     const cp = await checkpoint(c);
@@ -549,6 +581,8 @@ describe("a consistently rewritten chain", () => {
         "UPDATE events SET data = replace(data, 'agent:ledger', 'agent:other') WHERE seq = ?",
       ).run(k);
       rechainFrom(db, 1);
+      // The row too: state agrees with the rewritten ledger, which the new key then signs.
+      db.prepare("UPDATE runs SET principal = 'agent:other' WHERE id = ?").run(rolledBackRunId);
     });
     await rm(join(c.home, "checkpoints"), { recursive: true });
     await rm(join(c.home, "keys"), { recursive: true });
@@ -618,6 +652,13 @@ describe("forged checkpoints", () => {
 
   it("a checkpoint file that is not a checkpoint at all is bad_signature with no tree size", async () => {
     const c = await copyFixture();
+    // The home's key exists (a verification does not create it; the first signature does).
+    const rt = await c.open();
+    try {
+      await rt.ledgerPublicKey();
+    } finally {
+      await rt.close();
+    }
     const junk = { source: join(c.dir, "junk.txt"), text: "hello\n" };
     const report = await verify(c.open, [junk]);
     expect(report.ok).toBe(false);

@@ -58,6 +58,23 @@ export async function keySet(
   return readAll(dir, names);
 }
 
+/**
+ * Reads one file of the key set `<home>/keys/<set>/`, or undefined when it does not exist.
+ * Never creates anything: for those who only check (a verification must not mint a key).
+ */
+export async function readKeyFile(
+  home: string,
+  set: string,
+  name: string,
+): Promise<Buffer | undefined> {
+  try {
+    return await readFile(join(home, "keys", set, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
 async function readAll(dir: string, names: readonly string[]): Promise<Record<string, Buffer>> {
   const out: Record<string, Buffer> = {};
   for (const name of names) out[name] = await readFile(join(dir, name));

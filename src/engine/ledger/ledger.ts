@@ -1,5 +1,6 @@
 /**
- * @module The ledger (TraceVault) as a service: the signing key kept under the home directory,
+ * @module The ledger (TraceVault) as a service: the signing key kept under the home directory
+ * (created by the first signature, never by a verification, which reads the public key alone),
  * signed checkpoints, whole-ledger verification (chain, checkpoints, state ↔ ledger agreement)
  * and evidence-pack export. The entry format and chain are `core/ledger.ts`; the store appends
  * entries in the same transaction as the state they record.
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import {
   generateLedgerKeyPair,
   parseCheckpoint,
-  publicKeyFingerprint,
+  readPublicKey,
   signCheckpoint,
   verifyCheckpoint,
 } from "../../core/checkpoint.js";
@@ -20,14 +21,22 @@ import { isPlainObject, type JsonValue } from "../../core/json.js";
 import { ChainVerifier, entryText, type LedgerProblem, type LedgerRow } from "../../core/ledger.js";
 import { inclusionProofs, MerkleAccumulator, merkleRoot, toHex } from "../../core/merkle.js";
 import type { Store } from "../../store/store.js";
-import { keySet } from "../keys/key-files.js";
-import { checkStateAgainstLedger, type StateMismatch } from "./ledger-state.js";
+import { keySet, readKeyFile } from "../keys/key-files.js";
+import { LedgerStateCheck, type StateReport } from "./ledger-state.js";
+import type { StateMismatch } from "./state-compare.js";
 
 /** Rows read from the store per page while walking the ledger. */
 const PAGE = 5000;
 
 /** Key name in signed notes. */
 const KEY_NAME = "airun-ledger";
+
+/** What a verification works with: the store, the home (checkpoints), the public key if any. */
+export interface VerifyAccess {
+  readonly store: Store;
+  readonly home: string;
+  readonly key: VerifyKey;
+}
 
 /** What the ledger service works with: the store, the home (checkpoints), the key, the clock. */
 export interface LedgerAccess {
@@ -62,23 +71,94 @@ export async function loadLedgerKey(home: string): Promise<LedgerKey> {
   });
   const privateKeyPem = files[PRIVATE]!.toString("utf8");
   const publicKeyPem = files[PUBLIC]!.toString("utf8");
-  if (publicKeyFingerprint(privateKeyPem) !== publicKeyFingerprint(publicKeyPem)) {
+  // Each file read as a key, so that a damaged one is named (CHECKPOINT_INVALID_KEY, exit 7).
+  const ofPrivate = readPublicKey(privateKeyPem, join(keyDir(home), PRIVATE));
+  const { fingerprint } = readPublicKey(publicKeyPem, join(keyDir(home), PUBLIC));
+  if (ofPrivate.fingerprint !== fingerprint) {
     throw new AirunError(
       "LEDGER_KEY_MISMATCH",
-      `${home}/keys/ledger: ${PUBLIC} is not the public key of ${PRIVATE}; restore the pair from a backup`,
+      `${keyDir(home)}: ${PUBLIC} is not the public key of ${PRIVATE}; restore the pair from a backup`,
       { home },
     );
   }
-  const fingerprint = publicKeyFingerprint(publicKeyPem);
   return { privateKeyPem, publicKeyPem, fingerprint, origin: `airun ledger ${fingerprint}` };
 }
 
 const PRIVATE = "ledger.ed25519";
 const PUBLIC = "ledger.ed25519.pub";
 
-/** Walks every ledger row in order, page by page. */
-async function* ledgerRows(store: Store): AsyncGenerator<LedgerRow> {
-  let after = 0;
+const keyDir = (home: string) => join(home, "keys", "ledger");
+
+/**
+ * The public key a verification checks signatures with, read from the home and never created:
+ * `ok`, `missing` (no key files: nothing was ever signed here, or they were removed) or
+ * `unreadable` (a file that is not a usable Ed25519 key, named in `message`).
+ */
+export interface VerifyKey {
+  readonly status: "ok" | "missing" | "unreadable";
+  /** The key file read, or looked for. */
+  readonly file: string;
+  readonly publicKeyPem: string | null;
+  readonly fingerprint: string | null;
+  readonly message: string;
+}
+
+/**
+ * Reads the ledger's public key for a verification, creating nothing: `ledger.ed25519.pub`,
+ * else the public half of `ledger.ed25519` when only the public file is gone.
+ */
+export async function readLedgerPublicKey(home: string): Promise<VerifyKey> {
+  const dir = keyDir(home);
+  for (const name of [PUBLIC, PRIVATE]) {
+    const file = join(dir, name);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await readKeyFile(home, "ledger", name);
+    } catch (err) {
+      return unreadable(file, `${file}: cannot be read (${(err as Error).message})`);
+    }
+    if (bytes === undefined) continue;
+    try {
+      const key = readPublicKey(bytes.toString("utf8"), file);
+      return {
+        status: "ok",
+        file,
+        publicKeyPem: key.pem,
+        fingerprint: key.fingerprint,
+        message: `${file}: ${key.fingerprint}`,
+      };
+    } catch (err) {
+      return unreadable(file, (err as Error).message);
+    }
+  }
+  return {
+    status: "missing",
+    file: join(dir, PUBLIC),
+    publicKeyPem: null,
+    fingerprint: null,
+    message: `no ledger key in ${dir}: no signature can be checked`,
+  };
+}
+
+function unreadable(file: string, message: string): VerifyKey {
+  return { status: "unreadable", file, publicKeyPem: null, fingerprint: null, message };
+}
+
+/** The verification key of a loaded key pair. */
+export function verifyKeyOf(home: string, key: LedgerKey): VerifyKey {
+  const file = join(keyDir(home), PUBLIC);
+  return {
+    status: "ok",
+    file,
+    publicKeyPem: key.publicKeyPem,
+    fingerprint: key.fingerprint,
+    message: `${file}: ${key.fingerprint}`,
+  };
+}
+
+/** Walks the ledger rows after `from` (every row by default) in order, page by page. */
+async function* ledgerRows(store: Store, from = 0): AsyncGenerator<LedgerRow> {
+  let after = from;
   for (;;) {
     const rows = await store.ledgerRows(after, PAGE);
     yield* rows;
@@ -102,7 +182,8 @@ export interface CheckpointResult {
  * signing a tampered history would launder it.
  */
 export async function writeCheckpoint(ledger: LedgerAccess): Promise<CheckpointResult> {
-  const report = await verifyLedger(ledger, []);
+  const { store, home, key } = ledger;
+  const report = await verifyLedger({ store, home, key: verifyKeyOf(home, key) }, []);
   if (!report.ok) {
     throw new AirunError(
       "LEDGER_INVALID",
@@ -137,6 +218,7 @@ export interface CheckpointCheck {
   /** The file it came from. */
   readonly source: string;
   readonly treeSize: number | null;
+  /** `unchecked`: the chain breaks before it, or there is no usable key to check its signature. */
   readonly status: "consistent" | "rewritten" | "truncated" | "bad_signature" | "unchecked";
   readonly message: string;
 }
@@ -153,26 +235,44 @@ export interface LedgerReport {
   /** The first broken entry, if any. */
   readonly chain: LedgerProblem | null;
   readonly checkpoints: readonly CheckpointCheck[];
-  /** Committed state that the ledger does not explain, or the reverse. */
+  /** Committed state that the ledger does not explain, or the reverse, field by field. */
   readonly state: readonly StateMismatch[];
   /** Every problem above, one line each (empty when ok). */
   readonly problems: readonly string[];
+  /**
+   * What could not be checked, and why; not a failure (a run older than the inputs hash, no
+   * ledger key where nothing was ever signed).
+   */
+  readonly notes: readonly string[];
+  /** The public key signatures were checked with: read from the home, never created. */
+  readonly key: Omit<VerifyKey, "publicKeyPem">;
 }
 
 /**
  * Verifies the whole ledger: every entry's chain hash (an edit, deletion, insertion or
  * reordering breaks it at the first bad entry), every checkpoint saved under the home directory
  * plus `extraCheckpoints` (signature, then the root of the first `treeSize` entries: a rewritten
- * history or a truncated ledger no longer matches), and the agreement of runs and steps with
- * their entries.
+ * history or a truncated ledger no longer matches), and the agreement of every recorded field
+ * of runs, steps and compensations with their entries (`ledger-state.ts`), fed in the same walk.
  */
 export async function verifyLedger(
-  { store, home, key }: LedgerAccess,
+  { store, home, key }: VerifyAccess,
   extraCheckpoints: readonly { readonly source: string; readonly text: string }[],
 ): Promise<LedgerReport> {
   const checks: CheckpointCheck[] = [];
   const pending = new Map<number, { source: string; root: string; at: number }[]>();
-  for (const cp of [...(await savedCheckpoints(home)), ...extraCheckpoints]) {
+  const checkpoints = [...(await savedCheckpoints(home)), ...extraCheckpoints];
+  for (const cp of checkpoints) {
+    if (key.publicKeyPem === null) {
+      // Without the key a checkpoint proves nothing: anyone could have written it.
+      checks.push({
+        source: cp.source,
+        treeSize: safeTreeSize(cp.text),
+        status: "unchecked",
+        message: `${cp.source}: signature not checked: ${key.message}`,
+      });
+      continue;
+    }
     try {
       const c = verifyCheckpoint(cp.text, key.publicKeyPem);
       const list = pending.get(c.treeSize) ?? [];
@@ -190,6 +290,7 @@ export async function verifyLedger(
   }
   const chain = new ChainVerifier();
   const tree = new MerkleAccumulator();
+  const stateCheck = new LedgerStateCheck();
   const compare = () => {
     for (const cp of pending.get(tree.size) ?? []) {
       const root = toHex(tree.root());
@@ -206,12 +307,21 @@ export async function verifyLedger(
     pending.delete(tree.size);
   };
   compare();
-  for await (const row of ledgerRows(store)) {
-    const leaf = chain.push(row);
-    if (leaf === undefined) break;
-    tree.push(leaf);
-    compare();
-  }
+  /** Walks (on from the last verified entry) to the ledger's current end. */
+  const walk = async () => {
+    for await (const row of ledgerRows(store, chain.size)) {
+      const leaf = chain.push(row);
+      if (leaf === undefined) break;
+      tree.push(leaf);
+      stateCheck.observe(row);
+      compare();
+    }
+  };
+  await walk();
+  // Past a broken link nothing is proven: state is only compared with a whole, verified ledger.
+  const state = chain.problem
+    ? { mismatches: [], notes: [] }
+    : await settleState(store, stateCheck, walk, () => chain.problem !== undefined);
   for (const [size, list] of pending) {
     for (const cp of list) {
       checks.push(
@@ -231,11 +341,11 @@ export async function verifyLedger(
       );
     }
   }
-  const state = chain.problem ? [] : await checkStateAgainstLedger(store);
   const problems = [
+    ...(key.status === "unreadable" ? [key.message] : []),
     ...(chain.problem ? [chain.problem.message] : []),
     ...checks.filter((c) => c.status !== "consistent").map((c) => c.message),
-    ...state.map((m) => m.message),
+    ...state.mismatches.map((m) => m.message),
   ];
   return {
     ok: problems.length === 0,
@@ -244,9 +354,58 @@ export async function verifyLedger(
     root: toHex(tree.root()),
     chain: chain.problem ?? null,
     checkpoints: checks,
-    state,
+    state: state.mismatches,
     problems,
+    notes: [
+      ...(key.status === "missing" && checkpoints.length === 0
+        ? [`${key.message} (and there is no checkpoint to check)`]
+        : []),
+      ...state.notes,
+    ],
+    key: {
+      status: key.status,
+      file: key.file,
+      fingerprint: key.fingerprint,
+      message: key.message,
+    },
   };
+}
+
+/** How many times a run another process keeps changing is compared again before it counts. */
+const SETTLE_ROUNDS = 20;
+
+/**
+ * Compares state with the entries walked so far, allowing for other processes: rows are read
+ * after the entries, so a run changed in between disagrees for that reason alone (each change
+ * commits its entry with it). A run that disagrees is compared again once `walk` has read the
+ * entries appended since; if it has none, nothing changed it since its rows were read and the
+ * disagreement is real. Every change of a run appends an entry, so a run that keeps changing
+ * shows it, and is compared again (up to `SETTLE_ROUNDS` times).
+ */
+async function settleState(
+  store: Store,
+  check: LedgerStateCheck,
+  walk: () => Promise<void>,
+  broken: () => boolean,
+): Promise<StateReport> {
+  let report = await check.compare(store);
+  for (let round = 0; round < SETTLE_ROUNDS && report.mismatches.length > 0; round++) {
+    const suspects = [...new Set(report.mismatches.map((m) => m.runId))];
+    const before = suspects.map((id) => check.lastSeq(id));
+    await walk();
+    if (broken()) break;
+    const moved = suspects.filter((id, i) => check.lastSeq(id) !== before[i]);
+    if (moved.length === 0) break;
+    const again = await check.compare(store, moved);
+    report = {
+      mismatches: [
+        ...report.mismatches.filter((m) => !moved.includes(m.runId)),
+        ...again.mismatches,
+      ],
+      notes: report.notes,
+    };
+  }
+  return report;
 }
 
 /** The tree size a checkpoint text claims, if it parses. */
@@ -275,27 +434,52 @@ async function savedCheckpoints(home: string): Promise<{ source: string; text: s
 
 /**
  * Builds a run's evidence pack (`core/evidence-pack.ts`): verifies the whole ledger while
- * collecting its leaves, signs and saves a fresh checkpoint, proves each of the run's entries
- * against it, and signs the pack. Returns the pack's file text.
+ * collecting its leaves and the run's state against its entries (refusing, `LEDGER_STATE_MISMATCH`,
+ * a run whose rows tell another story than its entries: the pack's summary is taken from them),
+ * signs and saves a fresh checkpoint, proves each of the run's entries against it, and signs the
+ * pack. Returns the pack's file text.
  */
 export async function exportEvidencePack(ledger: LedgerAccess, runId: string): Promise<string> {
   const { store, key } = ledger;
   const run = await store.getRun(runId);
   if (run === undefined) throw new NotFoundError(`run ${runId}`, { runId });
   const chain = new ChainVerifier();
+  const stateCheck = new LedgerStateCheck(runId);
   const leaves: Uint8Array[] = [];
   const mine: { row: LedgerRow; prev: string }[] = [];
-  for await (const row of ledgerRows(store)) {
-    const prev = chain.head;
-    const leaf = chain.push(row);
-    if (leaf === undefined) break;
-    leaves.push(leaf);
-    if (row.runId === runId) mine.push({ row, prev });
-  }
-  if (chain.problem) {
+  const walk = async () => {
+    for await (const row of ledgerRows(store, chain.size)) {
+      const prev = chain.head;
+      const leaf = chain.push(row);
+      if (leaf === undefined) break;
+      leaves.push(leaf);
+      if (row.runId === runId) {
+        mine.push({ row, prev });
+        stateCheck.observe(row);
+      }
+    }
+  };
+  const refuseBroken = () => {
+    if (!chain.problem) return;
     throw new AirunError(
       "LEDGER_INVALID",
       `the ledger does not verify, refusing to export evidence from it: ${chain.problem.message}`,
+    );
+  };
+  await walk();
+  refuseBroken();
+  const { mismatches } = await settleState(
+    store,
+    stateCheck,
+    walk,
+    () => chain.problem !== undefined,
+  );
+  refuseBroken();
+  if (mismatches.length > 0) {
+    throw new AirunError(
+      "LEDGER_STATE_MISMATCH",
+      `run ${runId} disagrees with its ledger, refusing to export evidence of it: ${mismatches.map((m) => m.message).join("; ")}`,
+      { runId, fields: [...new Set(mismatches.map((m) => m.field))] },
     );
   }
   const checkpoint = await saveCheckpoint(ledger, leaves.length, toHex(merkleRoot(leaves)));
@@ -315,6 +499,13 @@ export async function exportEvidencePack(ledger: LedgerAccess, runId: string): P
       return { hash, text: bytes === undefined ? null : new TextDecoder().decode(bytes) };
     }),
   );
+  // The summary tells what the entries tell (the rows agree; a run still moving in another
+  // process may have gone further than the entries in the pack): the status, outcome and
+  // reason they record, the row's only where they leave it unknown.
+  const recorded = stateCheck.recorded(runId);
+  const row = (await store.getRun(runId)) ?? run;
+  const text = (v: JsonValue | undefined, fallback: string | null) =>
+    v === undefined ? fallback : typeof v === "string" ? v : null;
   const body: EvidencePackBody = {
     format: PACK_FORMAT,
     created_at: ledger.clock.now(),
@@ -324,9 +515,9 @@ export async function exportEvidencePack(ledger: LedgerAccess, runId: string): P
       name: run.name,
       version: run.specVersion,
       principal: run.principal,
-      status: run.status,
-      outcome: run.outcome,
-      reason: run.reason,
+      status: recorded?.status?.value ?? row.status,
+      outcome: text(recorded?.outcome?.value, row.outcome),
+      reason: text(recorded?.reason?.value, row.reason),
       spec_hash: run.specHash,
     },
     spec: { text: run.specText, plan: run.plan },

@@ -33,6 +33,8 @@ import {
   type LedgerKey,
   type LedgerReport,
   loadLedgerKey,
+  readLedgerPublicKey,
+  verifyKeyOf,
   verifyLedger,
   writeCheckpoint,
 } from "../ledger/ledger.js";
@@ -295,7 +297,12 @@ export class Runtime {
   async verifyLedger(
     checkpoints: readonly { readonly source: string; readonly text: string }[] = [],
   ): Promise<LedgerReport> {
-    return verifyLedger(await this.#ledger(), checkpoints);
+    // A verification never creates the signing key: it reads the public key, if there is one.
+    const home = this.config.home;
+    const key = this.#ledgerKey
+      ? verifyKeyOf(home, await this.#ledgerKey)
+      : await readLedgerPublicKey(home);
+    return verifyLedger({ store: this.#ctx.store, home, key }, checkpoints);
   }
 
   /** Signs a checkpoint of the (verified) ledger and saves it under the home directory. */

@@ -4,7 +4,7 @@
  * batch that creates them with their `run.created` / `run.started` ledger entries.
  */
 import { type AirunError, CapabilityError } from "../../core/errors.js";
-import { sha256Hex } from "../../core/hash.js";
+import { hashJson, sha256Hex } from "../../core/hash.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { Plan } from "../../core/plan.js";
 import { RunStatus, StepStatus } from "../../core/status.js";
@@ -81,7 +81,7 @@ export function errorJson(e: AirunError): JsonObject {
 
 /**
  * The batch creating a run: its row, its steps, and the entries saying what it is (spec and
- * its text's hash, principal, the policy in force) and who started it. `extra` adds to the
+ * its text's hash, the hash of its inputs, principal, the policy in force) and who started it. `extra` adds to the
  * `run.created` entry (a session's kind, an objective).
  */
 export function creationOps(
@@ -104,6 +104,8 @@ export function creationOps(
         version: run.specVersion,
         spec_hash: run.specHash,
         spec_text_sha256: sha256Hex(run.specText),
+        // What the run was started with: `airun ledger verify` checks the row against it.
+        inputs_sha256: hashJson(run.inputs),
         principal: run.principal,
         policy_hash: policy.hash,
         policy_source: policy.source,
