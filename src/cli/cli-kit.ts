@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
+import { requirePrincipal } from "../core/principal.js";
 import { Runtime, type RuntimeOptions } from "../engine/runtime/runtime.js";
 import { progressPrinter } from "./output.js";
 
@@ -42,6 +43,14 @@ export async function withRuntime<T>(
   } finally {
     await rt.close();
   }
+}
+
+/**
+ * The `--as` principal checked against the one grammar (`core/principal.ts`): a usage error
+ * naming `--as` otherwise, before anything is opened. `fallback` when the flag is absent.
+ */
+export function asPrincipal(opts: CommonOptions, fallback?: string): string | undefined {
+  return opts.as === undefined ? fallback : requirePrincipal(opts.as, "--as");
 }
 
 /** Commander collector for repeatable options. */

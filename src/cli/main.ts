@@ -8,7 +8,14 @@
 import { Command, CommanderError, Option } from "commander";
 import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
 import { registerApprovalCommands } from "./approval-commands.js";
-import { type CommonOptions, collect, common, parseInputs, withRuntime } from "./cli-kit.js";
+import {
+  asPrincipal,
+  type CommonOptions,
+  collect,
+  common,
+  parseInputs,
+  withRuntime,
+} from "./cli-kit.js";
 import { registerDriftCommands } from "./drift-commands.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { cliHint } from "./hints.js";
@@ -89,6 +96,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         spec: string,
         opts: CommonOptions & { input?: string[]; inputs?: string; idempotencyKey?: string },
       ) => {
+        const principal = asPrincipal(opts);
         const inputs = await parseInputs(opts.input, opts.inputs);
         await withRuntime(
           opts,
@@ -96,7 +104,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
             const view = await rt.startRun({
               specFile: spec,
               inputs,
-              ...(opts.as ? { principal: opts.as } : {}),
+              ...(principal !== undefined ? { principal } : {}),
               ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
             });
             printRun(view, opts.json === true);
@@ -154,12 +162,13 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         runId: string,
         opts: CommonOptions & { decision?: "approve" | "reject"; comment?: string; step?: string },
       ) => {
+        const principal = asPrincipal(opts);
         await withRuntime(
           opts,
           async (rt) => {
             const view = await rt.resume(runId, {
               ...(opts.decision ? { decision: opts.decision } : {}),
-              ...(opts.as ? { principal: opts.as } : {}),
+              ...(principal !== undefined ? { principal } : {}),
               ...(opts.comment ? { comment: opts.comment } : {}),
               ...(opts.step ? { stepId: opts.step } : {}),
             });
@@ -175,10 +184,11 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .argument("<run-id>")
     .option("--as <principal>", "who cancels", "user:cli")
     .action(async (runId: string, opts: CommonOptions) => {
+      const principal = asPrincipal(opts, "user:cli") as string;
       await withRuntime(
         opts,
         async (rt) => {
-          const view = await rt.cancel(runId, opts.as ?? "user:cli");
+          const view = await rt.cancel(runId, principal);
           printRun(view, opts.json === true);
           process.exitCode = exitCodeFor(view);
         },
@@ -191,11 +201,12 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--as <principal>", "who asks", "user:cli")
     .option("--force", "restore even targets changed since the run (overwrites those changes)")
     .action(async (runId: string, opts: CommonOptions & { force?: boolean }) => {
+      const principal = asPrincipal(opts, "user:cli") as string;
       await withRuntime(
         opts,
         async (rt) => {
           const view = await rt.rollback(runId, {
-            principal: opts.as ?? "user:cli",
+            principal,
             force: opts.force === true,
           });
           printRun(view, opts.json === true);

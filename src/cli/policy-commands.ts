@@ -8,7 +8,7 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import { explainDecision } from "../core/policy.js";
 import type { RiskLevel } from "../core/status.js";
 import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
-import { type CommonOptions, collect, common } from "./cli-kit.js";
+import { asPrincipal, type CommonOptions, collect, common } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 
 const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
@@ -48,10 +48,11 @@ export function registerPolicyCommands(program: Command): void {
           policy?: string;
         },
       ) => {
+        const principal = asPrincipal(opts) as string;
         const risk = parseRisk(opts.risk);
         const tools = await PolicyTools.open(toolOptions(opts));
         const check = tools.check({
-          principal: opts.as as string,
+          principal,
           capability: opts.capability,
           inputs: parseCheckInputs(opts.input ?? []),
           risk,

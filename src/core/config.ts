@@ -12,6 +12,7 @@ import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
 import { isPlainObject } from "./json.js";
 import { compileLlmConfig, type LlmConfig, llmConfigSchema } from "./llm-config.js";
+import { principalPatternProblem, principalProblem, roleNameProblem } from "./principal.js";
 import { AuditLevel } from "./status.js";
 import { parseYamlSource } from "./yaml-source.js";
 
@@ -189,7 +190,13 @@ const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== un
   message: 'expected a size in bytes or like "64MB"',
 });
 
-const principalName = z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id"');
+/** A value checked by one of `principal.ts`'s problem functions (its message is the issue). */
+const checkedBy = (problemOf: (v: unknown) => string | null) =>
+  z.string().superRefine((v, c) => {
+    const problem = problemOf(v);
+    if (problem !== null) c.addIssue({ code: "custom", message: problem });
+  });
+const principalName = checkedBy(principalProblem);
 
 const configSchema = z.strictObject({
   home: z.string().min(1).optional(),
@@ -213,7 +220,7 @@ const configSchema = z.strictObject({
     .record(
       principalName,
       z.strictObject({
-        roles: z.array(z.string().min(1)).optional(),
+        roles: z.array(checkedBy(roleNameProblem)).optional(),
         token_sha256: z
           .string()
           .regex(/^[0-9a-f]{64}$/, "expected the hex SHA-256 of the token")
@@ -238,9 +245,7 @@ const configSchema = z.strictObject({
     .strictObject({
       timeout: duration.optional(),
       on_timeout: z.enum(["reject", "approve"]).optional(),
-      approvers: z
-        .array(z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id" or "role:name"'))
-        .optional(),
+      approvers: z.array(checkedBy(principalPatternProblem)).optional(),
       webhook: z
         .strictObject({
           url: z.string().regex(/^https?:\/\/\S+$/, "expected an http(s) URL"),

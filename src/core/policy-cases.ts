@@ -20,6 +20,7 @@
 import { z } from "zod";
 import { type Problem, ValidationError } from "./errors.js";
 import { isPlainObject, type JsonObject } from "./json.js";
+import { principalProblem } from "./principal.js";
 import type { Decision, RiskLevel } from "./status.js";
 import { type FieldPath, parseYamlSource } from "./yaml-source.js";
 
@@ -46,7 +47,10 @@ const upper = (v: unknown) => (typeof v === "string" ? v.trim().toUpperCase() : 
 
 const caseSchema = z.strictObject({
   name: z.string().min(1).optional(),
-  principal: z.string().regex(/^[^\s:]+:\S+$/, 'expected "kind:id" (agent:planner, user:alice)'),
+  principal: z.string().superRefine((v, c) => {
+    const problem = principalProblem(v);
+    if (problem !== null) c.addIssue({ code: "custom", message: problem });
+  }),
   capability: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a capability name"),
   inputs: z.record(z.string(), z.unknown()).optional(),
   risk: z.preprocess(upper, z.enum(["LOW", "MEDIUM", "HIGH", "CRITICAL"])).optional(),

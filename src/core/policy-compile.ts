@@ -29,6 +29,7 @@ import {
   type CompiledRule,
   createRulePolicy,
 } from "./policy.js";
+import { principalPatternProblem } from "./principal.js";
 import type { Decision, RiskLevel } from "./status.js";
 import { type FieldPath, parseYamlSource, type YamlSource } from "./yaml-source.js";
 
@@ -49,7 +50,6 @@ const RULE_KEYS = [
 ] as const;
 const PATH_FIELDS = new Set(["path", "from", "to", "cwd"]);
 const CAPABILITY_PATTERN = /^[A-Za-z0-9_*?-]+(\.[A-Za-z0-9_*?-]+)*$/;
-const PRINCIPAL_PATTERN = /^[^\s:]+:\S+$/;
 
 /** True for input fields whose values are paths: `path`, `from`, `to`, `cwd`, `*path`. */
 export function isPathField(key: string): boolean {
@@ -275,8 +275,9 @@ class Checker {
     if (raw.approvers !== undefined) {
       const list = this.stringList(raw.approvers, [...at, "approvers"], "approver");
       for (const a of list ?? []) {
-        if (a.s !== "*" && a.s !== "**" && !PRINCIPAL_PATTERN.test(a.s)) {
-          this.fail(a.at, `approver "${a.s}" must look like kind:id (user:alice) or role:name`);
+        const problem = principalPatternProblem(a.s);
+        if (problem !== null) {
+          this.fail(a.at, `approver ${problem}`);
         } else if (!approvers.includes(a.s)) {
           approvers.push(a.s);
         }
@@ -347,20 +348,12 @@ class Checker {
     const list = this.stringList(value, at, "principal");
     if (list === null) return null;
     const out: CompiledPrincipal[] = [];
-    for (const { s, at: where } of list) {
-      const p = s.trim();
-      if (p === "*" || p === "**") {
-        out.push({ role: false, match: compileNameGlob(p, ":") });
-      } else if (p.startsWith("role:")) {
-        const name = p.slice("role:".length);
-        if (name === "" || /\s|:/.test(name))
-          this.fail(where, `role pattern "${p}" must look like role:name`);
-        else out.push({ role: true, match: compileNameGlob(name, ":") });
-      } else if (!PRINCIPAL_PATTERN.test(p)) {
-        this.fail(
-          where,
-          `principal "${p}" must look like kind:id (agent:planner, user:*) or role:name`,
-        );
+    // The grammar is `principal.ts`'s: a pattern is never trimmed or folded into one.
+    for (const { s: p, at: where } of list) {
+      const problem = principalPatternProblem(p);
+      if (problem !== null) this.fail(where, problem);
+      else if (p.startsWith("role:")) {
+        out.push({ role: true, match: compileNameGlob(p.slice("role:".length), ":") });
       } else {
         out.push({ role: false, match: compileNameGlob(p, ":") });
       }

@@ -1,13 +1,14 @@
 /**
  * Attack: principal lookalikes through the TypeScript SDK (issue 13, finding 7). The Runtime
  * is the door every surface goes through: `startRun`, `decideApproval`, `resume`, `cancel`,
- * `rollback` and `openSession` refuse a principal that is not `kind:id` exactly
- * (`INVALID_PRINCIPAL`), before anything is decided or recorded.
+ * `rollback` refuse a principal that is not `kind:id` exactly (`INVALID_PRINCIPAL`), and
+ * `openSession` reports it among the problems of the session's definition, before anything is
+ * decided or recorded.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { AirunError } from "../../src/core/errors.js";
+import { AirunError, ValidationError } from "../../src/core/errors.js";
 import { type Workspace, workspace } from "../engine/helpers.js";
 
 let w: Workspace;
@@ -80,7 +81,13 @@ describe("attack: principal lookalikes through the SDK", () => {
         expect(await codeOf(rt.startRun({ specFile: spec, principal })), principal).toBe(
           "INVALID_PRINCIPAL",
         );
-        expect(await codeOf(rt.openSession({ principal })), principal).toBe("INVALID_PRINCIPAL");
+        // A session reports every problem of its definition at once, the principal among them.
+        const opened = await rt.openSession({ principal }).catch((e: unknown) => e);
+        expect(opened, principal).toBeInstanceOf(ValidationError);
+        expect(
+          (opened as ValidationError).problems.map((p) => p.field),
+          principal,
+        ).toContain("principal");
       }
       expect(await rt.listRuns()).toEqual([]);
       const done = await rt.startRun({ specFile: spec, principal: "agent:ok" });

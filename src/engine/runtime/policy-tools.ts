@@ -17,6 +17,7 @@ import { AirunError, ValidationError } from "../../core/errors.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import { type CompiledPolicy, type PolicyDecision, withCompensation } from "../../core/policy.js";
 import { type PolicyCase, parsePolicyCases } from "../../core/policy-cases.js";
+import { requirePrincipal } from "../../core/principal.js";
 import { redact } from "../../core/redact.js";
 import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
 import { PolicyGatekeeper } from "../policy/gatekeeper.js";
@@ -138,6 +139,7 @@ export class PolicyTools {
    * @throws AirunError `UNKNOWN_CAPABILITY` for an unknown capability.
    */
   check(q: PolicyQuery): PolicyCheck {
+    requirePrincipal(q.principal, "principal");
     const cap = this.#capability(q.capability);
     const inputs = q.inputs ?? {};
     const cls = classify(cap, inputs);

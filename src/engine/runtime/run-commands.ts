@@ -6,6 +6,7 @@
 
 import { AirunError, ApprovalError, ConflictError, NotFoundError } from "../../core/errors.js";
 import { governanceOf } from "../../core/governance.js";
+import { requirePrincipal } from "../../core/principal.js";
 import { isTerminal, Reason, RunStatus } from "../../core/status.js";
 import type { RunRecord } from "../../store/store.js";
 import { type DecisionInput, decideApproval, settleApprovals } from "../approvals/decide.js";
@@ -54,6 +55,7 @@ export async function startRun(
   defaultPrincipal: () => string,
 ): Promise<string> {
   const { ctx } = host;
+  if (opts.principal !== undefined) requirePrincipal(opts.principal, "principal");
   if (opts.idempotencyKey) {
     const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
     if (existing) return continueIfOrphaned(host, sameKindOrRefuse(existing, opts.idempotencyKey));
@@ -110,6 +112,7 @@ export async function resumeRun(
       runId,
     });
   }
+  if (opts.principal !== undefined) requirePrincipal(opts.principal, "principal");
   const state = await claim(host, runId);
   try {
     // A decision refused because the approval expired still lets on_timeout take effect.
@@ -150,6 +153,7 @@ export async function cancelRun(
   waitMs: number,
 ): Promise<void> {
   const { ctx } = host;
+  requirePrincipal(principal, "principal");
   const run = await requireActive(ctx, runId);
   const request = eventOp(
     EventType.RUN_CANCEL_REQUESTED,
@@ -191,6 +195,7 @@ export async function rollbackRun(
   opts: { readonly principal: string; readonly force?: boolean },
 ): Promise<void> {
   const { ctx } = host;
+  requirePrincipal(opts.principal, "principal");
   const run = await ctx.store.getRun(runId);
   if (!run) throw new NotFoundError(`run ${runId}`, { runId });
   if (run.status !== RunStatus.COMPLETED && run.status !== RunStatus.FAILED) {

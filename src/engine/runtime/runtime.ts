@@ -13,6 +13,7 @@ import type { AirunConfig } from "../../core/config.js";
 import { ApprovalError, NotFoundError, type Problem } from "../../core/errors.js";
 import { compileNameGlob } from "../../core/path-match.js";
 import type { Plan } from "../../core/plan.js";
+import { isPrincipal } from "../../core/principal.js";
 import { validateSpec } from "../../core/spec-compile.js";
 import { RunStatus } from "../../core/status.js";
 import type { RunFilter } from "../../store/store.js";
@@ -231,6 +232,8 @@ export class Runtime {
    * await s.commit();
    */
   openSession(opts: OpenSessionOptions): Promise<Session> {
+    // The principal is checked with the rest of the session's definition (`session-plan.ts`,
+    // against `core/principal.ts`'s grammar), so every problem is reported at once.
     return openSession(this.#host(), opts);
   }
 
@@ -391,10 +394,14 @@ export class Runtime {
   }
 }
 
-/** The principal of a run started without one: the local user. */
+/**
+ * The principal of a run started without one: the local user, `user:<login>` lower-cased, or
+ * `user:local` when the login name is not a valid id (`core/principal.ts`).
+ */
 function defaultPrincipal(): string {
   try {
-    return `user:${userInfo().username || "local"}`;
+    const name = `user:${userInfo().username.toLowerCase()}`;
+    return isPrincipal(name) ? name : "user:local";
   } catch {
     return "user:local";
   }
