@@ -36,6 +36,9 @@ export async function withRuntime<T>(
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.config ? { configFile: opts.config } : {}),
     ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
+    onWarning: (message) => process.stderr.write(`airun: warning: ${message}\n`),
+    // One command per process: the policy is read only if the command decides something.
+    loadPolicy: "when-needed",
   };
   const rt = await Runtime.open(options);
   try {

@@ -110,7 +110,7 @@ export class PolicyGatekeeper implements Gatekeeper {
    * Loads the policy file at `path` (validated completely), or the built-in default when `path`
    * is null; with `watch: true`, keeps it hot-reloaded until `close()`.
    *
-   * @throws ValidationError when the file is broken (nothing is loaded).
+   * @throws ValidationError when the file is broken or cannot be read (nothing is loaded).
    * @example
    * const gk = await PolicyGatekeeper.load("/srv/policies.yaml", { watch: true });
    * gk.onReload((e) => console.log(e.type, e.source));
@@ -119,8 +119,22 @@ export class PolicyGatekeeper implements Gatekeeper {
   static async load(path: string | null, opts: GatekeeperOptions = {}): Promise<PolicyGatekeeper> {
     const hook = opts.hook ?? null;
     if (!path) return new PolicyGatekeeper(builtinPolicy(), { hook });
-    const stamp = await stampOf(path);
-    const text = await readFile(path, "utf8");
+    let stamp: FileStamp;
+    let text: string;
+    try {
+      stamp = await stampOf(path);
+      text = await readFile(path, "utf8");
+    } catch (err) {
+      throw new ValidationError([
+        {
+          file: path,
+          line: 0,
+          col: 0,
+          field: "",
+          message: `cannot read the policy file: ${(err as Error).message}`,
+        },
+      ]);
+    }
     const gk = new PolicyGatekeeper(compilePolicy(path, text), { path, hook });
     gk.#stamp = stamp;
     if (opts.watch) gk.#watch(opts.debounceMs ?? 50, opts.pollMs ?? 1000, opts.fsWatch ?? true);
