@@ -97,10 +97,10 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         opts: CommonOptions & { input?: string[]; inputs?: string; idempotencyKey?: string },
       ) => {
         const principal = asPrincipal(opts);
-        const inputs = await parseInputs(opts.input, opts.inputs);
         await withRuntime(
           opts,
           async (rt) => {
+            const inputs = await parseInputs(opts.input, opts.inputs, rt.config.limits);
             const view = await rt.startRun({
               specFile: spec,
               inputs,

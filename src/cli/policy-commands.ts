@@ -13,6 +13,13 @@ import { ExitCode } from "./exit-codes.js";
 
 const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
+/** The policy tools for one command; the policy's warnings go to stderr. */
+async function openTools(opts: CommonOptions & { policy?: string }): Promise<PolicyTools> {
+  const tools = await PolicyTools.open(toolOptions(opts));
+  for (const w of tools.warnings) process.stderr.write(`airun: warning: ${w}\n`);
+  return tools;
+}
+
 /** Registers the `policy` command group on `program`. */
 export function registerPolicyCommands(program: Command): void {
   const policy = program.command("policy").description("explain and test the policy");
@@ -50,7 +57,7 @@ export function registerPolicyCommands(program: Command): void {
       ) => {
         const principal = asPrincipal(opts) as string;
         const risk = parseRisk(opts.risk);
-        const tools = await PolicyTools.open(toolOptions(opts));
+        const tools = await openTools(opts);
         const check = tools.check({
           principal,
           capability: opts.capability,
@@ -81,7 +88,7 @@ export function registerPolicyCommands(program: Command): void {
     )
     .option("--policy <file>", "policy file to use instead of the config's")
     .action(async (file: string, opts: CommonOptions & { policy?: string }) => {
-      const tools = await PolicyTools.open(toolOptions(opts));
+      const tools = await openTools(opts);
       const results = await tools.runCases(file);
       const failed = results.filter((r) => !r.pass).length;
       if (opts.json) {

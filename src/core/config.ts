@@ -11,6 +11,7 @@ import type { SandboxConfig } from "./capability.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
 import { isPlainObject } from "./json.js";
+import { DEFAULT_LIMITS, LIMIT_CEILINGS, type Limits } from "./limits.js";
 import { compileLlmConfig, type LlmConfig, llmConfigSchema } from "./llm-config.js";
 import { principalPatternProblem, principalProblem, roleNameProblem } from "./principal.js";
 import { AuditLevel } from "./status.js";
@@ -132,6 +133,8 @@ export interface AirunConfig {
   /** Absolute paths of plugin modules. */
   readonly plugins: readonly string[];
   readonly engine: EngineConfig;
+  /** How much Airun reads before it refuses (`limits.ts`). */
+  readonly limits: Limits;
 }
 
 /** Default timeout of the external policy decision hook (2 seconds). */
@@ -178,16 +181,28 @@ const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v
   message: 'expected a duration like "30s", "5m" or milliseconds',
 });
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1024,
+  mb: 1024 ** 2,
+  gb: 1024 ** 3,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
 function parseSize(v: unknown): number | undefined {
   if (typeof v === "number") return Number.isInteger(v) && v >= 0 ? v : undefined;
   if (typeof v !== "string") return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(v);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$/i.exec(v);
   if (!m) return undefined;
   return Math.round(Number(m[1]) * (SIZE_UNITS[(m[2] ?? "b").toLowerCase()] ?? 1));
 }
 const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== undefined, {
   message: 'expected a size in bytes or like "64MB"',
+});
+/** A size of at least one byte, for limits. */
+const limitSize = size.refine((v) => (parseSize(v) ?? 0) >= 1, {
+  message: 'expected a size of at least 1 byte, like "1MiB"',
 });
 
 /** A value checked by one of `principal.ts`'s problem functions (its message is the issue). */
@@ -269,6 +284,16 @@ const configSchema = z.strictObject({
     .optional(),
   llm: llmConfigSchema.nullable().optional(),
   plugins: z.array(z.string().min(1)).optional(),
+  limits: z
+    .strictObject({
+      input_depth: z.number().int().min(1).max(LIMIT_CEILINGS.inputDepth).optional(),
+      input_bytes: limitSize.optional(),
+      spec_bytes: limitSize.optional(),
+      policy_bytes: limitSize.optional(),
+      yaml_depth: z.number().int().min(2).max(LIMIT_CEILINGS.yamlDepth).optional(),
+      yaml_aliases: z.number().int().min(0).max(LIMIT_CEILINGS.yamlAliases).optional(),
+    })
+    .optional(),
   engine: z
     .strictObject({
       concurrency: z.number().int().min(1).max(1024).optional(),
@@ -456,6 +481,23 @@ export function compileConfig(
           ? DEFAULT_HEARTBEAT_MS
           : parseDuration(c.engine.heartbeat)!,
       recoveryConcurrency: c.engine?.recovery_concurrency ?? DEFAULT_RECOVERY_CONCURRENCY,
+    },
+    limits: {
+      inputDepth: c.limits?.input_depth ?? DEFAULT_LIMITS.inputDepth,
+      inputBytes:
+        c.limits?.input_bytes === undefined
+          ? DEFAULT_LIMITS.inputBytes
+          : parseSize(c.limits.input_bytes)!,
+      specBytes:
+        c.limits?.spec_bytes === undefined
+          ? DEFAULT_LIMITS.specBytes
+          : parseSize(c.limits.spec_bytes)!,
+      policyBytes:
+        c.limits?.policy_bytes === undefined
+          ? DEFAULT_LIMITS.policyBytes
+          : parseSize(c.limits.policy_bytes)!,
+      yamlDepth: c.limits?.yaml_depth ?? DEFAULT_LIMITS.yamlDepth,
+      yamlAliases: c.limits?.yaml_aliases ?? DEFAULT_LIMITS.yamlAliases,
     },
   };
   return deepFreeze(config);

@@ -22,7 +22,7 @@ import { type Problem, ValidationError } from "./errors.js";
 import { isPlainObject, type JsonObject } from "./json.js";
 import { principalProblem } from "./principal.js";
 import type { Decision, RiskLevel } from "./status.js";
-import { type FieldPath, parseYamlSource } from "./yaml-source.js";
+import { type FieldPath, parseYamlSource, type YamlLimits } from "./yaml-source.js";
 
 /** One table-test case. */
 export interface PolicyCase {
@@ -75,8 +75,9 @@ export function parsePolicyCases(
   file: string,
   text: string,
   knownCapability: (name: string) => boolean = () => true,
+  limits?: YamlLimits,
 ): PolicyCase[] {
-  const src = parseYamlSource(file, text);
+  const src = parseYamlSource(file, text, limits);
   if (src.syntaxProblems.length > 0) throw new ValidationError(src.syntaxProblems);
   let list: unknown = src.value;
   let base: FieldPath = [];

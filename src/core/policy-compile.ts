@@ -12,9 +12,10 @@
  * is checked by the same rules and reports its problems the same way.
  */
 import type { Problem } from "./errors.js";
-import { ValidationError } from "./errors.js";
+import { formatProblem, ValidationError } from "./errors.js";
 import { sha256Hex } from "./hash.js";
 import { isPlainObject, type JsonPrimitive } from "./json.js";
+import { FORBIDDEN_KEYS, forbiddenKeyMessage } from "./limits.js";
 import {
   compileNameGlob,
   compilePathGlob,
@@ -30,8 +31,14 @@ import {
   createRulePolicy,
 } from "./policy.js";
 import { principalPatternProblem } from "./principal.js";
+import { closestName } from "./spec-context.js";
 import type { Decision, RiskLevel } from "./status.js";
-import { type FieldPath, parseYamlSource, type YamlSource } from "./yaml-source.js";
+import {
+  type FieldPath,
+  parseYamlSource,
+  type YamlLimits,
+  type YamlSource,
+} from "./yaml-source.js";
 
 const DECISIONS: readonly Decision[] = ["ALLOW", "DENY", "REQUIRE_APPROVAL"];
 const RISKS: readonly RiskLevel[] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
@@ -59,7 +66,10 @@ export function isPathField(key: string): boolean {
 
 /**
  * Parses, validates and compiles a policy file. `file` names the source in messages and is the
- * policy's `source`; the hash is the SHA-256 of `text`.
+ * policy's `source`; the hash is the SHA-256 of `text`. `opts.limits` bound the YAML (nesting,
+ * aliases); given `opts.capabilities` (every capability name there is), a pattern that names
+ * or matches none of them is a warning (`warnings`), with a did-you-mean: the rule loads but
+ * never applies, which is rarely what its author meant.
  *
  * @throws ValidationError listing every problem (`file:line:col: field: message`).
  * @example
@@ -67,17 +77,29 @@ export function isPathField(key: string): boolean {
  * policy.evaluate({ principal: "agent:planner", roles: [], capability: "io.fs.read_file",
  *   risk: "LOW", effect: "read", undo: "none", hasCompensation: false, inputs: { path: "a" } });
  */
-export function compilePolicy(file: string, text: string): CompiledPolicy {
-  const src = parseYamlSource(file, text);
+export function compilePolicy(
+  file: string,
+  text: string,
+  opts: { readonly limits?: YamlLimits; readonly capabilities?: readonly string[] } = {},
+): CompiledPolicy {
+  const src = parseYamlSource(file, text, opts.limits);
   if (src.syntaxProblems.length > 0) {
     throw new ValidationError(src.syntaxProblems, { location: locationOf(src.syntaxProblems[0]) });
   }
-  const c = new Checker(src);
+  const c = new Checker(src, opts.capabilities ?? null);
   const { defaultDecision, rules } = c.document(src.value);
   if (c.problems.length > 0) {
     throw new ValidationError(c.problems, { location: locationOf(c.problems[0]) });
   }
-  return createRulePolicy({ source: file, hash: sha256Hex(text), text, defaultDecision, rules });
+  const warnings = c.warnings.sort((a, b) => a.line - b.line || a.col - b.col).map(formatProblem);
+  return createRulePolicy({
+    source: file,
+    hash: sha256Hex(text),
+    text,
+    defaultDecision,
+    rules,
+    warnings,
+  });
 }
 
 function locationOf(p: Problem | undefined): string {
@@ -123,7 +145,12 @@ interface MatchKeys {
 /** Walks the parsed document, collecting problems and compiled parts. */
 class Checker {
   readonly problems: Problem[] = [];
-  constructor(private readonly src: YamlSource) {}
+  readonly warnings: Problem[] = [];
+  constructor(
+    private readonly src: YamlSource,
+    /** Every capability name there is, or null when unknown (no warnings then). */
+    private readonly known: readonly string[] | null,
+  ) {}
 
   private fail(at: FieldPath, message: string): void {
     this.problems.push(this.src.problem(at, message));
@@ -374,9 +401,25 @@ class Checker {
         );
       } else if (!out.includes(p)) {
         out.push(p);
+        this.warnIfUnknown(p, where);
       }
     }
     return out.length > 0 ? out : null;
+  }
+
+  /** Warns when `pattern` names or matches no capability (the rule would never apply). */
+  private warnIfUnknown(pattern: string, at: FieldPath): void {
+    if (this.known === null || pattern === "*" || pattern === "**") return;
+    const matches = compileNameGlob(pattern, ".");
+    if (this.known.some((name) => matches(name))) return;
+    const glob = /[*?]/.test(pattern);
+    const close = glob ? undefined : closestName(pattern.toLowerCase(), this.known);
+    this.warnings.push(
+      this.src.problem(
+        at,
+        `${glob ? `no capability matches "${pattern}"` : `no capability is named "${pattern}"`}${close ? ` (did you mean "${close}"?)` : ""}: the rule never applies to it`,
+      ),
+    );
   }
 
   private risks(value: unknown, at: FieldPath): ReadonlySet<string> | null {
@@ -402,6 +445,11 @@ class Checker {
     const path = dotted.split(".");
     if (dotted === "" || key === "inputs" || path.some((s) => s === "")) {
       this.fail(at, `condition key "${key}" must be a dotted input path like inputs.path`);
+      return null;
+    }
+    const forbidden = path.find((s) => FORBIDDEN_KEYS.has(s));
+    if (forbidden !== undefined) {
+      this.fail(at, `condition key "${key}": ${forbiddenKeyMessage(forbidden)}`);
       return null;
     }
     const pathLike = isPathField(path[path.length - 1] as string);

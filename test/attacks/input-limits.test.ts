@@ -68,7 +68,12 @@ describe("attack: malformed run inputs", () => {
     expect(r.stderr).toContain("big.json");
     expect(r.stderr).toContain("limits.input_bytes");
     expect(Date.now() - started).toBeLessThan(10_000);
-    const flag = await p.run(["run", "echo.yaml", "--input", `x=${"b".repeat(2 * 1024 * 1024)}`]);
+    // Several --input values (one argument may not exceed 128 KiB on Linux) past 1 MiB together.
+    const pairs = Array.from({ length: 9 }, () => [
+      "--input",
+      `x=${"b".repeat(120 * 1024)}`,
+    ]).flat();
+    const flag = await p.run(["run", "echo.yaml", ...pairs]);
     expect(flag.code, flag.stderr).toBe(2);
     expect(flag.stderr).toContain("limits.input_bytes");
     await nothingRecorded(p);

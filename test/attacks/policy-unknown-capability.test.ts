@@ -100,7 +100,7 @@ describe("attack: a policy rule naming a capability that does not exist", () => 
     writeFileSync(
       join(p.dir, "policies.yaml"),
       POLICY.replace("IO.FS.WRITE_FILE", "io.fs.read_file").replace(
-        ', "io.fs.wirte_file", "io.fz.*"',
+        '"io.fs.wirte_file", "io.fz.*", ',
         "",
       ),
     );

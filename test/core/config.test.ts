@@ -9,6 +9,7 @@ import {
   DEFAULT_REDACT,
 } from "../../src/core/config.js";
 import { ValidationError } from "../../src/core/errors.js";
+import { DEFAULT_LIMITS } from "../../src/core/limits.js";
 
 const cwd = path.resolve("/work/project");
 const noEnv = {};
@@ -52,6 +53,7 @@ describe("compileConfig", () => {
         heartbeatMs: 5_000,
         recoveryConcurrency: DEFAULT_RECOVERY_CONCURRENCY,
       },
+      limits: DEFAULT_LIMITS,
     });
     expect(Object.isFrozen(c.sandbox.fsRoots)).toBe(true);
   });

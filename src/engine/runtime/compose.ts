@@ -125,7 +125,7 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     const policy = new PolicyInForce(
       options.gatekeeper
         ? { gatekeeper: options.gatekeeper }
-        : { load: () => watchedGatekeeper(config) },
+        : { load: () => watchedGatekeeper(config, registry.names()) },
     );
     if (!options.gatekeeper) releasers.push(() => policy.close());
     // A broken file is not an error yet: only the commands that decide need the policy.
@@ -179,11 +179,19 @@ export async function release(releasers: Releaser[]): Promise<void> {
   if (first !== undefined) throw first;
 }
 
-/** The config's policy file (or the built-in default), watched; closed with the runtime. */
-function watchedGatekeeper(config: AirunConfig): Promise<Gatekeeper> {
+/**
+ * The config's policy file (or the built-in default), watched, within the config's limits,
+ * warning about rules that name no capability of `capabilities`; closed with the runtime.
+ */
+function watchedGatekeeper(
+  config: AirunConfig,
+  capabilities: readonly string[],
+): Promise<Gatekeeper> {
   return PolicyGatekeeper.load(config.policy, {
     watch: true,
     hook: config.policyHook ? createDecisionHook(config.policyHook) : null,
+    limits: config.limits,
+    capabilities,
   });
 }
 
@@ -192,7 +200,7 @@ function recordedGatekeeper(config: AirunConfig, recorded: RecordedPolicy): Gate
   const compiled =
     recorded.source === BUILTIN_POLICY_SOURCE
       ? builtinPolicy()
-      : compilePolicy(recorded.source, recorded.text);
+      : compilePolicy(recorded.source, recorded.text, { limits: config.limits });
   return new PolicyGatekeeper(compiled, {
     hook: config.policyHook ? createDecisionHook(config.policyHook) : null,
   });

@@ -38,12 +38,38 @@ export class PolicyRecords {
 
   /**
    * The op storing a policy's text as a blob (its id is the policy hash), the first time this
-   * runtime writes it. If the batch carrying it fails, call `notStored`.
+   * runtime writes it. A policy with warnings (a rule naming no capability) also gets a
+   * `policy.loaded` entry carrying them, so the ledger shows what the runs were decided under.
+   * If the batch carrying them fails, call `notStored`.
    */
-  blobOps(policy: { readonly hash: string; readonly text: string }): WriteOp[] {
+  blobOps(policy: {
+    readonly hash: string;
+    readonly source?: string;
+    readonly text: string;
+    readonly warnings?: readonly string[];
+  }): WriteOp[] {
     if (this.#stored.has(policy.hash)) return [];
     this.#stored.add(policy.hash);
-    return [{ op: "putBlob", id: policy.hash, bytes: new TextEncoder().encode(policy.text) }];
+    const blob: WriteOp = {
+      op: "putBlob",
+      id: policy.hash,
+      bytes: new TextEncoder().encode(policy.text),
+    };
+    const warnings = policy.warnings ?? [];
+    if (warnings.length === 0) return [blob];
+    const loaded = eventOp(
+      EventType.POLICY_LOADED,
+      null,
+      null,
+      {
+        source: policy.source ?? null,
+        hash: policy.hash,
+        previous_hash: null,
+        warnings: [...warnings],
+      },
+      this.#ctx.clock.now(),
+    );
+    return [blob, loaded];
   }
 
   /** The blob of `blobOps` went down with its batch. */
@@ -63,7 +89,13 @@ export class PolicyRecords {
             EventType.POLICY_LOADED,
             null,
             null,
-            { source: e.source, hash: e.hash, previous_hash: e.previousHash, rules: e.ruleCount },
+            {
+              source: e.source,
+              hash: e.hash,
+              previous_hash: e.previousHash,
+              rules: e.ruleCount,
+              ...(e.warnings.length > 0 ? { warnings: [...e.warnings] } : {}),
+            },
             at,
           )
         : eventOp(

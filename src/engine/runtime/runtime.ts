@@ -113,15 +113,19 @@ export class Runtime {
     this.#ctx = init.ctx;
     this.#registry = init.registry;
     this.#releasers = init.releasers;
-    this.#plans = new PlanCache(init.registry);
+    this.#plans = new PlanCache(init.registry, init.config.limits);
     this.#policies = new PolicyRecords(init.ctx);
     this.#policy = init.policy;
     this.#recordedGatekeeper = init.recordedGatekeeper;
     this.#warn = init.onWarning;
     if (init.ledgerKey) this.#ledgerKey = Promise.resolve(init.ledgerKey);
     this.#policy.onLoad((gatekeeper) => {
+      for (const w of gatekeeper.policy.warnings ?? []) this.#warn(w);
       if (gatekeeper instanceof PolicyGatekeeper) {
-        gatekeeper.onReload((e) => this.#policies.recordReload(e));
+        gatekeeper.onReload((e) => {
+          this.#policies.recordReload(e);
+          if (e.type === "loaded") for (const w of e.warnings) this.#warn(w);
+        });
       }
     });
     this.#worker = new Worker(init.ctx, this.#runs, () => this.recover(), init.worker);
@@ -147,8 +151,8 @@ export class Runtime {
     specFile: string,
     specText?: string,
   ): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
-    const text = specText ?? (await readSpec(specFile));
-    return validateSpec({ file: specFile, text }, this.#registry);
+    const text = specText ?? (await readSpec(specFile, this.config.limits.specBytes));
+    return validateSpec({ file: specFile, text }, this.#registry, this.config.limits);
   }
 
   /**
@@ -242,7 +246,7 @@ export class Runtime {
     // The replay asks the policy gatekeeper itself for steps the record has no decision for.
     const gatekeeper = this.#policy.current as Gatekeeper;
     return replayRun({ ...this.#ctx, gatekeeper }, runId, options, {
-      readSpec,
+      readSpec: (file) => readSpec(file, this.config.limits.specBytes),
       compile: (file, text) => this.#plans.compile(file, text),
     });
   }
@@ -373,7 +377,10 @@ export class Runtime {
       () => false,
     );
     const plan = isFile
-      ? this.#plans.compile(specNameOrFile, await readSpec(specNameOrFile))
+      ? this.#plans.compile(
+          specNameOrFile,
+          await readSpec(specNameOrFile, this.config.limits.specBytes),
+        )
       : null;
     return driftReport(this.#ctx.store, plan ?? specNameOrFile);
   }
@@ -403,14 +410,24 @@ export class Runtime {
   }
 
   #commands() {
-    return { ctx: this.#ctx, runs: this.#runs, plans: this.#plans, policies: this.#policies };
+    return {
+      ctx: this.#ctx,
+      runs: this.#runs,
+      plans: this.#plans,
+      policies: this.#policies,
+      limits: this.config.limits,
+    };
   }
 
   #host(): SessionHost {
     const runs = this.#runs;
     this.#sessionHost ??= {
       ctx: this.#ctx,
-      policyBlob: (policy) => this.#policies.blobOps(policy),
+      policyBlob: (policy) => {
+        // The policy in force carries its source and warnings; a session passes hash and text.
+        const inForce = this.#ctx.gatekeeper.policy;
+        return this.#policies.blobOps(inForce.hash === policy.hash ? inForce : policy);
+      },
       policyNotStored: (hash) => this.#policies.notStored(hash),
       track: (state, session) => runs.trackSession(state, session),
       untrack: (runId) => runs.untrackSession(runId),
