@@ -3,9 +3,18 @@
  * length of one command, and parsing `--input` values. Command groups live in their own files
  * and register themselves on the program built in main.ts.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { AirunError } from "../core/errors.js";
+import { AirunError, type Problem, ValidationError } from "../core/errors.js";
+import {
+  jsonValueProblems,
+  parseJsonText,
+  tooLargeProblem,
+  utf8Length,
+} from "../core/json-input.js";
+import { FORBIDDEN_KEYS, forbiddenKeyMessage, LIMIT_KEYS, type Limits } from "../core/limits.js";
+import { requirePrincipal } from "../core/principal.js";
+import { decodeUtf8 } from "../core/utf8.js";
 import { Runtime, type RuntimeOptions, type RuntimeParts } from "../engine/runtime/runtime.js";
 import { progressPrinter } from "./output.js";
 
@@ -45,6 +54,9 @@ export async function withRuntime<T>(
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.config ? { configFile: opts.config } : {}),
     ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
+    onWarning: (message) => process.stderr.write(`airun: warning: ${message}\n`),
+    // One command per process: the policy is read only if the command decides something.
+    loadPolicy: "when-needed",
   };
   const rt = await Runtime.open(options);
   try {
@@ -54,28 +66,71 @@ export async function withRuntime<T>(
   }
 }
 
+/**
+ * The `--as` principal checked against the one grammar (`core/principal.ts`): a usage error
+ * naming `--as` otherwise, before anything is opened. `fallback` when the flag is absent.
+ */
+export function asPrincipal(opts: CommonOptions, fallback?: string): string | undefined {
+  return opts.as === undefined ? fallback : requirePrincipal(opts.as, "--as");
+}
+
 /** Commander collector for repeatable options. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** Input values from `--inputs FILE.json` and repeated `--input key=value`. */
+/**
+ * Input values from `--inputs FILE.json` and repeated `--input key=value`, within `limits`: the
+ * file is refused unread beyond `limits.input_bytes`, must be UTF-8 JSON (a syntax error is
+ * located), nested at most `limits.input_depth`, without a key that could reach a prototype;
+ * `--input` values together are held to the same size. The runtime checks the inputs again
+ * once coerced to the declared types.
+ */
 export async function parseInputs(
   pairs: string[] = [],
-  file?: string,
+  file: string | undefined,
+  limits: Limits,
 ): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   if (file) {
-    const parsed = JSON.parse(await readFile(file, "utf8")) as unknown;
+    const invalid = (problems: Problem[]) => new ValidationError(problems);
+    let size: number;
+    try {
+      size = (await stat(file)).size;
+    } catch (err) {
+      throw new AirunError("USAGE", `--inputs ${file}: ${(err as Error).message}`, { file });
+    }
+    if (size > limits.inputBytes) {
+      throw invalid([
+        tooLargeProblem(file, "the inputs file", size, limits.inputBytes, LIMIT_KEYS.inputBytes),
+      ]);
+    }
+    const parsed = parseJsonText(file, decodeUtf8(file, await readFile(file)));
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
       throw new AirunError("USAGE", `${file}: --inputs must hold a JSON object`);
     }
-    Object.assign(out, parsed);
+    const problems = jsonValueProblems(parsed, limits.inputDepth, "");
+    if (problems.length > 0) {
+      throw invalid(problems.map((p) => ({ file, line: 0, col: 0, ...p })));
+    }
+    for (const [k, v] of Object.entries(parsed)) out[k] = v;
   }
+  let bytes = 0;
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
     if (eq <= 0) throw new AirunError("USAGE", `--input expects key=value, got "${pair}"`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+    const key = pair.slice(0, eq);
+    if (FORBIDDEN_KEYS.has(key)) {
+      throw new AirunError("USAGE", `--input ${key}: ${forbiddenKeyMessage(key)}`);
+    }
+    bytes += utf8Length(pair);
+    if (bytes > limits.inputBytes) {
+      throw new AirunError(
+        "USAGE",
+        `--input values are more than ${limits.inputBytes} bytes (${LIMIT_KEYS.inputBytes})`,
+      );
+    }
+    out[key] = pair.slice(eq + 1);
   }
   return out;
 }

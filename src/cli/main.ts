@@ -9,6 +9,7 @@ import { AirunError, formatProblem, ValidationError } from "../core/errors.js";
 import type { RuntimeParts } from "../engine/runtime/runtime.js";
 import { registerApprovalCommands } from "./approval-commands.js";
 import {
+  asPrincipal,
   type CliContext,
   type CommonOptions,
   collect,
@@ -96,15 +97,16 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         spec: string,
         opts: CommonOptions & { input?: string[]; inputs?: string; idempotencyKey?: string },
       ) => {
-        const inputs = await parseInputs(opts.input, opts.inputs);
+        const principal = asPrincipal(opts);
         await withRuntime(
           cli,
           opts,
           async (rt) => {
+            const inputs = await parseInputs(opts.input, opts.inputs, rt.config.limits);
             const view = await rt.startRun({
               specFile: spec,
               inputs,
-              ...(opts.as ? { principal: opts.as } : {}),
+              ...(principal !== undefined ? { principal } : {}),
               ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
             });
             printRun(view, opts.json === true);
@@ -162,13 +164,14 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         runId: string,
         opts: CommonOptions & { decision?: "approve" | "reject"; comment?: string; step?: string },
       ) => {
+        const principal = asPrincipal(opts);
         await withRuntime(
           cli,
           opts,
           async (rt) => {
             const view = await rt.resume(runId, {
               ...(opts.decision ? { decision: opts.decision } : {}),
-              ...(opts.as ? { principal: opts.as } : {}),
+              ...(principal !== undefined ? { principal } : {}),
               ...(opts.comment ? { comment: opts.comment } : {}),
               ...(opts.step ? { stepId: opts.step } : {}),
             });
@@ -184,11 +187,12 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .argument("<run-id>")
     .option("--as <principal>", "who cancels", "user:cli")
     .action(async (runId: string, opts: CommonOptions) => {
+      const principal = asPrincipal(opts, "user:cli") as string;
       await withRuntime(
         cli,
         opts,
         async (rt) => {
-          const view = await rt.cancel(runId, opts.as ?? "user:cli");
+          const view = await rt.cancel(runId, principal);
           printRun(view, opts.json === true);
           process.exitCode = exitCodeFor(view);
         },
@@ -201,12 +205,13 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--as <principal>", "who asks", "user:cli")
     .option("--force", "restore even targets changed since the run (overwrites those changes)")
     .action(async (runId: string, opts: CommonOptions & { force?: boolean }) => {
+      const principal = asPrincipal(opts, "user:cli") as string;
       await withRuntime(
         cli,
         opts,
         async (rt) => {
           const view = await rt.rollback(runId, {
-            principal: opts.as ?? "user:cli",
+            principal,
             force: opts.force === true,
           });
           printRun(view, opts.json === true);

@@ -8,10 +8,17 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import { explainDecision } from "../core/policy.js";
 import type { RiskLevel } from "../core/status.js";
 import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
-import { type CommonOptions, collect, common } from "./cli-kit.js";
+import { asPrincipal, type CommonOptions, collect, common } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 
 const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
+
+/** The policy tools for one command; the policy's warnings go to stderr. */
+async function openTools(opts: CommonOptions & { policy?: string }): Promise<PolicyTools> {
+  const tools = await PolicyTools.open(toolOptions(opts));
+  for (const w of tools.warnings) process.stderr.write(`airun: warning: ${w}\n`);
+  return tools;
+}
 
 /** Registers the `policy` command group on `program`. */
 export function registerPolicyCommands(program: Command): void {
@@ -48,10 +55,11 @@ export function registerPolicyCommands(program: Command): void {
           policy?: string;
         },
       ) => {
+        const principal = asPrincipal(opts) as string;
         const risk = parseRisk(opts.risk);
-        const tools = await PolicyTools.open(toolOptions(opts));
+        const tools = await openTools(opts);
         const check = tools.check({
-          principal: opts.as as string,
+          principal,
           capability: opts.capability,
           inputs: parseCheckInputs(opts.input ?? []),
           risk,
@@ -80,7 +88,7 @@ export function registerPolicyCommands(program: Command): void {
     )
     .option("--policy <file>", "policy file to use instead of the config's")
     .action(async (file: string, opts: CommonOptions & { policy?: string }) => {
-      const tools = await PolicyTools.open(toolOptions(opts));
+      const tools = await openTools(opts);
       const results = await tools.runCases(file);
       const failed = results.filter((r) => !r.pass).length;
       if (opts.json) {

@@ -11,7 +11,9 @@ import type { SandboxConfig } from "./capability.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
 import { isPlainObject } from "./json.js";
+import { DEFAULT_LIMITS, LIMIT_CEILINGS, type Limits } from "./limits.js";
 import { compileLlmConfig, type LlmConfig, llmConfigSchema } from "./llm-config.js";
+import { principalPatternProblem, principalProblem, roleNameProblem } from "./principal.js";
 import { AuditLevel } from "./status.js";
 import { parseYamlSource } from "./yaml-source.js";
 
@@ -135,6 +137,8 @@ export interface AirunConfig {
   /** Absolute paths of plugin modules. */
   readonly plugins: readonly string[];
   readonly engine: EngineConfig;
+  /** How much Airun reads before it refuses (`limits.ts`). */
+  readonly limits: Limits;
 }
 
 /** Default timeout of the external policy decision hook (2 seconds). */
@@ -181,19 +185,37 @@ const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v
   message: 'expected a duration like "30s", "5m" or milliseconds',
 });
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1024,
+  mb: 1024 ** 2,
+  gb: 1024 ** 3,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
 function parseSize(v: unknown): number | undefined {
   if (typeof v === "number") return Number.isInteger(v) && v >= 0 ? v : undefined;
   if (typeof v !== "string") return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(v);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$/i.exec(v);
   if (!m) return undefined;
   return Math.round(Number(m[1]) * (SIZE_UNITS[(m[2] ?? "b").toLowerCase()] ?? 1));
 }
 const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== undefined, {
   message: 'expected a size in bytes or like "64MB"',
 });
+/** A size of at least one byte, for limits. */
+const limitSize = size.refine((v) => (parseSize(v) ?? 0) >= 1, {
+  message: 'expected a size of at least 1 byte, like "1MiB"',
+});
 
-const principalName = z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id"');
+/** A value checked by one of `principal.ts`'s problem functions (its message is the issue). */
+const checkedBy = (problemOf: (v: unknown) => string | null) =>
+  z.string().superRefine((v, c) => {
+    const problem = problemOf(v);
+    if (problem !== null) c.addIssue({ code: "custom", message: problem });
+  });
+const principalName = checkedBy(principalProblem);
 
 const configSchema = z.strictObject({
   home: z.string().min(1).optional(),
@@ -217,7 +239,7 @@ const configSchema = z.strictObject({
     .record(
       principalName,
       z.strictObject({
-        roles: z.array(z.string().min(1)).optional(),
+        roles: z.array(checkedBy(roleNameProblem)).optional(),
         token_sha256: z
           .string()
           .regex(/^[0-9a-f]{64}$/, "expected the hex SHA-256 of the token")
@@ -242,9 +264,7 @@ const configSchema = z.strictObject({
     .strictObject({
       timeout: duration.optional(),
       on_timeout: z.enum(["reject", "approve"]).optional(),
-      approvers: z
-        .array(z.string().regex(/^[a-z][a-z0-9_-]*:\S+$/, 'expected "kind:id" or "role:name"'))
-        .optional(),
+      approvers: z.array(checkedBy(principalPatternProblem)).optional(),
       webhook: z
         .strictObject({
           url: z.string().regex(/^https?:\/\/\S+$/, "expected an http(s) URL"),
@@ -268,6 +288,16 @@ const configSchema = z.strictObject({
     .optional(),
   llm: llmConfigSchema.nullable().optional(),
   plugins: z.array(z.string().min(1)).optional(),
+  limits: z
+    .strictObject({
+      input_depth: z.number().int().min(1).max(LIMIT_CEILINGS.inputDepth).optional(),
+      input_bytes: limitSize.optional(),
+      spec_bytes: limitSize.optional(),
+      policy_bytes: limitSize.optional(),
+      yaml_depth: z.number().int().min(2).max(LIMIT_CEILINGS.yamlDepth).optional(),
+      yaml_aliases: z.number().int().min(0).max(LIMIT_CEILINGS.yamlAliases).optional(),
+    })
+    .optional(),
   engine: z
     .strictObject({
       concurrency: z.number().int().min(1).max(1024).optional(),
@@ -460,6 +490,23 @@ export function compileConfig(
         c.engine?.cancel_poll === undefined
           ? DEFAULT_CANCEL_POLL_MS
           : parseDuration(c.engine.cancel_poll)!,
+    },
+    limits: {
+      inputDepth: c.limits?.input_depth ?? DEFAULT_LIMITS.inputDepth,
+      inputBytes:
+        c.limits?.input_bytes === undefined
+          ? DEFAULT_LIMITS.inputBytes
+          : parseSize(c.limits.input_bytes)!,
+      specBytes:
+        c.limits?.spec_bytes === undefined
+          ? DEFAULT_LIMITS.specBytes
+          : parseSize(c.limits.spec_bytes)!,
+      policyBytes:
+        c.limits?.policy_bytes === undefined
+          ? DEFAULT_LIMITS.policyBytes
+          : parseSize(c.limits.policy_bytes)!,
+      yamlDepth: c.limits?.yaml_depth ?? DEFAULT_LIMITS.yamlDepth,
+      yamlAliases: c.limits?.yaml_aliases ?? DEFAULT_LIMITS.yamlAliases,
     },
   };
   return deepFreeze(config);

@@ -81,6 +81,7 @@ export const ERROR_CODES = Object.freeze({
   // requests
   USAGE: [U, "the request is malformed"],
   PRINCIPAL_REQUIRED: [U, "the action needs the principal (kind:id) who takes it"],
+  INVALID_PRINCIPAL: [U, "a principal is not spelled kind:id as the grammar says"],
   AMBIGUOUS_APPROVAL: [U, "several steps wait for approval; the decision must name one"],
   INVALID_STORE_URL: [U, "the store URL is not one Airun understands"],
   UNSUPPORTED_STORE: [U, "this build cannot open that kind of store"],

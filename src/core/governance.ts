@@ -27,7 +27,8 @@ import { isPlainObject, type JsonValue } from "./json.js";
 import { compileNameGlob, type Matcher } from "./path-match.js";
 import type { Plan, PlanStep } from "./plan.js";
 import { runtimeStep } from "./plan-schema.js";
-import { didYouMean, PRINCIPAL_PATTERN } from "./spec-context.js";
+import { principalPatternProblem } from "./principal.js";
+import { didYouMean } from "./spec-context.js";
 import { parseTemplateString } from "./template.js";
 
 /** What happens when a run drifts beyond its baseline. */
@@ -227,9 +228,8 @@ function compileDrift(
   }
   const approvers = stringList(d.approvers, ["drift", "approvers"], "drift.approvers", report);
   approvers.forEach((a, i) => {
-    if (!PRINCIPAL_PATTERN.test(a)) {
-      report(["drift", "approvers", i], `approver "${a}" must look like kind:id or role:name`);
-    }
+    const problem = principalPatternProblem(a);
+    if (problem !== null) report(["drift", "approvers", i], `approver ${problem}`);
   });
   return { metrics, factor, minSamples, action, window, approvers };
 }

@@ -20,8 +20,9 @@
 import { z } from "zod";
 import { type Problem, ValidationError } from "./errors.js";
 import { isPlainObject, type JsonObject } from "./json.js";
+import { principalProblem } from "./principal.js";
 import type { Decision, RiskLevel } from "./status.js";
-import { type FieldPath, parseYamlSource } from "./yaml-source.js";
+import { type FieldPath, parseYamlSource, type YamlLimits } from "./yaml-source.js";
 
 /** One table-test case. */
 export interface PolicyCase {
@@ -46,7 +47,10 @@ const upper = (v: unknown) => (typeof v === "string" ? v.trim().toUpperCase() : 
 
 const caseSchema = z.strictObject({
   name: z.string().min(1).optional(),
-  principal: z.string().regex(/^[^\s:]+:\S+$/, 'expected "kind:id" (agent:planner, user:alice)'),
+  principal: z.string().superRefine((v, c) => {
+    const problem = principalProblem(v);
+    if (problem !== null) c.addIssue({ code: "custom", message: problem });
+  }),
   capability: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected a capability name"),
   inputs: z.record(z.string(), z.unknown()).optional(),
   risk: z.preprocess(upper, z.enum(["LOW", "MEDIUM", "HIGH", "CRITICAL"])).optional(),
@@ -71,8 +75,9 @@ export function parsePolicyCases(
   file: string,
   text: string,
   knownCapability: (name: string) => boolean = () => true,
+  limits?: YamlLimits,
 ): PolicyCase[] {
-  const src = parseYamlSource(file, text);
+  const src = parseYamlSource(file, text, limits);
   if (src.syntaxProblems.length > 0) throw new ValidationError(src.syntaxProblems);
   let list: unknown = src.value;
   let base: FieldPath = [];

@@ -12,9 +12,10 @@
  * is checked by the same rules and reports its problems the same way.
  */
 import type { Problem } from "./errors.js";
-import { ValidationError } from "./errors.js";
+import { formatProblem, ValidationError } from "./errors.js";
 import { sha256Hex } from "./hash.js";
 import { isPlainObject, type JsonPrimitive } from "./json.js";
+import { FORBIDDEN_KEYS, forbiddenKeyMessage } from "./limits.js";
 import {
   compileNameGlob,
   compilePathGlob,
@@ -29,8 +30,15 @@ import {
   type CompiledRule,
   createRulePolicy,
 } from "./policy.js";
+import { principalPatternProblem } from "./principal.js";
+import { closestName } from "./spec-context.js";
 import type { Decision, RiskLevel } from "./status.js";
-import { type FieldPath, parseYamlSource, type YamlSource } from "./yaml-source.js";
+import {
+  type FieldPath,
+  parseYamlSource,
+  type YamlLimits,
+  type YamlSource,
+} from "./yaml-source.js";
 
 const DECISIONS: readonly Decision[] = ["ALLOW", "DENY", "REQUIRE_APPROVAL"];
 const RISKS: readonly RiskLevel[] = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
@@ -49,7 +57,6 @@ const RULE_KEYS = [
 ] as const;
 const PATH_FIELDS = new Set(["path", "from", "to", "cwd"]);
 const CAPABILITY_PATTERN = /^[A-Za-z0-9_*?-]+(\.[A-Za-z0-9_*?-]+)*$/;
-const PRINCIPAL_PATTERN = /^[^\s:]+:\S+$/;
 
 /** True for input fields whose values are paths: `path`, `from`, `to`, `cwd`, `*path`. */
 export function isPathField(key: string): boolean {
@@ -59,7 +66,10 @@ export function isPathField(key: string): boolean {
 
 /**
  * Parses, validates and compiles a policy file. `file` names the source in messages and is the
- * policy's `source`; the hash is the SHA-256 of `text`.
+ * policy's `source`; the hash is the SHA-256 of `text`. `opts.limits` bound the YAML (nesting,
+ * aliases); given `opts.capabilities` (every capability name there is), a pattern that names
+ * or matches none of them is a warning (`warnings`), with a did-you-mean: the rule loads but
+ * never applies, which is rarely what its author meant.
  *
  * @throws ValidationError listing every problem (`file:line:col: field: message`).
  * @example
@@ -67,17 +77,29 @@ export function isPathField(key: string): boolean {
  * policy.evaluate({ principal: "agent:planner", roles: [], capability: "io.fs.read_file",
  *   risk: "LOW", effect: "read", undo: "none", hasCompensation: false, inputs: { path: "a" } });
  */
-export function compilePolicy(file: string, text: string): CompiledPolicy {
-  const src = parseYamlSource(file, text);
+export function compilePolicy(
+  file: string,
+  text: string,
+  opts: { readonly limits?: YamlLimits; readonly capabilities?: readonly string[] } = {},
+): CompiledPolicy {
+  const src = parseYamlSource(file, text, opts.limits);
   if (src.syntaxProblems.length > 0) {
     throw new ValidationError(src.syntaxProblems, { location: locationOf(src.syntaxProblems[0]) });
   }
-  const c = new Checker(src);
+  const c = new Checker(src, opts.capabilities ?? null);
   const { defaultDecision, rules } = c.document(src.value);
   if (c.problems.length > 0) {
     throw new ValidationError(c.problems, { location: locationOf(c.problems[0]) });
   }
-  return createRulePolicy({ source: file, hash: sha256Hex(text), text, defaultDecision, rules });
+  const warnings = c.warnings.sort((a, b) => a.line - b.line || a.col - b.col).map(formatProblem);
+  return createRulePolicy({
+    source: file,
+    hash: sha256Hex(text),
+    text,
+    defaultDecision,
+    rules,
+    warnings,
+  });
 }
 
 function locationOf(p: Problem | undefined): string {
@@ -123,7 +145,12 @@ interface MatchKeys {
 /** Walks the parsed document, collecting problems and compiled parts. */
 class Checker {
   readonly problems: Problem[] = [];
-  constructor(private readonly src: YamlSource) {}
+  readonly warnings: Problem[] = [];
+  constructor(
+    private readonly src: YamlSource,
+    /** Every capability name there is, or null when unknown (no warnings then). */
+    private readonly known: readonly string[] | null,
+  ) {}
 
   private fail(at: FieldPath, message: string): void {
     this.problems.push(this.src.problem(at, message));
@@ -275,8 +302,9 @@ class Checker {
     if (raw.approvers !== undefined) {
       const list = this.stringList(raw.approvers, [...at, "approvers"], "approver");
       for (const a of list ?? []) {
-        if (a.s !== "*" && a.s !== "**" && !PRINCIPAL_PATTERN.test(a.s)) {
-          this.fail(a.at, `approver "${a.s}" must look like kind:id (user:alice) or role:name`);
+        const problem = principalPatternProblem(a.s);
+        if (problem !== null) {
+          this.fail(a.at, `approver ${problem}`);
         } else if (!approvers.includes(a.s)) {
           approvers.push(a.s);
         }
@@ -347,20 +375,12 @@ class Checker {
     const list = this.stringList(value, at, "principal");
     if (list === null) return null;
     const out: CompiledPrincipal[] = [];
-    for (const { s, at: where } of list) {
-      const p = s.trim();
-      if (p === "*" || p === "**") {
-        out.push({ role: false, match: compileNameGlob(p, ":") });
-      } else if (p.startsWith("role:")) {
-        const name = p.slice("role:".length);
-        if (name === "" || /\s|:/.test(name))
-          this.fail(where, `role pattern "${p}" must look like role:name`);
-        else out.push({ role: true, match: compileNameGlob(name, ":") });
-      } else if (!PRINCIPAL_PATTERN.test(p)) {
-        this.fail(
-          where,
-          `principal "${p}" must look like kind:id (agent:planner, user:*) or role:name`,
-        );
+    // The grammar is `principal.ts`'s: a pattern is never trimmed or folded into one.
+    for (const { s: p, at: where } of list) {
+      const problem = principalPatternProblem(p);
+      if (problem !== null) this.fail(where, problem);
+      else if (p.startsWith("role:")) {
+        out.push({ role: true, match: compileNameGlob(p.slice("role:".length), ":") });
       } else {
         out.push({ role: false, match: compileNameGlob(p, ":") });
       }
@@ -381,9 +401,25 @@ class Checker {
         );
       } else if (!out.includes(p)) {
         out.push(p);
+        this.warnIfUnknown(p, where);
       }
     }
     return out.length > 0 ? out : null;
+  }
+
+  /** Warns when `pattern` names or matches no capability (the rule would never apply). */
+  private warnIfUnknown(pattern: string, at: FieldPath): void {
+    if (this.known === null || pattern === "*" || pattern === "**") return;
+    const matches = compileNameGlob(pattern, ".");
+    if (this.known.some((name) => matches(name))) return;
+    const glob = /[*?]/.test(pattern);
+    const close = glob ? undefined : closestName(pattern.toLowerCase(), this.known);
+    this.warnings.push(
+      this.src.problem(
+        at,
+        `${glob ? `no capability matches "${pattern}"` : `no capability is named "${pattern}"`}${close ? ` (did you mean "${close}"?)` : ""}: the rule never applies to it`,
+      ),
+    );
   }
 
   private risks(value: unknown, at: FieldPath): ReadonlySet<string> | null {
@@ -409,6 +445,11 @@ class Checker {
     const path = dotted.split(".");
     if (dotted === "" || key === "inputs" || path.some((s) => s === "")) {
       this.fail(at, `condition key "${key}" must be a dotted input path like inputs.path`);
+      return null;
+    }
+    const forbidden = path.find((s) => FORBIDDEN_KEYS.has(s));
+    if (forbidden !== undefined) {
+      this.fail(at, `condition key "${key}": ${forbiddenKeyMessage(forbidden)}`);
       return null;
     }
     const pathLike = isPathField(path[path.length - 1] as string);

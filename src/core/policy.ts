@@ -91,6 +91,11 @@ export interface CompiledPolicy {
   /** File path, or `"builtin"`. */
   readonly source: string;
   readonly ruleCount: number;
+  /**
+   * What is legal but probably not meant, as `file:line:col: field: message` (a rule naming a
+   * capability that does not exist); the policy loads and works as written regardless.
+   */
+  readonly warnings?: readonly string[];
   evaluate(req: PolicyRequest): PolicyDecision;
 }
 
@@ -158,6 +163,7 @@ export interface RulePolicyDefinition {
   readonly text: string;
   readonly defaultDecision: Decision;
   readonly rules: readonly CompiledRule[];
+  readonly warnings?: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,7 +490,14 @@ export function createRulePolicy(def: RulePolicyDefinition): CompiledPolicy {
     });
   };
 
-  return Object.freeze({ hash, text, source, ruleCount: def.rules.length, evaluate });
+  return Object.freeze({
+    hash,
+    text,
+    source,
+    ruleCount: def.rules.length,
+    warnings: Object.freeze([...(def.warnings ?? [])]),
+    evaluate,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
  */
 import { isPlainObject } from "./json.js";
 import type { ApprovalSettings } from "./plan.js";
-import { didYouMean, ID_PATTERN, PRINCIPAL_PATTERN, type SpecContext } from "./spec-context.js";
+import { principalPatternProblem, roleNameProblem } from "./principal.js";
+import { didYouMean, type SpecContext } from "./spec-context.js";
 import { isTemplated, normalizeTemplateString, type TemplateScope } from "./spec-references.js";
 import type { FieldPath } from "./yaml-source.js";
 
@@ -104,18 +105,18 @@ export function approvalSettings(
     }
     list.forEach((a, j) => {
       const ap = typeof v === "string" ? p : [...p, j];
-      if (typeof a !== "string" || !PRINCIPAL_PATTERN.test(a)) {
-        ctx.report(ap, 'an approver must look like "user:bob" or "role:sre"');
-      } else if (!approvers.includes(a)) approvers.push(a);
+      const problem = principalPatternProblem(a);
+      if (problem !== null) ctx.report(ap, `approver ${problem}`);
+      else if (!approvers.includes(a as string)) approvers.push(a as string);
     });
   };
   if (raw.approvers !== undefined) addApprovers(raw.approvers, [...path, "approvers"]);
   if (inputs.approvers !== undefined) addApprovers(inputs.approvers, [...ip, "approvers"]);
   if (inputs.approver_role !== undefined) {
     const r = inputs.approver_role;
-    if (typeof r !== "string" || !ID_PATTERN.test(r)) {
-      ctx.report([...ip, "approver_role"], "approver_role must be a role name");
-    } else if (!approvers.includes(`role:${r}`)) approvers.push(`role:${r}`);
+    const problem = roleNameProblem(r);
+    if (problem !== null) ctx.report([...ip, "approver_role"], `approver_role: ${problem}`);
+    else if (!approvers.includes(`role:${r}`)) approvers.push(`role:${r}`);
   }
 
   let onTimeout: "reject" | "approve" = "reject";

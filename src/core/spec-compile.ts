@@ -48,7 +48,7 @@ import {
   workflowInputs,
   workflowPrincipal,
 } from "./spec-workflow.js";
-import { parseYamlSource } from "./yaml-source.js";
+import { parseYamlSource, type YamlLimits } from "./yaml-source.js";
 
 export { computeSpecHash, planFromJson } from "./plan-schema.js";
 export { closestName } from "./spec-context.js";
@@ -130,13 +130,18 @@ function sortProblems(problems: readonly Problem[]): Problem[] {
 
 /**
  * Validates a spec and returns every problem found; `plan` is set only when there is none.
+ * `limits` bound the YAML's nesting and alias expansion (default: `DEFAULT_LIMITS`).
  *
  * @example
  * const { plan, problems } = validateSpec({ file: "wf.yaml", text }, registry);
  * for (const p of problems) console.error(formatProblem(p));
  */
-export function validateSpec(source: SpecSource, catalog: CapabilityCatalog): SpecValidation {
-  const src = parseYamlSource(source.file, source.text);
+export function validateSpec(
+  source: SpecSource,
+  catalog: CapabilityCatalog,
+  limits?: YamlLimits,
+): SpecValidation {
+  const src = parseYamlSource(source.file, source.text, limits);
   if (src.syntaxProblems.length > 0) return { problems: sortProblems(src.syntaxProblems) };
   const ctx = new SpecContext(src, catalog);
   const body = compileDocument(ctx);
@@ -157,8 +162,12 @@ export function validateSpec(source: SpecSource, catalog: CapabilityCatalog): Sp
  * A step's `risk_level` may be lower than its capability's risk floor: the plan records the
  * declared value, and the gatekeeper still applies max(floor, declared).
  */
-export function compileSpec(source: SpecSource, catalog: CapabilityCatalog): Plan {
-  const { plan, problems } = validateSpec(source, catalog);
+export function compileSpec(
+  source: SpecSource,
+  catalog: CapabilityCatalog,
+  limits?: YamlLimits,
+): Plan {
+  const { plan, problems } = validateSpec(source, catalog, limits);
   if (!plan) throw new ValidationError(problems, { location: source.file });
   return plan;
 }

@@ -12,8 +12,8 @@ import type { FieldPath, YamlSource } from "./yaml-source.js";
 /** Step ids and input names are identifiers (`[A-Za-z_][A-Za-z0-9_-]*`). */
 export const ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
-/** A principal or approver: `kind:id` (e.g. `agent:planner`, `role:sre`). */
-export const PRINCIPAL_PATTERN = /^[a-z][a-z0-9_-]*:\S+$/;
+/** A principal (`kind:id`): the grammar of `principal.ts`, re-exported for older importers. */
+export { PRINCIPAL_PATTERN } from "./principal.js";
 
 /** Levenshtein distance, for "did you mean" suggestions. */
 function distance(a: string, b: string): number {

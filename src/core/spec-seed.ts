@@ -47,16 +47,19 @@ export function isSeedDocument(doc: Record<string, unknown>): boolean {
 /**
  * The default principal a seed spec implies: `agent:<agent_name>` when the workflow names the
  * agent that runs it (the least privileged reading), else `metadata.owner` (a bare owner such
- * as `alice` becomes `user:alice`). `undefined` when neither is given.
+ * as `alice` becomes `user:alice`). `undefined` when neither is given. A bare name is a name,
+ * not yet a principal: it is lower-cased to become the id (`Deployer` → `agent:deployer`); a
+ * value already written as `kind:id` is taken as written and must follow the grammar
+ * (`principal.ts`).
  */
 export function seedPrincipal(agentName: unknown, owner: unknown): string | undefined {
   if (typeof agentName === "string" && agentName.trim()) {
     const a = agentName.trim();
-    return a.includes(":") ? a : `agent:${a}`;
+    return a.includes(":") ? a : `agent:${a.toLowerCase()}`;
   }
   if (typeof owner === "string" && owner.trim()) {
     const o = owner.trim();
-    return /^[a-z][a-z0-9_-]*:/.test(o) ? o : `user:${o}`;
+    return /^[a-z][a-z0-9_-]*:/.test(o) ? o : `user:${o.toLowerCase()}`;
   }
   return undefined;
 }

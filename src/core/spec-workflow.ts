@@ -7,7 +7,8 @@
 import { isPlainObject, type JsonObject } from "./json.js";
 import type { PlanInput } from "./plan.js";
 import { INPUT_TYPES } from "./plan-schema.js";
-import { getAt, ID_PATTERN, PRINCIPAL_PATTERN, type SpecContext } from "./spec-context.js";
+import { principalProblem } from "./principal.js";
+import { getAt, ID_PATTERN, type SpecContext } from "./spec-context.js";
 import { checkGovernanceSection } from "./spec-governance.js";
 import { normalizeCondition } from "./spec-references.js";
 import { inputTypeOf, seedPrincipal } from "./spec-seed.js";
@@ -43,11 +44,12 @@ export function workflowIdentity(
 /** The workflow's principal: `principal`, else the one the seed keys imply, else null. */
 export function workflowPrincipal(ctx: SpecContext, doc: Record<string, unknown>): string | null {
   if (doc.principal !== undefined && doc.principal !== null) {
-    if (typeof doc.principal !== "string" || !PRINCIPAL_PATTERN.test(doc.principal)) {
-      ctx.report(["principal"], 'principal must look like "kind:id" (e.g. agent:planner)');
+    const problem = principalProblem(doc.principal);
+    if (problem !== null) {
+      ctx.report(["principal"], problem);
       return null;
     }
-    return doc.principal;
+    return doc.principal as string;
   }
   const meta = doc.metadata;
   if (meta !== undefined && meta !== null && !isPlainObject(meta)) {
@@ -62,11 +64,9 @@ export function workflowPrincipal(ctx: SpecContext, doc: Record<string, unknown>
   }
   const p = seedPrincipal(doc.agent_name, owner);
   if (p === undefined) return null;
-  if (!PRINCIPAL_PATTERN.test(p)) {
-    ctx.report(
-      doc.agent_name !== undefined ? ["agent_name"] : ["metadata", "owner"],
-      `"${p}" is not a valid principal`,
-    );
+  const problem = principalProblem(p);
+  if (problem !== null) {
+    ctx.report(doc.agent_name !== undefined ? ["agent_name"] : ["metadata", "owner"], problem);
     return null;
   }
   return p;

@@ -10,6 +10,7 @@ import {
   DEFAULT_REDACT,
 } from "../../src/core/config.js";
 import { ValidationError } from "../../src/core/errors.js";
+import { DEFAULT_LIMITS } from "../../src/core/limits.js";
 
 const cwd = path.resolve("/work/project");
 const noEnv = {};
@@ -54,6 +55,7 @@ describe("compileConfig", () => {
         recoveryConcurrency: DEFAULT_RECOVERY_CONCURRENCY,
         cancelPollMs: DEFAULT_CANCEL_POLL_MS,
       },
+      limits: DEFAULT_LIMITS,
     });
     expect(Object.isFrozen(c.sandbox.fsRoots)).toBe(true);
   });

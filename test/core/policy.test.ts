@@ -494,9 +494,15 @@ rules:
 
   it("does not read inherited properties (no prototype lookups)", () => {
     const q = policy(
-      "rules: [{ capability: '**', when: { 'inputs.constructor.name': Object }, decision: ALLOW }]\n",
+      "rules: [{ capability: '**', when: { 'inputs.toString.name': toString }, decision: ALLOW }]\n",
     );
     expect(q.evaluate(req({ inputs: {} })).decision).toBe("DENY");
+    // A condition on a key that could reach a prototype is refused outright.
+    expect(() =>
+      policy(
+        "rules: [{ capability: '**', when: { 'inputs.constructor.name': Object }, decision: ALLOW }]\n",
+      ),
+    ).toThrow(/constructor.*not allowed/);
   });
 
   it("a non-string value in a path field cannot be proven safe", () => {

@@ -7,6 +7,7 @@
 import picomatch from "picomatch";
 import { ApprovalError } from "../../core/errors.js";
 import type { JsonObject } from "../../core/json.js";
+import { requirePrincipal } from "../../core/principal.js";
 import { RunStatus, StepStatus } from "../../core/status.js";
 import type { EngineContext } from "../context.js";
 import { EventType } from "../events.js";
@@ -53,6 +54,8 @@ export async function decideApproval(
   input: DecisionInput,
 ): Promise<ApprovalData> {
   const runId = state.run.id;
+  // Self-approval and eligibility compare strings: only one spelling of a principal may get here.
+  requirePrincipal(input.principal, "principal");
   if (state.run.status !== RunStatus.WAITING_APPROVAL) {
     throw new ApprovalError(
       "NOT_WAITING",

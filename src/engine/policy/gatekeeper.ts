@@ -10,21 +10,35 @@
  * validated completely (`compilePolicy`) and swapped in atomically; a broken one is refused and
  * the old policy stays in force. Listeners (`onReload`) hear about both; the Runtime records them
  * as `policy.loaded` / `policy.reload_refused` events. Deciding never touches the filesystem.
+ *
+ * The file is read within `limits` (its size, YAML nesting and aliases) as strict UTF-8, and,
+ * given the capability names there are, a rule naming none of them is a warning the policy
+ * carries (`compiled.warnings`, and the `loaded` event's `warnings`).
  */
 import { type FSWatcher, watch } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { formatProblem, ValidationError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
+import { DEFAULT_LIMITS, LIMIT_KEYS, type Limits } from "../../core/limits.js";
 import type { CompiledPolicy, PolicyDecision, PolicyRequest } from "../../core/policy.js";
 import { builtinPolicy } from "../../core/policy.js";
 import { compilePolicy } from "../../core/policy-compile.js";
+import { decodeUtf8 } from "../../core/utf8.js";
 import type { DecisionHook } from "./decision-hook.js";
 
 /** Anything that can decide whether a step may run. */
 export interface Gatekeeper {
-  /** Hash, source (file path or "builtin") and text of the policy in force. */
-  readonly policy: { readonly hash: string; readonly source: string; readonly text: string };
+  /**
+   * Hash, source (file path or "builtin") and text of the policy in force, and its warnings
+   * (`file:line:col: field: message`), if any.
+   */
+  readonly policy: {
+    readonly hash: string;
+    readonly source: string;
+    readonly text: string;
+    readonly warnings?: readonly string[];
+  };
   /**
    * The decision for one call. Asynchronous because an external decision hook may be asked;
    * the policy itself is evaluated synchronously, at the moment of the call.
@@ -42,6 +56,8 @@ export type PolicyReload =
       readonly hash: string;
       readonly previousHash: string;
       readonly ruleCount: number;
+      /** What the new policy's author probably did not mean (see `CompiledPolicy.warnings`). */
+      readonly warnings: readonly string[];
     }
   | {
       readonly type: "refused";
@@ -66,6 +82,10 @@ export interface GatekeeperOptions {
   readonly fsWatch?: boolean;
   /** External decision hook asked after the policy (may only make decisions stricter). */
   readonly hook?: DecisionHook | null;
+  /** Size and YAML limits of the file (default `DEFAULT_LIMITS`). */
+  readonly limits?: Pick<Limits, "policyBytes" | "yamlDepth" | "yamlAliases">;
+  /** Every capability name there is: a rule naming none of them is a warning. */
+  readonly capabilities?: readonly string[];
 }
 
 /** The identity of a file version as `stat` sees it. */
@@ -85,6 +105,7 @@ export class PolicyGatekeeper implements Gatekeeper {
   #compiled: CompiledPolicy;
   readonly #path: string | null;
   readonly #hook: DecisionHook | null;
+  #compileOptions: CompileOptions = { limits: DEFAULT_LIMITS };
   readonly #listeners = new Set<(event: PolicyReload) => void>();
   #watcher: FSWatcher | null = null;
   #poll: NodeJS.Timeout | null = null;
@@ -110,7 +131,7 @@ export class PolicyGatekeeper implements Gatekeeper {
    * Loads the policy file at `path` (validated completely), or the built-in default when `path`
    * is null; with `watch: true`, keeps it hot-reloaded until `close()`.
    *
-   * @throws ValidationError when the file is broken (nothing is loaded).
+   * @throws ValidationError when the file is broken or cannot be read (nothing is loaded).
    * @example
    * const gk = await PolicyGatekeeper.load("/srv/policies.yaml", { watch: true });
    * gk.onReload((e) => console.log(e.type, e.source));
@@ -119,17 +140,35 @@ export class PolicyGatekeeper implements Gatekeeper {
   static async load(path: string | null, opts: GatekeeperOptions = {}): Promise<PolicyGatekeeper> {
     const hook = opts.hook ?? null;
     if (!path) return new PolicyGatekeeper(builtinPolicy(), { hook });
-    const stamp = await stampOf(path);
-    const text = await readFile(path, "utf8");
-    const gk = new PolicyGatekeeper(compilePolicy(path, text), { path, hook });
+    const compileOptions = compileOptionsOf(opts);
+    let stamp: FileStamp;
+    let bytes: Uint8Array;
+    try {
+      stamp = await stampOf(path);
+      bytes = await readPolicyBytes(path, stamp.size, compileOptions.limits.policyBytes);
+    } catch (err) {
+      if (err instanceof ValidationError) throw err;
+      throw new ValidationError([
+        {
+          file: path,
+          line: 0,
+          col: 0,
+          field: "",
+          message: `cannot read the policy file: ${(err as Error).message}`,
+        },
+      ]);
+    }
+    const text = decodeUtf8(path, bytes);
+    const gk = new PolicyGatekeeper(compilePolicy(path, text, compileOptions), { path, hook });
+    gk.#compileOptions = compileOptions;
     gk.#stamp = stamp;
     if (opts.watch) gk.#watch(opts.debounceMs ?? 50, opts.pollMs ?? 1000, opts.fsWatch ?? true);
     return gk;
   }
 
-  get policy(): { hash: string; source: string; text: string } {
-    const { hash, source, text } = this.#compiled;
-    return { hash, source, text };
+  get policy(): { hash: string; source: string; text: string; warnings: readonly string[] } {
+    const { hash, source, text, warnings } = this.#compiled;
+    return { hash, source, text, warnings: warnings ?? [] };
   }
 
   /** The compiled policy in force right now. */
@@ -240,11 +279,27 @@ export class PolicyGatekeeper implements Gatekeeper {
   }
 
   async #reloadOnce(path: string): Promise<void> {
+    let bytes: Uint8Array;
     let text: string;
     try {
       this.#stamp = await stampOf(path);
-      text = await readFile(path, "utf8");
+      bytes = await readPolicyBytes(
+        path,
+        this.#stamp.size,
+        this.#compileOptions.limits.policyBytes,
+      );
+      text = decodeUtf8(path, bytes);
     } catch (err) {
+      if (err instanceof ValidationError) {
+        const problems = err.problems.map(formatProblem);
+        const s = this.#stamp;
+        this.#refuse(
+          `bytes:${s?.mtimeMs}:${s?.size}:${s?.ino}`,
+          problems[0] ?? err.message,
+          problems,
+        );
+        return;
+      }
       this.#stamp = null;
       const message = `${path}: cannot read the policy file: ${(err as Error).message}`;
       this.#refuse(`read:${(err as NodeJS.ErrnoException).code ?? message}`, message, [message]);
@@ -258,7 +313,7 @@ export class PolicyGatekeeper implements Gatekeeper {
     }
     let next: CompiledPolicy;
     try {
-      next = compilePolicy(path, text);
+      next = compilePolicy(path, text, this.#compileOptions);
     } catch (err) {
       const problems =
         err instanceof ValidationError
@@ -276,6 +331,7 @@ export class PolicyGatekeeper implements Gatekeeper {
       hash: next.hash,
       previousHash: current.hash,
       ruleCount: next.ruleCount,
+      warnings: next.warnings ?? [],
     });
   }
 
@@ -300,6 +356,37 @@ export class PolicyGatekeeper implements Gatekeeper {
       }
     }
   }
+}
+
+/** How a gatekeeper compiles its file. */
+interface CompileOptions {
+  readonly limits: Pick<Limits, "policyBytes" | "yamlDepth" | "yamlAliases">;
+  readonly capabilities?: readonly string[];
+}
+
+function compileOptionsOf(opts: GatekeeperOptions): CompileOptions {
+  return {
+    limits: opts.limits ?? DEFAULT_LIMITS,
+    ...(opts.capabilities ? { capabilities: opts.capabilities } : {}),
+  };
+}
+
+/** The policy file's bytes, refused (ValidationError) beyond `maxBytes` without reading them. */
+async function readPolicyBytes(path: string, size: number, maxBytes: number): Promise<Uint8Array> {
+  const tooLarge = (n: number) =>
+    new ValidationError([
+      {
+        file: path,
+        line: 0,
+        col: 0,
+        field: "",
+        message: `the policy file is ${n} bytes; the limit is ${maxBytes} bytes (${LIMIT_KEYS.policyBytes})`,
+      },
+    ]);
+  if (size > maxBytes) throw tooLarge(size);
+  const bytes = await readFile(path);
+  if (bytes.length > maxBytes) throw tooLarge(bytes.length);
+  return bytes;
 }
 
 async function stampOf(path: string): Promise<FileStamp> {

@@ -1,8 +1,9 @@
 /**
  * @module The composition root: builds a runtime's parts from the config — store, clock,
- * capability registry (with plugins), gatekeeper (watching the policy file), notifier (signed
- * webhooks), blob sealing and ledger keys, lease identity — with every part injectable, then
- * hands them to the façade (`Runtime.open` in `runtime.ts`, which also starts the worker).
+ * capability registry (with plugins), the policy in force (loaded from its file, and watched,
+ * when a command first decides: `policy-in-force.ts`), notifier (signed webhooks), blob sealing
+ * and ledger keys, lease identity — with every part injectable, then hands them to the façade
+ * (`Runtime.open` in `runtime.ts`, which also starts the worker).
  *
  * Ownership: a part the runtime built itself is released by `Runtime.close()` (last built,
  * first released); an injected part is left to whoever passed it (a test that shares one store
@@ -14,7 +15,10 @@ import { loadPlugins } from "../../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
 import { type Clock, systemClock } from "../../core/clock.js";
 import type { AirunConfig } from "../../core/config.js";
+import { ValidationError } from "../../core/errors.js";
 import type { JsonObject } from "../../core/json.js";
+import { BUILTIN_POLICY_SOURCE, builtinPolicy } from "../../core/policy.js";
+import { compilePolicy } from "../../core/policy-compile.js";
 import { openStore } from "../../store/open-store.js";
 import type { Store, StoreOptions } from "../../store/store.js";
 import type { EngineContext, EngineSettings, Notifier, ProgressEvent } from "../context.js";
@@ -26,6 +30,8 @@ import { createDecisionHook } from "../policy/decision-hook.js";
 import { type Gatekeeper, PolicyGatekeeper } from "../policy/gatekeeper.js";
 import { DEFAULT_WEBHOOK_SETTINGS, WebhookDispatcher } from "../webhooks.js";
 import { loadConfig } from "./config-files.js";
+import { PolicyInForce } from "./policy-in-force.js";
+import type { RecordedPolicy } from "./policy-records.js";
 import type { WorkerOptions } from "./worker.js";
 
 /** Parts a caller may supply instead of the ones the config would build. */
@@ -36,7 +42,10 @@ export interface RuntimeParts {
   readonly clock?: Clock;
   /** Capabilities (default: the standard library plus the config's plugins). */
   readonly registry?: CapabilityRegistry;
-  /** The policy decider (default: the config's policy file, hot-reloaded, and its hook). */
+  /**
+   * The policy decider (default: the config's policy file, loaded when a command first
+   * decides, hot-reloaded, and its hook).
+   */
   readonly gatekeeper?: Gatekeeper;
   /** Where approval and run changes are announced (default: the config's signed webhooks). */
   readonly notifier?: Notifier;
@@ -66,6 +75,19 @@ export interface RuntimeOptions extends RuntimeParts {
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Worker duties beyond the heartbeat (a recovery sweep on a timer, for servers). */
   readonly worker?: WorkerOptions;
+  /**
+   * When the policy file is read: `"at-open"` (default; a long-lived runtime then hot-reloads
+   * from the policy it opened with, and a file broken at open is reported by the first command
+   * that decides) or `"when-needed"` (on the first command that decides: a one-shot command
+   * that only reads never touches it, as the CLI does).
+   */
+  readonly loadPolicy?: "at-open" | "when-needed";
+  /**
+   * Where the runtime says what a person should know and that is not an error: the policy
+   * file is broken and recovery decides under the last policy that loaded. Default:
+   * `process.emitWarning`.
+   */
+  readonly onWarning?: (message: string) => void;
 }
 
 /** Something built here, released by `Runtime.close()` (last built, first released). */
@@ -75,6 +97,11 @@ export type Releaser = () => Promise<void> | void;
 export interface RuntimeInit {
   readonly config: AirunConfig;
   readonly ctx: EngineContext;
+  /** The policy in force (also `ctx.gatekeeper`), loaded on first need. */
+  readonly policy: PolicyInForce;
+  /** A gatekeeper deciding under a recorded policy (with the config's hook), for recovery. */
+  readonly recordedGatekeeper: (policy: RecordedPolicy) => Gatekeeper;
+  readonly onWarning: (message: string) => void;
   readonly registry: CapabilityRegistry;
   readonly ledgerKey: LedgerKey | undefined;
   readonly worker: WorkerOptions;
@@ -95,7 +122,14 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
   try {
     const registry = options.registry ?? createStandardRegistry({ llm: config.llm, env });
     if (!options.registry) await loadPlugins(registry, config.plugins, config.baseDir);
-    const gatekeeper = options.gatekeeper ?? (await watchedGatekeeper(config, releasers));
+    const policy = new PolicyInForce(
+      options.gatekeeper
+        ? { gatekeeper: options.gatekeeper }
+        : { load: () => watchedGatekeeper(config, registry.names()) },
+    );
+    if (!options.gatekeeper) releasers.push(() => policy.close());
+    // A broken file is not an error yet: only the commands that decide need the policy.
+    if (options.loadPolicy !== "when-needed") await policy.load().catch(unlessBrokenFile);
     const store = options.store ?? (await ownStore(config, options.storeOptions, releasers));
     const clock = options.clock ?? systemClock;
     const notifier = options.notifier ?? ownNotifier(config, store, env, clock, releasers);
@@ -104,7 +138,7 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
       clock,
       blobs: options.blobSeal ?? (await loadBlobSeal(config.home)),
       catalog: registry,
-      gatekeeper,
+      gatekeeper: policy,
       settings: engineSettings(config, env),
       owner: options.owner ?? newOwnerId(),
       notifier,
@@ -113,6 +147,9 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     return {
       config,
       ctx,
+      policy,
+      recordedGatekeeper: (recorded) => recordedGatekeeper(config, recorded),
+      onWarning: options.onWarning ?? ((message) => process.emitWarning(message, "AirunWarning")),
       registry,
       ledgerKey: options.ledgerKey,
       worker: options.worker ?? {},
@@ -122,6 +159,11 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     await release(releasers);
     throw err;
   }
+}
+
+/** Swallows a `ValidationError` (a broken or unreadable policy file); rethrows anything else. */
+function unlessBrokenFile(err: unknown): void {
+  if (!(err instanceof ValidationError)) throw err;
 }
 
 /** Releases what was built, last first; the first error is rethrown after all ran. */
@@ -137,13 +179,31 @@ export async function release(releasers: Releaser[]): Promise<void> {
   if (first !== undefined) throw first;
 }
 
-async function watchedGatekeeper(config: AirunConfig, releasers: Releaser[]): Promise<Gatekeeper> {
-  const gatekeeper = await PolicyGatekeeper.load(config.policy, {
+/**
+ * The config's policy file (or the built-in default), watched, within the config's limits,
+ * warning about rules that name no capability of `capabilities`; closed with the runtime.
+ */
+function watchedGatekeeper(
+  config: AirunConfig,
+  capabilities: readonly string[],
+): Promise<Gatekeeper> {
+  return PolicyGatekeeper.load(config.policy, {
     watch: true,
     hook: config.policyHook ? createDecisionHook(config.policyHook) : null,
+    limits: config.limits,
+    capabilities,
   });
-  releasers.push(() => gatekeeper.close());
-  return gatekeeper;
+}
+
+/** A recorded policy (its stored text, compiled again) deciding with the config's hook. */
+function recordedGatekeeper(config: AirunConfig, recorded: RecordedPolicy): Gatekeeper {
+  const compiled =
+    recorded.source === BUILTIN_POLICY_SOURCE
+      ? builtinPolicy()
+      : compilePolicy(recorded.source, recorded.text, { limits: config.limits });
+  return new PolicyGatekeeper(compiled, {
+    hook: config.policyHook ? createDecisionHook(config.policyHook) : null,
+  });
 }
 
 async function ownStore(

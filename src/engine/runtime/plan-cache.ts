@@ -4,17 +4,21 @@
  */
 import type { CapabilityCatalog } from "../../core/capability.js";
 import { sha256Hex } from "../../core/hash.js";
+import { DEFAULT_LIMITS } from "../../core/limits.js";
 import type { Plan } from "../../core/plan.js";
 import { compileSpec } from "../../core/spec-compile.js";
+import type { YamlLimits } from "../../core/yaml-source.js";
 
 /** A bounded cache of compiled plans. */
 export class PlanCache {
   readonly #plans = new Map<string, Plan>();
   readonly #catalog: CapabilityCatalog;
   readonly #size: number;
+  readonly #limits: YamlLimits;
 
-  constructor(catalog: CapabilityCatalog, size = 64) {
+  constructor(catalog: CapabilityCatalog, limits: YamlLimits = DEFAULT_LIMITS, size = 64) {
     this.#catalog = catalog;
+    this.#limits = limits;
     this.#size = size;
   }
 
@@ -25,7 +29,7 @@ export class PlanCache {
     if (plan) {
       this.#plans.delete(key);
     } else {
-      plan = compileSpec({ file, text }, this.#catalog);
+      plan = compileSpec({ file, text }, this.#catalog, this.#limits);
       if (this.#plans.size >= this.#size) {
         this.#plans.delete(this.#plans.keys().next().value as string);
       }

@@ -7,21 +7,22 @@
  * The external decision hook is NOT consulted: these tools explain and test the policy itself,
  * deterministically. `hookUrl` says whether a hook may make a decision stricter at run time.
  */
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { loadPlugins } from "../../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
 import type { AnyCapability } from "../../core/capability.js";
 import type { AirunConfig } from "../../core/config.js";
-import { AirunError, ValidationError } from "../../core/errors.js";
+import { AirunError } from "../../core/errors.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
+import { LIMIT_KEYS } from "../../core/limits.js";
 import { type CompiledPolicy, type PolicyDecision, withCompensation } from "../../core/policy.js";
 import { type PolicyCase, parsePolicyCases } from "../../core/policy-cases.js";
+import { requirePrincipal } from "../../core/principal.js";
 import { redact } from "../../core/redact.js";
 import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
 import { PolicyGatekeeper } from "../policy/gatekeeper.js";
 import { compensationRequest } from "../step/compensation-check.js";
-import { loadConfig } from "./config-files.js";
+import { loadConfig, readTextFile } from "./config-files.js";
 
 /** Where to find the config and, optionally, a policy file to use instead of the config's. */
 export interface PolicyToolsOptions {
@@ -108,22 +109,16 @@ export class PolicyTools {
     const registry = createStandardRegistry();
     await loadPlugins(registry, config.plugins, config.baseDir);
     const file = opts.policyFile ? resolve(cwd, opts.policyFile) : config.policy;
-    let gatekeeper: PolicyGatekeeper;
-    try {
-      gatekeeper = await PolicyGatekeeper.load(file);
-    } catch (err) {
-      if (err instanceof ValidationError) throw err;
-      throw new ValidationError([
-        {
-          file: file ?? "",
-          line: 0,
-          col: 0,
-          field: "",
-          message: `cannot read the policy file: ${(err as Error).message}`,
-        },
-      ]);
-    }
+    const gatekeeper = await PolicyGatekeeper.load(file, {
+      limits: config.limits,
+      capabilities: registry.names(),
+    });
     return new PolicyTools(config, registry, gatekeeper.compiled);
+  }
+
+  /** What the policy's author probably did not mean (rules naming no capability), as lines. */
+  get warnings(): readonly string[] {
+    return this.policy.warnings ?? [];
   }
 
   /** Roles of a principal from the config's `principals`. */
@@ -138,6 +133,7 @@ export class PolicyTools {
    * @throws AirunError `UNKNOWN_CAPABILITY` for an unknown capability.
    */
   check(q: PolicyQuery): PolicyCheck {
+    requirePrincipal(q.principal, "principal");
     const cap = this.#capability(q.capability);
     const inputs = q.inputs ?? {};
     const cls = classify(cap, inputs);
@@ -219,15 +215,18 @@ export class PolicyTools {
    * @throws ValidationError for a malformed file (every problem with file:line:col).
    */
   async runCases(file: string): Promise<PolicyCaseResult[]> {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (err) {
-      throw new ValidationError([
-        { file, line: 0, col: 0, field: "", message: `cannot read: ${(err as Error).message}` },
-      ]);
-    }
-    const cases = parsePolicyCases(file, text, (name) => this.registry.get(name) !== undefined);
+    const text = await readTextFile(
+      file,
+      "the test-case file",
+      this.config.limits.policyBytes,
+      LIMIT_KEYS.policyBytes,
+    );
+    const cases = parsePolicyCases(
+      file,
+      text,
+      (name) => this.registry.get(name) !== undefined,
+      this.config.limits,
+    );
     return cases.map((c) => {
       const check = this.check({
         principal: c.principal,

@@ -4,8 +4,17 @@
  * Each claims the run's lease for this process, drives it as far as it can go, and lets go.
  */
 
-import { AirunError, ApprovalError, ConflictError, NotFoundError } from "../../core/errors.js";
+import {
+  AirunError,
+  ApprovalError,
+  ConflictError,
+  NotFoundError,
+  ValidationError,
+} from "../../core/errors.js";
 import { governanceOf } from "../../core/governance.js";
+import { jsonValueProblems, utf8Length } from "../../core/json-input.js";
+import { LIMIT_KEYS, type Limits } from "../../core/limits.js";
+import { requirePrincipal } from "../../core/principal.js";
 import { isTerminal, Reason, RunStatus } from "../../core/status.js";
 import type { RunRecord, WriteOp } from "../../store/store.js";
 import { type DecisionInput, decideApproval, settleApprovals } from "../approvals/decide.js";
@@ -28,6 +37,7 @@ export interface RunCommandsHost {
   readonly runs: ActiveRuns;
   readonly plans: PlanCache;
   readonly policies: PolicyRecords;
+  readonly limits: Limits;
 }
 
 /** What to run. */
@@ -54,13 +64,20 @@ export async function startRun(
   defaultPrincipal: () => string,
 ): Promise<string> {
   const { ctx } = host;
+  if (opts.principal !== undefined) requirePrincipal(opts.principal, "principal");
   if (opts.idempotencyKey) {
     const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
     if (existing) return continueIfOrphaned(host, sameKindOrRefuse(existing, opts.idempotencyKey));
   }
-  const specText = opts.specText ?? (await readSpec(opts.specFile));
+  const given = checkedInputs(opts.inputs ?? {}, host.limits, opts.specFile);
+  const specText = opts.specText ?? (await readSpec(opts.specFile, host.limits.specBytes));
   const plan = host.plans.compile(opts.specFile, specText);
-  const inputs = coerceInputs(plan, opts.inputs ?? {}, opts.specFile);
+  // Checked again once coerced: an `--input o={...}` string becomes a nested value here.
+  const inputs = checkedInputs(
+    coerceInputs(plan, given, opts.specFile),
+    host.limits,
+    opts.specFile,
+  );
   const principal = opts.principal ?? plan.principal ?? defaultPrincipal();
   const { run, steps } = newRun(
     ctx,
@@ -110,6 +127,7 @@ export async function resumeRun(
       runId,
     });
   }
+  if (opts.principal !== undefined) requirePrincipal(opts.principal, "principal");
   const state = await claim(host, runId);
   try {
     // A decision refused because the approval expired still lets on_timeout take effect.
@@ -150,6 +168,7 @@ export async function cancelRun(
   waitMs: number,
 ): Promise<void> {
   const { ctx } = host;
+  requirePrincipal(principal, "principal");
   const run = await requireActive(ctx, runId);
   // The request is durable on the run's row: whoever holds the run learns it with its next
   // lease renewal, and whoever takes the run over later finds it there.
@@ -190,6 +209,7 @@ export async function rollbackRun(
   opts: { readonly principal: string; readonly force?: boolean },
 ): Promise<void> {
   const { ctx } = host;
+  requirePrincipal(opts.principal, "principal");
   const run = await ctx.store.getRun(runId);
   if (!run) throw new NotFoundError(`run ${runId}`, { runId });
   if (run.status !== RunStatus.COMPLETED && run.status !== RunStatus.FAILED) {
@@ -230,6 +250,31 @@ export async function rollbackRun(
   } finally {
     await release(host, runId);
   }
+}
+
+/**
+ * Run inputs within `limits.input_depth` and `limits.input_bytes`, without a key that could
+ * reach a prototype; a ValidationError (fields `inputs.…`) otherwise, before anything is read.
+ */
+function checkedInputs<T extends Readonly<Record<string, unknown>>>(
+  inputs: T,
+  limits: Limits,
+  file: string,
+): T {
+  const problems = jsonValueProblems(inputs, limits.inputDepth, "inputs");
+  if (problems.length === 0) {
+    const bytes = utf8Length(JSON.stringify(inputs) ?? "");
+    if (bytes > limits.inputBytes) {
+      problems.push({
+        field: "inputs",
+        message: `the inputs are ${bytes} bytes as JSON; the limit is ${limits.inputBytes} bytes (${LIMIT_KEYS.inputBytes})`,
+      });
+    }
+  }
+  if (problems.length > 0) {
+    throw new ValidationError(problems.map((p) => ({ file, line: 0, col: 0, ...p })));
+  }
+  return inputs;
 }
 
 /** A run that must exist and not have ended. */

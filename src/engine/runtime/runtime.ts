@@ -4,6 +4,15 @@
  * (`worker.ts`), and offers runs — start, resume and decide, cancel, undo after the fact,
  * recover, inspect — sessions, approvals, the ledger, replay and the capability catalogue.
  * It does no wiring of its own; one instance per process, passed explicitly.
+ *
+ * The policy is loaded when a command first needs a decision (`policy-in-force.ts`): reading
+ * runs, approvals, the ledger and the catalogue never touches it, so a broken policy file stops
+ * only what decides. Starting, resuming, deciding and sessions refuse then, naming the file;
+ * recovery, replay, cancel and an after-the-fact rollback decide under the last policy that
+ * loaded (`PolicyRecords.lastRecorded`) and say so through `onWarning`.
+ *
+ * Longer than most engine files: it is the one door of every surface, one short method per
+ * thing a surface may ask, each documented.
  */
 import { stat } from "node:fs/promises";
 import { userInfo } from "node:os";
@@ -13,6 +22,7 @@ import type { AirunConfig } from "../../core/config.js";
 import { ApprovalError, NotFoundError, type Problem } from "../../core/errors.js";
 import { compileNameGlob } from "../../core/path-match.js";
 import type { Plan } from "../../core/plan.js";
+import { isPrincipal } from "../../core/principal.js";
 import { validateSpec } from "../../core/spec-compile.js";
 import { RunStatus } from "../../core/status.js";
 import type { RunFilter } from "../../store/store.js";
@@ -38,7 +48,7 @@ import {
   verifyLedger,
   writeCheckpoint,
 } from "../ledger/ledger.js";
-import { PolicyGatekeeper } from "../policy/gatekeeper.js";
+import { type Gatekeeper, PolicyGatekeeper } from "../policy/gatekeeper.js";
 import { type RecoveredRun, recoverAll } from "../recovery/sweep.js";
 import { replayRun } from "../replay/replay.js";
 import type { ReplayOptions, ReplayReport } from "../replay/replay-types.js";
@@ -56,7 +66,8 @@ import {
 } from "./compose.js";
 import { readSpec } from "./config-files.js";
 import { PlanCache } from "./plan-cache.js";
-import { PolicyRecords } from "./policy-records.js";
+import { loadOrLastRecorded, type PolicyInForce } from "./policy-in-force.js";
+import { PolicyRecords, type RecordedPolicy } from "./policy-records.js";
 import {
   cancelRun,
   type ResumeOptions,
@@ -88,6 +99,9 @@ export class Runtime {
   readonly #runs = new ActiveRuns();
   readonly #plans: PlanCache;
   readonly #policies: PolicyRecords;
+  readonly #policy: PolicyInForce;
+  readonly #recordedGatekeeper: (policy: RecordedPolicy) => Gatekeeper;
+  readonly #warn: (message: string) => void;
   readonly #worker: Worker;
   readonly #releasers: Releaser[];
   #sessionHost: SessionHost | undefined;
@@ -101,13 +115,21 @@ export class Runtime {
     this.#ctx = init.ctx;
     this.#registry = init.registry;
     this.#releasers = init.releasers;
-    this.#plans = new PlanCache(init.registry);
+    this.#plans = new PlanCache(init.registry, init.config.limits);
     this.#policies = new PolicyRecords(init.ctx);
+    this.#policy = init.policy;
+    this.#recordedGatekeeper = init.recordedGatekeeper;
+    this.#warn = init.onWarning;
     if (init.ledgerKey) this.#ledgerKey = Promise.resolve(init.ledgerKey);
-    const gatekeeper = init.ctx.gatekeeper;
-    if (gatekeeper instanceof PolicyGatekeeper) {
-      gatekeeper.onReload((e) => this.#policies.recordReload(e));
-    }
+    this.#policy.onLoad((gatekeeper) => {
+      for (const w of gatekeeper.policy.warnings ?? []) this.#warn(w);
+      if (gatekeeper instanceof PolicyGatekeeper) {
+        gatekeeper.onReload((e) => {
+          this.#policies.recordReload(e);
+          if (e.type === "loaded") for (const w of e.warnings) this.#warn(w);
+        });
+      }
+    });
     this.#worker = new Worker(init.ctx, this.#runs, () => this.recover(), init.worker);
   }
 
@@ -131,8 +153,8 @@ export class Runtime {
     specFile: string,
     specText?: string,
   ): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
-    const text = specText ?? (await readSpec(specFile));
-    return validateSpec({ file: specFile, text }, this.#registry);
+    const text = specText ?? (await readSpec(specFile, this.config.limits.specBytes));
+    return validateSpec({ file: specFile, text }, this.#registry, this.config.limits);
   }
 
   /**
@@ -140,6 +162,7 @@ export class Runtime {
    * again with the same idempotency key is the same run: its current view is returned.
    */
   async startRun(opts: StartRunOptions): Promise<RunView> {
+    await this.#policy.load();
     return this.getRun(await startRun(this.#commands(), opts, defaultPrincipal));
   }
 
@@ -148,6 +171,7 @@ export class Runtime {
    * and expiry are checked); then drives it as far as it can go.
    */
   async resume(runId: string, opts: ResumeOptions = {}): Promise<RunView> {
+    await this.#policy.load();
     await resumeRun(this.#commands(), runId, opts);
     return this.getRun(runId);
   }
@@ -158,6 +182,7 @@ export class Runtime {
    * (a durable request it sees at its next heartbeat); this call waits up to `waitMs` for the end.
    */
   async cancel(runId: string, principal: string, waitMs = 60_000): Promise<RunView> {
+    await this.#policyOrRecorded(false);
     await cancelRun(this.#commands(), runId, principal, waitMs);
     return this.getRun(runId);
   }
@@ -167,15 +192,20 @@ export class Runtime {
    * first, with the same drift check: a target changed since is refused unless `force`.
    */
   async rollback(runId: string, opts: { principal: string; force?: boolean }): Promise<RunView> {
+    await this.#policyOrRecorded(false);
     await rollbackRun(this.#commands(), runId, opts);
     return this.getRun(runId);
   }
 
   /**
    * Recovers every non-terminal run whose owner is gone, several at once
-   * (`engine.recovery_concurrency`); see `recovery/sweep.ts`.
+   * (`engine.recovery_concurrency`); see `recovery/sweep.ts`. With nothing to recover the
+   * policy is not read; with a broken policy file, recovery decides under the last policy that
+   * loaded, and says so (`onWarning`).
    */
   async recover(): Promise<RecoveredRun[]> {
+    if ((await this.#ctx.store.listActiveRuns()).length === 0) return [];
+    await this.#policyOrRecorded(true);
     return recoverAll(this.#ctx, {
       concurrency: this.#ctx.settings.recoveryConcurrency,
       drive: (state) => this.#runs.drive(state),
@@ -214,8 +244,11 @@ export class Runtime {
    * for (const s of report.steps) for (const d of s.divergences) console.log(s.id, d.kind, d.message);
    */
   async replay(runId: string, options: ReplayOptions = {}): Promise<ReplayReport> {
-    return replayRun(this.#ctx, runId, options, {
-      readSpec,
+    await this.#policyOrRecorded(true);
+    // The replay asks the policy gatekeeper itself for steps the record has no decision for.
+    const gatekeeper = this.#policy.current as Gatekeeper;
+    return replayRun({ ...this.#ctx, gatekeeper }, runId, options, {
+      readSpec: (file) => readSpec(file, this.config.limits.specBytes),
       compile: (file, text) => this.#plans.compile(file, text),
     });
   }
@@ -232,7 +265,10 @@ export class Runtime {
    * await s.call("io.fs.write_file", { path: "out/a.txt", content: "hi" });
    * await s.commit();
    */
-  openSession(opts: OpenSessionOptions): Promise<Session> {
+  async openSession(opts: OpenSessionOptions): Promise<Session> {
+    await this.#policy.load();
+    // The principal is checked with the rest of the session's definition (`session-plan.ts`,
+    // against `core/principal.ts`'s grammar), so every problem is reported at once.
     return openSession(this.#host(), opts);
   }
 
@@ -242,7 +278,8 @@ export class Runtime {
    * does; an interrupted call is reconciled first). Throws `SessionClosedError` (or the typed
    * error of its end) for a session that has ended, `ConflictError` while a live process holds it.
    */
-  resumeSession(runId: string): Promise<Session> {
+  async resumeSession(runId: string): Promise<Session> {
+    await this.#policy.load();
     return resumeSession(this.#host(), runId);
   }
 
@@ -347,7 +384,10 @@ export class Runtime {
       () => false,
     );
     const plan = isFile
-      ? this.#plans.compile(specNameOrFile, await readSpec(specNameOrFile))
+      ? this.#plans.compile(
+          specNameOrFile,
+          await readSpec(specNameOrFile, this.config.limits.specBytes),
+        )
       : null;
     return driftReport(this.#ctx.store, plan ?? specNameOrFile);
   }
@@ -367,15 +407,34 @@ export class Runtime {
     await release(this.#releasers);
   }
 
+  /** The policy, or the last one that loaded standing in for a broken file (`policy-in-force.ts`). */
+  #policyOrRecorded(required: boolean): Promise<void> {
+    return loadOrLastRecorded(this.#policy, required, {
+      lastRecorded: () => this.#policies.lastRecorded(),
+      build: this.#recordedGatekeeper,
+      warn: this.#warn,
+    });
+  }
+
   #commands() {
-    return { ctx: this.#ctx, runs: this.#runs, plans: this.#plans, policies: this.#policies };
+    return {
+      ctx: this.#ctx,
+      runs: this.#runs,
+      plans: this.#plans,
+      policies: this.#policies,
+      limits: this.config.limits,
+    };
   }
 
   #host(): SessionHost {
     const runs = this.#runs;
     this.#sessionHost ??= {
       ctx: this.#ctx,
-      policyBlob: (policy) => this.#policies.blobOps(policy),
+      policyBlob: (policy) => {
+        // The policy in force carries its source and warnings; a session passes hash and text.
+        const inForce = this.#ctx.gatekeeper.policy;
+        return this.#policies.blobOps(inForce.hash === policy.hash ? inForce : policy);
+      },
       policyNotStored: (hash) => this.#policies.notStored(hash),
       track: (state, session) => runs.trackSession(state, session),
       untrack: (runId) => runs.untrackSession(runId),
@@ -398,10 +457,14 @@ export class Runtime {
   }
 }
 
-/** The principal of a run started without one: the local user. */
+/**
+ * The principal of a run started without one: the local user, `user:<login>` lower-cased, or
+ * `user:local` when the login name is not a valid id (`core/principal.ts`).
+ */
 function defaultPrincipal(): string {
   try {
-    return `user:${userInfo().username || "local"}`;
+    const name = `user:${userInfo().username.toLowerCase()}`;
+    return isPrincipal(name) ? name : "user:local";
   } catch {
     return "user:local";
   }
