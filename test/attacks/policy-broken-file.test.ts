@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/core/hash.js";
 import { type ApprovalJson, project, type RunJson, tempRoot } from "../e2e/project.js";
+import { airunCrashing } from "../support/crash.js";
 
 const root = tempRoot("attack-broken-policy");
 afterAll(() => root.cleanup());
@@ -71,8 +72,11 @@ describe("attack: a broken policy file", () => {
     const waiting = await p.json<RunJson>(["run", "del.yaml"]);
     expect(waiting.code).toBe(5);
     // Killed right after the run is recorded: recovery will have to decide both of its steps.
-    const crashed = await p.run(["run", "crash.yaml"], { AIRUN_CRASH_AT: "after:1" });
-    expect(crashed.signal).toBe("SIGKILL");
+    const crashed = await airunCrashing(["run", "crash.yaml"], {
+      cwd: p.dir,
+      crashAt: { when: "after", commit: 1 },
+    });
+    expect(crashed.crashed).toBe(true);
 
     writeFileSync(join(p.dir, "policies.yaml"), BROKEN);
     const brokenAt = /policies\.yaml:3:1: /;
