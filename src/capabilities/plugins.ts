@@ -8,6 +8,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { importModule } from "../core/bundle-launch.js";
 import { type AnyCapability, defineCapability, PLUGIN_NAME } from "../core/capability.js";
 import { PluginError } from "../core/errors.js";
 import type { CapabilityRegistry } from "./registry.js";
@@ -113,7 +114,7 @@ export async function loadPlugins(
     }
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      mod = await importModule(pathToFileURL(file).href);
     } catch (err) {
       throw new PluginError(
         "PLUGIN_LOAD_FAILED",

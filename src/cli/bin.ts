@@ -1,7 +1,7 @@
-#!/usr/bin/env node
 /**
- * @module The `airun` executable: runs the CLI (`main.ts`) with the process's arguments and
- * exits with its code. It injects nothing: every runtime part comes from the config.
+ * @module The entry of the `airun` CLI bundle (`dist/airun.cjs`, started by `launcher.ts`): runs
+ * the CLI (`main.ts`) with the process's arguments and exits with its code. It injects nothing:
+ * every runtime part comes from the config.
  */
 import { ExitCode } from "./exit-codes.js";
 import { main } from "./main.js";

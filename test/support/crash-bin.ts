@@ -3,7 +3,7 @@
  * binary) with test hooks injected into its store through the composition root: the crash switch
  * (`AIRUN_TEST_CRASH_AT`, SIGKILL at a commit) and the fault switch (`AIRUN_TEST_FAULT_AT`, a
  * commit that fails as a disk would). The shipped `airun` has neither. Bundled by the test setup
- * into `dist-test/airun-crash.mjs`.
+ * into `dist-test/airun-crash.cjs`, run by its launcher `dist-test/airun-crash.mjs`.
  */
 import { main } from "../../src/cli/main.js";
 import type { StoreHooks } from "../../src/store/store.js";
@@ -22,4 +22,6 @@ const hooks: StoreHooks | undefined = crashAt
   : faultAt
     ? faultHooks(faultAt)
     : undefined;
-process.exitCode = await main(process.argv.slice(2), hooks ? { storeOptions: { hooks } } : {});
+main(process.argv.slice(2), hooks ? { storeOptions: { hooks } } : {}).then((code) => {
+  process.exitCode = code;
+});

@@ -65,10 +65,10 @@ export class RunState {
   /** `steps.<id>.outputs` as templates see them, kept up to date incrementally. */
   readonly #stepScope: Record<string, JsonObject> = {};
   #scopeVars: Record<string, JsonValue> | undefined;
-  /** Aborted when the run is cancelled; in-flight capability calls are stopped with it. */
+  /** Aborted when the run is cancelled or rolls back; in-flight calls are asked to stop with it. */
   readonly #abort = new AbortController();
   /**
-   * Stop functions of the capability calls in flight (`trackCall`), told on cancel. One
+   * Abort functions of the capability calls in flight (`trackCall`), told on cancel. One
    * listener on the abort signal serves them all: a listener per call cost more.
    */
   readonly #inFlight = new Set<(reason: unknown) => void>();
@@ -99,7 +99,7 @@ export class RunState {
     this.#abort.signal.addEventListener(
       "abort",
       () => {
-        for (const stop of [...this.#inFlight]) stop(this.#abort.signal.reason);
+        for (const abort of [...this.#inFlight]) abort(this.#abort.signal.reason);
       },
       { once: true },
     );
@@ -357,8 +357,8 @@ export class RunState {
     await this.commit(ops);
     if (!decisive) return;
     this.#failure = failure;
-    // The run is rolling back: calls still in flight in it are stopped now, not waited out
-    // (their effects, if any, are then reconciled and undone like any other).
+    // The run is rolling back: calls still in flight are asked to stop now through their
+    // signal, not left to run their course (what they did is then undone like any other).
     if (this.#run.status === RunStatus.COMPENSATING && !this.#abort.signal.aborted) {
       this.#abort.abort(
         new CapabilityError("CANCELLED", `the run is rolling back (${failure.reason})`),
@@ -423,15 +423,20 @@ export class RunState {
   // ---- calls in flight -------------------------------------------------------------------
 
   /**
-   * Watches a capability call: `stop` is told on cancel, `onTimeout` once `timeoutMs` passed.
+   * Watches a capability call: `abort` is told when the run stops early (cancel, rollback),
+   * `onTimeout` once `timeoutMs` passed.
    * Returns the function that ends the watch (call it when the call settles).
    */
-  trackCall(stop: (reason: unknown) => void, timeoutMs: number, onTimeout: () => void): () => void {
+  trackCall(
+    abort: (reason: unknown) => void,
+    timeoutMs: number,
+    onTimeout: () => void,
+  ): () => void {
     const deadline: Deadline = this.#deadlines.add(timeoutMs, onTimeout);
-    this.#inFlight.add(stop);
+    this.#inFlight.add(abort);
     return () => {
       this.#deadlines.remove(deadline);
-      this.#inFlight.delete(stop);
+      this.#inFlight.delete(abort);
     };
   }
 

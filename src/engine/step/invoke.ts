@@ -1,7 +1,11 @@
 /**
  * @module Stage 5 of a step, invoke: one attempt of the capability call, bounded by the step's
- * timeout. The capability receives a signal that aborts at the timeout or on cancel, and the
- * engine stops waiting at that moment even if the capability ignores it.
+ * timeout. The capability receives a signal that aborts at the timeout, and the engine stops
+ * waiting then even if the capability ignores it. When the run stops early (a cancel, a
+ * sibling's failure) the signal aborts too, but the engine waits for the call to settle, up to
+ * its timeout: stopping waiting on a call that may still act would let its effect land after
+ * the rollback went past it. A capability that honours its signal settles at once; what it then
+ * reports (its outputs, or an error) is recorded as for any call.
  */
 import type { CapabilityContext } from "../../core/capability.js";
 import { CapabilityError } from "../../core/errors.js";
@@ -26,30 +30,29 @@ export function invoke(
     // do: creating one and wiring its listeners cost more than a whole echo call). Once the
     // engine stopped waiting, a signal read later is born aborted with the same reason.
     let ac: AbortController | undefined;
-    let stopped = false;
-    let stopReason: unknown;
-    const stop = (reason: unknown) => {
-      if (stopped) return;
-      stopped = true;
-      stopReason = reason;
-      untrack();
+    let abortReason: unknown;
+    const abort = (reason: unknown) => {
+      if (abortReason !== undefined) return;
+      abortReason = reason;
       ac?.abort(reason);
-      reject(reason);
     };
     // The run's shared deadline timer and one cancel listener per run (RunState.trackCall)
     // replace a timer and an abort listener per call.
-    const untrack = state.trackCall(stop, timeoutMs, () => {
-      stop(
-        new CapabilityError("TIMEOUT", `step ${ps.id} timed out after ${timeoutMs}ms`, {
-          retryable: true,
-        }),
+    const untrack = state.trackCall(abort, timeoutMs, () => {
+      const timeout = new CapabilityError(
+        "TIMEOUT",
+        `step ${ps.id} timed out after ${timeoutMs}ms`,
+        { retryable: true },
       );
+      untrack();
+      abort(timeout);
+      reject(timeout);
     });
     const ctx: CapabilityContext = {
       get signal(): AbortSignal {
         if (ac === undefined) {
           ac = new AbortController();
-          if (stopped) ac.abort(stopReason);
+          if (abortReason !== undefined) ac.abort(abortReason);
         }
         return ac.signal;
       },

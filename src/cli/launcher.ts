@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/**
+ * @module The `airun` executable. The CLI is one CommonJS bundle next to this file (`airun.cjs`
+ * for `airun.mjs`), and parsing it is the largest part of a cold start; it is compiled here with
+ * the V8 code cache the build wrote beside it (`airun.cjs.v8cache`), which makes every command
+ * start about a quarter sooner. This is what Node 22's `module.enableCompileCache()` does; on
+ * Node 20 only `vm` can take a cache. A cache V8 rejects (another Node version, other V8 flags)
+ * is ignored and the bundle is compiled from source: the cache changes how fast, never what runs.
+ *
+ * Code compiled through `vm` cannot `import()` on Node 20 (that needs a flag), so the bundle
+ * borrows this module's `import()` to load plugins (`core/bundle-launch.ts`).
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { compileFunction } from "node:vm";
+import { BUNDLE_IMPORT, BUNDLE_PARAMS } from "../core/bundle-launch.js";
+
+const bundle = fileURLToPath(import.meta.url).replace(/\.mjs$/, ".cjs");
+let cachedData: Buffer | undefined;
+try {
+  cachedData = readFileSync(`${bundle}.v8cache`);
+} catch {
+  // no cache (a build without one): compile from source
+}
+const run = compileFunction(readFileSync(bundle, "utf8"), [...BUNDLE_PARAMS], {
+  filename: bundle,
+  ...(cachedData ? { cachedData } : {}),
+});
+(globalThis as Record<symbol, unknown>)[BUNDLE_IMPORT] = (url: string) => import(url);
+const module = { exports: {} };
+run(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
