@@ -22,6 +22,8 @@ function describe(e: ProgressEvent): string {
     case "run.recovered":
       return "taken over by recovery after its owner stopped";
     case "step.decision": {
+      // An approval step is the workflow's own question: no policy decided it.
+      if (d.risk === undefined) return `${d.decision}: ${d.reason ?? "asked by the workflow"}`;
       const rules = Array.isArray(d.rule_ids) ? d.rule_ids.join(", ") : "";
       return `gatekeeper: ${d.decision} at ${d.risk} risk (policy ${short(d.policy_hash)}${rules ? `; rules ${rules}` : ""})${d.reason ? ` — ${d.reason}` : ""}`;
     }
@@ -37,6 +39,8 @@ function describe(e: ProgressEvent): string {
       return `failed: ${d.code}: ${d.message}`;
     case "step.skipped":
       return `skipped (when: ${d.when})`;
+    case "step.not_run":
+      return `not run: the run ended first${d.approval ? ` (approval ${d.approval} cancelled)` : ""}`;
     case "approval.requested":
       return `approval requested from ${Array.isArray(d.approvers) && d.approvers.length ? d.approvers.join(", ") : "any user:*"}${d.message ? `: ${d.message}` : ""}`;
     case "approval.decided":

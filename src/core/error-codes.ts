@@ -105,6 +105,7 @@ export const ERROR_CODES = Object.freeze({
   CAPABILITY_INVALID: [I, "a capability declaration is malformed"],
   UNKNOWN_CAPABILITY: [I, "no capability has that name"],
   INVALID_INPUT: [I, "a capability's inputs do not match its schema"],
+  IDEMPOTENCY_KEY_REUSED: [I, "an idempotency key already named another request"],
   // lookups
   NOT_FOUND: [N, "what was named does not exist"],
   // rules

@@ -37,6 +37,8 @@ export const StepStatus = {
   SKIPPED: "SKIPPED",
   /** The step ran, then was undone by its compensation. */
   COMPENSATED: "COMPENSATED",
+  /** The run ended before the step started (what a PENDING or waiting step of a finished run becomes). */
+  NOT_RUN: "NOT_RUN",
 } as const;
 export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
 

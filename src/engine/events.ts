@@ -25,6 +25,8 @@ export const EventType = {
   STEP_SUCCEEDED: "step.succeeded",
   STEP_FAILED: "step.failed",
   STEP_RECONCILED: "step.reconciled",
+  /** The run ended before the step started: NOT_RUN (with the approval it cancelled, if any). */
+  STEP_NOT_RUN: "step.not_run",
   STEP_WAITING: "step.waiting_approval",
   APPROVAL_REQUESTED: "approval.requested",
   APPROVAL_DECIDED: "approval.decided",

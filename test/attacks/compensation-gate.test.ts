@@ -84,7 +84,7 @@ describe("attack: a compensation the policy forbids, declared on an allowed step
         rule_ids: ["no-exec"],
       },
     });
-    expect(p.step(body, "also_harmless").status).toBe("PENDING");
+    expect(p.step(body, "also_harmless").status).toBe("NOT_RUN");
   });
 
   it("is never run unasked under the built-in policy: each HIGH-risk undo makes its step need a person, and a rejection runs nothing", async () => {

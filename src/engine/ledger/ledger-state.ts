@@ -69,6 +69,7 @@ const READ: ReadonlySet<string> = new Set<string>([
   EventType.STEP_SUCCEEDED,
   EventType.STEP_FAILED,
   EventType.STEP_RECONCILED,
+  EventType.STEP_NOT_RUN,
   EventType.APPROVAL_REQUESTED,
   EventType.APPROVAL_DECIDED,
   EventType.APPROVAL_EXPIRED,

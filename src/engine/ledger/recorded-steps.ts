@@ -197,6 +197,12 @@ export function stepEntry(step: StepLedger, row: LedgerRow, data: JsonObject): v
     case EventType.APPROVAL_EXPIRED:
       changeApproval(step, row, data.approval, { status: ApprovalStatus.EXPIRED });
       return;
+    case EventType.STEP_NOT_RUN:
+      step.status = said<string>(StepStatus.NOT_RUN, row);
+      if (data.approval !== undefined) {
+        changeApproval(step, row, data.approval, { status: ApprovalStatus.CANCELLED });
+      }
+      return;
     default:
       compensationEntry(step, row, data);
   }

@@ -18,6 +18,7 @@ import type { JsonObject } from "../../core/json.js";
 import type { Plan } from "../../core/plan.js";
 import { builtinPolicy, type CompiledPolicy } from "../../core/policy.js";
 import { planFromJson } from "../../core/spec-compile.js";
+import { StepStatus } from "../../core/status.js";
 import type { EngineContext } from "../context.js";
 import { EventType } from "../events.js";
 import { coerceInputs } from "../inputs.js";
@@ -62,7 +63,13 @@ export async function replayRun(
   const policy = options.policyFile ? await loadPolicy(options.policyFile) : null;
   const startPolicyHash =
     (created[0]?.data as { policy_hash?: unknown } | null)?.policy_hash ?? null;
-  const recordsById = new Map(records.map((r) => [r.stepId, r]));
+  // A step the recorded run never started (NOT_RUN once it ended) is one it did not reach.
+  const recordsById = new Map(
+    records.map((r) => [
+      r.stepId,
+      r.status === StepStatus.NOT_RUN ? { ...r, status: StepStatus.PENDING } : r,
+    ]),
+  );
   const walked = await walkPlan({
     catalog: ctx.catalog,
     settings: ctx.settings,

@@ -224,10 +224,33 @@ export async function finish(
         : EventType.RUN_FAILED;
   await state.commit([
     ...extra,
+    ...notRunOps(state),
     ...state.runUpdate(
       { status, outcome, reason, reasonDetail: detail, leaseOwner: null, leaseExpiresAt: null },
       type,
       { status, outcome, reason, detail },
     ),
   ]);
+}
+
+/**
+ * A finished run leaves no step pending or waiting: each that never started says NOT_RUN, and an
+ * approval nobody decided is CANCELLED (it can no longer be decided, and is listed nowhere as
+ * waiting).
+ */
+function notRunOps(state: RunState): WriteOp[] {
+  const ops: WriteOp[] = [];
+  for (const rec of state.steps.values()) {
+    if (rec.status !== StepStatus.PENDING && rec.status !== StepStatus.WAITING_APPROVAL) continue;
+    const approval = approvalOf(rec.decision);
+    const open = approval?.status === ApprovalStatus.PENDING ? approval : null;
+    const decision = open
+      ? { ...(rec.decision as JsonObject), approval: { ...open, status: ApprovalStatus.CANCELLED } }
+      : rec.decision;
+    ops.push(
+      { op: "putStep", step: { ...rec, status: StepStatus.NOT_RUN, decision } },
+      state.event(EventType.STEP_NOT_RUN, rec.stepId, open ? { approval: open.id } : {}),
+    );
+  }
+  return ops;
 }

@@ -24,6 +24,7 @@ import { coerceInputs } from "../inputs.js";
 import { claimRun } from "../recovery/claim.js";
 import { prepareResume } from "../recovery/prepare-resume.js";
 import { finishRollback } from "../run/driver.js";
+import { sameRequestOrRefuse } from "../state/idempotency.js";
 import { announceStart, creationOps, newRun } from "../state/run-records.js";
 import { RunState } from "../state/run-state.js";
 import type { ActiveRuns } from "./active-runs.js";
@@ -65,10 +66,6 @@ export async function startRun(
 ): Promise<string> {
   const { ctx } = host;
   if (opts.principal !== undefined) requirePrincipal(opts.principal, "principal");
-  if (opts.idempotencyKey) {
-    const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-    if (existing) return continueIfOrphaned(host, sameKindOrRefuse(existing, opts.idempotencyKey));
-  }
   const given = checkedInputs(opts.inputs ?? {}, host.limits, opts.specFile);
   const specText = opts.specText ?? (await readSpec(opts.specFile, host.limits.specBytes));
   const plan = host.plans.compile(opts.specFile, specText);
@@ -79,6 +76,12 @@ export async function startRun(
     opts.specFile,
   );
   const principal = opts.principal ?? plan.principal ?? defaultPrincipal();
+  const key = opts.idempotencyKey;
+  const request = { kind: "workflow", specHash: plan.specHash, inputs, principal } as const;
+  if (key) {
+    const existing = await ctx.store.findRunByIdempotencyKey(key);
+    if (existing) return continueIfOrphaned(host, sameRequestOrRefuse(existing, key, request));
+  }
   const { run, steps } = newRun(
     ctx,
     {
@@ -100,11 +103,9 @@ export async function startRun(
     ]);
   } catch (err) {
     host.policies.notStored(policy.hash); // the blob went down with the batch
-    if (err instanceof ConflictError && opts.idempotencyKey) {
-      const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-      if (existing) {
-        return continueIfOrphaned(host, sameKindOrRefuse(existing, opts.idempotencyKey));
-      }
+    if (err instanceof ConflictError && key) {
+      const existing = await ctx.store.findRunByIdempotencyKey(key);
+      if (existing) return continueIfOrphaned(host, sameRequestOrRefuse(existing, key, request));
     }
     throw err;
   }
@@ -326,16 +327,4 @@ async function continueIfOrphaned(host: RunCommandsHost, run: RunRecord): Promis
     }
   }
   return run.id;
-}
-
-/** A workflow run found by its idempotency key; a session holding the key is refused. */
-function sameKindOrRefuse(run: RunRecord, key: string): RunRecord {
-  if (run.kind === "workflow") return run;
-  throw new ConflictError(
-    `idempotency key "${key}" belongs to session ${run.id}, not a workflow run`,
-    {
-      runId: run.id,
-      idempotencyKey: key,
-    },
-  );
 }

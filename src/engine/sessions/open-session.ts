@@ -5,6 +5,7 @@
 import { AirunError, ConflictError, NotFoundError } from "../../core/errors.js";
 import { isTerminal } from "../../core/status.js";
 import type { RunRecord } from "../../store/store.js";
+import { sameRequestOrRefuse } from "../state/idempotency.js";
 import { announceStart, creationOps, newRun } from "../state/run-records.js";
 import { RunState } from "../state/run-state.js";
 import { Session, type SessionHost } from "./session.js";
@@ -14,11 +15,18 @@ import { type OpenSessionOptions, sessionPlan } from "./session-plan.js";
 /** Opens a session (see `Runtime.openSession`). */
 export async function openSession(host: SessionHost, opts: OpenSessionOptions): Promise<Session> {
   const ctx = host.ctx;
-  if (opts.idempotencyKey) {
-    const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-    if (existing) return resumeExisting(host, existing);
-  }
   const { plan, specText } = sessionPlan(opts);
+  const key = opts.idempotencyKey;
+  const request = {
+    kind: "session",
+    specHash: plan.specHash,
+    inputs: {},
+    principal: opts.principal,
+  } as const;
+  if (key) {
+    const existing = await ctx.store.findRunByIdempotencyKey(key);
+    if (existing) return resumeExisting(host, sameRequestOrRefuse(existing, key, request));
+  }
   const now = ctx.clock.now();
   const { run } = newRun(
     ctx,
@@ -44,9 +52,9 @@ export async function openSession(host: SessionHost, opts: OpenSessionOptions): 
     ]);
   } catch (err) {
     host.policyNotStored(policy.hash);
-    if (err instanceof ConflictError && opts.idempotencyKey) {
-      const existing = await ctx.store.findRunByIdempotencyKey(opts.idempotencyKey);
-      if (existing) return resumeExisting(host, existing);
+    if (err instanceof ConflictError && key) {
+      const existing = await ctx.store.findRunByIdempotencyKey(key);
+      if (existing) return resumeExisting(host, sameRequestOrRefuse(existing, key, request));
     }
     throw err;
   }

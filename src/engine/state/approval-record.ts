@@ -15,6 +15,8 @@ export const ApprovalStatus = {
   VOID: "VOID",
   /** Consumed by the execution it approved (single use). */
   USED: "USED",
+  /** The run ended (cancelled, failed elsewhere) before anyone decided. */
+  CANCELLED: "CANCELLED",
 } as const;
 export type ApprovalStatus = (typeof ApprovalStatus)[keyof typeof ApprovalStatus];
 
