@@ -1,11 +1,13 @@
 /**
- * @module Retry delays: exponential (or fixed) backoff with equal jitter, capped.
+ * @module Retry delays: exponential (or fixed) backoff, capped, with jitter that only lengthens.
  */
 import type { RetryPolicy } from "../core/plan.js";
 
 /**
- * Delay before attempt `nextAttempt` (2 for the first retry). Equal jitter: half the computed
- * delay is fixed, half random, so retries of many runs do not stampede together.
+ * Delay before attempt `nextAttempt` (2 for the first retry): the nominal backoff
+ * (`initial_delay`, doubled per retry when exponential, capped at `max_delay`) plus up to half of
+ * it again at random, so retries of many runs do not stampede together. Jitter only lengthens a
+ * delay, never past `max_delay`: no retry fires before the delay its policy promises.
  */
 export function retryDelayMs(
   policy: RetryPolicy,
@@ -15,7 +17,8 @@ export function retryDelayMs(
   const n = Math.max(0, nextAttempt - 2);
   const base = policy.backoff === "fixed" ? policy.initialDelayMs : policy.initialDelayMs * 2 ** n;
   const capped = Math.min(policy.maxDelayMs, base);
-  return Math.round(capped / 2 + random() * (capped / 2));
+  const ceiling = Math.max(capped, Math.min(policy.maxDelayMs, capped * 1.5));
+  return Math.round(capped + random() * (ceiling - capped));
 }
 
 /** Resolves after `ms`, or rejects early when `signal` aborts. */

@@ -154,6 +154,11 @@ function retryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
+/** Why a hook is not sent when its signing secret is missing. */
+function unsignedReason(secretEnv: string): string {
+  return `the signing secret environment variable ${secretEnv} is not set (webhooks are never sent unsigned)`;
+}
+
 /** A URL as recorded: no credentials and no query string (hook URLs often carry tokens). */
 function displayUrl(url: string): string {
   try {
@@ -176,6 +181,9 @@ export class WebhookDispatcher {
   readonly #inFlight = new Set<Promise<void>>();
   /** Aborted when the runtime closes: pending attempts and backoffs stop. */
   readonly #shutdown = new AbortController();
+  readonly #warn: (message: string) => void;
+  /** Whether the missing signing secret was warned about (once per dispatcher). */
+  #warnedUnsigned = false;
   #closed = false;
 
   constructor(
@@ -183,8 +191,10 @@ export class WebhookDispatcher {
     settings: WebhookSettings,
     env: Readonly<Record<string, string | undefined>>,
     clock: Clock = systemClock,
+    warn: (message: string) => void = () => {},
   ) {
     this.#clock = clock;
+    this.#warn = warn;
     this.#store = store;
     this.settings = settings;
     this.#env = env;
@@ -214,6 +224,12 @@ export class WebhookDispatcher {
       at,
     };
     const recordUrl = displayUrl(req.url ? (req.recordUrl ?? req.url) : url);
+    if (!this.#env[this.settings.secretEnv] && !this.#warnedUnsigned) {
+      this.#warnedUnsigned = true;
+      this.#warn(
+        `webhook ${req.type} to ${recordUrl} not sent: ${unsignedReason(this.settings.secretEnv)}; the attempt is recorded in the run's events`,
+      );
+    }
     const p = this.#deliver(event, url, recordUrl).catch(() => undefined);
     this.#inFlight.add(p);
     void p.finally(() => this.#inFlight.delete(p));
@@ -252,7 +268,7 @@ export class WebhookDispatcher {
     const secret = this.#env[this.settings.secretEnv];
     if (!secret) {
       await record(1, "failed", {
-        error: `not sent: the signing secret environment variable ${this.settings.secretEnv} is not set (webhooks are never sent unsigned)`,
+        error: `not sent: ${unsignedReason(this.settings.secretEnv)}`,
         duration_ms: 0,
       });
       return;

@@ -95,4 +95,18 @@ describe("webhooks from the CLI", () => {
     ]);
     expect(shown.body.approval.deliveries.map((d) => d.outcome)).toEqual(["retrying", "failed"]);
   });
+
+  it("says on stderr, at run time, that a hook was not sent because its signing secret is missing", async () => {
+    const r = await receiver();
+    try {
+      const run = await gated(r.url).run(["run", "cleanup.yaml"], { HOOK_SECRET: "" });
+      expect(run.code).toBe(5);
+      expect(run.stderr).toMatch(
+        /warning: webhook approval\.requested to http:\/\/127\.0\.0\.1:\d+\/\S* not sent: the signing secret environment variable HOOK_SECRET is not set/,
+      );
+      expect(r.received).toHaveLength(0);
+    } finally {
+      await r.close();
+    }
+  });
 });

@@ -132,7 +132,10 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     if (options.loadPolicy !== "when-needed") await policy.load().catch(unlessBrokenFile);
     const store = options.store ?? (await ownStore(config, options.storeOptions, releasers));
     const clock = options.clock ?? systemClock;
-    const notifier = options.notifier ?? ownNotifier(config, store, env, clock, releasers);
+    const onWarning =
+      options.onWarning ?? ((message) => process.emitWarning(message, "AirunWarning"));
+    const notifier =
+      options.notifier ?? ownNotifier(config, store, env, clock, onWarning, releasers);
     const ctx: EngineContext = {
       store,
       clock,
@@ -149,7 +152,7 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
       ctx,
       policy,
       recordedGatekeeper: (recorded) => recordedGatekeeper(config, recorded),
-      onWarning: options.onWarning ?? ((message) => process.emitWarning(message, "AirunWarning")),
+      onWarning,
       registry,
       ledgerKey: options.ledgerKey,
       worker: options.worker ?? {},
@@ -223,13 +226,14 @@ async function ownStore(
 
 /**
  * The config's webhook dispatcher. Closed with the runtime: deliveries still failing after a
- * grace period are abandoned (and recorded so).
+ * grace period are abandoned (and recorded so). A hook that cannot be signed is warned about.
  */
 function ownNotifier(
   config: AirunConfig,
   store: Store,
   env: Readonly<Record<string, string | undefined>>,
   clock: Clock,
+  onWarning: (message: string) => void,
   releasers: Releaser[],
 ): Notifier {
   const w = config.approvals.webhook;
@@ -244,7 +248,7 @@ function ownNotifier(
         timeoutMs: w.timeoutMs,
       }
     : DEFAULT_WEBHOOK_SETTINGS;
-  const dispatcher = new WebhookDispatcher(store, settings, env, clock);
+  const dispatcher = new WebhookDispatcher(store, settings, env, clock, onWarning);
   releasers.push(() => dispatcher.close());
   return dispatcher;
 }
