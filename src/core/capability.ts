@@ -126,6 +126,13 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
    * `SandboxError` for a path outside the sandbox: the step fails before anyone is asked.
    */
   touches?(input: I, ctx: CapabilityContext): Promise<readonly TouchedPath[]>;
+  /**
+   * Checks, without any effect, what would make the call fail whatever a person decides (a
+   * binary not on the allowlist, a host outside the sandbox): throws the error `execute` would
+   * throw. The engine asks before it requests an approval, so nobody is asked to approve a call
+   * that cannot run.
+   */
+  preflight?(input: I, ctx: CapabilityContext): Promise<void>;
   prepare?(input: I, ctx: CapabilityContext): Promise<UndoPlan>;
   execute(input: I, ctx: CapabilityContext): Promise<O>;
   revert?(ctx: UndoContext): Promise<void>;

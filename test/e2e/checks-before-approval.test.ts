@@ -48,7 +48,12 @@ steps:
 
 describe("checks before an approval is asked", () => {
   it.each([
-    ["a binary not on the exec allowlist", "sys.exec.run", "{ argv: [rm, -rf, /] }", /allowlist/],
+    [
+      "a binary not on the exec allowlist",
+      "sys.exec.run",
+      "{ argv: [rm, -rf, /] }",
+      /"rm" .* is not in sandbox\.exec\.allow/,
+    ],
     [
       "a host outside the HTTP allowlist",
       "net.http.request",

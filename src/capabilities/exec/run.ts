@@ -73,6 +73,10 @@ export const execRun = defineCapability<ExecRunInput, ExecRunOutput>({
   undo: "irreversible",
   nondeterministic: true,
   sensitive: ["env", "stdin"],
+  async preflight(input, ctx) {
+    await resolveAllowedBinary(input.argv[0] as string, ctx.sandbox.execAllow);
+    await resolveWorkingDir(input.cwd, ctx.sandbox.fsRoots);
+  },
   async execute(input, ctx) {
     const [command, ...args] = input.argv as [string, ...string[]];
     const binary = await resolveAllowedBinary(command, ctx.sandbox.execAllow);

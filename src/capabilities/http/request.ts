@@ -117,18 +117,16 @@ export const httpRequest = defineCapability<HttpRequestInput, HttpRequestOutput>
           idempotent: IDEMPOTENT_METHODS.has(method),
         };
   },
+  async preflight(input, ctx) {
+    refuseHostHeader(input.headers);
+    allowedHost(new URL(input.url).hostname, ctx.sandbox.httpAllowHosts);
+  },
   async execute(input, ctx) {
     const { sandbox, signal } = ctx;
     refuseHostHeader(input.headers);
     const pins = new Map<string, readonly ResolvedAddress[]>();
     const checkHost = async (host: string): Promise<readonly ResolvedAddress[]> => {
-      const name = normalizeHost(host);
-      if (!hostAllowed(name, sandbox.httpAllowHosts)) {
-        throw new SandboxError(`host "${name}" is not in sandbox.http.allow_hosts`, {
-          capability: "net.http.request",
-          host: name,
-        });
-      }
+      const name = allowedHost(host, sandbox.httpAllowHosts);
       return pins.get(name) ?? (await resolveCheckedHost(name, sandbox.httpAllowPrivate));
     };
     const dispatcher = await createPinnedDispatcher(checkHost);
@@ -149,6 +147,18 @@ export const httpRequest = defineCapability<HttpRequestInput, HttpRequestOutput>
     }
   },
 });
+
+/** `host`, normalized, when the allowlist names it; else the refusal. */
+function allowedHost(host: string, allowlist: readonly string[]): string {
+  const name = normalizeHost(host);
+  if (!hostAllowed(name, allowlist)) {
+    throw new SandboxError(`host "${name}" is not in sandbox.http.allow_hosts`, {
+      capability: "net.http.request",
+      host: name,
+    });
+  }
+  return name;
+}
 
 function refuseHostHeader(headers: Record<string, string> | undefined): void {
   for (const name of Object.keys(headers ?? {})) {

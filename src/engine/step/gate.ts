@@ -7,7 +7,7 @@
  * The stricter answer wins: a step that already entered the approval flow stays in it even if
  * the policy (hot-reloaded since) now says ALLOW; a rejection is never bypassed.
  */
-import { AirunError } from "../../core/errors.js";
+import { AirunError, toAirunError } from "../../core/errors.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { withCompensation } from "../../core/policy.js";
@@ -20,7 +20,7 @@ import { runGovernance } from "../governance/run-governance.js";
 import { approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { checkCompensation, compensationRecord } from "./compensation-check.js";
-import { maskedPaths, type Resolved, touchedRecord } from "./resolve.js";
+import { capabilityContext, maskedPaths, type Resolved, touchedRecord } from "./resolve.js";
 
 /** The decision, context hash and inputs of a step, recorded with its first write. */
 export interface Recorded {
@@ -119,6 +119,9 @@ export async function gateCall(
     verdict = decision.decision as Decision;
   }
   if (verdict === Decision.REQUIRE_APPROVAL) {
+    // Nobody is asked to approve a call that cannot run (a binary not on the allowlist, …).
+    const cannotRun = await preflightError(state, ps, call);
+    if (cannotRun) return refused({ error: cannotRun, reason: Reason.STEP_FAILED, recorded });
     const gate = approvalGate(state, ps, {
       actionHash: call.contextHash,
       decision,
@@ -136,6 +139,21 @@ export async function gateCall(
     decision.approval = gate.approval;
   }
   return { kind: "proceed", decision, verdict, recorded };
+}
+
+/** Why the call would fail whatever a person decides (the capability's `preflight`), if it would. */
+async function preflightError(
+  state: RunState,
+  ps: PlanStep,
+  call: Resolved,
+): Promise<AirunError | undefined> {
+  if (!call.cap.preflight) return undefined;
+  try {
+    await call.cap.preflight(call.input, capabilityContext(state, ps, 0));
+    return undefined;
+  } catch (err) {
+    return toAirunError(err);
+  }
 }
 
 function refused(r: Refused): GateOutcome {
