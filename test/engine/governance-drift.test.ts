@@ -39,6 +39,30 @@ ${[2, 3, 4, 5]
   )
   .join("")}`;
 
+/** One write, then six in parallel when `big`: 1 tool call normally, 7 when big. */
+const fanOutSpec = `name: fanout
+version: 1
+principal: agent:t
+governance:
+  drift: { metrics: [tool_calls], factor: 3, min_samples: 3, action: require_approval }
+inputs:
+  big: { type: boolean, default: false }
+  tag: { type: string, default: a }
+steps:
+  - id: f1
+    capability: io.fs.write_file
+    inputs: { path: "f1-\${{ inputs.tag }}.txt", content: "1" }
+${[2, 3, 4, 5, 6, 7]
+  .map(
+    (i) => `  - id: f${i}
+    capability: io.fs.write_file
+    depends_on: [f1]
+    when: "\${{ inputs.big }}"
+    inputs: { path: "f${i}-\${{ inputs.tag }}.txt", content: "${i}" }
+`,
+  )
+  .join("")}`;
+
 async function baseline(rt: Runtime, spec: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const run = await rt.startRun({ specFile: spec, inputs: { tag: `base${i}` } });
@@ -149,6 +173,27 @@ describe("governance drift", () => {
       expect(await eventData(rt, big.id, "drift.detected")).toMatchObject([
         { phase: "call", action: "require_approval", findings: [{ metric: "tool_calls" }] },
       ]);
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it("require_approval with parallel steps: one drift decision per run — the other drifting steps wait behind it, and one approve lets them all run", async () => {
+    w = await governedWorkspace();
+    const rt = await w.open();
+    try {
+      const spec = await w.spec("wf.yaml", fanOutSpec);
+      await baseline(rt, spec, 3);
+      const big = await rt.startRun({ specFile: spec, inputs: { big: true, tag: "big" } });
+      expect(big.status).toBe("WAITING_APPROVAL");
+      const pending = await rt.listApprovals({ runId: big.id });
+      expect(pending).toHaveLength(1);
+      expect(pending[0]!.message).toMatch(/drift: tool_calls/);
+      // Plain resume: the run's one pending approval, so nothing is ambiguous.
+      const done = await rt.decideApproval(big.id, { decision: "approve", principal: "user:bob" });
+      expect(done).toMatchObject({ status: "COMPLETED", outcome: "ACCEPT" });
+      for (let i = 2; i <= 7; i++) expect(existsSync(join(w.ws, `f${i}-big.txt`))).toBe(true);
+      expect(await eventData(rt, big.id, "approval.requested")).toHaveLength(1);
     } finally {
       await rt.close();
     }
