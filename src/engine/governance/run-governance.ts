@@ -49,9 +49,10 @@ import {
 } from "../../core/governance-drift.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
-import { Decision, Outcome, Reason, UndoKind } from "../../core/status.js";
+import { Decision, Outcome, Reason, StepStatus, UndoKind } from "../../core/status.js";
 import type { WriteOp } from "../../store/store.js";
 import { EventType } from "../events.js";
+import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { driftSamples } from "./baselines.js";
 import {
@@ -65,6 +66,13 @@ import {
 } from "./refusals.js";
 
 /** What a call needs to be screened: its capability and parsed input. */
+/**
+ * What the screen says of a call: refused, held behind another step's pending drift approval
+ * (the step waits, unchanged, and is gated again once that approval is decided), or go on
+ * (null).
+ */
+export type Screened = Refusal | { readonly heldBehind: string } | null;
+
 export interface GovernedCall {
   readonly cap: AnyCapability;
   readonly input: unknown;
@@ -118,6 +126,9 @@ export class RunGovernance {
   #dirty = false;
   /** Drift baselines, read once per run in this process (pre-call checks). */
   #baselines: Readonly<Record<string, MetricBaseline>> | undefined;
+  /** The step whose gate asked a person about drift in this process (its request may not be
+   * committed yet): other drifting steps wait behind it. */
+  #driftAsker: string | null = null;
 
   constructor(state: RunState, envelope: Governance) {
     this.#state = state;
@@ -234,9 +245,11 @@ export class RunGovernance {
    * Screens a call before the approval gate: a tool outside the envelope, a call that would
    * breach a budget, or drift of the running totals the envelope abstains on → a refusal (the
    * call is not made). Drift under `require_approval` turns the decision into REQUIRE_APPROVAL
-   * (the step's approval flow asks a person); under `warn` it records `drift.detected` once.
+   * (the step's approval flow asks a person) — once per run: while one step's drift approval
+   * is pending, another drifting step of a workflow is held (`{ heldBehind }`) and runs once
+   * that approval is granted. Under `warn` it records `drift.detected` once.
    */
-  async screen(ps: PlanStep, call: GovernedCall, decision: JsonObject): Promise<Refusal | null> {
+  async screen(ps: PlanStep, call: GovernedCall, decision: JsonObject): Promise<Screened> {
     const tool = toolRefusal(this.envelope, call.cap.name);
     if (tool) {
       return {
@@ -279,7 +292,7 @@ export class RunGovernance {
     call: GovernedCall,
     estimate: Spend,
     decision: JsonObject,
-  ): Promise<Refusal | null> {
+  ): Promise<Screened> {
     const drift = this.envelope.drift;
     if (drift === null) return null;
     this.#baselines ??= computeBaselines(
@@ -308,8 +321,13 @@ export class RunGovernance {
       if (fresh.length > 0) event(fresh);
       return null;
     }
-    const open = findings.filter((f) => !this.#acknowledged.has(f.metric));
+    const others = this.#driftAsked(ps.id);
+    const open = findings.filter(
+      (f) => !this.#acknowledged.has(f.metric) && !others.granted.has(f.metric),
+    );
     if (open.length > 0 && decision.decision !== Decision.DENY) {
+      if (others.pendingOn !== null) return { heldBehind: others.pendingOn };
+      if (this.#state.run.kind !== "session") this.#driftAsker = ps.id;
       // Recorded once per step: a step re-run after its approval was decided asks nothing new.
       const asked = this.#state.step(ps.id).decision;
       if (!(isPlainObject(asked) && asked.drift !== undefined)) event(open);
@@ -322,6 +340,35 @@ export class RunGovernance {
       decision.drift = open.map(findingJson);
     }
     return null;
+  }
+
+  /**
+   * Drift decisions of the run's other steps: metrics a person granted (acknowledged once the
+   * approved step runs, but already settled for everyone else), and the step whose drift
+   * approval is still pending, if any. Sessions make one call at a time: nothing is held.
+   */
+  #driftAsked(stepId: string): { granted: Set<string>; pendingOn: string | null } {
+    const granted = new Set<string>();
+    let pendingOn: string | null = null;
+    if (this.#state.run.kind === "session") return { granted, pendingOn };
+    for (const rec of this.#state.steps.values()) {
+      if (rec.stepId === stepId || !isPlainObject(rec.decision)) continue;
+      const drift = rec.decision.drift;
+      if (!Array.isArray(drift)) continue;
+      const status = approvalOf(rec.decision)?.status;
+      if (status === ApprovalStatus.APPROVED || status === ApprovalStatus.USED) {
+        for (const f of drift)
+          if (isPlainObject(f) && typeof f.metric === "string") granted.add(f.metric);
+      } else if (status === ApprovalStatus.PENDING) {
+        pendingOn = rec.stepId;
+      }
+    }
+    const asker = this.#driftAsker;
+    if (pendingOn === null && asker !== null && asker !== stepId) {
+      // Asked in this process, its request not committed yet (its step is still PENDING).
+      if (this.#state.step(asker).status === StepStatus.PENDING) pendingOn = asker;
+    }
+    return { granted, pendingOn };
   }
 
   /** Approvers for a drift approval (`drift.approvers`), else undefined (the policy's). */

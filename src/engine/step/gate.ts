@@ -112,9 +112,16 @@ export async function gateCall(
   // Governance: tools, budgets, drift; drift may turn the decision into REQUIRE_APPROVAL.
   const gov = runGovernance(state);
   if (gov) {
-    const refusal = await gov.screen(ps, call, decision);
-    if (refusal) {
-      return refused({ error: refusal.error, reason: refusal.reason, refusal, recorded });
+    const screened = await gov.screen(ps, call, decision);
+    // One drift decision per run: this step waits behind the one already asked.
+    if (screened && "heldBehind" in screened) return { kind: "waiting", ops: [], notices: [] };
+    if (screened) {
+      return refused({
+        error: screened.error,
+        reason: screened.reason,
+        refusal: screened,
+        recorded,
+      });
     }
     verdict = decision.decision as Decision;
   }
