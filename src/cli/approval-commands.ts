@@ -79,7 +79,7 @@ function printDetail(a: ApprovalDetail): void {
           : h.type === "approval.expired"
             ? `nobody decided in time (on_timeout ${d.on_timeout})`
             : h.type === "approval.voided"
-              ? `action changed (approved ${String(d.approved_hash).slice(0, 12)}…, now ${String(d.action_hash).slice(0, 12)}…)`
+              ? `action changed (approved ${String(d.approved_hash).slice(0, 12)}…, now ${String(d.action_hash).slice(0, 12)}…)${d.why ? `: ${d.why}` : ""}`
               : `by ${d.requester}`;
       out(`  ${iso(h.at)}  ${h.type.padEnd(18)} ${what}\n`);
     }

@@ -150,7 +150,13 @@ describe("airun approvals list|show", () => {
       "approval.voided",
     ]);
     const text = (await p.run(["approvals", "show", `${runId}/remove/1`])).stdout;
-    expect(text).toMatch(/approval\.voided\s+action changed/);
+    expect(text).toMatch(/approval\.voided\s+action changed .*: its inputs changed \(path\)/);
+    const second = (await show(p, `${runId}/remove/2`)).body.approval as { message: string };
+    expect(second.message).toMatch(
+      new RegExp(
+        `asked again: approval ${runId}/remove/1 was voided: its inputs changed \\(path\\)`,
+      ),
+    );
   });
 
   it("exits 2 for an unknown run or approval id", async () => {

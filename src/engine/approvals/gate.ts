@@ -5,7 +5,8 @@
  * An approved action whose hash changed before execution voids the approval and asks again.
  */
 import { AirunError } from "../../core/errors.js";
-import type { JsonObject, JsonValue } from "../../core/json.js";
+import { canonicalJson } from "../../core/hash.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { Reason, StepStatus } from "../../core/status.js";
 import type { WriteOp } from "../../store/store.js";
@@ -51,9 +52,18 @@ export function approvalGate(state: RunState, ps: PlanStep, req: ApprovalRequest
     if (current.action_hash === req.actionHash) {
       return { state: "approved", approval: { ...current, status: ApprovalStatus.USED } };
     }
-    // The action changed since it was approved: void that approval and ask again.
+    // The action changed since it was approved: void that approval and ask again, saying why.
     const voided = { ...current, status: ApprovalStatus.VOID };
-    const asked = request(state, ps, req, voided);
+    const why = whatChanged(rec.inputs, rec.decision, req);
+    const asked = request(
+      state,
+      ps,
+      {
+        ...req,
+        message: `${req.message} (asked again: approval ${current.id} was voided: ${why})`,
+      },
+      voided,
+    );
     return {
       state: "waiting",
       ops: [
@@ -61,6 +71,7 @@ export function approvalGate(state: RunState, ps: PlanStep, req: ApprovalRequest
           approval: current.id,
           approved_hash: current.action_hash,
           action_hash: req.actionHash,
+          why,
         }),
         ...asked.ops,
       ],
@@ -82,6 +93,35 @@ export function approvalGate(state: RunState, ps: PlanStep, req: ApprovalRequest
   }
   if (current?.status === ApprovalStatus.PENDING) return { state: "waiting", ops: [], notices: [] };
   return request(state, ps, req, current);
+}
+
+/**
+ * Why an approved action no longer matches its approval, in words: the recorded inputs that
+ * differ (by field), the paths the call touches, the policy in force. The context hash binds
+ * all of these (and the spec and principal, fixed for a run).
+ */
+function whatChanged(approvedInputs: JsonValue, approved: JsonValue, req: ApprovalRequest): string {
+  const was = isPlainObject(approved) ? approved : {};
+  const reasons: string[] = [];
+  const oldInputs = isPlainObject(approvedInputs) ? approvedInputs : {};
+  const newInputs = isPlainObject(req.recordInputs) ? req.recordInputs : {};
+  const fields = [...new Set([...Object.keys(oldInputs), ...Object.keys(newInputs)])].filter(
+    (k) => canonicalJson(oldInputs[k] ?? null) !== canonicalJson(newInputs[k] ?? null),
+  );
+  if (fields.length > 0) reasons.push(`its inputs changed (${fields.sort().join(", ")})`);
+  // Paths follow from the inputs; alone, they changed under the same spelling (a link moved).
+  if (
+    fields.length === 0 &&
+    canonicalJson(was.paths ?? null) !== canonicalJson(req.decision.paths ?? null)
+  ) {
+    reasons.push("the paths it touches changed (a link or folder now resolves elsewhere)");
+  }
+  if (was.policy_hash !== req.decision.policy_hash) {
+    reasons.push(
+      `the policy changed (${String(was.policy_hash).slice(0, 12)} → ${String(req.decision.policy_hash).slice(0, 12)})`,
+    );
+  }
+  return reasons.length > 0 ? reasons.join("; ") : "the action it approved changed";
 }
 
 /** A new approval request on the step (the n-th of this step), WAITING_APPROVAL. */
