@@ -5,6 +5,7 @@
  * the background, AFTER the state change is committed: it never blocks or fails a run. Each
  * attempt is retried with exponential backoff and jitter and recorded as a `webhook.delivery`
  * event of the approval's run. `verifyWebhook` is what receivers use to check a request.
+ * Signing and verifying sit with delivery (hence the length): one format, one file.
  */
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { type Clock, systemClock } from "../core/clock.js";

@@ -3,7 +3,8 @@
  * (created by the first signature, never by a verification, which reads the public key alone),
  * signed checkpoints, whole-ledger verification (chain, checkpoints, state ↔ ledger agreement)
  * and evidence-pack export. The entry format and chain are `core/ledger.ts`; the store appends
- * entries in the same transaction as the state they record.
+ * entries in the same transaction as the state they record. One file (hence the length): the
+ * key, checkpoints, verification and export share the key's life cycle and its checks.
  */
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";

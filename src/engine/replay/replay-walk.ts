@@ -2,6 +2,7 @@
  * @module The replay walk: re-walks a plan against a run's record, one step at a time in plan
  * order, with the executor's template resolution, `when` evaluation and context hash (shared
  * from step/resolve.ts), and WITHOUT any side effect: nothing is committed, no lease is taken.
+ * One walk in one file (hence the length): its per-step cases read best side by side.
  *
  * Secrets resolve to the mask `***`: the record never holds their values, and the recorded
  * inputs (hence the context hash) were computed with them masked.

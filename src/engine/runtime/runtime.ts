@@ -3,7 +3,8 @@
  * It holds the parts the composition root built (`compose.ts`) and the worker duties
  * (`worker.ts`), and offers runs — start, resume and decide, cancel, undo after the fact,
  * recover, inspect — sessions, approvals, the ledger, replay and the capability catalogue.
- * It does no wiring of its own; one instance per process, passed explicitly.
+ * It does no wiring of its own; one instance per process, passed explicitly. Longer than most
+ * files because it is the whole public surface in one place; each method only delegates.
  *
  * The policy is loaded when a command first needs a decision (`policy-in-force.ts`): reading
  * runs, approvals, the ledger and the catalogue never touches it, so a broken policy file stops

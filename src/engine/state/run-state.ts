@@ -5,7 +5,8 @@
  * ledger entries) BEFORE the engine acts on it, refuses to write once this process no longer
  * holds the run's lease, and then mirrors it in memory. Nothing else mutates a run: the step
  * pipeline (`engine/step/`), the driver (`engine/run/`), approvals, governance and recovery
- * build ops and hand them to `commit`, or call the named transitions below.
+ * build ops and hand them to `commit`, or call the named transitions below. One owner of the
+ * run's state means one file (hence the length).
  */
 
 import { CapabilityError, ConflictError, NotFoundError } from "../../core/errors.js";

@@ -9,7 +9,7 @@
  * the same file extends one chain (`BEGIN IMMEDIATE` holds the write lock while it does).
  *
  * Reads run synchronously against the connection between flushes, so they see only committed
- * data.
+ * data. Longer than most files: it implements the whole `Store` interface for one dialect.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
