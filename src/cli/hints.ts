@@ -19,7 +19,6 @@ const HINTS: Readonly<Record<string, (e: AirunError) => string>> = {
     "another process holds the run: try again once it is done, or run airun recover if it died",
   STORE_SCHEMA_TOO_NEW: () => "use a newer airun, or another --home",
   INVALID_STORE_URL: () => 'set store: sqlite (or "sqlite:<path>") in airun.yaml',
-  UNSUPPORTED_STORE: () => 'set store: sqlite (or "sqlite:<path>") in airun.yaml',
   UNKNOWN_CAPABILITY: () => "airun capabilities lists every capability there is",
   STORE_COMMIT_FAILED: () =>
     "nothing of that change was recorded; once the store can be written, airun recover finishes the run",

@@ -324,11 +324,28 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** `AIRUN_STORE` when set: "sqlite" or a postgres:// URL; anything else is a usage error. */
+function storeFromEnv(value: string | undefined): string | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const url = value.trim();
+  if (url === "sqlite" || /^postgres(ql)?:\/\/\S+$/.test(url)) return url;
+  throw new ValidationError([
+    {
+      file: "(environment)",
+      line: 0,
+      col: 0,
+      field: "AIRUN_STORE",
+      message: 'expected "sqlite" or a postgres://... URL',
+    },
+  ]);
+}
+
 /**
  * Compiles the configuration. `source` is the config file as read by the caller, or null when
  * there is none. Relative paths in the file are resolved against the file's folder; without a
  * file, against `opts.cwd`. Home precedence: `opts.home` (flag) > `AIRUN_HOME` > file > default
- * `<cwd>/.airun`. Throws `ValidationError` listing every problem (unknown keys included).
+ * `<cwd>/.airun`; the store: `AIRUN_STORE` > file > SQLite under the home. Throws
+ * `ValidationError` listing every problem (unknown keys included).
  *
  * @example
  * const config = compileConfig({ file: "/srv/airun.yaml", text }, { cwd: process.cwd(), env: process.env });
@@ -398,9 +415,11 @@ export function compileConfig(
   else if (opts.env.AIRUN_HOME) home = path.resolve(cwd, opts.env.AIRUN_HOME);
   else if (c.home) home = fromFile(c.home);
 
+  // AIRUN_STORE wins over the file: one config, pointed at another database per environment.
+  const storeUrl = storeFromEnv(opts.env.AIRUN_STORE) ?? c.store;
   const store: StoreConfig =
-    c.store && c.store !== "sqlite"
-      ? { kind: "postgres", url: c.store }
+    storeUrl && storeUrl !== "sqlite"
+      ? { kind: "postgres", url: storeUrl }
       : { kind: "sqlite", synchronous: c.sqlite?.synchronous ?? "FULL" };
 
   const principals: Record<string, PrincipalConfig> = {};

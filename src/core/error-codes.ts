@@ -84,7 +84,6 @@ export const ERROR_CODES = Object.freeze({
   INVALID_PRINCIPAL: [U, "a principal is not spelled kind:id as the grammar says"],
   AMBIGUOUS_APPROVAL: [U, "several steps wait for approval; the decision must name one"],
   INVALID_STORE_URL: [U, "the store URL is not one Airun understands"],
-  UNSUPPORTED_STORE: [U, "this build cannot open that kind of store"],
   NOT_A_SESSION: [U, "the run is a workflow run, not a session"],
   EVIDENCE_ALREADY_GIVEN: [U, "the session already recorded commit evidence"],
   CHECKPOINT_INVALID_ARGUMENT: [U, "a checkpoint was asked for with invalid arguments"],

@@ -7,7 +7,6 @@
 import { AirunError } from "../core/errors.js";
 import {
   type AppliedMigration,
-  LATEST_SCHEMA_VERSION,
   MIGRATIONS,
   MIGRATIONS_TABLE_SQL,
   type Migration,
@@ -18,16 +17,20 @@ import {
  * Applies the pending migrations of the database behind `db`, all or none. `where` names the
  * database in errors. Throws `AirunError` `STORE_SCHEMA_TOO_NEW` or `STORE_SCHEMA_MISMATCH`
  * (see `pendingMigrations`), and `STORE_MIGRATION_MISSING_SQL` when a pending migration has no
- * SQL for the dialect; nothing is applied then.
+ * SQL for the dialect; nothing is applied then. `migrations` defaults to this build's.
  *
  * @example
  * await migrate(sqliteMigrationConnection(conn), "/home/me/.airun/airun.db");
  */
-export async function migrate(db: MigrationConnection, where: string): Promise<void> {
+export async function migrate(
+  db: MigrationConnection,
+  where: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<void> {
   await db.exec(MIGRATIONS_TABLE_SQL);
   await db.begin();
   try {
-    for (const m of pendingMigrations(await db.appliedMigrations(), where)) {
+    for (const m of pendingMigrations(await db.appliedMigrations(), where, migrations)) {
       const sql = m.sql[db.dialect];
       if (sql === undefined) {
         throw new AirunError(
@@ -53,8 +56,12 @@ export async function migrate(db: MigrationConnection, where: string): Promise<v
  * wrote it) and `STORE_SCHEMA_MISMATCH` when a recorded migration has another name than the
  * code's migration of that id (a foreign or tampered database).
  */
-function pendingMigrations(applied: readonly AppliedMigration[], where: string): Migration[] {
-  const latest = LATEST_SCHEMA_VERSION;
+function pendingMigrations(
+  applied: readonly AppliedMigration[],
+  where: string,
+  migrations: readonly Migration[],
+): Migration[] {
+  const latest = migrations.at(-1)?.id ?? 0;
   const current = applied.reduce((max, m) => Math.max(max, Number(m.id)), 0);
   if (current > latest) {
     throw new AirunError(
@@ -64,7 +71,7 @@ function pendingMigrations(applied: readonly AppliedMigration[], where: string):
     );
   }
   for (const row of applied) {
-    const known = MIGRATIONS.find((m) => m.id === Number(row.id));
+    const known = migrations.find((m) => m.id === Number(row.id));
     if (known === undefined || known.name !== row.name) {
       throw new AirunError(
         "STORE_SCHEMA_MISMATCH",
@@ -73,5 +80,5 @@ function pendingMigrations(applied: readonly AppliedMigration[], where: string):
       );
     }
   }
-  return MIGRATIONS.filter((m) => m.id > current);
+  return migrations.filter((m) => m.id > current);
 }

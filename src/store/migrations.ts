@@ -6,8 +6,8 @@
  * the newest migration it knows. Migrations are append-only: never edit a shipped one, add the
  * next number.
  *
- * The schema is written to map one-to-one onto PostgreSQL (the `postgres` SQL arrives with the
- * PostgreSQL store): TEXT stays TEXT, INTEGER epoch milliseconds become BIGINT, BLOB becomes
+ * The schema maps one-to-one onto PostgreSQL (each migration's `postgres` SQL; an empty string
+ * where migration 1 already made that dialect's schema final): TEXT stays TEXT, INTEGER epoch milliseconds become BIGINT, BLOB becomes
  * BYTEA, `WITHOUT ROWID` tables are plain tables, the ledger's `seq` (numbered by the store)
  * is a BIGINT primary key, and partial indexes and `ON CONFLICT … DO UPDATE` exist in both. JSON columns are TEXT holding the
  * exact string written (not JSONB), so a later ledger can hash-chain `events.data` verbatim.
@@ -154,6 +154,85 @@ CREATE TABLE events (
 );
 CREATE INDEX events_run ON events (run_id, seq);
 `,
+      // No PostgreSQL database predates the PostgreSQL store: its first migration creates the
+      // schema as SQLite has it after migration 4, and migrations 2–4 have nothing to do there.
+      postgres: `
+CREATE TABLE runs (
+  id                  TEXT PRIMARY KEY,
+  status              TEXT NOT NULL,
+  lease_owner         TEXT,
+  lease_expires_at    BIGINT,
+  kind                TEXT NOT NULL CHECK (kind IN ('workflow', 'session')),
+  name                TEXT NOT NULL,
+  spec_version        TEXT NOT NULL,
+  spec_hash           TEXT NOT NULL,
+  principal           TEXT NOT NULL,
+  outcome             TEXT,
+  reason              TEXT,
+  idempotency_key     TEXT,
+  created_at          BIGINT NOT NULL,
+  updated_at          BIGINT NOT NULL,
+  reason_detail       TEXT,
+  meta                TEXT NOT NULL,
+  inputs              TEXT NOT NULL,
+  spec_text           TEXT NOT NULL,
+  plan                TEXT NOT NULL,
+  cancel_requested_by TEXT
+);
+CREATE UNIQUE INDEX runs_idempotency_key ON runs (idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX runs_status ON runs (status, created_at);
+CREATE INDEX runs_created_at ON runs (created_at);
+CREATE INDEX runs_lease_owner ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
+
+CREATE TABLE steps (
+  run_id       TEXT NOT NULL REFERENCES runs (id),
+  step_id      TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  attempts     INTEGER NOT NULL,
+  inputs       TEXT,
+  outputs      TEXT,
+  error        TEXT,
+  decision     TEXT,
+  context_hash TEXT,
+  seq          BIGINT,
+  started_at   BIGINT,
+  finished_at  BIGINT,
+  PRIMARY KEY (run_id, step_id)
+);
+
+CREATE TABLE compensations (
+  run_id     TEXT NOT NULL REFERENCES runs (id),
+  seq        BIGINT NOT NULL,
+  step_id    TEXT NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('builtin', 'declared')),
+  capability TEXT NOT NULL,
+  inputs     TEXT,
+  undo       TEXT,
+  blobs      TEXT NOT NULL,
+  status     TEXT NOT NULL,
+  attempts   INTEGER NOT NULL,
+  error      TEXT,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+
+CREATE TABLE blobs (
+  id    TEXT PRIMARY KEY,
+  bytes BYTEA NOT NULL
+);
+
+CREATE TABLE events (
+  seq     BIGINT PRIMARY KEY,
+  run_id  TEXT,
+  step_id TEXT,
+  type    TEXT NOT NULL,
+  at      BIGINT NOT NULL,
+  data    TEXT NOT NULL,
+  hash    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_run ON events (run_id, seq);
+`,
     },
   },
   {
@@ -161,7 +240,7 @@ CREATE INDEX events_run ON events (run_id, seq);
     name: "ledger_hash_chain",
     // Events become ledger entries: each row carries its chain hash (core/ledger.ts). Rows
     // written before this migration get theirs in the same transaction.
-    sql: { sqlite: "ALTER TABLE events ADD COLUMN hash TEXT NOT NULL DEFAULT '';" },
+    sql: { sqlite: "ALTER TABLE events ADD COLUMN hash TEXT NOT NULL DEFAULT '';", postgres: "" },
     backfill: chainExistingEvents,
   },
   {
@@ -234,6 +313,7 @@ ALTER TABLE events_v3 RENAME TO events;
 CREATE INDEX events_run ON events (run_id, seq);
 DELETE FROM sqlite_sequence WHERE name = 'events';
 `,
+      postgres: "",
     },
   },
   {
@@ -241,7 +321,7 @@ DELETE FROM sqlite_sequence WHERE name = 'events';
     name: "runs_cancel_request",
     // A cancel request lives on the run's row, so the process holding the run learns it with
     // the lease renewal it makes anyway (one statement a heartbeat, not a query a run).
-    sql: { sqlite: "ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT;" },
+    sql: { sqlite: "ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT;", postgres: "" },
   },
 ]);
 

@@ -1,11 +1,13 @@
 /**
- * @module Opens the Store named by a URL: `sqlite` (the file `<home>/airun.db`) or
- * `sqlite:<path>` for another file. PostgreSQL URLs are recognised and refused clearly until the
- * PostgreSQL store ships.
+ * @module Opens the Store named by a URL: `sqlite` (the file `<home>/airun.db`),
+ * `sqlite:<path>` for another file, or `postgres://…` (`postgresql://…`) for PostgreSQL, whose
+ * optional `schema=` query parameter names the schema holding Airun's tables.
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AirunError } from "../core/errors.js";
+import { redactedUrl } from "./postgres/postgres-driver.js";
+import { PostgresStore } from "./postgres/postgres-store.js";
 import { SqliteStore } from "./sqlite/sqlite-store.js";
 import type { Store, StoreOptions } from "./store.js";
 
@@ -28,9 +30,8 @@ export interface OpenStoreOptions {
 }
 
 /**
- * Opens (creating and migrating as needed) the store named by `opts.url`.
- * Throws `AirunError` `UNSUPPORTED_STORE` for PostgreSQL URLs and `INVALID_STORE_URL` for
- * anything else it does not understand.
+ * Opens (creating and migrating as needed) the store named by `opts.url`. Throws `AirunError`
+ * `INVALID_STORE_URL` for anything it does not understand.
  *
  * @example
  * const store = await openStore({ url: "sqlite", home: ".airun" });
@@ -38,13 +39,7 @@ export interface OpenStoreOptions {
  */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const url = opts.url.trim();
-  if (/^postgres(ql)?:\/\//i.test(url)) {
-    throw new AirunError(
-      "UNSUPPORTED_STORE",
-      'PostgreSQL support is not in this build of airun yet; use the default SQLite store (url "sqlite")',
-      { url: redactUrl(url) },
-    );
-  }
+  if (/^postgres(ql)?:\/\//i.test(url)) return openPostgres(url, opts.storeOptions);
   let file: string;
   if (url === "sqlite") {
     file = join(opts.home, SQLITE_FILE_NAME);
@@ -53,8 +48,8 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   } else {
     throw new AirunError(
       "INVALID_STORE_URL",
-      `unknown store URL ${JSON.stringify(redactUrl(url))}: expected "sqlite", "sqlite:<path>" or "postgres://…"`,
-      { url: redactUrl(url) },
+      `unknown store URL ${JSON.stringify(redactedUrl(url))}: expected "sqlite", "sqlite:<path>" or "postgres://…"`,
+      { url: redactedUrl(url) },
     );
   }
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
@@ -65,7 +60,21 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   });
 }
 
-/** A URL with any password replaced, safe for error messages. */
-function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@]*:)[^@/]*@/i, "$1***@");
+/** A PostgreSQL store: the URL as libpq reads it, minus Airun's own `schema=` parameter. */
+function openPostgres(url: string, options: StoreOptions | undefined): Promise<Store> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new AirunError("INVALID_STORE_URL", `${redactedUrl(url)} is not a valid URL`, {
+      url: redactedUrl(url),
+    });
+  }
+  const schema = parsed.searchParams.get("schema") ?? undefined;
+  parsed.searchParams.delete("schema");
+  return PostgresStore.open({
+    ...options,
+    url: parsed.toString(),
+    ...(schema !== undefined ? { schema } : {}),
+  });
 }

@@ -149,6 +149,19 @@ engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s, r
     expect(c.store).toEqual({ kind: "postgres", url: "postgres://u@db/airun" });
   });
 
+  it("takes the store from AIRUN_STORE over the file, and refuses anything but sqlite or postgres://", () => {
+    const source = { file: "airun.yaml", text: "store: sqlite\n" };
+    const env = { AIRUN_STORE: "postgresql://u@db/other?schema=s" };
+    expect(compileConfig(source, { cwd, env }).store).toEqual({
+      kind: "postgres",
+      url: "postgresql://u@db/other?schema=s",
+    });
+    expect(compileConfig(null, { cwd, env: { AIRUN_STORE: "sqlite" } }).store.kind).toBe("sqlite");
+    expect(() => compileConfig(null, { cwd, env: { AIRUN_STORE: "mysql://x" } })).toThrow(
+      /AIRUN_STORE.*expected "sqlite" or a postgres/,
+    );
+  });
+
   it("treats an empty file as all defaults", () => {
     expect(
       compileConfig({ file: "airun.yaml", text: "" }, { cwd, env: noEnv }).engine.concurrency,

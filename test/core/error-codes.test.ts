@@ -55,7 +55,7 @@ describe("error codes", () => {
       http: 409,
       mcp: "tool_error",
     });
-    expect(surfaceAnswer("INVALID_STORE_URL").exit).toBe(surfaceAnswer("UNSUPPORTED_STORE").exit);
+    expect(surfaceAnswer("INVALID_STORE_URL").exit).toBe(2);
     expect(surfaceAnswer(new ValidationError([]).code)).toMatchObject({ exit: 2, http: 422 });
     expect(surfaceAnswer(new NotFoundError("run x").code)).toMatchObject({ exit: 2, http: 404 });
     expect(surfaceAnswer(new ApprovalError("SELF_APPROVAL", "no").code)).toMatchObject({

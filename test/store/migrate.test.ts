@@ -1,11 +1,16 @@
 /**
- * @module The migration runner against a connection of a dialect the migrations carry no SQL
- * for yet (PostgreSQL): it must refuse before it changes anything. The runner's work on real
- * databases is tested through the SQLite store (sqlite-store.test.ts, ledger-chain.test.ts).
+ * @module The migration runner against a recording connection: PostgreSQL gets its whole schema
+ * from migration 1 in one transaction, and a dialect a pending migration has no SQL for is
+ * refused before anything changes. The runner's work on real databases is tested through the
+ * stores (sqlite-store.test.ts, postgres-store.test.ts, ledger-chain.test.ts).
  */
 import { describe, expect, it } from "vitest";
 import { migrate } from "../../src/store/migrate.js";
-import { MIGRATIONS_TABLE_SQL, type MigrationConnection } from "../../src/store/migrations.js";
+import {
+  MIGRATIONS,
+  MIGRATIONS_TABLE_SQL,
+  type MigrationConnection,
+} from "../../src/store/migrations.js";
 
 /** A PostgreSQL connection to an empty database that records what the runner asks of it. */
 function recordingPostgres(calls: string[]): MigrationConnection {
@@ -14,7 +19,12 @@ function recordingPostgres(calls: string[]): MigrationConnection {
   };
   return {
     dialect: "postgres",
-    exec: (sql) => call(sql === MIGRATIONS_TABLE_SQL ? "create migrations table" : `exec ${sql}`),
+    exec: (sql) =>
+      call(
+        sql === MIGRATIONS_TABLE_SQL
+          ? "create migrations table"
+          : `exec ${sql.trim() === "" ? "(nothing)" : (/CREATE TABLE (\w+)/.exec(sql)?.[1] ?? sql)}`,
+      ),
     begin: () => call("begin"),
     commit: () => call("commit"),
     rollback: () => call("rollback"),
@@ -29,12 +39,38 @@ function recordingPostgres(calls: string[]): MigrationConnection {
 }
 
 describe("migrate", () => {
-  it("refuses a dialect a pending migration has no SQL for, rolling back before any change", async () => {
+  it("applies every migration to a new PostgreSQL database in one transaction: the schema at 1, nothing to do at 2-4", async () => {
     const calls: string[] = [];
-    await expect(migrate(recordingPostgres(calls), "postgres://db/airun")).rejects.toMatchObject({
+    await migrate(recordingPostgres(calls), "postgres://db/airun");
+    expect(calls).toEqual([
+      "create migrations table",
+      "begin",
+      "read applied",
+      "exec runs",
+      "record 1",
+      "exec (nothing)",
+      "record 2",
+      "exec (nothing)",
+      "record 3",
+      "exec (nothing)",
+      "record 4",
+      "commit",
+    ]);
+  });
+
+  it("refuses a dialect a pending migration has no SQL for, rolling everything back", async () => {
+    const calls: string[] = [];
+    const sqliteOnly = [
+      ...MIGRATIONS,
+      { id: MIGRATIONS.length + 1, name: "next", sql: { sqlite: "" } },
+    ];
+    await expect(
+      migrate(recordingPostgres(calls), "postgres://db/airun", sqliteOnly),
+    ).rejects.toMatchObject({
       code: "STORE_MIGRATION_MISSING_SQL",
-      context: { migrationId: 1, dialect: "postgres" },
+      context: { migrationId: MIGRATIONS.length + 1, dialect: "postgres" },
     });
-    expect(calls).toEqual(["create migrations table", "begin", "read applied", "rollback"]);
+    expect(calls.at(-1)).toBe("rollback");
+    expect(calls).not.toContain("commit");
   });
 });

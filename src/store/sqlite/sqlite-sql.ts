@@ -1,13 +1,13 @@
 /**
- * @module The SQL the SQLite store runs, statement by statement, with the builders of the few
- * whose text depends on a filter or a patch. Parameters are positional (`?`) in the column order
+ * @module The SQL the SQLite store runs, statement by statement, the builder of a patch's
+ * UPDATE and SQLite's placeholders for the listing queries (`../list-queries.ts`). Parameters are positional (`?`) in the column order
  * of the encoders in `../rows.ts` and `../ledger-chain.ts`, except `INSERT_RUN_SQL`, which binds
  * a `RunRow` by name. The per-step statements are exported for the benchmark's floor
  * (bench/run.mjs), so that it writes exactly what the store writes.
  */
 import { isTerminal, RunStatus } from "../../core/status.js";
+import type { Placeholders } from "../list-queries.js";
 import type { RunPatchColumns } from "../run-patch.js";
-import type { EventFilter, RunFilter } from "../store.js";
 
 // ---- leases ------------------------------------------------------------------------------
 
@@ -120,51 +120,15 @@ export const GET_BLOB_SQL = "SELECT bytes FROM blobs WHERE id = ?";
 export const LEDGER_ROWS_SQL =
   "SELECT seq, at, type, run_id, step_id, data, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?";
 
-/** A query and its parameters; undefined when the filter matches nothing. */
-export type Query = { readonly sql: string; readonly params: unknown[] } | undefined;
-
-/** Runs matching a filter, newest first. */
-export function listRunsQuery(filter: RunFilter): Query {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (filter.status !== undefined) {
-    if (filter.status.length === 0) return undefined;
-    where.push(`status IN (${filter.status.map(() => "?").join(", ")})`);
-    params.push(...filter.status);
-  }
-  if (filter.name !== undefined) {
-    where.push("name = ?");
-    params.push(filter.name);
-  }
-  const sql = `SELECT * FROM runs${where.length ? ` WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY created_at DESC, id DESC${limitClause(filter.limit, params)}`;
-  return { sql, params };
-}
-
-/** Events matching a filter, in seq order. */
-export function listEventsQuery(filter: EventFilter): Query {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (filter.runId !== undefined) {
-    where.push("run_id = ?");
-    params.push(filter.runId);
-  }
-  if (filter.types !== undefined) {
-    if (filter.types.length === 0) return undefined;
-    where.push(`type IN (${filter.types.map(() => "?").join(", ")})`);
-    params.push(...filter.types);
-  }
-  if (filter.afterSeq !== undefined) {
-    where.push("seq > ?");
-    params.push(filter.afterSeq);
-  }
-  const sql = `SELECT * FROM events${where.length ? ` WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY seq${limitClause(filter.limit, params)}`;
-  return { sql, params };
-}
-
-function limitClause(limit: number | undefined, params: unknown[]): string {
-  if (limit === undefined) return "";
-  params.push(Math.max(0, Math.trunc(limit)));
-  return " LIMIT ?";
-}
+/** `?` placeholders, `IN (…)` lists, SQLite's binary text order. */
+export const SQLITE_PLACEHOLDERS: Placeholders = {
+  value(params, v) {
+    params.push(v);
+    return "?";
+  },
+  oneOf(column, params, values) {
+    params.push(...values);
+    return `${column} IN (${values.map(() => "?").join(", ")})`;
+  },
+  binaryOrder: "",
+};

@@ -17,6 +17,7 @@ import { AirunError, NotFoundError } from "../../core/errors.js";
 import type { LedgerRow } from "../../core/ledger.js";
 import type { RunStatus } from "../../core/status.js";
 import { chainEntry, EMPTY_LEDGER_HEAD, type LedgerHead } from "../ledger-chain.js";
+import { listEventsQuery, listRunsQuery } from "../list-queries.js";
 import { migrate } from "../migrate.js";
 import {
   type CompensationRow,
@@ -256,7 +257,7 @@ export class SqliteStore implements Store {
   }
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    const query = SQL.listRunsQuery(filter);
+    const query = listRunsQuery(filter, SQL.SQLITE_PLACEHOLDERS);
     if (query === undefined) return [];
     return (this.#read(query.sql).all(...query.params) as RunRow[]).map(toRun);
   }
@@ -282,7 +283,7 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
-    const query = SQL.listEventsQuery(filter);
+    const query = listEventsQuery(filter, SQL.SQLITE_PLACEHOLDERS);
     if (query === undefined) return [];
     return (this.#read(query.sql).all(...query.params) as EventRow[]).map(toEvent);
   }

@@ -1,0 +1,170 @@
+/**
+ * @module The SQL the PostgreSQL store runs: the SQLite store's statements (`../sqlite/
+ * sqlite-sql.ts`) with numbered parameters (`$1`), PostgreSQL's spellings (`ON CONFLICT DO
+ * NOTHING`, `NULLS LAST`), and the advisory lock that serializes ledger appends across every
+ * process writing one database. Parameters follow the column order of the encoders in
+ * `../rows.ts` and `../ledger-chain.ts`.
+ */
+import { isTerminal, RunStatus } from "../../core/status.js";
+import type { Placeholders } from "../list-queries.js";
+import type { RunPatchColumns } from "../run-patch.js";
+
+/** Statuses of runs that are not finished. */
+export const ACTIVE_STATUSES: readonly RunStatus[] = Object.values(RunStatus).filter(
+  (s) => !isTerminal(s),
+);
+
+/**
+ * The advisory lock a transaction takes before it reads the ledger's head to append an entry
+ * (held until it commits): entries are numbered and chained one after another, whichever
+ * process writes them. Also taken, as a session lock, while migrations run at open.
+ */
+export const LEDGER_LOCK_KEY = 0x41_49_52_55_4e; // "AIRUN"
+
+/** Takes the ledger lock for the rest of the transaction. */
+export const LOCK_LEDGER_SQL = `SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`;
+
+// ---- leases ------------------------------------------------------------------------------
+
+/** Takes a lease that is free, expired, ours, or held by `$5`: (runId, owner, now, expiresAt, takeOverFrom). */
+export const ACQUIRE_LEASE_SQL = `UPDATE runs SET lease_owner = $2, lease_expires_at = $4
+  WHERE id = $1 AND (lease_owner IS NULL OR lease_expires_at IS NULL
+    OR lease_expires_at <= $3 OR lease_owner = $2
+    OR ($5::text IS NOT NULL AND lease_owner = $5::text))
+  RETURNING *`;
+
+/** The cancel requests on the runs one owner holds. */
+export const CANCEL_REQUESTS_SQL =
+  "SELECT id, cancel_requested_by FROM runs WHERE lease_owner = $1 AND cancel_requested_by IS NOT NULL";
+
+/** Extends every lease of an owner: (expiresAt, owner); returns the run ids. */
+export const RENEW_LEASES_SQL =
+  "UPDATE runs SET lease_expires_at = $1 WHERE lease_owner = $2 RETURNING id, cancel_requested_by";
+
+/** Releases a run's lease if the owner holds it: (runId, owner). */
+export const RELEASE_LEASE_SQL =
+  "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2";
+
+// ---- writes ------------------------------------------------------------------------------
+
+/** The columns of `runs` in the order `INSERT_RUN_SQL` binds a `RunRow`. */
+export const RUN_COLUMNS = [
+  "id",
+  "kind",
+  "name",
+  "spec_version",
+  "spec_hash",
+  "spec_text",
+  "plan",
+  "principal",
+  "inputs",
+  "status",
+  "outcome",
+  "reason",
+  "reason_detail",
+  "idempotency_key",
+  "lease_owner",
+  "lease_expires_at",
+  "cancel_requested_by",
+  "created_at",
+  "updated_at",
+  "meta",
+] as const;
+
+/** Inserts a run: its `RunRow` values in `RUN_COLUMNS` order. */
+export const INSERT_RUN_SQL = `INSERT INTO runs (${RUN_COLUMNS.join(", ")})
+  VALUES (${RUN_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})`;
+
+/** One row if a run has this idempotency key. */
+export const RUN_WITH_KEY_SQL = "SELECT 1 FROM runs WHERE idempotency_key = $1";
+
+/** One row if a run has this id. */
+export const RUN_WITH_ID_SQL = "SELECT 1 FROM runs WHERE id = $1";
+
+/** The UPDATE of a patch's columns: its values, then `updated_at`, then the run id. */
+export function updateRunSql(patch: RunPatchColumns): string {
+  let n = 0;
+  const sets = patch.columns.map((column) => `${column} = $${++n}`);
+  if (patch.clearLease) sets.push("lease_owner = NULL", "lease_expires_at = NULL");
+  sets.push(`updated_at = $${++n}`);
+  return `UPDATE runs SET ${sets.join(", ")} WHERE id = $${++n}`;
+}
+
+/** What an `expectRun` precondition looks at; the row stays locked until the commit. */
+export const RUN_GUARD_SQL = "SELECT status, lease_owner FROM runs WHERE id = $1 FOR UPDATE";
+
+/** Writes a step row (insert, or update of every column), bound with `stepRow`. */
+export const PUT_STEP_SQL = `INSERT INTO steps (run_id, step_id, status, attempts, inputs,
+    outputs, error, decision, context_hash, seq, started_at, finished_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+  ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
+    attempts = excluded.attempts, inputs = excluded.inputs, outputs = excluded.outputs,
+    error = excluded.error, decision = excluded.decision,
+    context_hash = excluded.context_hash, seq = excluded.seq,
+    started_at = excluded.started_at, finished_at = excluded.finished_at`;
+
+/** Writes a compensation row (insert, or update), bound with `compensationRow`. */
+export const PUT_COMPENSATION_SQL = `INSERT INTO compensations (run_id, seq, step_id, kind,
+    capability, inputs, undo, blobs, status, attempts, error, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+  ON CONFLICT (run_id, seq) DO UPDATE SET step_id = excluded.step_id,
+    kind = excluded.kind, capability = excluded.capability, inputs = excluded.inputs,
+    undo = excluded.undo, blobs = excluded.blobs, status = excluded.status,
+    attempts = excluded.attempts, error = excluded.error, updated_at = excluded.updated_at`;
+
+/** Stores a blob by its content address: (id, bytes). */
+export const PUT_BLOB_SQL =
+  "INSERT INTO blobs (id, bytes) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
+
+/** Appends a ledger entry, bound with `chainEntry`'s row. */
+export const APPEND_ENTRY_SQL =
+  "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/**
+ * Appends an entry numbered by the database (benchmarks' unchained ledger): the next seq after
+ * the last, under the ledger lock.
+ */
+export const APPEND_UNCHAINED_SQL = `INSERT INTO events (seq, run_id, step_id, type, at, data, hash)
+  SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, '' FROM events RETURNING seq`;
+
+/** Reads the ledger's last entry (none when empty). */
+export const LEDGER_HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+
+// ---- reads -------------------------------------------------------------------------------
+
+/** A run by id. */
+export const GET_RUN_SQL = "SELECT * FROM runs WHERE id = $1";
+
+/** A run by idempotency key. */
+export const FIND_RUN_BY_KEY_SQL = "SELECT * FROM runs WHERE idempotency_key = $1";
+
+/** Runs not finished, oldest first. */
+export const LIST_ACTIVE_RUNS_SQL =
+  "SELECT * FROM runs WHERE status = ANY($1::text[]) ORDER BY created_at, id";
+
+/** A run's steps in intent order, steps without intent last. */
+export const GET_STEPS_SQL =
+  'SELECT * FROM steps WHERE run_id = $1 ORDER BY seq ASC NULLS LAST, step_id COLLATE "C"';
+
+/** A run's compensations in stack order. */
+export const GET_COMPENSATIONS_SQL = "SELECT * FROM compensations WHERE run_id = $1 ORDER BY seq";
+
+/** A blob's bytes. */
+export const GET_BLOB_SQL = "SELECT bytes FROM blobs WHERE id = $1";
+
+/** Ledger rows after a seq: (afterSeq, limit). */
+export const LEDGER_ROWS_SQL =
+  "SELECT seq, at, type, run_id, step_id, data, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/** `$n` placeholders, `= ANY($n)` lists, text ordered byte-wise as SQLite orders it. */
+export const POSTGRES_PLACEHOLDERS: Placeholders = {
+  value(params, v) {
+    params.push(v);
+    return `$${params.length}`;
+  },
+  oneOf(column, params, values) {
+    params.push([...values]);
+    return `${column} = ANY($${params.length}::text[])`;
+  },
+  binaryOrder: ' COLLATE "C"',
+};

@@ -1,0 +1,426 @@
+/**
+ * @module The PostgreSQL Store (`store: postgres://…`): a `pg` connection pool, one database
+ * transaction per batch, and the same shared parts as the SQLite store (row codecs, run patches,
+ * ledger chaining, write checks and errors, the migration runner). The driver is imported only
+ * when a PostgreSQL store is opened, so the default install and cold start do not load it.
+ *
+ * Durability: every connection runs with `synchronous_commit = on`, so a batch is acknowledged
+ * only after its commit reached the server's WAL on disk (as SQLite's `synchronous=FULL`).
+ *
+ * Ledger: an appended event becomes the entry after the ledger's head inside the batch's
+ * transaction. A transaction that appends takes a transaction-scoped advisory lock first
+ * (`LOCK_LEDGER_SQL`), reads the head, and holds the lock until it commits: every process
+ * writing the database extends one chain without gaps. (The lock is held across the commit's
+ * flush; a ledger whose appends do not serialize writers is issue 17's next part.)
+ *
+ * Fencing: an `expectRun` precondition reads the run `FOR UPDATE`, so a lease checked in a batch
+ * cannot be taken by another process before that batch commits.
+ */
+import { AirunError, NotFoundError } from "../../core/errors.js";
+import type { LedgerRow } from "../../core/ledger.js";
+import type { RunStatus } from "../../core/status.js";
+import { chainEntry, EMPTY_LEDGER_HEAD, type LedgerHead } from "../ledger-chain.js";
+import { listEventsQuery, listRunsQuery } from "../list-queries.js";
+import { migrate } from "../migrate.js";
+import {
+  type CompensationRow,
+  compensationRow,
+  type EventRow,
+  jsonText,
+  type RunRow,
+  runRow,
+  type StepRow,
+  stepRow,
+  toCompensation,
+  toEvent,
+  toLedgerRow,
+  toRun,
+  toStep,
+} from "../rows.js";
+import { runPatchColumns } from "../run-patch.js";
+import type {
+  CompensationRecord,
+  EventFilter,
+  EventRecord,
+  LeaseRenewal,
+  RunFilter,
+  RunPatch,
+  RunPrecondition,
+  RunRecord,
+  StepRecord,
+  Store,
+  StoreHooks,
+  StoreOptions,
+  WriteOp,
+} from "../store.js";
+import {
+  checkBlobId,
+  checkRunPrecondition,
+  idempotencyKeyConflict,
+  runIdConflict,
+} from "../write-checks.js";
+import {
+  commitFailedError,
+  commitUncertainError,
+  storeClosedError,
+  toWriteError,
+} from "../write-errors.js";
+import {
+  connectPool,
+  isPgConstraint,
+  type PgClient,
+  type PgPool,
+  postgresMigrationConnection,
+  redactedUrl,
+} from "./postgres-driver.js";
+import * as SQL from "./postgres-sql.js";
+
+/** Options of `PostgresStore.open`. */
+export interface PostgresStoreOptions extends StoreOptions {
+  /** `postgres://user:password@host:port/database` (libpq URL; `?sslmode=` etc. honoured). */
+  readonly url: string;
+  /**
+   * Schema holding Airun's tables (created if missing); default `public`. Several homes may
+   * share one database in schemas of their own.
+   */
+  readonly schema?: string;
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number;
+}
+
+/** One open transaction: its connection and the ledger head it has seen. */
+interface Tx {
+  readonly client: PgClient;
+  head: LedgerHead | undefined;
+}
+
+/**
+ * The PostgreSQL implementation of `Store`. Open it with `PostgresStore.open` (or `openStore`).
+ *
+ * @example
+ * const store = await PostgresStore.open({ url: "postgres://127.0.0.1/test" });
+ * try { console.log(await store.listActiveRuns()); } finally { await store.close(); }
+ */
+export class PostgresStore implements Store {
+  readonly dialect = "postgres";
+  /** The database, password masked: how errors name it. */
+  readonly where: string;
+
+  readonly #pool: PgPool;
+  readonly #hooks: StoreHooks;
+  readonly #chained: boolean;
+  #transactions = 0;
+  #closed = false;
+
+  private constructor(pool: PgPool, where: string, options: PostgresStoreOptions) {
+    this.#pool = pool;
+    this.where = where;
+    this.#hooks = options.hooks ?? {};
+    this.#chained = options.unchainedLedger !== true;
+  }
+
+  /**
+   * Connects, creates the schema if asked for one that is missing, and applies pending
+   * migrations in one transaction, under a session advisory lock so that processes opening one
+   * database at once migrate it once. Throws `STORE_OPEN_FAILED` when the server cannot be
+   * reached, `STORE_SCHEMA_TOO_NEW` for a database written by a newer airun.
+   */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const where = redactedUrl(options.url) + (options.schema ? ` (schema ${options.schema})` : "");
+    const pool = await connectPool(options, where);
+    try {
+      const client = await pool.connect();
+      try {
+        await client.query(`SELECT pg_advisory_lock(${SQL.LEDGER_LOCK_KEY})`);
+        try {
+          if (options.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
+          await migrate(postgresMigrationConnection(client), where);
+        } finally {
+          await client.query(`SELECT pg_advisory_unlock(${SQL.LEDGER_LOCK_KEY})`);
+        }
+      } finally {
+        client.release();
+      }
+      return new PostgresStore(pool, where, options);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      if (err instanceof AirunError) throw err;
+      throw new AirunError(
+        "STORE_OPEN_FAILED",
+        `${where}: ${(err as Error).message}`,
+        { where },
+        { cause: err },
+      );
+    }
+  }
+
+  /** The settings a commit's connection runs with, read back from the server. */
+  async settings(): Promise<{ synchronousCommit: string; searchPath: string }> {
+    const [row] = await this.#rows<{ synchronous_commit: string; search_path: string }>(
+      "SELECT current_setting('synchronous_commit') AS synchronous_commit, current_setting('search_path') AS search_path",
+    );
+    return {
+      synchronousCommit: String(row?.synchronous_commit),
+      searchPath: String(row?.search_path),
+    };
+  }
+
+  // ---- writes ----------------------------------------------------------------------------
+
+  commit(batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }> {
+    return this.#transaction((tx) => this.#applyOps(tx, batch));
+  }
+
+  acquireLease(
+    runId: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+    takeOverFrom?: string,
+  ): Promise<RunRecord | undefined> {
+    return this.#transaction(async ({ client }) => {
+      const { rows } = await client.query(SQL.ACQUIRE_LEASE_SQL, [
+        runId,
+        owner,
+        now,
+        now + ttlMs,
+        takeOverFrom ?? null,
+      ]);
+      return rows[0] === undefined ? undefined : toRun(rows[0] as unknown as RunRow);
+    });
+  }
+
+  async cancelRequests(owner: string): Promise<LeaseRenewal[]> {
+    const rows = await this.#rows<{ id: string; cancel_requested_by: string }>(
+      SQL.CANCEL_REQUESTS_SQL,
+      [owner],
+    );
+    return rows.map((r) => ({ runId: r.id, cancelRequestedBy: r.cancel_requested_by }));
+  }
+
+  renewLeases(owner: string, ttlMs: number, now: number): Promise<LeaseRenewal[]> {
+    return this.#transaction(async ({ client }) => {
+      const { rows } = await client.query(SQL.RENEW_LEASES_SQL, [now + ttlMs, owner]);
+      return (rows as { id: string; cancel_requested_by: string | null }[])
+        .map((r) => ({ runId: r.id, cancelRequestedBy: r.cancel_requested_by }))
+        .sort((a, b) => (a.runId < b.runId ? -1 : 1));
+    });
+  }
+
+  releaseLease(runId: string, owner: string): Promise<void> {
+    return this.#transaction(async ({ client }) => {
+      await client.query(SQL.RELEASE_LEASE_SQL, [runId, owner]);
+    });
+  }
+
+  /** Waits for the pool's connections to be returned, then closes them. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  // ---- reads -----------------------------------------------------------------------------
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const [row] = await this.#rows<RunRow>(SQL.GET_RUN_SQL, [id]);
+    return row === undefined ? undefined : toRun(row);
+  }
+
+  async findRunByIdempotencyKey(key: string): Promise<RunRecord | undefined> {
+    const [row] = await this.#rows<RunRow>(SQL.FIND_RUN_BY_KEY_SQL, [key]);
+    return row === undefined ? undefined : toRun(row);
+  }
+
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    const query = listRunsQuery(filter, SQL.POSTGRES_PLACEHOLDERS);
+    if (query === undefined) return [];
+    return (await this.#rows<RunRow>(query.sql, query.params)).map(toRun);
+  }
+
+  async listActiveRuns(): Promise<RunRecord[]> {
+    const rows = await this.#rows<RunRow>(SQL.LIST_ACTIVE_RUNS_SQL, [[...SQL.ACTIVE_STATUSES]]);
+    return rows.map(toRun);
+  }
+
+  async getSteps(runId: string): Promise<StepRecord[]> {
+    return (await this.#rows<StepRow>(SQL.GET_STEPS_SQL, [runId])).map(toStep);
+  }
+
+  async getCompensations(runId: string): Promise<CompensationRecord[]> {
+    const rows = await this.#rows<CompensationRow>(SQL.GET_COMPENSATIONS_SQL, [runId]);
+    return rows.map(toCompensation);
+  }
+
+  async getBlob(id: string): Promise<Uint8Array | undefined> {
+    const [row] = await this.#rows<{ bytes: Buffer }>(SQL.GET_BLOB_SQL, [id]);
+    return row === undefined ? undefined : new Uint8Array(row.bytes);
+  }
+
+  async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
+    const query = listEventsQuery(filter, SQL.POSTGRES_PLACEHOLDERS);
+    if (query === undefined) return [];
+    return (await this.#rows<EventRow>(query.sql, query.params)).map(toEvent);
+  }
+
+  async ledgerRows(afterSeq: number, limit: number): Promise<LedgerRow[]> {
+    const rows = await this.#rows<EventRow & { hash: string }>(SQL.LEDGER_ROWS_SQL, [
+      afterSeq,
+      Math.max(0, Math.trunc(limit)),
+    ]);
+    return rows.map(toLedgerRow);
+  }
+
+  // ---- transactions ----------------------------------------------------------------------
+
+  /**
+   * Runs `work` in one transaction and resolves once its COMMIT returned (durable). The commit
+   * hooks run around it: `beforeCommit(n)` before BEGIN (throws → nothing is written,
+   * `STORE_COMMIT_FAILED`), `afterCommit(n)` after COMMIT (throws → `STORE_COMMIT_UNCERTAIN`).
+   * An error of the work itself rolls back and is reported as the write's error.
+   */
+  async #transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.#closed) throw storeClosedError(this.where);
+    const n = ++this.#transactions;
+    let client: PgClient;
+    try {
+      this.#hooks.beforeCommit?.(n);
+      client = await this.#pool.connect();
+    } catch (cause) {
+      throw commitFailedError(this.where, cause);
+    }
+    let result: T;
+    try {
+      try {
+        await client.query("BEGIN");
+      } catch (cause) {
+        throw commitFailedError(this.where, cause);
+      }
+      try {
+        result = await work({ client, head: undefined });
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw toWriteError(err, isPgConstraint);
+      }
+      try {
+        await client.query("COMMIT");
+      } catch (cause) {
+        throw commitFailedError(this.where, cause);
+      }
+    } finally {
+      client.release();
+    }
+    try {
+      this.#hooks.afterCommit?.(n);
+    } catch (cause) {
+      throw commitUncertainError(this.where, cause);
+    }
+    return result;
+  }
+
+  async #applyOps(tx: Tx, batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }> {
+    const eventSeqs: number[] = [];
+    const { client } = tx;
+    for (const op of batch) {
+      switch (op.op) {
+        case "insertRun":
+          await this.#insertRun(client, op.run);
+          break;
+        case "updateRun":
+          await this.#updateRun(client, op.runId, op.patch);
+          break;
+        case "expectRun":
+          await this.#expectRun(client, op.runId, op.expect);
+          break;
+        case "putStep":
+          await client.query(SQL.PUT_STEP_SQL, stepRow(op.step));
+          break;
+        case "putCompensation":
+          await client.query(SQL.PUT_COMPENSATION_SQL, compensationRow(op.compensation));
+          break;
+        case "putBlob":
+          checkBlobId(op.id, op.bytes);
+          await client.query(SQL.PUT_BLOB_SQL, [
+            op.id,
+            Buffer.from(op.bytes.buffer, op.bytes.byteOffset, op.bytes.byteLength),
+          ]);
+          break;
+        case "appendEvent":
+          eventSeqs.push(await this.#appendEvent(tx, op.event));
+          break;
+        default: {
+          const unknownOp: { op?: unknown } = op;
+          throw new AirunError("STORE_INVALID_OP", `unknown write op ${String(unknownOp.op)}`);
+        }
+      }
+    }
+    return { eventSeqs };
+  }
+
+  async #insertRun(client: PgClient, run: RunRecord): Promise<void> {
+    const row = runRow(run);
+    // ON CONFLICT DO NOTHING: a taken id or key must not abort the transaction, so the error
+    // can name which one it was.
+    const { rowCount } = await client.query(
+      `${SQL.INSERT_RUN_SQL} ON CONFLICT DO NOTHING`,
+      SQL.RUN_COLUMNS.map((c) => row[c]),
+    );
+    if (rowCount === 1) return;
+    const key = run.idempotencyKey;
+    if (key !== null && (await client.query(SQL.RUN_WITH_KEY_SQL, [key])).rowCount) {
+      throw idempotencyKeyConflict(run);
+    }
+    if ((await client.query(SQL.RUN_WITH_ID_SQL, [run.id])).rowCount) throw runIdConflict(run);
+    throw new AirunError("STORE_CONSTRAINT", `write refused: run ${run.id} was not inserted`);
+  }
+
+  async #updateRun(client: PgClient, runId: string, patch: RunPatch): Promise<void> {
+    const columns = runPatchColumns(runId, patch);
+    const { rowCount } = await client.query(SQL.updateRunSql(columns), [
+      ...columns.values,
+      columns.updatedAt,
+      runId,
+    ]);
+    if (rowCount === 0) throw new NotFoundError(`run ${runId}`, { runId });
+  }
+
+  async #expectRun(client: PgClient, runId: string, expect: RunPrecondition): Promise<void> {
+    const { rows } = await client.query(SQL.RUN_GUARD_SQL, [runId]);
+    const row = rows[0] as { status: RunStatus; lease_owner: string | null } | undefined;
+    const current = row && { status: row.status, leaseOwner: row.lease_owner };
+    checkRunPrecondition(runId, current, expect);
+  }
+
+  async #appendEvent(tx: Tx, event: Omit<EventRecord, "seq">): Promise<number> {
+    const { client } = tx;
+    if (tx.head === undefined) {
+      await client.query(SQL.LOCK_LEDGER_SQL);
+      const { rows } = await client.query(SQL.LEDGER_HEAD_SQL);
+      tx.head = (rows[0] as LedgerHead | undefined) ?? EMPTY_LEDGER_HEAD;
+    }
+    if (!this.#chained) {
+      const data = jsonText(event.data, "data");
+      const { rows } = await client.query(SQL.APPEND_UNCHAINED_SQL, [
+        event.runId,
+        event.stepId,
+        event.type,
+        event.at,
+        data,
+      ]);
+      const seq = Number((rows[0] as { seq: number }).seq);
+      tx.head = { seq, hash: "" };
+      return seq;
+    }
+    const entry = chainEntry(event, tx.head);
+    await client.query(SQL.APPEND_ENTRY_SQL, entry.row);
+    tx.head = entry.head;
+    return entry.head.seq;
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------
+
+  async #rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    if (this.#closed) throw storeClosedError(this.where);
+    return (await this.#pool.query(sql, params)).rows as T[];
+  }
+}
