@@ -23,6 +23,7 @@ import {
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { expect } from "vitest";
+import { compileConfig } from "../../src/core/config.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { Store } from "../../src/store/store.js";
 import { AIRUN_CRASH_BIN, airun, type CliResult } from "./cli.js";
@@ -63,12 +64,18 @@ export async function expectLedgerVerifies(dir: string, where: string): Promise<
   expect(verify.code, `${where}: ${verify.stdout}${verify.stderr}`).toBe(0);
 }
 
-/** Opens the store of the project in `dir` (home `dir/home`) in this process, for `use`. */
+/**
+ * Opens the store of the project in `dir` (its `airun.yaml`: SQLite under `dir/home`, or the
+ * PostgreSQL database it names) in this process, for `use`.
+ */
 export async function withProjectStore<T>(
   dir: string,
   use: (store: Store) => Promise<T>,
 ): Promise<T> {
-  const store = await openStore({ url: "sqlite", home: join(dir, "home") });
+  const file = join(dir, "airun.yaml");
+  const config = compileConfig({ file, text: readFileSync(file, "utf8") }, { cwd: dir, env: {} });
+  const url = config.store.kind === "sqlite" ? "sqlite" : config.store.url;
+  const store = await openStore({ url, home: config.home });
   try {
     return await use(store);
   } finally {
