@@ -198,6 +198,8 @@ export const ERROR_CODES = Object.freeze({
   STORE_COMMIT_UNCERTAIN: [A, "a commit may have been written but its acknowledgement was lost"],
   STORE_SCHEMA_TOO_NEW: [A, "the database was written by a newer airun"],
   STORE_SCHEMA_MISMATCH: [A, "the database's schema is not the one its migrations made"],
+  STORE_COPY_REFUSED: [S, "a store copy's target is not empty or its source is in use"],
+  LEDGER_COPY_MISMATCH: [V, "a ledger entry did not copy with the hash its source stored"],
   BLOB_KEY_INVALID: [A, "the key sealing before-images is unreadable"],
   BLOB_MISSING: [A, "a before-image is missing from the store"],
   // bugs

@@ -162,6 +162,8 @@ export interface Store {
   getSteps(runId: string): Promise<StepRecord[]>;
   getCompensations(runId: string): Promise<CompensationRecord[]>;
   getBlob(id: string): Promise<Uint8Array | undefined>;
+  /** Ids of stored blobs after `afterId` in byte order, at most `limit` (paging for copies). */
+  blobIds(afterId: string, limit: number): Promise<string[]>;
   /** Events in seq order, optionally of one run, of some types, and/or after a seq. */
   listEvents(filter?: EventFilter): Promise<EventRecord[]>;
   /** Ledger rows exactly as stored (data text and chain hash), `seq > afterSeq`, in order. */

@@ -128,4 +128,42 @@ server.describe("the CLI on PostgreSQL", () => {
     expect(roots[0]).toBeDefined();
     expect(roots[1]).toBe(roots[0]);
   });
+
+  it("store copy moves a SQLite home to PostgreSQL: one ledger root on both sides, and a waiting approval continues there", async () => {
+    const p = project(root.path, {
+      policy: POLICY,
+      config: "principals:\n  user:alice: { roles: [sre] }\n",
+      files: { "saga.yaml": SAGA, "cleanup.yaml": GATED, "ws/victim.txt": "v" },
+    });
+    expect((await p.run(["run", "saga.yaml"])).code).toBe(3);
+    const waiting = await p.json<RunJson>(["run", "cleanup.yaml"]);
+    expect(waiting.code).toBe(5);
+    const url = server.urlFor(server.newSchema());
+    const copy = await p.json<{
+      ok: boolean;
+      runs: number;
+      entries: number;
+      sourceRoot: string;
+      targetRoot: string;
+    }>(["store", "copy", "--to", url]);
+    expect(copy.code).toBe(0);
+    expect(copy.body).toMatchObject({ ok: true, runs: 2 });
+    expect(copy.body.targetRoot).toBe(copy.body.sourceRoot);
+    const onPg = { AIRUN_STORE: url };
+    const verify = await p.run(["ledger", "verify"], onPg);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toContain(copy.body.sourceRoot);
+    const approved = await p.run(
+      ["workflow", "resume", waiting.body.id, "--decision", "approve", "--as", "user:alice"],
+      onPg,
+    );
+    expect(approved.code).toBe(0);
+    expect(existsSync(join(p.ws, "victim.txt"))).toBe(false);
+    // The SQLite home still says the run waits: the copy moved it, it did not share it.
+    const before = await p.json<RunJson>(["workflow", "show", waiting.body.id]);
+    expect(before.body.status).toBe("WAITING_APPROVAL");
+    const again = await p.run(["store", "copy", "--to", url]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/STORE_COPY_REFUSED.*not empty/);
+  });
 });

@@ -69,6 +69,7 @@ export function splitStore(writer: Store, reader: Store): Store {
     getSteps: (runId) => reader.getSteps(runId),
     getCompensations: (runId) => reader.getCompensations(runId),
     getBlob: (id) => reader.getBlob(id),
+    blobIds: (afterId, limit) => reader.blobIds(afterId, limit),
     listEvents: (filter) => reader.listEvents(filter),
     ledgerRows: (afterSeq, limit) => reader.ledgerRows(afterSeq, limit),
     async close() {

@@ -130,6 +130,16 @@ export function describeRecordTests(ctx: ConformanceContext): void {
       expect(await store.getBlob("0".repeat(64))).toBeUndefined();
     });
 
+    it("lists blob ids in byte order, page by page", async () => {
+      const store = await ctx.open();
+      const blobs = Array.from({ length: 5 }, (_, i) => blobOf(`page ${i} ${randomUUID()}`));
+      await store.commit(blobs.map((b): WriteOp => ({ op: "putBlob", ...b })));
+      const ids = blobs.map((b) => b.id).sort();
+      expect(await store.blobIds("", 3)).toEqual(ids.slice(0, 3));
+      expect(await store.blobIds(ids[2]!, 3)).toEqual(ids.slice(3));
+      expect(await store.blobIds(ids[4]!, 3)).toEqual([]);
+    });
+
     it("refuses a blob whose id is not the SHA-256 of its bytes, and applies nothing", async () => {
       const store = await ctx.open();
       const good = blobOf(`good ${randomUUID()}`);

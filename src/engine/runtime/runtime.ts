@@ -26,6 +26,8 @@ import type { Plan } from "../../core/plan.js";
 import { isPrincipal } from "../../core/principal.js";
 import { validateSpec } from "../../core/spec-compile.js";
 import { RunStatus } from "../../core/status.js";
+import { type CopyReport, copyStore } from "../../store/copy.js";
+import { openStore } from "../../store/open-store.js";
 import type { RunFilter } from "../../store/store.js";
 import {
   type ApprovalDetail,
@@ -45,6 +47,7 @@ import {
   type LedgerReport,
   loadLedgerKey,
   readLedgerPublicKey,
+  type VerifyKey,
   verifyKeyOf,
   verifyLedger,
   writeCheckpoint,
@@ -90,6 +93,15 @@ export interface DecideApprovalInput {
   readonly comment?: string;
   /** Which waiting step, when several wait. */
   readonly stepId?: string;
+}
+
+/** What `Runtime.copyStore` copied, and both ledgers' verdicts. */
+export interface StoreCopyReport extends CopyReport {
+  readonly sourceRoot: string;
+  readonly targetRoot: string;
+  /** Both ledgers verify, with one root. */
+  readonly ok: boolean;
+  readonly problems: readonly string[];
 }
 
 /** A governed runtime. Open one with `Runtime.open`. */
@@ -335,12 +347,49 @@ export class Runtime {
   async verifyLedger(
     checkpoints: readonly { readonly source: string; readonly text: string }[] = [],
   ): Promise<LedgerReport> {
-    // A verification never creates the signing key: it reads the public key, if there is one.
     const home = this.config.home;
-    const key = this.#ledgerKey
+    return verifyLedger(
+      { store: this.#ctx.store, home, key: await this.#verifyKey() },
+      checkpoints,
+    );
+  }
+
+  /**
+   * Copies this runtime's store into the empty store at `url` (`store/copy.ts`: runs, steps,
+   * compensations, blobs, then the ledger entry by entry, each with the hash its source stored),
+   * then verifies both ledgers; `ok` when both verify with one root. Stop every process using
+   * this store first: a run held by a live process refuses the copy.
+   */
+  async copyStore(url: string): Promise<StoreCopyReport> {
+    const home = this.config.home;
+    const target = await openStore({ url, home });
+    try {
+      const copied = await copyStore(this.#ctx.store, target, this.#ctx.clock.now());
+      const key = await this.#verifyKey();
+      const [source, copy] = await Promise.all(
+        [this.#ctx.store, target].map((store) => verifyLedger({ store, home, key }, [])),
+      );
+      return {
+        ...copied,
+        sourceRoot: source!.root,
+        targetRoot: copy!.root,
+        ok: source!.ok && copy!.ok && source!.root === copy!.root,
+        problems: [
+          ...source!.problems.map((p) => `source: ${p}`),
+          ...copy!.problems.map((p) => `copy: ${p}`),
+        ],
+      };
+    } finally {
+      await target.close();
+    }
+  }
+
+  /** The key that checks signatures: a verification never creates the signing key. */
+  async #verifyKey(): Promise<VerifyKey> {
+    const home = this.config.home;
+    return this.#ledgerKey
       ? verifyKeyOf(home, await this.#ledgerKey)
       : await readLedgerPublicKey(home);
-    return verifyLedger({ store: this.#ctx.store, home, key }, checkpoints);
   }
 
   /** Signs a checkpoint of the (verified) ledger and saves it under the home directory. */

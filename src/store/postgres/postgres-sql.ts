@@ -152,6 +152,10 @@ export const GET_COMPENSATIONS_SQL = "SELECT * FROM compensations WHERE run_id =
 /** A blob's bytes. */
 export const GET_BLOB_SQL = "SELECT bytes FROM blobs WHERE id = $1";
 
+/** Blob ids after one, in byte order: (afterId, limit). */
+export const BLOB_IDS_SQL =
+  'SELECT id FROM blobs WHERE id > $1 COLLATE "C" ORDER BY id COLLATE "C" LIMIT $2';
+
 /** Ledger rows after a seq: (afterSeq, limit). */
 export const LEDGER_ROWS_SQL =
   "SELECT seq, at, type, run_id, step_id, data, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";

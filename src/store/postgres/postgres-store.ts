@@ -257,6 +257,14 @@ export class PostgresStore implements Store {
     return row === undefined ? undefined : new Uint8Array(row.bytes);
   }
 
+  async blobIds(afterId: string, limit: number): Promise<string[]> {
+    const rows = await this.#rows<{ id: string }>(SQL.BLOB_IDS_SQL, [
+      afterId,
+      Math.max(0, Math.trunc(limit)),
+    ]);
+    return rows.map((r) => r.id);
+  }
+
   async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
     const query = listEventsQuery(filter, SQL.POSTGRES_PLACEHOLDERS);
     if (query === undefined) return [];

@@ -116,6 +116,9 @@ export const GET_COMPENSATIONS_SQL = "SELECT * FROM compensations WHERE run_id =
 /** A blob's bytes. */
 export const GET_BLOB_SQL = "SELECT bytes FROM blobs WHERE id = ?";
 
+/** Blob ids after one, in order: (afterId, limit). */
+export const BLOB_IDS_SQL = "SELECT id FROM blobs WHERE id > ? ORDER BY id LIMIT ?";
+
 /** Ledger rows after a seq: (afterSeq, limit). */
 export const LEDGER_ROWS_SQL =
   "SELECT seq, at, type, run_id, step_id, data, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?";

@@ -282,6 +282,11 @@ export class SqliteStore implements Store {
     return row === undefined ? undefined : new Uint8Array(row.bytes);
   }
 
+  async blobIds(afterId: string, limit: number): Promise<string[]> {
+    const rows = this.#read(SQL.BLOB_IDS_SQL).all(afterId, Math.max(0, Math.trunc(limit)));
+    return (rows as { id: string }[]).map((r) => r.id);
+  }
+
   async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
     const query = listEventsQuery(filter, SQL.SQLITE_PLACEHOLDERS);
     if (query === undefined) return [];
