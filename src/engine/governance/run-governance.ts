@@ -65,7 +65,6 @@ import {
   spendJson,
 } from "./refusals.js";
 
-/** What a call needs to be screened: its capability and parsed input. */
 /**
  * What the screen says of a call: refused, held behind another step's pending drift approval
  * (the step waits, unchanged, and is gated again once that approval is decided), or go on
@@ -73,6 +72,7 @@ import {
  */
 export type Screened = Refusal | { readonly heldBehind: string } | null;
 
+/** What a call needs to be screened: its capability and parsed input. */
 export interface GovernedCall {
   readonly cap: AnyCapability;
   readonly input: unknown;
@@ -126,8 +126,10 @@ export class RunGovernance {
   #dirty = false;
   /** Drift baselines, read once per run in this process (pre-call checks). */
   #baselines: Readonly<Record<string, MetricBaseline>> | undefined;
-  /** The step whose gate asked a person about drift in this process (its request may not be
-   * committed yet): other drifting steps wait behind it. */
+  /**
+   * The step whose gate asked a person about drift in this process (its request may not be
+   * committed yet): other drifting steps wait behind it.
+   */
   #driftAsker: string | null = null;
 
   constructor(state: RunState, envelope: Governance) {
