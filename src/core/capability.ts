@@ -17,6 +17,8 @@ export interface SandboxConfig {
   readonly httpAllowPrivate: boolean;
   /** Binaries `sys.exec.run` may start (names looked up on PATH, or absolute paths). */
   readonly execAllow: readonly string[];
+  /** Environment variables `sys.info.get_env_var` may read (`sandbox.env.allow`). Empty: none. */
+  readonly envAllow: readonly string[];
   /** Largest before-image a file undo keeps, in bytes; a bigger target refuses the step. */
   readonly maxBeforeImageBytes: number;
 }

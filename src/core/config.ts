@@ -257,6 +257,13 @@ const configSchema = z.strictObject({
         })
         .optional(),
       exec: z.strictObject({ allow: z.array(z.string().min(1)).optional() }).optional(),
+      env: z
+        .strictObject({
+          allow: z
+            .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name"))
+            .optional(),
+        })
+        .optional(),
       max_before_image: size.optional(),
     })
     .optional(),
@@ -413,6 +420,7 @@ export function compileConfig(
     httpAllowHosts: [...(c.sandbox?.http?.allow_hosts ?? [])],
     httpAllowPrivate: c.sandbox?.http?.allow_private ?? false,
     execAllow: [...(c.sandbox?.exec?.allow ?? [])],
+    envAllow: [...(c.sandbox?.env?.allow ?? [])],
     maxBeforeImageBytes:
       c.sandbox?.max_before_image === undefined
         ? DEFAULT_MAX_BEFORE_IMAGE_BYTES
