@@ -9,7 +9,7 @@
  * carries `***`, never the value, so it is never recorded, logged or passed on. A call that
  * needs the value itself reads it with `${{ secrets.NAME }}` at the moment of the call.
  */
-import { arch, hostname, platform, release, type as osType } from "node:os";
+import { arch, hostname, type as osType, platform, release } from "node:os";
 import { z } from "zod";
 import type { CapabilityContext, CapabilityDefinition } from "../../core/capability.js";
 import { SandboxError } from "../../core/errors.js";
