@@ -133,6 +133,14 @@ describe("the small stdlib through the CLI", () => {
     expect(readFileSync(join(p.ws, "out/report.bin"))).toEqual(Buffer.from([0, 0xff, 0x10, 0x80]));
     expect(readFileSync(join(p.ws, "keep.bin"))).toEqual(Buffer.from([0, 0, 0]));
     expect(r.stdout + r.stderr).not.toContain(CANARY);
+    // A replay runs the pure ones again (and finds the same outputs); it serves the others.
+    const replay = await p.run(["replay", run.id]);
+    expect(replay.code, replay.stdout).toBe(0);
+    expect(replay.stdout).toMatch(/render\s+text\.template\.render\s+SUCCEEDED \(executed\)/);
+    expect(replay.stdout).toMatch(/version\s+text\.regex\.match\s+SUCCEEDED \(executed\)/);
+    expect(replay.stdout).toMatch(
+      /now\s+sys\.info\.get_time\s+SUCCEEDED \(recorded result served\)/,
+    );
     const trace = await p.run(["trace", run.id]);
     expect(trace.stdout).not.toContain(CANARY);
     for (const file of filesUnder(join(p.dir, "home"))) {

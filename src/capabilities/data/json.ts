@@ -62,9 +62,32 @@ export function parseJsonText(text: string, name: string): JsonValue {
 
 const parseInput = z.strictObject({
   json_string: jsonText,
-  /** Seed compatibility: JSON is always parsed strictly; `strict: false` is refused. */
-  strict: z.literal(true).optional(),
+  /**
+   * `false` also accepts raw control characters (a tab, a line break) inside strings, as
+   * Python's `json.loads(strict=False)` does; nothing else is relaxed. Default true.
+   */
+  strict: z.boolean().default(true),
 });
+
+/** `text` with raw control characters inside JSON strings written as `\u` escapes. */
+export function escapeControlsInStrings(text: string): string {
+  let out = "";
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const code = c.charCodeAt(0);
+    if (inString && code < 0x20) {
+      out += `\\u${code.toString(16).padStart(4, "0")}`;
+      continue;
+    }
+    out += c;
+    if (c === "\\" && inString) {
+      out += text[i + 1] ?? "";
+      i++;
+    } else if (c === '"') inString = !inString;
+  }
+  return out;
+}
 
 /** `data.json.parse {json_string}` → `{data}`. */
 export const jsonParse: CapabilityDefinition<
@@ -80,7 +103,8 @@ export const jsonParse: CapabilityDefinition<
   idempotent: true,
   undo: "none",
   async execute(input: z.output<typeof parseInput>) {
-    return { data: parseJsonText(input.json_string, "data.json.parse") };
+    const text = input.strict ? input.json_string : escapeControlsInStrings(input.json_string);
+    return { data: parseJsonText(text, "data.json.parse") };
   },
 });
 

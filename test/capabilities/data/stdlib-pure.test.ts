@@ -62,7 +62,14 @@ describe("data.json.parse / stringify", () => {
     );
     const deep = `${"[".repeat(300)}${"]".repeat(300)}`;
     expect((await failure(call(jsonParse, { json_string: deep }))).message).toMatch(/deeper/);
-    expect(jsonParse.input.safeParse({ json_string: "1", strict: false }).success).toBe(false);
+  });
+
+  it("strict: false also accepts raw control characters inside strings (Python's strict=False)", async () => {
+    const text = '{"a":"line1\nline2\tend","b\\"":"x"}\n';
+    expect((await failure(call(jsonParse, { json_string: text }))).code).toBe("JSON_INVALID");
+    expect(await call(jsonParse, { json_string: text, strict: false })).toEqual({
+      data: { a: "line1\nline2\tend", 'b"': "x" },
+    });
   });
 });
 
