@@ -407,14 +407,22 @@ function declaredRisk(
   return v.toUpperCase() as RiskLevel;
 }
 
-/** `effect`, or the original's `operation_type`; default exec (command) or network (http). */
+/**
+ * `effect`, or the original's `operation_type`. Default: `exec` for a command; for an endpoint,
+ * `read` for GET, HEAD and OPTIONS (as `net.http.request` classifies them), else `network`.
+ */
 function declaredEffect(
   ctx: DeclContext,
   raw: Record<string, unknown>,
   path: FieldPath,
   action: DeclaredAction | undefined,
 ): EffectClass {
-  const fallback: EffectClass = action?.kind === "http" ? "network" : "exec";
+  const fallback: EffectClass =
+    action?.kind !== "http"
+      ? "exec"
+      : ["GET", "HEAD", "OPTIONS"].includes(action.method)
+        ? "read"
+        : "network";
   if (raw.effect !== undefined) {
     if (typeof raw.effect !== "string" || !EFFECTS.includes(raw.effect)) {
       ctx.report([...path, "effect"], `effect must be one of ${EFFECTS.join(", ")}`);

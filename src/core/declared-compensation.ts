@@ -43,7 +43,11 @@ export function stepCompensationFor(
 ): DeclaredCompensation {
   const given = isPlainObject(stepInputs) ? (stepInputs as JsonObject) : {};
   const inputValue = (field: string): JsonValue | undefined =>
-    Object.hasOwn(given, field) ? (given[field] as JsonValue) : own.defaults[field];
+    Object.hasOwn(given, field)
+      ? (given[field] as JsonValue)
+      : Object.hasOwn(own.defaults, field)
+        ? own.defaults[field]
+        : undefined;
   const rewrite = (v: JsonValue): JsonValue => {
     if (typeof v === "string") return rewriteString(v, stepId, inputValue);
     if (Array.isArray(v)) return v.map(rewrite);

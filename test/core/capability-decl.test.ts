@@ -149,17 +149,21 @@ command: { argv: [rm, "{{ inputs.path }}"] }
     });
   });
 
-  it("accepts several declarations under capabilities:", () => {
+  it("accepts several declarations under capabilities:, each with its default effect", () => {
     const src = parseYamlSource(
       "capabilities/many.yaml",
       `capabilities:
-  demo.a.one: { risk: LOW, effect: read, http: { url: "https://x.example/a" } }
-  demo.a.two: { risk: LOW, effect: read, http: { url: "https://x.example/b" } }
+  demo.a.one: { risk: LOW, http: { url: "https://x.example/a" } }
+  demo.a.two: { risk: LOW, http: { method: post, url: "https://x.example/b" } }
+  demo.a.three: { risk: LOW, command: { argv: ["true"] } }
 `,
     );
-    expect(compileDeclarationFile(src).declarations.map((d) => d.name)).toEqual([
-      "demo.a.one",
-      "demo.a.two",
+    // Default effects: a GET reads (as net.http.request classifies it), a POST is a network
+    // effect, a command an exec.
+    expect(compileDeclarationFile(src).declarations.map((d) => [d.name, d.effect])).toEqual([
+      ["demo.a.one", "read"],
+      ["demo.a.two", "network"],
+      ["demo.a.three", "exec"],
     ]);
   });
 });

@@ -48,6 +48,7 @@ describe("compileConfig", () => {
       audit: { level: "DETAILED", redact: [...DEFAULT_REDACT] },
       llm: null,
       plugins: [],
+      capabilities: [],
       engine: {
         concurrency: DEFAULT_CONCURRENCY,
         defaultTimeoutMs: 300_000,
