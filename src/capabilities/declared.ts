@@ -20,9 +20,16 @@ import {
   SandboxError,
   ValidationError,
 } from "../core/errors.js";
+import type { ExprScope } from "../core/expr.js";
+import { compileExpression } from "../core/expr.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { redact } from "../core/redact.js";
-import { collectSecretNames, resolveTemplates } from "../core/template.js";
+import {
+  collectSecretNames,
+  parseTemplateString,
+  resolveTemplates,
+  stringifyTemplateValue,
+} from "../core/template.js";
 import { execRun, execRunInput } from "./exec/run.js";
 import { httpRequest, httpRequestInput } from "./http/request.js";
 import type { CapabilityRegistry } from "./registry.js";
@@ -68,6 +75,23 @@ function inputSchema(inputs: Readonly<Record<string, DeclaredInput>>): z.ZodType
     shape[name] = t;
   }
   return z.strictObject(shape) as unknown as z.ZodType<JsonObject>;
+}
+
+/**
+ * A URL template resolved with every value percent-encoded (`encodeURIComponent`), so an input
+ * cannot add path segments, a query or a fragment; only a template that opens the URL (a base
+ * URL from an input) is written as is.
+ */
+export function resolveUrl(template: string, scope: ExprScope): string {
+  let out = "";
+  parseTemplateString(template).forEach((p, i) => {
+    if (p.kind === "text") out += p.text;
+    else {
+      const v = stringifyTemplateValue(compileExpression(p.source).evaluate(scope));
+      out += i === 0 ? v : encodeURIComponent(v);
+    }
+  });
+  return out;
 }
 
 const commandOutput = z.object({
@@ -117,7 +141,7 @@ export function declaredCapability(
       }
       const out: Record<string, unknown> = {
         method: action.method,
-        url: resolveTemplates(action.url, scope),
+        url: resolveUrl(action.url, scope),
       };
       if (action.headers !== null) out.headers = resolveTemplates({ ...action.headers }, scope);
       if (action.body !== undefined) out.body = resolveTemplates(action.body, scope);
