@@ -20,8 +20,7 @@ import {
   SandboxError,
   ValidationError,
 } from "../core/errors.js";
-import type { ExprScope } from "../core/expr.js";
-import { compileExpression } from "../core/expr.js";
+import { compileExpression, type ExprScope } from "../core/expr.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
 import { redact } from "../core/redact.js";
 import {
