@@ -120,13 +120,12 @@ describe("registerDeclared", () => {
     risk: LOW
     command: { argv: [ls] }
 `);
-    const err = (() => {
-      try {
-        registerDeclared(createStandardRegistry(), decls, {});
-      } catch (e) {
-        return e;
-      }
-    })();
+    let err: unknown;
+    try {
+      registerDeclared(createStandardRegistry(), decls, {});
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).message).toMatch(
       /^airun\.yaml:3:\d+: capabilities\.sys\.echo: capability "sys\.echo" is already registered/,
