@@ -9,6 +9,7 @@ import { CapabilityRegistrationError } from "../core/errors.js";
 import type { JsonValue } from "../core/json.js";
 import type { LlmConfig } from "../core/llm-config.js";
 import { EffectClass, RiskLevel, UndoKind } from "../core/status.js";
+import { jsonGet, jsonParse, jsonStringify } from "./data/json.js";
 import { execRun } from "./exec/run.js";
 import { fsCapabilities } from "./fs/index.js";
 import { httpRequest } from "./http/request.js";
@@ -16,7 +17,10 @@ import { createLlmChat } from "./llm/llm-chat.js";
 import { sysAssert } from "./sys/assert.js";
 import { sysEcho } from "./sys/echo.js";
 import { sysFail } from "./sys/fail.js";
+import { createGetEnvVar, getOs, getTime } from "./sys/info.js";
 import { sysSleep } from "./sys/sleep.js";
+import { regexMatch } from "./text/regex-match.js";
+import { templateRender } from "./text/template-render.js";
 
 /** Names are dotted lower-case segments (`sys.echo`, `io.fs.write_file`). */
 const NAME_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
@@ -120,7 +124,12 @@ export class CapabilityRegistry implements CapabilityCatalog {
   }
 }
 
-/** The standard library: the `io.fs.*` capabilities, `net.http.request`, `sys.exec.run`, `sys.*`. */
+/**
+ * The standard library: the `io.fs.*` capabilities, `net.http.request`, `sys.exec.run`, `sys.*`,
+ * and the small pure helpers (`data.json.*`, `text.*`, `sys.info.*`) the original project's
+ * workflows use. `sys.info.get_env_var` and `llm.chat` are bound to the configuration by
+ * `createStandardRegistry`.
+ */
 export const standardCapabilities: readonly AnyCapability[] = Object.freeze([
   ...fsCapabilities,
   httpRequest,
@@ -129,23 +138,35 @@ export const standardCapabilities: readonly AnyCapability[] = Object.freeze([
   sysSleep,
   sysFail,
   sysAssert,
+  jsonParse,
+  jsonStringify,
+  jsonGet,
+  templateRender,
+  regexMatch,
+  getTime,
+  getOs,
 ]);
 
 /** Settings of the standard capabilities that depend on the configuration. */
 export interface StandardRegistryOptions {
   /** The compiled `llm:` section for `llm.chat` (null: no provider, every call refused). */
   readonly llm?: LlmConfig | null;
-  /** Where `llm.chat` reads API keys at call time. Default `process.env`. */
+  /**
+   * Where `llm.chat` reads API keys and `sys.info.get_env_var` reads variables, at call time.
+   * Default `process.env`.
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
- * A new registry holding the standard library and `llm.chat` bound to `options.llm` (plugins
- * are added with `loadPlugins`).
+ * A new registry holding the standard library, `sys.info.get_env_var` reading `options.env`
+ * and `llm.chat` bound to `options.llm` (plugins are added with `loadPlugins`, declared
+ * capabilities with `registerDeclared`).
  */
 export function createStandardRegistry(options: StandardRegistryOptions = {}): CapabilityRegistry {
   const registry = new CapabilityRegistry();
   for (const cap of standardCapabilities) registry.register(cap);
+  registry.register(createGetEnvVar(options.env ?? process.env));
   registry.register(
     createLlmChat(options.llm ?? null, options.env === undefined ? {} : { env: options.env }),
   );

@@ -4,6 +4,7 @@
  * the context the engine hands it. Implementations live in `src/capabilities/`.
  */
 import type { z } from "zod";
+import type { CapabilityCompensation } from "./declared-compensation.js";
 import type { JsonValue } from "./json.js";
 import type { EffectClass, RiskLevel, UndoKind } from "./status.js";
 
@@ -17,6 +18,8 @@ export interface SandboxConfig {
   readonly httpAllowPrivate: boolean;
   /** Binaries `sys.exec.run` may start (names looked up on PATH, or absolute paths). */
   readonly execAllow: readonly string[];
+  /** Environment variables `sys.info.get_env_var` may read (`sandbox.env.allow`). Empty: none. */
+  readonly envAllow: readonly string[];
   /** Largest before-image a file undo keeps, in bytes; a bigger target refuses the step. */
   readonly maxBeforeImageBytes: number;
 }
@@ -109,6 +112,12 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
   readonly nondeterministic?: boolean;
   /** Input field names whose values are secret: redacted before anything is persisted. */
   readonly sensitive?: readonly string[];
+  /**
+   * The compensation that undoes a call, templated from its `inputs.*` and `outputs.*`: every
+   * step using the capability without a compensation of its own gets this one, rewritten into
+   * the step's terms (`core/declared-compensation.ts`). Set by capabilities declared in config.
+   */
+  readonly compensation?: CapabilityCompensation;
   /**
    * Worst-case usage of a call, RESERVED against the run's budgets before the call is made
    * (an LLM request reserves its `max_tokens` and their price). Absent: the call uses nothing.

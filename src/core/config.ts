@@ -8,6 +8,7 @@
 import path from "node:path";
 import { z } from "zod";
 import type { SandboxConfig } from "./capability.js";
+import { type CapabilityDeclaration, compileDeclarationMap } from "./capability-decl.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
 import { isPlainObject } from "./json.js";
@@ -136,6 +137,11 @@ export interface AirunConfig {
   readonly llm: LlmConfig | null;
   /** Absolute paths of plugin modules. */
   readonly plugins: readonly string[];
+  /**
+   * Capabilities declared in config (`capabilities:` here, then `capabilities/*.yaml` next to
+   * the config file, added by the loader), compiled and located.
+   */
+  readonly capabilities: readonly CapabilityDeclaration[];
   readonly engine: EngineConfig;
   /** How much Airun reads before it refuses (`limits.ts`). */
   readonly limits: Limits;
@@ -257,6 +263,13 @@ const configSchema = z.strictObject({
         })
         .optional(),
       exec: z.strictObject({ allow: z.array(z.string().min(1)).optional() }).optional(),
+      env: z
+        .strictObject({
+          allow: z
+            .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not an environment variable name"))
+            .optional(),
+        })
+        .optional(),
       max_before_image: size.optional(),
     })
     .optional(),
@@ -288,6 +301,8 @@ const configSchema = z.strictObject({
     .optional(),
   llm: llmConfigSchema.nullable().optional(),
   plugins: z.array(z.string().min(1)).optional(),
+  // Compiled with positions by core/capability-decl.ts.
+  capabilities: z.record(z.string(), z.unknown()).nullable().optional(),
   limits: z
     .strictObject({
       input_depth: z.number().int().min(1).max(LIMIT_CEILINGS.inputDepth).optional(),
@@ -358,6 +373,7 @@ export function compileConfig(
   const file = source ? path.resolve(cwd, source.file) : null;
   const baseDir = file ? path.dirname(file) : cwd;
   let raw: unknown = {};
+  let declarations: CapabilityDeclaration[] = [];
   if (source) {
     const src = parseYamlSource(source.file, source.text);
     if (src.syntaxProblems.length > 0)
@@ -400,6 +416,11 @@ export function compileConfig(
         ),
       );
     }
+    if (parsed.success) {
+      const decls = compileDeclarationMap(src, parsed.data.capabilities, ["capabilities"]);
+      problems.push(...decls.problems);
+      declarations = decls.declarations;
+    }
     if (problems.length > 0) {
       throw new ValidationError(
         problems.sort((a, b) => a.line - b.line || a.col - b.col),
@@ -432,6 +453,7 @@ export function compileConfig(
     httpAllowHosts: [...(c.sandbox?.http?.allow_hosts ?? [])],
     httpAllowPrivate: c.sandbox?.http?.allow_private ?? false,
     execAllow: [...(c.sandbox?.exec?.allow ?? [])],
+    envAllow: [...(c.sandbox?.env?.allow ?? [])],
     maxBeforeImageBytes:
       c.sandbox?.max_before_image === undefined
         ? DEFAULT_MAX_BEFORE_IMAGE_BYTES
@@ -490,6 +512,7 @@ export function compileConfig(
     },
     llm: c.llm ? compileLlmConfig(c.llm) : null,
     plugins: (c.plugins ?? []).map((p) => (isPackageName(p) ? p : fromFile(p))),
+    capabilities: declarations,
     engine: {
       concurrency: c.engine?.concurrency ?? DEFAULT_CONCURRENCY,
       defaultTimeoutMs:

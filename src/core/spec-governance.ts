@@ -71,7 +71,7 @@ function checkUndoable(ctx: SpecContext, step: Record<string, unknown>, path: Fi
   if (step.type === "approval" || step.step_type === "HUMAN_APPROVAL") return;
   const key = step.capability !== undefined ? "capability" : "capability_name";
   const cap = typeof step[key] === "string" ? ctx.catalog.get(step[key] as string) : undefined;
-  if (!cap || step.compensation !== undefined) return;
+  if (!cap || step.compensation !== undefined || cap.compensation) return;
   let undo = cap.undo;
   if (cap.classify && isPlainObject(step.inputs) && !JSON.stringify(step.inputs).includes("{{")) {
     const parsed = cap.input.safeParse(step.inputs);

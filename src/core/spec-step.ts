@@ -5,6 +5,8 @@
  * fit the step's kind are reported.
  */
 import type { AnyCapability } from "./capability.js";
+import { stepCompensationFor } from "./declared-compensation.js";
+import { ExpressionError } from "./errors.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { ApprovalSettings, DeclaredCompensation, PlanStep, RetryPolicy } from "./plan.js";
 import { approvalSettings } from "./spec-approval.js";
@@ -155,6 +157,14 @@ export function compileStep(
     }
     retry = retryPolicy(ctx, raw, path);
     compensation = stepCompensation(ctx, raw.compensation, [...path, "compensation"], id, deps);
+    if (
+      compensation === null &&
+      cap?.compensation &&
+      id !== undefined &&
+      raw.compensation == null
+    ) {
+      compensation = ownCompensation(ctx, cap, inputs, [...path, capKey], id, deps);
+    }
     if (raw.evidence !== undefined && raw.evidence !== null) {
       const ep = [...path, "evidence"];
       if (!isPlainObject(raw.evidence)) ctx.report(ep, "evidence must be a mapping");
@@ -225,6 +235,41 @@ function riskLevel(
     return null;
   }
   return v as RiskLevel;
+}
+
+/**
+ * The compensation the step's capability declares for itself (a capability declared in config),
+ * written in the step's terms; reported at the step's `capability` field when it cannot be.
+ */
+function ownCompensation(
+  ctx: SpecContext,
+  cap: AnyCapability,
+  inputs: JsonValue,
+  path: FieldPath,
+  id: string,
+  deps: Set<string>,
+): DeclaredCompensation | null {
+  let own: DeclaredCompensation;
+  try {
+    own = stepCompensationFor(id, inputs, cap.compensation!);
+  } catch (err) {
+    if (!(err instanceof ExpressionError)) throw err;
+    ctx.report(path, `the compensation ${cap.name} declares cannot be used here: ${err.message}`);
+    return null;
+  }
+  const before = ctx.problems.length;
+  const out = stepCompensation(
+    ctx,
+    { capability: own.capability, inputs: own.inputs },
+    path,
+    id,
+    deps,
+  );
+  for (let i = before; i < ctx.problems.length; i++) {
+    const p = ctx.problems[i]!;
+    ctx.problems[i] = { ...p, message: `the compensation ${cap.name} declares: ${p.message}` };
+  }
+  return out;
 }
 
 /** The step's compensation; its templates may read the step's own outputs. */

@@ -128,6 +128,7 @@ function stepsFor(s: string): StepSpec[] {
       content: "PWNED",
       create_dirs: true,
     }),
+    step("write_bytes", "io.fs.write_bytes", { path: s, content_base64: "UFdORUQ=" }),
     step("append_file", "io.fs.append_file", { path: s, content: "PWNED" }),
     step("make_dir", "io.fs.make_dir", { path: `${s}/made` }),
     step("copy_from", "io.fs.copy", { from: s, to: "copied.txt" }),

@@ -23,6 +23,7 @@ export function makeCtx(opts: CtxOptions = {}): CapabilityContext {
       httpAllowHosts: [],
       httpAllowPrivate: false,
       execAllow: [],
+      envAllow: [],
       maxBeforeImageBytes: 1024 * 1024,
       ...opts.sandbox,
     },

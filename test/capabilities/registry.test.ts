@@ -69,7 +69,7 @@ describe("CapabilityRegistry", () => {
 });
 
 describe("createStandardRegistry", () => {
-  it("holds the file capabilities, net.http.request, sys.exec.run and the sys helpers", () => {
+  it("holds the file capabilities, net.http.request, sys.exec.run, the sys helpers and the small stdlib", () => {
     const reg = createStandardRegistry();
     for (const name of [
       "net.http.request",
@@ -79,11 +79,19 @@ describe("createStandardRegistry", () => {
       "sys.fail",
       "sys.assert",
       "llm.chat",
+      "data.json.parse",
+      "data.json.stringify",
+      "data.json.get",
+      "text.template.render",
+      "text.regex.match",
+      "sys.info.get_time",
+      "sys.info.get_os",
+      "sys.info.get_env_var",
       ...fsCapabilities.map((c) => c.name),
     ]) {
       expect(reg.get(name), name).toBeDefined();
     }
-    expect(reg.names().length).toBe(7 + fsCapabilities.length);
+    expect(reg.names().length).toBe(15 + fsCapabilities.length);
   });
 
   it("returns independent registries", () => {

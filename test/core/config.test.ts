@@ -41,12 +41,14 @@ describe("compileConfig", () => {
         httpAllowHosts: [],
         httpAllowPrivate: false,
         execAllow: [],
+        envAllow: [],
         maxBeforeImageBytes: DEFAULT_MAX_BEFORE_IMAGE_BYTES,
       },
       approvals: { timeoutMs: 86_400_000, onTimeout: "reject", approvers: [], webhook: null },
       audit: { level: "DETAILED", redact: [...DEFAULT_REDACT] },
       llm: null,
       plugins: [],
+      capabilities: [],
       engine: {
         concurrency: DEFAULT_CONCURRENCY,
         defaultTimeoutMs: 300_000,
@@ -94,6 +96,7 @@ engine: { concurrency: 8, default_timeout: 1m, lease_ttl: 30s, heartbeat: 10s, r
       httpAllowHosts: ["api.example.com"],
       httpAllowPrivate: true,
       execAllow: ["git"],
+      envAllow: [],
       maxBeforeImageBytes: 10 * 1024 * 1024,
     });
     expect(c.approvals).toEqual({

@@ -12,6 +12,7 @@ import { listDir } from "./list-dir.js";
 import { makeDir } from "./make-dir.js";
 import { move } from "./move.js";
 import { readFile } from "./read-file.js";
+import { writeBytes } from "./write-bytes.js";
 import { writeFile } from "./write-file.js";
 
 /** All `io.fs.*` capabilities, for the registry. */
@@ -21,6 +22,7 @@ export const fsCapabilities: readonly AnyCapability[] = Object.freeze([
   exists,
   hashFile,
   writeFile,
+  writeBytes,
   appendFile,
   makeDir,
   move,

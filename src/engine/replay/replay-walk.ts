@@ -8,7 +8,8 @@
  * inputs (hence the context hash) were computed with them masked.
  *
  * Which calls run again: only a capability that is a function of its inputs alone — the
- * built-in `sys.echo`, `sys.assert` and `sys.fail` (`REPLAY_EXECUTED`; each must also declare
+ * built-in `sys.echo`, `sys.assert`, `sys.fail`, `data.json.*`, `text.template.render` and
+ * `text.regex.match` (`REPLAY_EXECUTED`; each must also declare
  * effect `read`, undo `none` and not be `nondeterministic`). Every other capability (files,
  * HTTP, exec, time, plugins: they read or change the outside world) gets its recorded result
  * served; when the record holds none (the step now runs where the record did not), the step is
@@ -48,10 +49,19 @@ import type { ReplayDecision, ReplayedStepState } from "./replay-types.js";
 
 /**
  * Capabilities a replay runs again: side-effect free and deterministic, their outputs a
- * function of their inputs alone. A plugin cannot join this set (plugin names have three
- * segments); its recorded results are always served.
+ * function of their inputs alone. A plugin cannot join this set (it cannot take a built-in's
+ * name); its recorded results are always served.
  */
-export const REPLAY_EXECUTED: ReadonlySet<string> = new Set(["sys.echo", "sys.assert", "sys.fail"]);
+export const REPLAY_EXECUTED: ReadonlySet<string> = new Set([
+  "sys.echo",
+  "sys.assert",
+  "sys.fail",
+  "data.json.parse",
+  "data.json.stringify",
+  "data.json.get",
+  "text.template.render",
+  "text.regex.match",
+]);
 
 /** Whether a replay runs `cap` again instead of serving its recorded result. */
 export function replayExecutes(cap: AnyCapability): boolean {

@@ -11,6 +11,7 @@
  * unchained ledger) come in here, as options of the store the runtime opens, and only here.
  */
 import { resolve } from "node:path";
+import { registerDeclared } from "../../capabilities/declared.js";
 import { loadPlugins } from "../../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
 import { type Clock, systemClock } from "../../core/clock.js";
@@ -121,7 +122,10 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
   const releasers: Releaser[] = [];
   try {
     const registry = options.registry ?? createStandardRegistry({ llm: config.llm, env });
-    if (!options.registry) await loadPlugins(registry, config.plugins, config.baseDir);
+    if (!options.registry) {
+      await loadPlugins(registry, config.plugins, config.baseDir);
+      registerDeclared(registry, config.capabilities, env);
+    }
     const policy = new PolicyInForce(
       options.gatekeeper
         ? { gatekeeper: options.gatekeeper }

@@ -4,13 +4,15 @@
  * not a data set; `limits.spec_bytes`, and a fixed 1 MiB for the config) and decoded as strict
  * UTF-8 (a byte that is not UTF-8 is named, never replaced).
  */
-import { readFile, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { type CapabilityDeclaration, compileDeclarationFile } from "../../core/capability-decl.js";
 import { type AirunConfig, compileConfig } from "../../core/config.js";
-import { ValidationError } from "../../core/errors.js";
+import { type Problem, ValidationError } from "../../core/errors.js";
 import { tooLargeProblem } from "../../core/json-input.js";
 import { CONFIG_FILE_BYTES, DEFAULT_LIMITS, LIMIT_KEYS } from "../../core/limits.js";
 import { decodeUtf8 } from "../../core/utf8.js";
+import { parseYamlSource } from "../../core/yaml-source.js";
 
 /**
  * Reads a text file of at most `maxBytes` as UTF-8. A missing, unreadable, oversized or
@@ -63,9 +65,68 @@ export async function loadConfig(
   if (exists || configFile) {
     text = await readTextFile(file, "config", CONFIG_FILE_BYTES, "a fixed limit");
   }
-  return compileConfig(text === null ? null : { file, text }, {
+  const config = compileConfig(text === null ? null : { file, text }, {
     cwd,
     env: env as Record<string, string | undefined>,
     ...(home ? { home: resolve(cwd, home) } : {}),
   });
+  if (text === null) return config;
+  const fromFiles = await readCapabilityFiles(join(dirname(file), "capabilities"));
+  if (fromFiles.length === 0) return config;
+  return Object.freeze({
+    ...config,
+    capabilities: Object.freeze(uniqueDeclarations([...config.capabilities, ...fromFiles])),
+  });
+}
+
+/** File names of capability declarations in a `capabilities/` folder. */
+const CAPABILITY_FILE = /\.ya?ml$/;
+
+/**
+ * Compiles every `*.yaml` / `*.yml` file of `dir` (sorted by name; none when the folder does not
+ * exist), each at most 1 MiB. Throws one ValidationError listing every problem of every file.
+ */
+export async function readCapabilityFiles(dir: string): Promise<CapabilityDeclaration[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => CAPABILITY_FILE.test(n)).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  const problems: Problem[] = [];
+  const out: CapabilityDeclaration[] = [];
+  for (const name of names) {
+    const file = join(dir, name);
+    const src = parseYamlSource(
+      file,
+      await readTextFile(file, "capability file", CONFIG_FILE_BYTES, "a fixed limit"),
+    );
+    if (src.syntaxProblems.length > 0) {
+      problems.push(...src.syntaxProblems);
+      continue;
+    }
+    const compiled = compileDeclarationFile(src);
+    problems.push(...compiled.problems);
+    out.push(...compiled.declarations);
+  }
+  if (problems.length > 0) throw new ValidationError(problems);
+  return out;
+}
+
+/** The declarations, refusing a name declared twice (the second names where the first is). */
+function uniqueDeclarations(decls: CapabilityDeclaration[]): CapabilityDeclaration[] {
+  const first = new Map<string, CapabilityDeclaration>();
+  const problems: Problem[] = [];
+  for (const d of decls) {
+    const seen = first.get(d.name);
+    if (seen) {
+      problems.push({
+        ...d.at,
+        message: `capability "${d.name}" is declared twice (first at ${seen.at.file}:${seen.at.line})`,
+      });
+    } else first.set(d.name, d);
+  }
+  if (problems.length > 0) throw new ValidationError(problems);
+  return decls;
 }

@@ -8,6 +8,7 @@
  * deterministically. `hookUrl` says whether a hook may make a decision stricter at run time.
  */
 import { resolve } from "node:path";
+import { registerDeclared } from "../../capabilities/declared.js";
 import { loadPlugins } from "../../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
 import type { AnyCapability } from "../../core/capability.js";
@@ -108,6 +109,7 @@ export class PolicyTools {
     const config = await loadConfig(cwd, opts.env ?? process.env, opts.configFile, undefined);
     const registry = createStandardRegistry();
     await loadPlugins(registry, config.plugins, config.baseDir);
+    registerDeclared(registry, config.capabilities, opts.env ?? process.env);
     const file = opts.policyFile ? resolve(cwd, opts.policyFile) : config.policy;
     const gatekeeper = await PolicyGatekeeper.load(file, {
       limits: config.limits,

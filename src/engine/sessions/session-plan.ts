@@ -20,8 +20,9 @@
  *
  */
 import type { CapabilityCatalog } from "../../core/capability.js";
+import { stepCompensationFor } from "../../core/declared-compensation.js";
 import { parseDuration } from "../../core/duration.js";
-import { type Problem, ValidationError } from "../../core/errors.js";
+import { ExpressionError, type Problem, ValidationError } from "../../core/errors.js";
 import { compileExpression } from "../../core/expr.js";
 import { compileGovernance } from "../../core/governance.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
@@ -392,6 +393,16 @@ export function callStep(
           problems,
         ),
       };
+    }
+  }
+  // A capability declared with its own compensation (config) undoes a call that names none.
+  const own = typeof capability === "string" ? catalog.get(capability)?.compensation : undefined;
+  if (opts.compensation === undefined && own && typeof id === "string") {
+    try {
+      compensation = stepCompensationFor(id, callInputs, own);
+    } catch (err) {
+      if (!(err instanceof ExpressionError)) throw err;
+      problems.push(problem("inputs", `the compensation ${capability} declares: ${err.message}`));
     }
   }
   let evidence: JsonObject | null = null;

@@ -58,6 +58,7 @@ export function makeContext(
       httpAllowHosts: [],
       httpAllowPrivate: false,
       execAllow: [],
+      envAllow: [],
       maxBeforeImageBytes: 64 * 1024 * 1024,
       ...overrides,
     },

@@ -21,7 +21,7 @@ afterEach(() => env.cleanup());
 const p = (rel: string) => path.join(env.root, rel);
 
 describe("read-only io.fs capabilities", () => {
-  it("fsCapabilities lists all ten with the risk floors and undo kinds of SPEC §5", () => {
+  it("fsCapabilities lists all eleven with the risk floors and undo kinds of SPEC §5", () => {
     const table = Object.fromEntries(
       fsCapabilities.map((c) => [c.name, `${c.risk} ${c.effect} ${c.undo} ${c.idempotent}`]),
     );
@@ -31,6 +31,7 @@ describe("read-only io.fs capabilities", () => {
       "io.fs.exists": "LOW read none true",
       "io.fs.hash_file": "LOW read none true",
       "io.fs.write_file": "MEDIUM write builtin true",
+      "io.fs.write_bytes": "MEDIUM write builtin true",
       "io.fs.append_file": "MEDIUM write builtin false",
       "io.fs.make_dir": "MEDIUM write builtin true",
       "io.fs.move": "MEDIUM write builtin false",
