@@ -2,8 +2,9 @@
  * @module The crash harness, TEST ONLY: the real CLI (`src/cli/main.ts`, bundled like the shipped
  * binary) with test hooks injected into its store through the composition root: the crash switch
  * (`AIRUN_TEST_CRASH_AT`, SIGKILL at a commit) and the fault switch (`AIRUN_TEST_FAULT_AT`, a
- * commit that fails as a disk would, `AIRUN_TEST_FAULT` naming how). The shipped `airun` has neither. Bundled by the test setup
- * into `dist-test/airun-crash.cjs`, run by its launcher `dist-test/airun-crash.mjs`.
+ * commit that fails as a disk would, `AIRUN_TEST_FAULT` naming how: SQLite's own error). The
+ * shipped `airun` has neither. Bundled by the test setup into `dist-test/airun-crash.cjs`, run
+ * by its launcher `dist-test/airun-crash.mjs`.
  */
 import Database from "better-sqlite3";
 import { main } from "../../src/cli/main.js";

@@ -15,8 +15,9 @@
  *
  * Instances (`t-N`, each with its own files jN.log and wN.txt so rollbacks of one never touch
  * another's): `complete` (append, write, echo), `rollback` (the same, then `sys.fail`),
- * `approval` (append, an approval step decided from another process, append, write) and
- * `session` (an SDK session: append, write, then commit or roll back).
+ * `approval` (append, an approval step decided from another process, append, write), `budget`
+ * (five calls under a budget of four: it abstains, everything undone) and `session` (an SDK
+ * session: append, write, then commit or roll back).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -37,8 +38,8 @@ export interface SoakOptions {
   readonly seed: number;
 }
 
-export type Kind = "complete" | "rollback" | "approval" | "session";
-const KINDS: readonly Kind[] = ["complete", "rollback", "approval", "session"];
+export type Kind = "complete" | "rollback" | "approval" | "budget" | "session";
+const KINDS: readonly Kind[] = ["complete", "rollback", "approval", "budget", "session"];
 
 /** What the soak did. */
 export interface SoakCounts {
@@ -126,6 +127,17 @@ function spec(inst: Instance): string {
         `  - id: more\n    capability: io.fs.append_file\n    depends_on: [gate]\n    inputs: { path: j${n}.log, content: "more-${n}\\n" }\n` +
         out("more")
       );
+    case "budget":
+      // Five tool calls allowed four: the last is refused and the run abstains, everything
+      // undone; a call interrupted by a kill counts too, so an earlier one may be refused.
+      return (
+        head.replace("steps:\n", "governance:\n  budgets: { max_tool_calls: 4 }\nsteps:\n") +
+        log +
+        `  - id: ask\n    capability: sys.echo\n    depends_on: [log]\n    inputs: { n: ${n} }\n` +
+        `  - id: more\n    capability: io.fs.append_file\n    depends_on: [ask]\n    inputs: { path: j${n}.log, content: "more-${n}\\n" }\n` +
+        out("more") +
+        `  - id: final\n    capability: sys.echo\n    depends_on: [out]\n    inputs: { n: ${n} }\n`
+      );
     default:
       throw new Error(`no spec for ${inst.kind}`);
   }
@@ -148,7 +160,7 @@ export async function soak(opts: SoakOptions): Promise<SoakReport> {
   writeFileSync(join(dir, "airun.yaml"), "home: home\nsandbox:\n  fs: { roots: [ws] }\n");
 
   const counts: SoakCounts = {
-    instances: { complete: 0, rollback: 0, approval: 0, session: 0 },
+    instances: { complete: 0, rollback: 0, approval: 0, budget: 0, session: 0 },
     kills: {},
     crashSwitch: 0,
     faults: 0,
@@ -177,7 +189,7 @@ export async function soak(opts: SoakOptions): Promise<SoakReport> {
               started.child.kill("SIGKILL");
               counts.kills[what] = (counts.kills[what] ?? 0) + 1;
             },
-            100 + random() * 2500,
+            300 + random() * 4000,
           )
         : undefined;
     return started.result.finally(() => clearTimeout(timer));
@@ -352,6 +364,7 @@ function mustEnd(inst: Instance): string[] {
     case "complete":
       return [RunStatus.COMPLETED];
     case "rollback":
+    case "budget":
       return [RunStatus.ROLLED_BACK];
     case "approval":
       return [inst.decision === "approve" ? RunStatus.COMPLETED : RunStatus.ROLLED_BACK];
