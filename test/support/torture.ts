@@ -172,6 +172,8 @@ export async function soak(opts: SoakOptions): Promise<SoakReport> {
   };
   const instances: Instance[] = [];
   let loading = true;
+  /** How long each kind of process lasts when it is not killed, in ms (moving average). */
+  const lifetimes = new Map<string, number>();
 
   const start = (
     what: string,
@@ -179,8 +181,10 @@ export async function soak(opts: SoakOptions): Promise<SoakReport> {
     o: { env?: Record<string, string>; bin?: string; script?: string } = {},
   ): Promise<CliResult> => {
     const started = startAirun(args, { cwd: dir, ...o });
-    // While loading, some processes of each kind are SIGKILLed at a random age, so kills land
-    // anywhere in a process's life: starting up, deciding, acting, committing, rolling back.
+    const began = Date.now();
+    // While loading, some processes of each kind are SIGKILLed at a random age up to a little
+    // past how long that kind has lasted so far (fast machine or slow), so kills land anywhere
+    // in a process's life: starting up, deciding, acting, committing, rolling back.
     const timer =
       loading && random() < KILL_CHANCE
         ? setTimeout(
@@ -189,10 +193,17 @@ export async function soak(opts: SoakOptions): Promise<SoakReport> {
               started.child.kill("SIGKILL");
               counts.kills[what] = (counts.kills[what] ?? 0) + 1;
             },
-            300 + random() * 4000,
+            random() * 1.2 * (lifetimes.get(what) ?? 1000),
           )
         : undefined;
-    return started.result.finally(() => clearTimeout(timer));
+    return started.result.finally(() => {
+      clearTimeout(timer);
+      // How long this kind lasts when nobody kills it (a moving average).
+      const lived = Date.now() - began;
+      if (started.child.signalCode === null) {
+        lifetimes.set(what, 0.8 * (lifetimes.get(what) ?? lived) + 0.2 * lived);
+      }
+    });
   };
 
   // ---- instances ---------------------------------------------------------------------------
