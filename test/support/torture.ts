@@ -18,6 +18,9 @@
  * `approval` (append, an approval step decided from another process, append, write), `budget`
  * (five calls under a budget of four: it abstains, everything undone) and `session` (an SDK
  * session: append, write, then commit or roll back).
+ *
+ * One soak in one file (hence the length): the load, the settling and the verdicts share the
+ * instances and counts, and read best in the order they happen.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
