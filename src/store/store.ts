@@ -204,6 +204,14 @@ export interface StoreHooks {
    */
   beforeCommit?(n: number): void;
   /**
+   * Runs inside the nth physical transaction, after every batch of its group was applied and
+   * right before COMMIT. If it throws, the transaction is rolled back as a COMMIT that failed
+   * would be (disk full, an I/O error on write or on fsync): every batch of the group is rejected
+   * with `AirunError` `STORE_COMMIT_FAILED` (whose `cause` is the thrown error) and nothing of
+   * them is written, although they were applied inside the transaction.
+   */
+  atCommit?(n: number): void;
+  /**
    * Runs right after the nth transaction's COMMIT returned, before any promise of its group
    * settles. If it throws, the data stays committed (it is durable already), but every batch
    * the group committed is rejected with `AirunError` `STORE_COMMIT_UNCERTAIN` (whose `cause` is

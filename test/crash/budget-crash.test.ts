@@ -18,6 +18,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { airun } from "../support/cli.js";
 import {
   countCommits,
+  expectLedgerVerifies,
   projectTemplate,
   type SweepReport,
   snapshotTree,
@@ -178,8 +179,12 @@ function sweep(
         expect(after.used.tool_calls, where).toBeGreaterThanOrEqual(attemptsAtCrash);
       }
       await check(dir, ws, where);
+      await expectLedgerVerifies(dir, where);
     },
-    afterFinish: (dir, _run, where) => check(dir, join(dir, "ws"), where),
+    async afterFinish(dir, _run, where) {
+      await check(dir, join(dir, "ws"), where);
+      await expectLedgerVerifies(dir, where);
+    },
   });
 }
 

@@ -3,7 +3,7 @@
  * (`airun.yaml`, a `ws/` sandbox root, spec and policy files), the built `airun` run in it,
  * JSON output parsed, folder snapshots, and a background `airun` that can be killed.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import {
   lstatSync,
   mkdirSync,
@@ -17,7 +17,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import { AIRUN_BIN, airun, type CliResult } from "../support/cli.js";
+import { airun, type CliResult, startAirun } from "../support/cli.js";
 
 /** The fields of a `--json` run view the tests read. */
 export interface RunJson {
@@ -157,23 +157,8 @@ export interface Background {
 
 /** Starts `airun ...args` in `cwd` without waiting for it. */
 export function background(args: readonly string[], cwd: string): Background {
-  const child = spawn(process.execPath, [AIRUN_BIN, ...args], {
-    cwd,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const done = new Promise<CliResult>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, done, kill: () => child.kill("SIGKILL") };
+  const { child, result } = startAirun(args, { cwd });
+  return { child, done: result, kill: () => child.kill("SIGKILL") };
 }
 
 /** Polls `check` every `everyMs` until it returns a value, or fails after `timeoutMs`. */

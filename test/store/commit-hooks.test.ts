@@ -108,6 +108,43 @@ describe("commit hooks", () => {
     }
   });
 
+  it("rolls back a group whose writes were applied when atCommit throws (a COMMIT that fails: disk full, EIO), rejecting it with STORE_COMMIT_FAILED; the ledger chain goes on from its last durable entry", async () => {
+    const file = join(tempHome(), "airun.db");
+    const fault = Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+    const applied: number[] = [];
+    const store = await SqliteStore.open({
+      file,
+      hooks: {
+        atCommit(n) {
+          applied.push(countRuns(file));
+          if (n === 2) throw fault;
+        },
+      },
+    });
+    const event = (i: number): WriteOp => ({
+      op: "appendEvent",
+      event: { runId: null, stepId: null, type: "e", at: i, data: { i } },
+    });
+    try {
+      await store.commit([{ op: "insertRun", run: makeRun() }, event(1)]);
+      const lost = makeRun();
+      await expect(store.commit([{ op: "insertRun", run: lost }, event(2)])).rejects.toMatchObject({
+        code: "STORE_COMMIT_FAILED",
+        cause: fault,
+      });
+      expect(await store.getRun(lost.id)).toBeUndefined();
+      await store.commit([event(3)]);
+      const rows = await store.ledgerRows(0, 10);
+      expect(rows.map((r) => JSON.parse(r.data).i)).toEqual([1, 3]);
+      expect(rows.map((r) => r.seq)).toEqual([1, 2]);
+    } finally {
+      await store.close();
+    }
+    // The hook ran inside each transaction: another connection saw none of its writes yet.
+    expect(applied).toEqual([0, 1, 1]);
+    expect(countRuns(file)).toBe(1);
+  });
+
   it("rejects the batches a group committed with STORE_COMMIT_UNCERTAIN (cause: the fault) when afterCommit throws, though they are durable; a refused batch keeps its own error", async () => {
     const file = join(tempHome(), "airun.db");
     const fault = new Error("acknowledgement lost");

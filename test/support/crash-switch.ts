@@ -55,18 +55,48 @@ export function crashHooks(crashAt: CrashAt): StoreHooks {
 /** The environment variable of the fault switch: `before:N` or `after:N`, as `CRASH_AT_ENV`. */
 export const FAULT_AT_ENV = "AIRUN_TEST_FAULT_AT";
 
+/** The environment variable naming the fault's kind (`FAULT_KINDS`; default `SQLITE_IOERR_WRITE`). */
+export const FAULT_KIND_ENV = "AIRUN_TEST_FAULT";
+
 /**
- * Commit hooks that make the Nth physical commit fail as a disk would: `before:N` throws before
- * it begins (nothing of it is written: disk full, EIO on write); `after:N` throws after it
- * returned (it is durable, but the caller is told otherwise: EIO on fsync's report, a lost
+ * What a disk can do to a commit, as SQLite reports it: full, an I/O error writing the
+ * database or its WAL, an I/O error from fsync.
+ */
+export const FAULT_KINDS = ["SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+const FAULT_MESSAGES: Record<FaultKind, string> = {
+  SQLITE_FULL: "database or disk is full",
+  SQLITE_IOERR_WRITE: "disk I/O error",
+  SQLITE_IOERR_FSYNC: "disk I/O error",
+};
+
+/** Parses a fault kind; undefined means the default. A typo throws. */
+export function parseFaultKind(text: string | undefined): FaultKind {
+  const value = text?.trim() || "SQLITE_IOERR_WRITE";
+  if (!(FAULT_KINDS as readonly string[]).includes(value)) {
+    throw new Error(`${FAULT_KIND_ENV} must be one of ${FAULT_KINDS.join(", ")}, got ${value}`);
+  }
+  return value as FaultKind;
+}
+
+/**
+ * Commit hooks that make the Nth physical commit fail as a disk would, with the error SQLite
+ * gives (`SqliteError` of `sqliteError`, its extended result code as `code`). `before:N` fails
+ * it inside the transaction, its writes applied, right before COMMIT, which is then rolled back
+ * (nothing of it is written: disk full, EIO on write, or EIO on the fsync of a commit that did
+ * not reach the disk); `after:N` fails it after COMMIT returned (it is durable, but the caller
+ * is told otherwise: EIO on the fsync of a commit that did reach the disk, a lost
  * acknowledgement). The process lives on: the engine must fail closed.
  */
-export function faultHooks(at: CrashAt): StoreHooks {
+export function faultHooks(
+  at: CrashAt,
+  kind: FaultKind,
+  sqliteError: new (message: string, code: string) => Error,
+): StoreHooks {
   const fault = (n: number): void => {
     if (n !== at.commit) return;
-    throw Object.assign(new Error(`EIO: i/o error (injected at ${at.when}:${at.commit})`), {
-      code: "EIO",
-    });
+    throw new sqliteError(`${FAULT_MESSAGES[kind]} (injected at ${at.when}:${at.commit})`, kind);
   };
-  return at.when === "before" ? { beforeCommit: fault } : { afterCommit: fault };
+  return at.when === "before" ? { atCommit: fault } : { afterCommit: fault };
 }

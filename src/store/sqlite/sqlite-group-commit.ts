@@ -9,7 +9,8 @@
  * batch.
  *
  * The commit hooks (`StoreHooks`) run around each physical transaction: `beforeCommit(n)` right
- * before its `BEGIN`, `afterCommit(n)` right after its `COMMIT`, before any promise settles.
+ * before its `BEGIN`, `atCommit(n)` right before its `COMMIT` (its writes applied),
+ * `afterCommit(n)` right after its `COMMIT`, before any promise settles.
  */
 import type { StoreHooks } from "../store.js";
 import { commitFailedError, commitUncertainError, storeClosedError } from "../write-errors.js";
@@ -142,6 +143,7 @@ export class SqliteGroupCommit {
       } else {
         for (const unit of units) settlements.push(this.#applyInSavepoint(unit));
       }
+      this.#hooks.atCommit?.(n);
       this.#run("COMMIT");
     } catch (cause) {
       if (this.#db.inTransaction) {
