@@ -20,7 +20,7 @@ import { runGovernance } from "../governance/run-governance.js";
 import { approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { checkCompensation, compensationRecord } from "./compensation-check.js";
-import { maskedPaths, type Resolved, touchedRecord } from "./resolve.js";
+import { maskedPaths, policyInputs, type Resolved, touchedRecord } from "./resolve.js";
 
 /** The decision, context hash and inputs of a step, recorded with its first write. */
 export interface Recorded {
@@ -70,7 +70,8 @@ export async function gateCall(
     effect: call.effect,
     undo: call.undo,
     hasCompensation: ps.compensation !== null,
-    inputs: call.recordInputs,
+    // As the capability will use them: `method: delete` is seen as DELETE.
+    inputs: policyInputs(state, call),
     ...(call.paths.length > 0 ? { paths: call.paths } : {}),
   });
   // The declared compensation is authorized with the step (SPEC §6).
