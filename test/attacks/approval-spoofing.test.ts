@@ -177,7 +177,7 @@ rules:
       { as: "agent:bot" },
       /SELF_APPROVAL/,
     );
-  });
+  }, 180_000);
 });
 
 describe("attack: a principal that may not decide", () => {
@@ -229,7 +229,7 @@ rules:
     const bob = await decide(q, run2.id, "approve", "user:bob");
     expect(bob.code, bob.stderr).toBe(0);
     expect(victimGone(q)).toBe(true);
-  });
+  }, 180_000);
 });
 
 describe("attack: deciding an approval that is not the pending one", () => {
@@ -282,7 +282,7 @@ describe("attack: deciding an approval that is not the pending one", () => {
     } finally {
       await rt.close();
     }
-  });
+  }, 120_000);
 });
 
 describe("attack: deciding again, or after the approval ended", () => {
@@ -349,7 +349,7 @@ describe("attack: deciding again, or after the approval ended", () => {
       /NOT_WAITING|RUN_TERMINAL|APPROVAL_EXPIRED/,
     );
     expect((await shown(e, r4.id)).status).toBe("ROLLED_BACK");
-  });
+  }, 180_000);
 
   it("two processes deciding at once: exactly one decision is recorded, and the effect follows it", async () => {
     const ROUNDS = 6;
@@ -401,7 +401,7 @@ describe("attack: deciding again, or after the approval ended", () => {
       expect(deletes).toHaveLength(1);
       expect(final.status).toBe("COMPLETED");
     }
-  }, 120_000);
+  }, 300_000);
 });
 
 describe("attack: approve one action, then change what runs", () => {
@@ -551,7 +551,7 @@ steps:
       "user:bob",
     ]);
     expect(r.body.status).toBe("ROLLED_BACK");
-  });
+  }, 120_000);
 
   it("a compensation re-pointed between its approval and the rollback is refused: a person looks", async () => {
     const q = open({ policy: "version: 1\ndefault: ALLOW\n" });
@@ -610,5 +610,5 @@ steps:
     expect(kept, "b/x.txt deleted by an undo authorized for a/x.txt").toBe(true);
     expect(end.body).toMatchObject({ status: "FAILED", reason: "COMPENSATION_FAILED" });
     expect((await q.run(["ledger", "verify"])).code).toBe(0);
-  });
+  }, 120_000);
 });

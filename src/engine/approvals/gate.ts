@@ -16,8 +16,13 @@ import type { ApprovalNotice } from "./notify.js";
 
 /** What a gated step asks approval for. */
 export interface ApprovalRequest {
-  /** The step's context hash: the approval is bound to exactly this action. */
+  /** The approval is bound to exactly this action (the step's context hash, unless told). */
   readonly actionHash: string;
+  /**
+   * The step's context hash, when the approval binds more than the step's own call (its
+   * declared compensation's canonical paths); else `actionHash` is it.
+   */
+  readonly contextHash?: string;
   /** The gatekeeper's recorded decision. */
   readonly decision: JsonObject;
   /** Approvers named by the deciding rules (the step's own list wins). */
@@ -126,7 +131,7 @@ function request(
           ...rec,
           status: StepStatus.WAITING_APPROVAL,
           inputs: req.recordInputs,
-          contextHash: req.actionHash,
+          contextHash: req.contextHash ?? req.actionHash,
           decision: { ...req.decision, approval },
         },
       },

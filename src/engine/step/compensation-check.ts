@@ -231,13 +231,20 @@ export function compensationRequest(
 }
 
 /** The compensation's answer as recorded on the step's decision (`compensation_decision`). */
-export function compensationRecord(check: CompensationCheck): JsonObject {
+export function compensationRecord(
+  check: CompensationCheck,
+  /** The canonical paths it will touch, as recorded (secrets masked); the undo holds to them. */
+  paths: readonly TouchedPath[] = [],
+): JsonObject {
   const { request, decision } = check;
   return {
     capability: request.capability,
     confined: check.confined,
     decision: decision.decision,
     inputs: request.inputs,
+    ...(paths.length > 0
+      ? { paths: paths.map((t) => ({ field: t.field, path: t.path, relative: t.relative })) }
+      : {}),
     reason: decision.reason,
     risk: request.risk,
     rule_ids: [...decision.ruleIds],

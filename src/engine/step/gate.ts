@@ -8,6 +8,7 @@
  * the policy (hot-reloaded since) now says ALLOW; a rejection is never bypassed.
  */
 import { AirunError } from "../../core/errors.js";
+import { hashJson } from "../../core/hash.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { withCompensation } from "../../core/policy.js";
@@ -80,9 +81,12 @@ export async function gateCall(
     ? withCompensation(stepPolicy, comp.decision, comp.request.capability)
     : stepPolicy;
   // Keys in canonical (sorted) order: the ledger then writes this entry in one native pass.
+  // The canonical paths the compensation will touch (secrets masked): recorded with its answer,
+  // bound by the approval, and held to by the undo.
+  const compPaths = comp?.request.paths ? maskedPaths(state, comp.request.paths) : [];
   const decision: JsonObject = {
     compensation: ps.compensation ? ps.compensation.capability : null,
-    ...(comp ? { compensation_decision: compensationRecord(comp) } : {}),
+    ...(comp ? { compensation_decision: compensationRecord(comp, compPaths) } : {}),
     decision: policy.decision,
     ...(call.paths.length > 0 ? { paths: touchedRecord(maskedPaths(state, call.paths)) } : {}),
     policy_hash: policy.policyHash,
@@ -121,7 +125,12 @@ export async function gateCall(
   }
   if (verdict === Decision.REQUIRE_APPROVAL) {
     const gate = approvalGate(state, ps, {
-      actionHash: call.contextHash,
+      // An approval covers the compensation too: a symlink re-pointed under its path voids it.
+      actionHash:
+        compPaths.length > 0
+          ? hashJson({ action: call.contextHash, compensation: touchedRecord(compPaths) })
+          : call.contextHash,
+      contextHash: call.contextHash,
       decision,
       approvers: gov?.approvers(decision) ?? policy.approvers,
       message: String(decision.reason),
