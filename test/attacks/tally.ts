@@ -10,7 +10,8 @@
  * check made on the attack's effect (bytes outside the root, a decision recorded, a secret in
  * an output), and the same check is asserted by the test itself: a test with an escape fails,
  * and the table says so as well. `refused(label)` counts an attack the product refused, after
- * the test asserted the refusal.
+ * the test asserted the refusal. `guard(label, check)` counts an attack whose refusal a block of
+ * assertions checks: escaped when the block throws.
  */
 import { appendFileSync } from "node:fs";
 import { afterAll, inject } from "vitest";
@@ -44,6 +45,12 @@ export interface Tally {
   attempt(label: string, escaped: boolean, how?: "refused" | "inside"): void;
   /** Counts one attack the test has just asserted was refused. */
   refused(label: string): void;
+  /**
+   * Runs `check` (the assertions that the attack was refused) and counts one attack: escaped
+   * if the check throws (it is rethrown, so the test fails too), refused otherwise. Any
+   * failed assertion counts as an escape: the count errs toward reporting one.
+   */
+  guard<T>(label: string, check: () => T | Promise<T>): Promise<T>;
   /** What escaped so far (a test asserts this is empty). */
   readonly escapes: readonly string[];
   readonly tried: number;
@@ -83,6 +90,16 @@ export function tally(family: string, file: string): Tally {
     refused(_label) {
       tried += 1;
       refused += 1;
+    },
+    async guard(label, check) {
+      try {
+        const value = await check();
+        this.attempt(label, false);
+        return value;
+      } catch (err) {
+        this.attempt(label, true);
+        throw err;
+      }
     },
     get escapes() {
       return escapes;
