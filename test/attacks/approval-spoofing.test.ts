@@ -404,6 +404,32 @@ describe("attack: deciding again, or after the approval ended", () => {
   }, 300_000);
 });
 
+/** `a/x.txt` (scratch), `b/x.txt` (precious) and `link -> a` in `p`'s root. */
+function twoFolders(p: Project): void {
+  mkdirSync(join(p.ws, "a"));
+  mkdirSync(join(p.ws, "b"));
+  writeFileSync(join(p.ws, "a", "x.txt"), "scratch");
+  writeFileSync(join(p.ws, "b", "x.txt"), "precious");
+  symlinkSync("a", join(p.ws, "link"));
+}
+
+/** Re-points `link` to `b`. */
+function repoint(p: Project): void {
+  rmSync(join(p.ws, "link"));
+  symlinkSync("b", join(p.ws, "link"));
+}
+
+/** A MEDIUM write whose compensation deletes `link/x.txt` (HIGH: the step needs a person). */
+const WRITE_UNDONE_THROUGH_LINK = `principal: agent:planner
+steps:
+  - id: write
+    capability: io.fs.write_file
+    inputs: { path: pub.txt, content: "hello" }
+    compensation:
+      capability: io.fs.delete
+      inputs: { path: link/x.txt }
+`;
+
 describe("attack: approve one action, then change what runs", () => {
   const GATED = `version: 1
 default: ALLOW
@@ -455,14 +481,9 @@ rules:
 
   it("a symlink on the path re-pointed after the request voids the approval: the other file survives", async () => {
     const p = open({ policy: GATED });
-    mkdirSync(join(p.ws, "a"));
-    mkdirSync(join(p.ws, "b"));
-    writeFileSync(join(p.ws, "a", "x.txt"), "approved for deletion");
-    writeFileSync(join(p.ws, "b", "x.txt"), "precious");
-    symlinkSync("a", join(p.ws, "link"));
+    twoFolders(p);
     const run = await start(p, DELETE("agent:planner", "link/x.txt"));
-    rmSync(join(p.ws, "link"));
-    symlinkSync("b", join(p.ws, "link"));
+    repoint(p);
     const r = await p.json<RunJson>([
       "workflow",
       "resume",
@@ -491,32 +512,19 @@ rules:
 default: ALLOW
 `,
     });
-    mkdirSync(join(p.ws, "a"));
-    mkdirSync(join(p.ws, "b"));
-    writeFileSync(join(p.ws, "a", "x.txt"), "scratch");
-    writeFileSync(join(p.ws, "b", "x.txt"), "precious");
-    symlinkSync("a", join(p.ws, "link"));
+    twoFolders(p);
     // The write is MEDIUM; its compensation, a delete (HIGH), makes the step need a person.
     const run = await start(
       p,
       `name: undo_elsewhere
 version: 1
-principal: agent:planner
-steps:
-  - id: write
-    capability: io.fs.write_file
-    inputs: { path: pub.txt, content: "hello" }
-    compensation:
-      capability: io.fs.delete
-      inputs: { path: link/x.txt }
-  - id: boom
+${WRITE_UNDONE_THROUGH_LINK}  - id: boom
     capability: sys.fail
     depends_on: [write]
     inputs: { message: "roll back" }
 `,
     );
-    rmSync(join(p.ws, "link"));
-    symlinkSync("b", join(p.ws, "link"));
+    repoint(p);
     let r = await p.json<RunJson>([
       "workflow",
       "resume",
@@ -555,24 +563,12 @@ steps:
 
   it("a compensation re-pointed between its approval and the rollback is refused: a person looks", async () => {
     const q = open({ policy: "version: 1\ndefault: ALLOW\n" });
-    mkdirSync(join(q.ws, "a"));
-    mkdirSync(join(q.ws, "b"));
-    writeFileSync(join(q.ws, "a", "x.txt"), "scratch");
-    writeFileSync(join(q.ws, "b", "x.txt"), "precious");
-    symlinkSync("a", join(q.ws, "link"));
+    twoFolders(q);
     const run2 = await start(
       q,
       `name: undo_later
 version: 1
-principal: agent:planner
-steps:
-  - id: write
-    capability: io.fs.write_file
-    inputs: { path: pub.txt, content: "hello" }
-    compensation:
-      capability: io.fs.delete
-      inputs: { path: link/x.txt }
-  - id: ask
+${WRITE_UNDONE_THROUGH_LINK}  - id: ask
     type: approval
     depends_on: [write]
     message: "go on?"
@@ -594,8 +590,7 @@ steps:
     ]);
     expect(first.body.status).toBe("WAITING_APPROVAL");
     expect(q.step(first.body, "write").status).toBe("SUCCEEDED");
-    rmSync(join(q.ws, "link"));
-    symlinkSync("b", join(q.ws, "link"));
+    repoint(q);
     const end = await q.json<RunJson>([
       "workflow",
       "resume",
