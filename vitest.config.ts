@@ -48,7 +48,8 @@ export default defineConfig({
           // Issue 13's standing attack suite: the built CLI against hostile input.
           name: "attacks",
           include: ["test/attacks/**/*.test.ts"],
-          globalSetup: FRESH_BUILD,
+          // Then the totals table (tried / refused / escaped per family), failing on an escape.
+          globalSetup: [...FRESH_BUILD, "test/attacks/totals-setup.ts"],
         },
       },
       {

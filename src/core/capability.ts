@@ -190,3 +190,15 @@ export interface CapabilityCatalog {
   get(name: string): AnyCapability | undefined;
   names(): readonly string[];
 }
+
+/**
+ * `inputs` as `cap` will use them: its schema applied (defaults filled in, values it
+ * normalizes normalized, e.g. an HTTP method upper-cased), so a policy condition sees the value
+ * the call uses, not only how it was spelled. Inputs the schema refuses are returned as given.
+ *
+ * @example inputsAsUsed(httpRequest, { url, method: "delete" }) // { url, method: "DELETE", ... }
+ */
+export function inputsAsUsed(cap: AnyCapability, inputs: JsonValue): JsonValue {
+  const parsed = cap.input.safeParse(inputs);
+  return parsed.success ? (parsed.data as JsonValue) : inputs;
+}

@@ -9,9 +9,12 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { project, type RunJson, tempRoot } from "../e2e/project.js";
+import { tally } from "./tally.js";
 
 const root = tempRoot("attack-paths");
 afterAll(() => root.cleanup());
+
+const t = tally("policy spellings", "path-rules");
 
 const POLICY = `version: 1
 default: DENY
@@ -62,24 +65,29 @@ describe("attack: spellings of a denied path", () => {
     ["move out", () => ["io.fs.move", { from: "secret/x.txt", to: "pub2.txt" }]],
   ];
 
-  it.each(cases)("%s is denied, and the secret neither leaks nor changes", async (_, make) => {
-    const p = setup();
-    writeFileSync(join(p.ws, "pub.txt"), "public");
-    const [capability, inputs] = make(p.ws);
-    p.write("wf.yaml", step(capability, inputs));
-    const { code, body } = await p.json<RunJson>(["run", "wf.yaml"]);
-    const probe = p.step(body, "probe");
-    expect(probe.error?.code).toBe("POLICY_DENIED");
-    expect(probe.decision).toMatchObject({ decision: "DENY", rule_ids: ["fs-ok", "no-secrets"] });
-    expect(code).toBe(4);
-    expect(JSON.stringify(body)).not.toContain(SECRET);
-    expect(readFileSync(join(p.ws, "secret", "x.txt"), "utf8")).toBe(SECRET);
-    expect(readFileSync(join(p.ws, "pub.txt"), "utf8")).toBe("public");
-  });
+  it.each(cases)("%s is denied, and the secret neither leaks nor changes", async (_, make) =>
+    t.guard("%s is denied, and the secret neither leaks nor changes", async () => {
+      const p = setup();
+      writeFileSync(join(p.ws, "pub.txt"), "public");
+      const [capability, inputs] = make(p.ws);
+      p.write("wf.yaml", step(capability, inputs));
+      const { code, body } = await p.json<RunJson>(["run", "wf.yaml"]);
+      const probe = p.step(body, "probe");
+      expect(probe.error?.code).toBe("POLICY_DENIED");
+      expect(probe.decision).toMatchObject({ decision: "DENY", rule_ids: ["fs-ok", "no-secrets"] });
+      expect(code).toBe(4);
+      expect(JSON.stringify(body)).not.toContain(SECRET);
+      expect(readFileSync(join(p.ws, "secret", "x.txt"), "utf8")).toBe(SECRET);
+      expect(readFileSync(join(p.ws, "pub.txt"), "utf8")).toBe("public");
+    }),
+  );
 
-  it("records the canonical paths the policy saw, and an ALLOW rule on a path needs every path to match", async () => {
-    const p = project(root.path, {
-      policy: `version: 1
+  it("records the canonical paths the policy saw, and an ALLOW rule on a path needs every path to match", async () =>
+    t.guard(
+      "records the canonical paths the policy saw, and an ALLOW rule on a path needs every path to match",
+      async () => {
+        const p = project(root.path, {
+          policy: `version: 1
 default: DENY
 rules:
   - id: reports-only
@@ -88,22 +96,23 @@ rules:
     when: { path: "reports/**" }
     decision: ALLOW
 `,
-    });
-    mkdirSync(join(p.ws, "reports"));
-    writeFileSync(join(p.ws, "reports", "a.txt"), "report");
-    p.write("in.yaml", step("io.fs.copy", { from: "reports/a.txt", to: "reports/b.txt" }));
-    const inside = await p.json<RunJson>(["run", "in.yaml"]);
-    expect(inside.code).toBe(0);
-    expect(p.step(inside.body, "probe").decision).toMatchObject({
-      decision: "ALLOW",
-      paths: [
-        { field: "from", relative: "reports/a.txt", path: join(p.ws, "reports", "a.txt") },
-        { field: "to", relative: "reports/b.txt", path: join(p.ws, "reports", "b.txt") },
-      ],
-    });
-    // One end outside reports/: the ALLOW does not cover the call, the default denies it.
-    p.write("out.yaml", step("io.fs.copy", { from: "reports/a.txt", to: "leak.txt" }));
-    const outside = await p.json<RunJson>(["run", "out.yaml"]);
-    expect(p.step(outside.body, "probe").error?.code).toBe("POLICY_DENIED");
-  });
+        });
+        mkdirSync(join(p.ws, "reports"));
+        writeFileSync(join(p.ws, "reports", "a.txt"), "report");
+        p.write("in.yaml", step("io.fs.copy", { from: "reports/a.txt", to: "reports/b.txt" }));
+        const inside = await p.json<RunJson>(["run", "in.yaml"]);
+        expect(inside.code).toBe(0);
+        expect(p.step(inside.body, "probe").decision).toMatchObject({
+          decision: "ALLOW",
+          paths: [
+            { field: "from", relative: "reports/a.txt", path: join(p.ws, "reports", "a.txt") },
+            { field: "to", relative: "reports/b.txt", path: join(p.ws, "reports", "b.txt") },
+          ],
+        });
+        // One end outside reports/: the ALLOW does not cover the call, the default denies it.
+        p.write("out.yaml", step("io.fs.copy", { from: "reports/a.txt", to: "leak.txt" }));
+        const outside = await p.json<RunJson>(["run", "out.yaml"]);
+        expect(p.step(outside.body, "probe").error?.code).toBe("POLICY_DENIED");
+      },
+    ));
 });

@@ -13,9 +13,12 @@ import { sha256Hex } from "../../src/core/hash.js";
 import type { Runtime } from "../../src/engine/runtime/runtime.js";
 import { project, tempRoot } from "../e2e/project.js";
 import { type Workspace, workspace } from "../engine/helpers.js";
+import { tally } from "./tally.js";
 
 const root = tempRoot("attack-unknown-cap");
 afterAll(() => root.cleanup());
+
+const t = tally("policy spellings", "policy-unknown-capability");
 
 const POLICY = `version: 1
 default: ALLOW
@@ -64,50 +67,54 @@ const EXPECTED: RegExp[] = [
 ];
 
 describe("attack: a policy rule naming a capability that does not exist", () => {
-  it("warns on stderr when the CLI loads it (policy check, policy test, run), and records the warnings with policy.loaded", async () => {
-    const p = project(root.path, { policy: POLICY });
-    p.write("wf.yaml", WRITE);
-    const check = await p.run([
-      "policy",
-      "check",
-      "--as",
-      "agent:bot",
-      "--capability",
-      "io.fs.write_file",
-    ]);
-    expect(check.code, check.stderr).toBe(0);
-    expect(check.stdout).toContain("ALLOW");
-    for (const re of EXPECTED) expect(check.stderr).toMatch(re);
-    expect(check.stderr).not.toMatch(/capabilities\[2\]/);
+  it("warns on stderr when the CLI loads it (policy check, policy test, run), and records the warnings with policy.loaded", async () =>
+    t.guard(
+      "warns on stderr when the CLI loads it (policy check, policy test, run), and records the warnings with policy.loaded",
+      async () => {
+        const p = project(root.path, { policy: POLICY });
+        p.write("wf.yaml", WRITE);
+        const check = await p.run([
+          "policy",
+          "check",
+          "--as",
+          "agent:bot",
+          "--capability",
+          "io.fs.write_file",
+        ]);
+        expect(check.code, check.stderr).toBe(0);
+        expect(check.stdout).toContain("ALLOW");
+        for (const re of EXPECTED) expect(check.stderr).toMatch(re);
+        expect(check.stderr).not.toMatch(/capabilities\[2\]/);
 
-    p.write("cases.yaml", "- principal: agent:bot\n  capability: sys.echo\n  expect: DENY\n");
-    const test = await p.run(["policy", "test", "cases.yaml"]);
-    expect(test.code, test.stderr).toBe(0);
-    expect(test.stderr).toMatch(EXPECTED[0] as RegExp);
+        p.write("cases.yaml", "- principal: agent:bot\n  capability: sys.echo\n  expect: DENY\n");
+        const test = await p.run(["policy", "test", "cases.yaml"]);
+        expect(test.code, test.stderr).toBe(0);
+        expect(test.stderr).toMatch(EXPECTED[0] as RegExp);
 
-    // The write the rule meant to deny goes through (the policy says so), but not unnoticed.
-    const run = await p.run(["run", "wf.yaml"]);
-    expect(run.code, run.stderr).toBe(0);
-    for (const re of EXPECTED) expect(run.stderr).toMatch(re);
-    const loaded = policyEvents(join(p.dir, "home")).filter((e) => e.type === "policy.loaded");
-    expect(loaded).toHaveLength(1);
-    expect(loaded[0]?.run_id).toBeNull();
-    expect(loaded[0]?.data.hash).toBe(sha256Hex(POLICY));
-    expect(loaded[0]?.data.warnings).toHaveLength(3);
-    for (const [i, re] of EXPECTED.entries()) expect(loaded[0]?.data.warnings?.[i]).toMatch(re);
+        // The write the rule meant to deny goes through (the policy says so), but not unnoticed.
+        const run = await p.run(["run", "wf.yaml"]);
+        expect(run.code, run.stderr).toBe(0);
+        for (const re of EXPECTED) expect(run.stderr).toMatch(re);
+        const loaded = policyEvents(join(p.dir, "home")).filter((e) => e.type === "policy.loaded");
+        expect(loaded).toHaveLength(1);
+        expect(loaded[0]?.run_id).toBeNull();
+        expect(loaded[0]?.data.hash).toBe(sha256Hex(POLICY));
+        expect(loaded[0]?.data.warnings).toHaveLength(3);
+        for (const [i, re] of EXPECTED.entries()) expect(loaded[0]?.data.warnings?.[i]).toMatch(re);
 
-    // A clean policy loads without a word.
-    writeFileSync(
-      join(p.dir, "policies.yaml"),
-      POLICY.replace("IO.FS.WRITE_FILE", "io.fs.read_file").replace(
-        '"io.fs.wirte_file", "io.fz.*", ',
-        "",
-      ),
-    );
-    const clean = await p.run(["run", "wf.yaml"]);
-    expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.stderr).toBe("");
-  });
+        // A clean policy loads without a word.
+        writeFileSync(
+          join(p.dir, "policies.yaml"),
+          POLICY.replace("IO.FS.WRITE_FILE", "io.fs.read_file").replace(
+            '"io.fs.wirte_file", "io.fz.*", ',
+            "",
+          ),
+        );
+        const clean = await p.run(["run", "wf.yaml"]);
+        expect(clean.code, clean.stderr).toBe(0);
+        expect(clean.stderr).toBe("");
+      },
+    ));
 });
 
 describe("attack: an unknown capability arriving by hot reload", () => {
@@ -118,21 +125,22 @@ describe("attack: an unknown capability arriving by hot reload", () => {
     await w?.cleanup();
   });
 
-  it("is recorded with the policy.loaded entry of the reload", async () => {
-    w = await workspace({ policy: "version: 1\ndefault: ALLOW\n" });
-    const warnings: string[] = [];
-    const { Runtime } = await import("../../src/engine/runtime/runtime.js");
-    rt = await Runtime.open({ cwd: w.dir, env: {}, onWarning: (m) => warnings.push(m) });
-    writeFileSync(join(w.dir, "policies.yaml"), POLICY);
-    const deadline = Date.now() + 8_000;
-    let event: PolicyEvent | undefined;
-    while (event === undefined && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      event = policyEvents(w.home).find((e) => e.type === "policy.loaded");
-    }
-    expect(event?.data.hash).toBe(sha256Hex(POLICY));
-    expect(event?.data.warnings).toHaveLength(3);
-    expect(event?.data.warnings?.[0]).toMatch(EXPECTED[0] as RegExp);
-    expect(warnings.join("\n")).toMatch(EXPECTED[0] as RegExp);
-  });
+  it("is recorded with the policy.loaded entry of the reload", async () =>
+    t.guard("is recorded with the policy.loaded entry of the reload", async () => {
+      w = await workspace({ policy: "version: 1\ndefault: ALLOW\n" });
+      const warnings: string[] = [];
+      const { Runtime } = await import("../../src/engine/runtime/runtime.js");
+      rt = await Runtime.open({ cwd: w.dir, env: {}, onWarning: (m) => warnings.push(m) });
+      writeFileSync(join(w.dir, "policies.yaml"), POLICY);
+      const deadline = Date.now() + 8_000;
+      let event: PolicyEvent | undefined;
+      while (event === undefined && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        event = policyEvents(w.home).find((e) => e.type === "policy.loaded");
+      }
+      expect(event?.data.hash).toBe(sha256Hex(POLICY));
+      expect(event?.data.warnings).toHaveLength(3);
+      expect(event?.data.warnings?.[0]).toMatch(EXPECTED[0] as RegExp);
+      expect(warnings.join("\n")).toMatch(EXPECTED[0] as RegExp);
+    }));
 });

@@ -15,9 +15,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Project, project, snapshot, tempRoot } from "../e2e/project.js";
 import { inodeOf, openProject, runToEnd, type StepSpec, workflow } from "./sandbox-support.js";
+import { tally } from "./tally.js";
 
 const root = tempRoot("attack-hardlink");
 afterAll(() => root.cleanup());
+
+const t = tally("sandbox", "sandbox-hard-links");
 
 const SECRET = "TOP-SECRET-0xC0FFEE outside the root\n";
 const KEY = "INSIDE-KEY-7e57 behind a deny rule\n";
@@ -85,17 +88,18 @@ async function expectRefused(
 describe.concurrent("attack: a hard link inside the root to a file outside it", () => {
   it.each(ATTACKS)(
     "%s is refused (FS_HARD_LINK) and nothing outside or inside changes",
-    async (_what, capability, inputs) => {
-      const p = openProject(root.path, {
-        "outside/secret.txt": SECRET,
-        "ws/plain.txt": "plain\n",
-      });
-      const secret = join(p.dir, "outside", "secret.txt");
-      const hl = join(p.ws, "hl");
-      linkSync(secret, hl);
-      symlinkSync("hl", join(p.ws, "via-link"));
-      await expectRefused(p, attackWorkflow(capability, inputs, "hl"), hl, secret, SECRET);
-    },
+    async (_what, capability, inputs) =>
+      t.guard("%s is refused (FS_HARD_LINK) and nothing outside or inside changes", async () => {
+        const p = openProject(root.path, {
+          "outside/secret.txt": SECRET,
+          "ws/plain.txt": "plain\n",
+        });
+        const secret = join(p.dir, "outside", "secret.txt");
+        const hl = join(p.ws, "hl");
+        linkSync(secret, hl);
+        symlinkSync("hl", join(p.ws, "via-link"));
+        await expectRefused(p, attackWorkflow(capability, inputs, "hl"), hl, secret, SECRET);
+      }),
   );
 });
 
@@ -121,31 +125,36 @@ rules:
 `;
 
 describe.concurrent("attack: a hard link inside the root to a file a path rule protects", () => {
-  it("the deny rule holds for the file's own path (the control)", async () => {
-    const p = project(root.path, { policy: DENY_SECRETS, files: { "ws/secrets/key.txt": KEY } });
-    p.write(
-      "wf.json",
-      workflow("control", [
-        { id: "attack", capability: "io.fs.read_file", inputs: { path: "secrets/key.txt" } },
-      ]),
-    );
-    const view = await runToEnd(p, "wf.json");
-    expect(p.step(view, "attack").error?.code).toBe("POLICY_DENIED");
-    expect(JSON.stringify(view)).not.toContain(KEY.trim());
-  });
+  it("the deny rule holds for the file's own path (the control)", async () =>
+    t.guard("the deny rule holds for the file's own path (the control)", async () => {
+      const p = project(root.path, { policy: DENY_SECRETS, files: { "ws/secrets/key.txt": KEY } });
+      p.write(
+        "wf.json",
+        workflow("control", [
+          { id: "attack", capability: "io.fs.read_file", inputs: { path: "secrets/key.txt" } },
+        ]),
+      );
+      const view = await runToEnd(p, "wf.json");
+      expect(p.step(view, "attack").error?.code).toBe("POLICY_DENIED");
+      expect(JSON.stringify(view)).not.toContain(KEY.trim());
+    }));
 
   it.each(ATTACKS)(
     "%s through reports/hl is refused (FS_HARD_LINK): the policy cannot see the second name",
-    async (_what, capability, inputs) => {
-      const p = project(root.path, {
-        policy: DENY_SECRETS,
-        files: { "ws/secrets/key.txt": KEY, "ws/plain.txt": "plain\n", "ws/reports/.keep": "" },
-      });
-      const key = join(p.ws, "secrets", "key.txt");
-      const hl = join(p.ws, "reports", "hl");
-      linkSync(key, hl);
-      symlinkSync("reports/hl", join(p.ws, "via-link"));
-      await expectRefused(p, attackWorkflow(capability, inputs, "reports/hl"), hl, key, KEY);
-    },
+    async (_what, capability, inputs) =>
+      t.guard(
+        "%s through reports/hl is refused (FS_HARD_LINK): the policy cannot see the second name",
+        async () => {
+          const p = project(root.path, {
+            policy: DENY_SECRETS,
+            files: { "ws/secrets/key.txt": KEY, "ws/plain.txt": "plain\n", "ws/reports/.keep": "" },
+          });
+          const key = join(p.ws, "secrets", "key.txt");
+          const hl = join(p.ws, "reports", "hl");
+          linkSync(key, hl);
+          symlinkSync("reports/hl", join(p.ws, "via-link"));
+          await expectRefused(p, attackWorkflow(capability, inputs, "reports/hl"), hl, key, KEY);
+        },
+      ),
   );
 });

@@ -15,9 +15,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type RunJson, snapshot, tempRoot } from "../e2e/project.js";
 import { openProject, type StepSpec, workflow } from "./sandbox-support.js";
+import { tally } from "./tally.js";
 
 const root = tempRoot("attack-race");
 afterAll(() => root.cleanup());
+
+const counted = tally("sandbox", "sandbox-race");
 
 const FLIP_MS = 5_000;
 const WORKERS = 4;
@@ -192,6 +195,10 @@ describe("attack: a folder flipped to a symlink outside while steps write into i
           continue;
         }
         tally.steps++;
+        const outside = ["path", "from", "to"]
+          .map((key) => s.outputs?.[key])
+          .filter((at) => at !== undefined && !insideWs.test(String(at)));
+        counted.attempt(`${view.id}/${s.id}`, outside.length > 0, s.outputs ? "inside" : "refused");
         if (s.outputs) {
           tally.succeeded++;
           for (const key of ["path", "from", "to"]) {
@@ -215,6 +222,7 @@ describe("attack: a folder flipped to a symlink outside while steps write into i
     const changed = Object.keys({ ...outsideBefore, ...outsideAfter }).filter(
       (k) => outsideBefore[k] !== outsideAfter[k],
     );
+    counted.attempt("anything created or changed outside the root", changed.length > 0);
     expect(changed, "entries created or changed outside the root").toEqual([]);
     expect(unclean).toEqual([]);
     expect(flips).toBeGreaterThan(1000);

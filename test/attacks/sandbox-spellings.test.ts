@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Project, type RunJson, snapshot, tempRoot } from "../e2e/project.js";
 import { openProject, runToEnd, type StepSpec, workflow } from "./sandbox-support.js";
+import { tally } from "./tally.js";
 
 const root = tempRoot("attack-spell");
 afterAll(() => root.cleanup());
@@ -154,6 +155,7 @@ const CLEAN = new Set([
 ]);
 
 const totals = { tried: 0, refused: 0, escaped: 0, inside: 0 };
+const tallied = tally("sandbox", "sandbox-spellings");
 const escapes: string[] = [];
 
 /** Everything in the project that is not the root, the state or a workflow file. */
@@ -206,14 +208,17 @@ describe.concurrent("attack family: spellings of a path outside the root", () =>
           if (out.length > 0 || JSON.stringify(st?.outputs ?? null).includes(SECRET)) {
             totals.escaped++;
             escapes.push(`${label}: ${JSON.stringify(st?.outputs)}`);
+            tallied.attempt(label, true);
           } else if (st?.error) {
             totals.refused++;
+            tallied.attempt(label, false);
             expect(CLEAN, `${label}: ${st.error.code} ${st.error.message}`).toContain(
               st.error.code,
             );
             if (sp.expect === "refused") expect(acts, label).not.toContain(spec.id);
           } else {
             totals.inside++;
+            tallied.attempt(label, false, "inside");
             if (sp.expect === "refused") {
               expect(acts, `${label} was not refused (${st?.status})`).toContain(spec.id);
             }

@@ -13,10 +13,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempRoot } from "../e2e/project.js";
 import { airun } from "../support/cli.js";
+import { tally } from "./tally.js";
 import { copyOf, ledgerKeyFiles, type Reference, referenceRun } from "./tamper-kit.js";
 
 const root = tempRoot("attack-keys");
 afterAll(() => root.cleanup());
+
+const t = tally("tamper", "tamper-keys");
 
 /** What `ledger verify --json` prints, as far as these tests read it. */
 interface VerifyJson {
@@ -54,60 +57,78 @@ function bare(): ReturnType<typeof copyOf> {
 const keyDir = (home: string) => join(home, "keys", "ledger");
 
 describe("attack: the ledger key files removed", () => {
-  it("ledger verify creates no key: the chain and state verify (exit 0) and it says no signature could be checked", async () => {
-    const c = bare();
-    const r = await c.run(["ledger", "verify"]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^✓ ledger verifies: ${entries} entries`));
-    expect(r.stdout).toContain(`no ledger key in ${keyDir(c.home)}`);
-    expect(existsSync(keyDir(c.home))).toBe(false);
-    const json = await c.run(["ledger", "verify", "--json"]);
-    expect(json.code).toBe(0);
-    const report = JSON.parse(json.stdout) as VerifyJson;
-    expect(report).toMatchObject({ ok: true, entries, chain: null, state: [], checkpoints: [] });
-    expect(report.key).toMatchObject({ status: "missing", fingerprint: null });
-    expect(existsSync(keyDir(c.home))).toBe(false);
-  });
+  it("ledger verify creates no key: the chain and state verify (exit 0) and it says no signature could be checked", async () =>
+    t.guard(
+      "ledger verify creates no key: the chain and state verify (exit 0) and it says no signature could be checked",
+      async () => {
+        const c = bare();
+        const r = await c.run(["ledger", "verify"]);
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^✓ ledger verifies: ${entries} entries`));
+        expect(r.stdout).toContain(`no ledger key in ${keyDir(c.home)}`);
+        expect(existsSync(keyDir(c.home))).toBe(false);
+        const json = await c.run(["ledger", "verify", "--json"]);
+        expect(json.code).toBe(0);
+        const report = JSON.parse(json.stdout) as VerifyJson;
+        expect(report).toMatchObject({
+          ok: true,
+          entries,
+          chain: null,
+          state: [],
+          checkpoints: [],
+        });
+        expect(report.key).toMatchObject({ status: "missing", fingerprint: null });
+        expect(existsSync(keyDir(c.home))).toBe(false);
+      },
+    ));
 
-  it("with saved checkpoints it cannot check, ledger verify exits 7 naming each, still checks the chain and state, and creates no key", async () => {
-    const c = copyOf(ref);
-    const cp = await c.run(["ledger", "checkpoint", "--out", "kept.txt"]);
-    expect(cp.code, cp.stderr).toBe(0);
-    rmSync(keyDir(c.home), { recursive: true });
-    const r = await c.run(["ledger", "verify", "--json"]);
-    expect(r.code, r.stdout + r.stderr).toBe(7);
-    const report = JSON.parse(r.stdout) as VerifyJson;
-    expect(report.ok).toBe(false);
-    expect(report.entries).toBe(entries);
-    expect(report.chain).toBeNull();
-    expect(report.state).toEqual([]);
-    expect(report.key.status).toBe("missing");
-    expect(report.checkpoints.length).toBeGreaterThanOrEqual(2); // export's and checkpoint's
-    for (const check of report.checkpoints) {
-      expect(check.status).toBe("unchecked");
-      expect(check.message).toContain(check.source);
-      expect(check.message).toContain("signature not checked");
-    }
-    expect(existsSync(keyDir(c.home))).toBe(false);
+  it("with saved checkpoints it cannot check, ledger verify exits 7 naming each, still checks the chain and state, and creates no key", async () =>
+    t.guard(
+      "with saved checkpoints it cannot check, ledger verify exits 7 naming each, still checks the chain and state, and creates no key",
+      async () => {
+        const c = copyOf(ref);
+        const cp = await c.run(["ledger", "checkpoint", "--out", "kept.txt"]);
+        expect(cp.code, cp.stderr).toBe(0);
+        rmSync(keyDir(c.home), { recursive: true });
+        const r = await c.run(["ledger", "verify", "--json"]);
+        expect(r.code, r.stdout + r.stderr).toBe(7);
+        const report = JSON.parse(r.stdout) as VerifyJson;
+        expect(report.ok).toBe(false);
+        expect(report.entries).toBe(entries);
+        expect(report.chain).toBeNull();
+        expect(report.state).toEqual([]);
+        expect(report.key.status).toBe("missing");
+        expect(report.checkpoints.length).toBeGreaterThanOrEqual(2); // export's and checkpoint's
+        for (const check of report.checkpoints) {
+          expect(check.status).toBe("unchecked");
+          expect(check.message).toContain(check.source);
+          expect(check.message).toContain("signature not checked");
+        }
+        expect(existsSync(keyDir(c.home))).toBe(false);
 
-    // An external checkpoint alone (the saved ones deleted too) is not checked either: exit 7.
-    rmSync(join(c.home, "checkpoints"), { recursive: true });
-    const ext = await c.run(["ledger", "verify", "--checkpoint", "kept.txt"]);
-    expect(ext.code).toBe(7);
-    expect(ext.stdout).toContain("✗ kept.txt: signature not checked");
-    expect(existsSync(keyDir(c.home))).toBe(false);
-  });
+        // An external checkpoint alone (the saved ones deleted too) is not checked either: exit 7.
+        rmSync(join(c.home, "checkpoints"), { recursive: true });
+        const ext = await c.run(["ledger", "verify", "--checkpoint", "kept.txt"]);
+        expect(ext.code).toBe(7);
+        expect(ext.stdout).toContain("✗ kept.txt: signature not checked");
+        expect(existsSync(keyDir(c.home))).toBe(false);
+      },
+    ));
 
-  it("a missing public key file with the private key present: verify uses the private key's public half and checks every checkpoint", async () => {
-    const c = copyOf(ref);
-    rmSync(ledgerKeyFiles(c.home).publicKey);
-    const r = await c.run(["ledger", "verify", "--json"]);
-    expect(r.code, r.stdout).toBe(0);
-    const report = JSON.parse(r.stdout) as VerifyJson;
-    expect(report.checkpoints.length).toBeGreaterThan(0);
-    for (const check of report.checkpoints) expect(check.status).toBe("consistent");
-    expect(existsSync(ledgerKeyFiles(c.home).publicKey)).toBe(false);
-  });
+  it("a missing public key file with the private key present: verify uses the private key's public half and checks every checkpoint", async () =>
+    t.guard(
+      "a missing public key file with the private key present: verify uses the private key's public half and checks every checkpoint",
+      async () => {
+        const c = copyOf(ref);
+        rmSync(ledgerKeyFiles(c.home).publicKey);
+        const r = await c.run(["ledger", "verify", "--json"]);
+        expect(r.code, r.stdout).toBe(0);
+        const report = JSON.parse(r.stdout) as VerifyJson;
+        expect(report.checkpoints.length).toBeGreaterThan(0);
+        for (const check of report.checkpoints) expect(check.status).toBe("consistent");
+        expect(existsSync(ledgerKeyFiles(c.home).publicKey)).toBe(false);
+      },
+    ));
 });
 
 /** Garbled public keys: text, an empty file, a cut PEM, and a key of another algorithm. */
@@ -127,33 +148,41 @@ function garbles(): [string, string][] {
 }
 
 describe("attack: a garbled public key", () => {
-  it("in the key folder: ledger verify exits 7 naming the file (and still reports the chain), for every kind of garble", async () => {
-    for (const [what, text] of garbles()) {
-      const c = copyOf(ref);
-      const file = ledgerKeyFiles(c.home).publicKey;
-      writeFileSync(file, text);
-      const r = await c.run(["ledger", "verify"]);
-      expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(7);
-      expect(r.stdout + r.stderr, what).toContain(file);
-      expect(r.stdout, what).toContain(`${entries} entries`);
-      expect(readFileSync(file, "utf8"), `${what}: the file was left alone`).toBe(text);
-    }
-  });
+  it("in the key folder: ledger verify exits 7 naming the file (and still reports the chain), for every kind of garble", async () =>
+    t.guard(
+      "in the key folder: ledger verify exits 7 naming the file (and still reports the chain), for every kind of garble",
+      async () => {
+        for (const [what, text] of garbles()) {
+          const c = copyOf(ref);
+          const file = ledgerKeyFiles(c.home).publicKey;
+          writeFileSync(file, text);
+          const r = await c.run(["ledger", "verify"]);
+          expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(7);
+          expect(r.stdout + r.stderr, what).toContain(file);
+          expect(r.stdout, what).toContain(`${entries} entries`);
+          expect(readFileSync(file, "utf8"), `${what}: the file was left alone`).toBe(text);
+        }
+      },
+    ));
 
-  it("given to verify-pack --key: exit 7 naming the file, for every kind of garble", async () => {
-    const dir = join(root.path, "offline");
-    mkdirSync(dir);
-    writeFileSync(join(dir, "pack.json"), packText);
-    for (const [i, [what, text]] of garbles().entries()) {
-      const name = `garbled-${i}.pub`;
-      writeFileSync(join(dir, name), text);
-      for (const args of [[], ["--json"]]) {
-        const r = await airun(["ledger", "verify-pack", "pack.json", "--key", name, ...args], {
-          cwd: dir,
-        });
-        expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(7);
-        expect(r.stdout + r.stderr, what).toContain(name);
-      }
-    }
-  });
+  it("given to verify-pack --key: exit 7 naming the file, for every kind of garble", async () =>
+    t.guard(
+      "given to verify-pack --key: exit 7 naming the file, for every kind of garble",
+      async () => {
+        const dir = join(root.path, "offline");
+        mkdirSync(dir);
+        writeFileSync(join(dir, "pack.json"), packText);
+        for (const [i, [what, text]] of garbles().entries()) {
+          const name = `garbled-${i}.pub`;
+          writeFileSync(join(dir, name), text);
+          for (const args of [[], ["--json"]]) {
+            const r = await airun(["ledger", "verify-pack", "pack.json", "--key", name, ...args], {
+              cwd: dir,
+            });
+            expect(r.code, `${what}: ${r.stdout}${r.stderr}`).toBe(7);
+            expect(r.stdout + r.stderr, what).toContain(name);
+          }
+        }
+      },
+    ));
 });

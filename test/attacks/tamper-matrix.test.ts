@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { entryHash, entryText, GENESIS_HASH } from "../../src/core/ledger.js";
 import { tempRoot } from "../e2e/project.js";
 import { airun } from "../support/cli.js";
+import { tally } from "./tally.js";
 import {
   copyOf,
   editDb,
@@ -789,6 +790,7 @@ type Result = {
   detail: string;
 };
 const results: Result[] = [];
+const t = tally("tamper", "tamper-matrix");
 
 const refs = new Map<Level, Reference>();
 let honestPack: string;
@@ -901,6 +903,9 @@ describe("tamper matrix: totals", () => {
       (r) =>
         `${r.outcome.padEnd(8)} ${r.table.padEnd(wt)}  ${r.field.padEnd(wf)}  ${r.edit}  [${r.checker}]  ${r.detail.split("\n")[0]?.slice(0, 140)}`,
     );
+    for (const r of results) {
+      t.attempt(`${r.table}.${r.field} ${r.edit} [${r.checker}]`, r.outcome !== "detected");
+    }
     const detected = results.filter((r) => r.outcome === "detected").length;
     const missed = results.length - detected;
     const uncovered = NOT_COVERED.map((n) => `not covered  ${n.table}.${n.field}: ${n.why}`);

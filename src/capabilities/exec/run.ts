@@ -14,7 +14,7 @@ import { z } from "zod";
 import { defineCapability } from "../../core/capability.js";
 import { CapabilityError } from "../../core/errors.js";
 import { resolveAllowedBinary } from "./executable-allowlist.js";
-import { resolveWorkingDir } from "./working-dir.js";
+import { authorizedWorkingDir, workingDirTouched } from "./working-dir.js";
 
 /** Default cap on each of stdout and stderr, in bytes (1 MiB). */
 export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
@@ -73,14 +73,16 @@ export const execRun = defineCapability<ExecRunInput, ExecRunOutput>({
   undo: "irreversible",
   nondeterministic: true,
   sensitive: ["env", "stdin"],
+  // The working directory is a touched path (checked before the gate); the binary is checked
+  // before anyone is asked to approve.
+  touches: workingDirTouched,
   async preflight(input, ctx) {
     await resolveAllowedBinary(input.argv[0] as string, ctx.sandbox.execAllow);
-    await resolveWorkingDir(input.cwd, ctx.sandbox.fsRoots);
   },
   async execute(input, ctx) {
     const [command, ...args] = input.argv as [string, ...string[]];
     const binary = await resolveAllowedBinary(command, ctx.sandbox.execAllow);
-    const cwd = await resolveWorkingDir(input.cwd, ctx.sandbox.fsRoots);
+    const cwd = await authorizedWorkingDir(input.cwd, ctx);
     if (ctx.signal.aborted) throw timeout(command, ctx.signal.reason);
     const env: Record<string, string> = {};
     for (const k of INHERITED_ENV) {

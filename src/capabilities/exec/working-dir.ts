@@ -4,7 +4,8 @@
  */
 import { realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
-import { SandboxError } from "../../core/errors.js";
+import type { CapabilityContext, TouchedPath } from "../../core/capability.js";
+import { CapabilityError, SandboxError } from "../../core/errors.js";
 
 /** True when real path `child` is `root` itself or lies under it, compared by whole components. */
 export function isWithin(root: string, child: string): boolean {
@@ -51,6 +52,43 @@ export async function resolveWorkingDir(
       capability: "sys.exec.run",
       cwd: real,
     });
+  }
+  return real;
+}
+
+/**
+ * `touches` of `sys.exec.run`: a given `cwd`, canonical (symlinks followed, inside the first
+ * root), as the policy's path conditions and the context hash see it, so `cwd: alias` or an
+ * absolute spelling of a denied folder is denied like the folder. Without `cwd` it names
+ * nothing (the command runs in the root).
+ */
+export async function workingDirTouched(
+  input: { readonly cwd?: string | undefined },
+  ctx: CapabilityContext,
+): Promise<TouchedPath[]> {
+  if (input.cwd === undefined) return [];
+  const path = await resolveWorkingDir(input.cwd, ctx.sandbox.fsRoots);
+  const root = await realpath(ctx.sandbox.fsRoots[0] as string);
+  return [{ field: "cwd", path, relative: relative(root, path).split(sep).join("/") || "." }];
+}
+
+/**
+ * The working directory `execute` runs in, held to what the gate authorized: a `cwd` that now
+ * resolves elsewhere (a folder on the way swapped for a symlink after the decision) is refused
+ * with `FS_PATH_CHANGED` before the command starts.
+ */
+export async function authorizedWorkingDir(
+  cwd: string | undefined,
+  ctx: CapabilityContext,
+): Promise<string> {
+  const real = await resolveWorkingDir(cwd, ctx.sandbox.fsRoots);
+  const authorized = ctx.paths?.cwd;
+  if (authorized !== undefined && authorized !== real) {
+    throw new CapabilityError(
+      "FS_PATH_CHANGED",
+      `input "cwd" was authorized as ${authorized} but now resolves to ${real}: a path component changed after the decision; refusing`,
+      { context: { field: "cwd", path: cwd ?? ".", authorized, actual: real } },
+    );
   }
   return real;
 }

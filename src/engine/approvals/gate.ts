@@ -17,8 +17,13 @@ import type { ApprovalNotice } from "./notify.js";
 
 /** What a gated step asks approval for. */
 export interface ApprovalRequest {
-  /** The step's context hash: the approval is bound to exactly this action. */
+  /** The approval is bound to exactly this action (the step's context hash, unless told). */
   readonly actionHash: string;
+  /**
+   * The step's context hash, when the approval binds more than the step's own call (its
+   * declared compensation's canonical paths); else `actionHash` is it.
+   */
+  readonly contextHash?: string;
   /** The gatekeeper's recorded decision. */
   readonly decision: JsonObject;
   /** Approvers named by the deciding rules (the step's own list wins). */
@@ -97,7 +102,7 @@ export function approvalGate(state: RunState, ps: PlanStep, req: ApprovalRequest
 
 /**
  * Why an approved action no longer matches its approval, in words: the recorded inputs that
- * differ (by field), the paths the call touches, the policy in force. The context hash binds
+ * differ (by field), the paths the call or its compensation touches, the policy in force. The context hash binds
  * all of these (and the spec and principal, fixed for a run).
  */
 function whatChanged(approvedInputs: JsonValue, approved: JsonValue, req: ApprovalRequest): string {
@@ -115,6 +120,14 @@ function whatChanged(approvedInputs: JsonValue, approved: JsonValue, req: Approv
     canonicalJson(was.paths ?? null) !== canonicalJson(req.decision.paths ?? null)
   ) {
     reasons.push("the paths it touches changed (a link or folder now resolves elsewhere)");
+  }
+  const compPaths = (d: JsonValue | undefined) =>
+    canonicalJson((isPlainObject(d) ? d.paths : undefined) ?? null);
+  if (
+    fields.length === 0 &&
+    compPaths(was.compensation_decision) !== compPaths(req.decision.compensation_decision)
+  ) {
+    reasons.push("the paths its compensation touches changed (a link or folder moved)");
   }
   if (was.policy_hash !== req.decision.policy_hash) {
     reasons.push(
@@ -166,7 +179,7 @@ function request(
           ...rec,
           status: StepStatus.WAITING_APPROVAL,
           inputs: req.recordInputs,
-          contextHash: req.actionHash,
+          contextHash: req.contextHash ?? req.actionHash,
           decision: { ...req.decision, approval },
         },
       },

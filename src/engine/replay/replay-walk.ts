@@ -316,7 +316,13 @@ class Walker {
       effect: call.effect,
       undo: call.undo,
       hasCompensation: ps.compensation !== null,
-      inputs: call.recordInputs,
+      // As the gate asks: the inputs as the capability will use them.
+      inputs: parsed.success
+        ? redact(parsed.data as JsonValue, {
+            fields: cap.sensitive ?? [],
+            keys: settings.redactKeys,
+          })
+        : call.recordInputs,
       ...(paths.length > 0 ? { paths } : {}),
     };
     const compensation = this.#compensationRequest(ps);

@@ -11,7 +11,7 @@ import { resolve } from "node:path";
 import { registerDeclared } from "../../capabilities/declared.js";
 import { loadPlugins } from "../../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
-import type { AnyCapability } from "../../core/capability.js";
+import { type AnyCapability, inputsAsUsed } from "../../core/capability.js";
 import type { AirunConfig } from "../../core/config.js";
 import { AirunError } from "../../core/errors.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
@@ -143,7 +143,8 @@ export class PolicyTools {
     if (q.risk) risk = maxRisk(risk, q.risk);
     const roles = this.rolesOf(q.principal);
     const hasCompensation = q.compensation !== undefined && q.compensation !== false;
-    const recorded = redact(inputs, {
+    // As the engine asks: the inputs as the capability will use them (`method=delete` is DELETE).
+    const recorded = redact(inputsAsUsed(cap, inputs), {
       fields: cap.sensitive ?? [],
       keys: this.config.audit.redact,
     });

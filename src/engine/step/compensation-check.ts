@@ -12,7 +12,7 @@
  * it is asked again (`recheckCompensation`); if it then needs more than was granted (it would
  * touch a path the step did not), it is not armed, and an undo never makes that call.
  */
-import type { AnyCapability } from "../../core/capability.js";
+import type { AnyCapability, TouchedPath } from "../../core/capability.js";
 import { AirunError, CapabilityError, ExpressionError } from "../../core/errors.js";
 import type { ExprScope } from "../../core/expr.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
@@ -94,7 +94,8 @@ async function ask(
   inputs: JsonObject,
   unknown: readonly string[],
 ): Promise<CompensationCheck> {
-  const confined = await confinedToStep(state, ps, call, cap, inputs, unknown);
+  const touched = await compensationPaths(state, ps, cap, inputs, unknown);
+  const confined = confinedToStep(call, cap, touched, unknown);
   const request = compensationRequest(
     cap,
     inputs,
@@ -106,6 +107,7 @@ async function ask(
       undoOf: call.cap.name,
     },
     confined ? call.risk : undefined,
+    touched ?? undefined,
   );
   return { request, decision: await state.ctx.gatekeeper.decide(request), confined };
 }
@@ -114,29 +116,46 @@ async function ask(
 const CONFINABLE: ReadonlySet<string> = new Set(["read", "write", "delete"]);
 
 /**
+ * The canonical paths a compensation whose inputs are all known will touch (its capability's
+ * `touches`, resolved as the call will resolve them): path conditions see these, as they do
+ * for a step, so an absolute spelling or a symlinked folder does not walk a compensation past
+ * a DENY, and a rule on `path` covers a copy's `from`. Null when it declares no `touches`, an
+ * input is not known yet, the inputs are invalid, or a path resolves outside the sandbox (the
+ * undo would be refused then anyway).
+ */
+async function compensationPaths(
+  state: RunState,
+  ps: PlanStep,
+  cap: AnyCapability,
+  inputs: JsonObject,
+  unknown: readonly string[],
+): Promise<readonly TouchedPath[] | null> {
+  if (!cap.touches || unknown.length > 0) return null;
+  const parsed = cap.input.safeParse(inputs);
+  if (!parsed.success) return null;
+  try {
+    return await cap.touches(parsed.data, capabilityContext(state, ps, 0));
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Whether the compensation acts only on paths its step touches: a file capability (it declares
  * `touches` and has no other effect) whose every path is one of the step's. Inputs not known
  * yet are trusted here and checked once the step succeeded.
  */
-async function confinedToStep(
-  state: RunState,
-  ps: PlanStep,
+function confinedToStep(
   call: Resolved,
   cap: AnyCapability,
-  inputs: JsonObject,
+  touched: readonly TouchedPath[] | null,
   unknown: readonly string[],
-): Promise<boolean> {
+): boolean {
   if (!cap.touches || !CONFINABLE.has(cap.effect) || call.paths.length === 0) return false;
   if (unknown.length > 0) return true;
-  const parsed = cap.input.safeParse(inputs);
-  if (!parsed.success) return false;
-  try {
-    const own = new Set(call.paths.map((t) => t.path));
-    const touched = await cap.touches(parsed.data, capabilityContext(state, ps, 0));
-    return touched.length > 0 && touched.every((t) => own.has(t.path));
-  } catch {
-    return false; // it resolves outside the sandbox, or not at all: not confined
-  }
+  if (touched === null) return false; // invalid, or outside the sandbox: not confined
+  const own = new Set(call.paths.map((t) => t.path));
+  return touched.length > 0 && touched.every((t) => own.has(t.path));
 }
 
 /**
@@ -164,8 +183,8 @@ export function compensationInputs(
 /**
  * The policy request for a compensation (pure, shared with `policy check` and replay): the
  * capability's risk floor, raised by its classification of the inputs when they are complete
- * and valid; effect and undo likewise; inputs as recorded (sensitive fields and redacted keys
- * masked). A compensation declares no compensation of its own.
+ * and valid; effect and undo likewise; inputs as the capability will use them when they are
+ * complete and valid (sensitive fields and redacted keys masked). A compensation declares no compensation of its own.
  */
 export function compensationRequest(
   cap: AnyCapability,
@@ -180,6 +199,8 @@ export function compensationRequest(
   },
   /** The step's risk, for a compensation confined to the step's own paths. */
   stepRisk?: RiskLevel,
+  /** The canonical paths it will touch, when known (`compensationPaths`). */
+  paths?: readonly TouchedPath[],
 ): PolicyRequest {
   const parsed = unknown.length === 0 ? cap.input.safeParse(inputs) : null;
   let cls: ReturnType<NonNullable<AnyCapability["classify"]>> = {};
@@ -199,19 +220,31 @@ export function compensationRequest(
     undo: cls.undo ?? cap.undo,
     hasCompensation: false,
     undoOf: who.undoOf,
-    inputs: redact(inputs, { fields: cap.sensitive ?? [], keys: who.redactKeys }),
+    // As the capability will use them (defaults filled in, values normalized), when complete.
+    inputs: redact(parsed?.success ? (parsed.data as JsonObject) : inputs, {
+      fields: cap.sensitive ?? [],
+      keys: who.redactKeys,
+    }),
     ...(unknown.length > 0 ? { unknown: [...unknown] } : {}),
+    ...(paths !== undefined && paths.length > 0 ? { paths } : {}),
   };
 }
 
 /** The compensation's answer as recorded on the step's decision (`compensation_decision`). */
-export function compensationRecord(check: CompensationCheck): JsonObject {
+export function compensationRecord(
+  check: CompensationCheck,
+  /** The canonical paths it will touch, as recorded (secrets masked); the undo holds to them. */
+  paths: readonly TouchedPath[] = [],
+): JsonObject {
   const { request, decision } = check;
   return {
     capability: request.capability,
     confined: check.confined,
     decision: decision.decision,
     inputs: request.inputs,
+    ...(paths.length > 0
+      ? { paths: paths.map((t) => ({ field: t.field, path: t.path, relative: t.relative })) }
+      : {}),
     reason: decision.reason,
     risk: request.risk,
     rule_ids: [...decision.ruleIds],

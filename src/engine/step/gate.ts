@@ -8,6 +8,7 @@
  * the policy (hot-reloaded since) now says ALLOW; a rejection is never bypassed.
  */
 import { AirunError, toAirunError } from "../../core/errors.js";
+import { hashJson } from "../../core/hash.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { withCompensation } from "../../core/policy.js";
@@ -20,7 +21,13 @@ import { runGovernance } from "../governance/run-governance.js";
 import { approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { checkCompensation, compensationRecord } from "./compensation-check.js";
-import { capabilityContext, maskedPaths, type Resolved, touchedRecord } from "./resolve.js";
+import {
+  capabilityContext,
+  maskedPaths,
+  policyInputs,
+  type Resolved,
+  touchedRecord,
+} from "./resolve.js";
 
 /** The decision, context hash and inputs of a step, recorded with its first write. */
 export interface Recorded {
@@ -70,7 +77,8 @@ export async function gateCall(
     effect: call.effect,
     undo: call.undo,
     hasCompensation: ps.compensation !== null,
-    inputs: call.recordInputs,
+    // As the capability will use them: `method: delete` is seen as DELETE.
+    inputs: policyInputs(state, call),
     ...(call.paths.length > 0 ? { paths: call.paths } : {}),
   });
   // The declared compensation is authorized with the step (SPEC §6).
@@ -79,9 +87,12 @@ export async function gateCall(
     ? withCompensation(stepPolicy, comp.decision, comp.request.capability)
     : stepPolicy;
   // Keys in canonical (sorted) order: the ledger then writes this entry in one native pass.
+  // The canonical paths the compensation will touch (secrets masked): recorded with its answer,
+  // bound by the approval, and held to by the undo.
+  const compPaths = comp?.request.paths ? maskedPaths(state, comp.request.paths) : [];
   const decision: JsonObject = {
     compensation: ps.compensation ? ps.compensation.capability : null,
-    ...(comp ? { compensation_decision: compensationRecord(comp) } : {}),
+    ...(comp ? { compensation_decision: compensationRecord(comp, compPaths) } : {}),
     decision: policy.decision,
     ...(call.paths.length > 0 ? { paths: touchedRecord(maskedPaths(state, call.paths)) } : {}),
     policy_hash: policy.policyHash,
@@ -130,7 +141,12 @@ export async function gateCall(
     const cannotRun = await preflightError(state, ps, call);
     if (cannotRun) return refused({ error: cannotRun, reason: Reason.STEP_FAILED, recorded });
     const gate = approvalGate(state, ps, {
-      actionHash: call.contextHash,
+      // An approval covers the compensation too: a symlink re-pointed under its path voids it.
+      actionHash:
+        compPaths.length > 0
+          ? hashJson({ action: call.contextHash, compensation: touchedRecord(compPaths) })
+          : call.contextHash,
+      contextHash: call.contextHash,
       decision,
       approvers: gov?.approvers(decision) ?? policy.approvers,
       message: String(decision.reason),

@@ -160,6 +160,18 @@ function contextHash(
   });
 }
 
+/**
+ * The inputs of a call as the policy sees them: as the capability will use them (`call.input`,
+ * its schema applied: a value it normalizes is seen normalized, a default filled in), with the
+ * run's secrets and the sensitive fields and redacted keys masked as they are recorded.
+ */
+export function policyInputs(state: RunState, call: Resolved): JsonValue {
+  return redact(maskSecrets(state, call.input as JsonValue), {
+    fields: call.cap.sensitive ?? [],
+    keys: state.ctx.settings.redactKeys,
+  });
+}
+
 /** Paths with every secret of the run masked, as they are recorded and hashed. */
 export function maskedPaths(state: RunState, paths: readonly TouchedPath[]): TouchedPath[] {
   return paths.map((t) => ({

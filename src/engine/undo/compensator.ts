@@ -6,8 +6,9 @@
  * compensation was authorized together with its step.
  */
 
+import type { AnyCapability, CapabilityContext } from "../../core/capability.js";
 import { AirunError, CapabilityError, DriftError, toAirunError } from "../../core/errors.js";
-import type { JsonValue } from "../../core/json.js";
+import { isPlainObject, type JsonValue } from "../../core/json.js";
 import { CompensationStatus, StepStatus } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { CompensationRecord } from "../../store/store.js";
@@ -16,7 +17,7 @@ import { retryDelayMs, sleep } from "../retry.js";
 import { beforeImages, undoData } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
 import { mustStop, type RunState } from "../state/run-state.js";
-import { maskError, templateScope } from "../state/scope.js";
+import { maskError, maskSecrets, templateScope } from "../state/scope.js";
 import { traceCompensation } from "../telemetry.js";
 
 /** Attempts per compensation before it is declared failed. */
@@ -160,5 +161,40 @@ async function perform(state: RunState, comp: CompensationRecord, force: boolean
     steps: { ...state.stepScope, [comp.stepId]: { outputs: own.outputs ?? {} } },
   };
   const input = cap.input.parse(resolveTemplates(ps.compensation.inputs, { ...scope, vars }));
-  await cap.execute(input, ctx);
+  const paths = await authorizedPaths(state, comp, cap, input, ctx);
+  await cap.execute(input, paths ? { ...ctx, paths } : ctx);
+}
+
+/**
+ * Holds a declared compensation to the canonical paths its step's gate authorized (recorded on
+ * the step's `compensation_decision`): if a path now resolves elsewhere (a symlink on the way
+ * re-pointed since), the undo is refused with `FS_PATH_CHANGED` and a person looks, rather
+ * than touching what nobody allowed. Returns the paths for `execute` to hold to in turn (it
+ * resolves again, just before acting); undefined when none were recorded.
+ */
+async function authorizedPaths(
+  state: RunState,
+  comp: CompensationRecord,
+  cap: AnyCapability,
+  input: unknown,
+  ctx: CapabilityContext,
+): Promise<Record<string, string> | undefined> {
+  const decision = state.step(comp.stepId).decision;
+  const granted = isPlainObject(decision) ? decision.compensation_decision : undefined;
+  const recorded = isPlainObject(granted) && Array.isArray(granted.paths) ? granted.paths : [];
+  if (!cap.touches || recorded.length === 0) return undefined;
+  const now = await cap.touches(input, ctx);
+  for (const r of recorded) {
+    if (!isPlainObject(r)) continue;
+    const found = now.find((t) => t.field === r.field);
+    const masked = found ? maskSecrets(state, found.path) : null;
+    if (masked !== r.path) {
+      throw new CapabilityError(
+        "FS_PATH_CHANGED",
+        `the compensation ${cap.name} of step ${comp.stepId} was authorized to touch ${String(r.path)} (input "${String(r.field)}") but now resolves to ${masked ?? "nothing"}: a path component changed since its gate; not undoing`,
+        { context: { field: String(r.field), authorized: r.path, actual: masked } },
+      );
+    }
+  }
+  return Object.fromEntries(now.map((t) => [t.field, t.path]));
 }
