@@ -25,6 +25,7 @@ import { registerLedgerCommands } from "./ledger-commands.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
 import { registerPolicyCommands } from "./policy-commands.js";
 import { registerReplayCommand } from "./replay-command.js";
+import { registerServeCommands } from "./serve-commands.js";
 import { printTimeline } from "./timeline.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
@@ -244,6 +245,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
   registerDriftCommands(program, cli);
   registerReplayCommand(program, cli);
   registerLedgerCommands(program, cli);
+  registerServeCommands(program, cli);
 
   common(program.command("capabilities"))
     .description("list capabilities with risk, effect class and undo")

@@ -20,6 +20,7 @@ import type { CapabilityDescription, CapabilityRegistry } from "../../capabiliti
 import { describeCapability } from "../../capabilities/registry.js";
 import type { AirunConfig } from "../../core/config.js";
 import { ApprovalError, NotFoundError, type Problem } from "../../core/errors.js";
+import type { JsonValue } from "../../core/json.js";
 import { compileNameGlob } from "../../core/path-match.js";
 import type { Plan } from "../../core/plan.js";
 import { isPrincipal } from "../../core/principal.js";
@@ -27,8 +28,10 @@ import { validateSpec } from "../../core/spec-compile.js";
 import { RunStatus } from "../../core/status.js";
 import type { RunFilter } from "../../store/store.js";
 import {
+  type ApprovalAction,
   type ApprovalDetail,
   type ApprovalView,
+  approvalAction,
   getApproval,
   listApprovals,
   parseApprovalRef,
@@ -36,6 +39,7 @@ import {
 import type { DecisionInput } from "../approvals/decide.js";
 import type { EngineContext, ProgressEvent } from "../context.js";
 import { type DriftReport, driftReport } from "../governance/baselines.js";
+import { TokenRegistry } from "../keys/tokens.js";
 import {
   type CheckpointResult,
   exportEvidencePack,
@@ -81,6 +85,16 @@ import { Worker } from "./worker.js";
 export type { RuntimeOptions, RuntimeParts } from "./compose.js";
 export type { ResumeOptions, StartRunOptions } from "./run-commands.js";
 
+/** A ledger entry as the event stream sends it. */
+export interface LedgerEvent {
+  readonly seq: number;
+  readonly runId: string | null;
+  readonly stepId: string | null;
+  readonly type: string;
+  readonly at: number;
+  readonly data: JsonValue;
+}
+
 /** A decision on a pending approval (`Runtime.decideApproval`). */
 export interface DecideApprovalInput {
   readonly decision: "approve" | "reject";
@@ -105,6 +119,7 @@ export class Runtime {
   readonly #worker: Worker;
   readonly #releasers: Releaser[];
   #sessionHost: SessionHost | undefined;
+  #tokens: TokenRegistry | undefined;
   #closed = false;
   /** The ledger's signing key, loaded (or created) on first use. */
   #ledgerKey: Promise<LedgerKey> | undefined;
@@ -235,6 +250,18 @@ export class Runtime {
   }
 
   /**
+   * Ledger entries after `afterSeq` (the ledger sequence), in order, of every run or of one, at
+   * most `limit`: what the HTTP API's event stream sends. Entries of no run (policy loads) have
+   * a null `runId`.
+   */
+  async eventsAfter(
+    afterSeq: number,
+    filter: { readonly runId?: string; readonly limit?: number } = {},
+  ): Promise<LedgerEvent[]> {
+    return this.#ctx.store.listEvents({ ...filter, afterSeq, limit: filter.limit ?? 500 });
+  }
+
+  /**
    * Replays a recorded run without side effects and reports every divergence from the record;
    * with `specFile` / `policyFile`, against an edited spec or policy (see replay/replay.ts).
    * Reads the run, never writes to it.
@@ -325,6 +352,13 @@ export class Runtime {
     return getApproval(this.#ctx.store, ref);
   }
 
+  /** What an approval gates, exactly (`approvals/approval-view.ts`, `ApprovalAction`). */
+  async approvalAction(approval: ApprovalView): Promise<ApprovalAction> {
+    const run = await this.#ctx.store.getRun(approval.run_id);
+    if (!run) throw new NotFoundError(`run ${approval.run_id}`, { runId: approval.run_id });
+    return approvalAction(this.#ctx.store, run, approval.step_id);
+  }
+
   // ---- ledger ----------------------------------------------------------------------------
 
   /**
@@ -390,6 +424,17 @@ export class Runtime {
         )
       : null;
     return driftReport(this.#ctx.store, plan ?? specNameOrFile);
+  }
+
+  // ---- identity ------------------------------------------------------------------------
+
+  /**
+   * The HTTP API's bearer tokens, kept hashed under the home directory (`keys/tokens.ts`):
+   * `airun token create|list|revoke` and `airun serve` use this.
+   */
+  get tokens(): TokenRegistry {
+    this.#tokens ??= new TokenRegistry(this.config.home);
+    return this.#tokens;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------

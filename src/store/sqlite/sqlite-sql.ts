@@ -136,6 +136,22 @@ export function listRunsQuery(filter: RunFilter): Query {
     where.push("name = ?");
     params.push(filter.name);
   }
+  if (filter.principal !== undefined) {
+    where.push("principal = ?");
+    params.push(filter.principal);
+  }
+  if (filter.outcome !== undefined) {
+    where.push("outcome = ?");
+    params.push(filter.outcome);
+  }
+  if (filter.createdFrom !== undefined) {
+    where.push("created_at >= ?");
+    params.push(filter.createdFrom);
+  }
+  if (filter.before !== undefined) {
+    where.push("(created_at < ? OR (created_at = ? AND id < ?))");
+    params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
+  }
   const sql = `SELECT * FROM runs${where.length ? ` WHERE ${where.join(" AND ")}` : ""}
     ORDER BY created_at DESC, id DESC${limitClause(filter.limit, params)}`;
   return { sql, params };
