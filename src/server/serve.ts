@@ -123,6 +123,8 @@ export async function serve(rt: Runtime, opts: ServeOptions = {}): Promise<Runni
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Idle keep-alive connections would hold `close` open until they time out.
+        if ("closeIdleConnections" in server) server.closeIdleConnections();
         hub.stop();
         streams.closeAll();
         const grace = new Promise<void>((resolve) => {
