@@ -41,6 +41,8 @@ let sam: string;
 let agent: string;
 let agentApprover: string;
 let reader: string;
+let bobRunner: string;
+const bob = () => bobRunner;
 
 beforeAll(async () => {
   p = project(root.path, {
@@ -53,6 +55,7 @@ beforeAll(async () => {
   agent = (await makeToken(p, "agent:bot")).token;
   agentApprover = (await makeToken(p, "agent:bot", ["--scope", "read,run,approve"])).token;
   reader = (await makeToken(p, "user:bob", ["--scope", "read"])).token;
+  bobRunner = (await makeToken(p, "user:bob")).token;
   server = await startServer(p);
 });
 
@@ -266,6 +269,39 @@ describe("airun serve: the HTTP API", () => {
     expect(approved.status).toBe(200);
     expect(approved.body.status).toBe("COMPLETED");
     expect(existsSync(join(p.ws, "victim.txt"))).toBe(false);
+  });
+
+  it("executes an approved step once when two people decide at the same moment in one server", async () => {
+    p.write("ws/victim.txt", "v");
+    const run = await call<RunJson>(server, "POST", "/api/v1/runs", {
+      token: bob(),
+      body: { spec: CLEANUP },
+    });
+    expect(run.body.status).toBe("WAITING_APPROVAL");
+    const approvals = await call<{ approvals: { id: string; run_id: string }[] }>(
+      server,
+      "GET",
+      `/api/v1/approvals?run_id=${run.body.id}`,
+      { token: reader },
+    );
+    const path = `/api/v1/approvals/${approvals.body.approvals[0]!.id}/decision`;
+    const [a, b] = await Promise.all([
+      call<RunJson>(server, "POST", path, { token: alice, body: { decision: "approve" } }),
+      call<RunJson>(server, "POST", path, { token: sam, body: { decision: "approve" } }),
+    ]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([200, 409]);
+    const view = (await p.json<RunJson>(["workflow", "show", run.body.id])).body;
+    expect(view.status).toBe("COMPLETED");
+    expect(p.step(view, "remove").attempts).toBe(1);
+    const events = await call<{ events: { type: string; stepId: string | null }[] }>(
+      server,
+      "GET",
+      `/api/v1/runs/${run.body.id}/events`,
+      { token: reader },
+    );
+    const decided = events.body.events.filter((e) => e.type === "approval.decided");
+    expect(decided).toHaveLength(1);
   });
 
   it("drives a session: open with an envelope, call, status, commit; another rolls back; only its principal may drive it", async () => {
