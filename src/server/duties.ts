@@ -21,6 +21,9 @@ import type { Runtime } from "../engine/runtime/runtime.js";
 import type { EventHub } from "./event-hub.js";
 import type { SessionTable } from "./session-table.js";
 
+/** How soon the store is read again after an expiry sweep started (ms). */
+const RECHECK_MS = 250;
+
 /** What the duties do and how often. */
 export interface DutyOptions {
   /** A session idle this long is rolled back (ms). */
@@ -41,7 +44,7 @@ export class ServeDuties {
   readonly #timers: NodeJS.Timeout[] = [];
   #expiryTimer: NodeJS.Timeout | undefined;
   #unlisten: (() => void) | undefined;
-  #sweeping: Promise<void> | undefined;
+  #firedAt = 0;
   #checkpointedAt = -1;
   #stopped = false;
 
@@ -78,7 +81,6 @@ export class ServeDuties {
     this.#unlisten?.();
     if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     for (const t of this.#timers) clearInterval(t);
-    await this.#sweeping;
   }
 
   /** Reads every pending approval's deadline (at start, and after each expiry sweep). */
@@ -97,33 +99,33 @@ export class ServeDuties {
     this.#expiryTimer = undefined;
     if (this.#deadlines.size === 0) return;
     const next = Math.min(...this.#deadlines.values());
-    // An approval expires once now > expires_at: fire just after.
-    const wait = Math.max(0, next + 1 - Date.now());
-    this.#expiryTimer = setTimeout(() => void this.#expire(), Math.min(wait, 2 ** 31 - 1));
+    // An approval expires once now > expires_at: fire just after (not again within RECHECK_MS).
+    const now = Date.now();
+    const wait = Math.max(0, next + 1 - now, this.#firedAt + RECHECK_MS - now);
+    this.#expiryTimer = setTimeout(() => this.#expire(), Math.min(wait, 2 ** 31 - 1));
   }
 
-  #expire(): Promise<void> {
-    this.#sweeping ??= (async () => {
-      try {
-        const done = await this.#rt.recover();
+  /**
+   * A recovery sweep for the approvals past their deadline (sweeps may overlap: the runtime never
+   * takes over a run this process already has), then a fresh look at the store shortly after:
+   * an approval still pending past its deadline (its run was busy) is tried again.
+   */
+  #expire(): void {
+    this.#firedAt = Date.now();
+    this.#rt
+      .recover()
+      .then((done) => {
         for (const r of done) {
-          if (!r.action.startsWith("skipped"))
+          if (!r.action.startsWith("skipped")) {
             this.#opts.log(`expiry: ${r.runId} ${r.action} → ${r.status}`);
+          }
         }
-        await this.#syncDeadlines();
-        // A deadline still passed (the run was busy in another process): look again shortly.
-        const now = Date.now();
-        if ([...this.#deadlines.values()].some((d) => d < now) && !this.#stopped) {
-          if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
-          this.#expiryTimer = setTimeout(() => void this.#expire(), 200);
-        }
-      } catch (err) {
-        this.#opts.log(`expiry sweep failed: ${String(err)}`);
-      } finally {
-        this.#sweeping = undefined;
-      }
-    })();
-    return this.#sweeping;
+      })
+      .catch((err) => this.#opts.log(`expiry sweep failed: ${String(err)}`));
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = setTimeout(() => {
+      this.#syncDeadlines().catch((err) => this.#opts.log(`expiry: ${String(err)}`));
+    }, RECHECK_MS);
   }
 
   async #rollBackIdleSessions(): Promise<void> {

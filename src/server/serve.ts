@@ -80,9 +80,15 @@ export async function serve(rt: Runtime, opts: ServeOptions = {}): Promise<Runni
   const sessions = new SessionTable(rt, sessionIdleMs);
   const streams = new StreamLimits(opts.maxStreams ?? 1000, opts.maxStreamsPerToken ?? 200);
   await hub.start();
-  const recovered = await rt.recover();
-  const acted = recovered.filter((r) => !r.action.startsWith("skipped"));
-  if (acted.length > 0) log(`recovered ${acted.length} run(s) at start`);
+  // Recovery at start: each run taken over is driven in the background (a long step must not
+  // keep the server from listening); the runtime's timer sweeps again later.
+  rt.recover().then(
+    (recovered) => {
+      const acted = recovered.filter((r) => !r.action.startsWith("skipped"));
+      if (acted.length > 0) log(`recovered ${acted.length} run(s) at start`);
+    },
+    (err) => log(`recovery at start failed: ${String(err)}`),
+  );
   const duties = new ServeDuties(rt, hub, sessions, {
     sessionIdleMs,
     checkpointEveryMs: opts.checkpointEveryMs ?? 0,

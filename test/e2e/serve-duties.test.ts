@@ -115,7 +115,6 @@ steps:
         );
         return r.body.events.some((e) => e.type === "run.recovered") ? true : undefined;
       });
-      expect(server.log()).toContain("recovered 1 run(s) at start");
       const cancelled = await call<RunJson>(server, "POST", `/api/v1/runs/${runId}/cancel`, {
         token,
       });

@@ -221,9 +221,18 @@ export class Runtime {
   async recover(): Promise<RecoveredRun[]> {
     if ((await this.#ctx.store.listActiveRuns()).length === 0) return [];
     await this.#policyOrRecorded(true);
+    const runs = this.#runs;
     return recoverAll(this.#ctx, {
       concurrency: this.#ctx.settings.recoveryConcurrency,
-      drive: (state) => this.#runs.drive(state),
+      drive: (state) => runs.drive(state),
+      // Runs this process already has are in use, not orphaned: several sweeps (the worker's
+      // timer, `airun serve`'s expiry timer) may run at once beside the runs being driven.
+      take: (runId) => {
+        if (runs.get(runId) || runs.isClaimed(runId) || runs.session(runId)) return false;
+        runs.claim(runId);
+        return true;
+      },
+      release: (runId) => runs.unclaim(runId),
     });
   }
 
