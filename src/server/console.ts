@@ -241,14 +241,14 @@ async function approvalCard(
   const decision = (action.decision ?? {}) as JsonObject;
   const inputs = (action.inputs ?? {}) as JsonObject;
   const diff = await fileDiff(action.capability, decision, inputs);
-  const rule = decision.rule ?? decision.matched ?? null;
+  const rules = Array.isArray(decision.rule_ids) ? decision.rule_ids.join(", ") : "";
   return `<article class="card approval" aria-labelledby="h-${esc(a.id)}">
 <h2 id="h-${esc(a.id)}"><code>${esc(action.capability)}</code> in <a href="/runs/${esc(encodeURIComponent(a.run_id))}">${esc(a.run_name)}</a> · step <code>${esc(a.step_id)}</code></h2>
 <p class="message">${esc(a.message)}</p>
 <dl>
 <dt>Requested by</dt><dd>${esc(a.requester)}</dd>
 <dt>Risk</dt><dd><span class="risk ${esc(decision.risk)}">${esc(decision.risk ?? "?")}</span></dd>
-<dt>Rule</dt><dd>${esc(rule !== null ? JSON.stringify(rule) : "—")}</dd>
+<dt>Rule</dt><dd>${esc(rules || "—")}</dd>
 <dt>Reason</dt><dd>${esc(decision.reason ?? "—")}</dd>
 <dt>Approvers</dt><dd>${esc(a.approvers.join(", ") || "any user")}</dd>
 <dt>Context hash</dt><dd><code class="hash">${esc(action.context_hash)}</code></dd>
