@@ -64,6 +64,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono<ServerEnv> {
   app.use(
     "*",
     secureHeaders({
+      // `no-referrer` (the default) makes browsers send `Origin: null` with the console's own
+      // form posts, which the Origin check refuses.
+      referrerPolicy: "same-origin",
       contentSecurityPolicy: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],

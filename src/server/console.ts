@@ -286,7 +286,7 @@ async function fileDiff(
       (l) =>
         `<span class="d${l.op === "+" ? "add" : l.op === "-" ? "del" : "same"}">${esc(`${l.op} ${l.text}`)}</span>`,
     )
-    .join("\n");
+    .join("");
   return `<h3>Change to <code>${esc(path)}</code>${exists ? "" : " <small>(new file)</small>"}</h3><pre class="diff" aria-label="diff">${lines}</pre>`;
 }
 

@@ -14,8 +14,8 @@ const MAX_LINES = 2000;
 
 /** The lines of `after` against `before`, in order. */
 export function lineDiff(before: string, after: string): DiffLine[] {
-  const a = before === "" ? [] : before.split("\n");
-  const b = after === "" ? [] : after.split("\n");
+  const a = lines(before);
+  const b = lines(after);
   if (a.length > MAX_LINES || b.length > MAX_LINES) {
     return [
       ...a.map((text) => ({ op: "-" as const, text })),
@@ -47,4 +47,12 @@ export function lineDiff(before: string, after: string): DiffLine[] {
   while (i < a.length) out.push({ op: "-", text: a[i++]! });
   while (j < b.length) out.push({ op: "+", text: b[j++]! });
   return out;
+}
+
+/** The lines of a text; a final newline ends the last line rather than starting another. */
+function lines(text: string): string[] {
+  if (text === "") return [];
+  const all = text.split("\n");
+  if (all.at(-1) === "") all.pop();
+  return all;
 }

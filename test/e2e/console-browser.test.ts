@@ -3,7 +3,8 @@
  * with apt by this setup when absent; never a downloaded browser) against the built `airun
  * serve`. A person signs in with a token, sees a pending approval with the diff of the file
  * write it gates, approves it and watches the run complete live on its run page (SSE); rejects
- * another and watches the undo. Screenshots go to docs/ (shown in the README).
+ * another and watches the undo. The screenshots in docs/ (shown in the README) come from here
+(`AIRUN_UPDATE_SCREENSHOTS=1 npx vitest run test/e2e/console-browser.test.ts`).
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -14,7 +15,9 @@ import { project, tempRoot } from "./project.js";
 import { makeToken, type Server, startServer } from "./serve-support.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const DOCS = resolve("docs");
+const root = tempRoot("console");
+/** Screenshots go to docs/ with AIRUN_UPDATE_SCREENSHOTS=1 (a test run leaves the tree clean). */
+const SHOTS = process.env.AIRUN_UPDATE_SCREENSHOTS === "1" ? resolve("docs") : root.path;
 
 const POLICY = `version: 1
 default: DENY
@@ -55,7 +58,6 @@ steps:
     inputs: { path: config/app.conf, content: "port: 80\\nmode: debug\\n" }
 `;
 
-const root = tempRoot("console");
 let browser: Browser;
 
 beforeAll(() => {
@@ -74,7 +76,12 @@ describe("the web console", () => {
     const p = project(root.path, {
       policy: POLICY,
       config: "principals:\n  user:alice: { roles: [sre] }\n",
-      files: { "ws/config/app.conf": "port: 80\nmode: prod\n", "deploy.yaml": DEPLOY, "risky.yaml": RISKY },
+      files: {
+        "ws/config/app.conf": "port: 80\nmode: prod\n",
+        "ws/notes/README": "notes\n",
+        "deploy.yaml": DEPLOY,
+        "risky.yaml": RISKY,
+      },
     });
     const alice = (await makeToken(p, "user:alice")).token;
     const server: Server = await startServer(p);
@@ -83,6 +90,7 @@ describe("the web console", () => {
       const deploy = await p.json(["run", "deploy.yaml"]);
       expect(deploy.code).toBe(5);
       const ctx = await browser.newContext({ viewport: { width: 1000, height: 1100 } });
+      ctx.setDefaultTimeout(10_000);
       const page = await ctx.newPage();
       await page.goto(`${server.url}/`);
       await expect.poll(() => page.url()).toContain("/signin");
@@ -102,7 +110,7 @@ describe("the web console", () => {
       expect(text).toContain("config-needs-sre");
       expect(text).toContain("configuration changes need an SRE");
       expect(text).toMatch(/[0-9a-f]{64}/);
-      await page.screenshot({ path: join(DOCS, "console-inbox.png"), fullPage: true });
+      await page.screenshot({ path: join(SHOTS, "console-inbox.png"), fullPage: true });
 
       // The run page, open in a second tab, follows the run live.
       const watcher = await ctx.newPage();
@@ -111,12 +119,12 @@ describe("the web console", () => {
       await card.getByLabel("Comment").fill("port change agreed in #ops");
       await card.getByRole("button", { name: "Approve" }).click();
       await watcher.waitForFunction(
-        () => document.querySelector("#run-status")?.textContent === "COMPLETED",
+        'document.querySelector("#run-status")?.textContent === "COMPLETED"',
         undefined,
         { timeout: 10_000 },
       );
       expect(readFileSync(join(p.ws, "config/app.conf"), "utf8")).toBe("port: 8080\nmode: prod\n");
-      await watcher.screenshot({ path: join(DOCS, "console-run.png"), fullPage: true });
+      await watcher.screenshot({ path: join(SHOTS, "console-run.png"), fullPage: true });
 
       // Reject another: its earlier write is undone, and the run page says so.
       const risky = await p.json(["run", "risky.yaml"]);
@@ -147,12 +155,14 @@ describe("the web console", () => {
       await phone.addCookies((await ctx.cookies()).map((c) => ({ ...c })));
       const small = await phone.newPage();
       await small.goto(`${server.url}/runs`);
-      const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await small.evaluate<number>(
+        "document.documentElement.scrollWidth - window.innerWidth",
+      );
       expect(overflow).toBeLessThanOrEqual(0);
       await phone.close();
       await ctx.close();
     } finally {
       await server.stop();
     }
-  });
+  }, 120_000);
 });
