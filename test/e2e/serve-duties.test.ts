@@ -73,7 +73,7 @@ describe("airun serve: worker duties", () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 90_000);
 
   it("recovers at start a run whose process was SIGKILLed mid-step", async () => {
     const p = project(root.path, {
@@ -122,7 +122,7 @@ steps:
     } finally {
       await server.stop();
     }
-  });
+  }, 90_000);
 
   it("rolls back a session idle past its limit, undoing what it wrote", async () => {
     const p = project(root.path);
@@ -154,7 +154,7 @@ steps:
     } finally {
       await server.stop();
     }
-  });
+  }, 90_000);
 
   it("stops on SIGTERM handing its open session back, and the next server continues it", async () => {
     const p = project(root.path);
@@ -192,7 +192,7 @@ steps:
     } finally {
       await second.stop();
     }
-  });
+  }, 90_000);
 });
 
 describe("airun serve: sweeps beside live runs", () => {
@@ -231,5 +231,5 @@ steps:
     } finally {
       await server.stop();
     }
-  });
+  }, 90_000);
 });
