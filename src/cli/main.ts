@@ -17,6 +17,7 @@ import {
   parseInputs,
   withRuntime,
 } from "./cli-kit.js";
+import { registerDashboardCommand } from "./dashboard.js";
 import { registerDriftCommands } from "./drift-commands.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { cliHint } from "./hints.js";
@@ -246,6 +247,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
   registerReplayCommand(program, cli);
   registerLedgerCommands(program, cli);
   registerServeCommands(program, cli);
+  registerDashboardCommand(program, cli);
 
   common(program.command("capabilities"))
     .description("list capabilities with risk, effect class and undo")
