@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { SRE_APPROVAL_POLICY, SRE_PRINCIPALS } from "../support/approval-fixtures.js";
+import { cleanupSpec, SRE_APPROVAL_POLICY, SRE_PRINCIPALS } from "../support/approval-fixtures.js";
 import { AIRUN_BIN } from "../support/cli.js";
 import { project, type RunJson, tempRoot, waitFor } from "./project.js";
 
@@ -30,18 +30,24 @@ afterAll(async () => {
   root.cleanup();
 });
 
-const CLEANUP = (name: string, victim: string) => `name: ${name}
-version: 1
-principal: agent:janitor
-steps:
-  - id: note
-    capability: io.fs.write_file
-    inputs: { path: ${name}-note.txt, content: "about to delete" }
-  - id: remove
-    capability: io.fs.delete
-    depends_on: [note]
-    inputs: { path: ${victim} }
-`;
+const CLEANUP = (name: string, victim: string, principal = "agent:janitor") =>
+  cleanupSpec({ name, principal, victim, note: `${name}-note.txt` });
+
+/** Starts `airun dashboard --as user:alice` in the project, in the test's tmux session. */
+const openDashboard = (dir: string) =>
+  tmux(
+    "new-session",
+    "-d",
+    "-s",
+    SESSION,
+    "-x",
+    "200",
+    "-y",
+    "40",
+    "-c",
+    dir,
+    `${process.execPath} ${AIRUN_BIN} dashboard --as user:alice`,
+  );
 
 const screen = async () => (await tmux("capture-pane", "-p", "-t", SESSION)).stdout;
 
@@ -60,19 +66,7 @@ describe.skipIf(!hasTmux)("airun dashboard in tmux", () => {
     const first = await p.json<RunJson>(["run", "first.yaml"]);
     const second = await p.json<RunJson>(["run", "second.yaml"]);
     expect([first.code, second.code]).toEqual([5, 5]);
-    await tmux(
-      "new-session",
-      "-d",
-      "-s",
-      SESSION,
-      "-x",
-      "200",
-      "-y",
-      "40",
-      "-c",
-      p.dir,
-      `${process.execPath} ${AIRUN_BIN} dashboard --as user:alice`,
-    );
+    await openDashboard(p.dir);
     await waitFor("two pending approvals on screen", async () =>
       (await screen()).includes("Pending approvals (2)") ? true : undefined,
     );
@@ -121,24 +115,12 @@ describe.skipIf(!hasTmux)("airun dashboard in tmux", () => {
       config: SRE_PRINCIPALS,
       files: {
         "ws/one.txt": "1",
-        "mine.yaml": CLEANUP("mine", "one.txt").replace("agent:janitor", "user:alice"),
+        "mine.yaml": CLEANUP("mine", "one.txt", "user:alice"),
       },
     });
     const mine = await p.json<RunJson>(["run", "mine.yaml"]);
     expect(mine.code).toBe(5);
-    await tmux(
-      "new-session",
-      "-d",
-      "-s",
-      SESSION,
-      "-x",
-      "200",
-      "-y",
-      "40",
-      "-c",
-      p.dir,
-      `${process.execPath} ${AIRUN_BIN} dashboard --as user:alice`,
-    );
+    await openDashboard(p.dir);
     await waitFor("the approval on screen", async () =>
       (await screen()).includes("Pending approvals (1)") ? true : undefined,
     );

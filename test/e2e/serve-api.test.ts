@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SRE_APPROVAL_POLICY, SRE_PRINCIPALS } from "../support/approval-fixtures.js";
+import { cleanupSpec, SRE_APPROVAL_POLICY, SRE_PRINCIPALS } from "../support/approval-fixtures.js";
 import { type Project, project, type RunJson, tempRoot } from "./project.js";
 import { call, makeToken, openStream, type Server, startServer } from "./serve-support.js";
 
@@ -22,17 +22,7 @@ steps:
     inputs: { path: note.txt, content: "${content}" }
 `;
 
-const CLEANUP = `name: cleanup
-version: 1
-steps:
-  - id: note
-    capability: io.fs.write_file
-    inputs: { path: note.txt, content: "about to delete" }
-  - id: remove
-    capability: io.fs.delete
-    depends_on: [note]
-    inputs: { path: victim.txt }
-`;
+const CLEANUP = cleanupSpec();
 
 let p: Project;
 let server: Server;

@@ -8,25 +8,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SRE_APPROVAL_POLICY, SRE_PRINCIPALS } from "../support/approval-fixtures.js";
+import { cleanupSpec, SRE_APPROVAL_POLICY, SRE_PRINCIPALS } from "../support/approval-fixtures.js";
 import { background, project, type RunJson, tempRoot, waitFor } from "./project.js";
 import { call, makeToken, openStream, startServer } from "./serve-support.js";
 
 const root = tempRoot("serve-duties");
 afterAll(() => root.cleanup());
 
-const CLEANUP = `name: cleanup
-version: 1
-principal: agent:janitor
-steps:
-  - id: note
-    capability: io.fs.write_file
-    inputs: { path: note.txt, content: "about to delete" }
-  - id: remove
-    capability: io.fs.delete
-    depends_on: [note]
-    inputs: { path: victim.txt }
-`;
+const CLEANUP = cleanupSpec({ principal: "agent:janitor" });
 
 describe("airun serve: worker duties", () => {
   it("applies an approval's on_timeout within 1 s of its deadline with nobody touching the run", async () => {
