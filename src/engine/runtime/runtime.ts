@@ -20,13 +20,12 @@ import type { CapabilityDescription, CapabilityRegistry } from "../../capabiliti
 import { describeCapability } from "../../capabilities/registry.js";
 import type { AirunConfig } from "../../core/config.js";
 import { ApprovalError, NotFoundError, type Problem } from "../../core/errors.js";
-import type { JsonValue } from "../../core/json.js";
 import { compileNameGlob } from "../../core/path-match.js";
 import type { Plan } from "../../core/plan.js";
 import { isPrincipal } from "../../core/principal.js";
 import { validateSpec } from "../../core/spec-compile.js";
 import { RunStatus } from "../../core/status.js";
-import type { RunFilter } from "../../store/store.js";
+import type { EventRecord, RunFilter } from "../../store/store.js";
 import {
   type ApprovalAction,
   type ApprovalDetail,
@@ -85,15 +84,8 @@ import { Worker } from "./worker.js";
 export type { RuntimeOptions, RuntimeParts } from "./compose.js";
 export type { ResumeOptions, StartRunOptions } from "./run-commands.js";
 
-/** A ledger entry as the event stream sends it. */
-export interface LedgerEvent {
-  readonly seq: number;
-  readonly runId: string | null;
-  readonly stepId: string | null;
-  readonly type: string;
-  readonly at: number;
-  readonly data: JsonValue;
-}
+/** A ledger entry as the event stream sends it (the store's event record). */
+export type LedgerEvent = EventRecord;
 
 /** A decision on a pending approval (`Runtime.decideApproval`). */
 export interface DecideApprovalInput {
