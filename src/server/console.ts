@@ -14,6 +14,7 @@
 import { readFile } from "node:fs/promises";
 import { Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { AirunError } from "../core/errors.js";
 import type { JsonObject } from "../core/json.js";
 import type { ApprovalView } from "../engine/approvals/approval-view.js";
 import type { ProgressEvent } from "../engine/context.js";
@@ -24,6 +25,7 @@ import { lineDiff } from "./diff.js";
 import {
   type ConsoleSession,
   type ConsoleSessions,
+  requireScope,
   SESSION_COOKIE,
   type ServerEnv,
 } from "./guard.js";
@@ -109,15 +111,18 @@ export function consoleRoutes(
     return c.redirect("/", 303);
   });
 
-  // Every other page needs a signed-in session; without one, the sign-in page.
+  // Every other page needs a signed-in session; without one, the sign-in page. (The API and
+  // the MCP endpoint answer for themselves: an unknown path there is a 404 problem.)
   ui.use("*", async (c, next) => {
-    if (!deps.consoleSessions.get(getCookie(c, SESSION_COOKIE)) && !c.req.header("authorization")) {
-      return c.redirect("/signin", 303);
-    }
+    if (c.req.path.startsWith("/api/") || c.req.path.startsWith("/mcp")) return next();
+    if (!deps.consoleSessions.get(getCookie(c, SESSION_COOKIE))) return c.redirect("/signin", 303);
     return auth(c, next);
   });
-  const session = (c: { get(k: "caller"): { consoleSession?: ConsoleSession } }) =>
-    c.get("caller").consoleSession as ConsoleSession;
+  const session = (c: { get(k: "caller"): { consoleSession?: ConsoleSession } }) => {
+    const s = c.get("caller").consoleSession;
+    if (!s) throw new AirunError("UNAUTHENTICATED", "the console needs a signed-in session");
+    return s;
+  };
 
   ui.post("/signout", (c) => {
     deps.consoleSessions.close(session(c).id);
@@ -134,7 +139,7 @@ ${cards.length === 0 ? `<p class="empty">Nothing waits for a decision.</p>` : ca
     return html(page("Approvals", `<div data-live="all">${body}</div>`, s));
   });
 
-  ui.post("/approvals/decide", async (c) => {
+  ui.post("/approvals/decide", requireScope("approve"), async (c) => {
     const form = await c.req.parseBody();
     const id = String(form.approval ?? "");
     const decision = form.decision === "approve" ? "approve" : "reject";
@@ -187,12 +192,12 @@ ${cards.length === 0 ? `<p class="empty">Nothing waits for a decision.</p>` : ca
     );
   });
 
-  ui.post("/runs/:id/cancel", async (c) => {
+  ui.post("/runs/:id/cancel", requireScope("run"), async (c) => {
     const id = c.req.param("id");
     await rt.cancel(id, session(c).token.principal);
     return c.redirect(`/runs/${encodeURIComponent(id)}`, 303);
   });
-  ui.post("/runs/:id/rollback", async (c) => {
+  ui.post("/runs/:id/rollback", requireScope("run"), async (c) => {
     const id = c.req.param("id");
     await rt.rollback(id, { principal: session(c).token.principal });
     return c.redirect(`/runs/${encodeURIComponent(id)}`, 303);
@@ -209,7 +214,7 @@ ${cards.length === 0 ? `<p class="empty">Nothing waits for a decision.</p>` : ca
 <p>An evidence pack of a run is on its run page.</p>`;
     return html(page("Ledger", body, s));
   });
-  ui.post("/ledger/checkpoint", async (c) => {
+  ui.post("/ledger/checkpoint", requireScope("run"), async (c) => {
     const s = session(c);
     const cp = await rt.checkpointLedger();
     return html(

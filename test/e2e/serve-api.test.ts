@@ -452,6 +452,37 @@ describe("airun serve: who may ask", () => {
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ code: "USAGE" });
     expect(String(bad.body.detail)).toContain("decision");
+    const noRoute = await call(server, "GET", "/api/v1/nothing-here", { token: reader });
+    expect(noRoute.status).toBe(404);
+    expect(noRoute.body).toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("holds a console session to its token's scopes: a read-only sign-in cannot decide (403), and a form without the CSRF token is refused", async () => {
+    const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+    const signin = await call(server, "POST", "/signin", {
+      raw: form({ token: reader }),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(signin.status).toBe(303);
+    const cookie = String(signin.headers["set-cookie"]).split(";")[0]!;
+    expect(String(signin.headers["set-cookie"])).toMatch(/HttpOnly/i);
+    expect(String(signin.headers["set-cookie"])).toMatch(/SameSite=Strict/i);
+    const inbox = await call(server, "GET", "/runs", { headers: { cookie } });
+    expect(inbox.status).toBe(200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(inbox.text)?.[1];
+    expect(csrf).toBeDefined();
+    const decide = await call(server, "POST", "/approvals/decide", {
+      raw: form({ _csrf: csrf!, approval: "x/y/1", decision: "approve" }),
+      headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(decide.status).toBe(403);
+    expect(decide.body).toMatchObject({ code: "SCOPE_MISSING" });
+    const forged = await call(server, "POST", "/ledger/checkpoint", {
+      raw: form({}),
+      headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(forged.status).toBe(403);
+    expect(forged.body).toMatchObject({ code: "CSRF_FAILED" });
   });
 });
 
