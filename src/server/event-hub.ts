@@ -72,8 +72,13 @@ export class EventHub {
   changedSince(gen: number, signal?: AbortSignal): Promise<void> {
     if (this.#generation !== gen || this.#stopped || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#waiters.push(resolve);
-      signal?.addEventListener("abort", () => resolve(), { once: true });
+      // The abort listener goes when the wait ends: a long-lived stream waits thousands of times.
+      const done = () => {
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      this.#waiters.push(done);
+      signal?.addEventListener("abort", done, { once: true });
     });
   }
 
