@@ -21,6 +21,8 @@
 //  7. what a full governance envelope costs per step (bench/governance.mjs).
 //  8. recovery: N runs killed mid-step, then the time until each runs its step again
 //     (bench/recovery.mjs).
+//  9. `airun serve`: a session call over HTTP on loopback vs the in-process SDK (p50/p99), and
+//     SSE fan-out to 100 subscribers (bench/serve.mjs).
 import { execFileSync } from "node:child_process";
 import {
   closeSync,
@@ -476,3 +478,4 @@ await (await import("./policy.mjs")).runPolicyBench();
 await (await import("./ledger.mjs")).runLedgerBench();
 await (await import("./governance.mjs")).runGovernanceBench();
 await (await import("./recovery.mjs")).runRecoveryBench();
+await (await import("./serve.mjs")).runServeBench();

@@ -5,6 +5,10 @@
 // code cache takes about a quarter off what is left (see src/cli/launcher.ts). better-sqlite3
 // stays external: it is a native addon.
 //
+// `airun serve` is its own bundle, dist/airun-serve.cjs (Hono, the API, the console): the CLI
+// imports it only when `serve` runs (`import("../server/serve.js")`, rewritten here to a require
+// of the file beside the CLI bundle), so no other command parses it at start.
+//
 // `--crash-harness` bundles the TEST-ONLY crash harness instead (test/support/crash-bin.ts, the
 // same CLI with crash hooks injected) into dist-test/, which is never shipped.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -16,10 +20,33 @@ const harness = process.argv.includes("--crash-harness");
 const out = harness ? "dist-test/airun-crash" : "dist/airun";
 const common = { bundle: true, platform: "node", target: "node20", logLevel: "warning" };
 
+/** Leaves the server out of the CLI bundle: a require of `./airun-serve.cjs` at run time. */
+const serverApart = {
+  name: "server-apart",
+  setup(b) {
+    b.onResolve({ filter: /\/server\/serve\.js$/ }, () => ({
+      path: "./airun-serve.cjs",
+      external: true,
+    }));
+  },
+};
+
 await build({
   ...common,
   entryPoints: [harness ? "test/support/crash-bin.ts" : "src/cli/bin.ts"],
   outfile: `${out}.cjs`,
+  format: "cjs",
+  sourcemap: true,
+  external: ["better-sqlite3"],
+  plugins: [serverApart],
+  // `import()` becomes `require()`: code compiled through `vm` has no `import()` on Node 20.
+  // (Plugins still load through the launcher's `import()`, `core/bundle-launch.ts`.)
+  supported: { "dynamic-import": false },
+});
+await build({
+  ...common,
+  entryPoints: ["src/server/serve.ts"],
+  outfile: `${harness ? "dist-test" : "dist"}/airun-serve.cjs`,
   format: "cjs",
   sourcemap: true,
   external: ["better-sqlite3"],

@@ -48,9 +48,11 @@ export async function withRuntime<T>(
   opts: CommonOptions,
   fn: (rt: Runtime) => Promise<T>,
   live = false,
+  extra: Pick<RuntimeOptions, "worker"> = {},
 ): Promise<T> {
   const options: RuntimeOptions = {
     ...cli.parts,
+    ...extra,
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.config ? { configFile: opts.config } : {}),
     ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),

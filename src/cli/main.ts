@@ -17,6 +17,7 @@ import {
   parseInputs,
   withRuntime,
 } from "./cli-kit.js";
+import { registerDashboardCommand } from "./dashboard.js";
 import { registerDriftCommands } from "./drift-commands.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { cliHint } from "./hints.js";
@@ -25,6 +26,7 @@ import { registerLedgerCommands } from "./ledger-commands.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
 import { registerPolicyCommands } from "./policy-commands.js";
 import { registerReplayCommand } from "./replay-command.js";
+import { registerServeCommands } from "./serve-commands.js";
 import { registerStoreCommands } from "./store-commands.js";
 import { printTimeline } from "./timeline.js";
 
@@ -246,6 +248,8 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
   registerReplayCommand(program, cli);
   registerLedgerCommands(program, cli);
   registerStoreCommands(program, cli);
+  registerServeCommands(program, cli);
+  registerDashboardCommand(program, cli);
 
   common(program.command("capabilities"))
     .description("list capabilities with risk, effect class and undo")

@@ -17,7 +17,9 @@ export const ErrorKind = {
   INVALID: "invalid",
   /** What was named does not exist. */
   NOT_FOUND: "not_found",
-  /** A rule refused it: policy, approval rules (self-approval, eligibility). */
+  /** The HTTP request carries no valid credentials (no token, unknown, expired, revoked). */
+  UNAUTHENTICATED: "unauthenticated",
+  /** A rule refused it: policy, approval rules (self-approval, eligibility), a token's scopes. */
   REFUSED: "refused",
   /** The run or session is not in a state for this (ended, not waiting, expired). */
   STATE: "state",
@@ -27,6 +29,10 @@ export const ErrorKind = {
   FAILED: "failed",
   /** Data did not verify: the ledger, a checkpoint, an evidence pack, a sealed blob. */
   VERIFY: "verify",
+  /** The request is larger than the server accepts. */
+  TOO_LARGE: "too_large",
+  /** Too many requests (or event streams) for one token; trying again later works. */
+  RATE_LIMITED: "rate_limited",
   /** State cannot be read or written now (store closed, disk full, keys unreadable). */
   UNAVAILABLE: "unavailable",
   /** A bug: an invariant of Airun itself broke. */
@@ -55,12 +61,15 @@ export const SURFACE: Readonly<Record<ErrorKind, SurfaceAnswer>> = Object.freeze
   usage: { exit: 2, http: 400, mcp: McpErrorCode.INVALID_PARAMS },
   invalid: { exit: 2, http: 422, mcp: McpErrorCode.INVALID_PARAMS },
   not_found: { exit: 2, http: 404, mcp: McpErrorCode.INVALID_PARAMS },
+  unauthenticated: { exit: 2, http: 401, mcp: McpErrorCode.INVALID_PARAMS },
   refused: { exit: 2, http: 403, mcp: "tool_error" },
   state: { exit: 2, http: 409, mcp: "tool_error" },
   // Not the caller's fault: the same command may succeed once the other process is done.
   conflict: { exit: 1, http: 409, mcp: "tool_error" },
   failed: { exit: 1, http: 502, mcp: "tool_error" },
   verify: { exit: 7, http: 422, mcp: "tool_error" },
+  too_large: { exit: 2, http: 413, mcp: McpErrorCode.INVALID_PARAMS },
+  rate_limited: { exit: 1, http: 429, mcp: "tool_error" },
   unavailable: { exit: 1, http: 503, mcp: McpErrorCode.INTERNAL_ERROR },
   internal: { exit: 1, http: 500, mcp: McpErrorCode.INTERNAL_ERROR },
 });
@@ -68,12 +77,15 @@ export const SURFACE: Readonly<Record<ErrorKind, SurfaceAnswer>> = Object.freeze
 const U = ErrorKind.USAGE;
 const I = ErrorKind.INVALID;
 const N = ErrorKind.NOT_FOUND;
+const H = ErrorKind.UNAUTHENTICATED;
 const R = ErrorKind.REFUSED;
 const S = ErrorKind.STATE;
 const C = ErrorKind.CONFLICT;
 const F = ErrorKind.FAILED;
 const V = ErrorKind.VERIFY;
 const A = ErrorKind.UNAVAILABLE;
+const L = ErrorKind.TOO_LARGE;
+const Q = ErrorKind.RATE_LIMITED;
 const X = ErrorKind.INTERNAL;
 
 /** Every code Airun raises, with its kind and what it means (the README lists them). */
@@ -107,6 +119,16 @@ export const ERROR_CODES = Object.freeze({
   IDEMPOTENCY_KEY_REUSED: [I, "an idempotency key already named another request"],
   // lookups
   NOT_FOUND: [N, "what was named does not exist"],
+  // HTTP API credentials and limits
+  UNAUTHENTICATED: [H, "the request has no bearer token (or console session), or an unknown one"],
+  TOKEN_EXPIRED: [H, "the bearer token has expired"],
+  TOKEN_REVOKED: [H, "the bearer token was revoked"],
+  SCOPE_MISSING: [R, "the token lacks the scope the request needs (read, run, approve)"],
+  HOST_NOT_ALLOWED: [R, "the request's Host or Origin is not this server's (DNS rebinding guard)"],
+  CSRF_FAILED: [R, "a console form came without its CSRF token"],
+  NOT_YOUR_SESSION: [R, "only the principal that opened a session may drive it"],
+  BODY_TOO_LARGE: [L, "the request body is larger than the server accepts"],
+  RATE_LIMITED: [Q, "too many requests or event streams for this token; retry later"],
   // rules
   SELF_APPROVAL: [R, "a principal cannot decide its own request"],
   NOT_ELIGIBLE: [R, "the principal is not an eligible approver"],

@@ -158,3 +158,12 @@ export {
   verifyWebhook,
   type WebhookEvent,
 } from "../engine/webhooks.js";
+/** The HTTP client of `airun serve` for sessions and approvals. */
+export {
+  AirunHttpClient,
+  AirunHttpError,
+  type HttpApproval,
+  type HttpClientOptions,
+  type HttpRunView,
+  HttpSession,
+} from "./http-client.js";

@@ -26,6 +26,20 @@ export function listRunsQuery(filter: RunFilter, ph: Placeholders): Query {
     where.push(ph.oneOf("status", params, filter.status));
   }
   if (filter.name !== undefined) where.push(`name = ${ph.value(params, filter.name)}`);
+  if (filter.principal !== undefined) {
+    where.push(`principal = ${ph.value(params, filter.principal)}`);
+  }
+  if (filter.outcome !== undefined) where.push(`outcome = ${ph.value(params, filter.outcome)}`);
+  if (filter.createdFrom !== undefined) {
+    where.push(`created_at >= ${ph.value(params, filter.createdFrom)}`);
+  }
+  if (filter.before !== undefined) {
+    // The cursor: runs after (older than) the last one listed, in the list's own order.
+    const { createdAt, id } = filter.before;
+    where.push(
+      `(created_at < ${ph.value(params, createdAt)} OR (created_at = ${ph.value(params, createdAt)} AND id${ph.binaryOrder} < ${ph.value(params, id)}))`,
+    );
+  }
   const sql = `SELECT * FROM runs${where.length ? ` WHERE ${where.join(" AND ")}` : ""}
     ORDER BY created_at DESC, id${ph.binaryOrder} DESC${limitClause(filter.limit, params, ph)}`;
   return { sql, params };

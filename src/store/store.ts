@@ -133,6 +133,15 @@ export interface LeaseRenewal {
 export interface RunFilter {
   readonly status?: readonly RunStatus[];
   readonly name?: string;
+  readonly principal?: string;
+  readonly outcome?: string;
+  /** Only runs created at or after this time (epoch ms). */
+  readonly createdFrom?: number;
+  /**
+   * A page cursor: only runs after this one in the list's order (newest first), i.e. created
+   * earlier, or at the same time with a smaller id.
+   */
+  readonly before?: { readonly createdAt: number; readonly id: string };
   readonly limit?: number;
 }
 

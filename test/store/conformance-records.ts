@@ -272,6 +272,39 @@ export function describeRecordTests(ctx: ConformanceContext): void {
       expect(await store.listRuns({ name, status: [] })).toEqual([]);
       expect((await store.listRuns({ limit: 2 })).length).toBeLessThanOrEqual(2);
     });
+
+    it("filters runs by principal, outcome and creation time, and pages with a cursor", async () => {
+      const store = await ctx.open();
+      const name = `wf-${randomUUID()}`;
+      // Two runs share a creation time: the cursor orders them by id, byte-wise.
+      const runs = [0, 1, 1, 2].map((t, i) =>
+        makeRun({
+          name,
+          id: `run-${name}-${"AbCd"[i]}`,
+          createdAt: 5_000 + t,
+          principal: i < 2 ? "agent:a" : "agent:b",
+          status: "COMPLETED",
+          outcome: i === 3 ? "ABSTAIN" : "ACCEPT",
+        }),
+      );
+      await store.commit(runs.map((run): WriteOp => ({ op: "insertRun", run })));
+      const ids = async (filter: Parameters<typeof store.listRuns>[0]) =>
+        (await store.listRuns({ name, ...filter })).map((r) => r.id);
+      expect(await ids({ principal: "agent:b" })).toEqual([runs[3]!.id, runs[2]!.id]);
+      expect(await ids({ outcome: "ABSTAIN" })).toEqual([runs[3]!.id]);
+      // Same time: "b" sorts after "C" byte-wise, so newest-first lists it first.
+      expect(await ids({ createdFrom: 5_001 })).toEqual([runs[3]!.id, runs[1]!.id, runs[2]!.id]);
+      const pages: string[] = [];
+      let before: { createdAt: number; id: string } | undefined;
+      for (;;) {
+        const page = await store.listRuns({ name, limit: 1, ...(before ? { before } : {}) });
+        if (page.length === 0) break;
+        pages.push(page[0]!.id);
+        before = { createdAt: page[0]!.createdAt, id: page[0]!.id };
+      }
+      expect(pages).toEqual(await ids({}));
+      expect(pages).toEqual([runs[3]!.id, runs[1]!.id, runs[2]!.id, runs[0]!.id]);
+    });
   });
 
   describe("lifecycle", () => {

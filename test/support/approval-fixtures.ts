@@ -24,3 +24,23 @@ export const SRE_PRINCIPALS = `principals:
   user:sam: { roles: [sre] }
   user:bob: { roles: [dev] }
 `;
+
+/**
+ * A workflow that writes a note, then deletes `victim` (the delete needs an SRE under
+ * `SRE_APPROVAL_POLICY`); run by `principal` when given, else by whoever starts it.
+ */
+export function cleanupSpec(
+  opts: { name?: string; principal?: string; victim?: string; note?: string } = {},
+): string {
+  return `name: ${opts.name ?? "cleanup"}
+version: 1
+${opts.principal ? `principal: ${opts.principal}\n` : ""}steps:
+  - id: note
+    capability: io.fs.write_file
+    inputs: { path: ${opts.note ?? "note.txt"}, content: "about to delete" }
+  - id: remove
+    capability: io.fs.delete
+    depends_on: [note]
+    inputs: { path: ${opts.victim ?? "victim.txt"} }
+`;
+}

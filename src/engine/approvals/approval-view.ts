@@ -32,6 +32,36 @@ export interface ApprovalDetail extends ApprovalView {
   readonly deliveries: JsonObject[];
 }
 
+/**
+ * Exactly what an approval would let happen: the gated step's capability, its inputs as
+ * recorded (secrets masked, redacted keys replaced), the context hash the approval is bound to,
+ * and the gatekeeper's decision (risk, rule, reason) without the approval record itself.
+ */
+export interface ApprovalAction extends JsonObject {
+  readonly capability: string | null;
+  readonly inputs: JsonValue;
+  readonly context_hash: string | null;
+  readonly decision: JsonValue;
+}
+
+/** The action an approval of `run` gates (see `ApprovalAction`). */
+export async function approvalAction(
+  store: Store,
+  run: RunRecord,
+  stepId: string,
+): Promise<ApprovalAction> {
+  const step = (await store.getSteps(run.id)).find((s) => s.stepId === stepId);
+  const plan = run.plan as { steps?: { id: string; capability?: string }[] };
+  const ps = plan.steps?.find((s) => s.id === stepId);
+  const { approval: _approval, ...decision } = (step?.decision ?? {}) as JsonObject;
+  return {
+    capability: ps?.capability ?? null,
+    inputs: step?.inputs ?? null,
+    context_hash: step?.contextHash ?? null,
+    decision,
+  };
+}
+
 /** Splits `<runId>/<stepId>/<n>` (an approval id) or a bare run id. */
 export function parseApprovalRef(ref: string): { runId: string; approvalId?: string } {
   const parts = ref.split("/");

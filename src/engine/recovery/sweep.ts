@@ -35,6 +35,15 @@ export interface SweepOptions {
   readonly concurrency: number;
   /** Drives a run this process now holds (the runtime tracks it while it runs). */
   readonly drive: (state: RunState) => Promise<DriveResult>;
+  /**
+   * Reserves a run for this sweep; false when this process already has it (driven, claimed by a
+   * command or another sweep, an open session's). A lease held by this very process looks free
+   * to `claimRun`, so a long-lived process (`airun serve`) sweeping while it drives runs must
+   * not take those over. Absent: every run may be taken (one command per process).
+   */
+  readonly take?: (runId: string) => boolean;
+  /** Gives back what `take` reserved, once the sweep is done with the run. */
+  readonly release?: (runId: string) => void;
 }
 
 /** Recovers every non-terminal run (see module doc). */
@@ -45,11 +54,23 @@ export async function recoverAll(ctx: EngineContext, opts: SweepOptions): Promis
   const lane = async () => {
     for (let i = next++; i < runs.length; i = next++) {
       const run = runs[i]!;
+      if (opts.take && !opts.take(run.id)) {
+        results[i] = Promise.resolve({
+          runId: run.id,
+          action: "skipped_live_owner",
+          status: run.status,
+        });
+        continue;
+      }
+      const done = () => opts.release?.(run.id);
       // The lane moves on once this run is prepared (or failed to be), not when it ends.
       try {
         const p = await prepare(ctx, run);
-        results[i] = "result" in p ? Promise.resolve(p.result) : resume(ctx, p.state, opts);
+        results[i] = (
+          "result" in p ? Promise.resolve(p.result) : resume(ctx, p.state, opts)
+        ).finally(done);
       } catch (err) {
+        done();
         results[i] = Promise.resolve().then(() => lost(run, err));
       }
     }

@@ -177,8 +177,11 @@ export async function cancelRun(
     { op: "updateRun", runId, patch: { cancelRequestedBy: principal, updatedAt: ctx.clock.now() } },
     eventOp(EventType.RUN_CANCEL_REQUESTED, runId, null, { by: principal }, ctx.clock.now()),
   ];
-  // An open session of this runtime is asked like one of another process (heartbeat).
-  const claimed = host.runs.session(runId) ? undefined : await claimRun(ctx, run);
+  // A run this runtime already has (an open session, a run it drives, one a command or a sweep
+  // of it claimed) is asked like one of another process: the worker's cancel poll hands the
+  // request to it. Its own lease would look free to `claimRun`.
+  const mine = host.runs.session(runId) || host.runs.get(runId) || host.runs.isClaimed(runId);
+  const claimed = mine ? undefined : await claimRun(ctx, run);
   if (!claimed) {
     await ctx.store.commit(request);
     const deadline = Date.now() + waitMs;
@@ -297,6 +300,11 @@ async function claim(host: RunCommandsHost, runId: string): Promise<RunState> {
   const run = await requireActive(host.ctx, runId);
   if (host.runs.session(runId)) {
     throw new ConflictError(`run ${runId} is a session open in this process`, { runId });
+  }
+  // This process's own lease looks free to `claimRun`: a run another command or a recovery
+  // sweep of this process has (a server deciding while its expiry timer fires) is busy.
+  if (host.runs.isClaimed(runId) || host.runs.get(runId)) {
+    throw new ConflictError(`run ${runId} is busy in this process; try again`, { runId });
   }
   host.runs.claim(runId);
   try {

@@ -28,10 +28,12 @@ import { validateSpec } from "../../core/spec-compile.js";
 import { RunStatus } from "../../core/status.js";
 import { type CopyReport, copyStore } from "../../store/copy.js";
 import { openStore } from "../../store/open-store.js";
-import type { RunFilter } from "../../store/store.js";
+import type { EventRecord, RunFilter } from "../../store/store.js";
 import {
+  type ApprovalAction,
   type ApprovalDetail,
   type ApprovalView,
+  approvalAction,
   getApproval,
   listApprovals,
   parseApprovalRef,
@@ -39,6 +41,7 @@ import {
 import type { DecisionInput } from "../approvals/decide.js";
 import type { EngineContext, ProgressEvent } from "../context.js";
 import { type DriftReport, driftReport } from "../governance/baselines.js";
+import { TokenRegistry } from "../keys/tokens.js";
 import {
   type CheckpointResult,
   exportEvidencePack,
@@ -85,6 +88,9 @@ import { Worker } from "./worker.js";
 export type { RuntimeOptions, RuntimeParts } from "./compose.js";
 export type { ResumeOptions, StartRunOptions } from "./run-commands.js";
 
+/** A ledger entry as the event stream sends it (the store's event record). */
+export type LedgerEvent = EventRecord;
+
 /** A decision on a pending approval (`Runtime.decideApproval`). */
 export interface DecideApprovalInput {
   readonly decision: "approve" | "reject";
@@ -118,6 +124,7 @@ export class Runtime {
   readonly #worker: Worker;
   readonly #releasers: Releaser[];
   #sessionHost: SessionHost | undefined;
+  #tokens: TokenRegistry | undefined;
   #closed = false;
   /** The ledger's signing key, loaded (or created) on first use. */
   #ledgerKey: Promise<LedgerKey> | undefined;
@@ -219,9 +226,18 @@ export class Runtime {
   async recover(): Promise<RecoveredRun[]> {
     if ((await this.#ctx.store.listActiveRuns()).length === 0) return [];
     await this.#policyOrRecorded(true);
+    const runs = this.#runs;
     return recoverAll(this.#ctx, {
       concurrency: this.#ctx.settings.recoveryConcurrency,
-      drive: (state) => this.#runs.drive(state),
+      drive: (state) => runs.drive(state),
+      // Runs this process already has are in use, not orphaned: several sweeps (the worker's
+      // timer, `airun serve`'s expiry timer) may run at once beside the runs being driven.
+      take: (runId) => {
+        if (runs.get(runId) || runs.isClaimed(runId) || runs.session(runId)) return false;
+        runs.claim(runId);
+        return true;
+      },
+      release: (runId) => runs.unclaim(runId),
     });
   }
 
@@ -245,6 +261,18 @@ export class Runtime {
   /** The events of a run, in order. */
   async events(runId: string): Promise<ProgressEvent[]> {
     return (await this.#ctx.store.listEvents({ runId })).map((e) => ({ ...e, runId }));
+  }
+
+  /**
+   * Ledger entries after `afterSeq` (the ledger sequence), in order, of every run or of one, at
+   * most `limit`: what the HTTP API's event stream sends. Entries of no run (policy loads) have
+   * a null `runId`.
+   */
+  async eventsAfter(
+    afterSeq: number,
+    filter: { readonly runId?: string; readonly limit?: number } = {},
+  ): Promise<LedgerEvent[]> {
+    return this.#ctx.store.listEvents({ ...filter, afterSeq, limit: filter.limit ?? 500 });
   }
 
   /**
@@ -336,6 +364,13 @@ export class Runtime {
    */
   async getApproval(ref: string): Promise<ApprovalDetail> {
     return getApproval(this.#ctx.store, ref);
+  }
+
+  /** What an approval gates, exactly (`approvals/approval-view.ts`, `ApprovalAction`). */
+  async approvalAction(approval: ApprovalView): Promise<ApprovalAction> {
+    const run = await this.#ctx.store.getRun(approval.run_id);
+    if (!run) throw new NotFoundError(`run ${approval.run_id}`, { runId: approval.run_id });
+    return approvalAction(this.#ctx.store, run, approval.step_id);
   }
 
   // ---- ledger ----------------------------------------------------------------------------
@@ -440,6 +475,17 @@ export class Runtime {
         )
       : null;
     return driftReport(this.#ctx.store, plan ?? specNameOrFile);
+  }
+
+  // ---- identity ------------------------------------------------------------------------
+
+  /**
+   * The HTTP API's bearer tokens, kept hashed under the home directory (`keys/tokens.ts`):
+   * `airun token create|list|revoke` and `airun serve` use this.
+   */
+  get tokens(): TokenRegistry {
+    this.#tokens ??= new TokenRegistry(this.config.home);
+    return this.#tokens;
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
