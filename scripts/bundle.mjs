@@ -22,7 +22,8 @@ await build({
   outfile: `${out}.cjs`,
   format: "cjs",
   sourcemap: true,
-  external: ["better-sqlite3"],
+  // The MCP SDK is loaded from node_modules by `airun mcp` only (src/mcp/ is imported lazily).
+  external: ["better-sqlite3", "@modelcontextprotocol/sdk", "@modelcontextprotocol/sdk/*"],
 });
 await build({
   ...common,

@@ -10,7 +10,8 @@ import { z } from "zod";
 import type { SandboxConfig } from "./capability.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
-import { isPlainObject } from "./json.js";
+import { compileGovernance } from "./governance.js";
+import { isPlainObject, type JsonObject } from "./json.js";
 import { DEFAULT_LIMITS, LIMIT_CEILINGS, type Limits } from "./limits.js";
 import { compileLlmConfig, type LlmConfig, llmConfigSchema } from "./llm-config.js";
 import { principalPatternProblem, principalProblem, roleNameProblem } from "./principal.js";
@@ -103,6 +104,24 @@ export interface ApprovalsConfig {
   readonly webhook: WebhookConfig | null;
 }
 
+/** Default idle time of an MCP session whose client went away without committing (5 minutes). */
+export const DEFAULT_MCP_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+/** The `mcp:` section: the session each connection of `airun mcp` opens. */
+export interface McpConfig {
+  /** The agent principal the sessions act as (`agent:<id>`); null: `--as` must name one. */
+  readonly principal: string | null;
+  /** Session name (drift baselines group sessions by name). */
+  readonly sessionName: string;
+  /**
+   * The governance envelope: an absolute path to a YAML file (a `governance:` block, or the
+   * block itself), the block given inline, or null (no envelope: policy only).
+   */
+  readonly governance: string | JsonObject | null;
+  /** How long a session stays open after its client went away without committing. */
+  readonly idleTimeoutMs: number;
+}
+
 /** Engine tuning. */
 export interface EngineConfig {
   readonly concurrency: number;
@@ -139,6 +158,8 @@ export interface AirunConfig {
   readonly engine: EngineConfig;
   /** How much Airun reads before it refuses (`limits.ts`). */
   readonly limits: Limits;
+  /** `airun mcp` (the MCP server surface). */
+  readonly mcp: McpConfig;
 }
 
 /** Default timeout of the external policy decision hook (2 seconds). */
@@ -216,6 +237,10 @@ const checkedBy = (problemOf: (v: unknown) => string | null) =>
     if (problem !== null) c.addIssue({ code: "custom", message: problem });
   });
 const principalName = checkedBy(principalProblem);
+/** An agent principal: an MCP client acts for an agent, which may never approve. */
+const agentPrincipal = principalName.refine((v) => v.startsWith("agent:"), {
+  message: "the MCP principal must be an agent principal (agent:<id>): an agent never approves",
+});
 
 const configSchema = z.strictObject({
   home: z.string().min(1).optional(),
@@ -298,6 +323,14 @@ const configSchema = z.strictObject({
       yaml_aliases: z.number().int().min(0).max(LIMIT_CEILINGS.yamlAliases).optional(),
     })
     .optional(),
+  mcp: z
+    .strictObject({
+      principal: agentPrincipal.optional(),
+      session_name: z.string().min(1).max(200).optional(),
+      governance: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+      idle_timeout: duration.optional(),
+    })
+    .optional(),
   engine: z
     .strictObject({
       concurrency: z.number().int().min(1).max(1024).optional(),
@@ -373,6 +406,12 @@ export function compileConfig(
         problems.push(
           src.problem(["engine", "heartbeat"], "heartbeat must be shorter than lease_ttl"),
         );
+    }
+    const gov = parsed.success ? parsed.data.mcp?.governance : undefined;
+    if (isPlainObject(gov)) {
+      compileGovernance(gov as JsonObject, (p, message) =>
+        problems.push(src.problem(["mcp", "governance", ...p], message)),
+      );
     }
     const hook = parsed.success ? parsed.data.policy_hook : undefined;
     if (hook && !hookHostAllowed(hook.url, parsed.data?.sandbox?.http?.allow_hosts ?? [])) {
@@ -490,6 +529,20 @@ export function compileConfig(
         c.engine?.cancel_poll === undefined
           ? DEFAULT_CANCEL_POLL_MS
           : parseDuration(c.engine.cancel_poll)!,
+    },
+    mcp: {
+      principal: c.mcp?.principal ?? null,
+      sessionName: c.mcp?.session_name ?? "mcp",
+      governance:
+        c.mcp?.governance === undefined
+          ? null
+          : typeof c.mcp.governance === "string"
+            ? fromFile(c.mcp.governance)
+            : (c.mcp.governance as JsonObject),
+      idleTimeoutMs:
+        c.mcp?.idle_timeout === undefined
+          ? DEFAULT_MCP_IDLE_TIMEOUT_MS
+          : parseDuration(c.mcp.idle_timeout)!,
     },
     limits: {
       inputDepth: c.limits?.input_depth ?? DEFAULT_LIMITS.inputDepth,

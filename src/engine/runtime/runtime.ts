@@ -78,6 +78,7 @@ import {
 } from "./run-commands.js";
 import { Worker } from "./worker.js";
 
+export type { CapabilityDescription } from "../../capabilities/registry.js";
 export type { RuntimeOptions, RuntimeParts } from "./compose.js";
 export type { ResumeOptions, StartRunOptions } from "./run-commands.js";
 

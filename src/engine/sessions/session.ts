@@ -54,6 +54,7 @@ import type { RunView } from "../state/run-view.js";
 
 import { callError, pendingOf, sessionEndError } from "./session-end.js";
 import { type CallOptions, callStep, evidenceStep, SESSION_EVIDENCE_STEP } from "./session-plan.js";
+import { type SessionStatus, sessionStatus } from "./session-status.js";
 
 /** What a session needs from the runtime that opened it. */
 export interface SessionHost {
@@ -187,6 +188,19 @@ export class Session {
       : await this.#host.ctx.store.getSteps(this.id);
     const s = pendingOf(steps);
     return s ? this.#handle(s) : null;
+  }
+
+  /**
+   * What the session has done and spent so far: its calls, spend against each budget of its
+   * envelope, the evidence collected and whether the requirements are met now
+   * (`session-status.ts`). Waits for the operation in progress, if any.
+   */
+  statusReport(): Promise<SessionStatus> {
+    return this.#serial(async () => {
+      const view = await this.#host.view(this.id);
+      const run = this.#state?.run ?? (await this.#host.ctx.store.getRun(this.id));
+      return sessionStatus(view, this.#state, run?.meta ?? {}, this.#host.ctx.clock.now());
+    });
   }
 
   /** The session's run as `airun workflow show` prints it: calls, outputs, decisions. */

@@ -1,0 +1,57 @@
+/**
+ * @module `airun mcp`: Airun as an MCP server on stdio (`src/mcp/`). The MCP module and the SDK
+ * are imported only when this command runs, so every other command starts as fast as before.
+ */
+import type { Command } from "commander";
+import { parseDuration } from "../core/duration.js";
+import { AirunError } from "../core/errors.js";
+import {
+  asPrincipal,
+  type CliContext,
+  type CommonOptions,
+  common,
+  withRuntime,
+} from "./cli-kit.js";
+
+/** Registers `airun mcp`. */
+export function registerMcpCommand(program: Command, cli: CliContext, version: string): void {
+  common(program.command("mcp"))
+    .description(
+      "serve MCP on stdio: capabilities as tools, one connection = one governed session (commit or roll back)",
+    )
+    .option(
+      "--as <principal>",
+      "the agent principal the session acts as (agent:<id>); default mcp.principal",
+    )
+    .option(
+      "--governance <file>",
+      "governance envelope (YAML: a governance: block); default mcp.governance",
+    )
+    .option(
+      "--idle-timeout <duration>",
+      "how long an uncommitted session stays open after the client went away, then rolls back (default mcp.idle_timeout, 5m)",
+    )
+    .action(async (opts: CommonOptions & { governance?: string; idleTimeout?: string }) => {
+      const principal = asPrincipal(opts);
+      let idleTimeoutMs: number | undefined;
+      if (opts.idleTimeout !== undefined) {
+        idleTimeoutMs = parseDuration(opts.idleTimeout);
+        if (idleTimeoutMs === undefined) {
+          throw new AirunError(
+            "USAGE",
+            `--idle-timeout ${opts.idleTimeout}: expected a duration like "30s", "5m" or milliseconds`,
+          );
+        }
+      }
+      // stdout carries the protocol: nothing else may be printed there.
+      await withRuntime(cli, { ...opts, json: true }, async (rt) => {
+        const { serveStdio } = await import("../mcp/stdio.js");
+        await serveStdio(rt, {
+          ...(principal !== undefined ? { principal } : {}),
+          ...(opts.governance !== undefined ? { governanceFile: opts.governance } : {}),
+          ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+          version,
+        });
+      });
+    });
+}

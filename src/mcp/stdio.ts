@@ -1,0 +1,84 @@
+/**
+ * @module `airun mcp` over stdio: one process, one connection, one session. Loaded by the CLI
+ * only when this command runs (`cli/mcp-command.ts` imports it dynamically), so the MCP SDK
+ * costs nothing to every other command's start.
+ *
+ * When the client closes stdin without committing, the session stays open for the idle time
+ * and is then rolled back, and the process exits. SIGTERM or SIGINT (a client that kills its
+ * server) stop the wait: the session is left open (detached, resumable by id) and can be rolled
+ * back with `airun workflow cancel <session>`.
+ */
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { AirunError } from "../core/errors.js";
+import type { Runtime } from "../engine/runtime/runtime.js";
+import type { GovernanceInput } from "../engine/sessions/session-plan.js";
+import { readGovernanceFile } from "./governance-file.js";
+import { McpConnection, type McpSessionOptions } from "./server.js";
+import { loadTaskKey } from "./task-store.js";
+
+/** What the command line says (flags win over the `mcp:` config section). */
+export interface McpCommandOptions {
+  readonly principal?: string;
+  readonly governanceFile?: string;
+  readonly idleTimeoutMs?: number;
+  readonly version: string;
+}
+
+/** The options of a connection's session, from the config and the flags. */
+export async function sessionOptions(
+  rt: Runtime,
+  flags: McpCommandOptions,
+): Promise<McpSessionOptions> {
+  const cfg = rt.config.mcp;
+  const principal = flags.principal ?? cfg.principal;
+  if (principal === null || principal === undefined) {
+    throw new AirunError(
+      "USAGE",
+      "airun mcp needs an agent principal: --as agent:<id>, or mcp.principal in the config",
+    );
+  }
+  if (!principal.startsWith("agent:")) {
+    throw new AirunError(
+      "USAGE",
+      `airun mcp acts for an agent: ${principal} is not an agent principal (agent:<id>); an agent never approves`,
+    );
+  }
+  let governance: GovernanceInput | null = null;
+  const source = flags.governanceFile ?? cfg.governance;
+  if (typeof source === "string") governance = await readGovernanceFile(source, rt.config.limits);
+  else if (source !== null) governance = source as GovernanceInput;
+  return {
+    principal,
+    governance,
+    sessionName: cfg.sessionName,
+    idleTimeoutMs: flags.idleTimeoutMs ?? cfg.idleTimeoutMs,
+    taskKey: await loadTaskKey(rt.config.home),
+    version: flags.version,
+  };
+}
+
+/** Serves one MCP connection on stdin/stdout until the client goes away. */
+export async function serveStdio(rt: Runtime, flags: McpCommandOptions): Promise<void> {
+  const conn = new McpConnection(rt, await sessionOptions(rt, flags));
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  const gone = new Promise<void>((resolve) => {
+    process.stdin.once("end", resolve);
+    process.stdin.once("close", resolve);
+    stop.signal.addEventListener("abort", () => resolve());
+  });
+  await conn.server.connect(new StdioServerTransport());
+  await gone;
+  const outcome = await conn.disconnected(stop.signal);
+  const id = await conn.sessionId();
+  if (outcome === "left_open" && id) {
+    process.stderr.write(
+      `airun mcp: session ${id} left open (roll it back with: airun workflow cancel ${id})\n`,
+    );
+  }
+  await conn.server.close().catch(() => undefined);
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
+}
