@@ -15,7 +15,28 @@ import {
 
 /** Registers `airun mcp`. */
 export function registerMcpCommand(program: Command, cli: CliContext, version: string): void {
-  common(program.command("mcp"))
+  const mcp = common(program.command("mcp"));
+  common(mcp.command("pin"))
+    .description(
+      "pin the tools of the MCP upstreams (mcp.upstreams) as they are now, in airun.mcp.lock.json next to the config; a changed tool is refused until re-pinned",
+    )
+    .argument("[upstreams...]", "only these upstreams (default: all)")
+    .action(async (only: string[], opts: CommonOptions) => {
+      await withRuntime(cli, opts, async (rt) => {
+        if (rt.config.mcp.upstreams.length === 0) {
+          throw new AirunError("USAGE", "the config names no MCP upstreams (mcp.upstreams)");
+        }
+        const changes = await rt.pinUpstreamTools("all", only);
+        if (opts.json) process.stdout.write(`${JSON.stringify({ tools: changes }, null, 2)}\n`);
+        else
+          for (const c of changes) {
+            process.stdout.write(
+              `${c.status.padEnd(9)} ${c.capability}  sha256:${c.sha256.slice(0, 16)}\n`,
+            );
+          }
+      });
+    });
+  mcp
     .description(
       "serve MCP on stdio: capabilities as tools, one connection = one governed session (commit or roll back)",
     )

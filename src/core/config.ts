@@ -120,7 +120,54 @@ export interface McpConfig {
   readonly governance: string | JsonObject | null;
   /** How long a session stays open after its client went away without committing. */
   readonly idleTimeoutMs: number;
+  /** MCP servers Airun stands in front of (the gateway), by name. */
+  readonly upstreams: readonly McpUpstreamConfig[];
 }
+
+/**
+ * How an upstream tool's effect is undone with the upstream's own tools: `capture` reads the
+ * target (named by the call's `path` argument) before the call, `restore` writes it back on
+ * undo, passing the captured text as its `content` argument; `result` is the field of the
+ * capture's structured result that holds the text.
+ */
+export interface McpUndoConfig {
+  readonly capture: string;
+  readonly restore: string;
+  readonly path: string;
+  readonly content: string;
+  readonly result: string;
+}
+
+/** How Airun governs one upstream tool (defaults for a tool the config does not map). */
+export interface McpUpstreamToolConfig {
+  readonly risk: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+  readonly effect: "read" | "write" | "delete" | "network" | "exec";
+  readonly idempotent: boolean;
+  /** Replaces the upstream's description in what the model is shown; null keeps it. */
+  readonly description: string | null;
+  readonly undo: "none" | "irreversible" | McpUndoConfig;
+}
+
+/** An upstream MCP server: a command Airun starts (stdio) or a Streamable HTTP URL. */
+export interface McpUpstreamConfig {
+  /** Its name: its tools become the capabilities `mcp.<name>.<tool>`. */
+  readonly name: string;
+  readonly command: string | null;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly url: string | null;
+  /** Mapped tools, by the upstream's tool name. */
+  readonly tools: Readonly<Record<string, McpUpstreamToolConfig>>;
+}
+
+/** What an upstream tool the config does not map is taken to be: the worst case. */
+export const UNMAPPED_UPSTREAM_TOOL: McpUpstreamToolConfig = Object.freeze({
+  risk: "HIGH",
+  effect: "write",
+  idempotent: false,
+  description: null,
+  undo: "irreversible",
+});
 
 /** Engine tuning. */
 export interface EngineConfig {
@@ -238,6 +285,38 @@ const checkedBy = (problemOf: (v: unknown) => string | null) =>
   });
 const principalName = checkedBy(principalProblem);
 /** An agent principal: an MCP client acts for an agent, which may never approve. */
+const upstreamTool = z.strictObject({
+  risk: z.enum(["LOW", "MEDIUM", "HIGH", "CRITICAL"]).optional(),
+  effect: z.enum(["read", "write", "delete", "network", "exec"]).optional(),
+  idempotent: z.boolean().optional(),
+  description: z.string().min(1).optional(),
+  undo: z
+    .union([
+      z.enum(["none", "irreversible"]),
+      z.strictObject({
+        capture: z.string().min(1),
+        restore: z.string().min(1),
+        path: z.string().min(1).optional(),
+        content: z.string().min(1).optional(),
+        result: z.string().min(1).optional(),
+      }),
+    ])
+    .optional(),
+});
+const upstream = z
+  .strictObject({
+    command: z.string().min(1).optional(),
+    args: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    url: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, "expected an http(s) URL")
+      .optional(),
+    tools: z.record(z.string().min(1), upstreamTool).optional(),
+  })
+  .refine((u) => (u.command === undefined) !== (u.url === undefined), {
+    message: "an upstream has exactly one of command (stdio) or url (Streamable HTTP)",
+  });
 const agentPrincipal = principalName.refine((v) => v.startsWith("agent:"), {
   message: "the MCP principal must be an agent principal (agent:<id>): an agent never approves",
 });
@@ -329,6 +408,14 @@ const configSchema = z.strictObject({
       session_name: z.string().min(1).max(200).optional(),
       governance: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
       idle_timeout: duration.optional(),
+      upstreams: z
+        .record(
+          z
+            .string()
+            .regex(/^[a-z][a-z0-9_]*$/, "an upstream name is lower-case letters, digits and _"),
+          upstream,
+        )
+        .optional(),
     })
     .optional(),
   engine: z
@@ -543,6 +630,38 @@ export function compileConfig(
         c.mcp?.idle_timeout === undefined
           ? DEFAULT_MCP_IDLE_TIMEOUT_MS
           : parseDuration(c.mcp.idle_timeout)!,
+      upstreams: Object.entries(c.mcp?.upstreams ?? {}).map(([name, u]) => ({
+        name,
+        command: u.command ?? null,
+        args: [...(u.args ?? [])],
+        env: { ...(u.env ?? {}) },
+        url: u.url ?? null,
+        tools: Object.fromEntries(
+          Object.entries(u.tools ?? {}).map(([tool, t]) => [
+            tool,
+            {
+              risk: t.risk ?? "MEDIUM",
+              effect: t.effect ?? "write",
+              idempotent: t.idempotent ?? false,
+              description: t.description ?? null,
+              undo:
+                t.undo === undefined
+                  ? t.effect === "read"
+                    ? "none"
+                    : "irreversible"
+                  : typeof t.undo === "string"
+                    ? t.undo
+                    : {
+                        capture: t.undo.capture,
+                        restore: t.undo.restore,
+                        path: t.undo.path ?? "path",
+                        content: t.undo.content ?? "content",
+                        result: t.undo.result ?? "content",
+                      },
+            } satisfies McpUpstreamToolConfig,
+          ]),
+        ),
+      })),
     },
     limits: {
       inputDepth: c.limits?.input_depth ?? DEFAULT_LIMITS.inputDepth,

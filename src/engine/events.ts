@@ -42,6 +42,10 @@ export const EventType = {
   POLICY_LOADED: "policy.loaded",
   /** The policy file changed but is broken; the previous policy stays in force. */
   POLICY_RELOAD_REFUSED: "policy.reload_refused",
+  /** An MCP upstream tool pinned (first use) or re-pinned by a person (no run: `runId` is null). */
+  MCP_TOOL_PINNED: "mcp.tool_pinned",
+  /** An MCP upstream tool's definition differs from its pin: refused until re-pinned. */
+  MCP_TOOL_CHANGED: "mcp.tool_changed",
   /** One webhook delivery attempt (engine/webhooks.ts), recorded after it ended. */
   WEBHOOK_DELIVERY: "webhook.delivery",
   /** Governance (governance/run-governance.ts): a call's worst-case spend reserved before it is made. */

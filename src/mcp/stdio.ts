@@ -57,8 +57,24 @@ export async function sessionOptions(
   };
 }
 
+/**
+ * Pins the upstream tools used for the first time; a tool whose definition changed since it was
+ * pinned stays listed as pinned and is refused when called (said on stderr, recorded in the
+ * ledger).
+ */
+export async function pinOnFirstUse(rt: Runtime): Promise<void> {
+  for (const c of await rt.pinUpstreamTools("new")) {
+    if (c.status === "changed") {
+      process.stderr.write(
+        `airun mcp: upstream ${c.upstream} tool ${c.tool} changed since it was pinned: refused until a person re-pins it (airun mcp pin ${c.upstream})\n`,
+      );
+    }
+  }
+}
+
 /** Serves one MCP connection on stdin/stdout until the client goes away. */
 export async function serveStdio(rt: Runtime, flags: McpCommandOptions): Promise<void> {
+  await pinOnFirstUse(rt);
   const conn = new McpConnection(rt, await sessionOptions(rt, flags));
   const stop = new AbortController();
   const onSignal = () => stop.abort();
