@@ -13,6 +13,16 @@ import {
   withRuntime,
 } from "./cli-kit.js";
 
+/** `--http HOST:PORT` (port 0: any free port). */
+function hostPort(value: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new AirunError("USAGE", `--http ${value}: expected HOST:PORT, like 127.0.0.1:8765`);
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
 /** Registers `airun mcp`. */
 export function registerMcpCommand(program: Command, cli: CliContext, version: string): void {
   const mcp = common(program.command("mcp"));
@@ -48,31 +58,39 @@ export function registerMcpCommand(program: Command, cli: CliContext, version: s
       "--governance <file>",
       "governance envelope (YAML: a governance: block); default mcp.governance",
     )
+    .option("--http <host:port>", "serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio")
     .option(
       "--idle-timeout <duration>",
       "how long an uncommitted session stays open after the client went away, then rolls back (default mcp.idle_timeout, 5m)",
     )
-    .action(async (opts: CommonOptions & { governance?: string; idleTimeout?: string }) => {
-      const principal = asPrincipal(opts);
-      let idleTimeoutMs: number | undefined;
-      if (opts.idleTimeout !== undefined) {
-        idleTimeoutMs = parseDuration(opts.idleTimeout);
-        if (idleTimeoutMs === undefined) {
-          throw new AirunError(
-            "USAGE",
-            `--idle-timeout ${opts.idleTimeout}: expected a duration like "30s", "5m" or milliseconds`,
-          );
+    .action(
+      async (
+        opts: CommonOptions & { governance?: string; idleTimeout?: string; http?: string },
+      ) => {
+        const principal = asPrincipal(opts);
+        let idleTimeoutMs: number | undefined;
+        if (opts.idleTimeout !== undefined) {
+          idleTimeoutMs = parseDuration(opts.idleTimeout);
+          if (idleTimeoutMs === undefined) {
+            throw new AirunError(
+              "USAGE",
+              `--idle-timeout ${opts.idleTimeout}: expected a duration like "30s", "5m" or milliseconds`,
+            );
+          }
         }
-      }
-      // stdout carries the protocol: nothing else may be printed there.
-      await withRuntime(cli, { ...opts, json: true }, async (rt) => {
-        const { serveStdio } = await import("../mcp/stdio.js");
-        await serveStdio(rt, {
-          ...(principal !== undefined ? { principal } : {}),
-          ...(opts.governance !== undefined ? { governanceFile: opts.governance } : {}),
-          ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
-          version,
+        const listen = opts.http === undefined ? null : hostPort(opts.http);
+        // stdout carries the protocol: nothing else may be printed there.
+        await withRuntime(cli, { ...opts, json: true }, async (rt) => {
+          const { serveHttp, serveStdio } = await import("../mcp/stdio.js");
+          const flags = {
+            ...(principal !== undefined ? { principal } : {}),
+            ...(opts.governance !== undefined ? { governanceFile: opts.governance } : {}),
+            ...(idleTimeoutMs !== undefined ? { idleTimeoutMs } : {}),
+            version,
+          };
+          if (listen) await serveHttp(rt, flags, listen);
+          else await serveStdio(rt, flags);
         });
-      });
-    });
+      },
+    );
 }

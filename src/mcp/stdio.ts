@@ -8,11 +8,13 @@
  * server) stop the wait: the session is left open (detached, resumable by id) and can be rolled
  * back with `airun workflow cancel <session>`.
  */
+import { createServer } from "node:http";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { AirunError } from "../core/errors.js";
 import type { Runtime } from "../engine/runtime/runtime.js";
 import type { GovernanceInput } from "../engine/sessions/session-plan.js";
 import { readGovernanceFile } from "./governance-file.js";
+import { createMcpHttpHandler } from "./http.js";
 import { McpConnection, type McpSessionOptions } from "./server.js";
 import { loadTaskKey } from "./task-store.js";
 
@@ -97,4 +99,47 @@ export async function serveStdio(rt: Runtime, flags: McpCommandOptions): Promise
   await conn.server.close().catch(() => undefined);
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
+}
+
+/** Serves MCP over Streamable HTTP at `http://HOST:PORT/mcp` until SIGTERM or SIGINT. */
+export async function serveHttp(
+  rt: Runtime,
+  flags: McpCommandOptions,
+  listen: { readonly host: string; readonly port: number },
+): Promise<void> {
+  await pinOnFirstUse(rt);
+  const options = await sessionOptions(rt, flags);
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : listen.port;
+  const loopback = ["127.0.0.1", "localhost", "::1"].includes(listen.host);
+  const handler = createMcpHttpHandler(rt, options, {
+    ...(loopback
+      ? { allowedHosts: [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`] }
+      : {}),
+  });
+  server.on("request", (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== "/mcp") {
+      res
+        .writeHead(404, { "content-type": "text/plain" })
+        .end("not found: the MCP endpoint is /mcp\n");
+      return;
+    }
+    handler.handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(`internal error: ${(err as Error).message}\n`);
+    });
+  });
+  process.stderr.write(`airun mcp: listening on http://${listen.host}:${port}/mcp\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  await handler.close();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

@@ -6,10 +6,12 @@
  * task or as a pending result, completed by `airun workflow resume` from another process (also
  * after `airun mcp` restarted), failed by a reject with the call never made.
  */
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type CallToolResult,
   CallToolResultSchema,
@@ -393,5 +395,67 @@ describe("approvals over MCP", () => {
       await client.close();
     }
     expect(readFileSync(join(p.ws, "victim.txt"), "utf8")).toBe("keep me");
+  });
+});
+
+describe("airun mcp --http (Streamable HTTP, the SDK's Client)", () => {
+  it("one MCP session is one Airun session: three writes rolled back byte for byte, a denied call as a tool error, another session commits", async () => {
+    const p = mcpProject();
+    const before = snapshot(p.ws);
+    const child = spawn(
+      process.execPath,
+      [AIRUN_BIN, "mcp", "--http", "127.0.0.1:0", "--governance", "governance.yaml"],
+      { cwd: p.dir, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let err = "";
+        child.stderr.on("data", (d: Buffer) => {
+          err += d.toString();
+          const m = /listening on (http:\S+)/.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        child.on("close", () => reject(new Error(`airun mcp --http exited: ${err}`)));
+      });
+      const session = async () => {
+        const client = new Client({ name: "http-e2e", version: "1" });
+        await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+        return client;
+      };
+      const a = await session();
+      const { tools } = await a.listTools();
+      expect(tools.find((t) => t.name === "io_fs_write_file")?.annotations).toMatchObject({
+        readOnlyHint: false,
+      });
+      for (const [path, content] of [
+        ["a.txt", "1"],
+        ["b.bin", "2"],
+        ["c.txt", "3"],
+      ]) {
+        const w = await call(a, "io_fs_write_file", { path, content });
+        expect(w.isError, text(w)).toBeFalsy();
+      }
+      const denied = await call(a, "io_fs_write_file", { path: "secret.txt", content: "x" });
+      expect(denied.isError).toBe(true);
+      expect(text(denied)).toContain("no-secrets");
+      // A second MCP session is another Airun session.
+      const b = await session();
+      await call(b, "io_fs_write_file", { path: "kept.txt", content: "k" });
+      const committed = await call(b, "airun_session_commit", { evidence: { reviewed: true } });
+      expect(committed.structuredContent).toMatchObject({ status: "COMPLETED", outcome: "ACCEPT" });
+      expect((await sessionId(a)) === (await sessionId(b))).toBe(false);
+      const rb = await call(a, "airun_session_rollback", {});
+      expect(rb.structuredContent).toMatchObject({ status: "ROLLED_BACK" });
+      await a.close();
+      await b.close();
+      const after = snapshot(p.ws);
+      expect(after["kept.txt"]).toBe(Buffer.from("k").toString("base64"));
+      delete after["kept.txt"];
+      expect(after).toEqual(before);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
   });
 });
