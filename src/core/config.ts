@@ -494,7 +494,9 @@ export function compileConfig(
           src.problem(["engine", "heartbeat"], "heartbeat must be shorter than lease_ttl"),
         );
     }
-    const gov = parsed.success ? parsed.data.mcp?.governance : undefined;
+    // Checked whatever else is wrong, so every problem is reported at once.
+    const mcpRaw = (raw as Record<string, unknown>).mcp;
+    const gov = isPlainObject(mcpRaw) ? mcpRaw.governance : undefined;
     if (isPlainObject(gov)) {
       compileGovernance(gov as JsonObject, (p, message) =>
         problems.push(src.problem(["mcp", "governance", ...p], message)),

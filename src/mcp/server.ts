@@ -14,7 +14,9 @@
  * a budget breach (everything undone), as the session engine decides.
  *
  * When the client goes away without committing, the session stays open for the idle time
- * (`mcp.idle_timeout`) and is then rolled back (`disconnected()`); 0 rolls back at once.
+ * (`mcp.idle_timeout`) and is then rolled back (`disconnected()`); 0 rolls back at once. A
+ * process stopped before that (a stdio client kills its server) records the deadline on the
+ * session and lets it go: `airun recover` rolls it back once the time is over.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
@@ -249,6 +251,7 @@ export class McpConnection {
       return "none";
     }
     const idle = this.#opts.idleTimeoutMs;
+    const since = Date.now();
     if (idle > 0) {
       const waited = await new Promise<boolean>((resolve) => {
         const t = setTimeout(() => resolve(true), idle);
@@ -257,7 +260,12 @@ export class McpConnection {
           resolve(false);
         });
       });
-      if (!waited) return "left_open";
+      if (!waited) {
+        // This process is stopping first: the deadline is recorded, `airun recover` keeps it.
+        const remaining = Math.max(0, idle - (Date.now() - since));
+        await session.detach({ idleRollbackMs: remaining }).catch(() => undefined);
+        return "left_open";
+      }
     }
     try {
       await session.rollback({ reason: "the MCP client disconnected without committing" });

@@ -5,8 +5,9 @@
  *
  * When the client closes stdin without committing, the session stays open for the idle time
  * and is then rolled back, and the process exits. SIGTERM or SIGINT (a client that kills its
- * server) stop the wait: the session is left open (detached, resumable by id) and can be rolled
- * back with `airun workflow cancel <session>`.
+ * server, as the SDK's stdio client does two seconds after closing stdin) stop the wait: the
+ * session is let go with its deadline recorded, and `airun recover` rolls it back once the idle
+ * time is over (`airun workflow cancel <session>` at once).
  */
 import { createServer } from "node:http";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
@@ -93,7 +94,7 @@ export async function serveStdio(rt: Runtime, flags: McpCommandOptions): Promise
   const id = await conn.sessionId();
   if (outcome === "left_open" && id) {
     process.stderr.write(
-      `airun mcp: session ${id} left open (roll it back with: airun workflow cancel ${id})\n`,
+      `airun mcp: session ${id} left open; airun recover rolls it back once its idle time is over (now: airun workflow cancel ${id})\n`,
     );
   }
   await conn.server.close().catch(() => undefined);

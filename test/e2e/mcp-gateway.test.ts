@@ -168,5 +168,5 @@ describe("airun mcp as a gateway", () => {
       await third.close();
     }
     expect((await p.run(["ledger", "verify"])).code).toBe(0);
-  });
+  }, 120_000); // three servers started and stopped, each with its upstream
 });

@@ -20,7 +20,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { AIRUN_BIN } from "../support/cli.js";
-import { type Project, project, type RunJson, snapshot, tempRoot } from "./project.js";
+import { type Project, project, type RunJson, snapshot, tempRoot, waitFor } from "./project.js";
 
 const root = tempRoot("mcp");
 afterAll(() => root.cleanup());
@@ -251,6 +251,37 @@ describe("airun mcp (stdio, the SDK's Client)", () => {
     await client.close();
     expect(readFileSync(join(p.ws, "a.txt"), "utf8")).toBe("alpha\n");
     expect((await sessionView(p, id)).status).toBe("ROLLED_BACK");
+  });
+
+  it("a server killed while its session idles records the deadline; airun recover rolls the session back once it is over", async () => {
+    const p = mcpProject();
+    const { client } = await connect(p, ["--idle-timeout", "8s"]);
+    await call(client, "io_fs_write_file", { path: "a.txt", content: "gone" });
+    const id = await sessionId(client);
+    // The SDK's stdio client closes stdin, then SIGTERMs its server two seconds later.
+    await client.close();
+    const open = await sessionView(p, id);
+    expect(open.status).toBe("RUNNING");
+    expect(readFileSync(join(p.ws, "a.txt"), "utf8")).toBe("gone");
+    const events = await p.json<{ events: { type: string; data: unknown }[] }>([
+      "workflow",
+      "show",
+      id,
+      "--events",
+    ]);
+    expect(JSON.stringify(events.body)).toContain("session.idle");
+    const ended = await waitFor(
+      "airun recover to roll the idle session back",
+      async () => {
+        await p.run(["recover"]);
+        const v = await sessionView(p, id);
+        return v.status === "RUNNING" ? undefined : v;
+      },
+      30_000,
+      500,
+    );
+    expect(ended).toMatchObject({ status: "ROLLED_BACK", outcome: "ABSTAIN" });
+    expect(readFileSync(join(p.ws, "a.txt"), "utf8")).toBe("alpha\n");
   });
 
   it("refuses a principal that is not an agent", async () => {
