@@ -51,7 +51,15 @@ export class Gateway {
     for (const u of this.#configs) {
       if (only.length > 0 && !only.includes(u.name)) continue;
       const pins = { ...(lock.upstreams[u.name] ?? {}) };
-      for (const tool of await this.pool.listTools(u.name)) {
+      let listed: Awaited<ReturnType<UpstreamPool["listTools"]>>;
+      try {
+        listed = await this.pool.listTools(u.name);
+      } catch (err) {
+        // First use only: an upstream that is down now keeps its pins; its calls will say why.
+        if (mode === "new") continue;
+        throw err;
+      }
+      for (const tool of listed) {
         const definition = definitionOf(tool as Record<string, unknown>);
         const sha256 = definitionHash(definition);
         const old = pins[tool.name];
