@@ -233,6 +233,16 @@ describe("airun mcp (stdio, the SDK's Client)", () => {
       await client.close();
     }
     expect(readFileSync(join(p.ws, "kept.txt"), "utf8")).toBe("kept");
+    // The MCP session is a run like any other: its evidence pack verifies, replay agrees.
+    const id = (await p.json<{ runs: { id: string }[] }>(["workflow", "list"])).body.runs[0]!.id;
+    const view = await sessionView(p, id);
+    expect(view.steps[0]).toMatchObject({ id: "mcp_1", status: "SUCCEEDED" });
+    expect(view.steps[0]?.context_hash).toMatch(/^[0-9a-f]{64}$/);
+    const pack = join(p.dir, "session.pack.json");
+    expect((await p.run(["ledger", "export", id, "--out", pack])).code).toBe(0);
+    expect((await p.run(["ledger", "verify-pack", pack])).code).toBe(0);
+    const replay = await p.run(["replay", id]);
+    expect(replay.code, replay.stdout + replay.stderr).toBe(0);
 
     const { client: c2 } = await connect(p);
     try {
