@@ -18,6 +18,8 @@ import { BUNDLE_PARAMS } from "../dist/core/bundle-launch.js";
 
 const harness = process.argv.includes("--crash-harness");
 const out = harness ? "dist-test/airun-crash" : "dist/airun";
+/** Native or lazily loaded packages the bundles leave to node_modules. */
+const EXTERNAL = ["better-sqlite3", "@modelcontextprotocol/sdk", "@modelcontextprotocol/sdk/*"];
 const common = { bundle: true, platform: "node", target: "node20", logLevel: "warning" };
 
 /** Leaves the server out of the CLI bundle: a require of `./airun-serve.cjs` at run time. */
@@ -37,7 +39,8 @@ await build({
   outfile: `${out}.cjs`,
   format: "cjs",
   sourcemap: true,
-  external: ["better-sqlite3"],
+  // The MCP SDK is loaded from node_modules by `airun mcp` only (src/mcp/ is imported lazily).
+  external: EXTERNAL,
   plugins: [serverApart],
   // `import()` becomes `require()`: code compiled through `vm` has no `import()` on Node 20.
   // (Plugins still load through the launcher's `import()`, `core/bundle-launch.ts`.)
@@ -49,7 +52,7 @@ await build({
   outfile: `${harness ? "dist-test" : "dist"}/airun-serve.cjs`,
   format: "cjs",
   sourcemap: true,
-  external: ["better-sqlite3"],
+  external: EXTERNAL,
 });
 await build({
   ...common,

@@ -185,16 +185,22 @@ export interface CapabilityDescription {
   readonly sensitive: readonly string[];
   /** JSON Schema (draft 2020-12) of the input; `null` when the schema cannot be expressed. */
   readonly inputSchema: JsonValue | null;
+  /** JSON Schema of the output when the capability declares one (else, or unexpressible, null). */
+  readonly outputSchema: JsonValue | null;
+}
+
+/** A zod schema as JSON Schema (draft 2020-12), or null when it cannot be expressed. */
+function jsonSchemaOf(schema: z.ZodType | undefined, io: "input" | "output"): JsonValue | null {
+  if (schema === undefined) return null;
+  try {
+    return z.toJSONSchema(schema, { io, unrepresentable: "any" }) as JsonValue;
+  } catch {
+    return null;
+  }
 }
 
 /** Summarizes a capability for listings (`airun capabilities`, the HTTP API, MCP tool lists). */
 export function describeCapability(cap: AnyCapability): CapabilityDescription {
-  let inputSchema: JsonValue | null = null;
-  try {
-    inputSchema = z.toJSONSchema(cap.input, { io: "input", unrepresentable: "any" }) as JsonValue;
-  } catch {
-    inputSchema = null;
-  }
   return {
     name: cap.name,
     description: cap.description,
@@ -204,6 +210,7 @@ export function describeCapability(cap: AnyCapability): CapabilityDescription {
     undo: cap.undo,
     nondeterministic: cap.nondeterministic ?? false,
     sensitive: [...(cap.sensitive ?? [])],
-    inputSchema,
+    inputSchema: jsonSchemaOf(cap.input, "input"),
+    outputSchema: jsonSchemaOf(cap.output, "output"),
   };
 }

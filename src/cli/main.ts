@@ -23,6 +23,7 @@ import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { cliHint } from "./hints.js";
 import { initProject } from "./init.js";
 import { registerLedgerCommands } from "./ledger-commands.js";
+import { registerMcpCommand } from "./mcp-command.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
 import { registerPolicyCommands } from "./policy-commands.js";
 import { registerReplayCommand } from "./replay-command.js";
@@ -250,6 +251,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
   registerStoreCommands(program, cli);
   registerServeCommands(program, cli);
   registerDashboardCommand(program, cli);
+  registerMcpCommand(program, cli, "0.1.0");
 
   common(program.command("capabilities"))
     .description("list capabilities with risk, effect class and undo")

@@ -11,7 +11,8 @@ import type { SandboxConfig } from "./capability.js";
 import { type CapabilityDeclaration, compileDeclarationMap } from "./capability-decl.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
-import { isPlainObject } from "./json.js";
+import { compileGovernance } from "./governance.js";
+import { isPlainObject, type JsonObject } from "./json.js";
 import { DEFAULT_LIMITS, LIMIT_CEILINGS, type Limits } from "./limits.js";
 import { compileLlmConfig, type LlmConfig, llmConfigSchema } from "./llm-config.js";
 import { principalPatternProblem, principalProblem, roleNameProblem } from "./principal.js";
@@ -104,6 +105,71 @@ export interface ApprovalsConfig {
   readonly webhook: WebhookConfig | null;
 }
 
+/** Default idle time of an MCP session whose client went away without committing (5 minutes). */
+export const DEFAULT_MCP_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+/** The `mcp:` section: the session each connection of `airun mcp` opens. */
+export interface McpConfig {
+  /** The agent principal the sessions act as (`agent:<id>`); null: `--as` must name one. */
+  readonly principal: string | null;
+  /** Session name (drift baselines group sessions by name). */
+  readonly sessionName: string;
+  /**
+   * The governance envelope: an absolute path to a YAML file (a `governance:` block, or the
+   * block itself), the block given inline, or null (no envelope: policy only).
+   */
+  readonly governance: string | JsonObject | null;
+  /** How long a session stays open after its client went away without committing. */
+  readonly idleTimeoutMs: number;
+  /** MCP servers Airun stands in front of (the gateway), by name. */
+  readonly upstreams: readonly McpUpstreamConfig[];
+}
+
+/**
+ * How an upstream tool's effect is undone with the upstream's own tools: `capture` reads the
+ * target (named by the call's `path` argument) before the call, `restore` writes it back on
+ * undo, passing the captured text as its `content` argument; `result` is the field of the
+ * capture's structured result that holds the text.
+ */
+export interface McpUndoConfig {
+  readonly capture: string;
+  readonly restore: string;
+  readonly path: string;
+  readonly content: string;
+  readonly result: string;
+}
+
+/** How Airun governs one upstream tool (defaults for a tool the config does not map). */
+export interface McpUpstreamToolConfig {
+  readonly risk: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+  readonly effect: "read" | "write" | "delete" | "network" | "exec";
+  readonly idempotent: boolean;
+  /** Replaces the upstream's description in what the model is shown; null keeps it. */
+  readonly description: string | null;
+  readonly undo: "none" | "irreversible" | McpUndoConfig;
+}
+
+/** An upstream MCP server: a command Airun starts (stdio) or a Streamable HTTP URL. */
+export interface McpUpstreamConfig {
+  /** Its name: its tools become the capabilities `mcp.<name>.<tool>`. */
+  readonly name: string;
+  readonly command: string | null;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly url: string | null;
+  /** Mapped tools, by the upstream's tool name. */
+  readonly tools: Readonly<Record<string, McpUpstreamToolConfig>>;
+}
+
+/** What an upstream tool the config does not map is taken to be: the worst case. */
+export const UNMAPPED_UPSTREAM_TOOL: McpUpstreamToolConfig = Object.freeze({
+  risk: "HIGH",
+  effect: "write",
+  idempotent: false,
+  description: null,
+  undo: "irreversible",
+});
+
 /** Engine tuning. */
 export interface EngineConfig {
   readonly concurrency: number;
@@ -145,6 +211,8 @@ export interface AirunConfig {
   readonly engine: EngineConfig;
   /** How much Airun reads before it refuses (`limits.ts`). */
   readonly limits: Limits;
+  /** `airun mcp` (the MCP server surface). */
+  readonly mcp: McpConfig;
 }
 
 /** Default timeout of the external policy decision hook (2 seconds). */
@@ -222,6 +290,42 @@ const checkedBy = (problemOf: (v: unknown) => string | null) =>
     if (problem !== null) c.addIssue({ code: "custom", message: problem });
   });
 const principalName = checkedBy(principalProblem);
+/** An agent principal: an MCP client acts for an agent, which may never approve. */
+const upstreamTool = z.strictObject({
+  risk: z.enum(["LOW", "MEDIUM", "HIGH", "CRITICAL"]).optional(),
+  effect: z.enum(["read", "write", "delete", "network", "exec"]).optional(),
+  idempotent: z.boolean().optional(),
+  description: z.string().min(1).optional(),
+  undo: z
+    .union([
+      z.enum(["none", "irreversible"]),
+      z.strictObject({
+        capture: z.string().min(1),
+        restore: z.string().min(1),
+        path: z.string().min(1).optional(),
+        content: z.string().min(1).optional(),
+        result: z.string().min(1).optional(),
+      }),
+    ])
+    .optional(),
+});
+const upstream = z
+  .strictObject({
+    command: z.string().min(1).optional(),
+    args: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    url: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, "expected an http(s) URL")
+      .optional(),
+    tools: z.record(z.string().min(1), upstreamTool).optional(),
+  })
+  .refine((u) => (u.command === undefined) !== (u.url === undefined), {
+    message: "an upstream has exactly one of command (stdio) or url (Streamable HTTP)",
+  });
+const agentPrincipal = principalName.refine((v) => v.startsWith("agent:"), {
+  message: "the MCP principal must be an agent principal (agent:<id>): an agent never approves",
+});
 
 const configSchema = z.strictObject({
   home: z.string().min(1).optional(),
@@ -311,6 +415,22 @@ const configSchema = z.strictObject({
       policy_bytes: limitSize.optional(),
       yaml_depth: z.number().int().min(2).max(LIMIT_CEILINGS.yamlDepth).optional(),
       yaml_aliases: z.number().int().min(0).max(LIMIT_CEILINGS.yamlAliases).optional(),
+    })
+    .optional(),
+  mcp: z
+    .strictObject({
+      principal: agentPrincipal.optional(),
+      session_name: z.string().min(1).max(200).optional(),
+      governance: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+      idle_timeout: duration.optional(),
+      upstreams: z
+        .record(
+          z
+            .string()
+            .regex(/^[a-z][a-z0-9_]*$/, "an upstream name is lower-case letters, digits and _"),
+          upstream,
+        )
+        .optional(),
     })
     .optional(),
   engine: z
@@ -406,6 +526,14 @@ export function compileConfig(
         problems.push(
           src.problem(["engine", "heartbeat"], "heartbeat must be shorter than lease_ttl"),
         );
+    }
+    // Checked whatever else is wrong, so every problem is reported at once.
+    const mcpRaw = (raw as Record<string, unknown>).mcp;
+    const gov = isPlainObject(mcpRaw) ? mcpRaw.governance : undefined;
+    if (isPlainObject(gov)) {
+      compileGovernance(gov as JsonObject, (p, message) =>
+        problems.push(src.problem(["mcp", "governance", ...p], message)),
+      );
     }
     const hook = parsed.success ? parsed.data.policy_hook : undefined;
     if (hook && !hookHostAllowed(hook.url, parsed.data?.sandbox?.http?.allow_hosts ?? [])) {
@@ -532,6 +660,52 @@ export function compileConfig(
         c.engine?.cancel_poll === undefined
           ? DEFAULT_CANCEL_POLL_MS
           : parseDuration(c.engine.cancel_poll)!,
+    },
+    mcp: {
+      principal: c.mcp?.principal ?? null,
+      sessionName: c.mcp?.session_name ?? "mcp",
+      governance:
+        c.mcp?.governance === undefined
+          ? null
+          : typeof c.mcp.governance === "string"
+            ? fromFile(c.mcp.governance)
+            : (c.mcp.governance as JsonObject),
+      idleTimeoutMs:
+        c.mcp?.idle_timeout === undefined
+          ? DEFAULT_MCP_IDLE_TIMEOUT_MS
+          : parseDuration(c.mcp.idle_timeout)!,
+      upstreams: Object.entries(c.mcp?.upstreams ?? {}).map(([name, u]) => ({
+        name,
+        command: u.command ?? null,
+        args: [...(u.args ?? [])],
+        env: { ...(u.env ?? {}) },
+        url: u.url ?? null,
+        tools: Object.fromEntries(
+          Object.entries(u.tools ?? {}).map(([tool, t]) => [
+            tool,
+            {
+              risk: t.risk ?? "MEDIUM",
+              effect: t.effect ?? "write",
+              idempotent: t.idempotent ?? false,
+              description: t.description ?? null,
+              undo:
+                t.undo === undefined
+                  ? t.effect === "read"
+                    ? "none"
+                    : "irreversible"
+                  : typeof t.undo === "string"
+                    ? t.undo
+                    : {
+                        capture: t.undo.capture,
+                        restore: t.undo.restore,
+                        path: t.undo.path ?? "path",
+                        content: t.undo.content ?? "content",
+                        result: t.undo.result ?? "content",
+                      },
+            } satisfies McpUpstreamToolConfig,
+          ]),
+        ),
+      })),
     },
     limits: {
       inputDepth: c.limits?.input_depth ?? DEFAULT_LIMITS.inputDepth,

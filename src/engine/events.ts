@@ -42,6 +42,15 @@ export const EventType = {
   POLICY_LOADED: "policy.loaded",
   /** The policy file changed but is broken; the previous policy stays in force. */
   POLICY_RELOAD_REFUSED: "policy.reload_refused",
+  /**
+   * An open session was let go by a client that went away without committing: it rolls back
+   * once `rollback_at` has passed (whoever recovers it then), unless it is resumed before.
+   */
+  SESSION_IDLE: "session.idle",
+  /** An MCP upstream tool pinned (first use) or re-pinned by a person (no run: `runId` is null). */
+  MCP_TOOL_PINNED: "mcp.tool_pinned",
+  /** An MCP upstream tool's definition differs from its pin: refused until re-pinned. */
+  MCP_TOOL_CHANGED: "mcp.tool_changed",
   /** One webhook delivery attempt (engine/webhooks.ts), recorded after it ended. */
   WEBHOOK_DELIVERY: "webhook.delivery",
   /** Governance (governance/run-governance.ts): a call's worst-case spend reserved before it is made. */
@@ -70,3 +79,9 @@ export function eventOp(
 ): WriteOp {
   return { op: "appendEvent", event: { runId, stepId, type, at, data } };
 }
+
+/**
+ * Key of `run.meta` holding an idle session's deadline (`{ since, rollback_at }`, epoch ms; null
+ * once the session is held or detached plainly again): recovery rolls the session back after it.
+ */
+export const SESSION_IDLE_META = "session_idle";

@@ -58,8 +58,88 @@ describe("compileConfig", () => {
         cancelPollMs: DEFAULT_CANCEL_POLL_MS,
       },
       limits: DEFAULT_LIMITS,
+      mcp: {
+        principal: null,
+        sessionName: "mcp",
+        governance: null,
+        idleTimeoutMs: 300_000,
+        upstreams: [],
+      },
     });
     expect(Object.isFrozen(c.sandbox.fsRoots)).toBe(true);
+  });
+
+  it("compiles the mcp section: an agent principal, a governance file, upstreams with their tools' defaults", () => {
+    const c = compileConfig(
+      {
+        file: "/p/airun.yaml",
+        text: `mcp:
+  principal: agent:claude
+  governance: gov.yaml
+  idle_timeout: 30s
+  upstreams:
+    fs:
+      command: npx
+      args: [-y, "@modelcontextprotocol/server-filesystem", ws]
+      tools:
+        read_text_file: { risk: LOW, effect: read, idempotent: true }
+        write_file: { undo: { capture: read_text_file, restore: write_file } }
+`,
+      },
+      { cwd: "/p", env: {} },
+    );
+    expect(c.mcp).toMatchObject({
+      principal: "agent:claude",
+      governance: path.resolve("/p/gov.yaml"),
+      idleTimeoutMs: 30_000,
+    });
+    expect(c.mcp.upstreams[0]).toMatchObject({
+      name: "fs",
+      command: "npx",
+      url: null,
+      tools: {
+        read_text_file: { risk: "LOW", effect: "read", idempotent: true, undo: "none" },
+        write_file: {
+          risk: "MEDIUM",
+          effect: "write",
+          undo: {
+            capture: "read_text_file",
+            restore: "write_file",
+            path: "path",
+            content: "content",
+            result: "content",
+          },
+        },
+      },
+    });
+  });
+
+  it("refuses a non-agent MCP principal, an upstream with both command and url, and a bad inline envelope, naming each line", () => {
+    let err: unknown;
+    try {
+      compileConfig(
+        {
+          file: "/p/airun.yaml",
+          text: `mcp:
+  principal: user:alice
+  governance: { budgets: { max_tool_calls: -1 } }
+  upstreams:
+    both: { command: x, url: "http://127.0.0.1:1/mcp" }
+`,
+        },
+        { cwd: "/p", env: {} },
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ValidationError);
+    const problems = (err as ValidationError).problems;
+    expect(problems.map((p) => [p.line, p.field])).toEqual([
+      [2, "mcp.principal"],
+      [3, "mcp.governance.budgets.max_tool_calls"],
+      [5, "mcp.upstreams.both"],
+    ]);
+    expect(problems[0]?.message).toContain("agent principal");
   });
 
   it("resolves relative paths against the config file's folder", () => {

@@ -6,10 +6,12 @@
  * then driven like any other run of the process, and the sweep resolves once all have stopped.
  */
 import { ConflictError } from "../../core/errors.js";
-import { RunStatus, StepStatus } from "../../core/status.js";
+import { isPlainObject, type JsonObject } from "../../core/json.js";
+import { Outcome, Reason, RunStatus, StepStatus } from "../../core/status.js";
 import type { RunRecord } from "../../store/store.js";
 import { settleApprovals } from "../approvals/decide.js";
 import type { EngineContext } from "../context.js";
+import { SESSION_IDLE_META } from "../events.js";
 import type { DriveResult } from "../run/driver.js";
 import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
 import { RunState } from "../state/run-state.js";
@@ -104,7 +106,8 @@ async function prepare(ctx: EngineContext, run: RunRecord): Promise<Prepared> {
     return skip("skipped_waiting", claimed.status);
   }
   // Sessions: an open session whose owner is gone stays open, resumable by id, unless it was
-  // rolling back; only a call it left in flight is settled here.
+  // rolling back, or its client went away and its idle time is over (rolled back now); only a
+  // call it left in flight is settled here.
   if (
     state.run.kind === "session" &&
     state.run.status === RunStatus.RUNNING &&
@@ -112,8 +115,21 @@ async function prepare(ctx: EngineContext, run: RunRecord): Promise<Prepared> {
       (s) => s.status === StepStatus.RUNNING || s.status === StepStatus.PENDING,
     )
   ) {
-    await ctx.store.releaseLease(run.id, ctx.owner);
-    return skip("skipped_open_session", state.run.status);
+    const idle = state.run.meta[SESSION_IDLE_META];
+    const due =
+      isPlainObject(idle) && typeof idle.rollback_at === "number" ? idle.rollback_at : null;
+    if (due === null || due > ctx.clock.now()) {
+      await ctx.store.releaseLease(run.id, ctx.owner);
+      return skip("skipped_open_session", state.run.status);
+    }
+    // Its client went away without committing and its idle time is over: roll it back.
+    const detail: JsonObject = { requested: "session.idle_timeout", ...(idle as JsonObject) };
+    await state.commitFailure(
+      state.compensatingOps(Reason.CANCELLED, detail, Outcome.ABSTAIN),
+      { reason: Reason.CANCELLED, detail },
+      true,
+    );
+    return { state };
   }
   await prepareResume(state);
   return { state };

@@ -223,6 +223,10 @@ class Walker {
       if (ps.when !== null && !evaluateCondition(ps.when, this.#scope)) {
         return state(NOTHING, StepStatus.SKIPPED, "none");
       }
+      if (ps.kind === "action" && ps.capability === null) {
+        // A session's commit evidence (`session.evidence`): data given at commit, no call.
+        return state(NOTHING, rec?.status ?? StepStatus.SUCCEEDED, "recorded");
+      }
       return ps.kind === "approval" ? this.#approval(ps, rec) : await this.#action(ps, rec);
     } catch (err) {
       return failed(NOTHING, toAirunError(err), "none");

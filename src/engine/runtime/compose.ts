@@ -12,6 +12,7 @@
  */
 import { resolve } from "node:path";
 import { registerDeclared } from "../../capabilities/declared.js";
+import { Gateway } from "../../capabilities/gateway/gateway.js";
 import { loadPlugins } from "../../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
 import { type Clock, systemClock } from "../../core/clock.js";
@@ -104,6 +105,8 @@ export interface RuntimeInit {
   readonly recordedGatekeeper: (policy: RecordedPolicy) => Gatekeeper;
   readonly onWarning: (message: string) => void;
   readonly registry: CapabilityRegistry;
+  /** The MCP gateway when the config names upstreams (`mcp.upstreams`), else null. */
+  readonly gateway: Gateway | null;
   readonly ledgerKey: LedgerKey | undefined;
   readonly worker: WorkerOptions;
   /** Parts built here, released on close (last first). */
@@ -125,6 +128,14 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     if (!options.registry) {
       await loadPlugins(registry, config.plugins, config.baseDir);
       registerDeclared(registry, config.capabilities, env);
+    }
+    let gateway: Gateway | null = null;
+    if (config.mcp.upstreams.length > 0) {
+      const gw = new Gateway(config.mcp.upstreams, config.baseDir);
+      gateway = gw;
+      releasers.push(() => gw.close());
+      // What the lock file pins is registered; no upstream starts until a call needs it.
+      if (!options.registry) for (const cap of await gw.capabilities()) registry.register(cap);
     }
     const policy = new PolicyInForce(
       options.gatekeeper
@@ -158,6 +169,7 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
       recordedGatekeeper: (recorded) => recordedGatekeeper(config, recorded),
       onWarning,
       registry,
+      gateway,
       ledgerKey: options.ledgerKey,
       worker: options.worker ?? {},
       releasers,

@@ -17,6 +17,7 @@
  */
 import { stat } from "node:fs/promises";
 import { userInfo } from "node:os";
+import type { Gateway, PinChange } from "../../capabilities/gateway/gateway.js";
 import type { CapabilityDescription, CapabilityRegistry } from "../../capabilities/registry.js";
 import { describeCapability } from "../../capabilities/registry.js";
 import type { AirunConfig } from "../../core/config.js";
@@ -40,6 +41,7 @@ import {
 } from "../approvals/approval-view.js";
 import type { DecisionInput } from "../approvals/decide.js";
 import type { EngineContext, ProgressEvent } from "../context.js";
+import { EventType, eventOp } from "../events.js";
 import { type DriftReport, driftReport } from "../governance/baselines.js";
 import { TokenRegistry } from "../keys/tokens.js";
 import {
@@ -85,6 +87,8 @@ import {
 } from "./run-commands.js";
 import { Worker } from "./worker.js";
 
+export type { PinChange } from "../../capabilities/gateway/gateway.js";
+export type { CapabilityDescription } from "../../capabilities/registry.js";
 export type { RuntimeOptions, RuntimeParts } from "./compose.js";
 export type { ResumeOptions, StartRunOptions } from "./run-commands.js";
 
@@ -115,6 +119,7 @@ export class Runtime {
   readonly config: AirunConfig;
   readonly #ctx: EngineContext;
   readonly #registry: CapabilityRegistry;
+  readonly #gateway: Gateway | null;
   readonly #runs = new ActiveRuns();
   readonly #plans: PlanCache;
   readonly #policies: PolicyRecords;
@@ -134,6 +139,7 @@ export class Runtime {
     this.config = init.config;
     this.#ctx = init.ctx;
     this.#registry = init.registry;
+    this.#gateway = init.gateway;
     this.#releasers = init.releasers;
     this.#plans = new PlanCache(init.registry, init.config.limits);
     this.#policies = new PolicyRecords(init.ctx);
@@ -460,6 +466,29 @@ export class Runtime {
   }
 
   /**
+   * Pins the tools of the MCP upstreams (`mcp.upstreams`) in the lock file next to the config
+   * (`capabilities/gateway/pins.ts`): `new` pins the tools used for the first time and registers
+   * their capabilities in this runtime; `all` is a person re-pinning every tool as the
+   * upstreams list it now (a changed tool is refused until then). Every newly pinned or
+   * re-pinned tool is recorded in the ledger (`mcp.tool_pinned`), and so is every changed tool
+   * `new` left refused (`mcp.tool_changed`).
+   */
+  async pinUpstreamTools(mode: "new" | "all", only: readonly string[] = []): Promise<PinChange[]> {
+    if (!this.#gateway) return [];
+    const changes = await this.#gateway.pin(mode, only);
+    if (mode === "new") {
+      const fresh = new Set(changes.filter((c) => c.status === "pinned").map((c) => c.capability));
+      if (fresh.size > 0) {
+        for (const cap of await this.#gateway.capabilities()) {
+          if (fresh.has(cap.name) && !this.#registry.has(cap.name)) this.#registry.register(cap);
+        }
+      }
+    }
+    await recordPinChanges(this.#ctx, changes);
+    return changes;
+  }
+
+  /**
    * Drift baselines (SPEC §7) of a workflow: given a spec file, of its name and version with its
    * drift thresholds; given a workflow name, of every version of it.
    */
@@ -551,6 +580,30 @@ export class Runtime {
     const { store, clock } = this.#ctx;
     return { store, clock, home: this.config.home, key: await this.#key() };
   }
+}
+
+/** Records what pinning did to the upstream tools: one ledger entry per tool pinned or refused. */
+async function recordPinChanges(ctx: EngineContext, changes: readonly PinChange[]): Promise<void> {
+  const at = ctx.clock.now();
+  const ops = changes
+    .filter((c) => c.status !== "unchanged")
+    .map((c) =>
+      eventOp(
+        c.status === "changed" ? EventType.MCP_TOOL_CHANGED : EventType.MCP_TOOL_PINNED,
+        null,
+        null,
+        {
+          upstream: c.upstream,
+          tool: c.tool,
+          capability: c.capability,
+          sha256: c.sha256,
+          previous: c.previous,
+          ...(c.status === "changed" ? { refused: true } : { repinned: c.status === "repinned" }),
+        },
+        at,
+      ),
+    );
+  if (ops.length > 0) await ctx.store.commit(ops);
 }
 
 /**

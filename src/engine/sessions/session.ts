@@ -43,7 +43,7 @@ import { isTerminal, Outcome, Reason, RunStatus, StepStatus } from "../../core/s
 import type { RunRecord, StepRecord, WriteOp } from "../../store/store.js";
 import { settleApprovals } from "../approvals/decide.js";
 import type { EngineContext } from "../context.js";
-import { EventType } from "../events.js";
+import { EventType, SESSION_IDLE_META } from "../events.js";
 import { commitGate } from "../governance/commit-gate.js";
 import { claimRun } from "../recovery/claim.js";
 import { prepareResume } from "../recovery/prepare-resume.js";
@@ -54,6 +54,7 @@ import type { RunView } from "../state/run-view.js";
 
 import { callError, pendingOf, sessionEndError } from "./session-end.js";
 import { type CallOptions, callStep, evidenceStep, SESSION_EVIDENCE_STEP } from "./session-plan.js";
+import { type SessionStatus, sessionStatus } from "./session-status.js";
 
 /** What a session needs from the runtime that opened it. */
 export interface SessionHost {
@@ -189,6 +190,19 @@ export class Session {
     return s ? this.#handle(s) : null;
   }
 
+  /**
+   * What the session has done and spent so far: its calls, spend against each budget of its
+   * envelope, the evidence collected and whether the requirements are met now
+   * (`session-status.ts`). Waits for the operation in progress, if any.
+   */
+  statusReport(): Promise<SessionStatus> {
+    return this.#serial(async () => {
+      const view = await this.#host.view(this.id);
+      const run = this.#state?.run ?? (await this.#host.ctx.store.getRun(this.id));
+      return sessionStatus(view, this.#state, run?.meta ?? {}, this.#host.ctx.clock.now());
+    });
+  }
+
   /** The session's run as `airun workflow show` prints it: calls, outputs, decisions. */
   view(): Promise<RunView> {
     return this.#host.view(this.id);
@@ -197,15 +211,39 @@ export class Session {
   /**
    * Lets go of the session without ending it (its lease is released; it stays open and can be
    * resumed by id, here or in another process). `Runtime.close()` detaches every open session.
+   * With `idleRollbackMs` (a client that went away without committing), recovery rolls it back
+   * once that time has passed, unless it was resumed and let go plainly before.
    */
-  detach(): Promise<void> {
+  detach(opts: { readonly idleRollbackMs?: number } = {}): Promise<void> {
     return this.#serial(async () => {
       this.#detached = true;
       const state = this.#state;
       if (!state) return;
+      await this.#markIdle(state, opts.idleRollbackMs);
       this.#drop();
       await this.#host.ctx.store.releaseLease(this.id, this.#host.ctx.owner);
     });
+  }
+
+  /**
+   * Records (or clears) the idle deadline of a session being let go: with `idleRollbackMs`, its
+   * client went away and recovery (`airun recover`) rolls it back once the time has passed.
+   */
+  async #markIdle(state: RunState, idleRollbackMs: number | undefined): Promise<void> {
+    const had = state.run.meta[SESSION_IDLE_META] != null;
+    if (idleRollbackMs === undefined && !had) return;
+    const now = state.now();
+    const idle =
+      idleRollbackMs === undefined ? null : { since: now, rollback_at: now + idleRollbackMs };
+    await state
+      .commit(
+        state.runUpdate(
+          { meta: { ...state.run.meta, [SESSION_IDLE_META]: idle } },
+          EventType.SESSION_IDLE,
+          idle ?? { cleared: true },
+        ),
+      )
+      .catch(() => undefined); // a lost lease: whoever holds the session now decides
   }
 
   /** @internal Takes the lease now (opening or resuming); the runtime calls it once. */
