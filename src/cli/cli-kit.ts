@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
+import type { AirunConfig } from "../core/config.js";
 import { AirunError, type Problem, ValidationError } from "../core/errors.js";
 import {
   jsonValueProblems,
@@ -42,18 +43,27 @@ export interface CliContext {
   readonly parts: RuntimeParts;
 }
 
+/** How a command uses its runtime. */
+export interface CommandMode {
+  /** Print live progress lines (not with `--json`). */
+  readonly live?: boolean;
+  /** The command only reads: a home that does not exist yet is not created (see `Runtime.open`). */
+  readonly readOnly?: boolean;
+}
+
 /** Opens a Runtime for one command (with live progress when asked), closing it afterwards. */
 export async function withRuntime<T>(
   cli: CliContext,
   opts: CommonOptions,
   fn: (rt: Runtime) => Promise<T>,
-  live = false,
+  mode: CommandMode = {},
 ): Promise<T> {
   const options: RuntimeOptions = {
     ...cli.parts,
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.config ? { configFile: opts.config } : {}),
-    ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
+    ...(mode.live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
+    ...(mode.readOnly ? { readOnly: true } : {}),
     onWarning: (message) => process.stderr.write(`airun: warning: ${message}\n`),
     // One command per process: the policy is read only if the command decides something.
     loadPolicy: "when-needed",
@@ -66,12 +76,47 @@ export async function withRuntime<T>(
   }
 }
 
+/** `withRuntime` for a command that only reads: a home not created yet stays uncreated. */
+export function readingRuntime<T>(
+  cli: CliContext,
+  opts: CommonOptions,
+  fn: (rt: Runtime) => Promise<T>,
+): Promise<T> {
+  return withRuntime(cli, opts, fn, { readOnly: true });
+}
+
 /**
  * The `--as` principal checked against the one grammar (`core/principal.ts`): a usage error
  * naming `--as` otherwise, before anything is opened. `fallback` when the flag is absent.
  */
 export function asPrincipal(opts: CommonOptions, fallback?: string): string | undefined {
   return opts.as === undefined ? fallback : requirePrincipal(opts.as, "--as");
+}
+
+/**
+ * Who acts when a command decides or steers: `--as`, else `AIRUN_PRINCIPAL`, else the config's
+ * `principal:`; undefined when none is given. When it is not `--as`, a line on stderr says who
+ * and from where (`doing` names the act: "deciding").
+ */
+export function actingPrincipal(
+  opts: CommonOptions,
+  config: AirunConfig,
+  doing: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  if (opts.as !== undefined) return requirePrincipal(opts.as, "--as");
+  let acting: { principal: string; from: string } | undefined;
+  if (env.AIRUN_PRINCIPAL) {
+    acting = {
+      principal: requirePrincipal(env.AIRUN_PRINCIPAL, "AIRUN_PRINCIPAL"),
+      from: "AIRUN_PRINCIPAL",
+    };
+  } else if (config.principal !== null) {
+    acting = { principal: config.principal, from: `principal in ${config.file}` };
+  }
+  if (acting)
+    process.stderr.write(`airun: ${doing} as ${acting.principal} (from ${acting.from})\n`);
+  return acting?.principal;
 }
 
 /** Commander collector for repeatable options. */

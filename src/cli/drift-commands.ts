@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import type { DriftReport, VersionBaselines } from "../engine/governance/baselines.js";
-import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 
 /** Registers the `drift` command group on `program`. */
@@ -15,7 +15,7 @@ export function registerDriftCommands(program: Command, cli: CliContext): void {
     .description("print the baselines (median, samples per metric) of a workflow")
     .argument("<spec>", "a workflow spec file (its name and version), or a workflow name")
     .action(async (spec: string, opts: CommonOptions) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.driftBaselines(spec);
         process.stdout.write(
           opts.json ? `${JSON.stringify(report, null, 2)}\n` : driftText(report),

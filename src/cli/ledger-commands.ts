@@ -7,7 +7,14 @@ import type { Command } from "commander";
 import { readPublicKey } from "../core/checkpoint.js";
 import { AirunError } from "../core/errors.js";
 import { verifyPack } from "../core/evidence-pack.js";
-import { type CliContext, type CommonOptions, collect, common, withRuntime } from "./cli-kit.js";
+import {
+  type CliContext,
+  type CommonOptions,
+  collect,
+  common,
+  readingRuntime,
+  withRuntime,
+} from "./cli-kit.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { printTimeline } from "./timeline.js";
 
@@ -32,7 +39,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
       const extra = await Promise.all(
         (opts.checkpoint ?? []).map(async (f) => ({ source: f, text: await readUserFile(f) })),
       );
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.verifyLedger(extra);
         if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
         else {
@@ -111,7 +118,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
     .description("tell a run's story from its ledger entries (same as workflow show --timeline)")
     .argument("<run-id>")
     .action(async (runId: string, opts: CommonOptions) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const view = await rt.getRun(runId);
         printTimeline(view, await rt.events(runId), opts.json === true);
         process.exitCode = exitCodeFor(view);

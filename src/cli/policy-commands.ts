@@ -27,7 +27,10 @@ export function registerPolicyCommands(program: Command): void {
   common(policy.command("check"))
     .description("explain the decision for one call: which policy, which rules, why")
     .requiredOption("--as <principal>", "who acts (kind:id)")
-    .requiredOption("--capability <name>", "the capability called, e.g. io.fs.write_file")
+    .requiredOption(
+      "--capability <name>",
+      "the capability called, e.g. io.fs.write_file (one no loaded plugin provides is answered with a warning)",
+    )
     .option(
       "--input <key=value>",
       "an input value the conditions see (repeatable); JSON values (numbers, true, quoted strings) are parsed",
@@ -71,6 +74,7 @@ export function registerPolicyCommands(program: Command): void {
                 }
               : opts.compensation === true,
         });
+        warnUnknown([check]);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(checkJson(check, tools.hookUrl), null, 2)}\n`);
         } else {
@@ -90,6 +94,7 @@ export function registerPolicyCommands(program: Command): void {
     .action(async (file: string, opts: CommonOptions & { policy?: string }) => {
       const tools = await openTools(opts);
       const results = await tools.runCases(file);
+      warnUnknown(results.map((r) => r.check));
       const failed = results.filter((r) => !r.pass).length;
       if (opts.json) {
         const body = {
@@ -125,6 +130,13 @@ export function registerPolicyCommands(program: Command): void {
       }
       process.exitCode = failed > 0 ? 1 : ExitCode.OK;
     });
+}
+
+/** One warning on stderr per capability asked about that nothing loaded provides. */
+function warnUnknown(checks: readonly PolicyCheck[]): void {
+  for (const line of new Set(checks.flatMap((c) => c.unknown))) {
+    process.stderr.write(`airun: warning: ${line}\n`);
+  }
 }
 
 function toolOptions(opts: CommonOptions & { policy?: string }) {
@@ -196,6 +208,7 @@ function checkJson(c: PolicyCheck, hookUrl: string | null): JsonObject {
         }
       : null,
     ...(hookUrl ? { hook: hookUrl } : {}),
+    ...(c.unknown.length > 0 ? { warnings: [...c.unknown] } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Command } from "commander";
 import type { ReplayReport, ReplayStepReport } from "../engine/replay/replay-types.js";
-import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 
 /** Registers `airun replay` on `program`. */
@@ -19,7 +19,7 @@ export function registerReplayCommand(program: Command, cli: CliContext): void {
     .option("--spec <file>", "replay against an edited spec: what would this change have done?")
     .option("--policy <file>", "decide every step again with this policy file")
     .action(async (runId: string, opts: CommonOptions & { spec?: string; policy?: string }) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.replay(runId, {
           ...(opts.spec ? { specFile: opts.spec } : {}),
           ...(opts.policy ? { policyFile: opts.policy } : {}),
