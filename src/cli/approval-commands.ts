@@ -7,6 +7,7 @@
 import type { Command } from "commander";
 import type { ApprovalDetail, ApprovalView } from "../engine/approvals/approval-view.js";
 import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
+import { printJson } from "./json-output.js";
 
 const out = (s: string) => process.stdout.write(s);
 const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString());
@@ -21,7 +22,7 @@ export function registerApprovalCommands(program: Command, cli: CliContext): voi
     .action(async (opts: CommonOptions & { run?: string }) => {
       await readingRuntime(cli, opts, async (rt) => {
         const list = await rt.listApprovals(opts.run ? { runId: opts.run } : {});
-        if (opts.json) out(`${JSON.stringify({ approvals: list }, null, 2)}\n`);
+        if (opts.json) printJson({ approvals: list });
         else printList(list, opts.run !== undefined);
       });
     });
@@ -32,7 +33,7 @@ export function registerApprovalCommands(program: Command, cli: CliContext): voi
     .action(async (ref: string, opts: CommonOptions) => {
       await readingRuntime(cli, opts, async (rt) => {
         const approval = await rt.getApproval(ref);
-        if (opts.json) out(`${JSON.stringify({ approval }, null, 2)}\n`);
+        if (opts.json) printJson({ approval });
         else printDetail(approval);
       });
     });

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import type { DriftReport, VersionBaselines } from "../engine/governance/baselines.js";
 import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
+import { printJson } from "./json-output.js";
 
 /** Registers the `drift` command group on `program`. */
 export function registerDriftCommands(program: Command, cli: CliContext): void {
@@ -17,9 +18,8 @@ export function registerDriftCommands(program: Command, cli: CliContext): void {
     .action(async (spec: string, opts: CommonOptions) => {
       await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.driftBaselines(spec);
-        process.stdout.write(
-          opts.json ? `${JSON.stringify(report, null, 2)}\n` : driftText(report),
-        );
+        if (opts.json) printJson(report);
+        else process.stdout.write(driftText(report));
         process.exitCode = ExitCode.OK;
       });
     });

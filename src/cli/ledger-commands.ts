@@ -16,6 +16,7 @@ import {
   withRuntime,
 } from "./cli-kit.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
+import { printJson } from "./json-output.js";
 import { printTimeline } from "./timeline.js";
 
 const out = (s: string) => process.stdout.write(s);
@@ -41,7 +42,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
       );
       await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.verifyLedger(extra);
-        if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
+        if (opts.json) printJson(report);
         else {
           out(
             `${report.ok ? "✓ ledger verifies" : "✗ ledger does NOT verify"}: ${report.entries} entries, root ${report.root}\n`,
@@ -66,7 +67,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
       await withRuntime(cli, opts, async (rt) => {
         const cp = await rt.checkpointLedger();
         if (opts.out) await writeAtomically(opts.out, cp.text);
-        if (opts.json) out(`${JSON.stringify(cp, null, 2)}\n`);
+        if (opts.json) printJson(cp);
         else out(cp.text);
       });
     });
@@ -82,8 +83,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
         const pack = await rt.exportEvidencePack(runId);
         await writeAtomically(opts.out, pack);
         const key = await rt.ledgerPublicKey();
-        if (opts.json)
-          out(`${JSON.stringify({ run: runId, file: opts.out, key: key.fingerprint })}\n`);
+        if (opts.json) printJson({ run: runId, file: opts.out, key: key.fingerprint });
         else out(`wrote ${opts.out} (signed by ${key.fingerprint})\n`);
       });
     });
@@ -102,7 +102,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
           ? undefined
           : readPublicKey(await readUserFile(opts.key), opts.key).pem;
       const report = verifyPack(text, key);
-      if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
+      if (opts.json) printJson(report);
       else {
         out(
           report.ok

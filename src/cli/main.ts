@@ -23,6 +23,7 @@ import { registerDriftCommands } from "./drift-commands.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { cliHint } from "./hints.js";
 import { initNextCommand, initProject } from "./init.js";
+import { errorJson, printJson, usageErrorJson, wantsJson } from "./json-output.js";
 import { registerLedgerCommands } from "./ledger-commands.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
 import { registerPolicyCommands } from "./policy-commands.js";
@@ -87,7 +88,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
               for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
             }
           }
-          if (opts.json) process.stdout.write(`${JSON.stringify({ results }, null, 2)}\n`);
+          if (opts.json) printJson({ results });
           process.exitCode = bad > 0 ? ExitCode.USAGE : ExitCode.OK;
         },
         { readOnly: true },
@@ -238,7 +239,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         opts,
         async (rt) => {
           const recovered = await rt.recover();
-          if (opts.json) process.stdout.write(`${JSON.stringify({ runs: recovered }, null, 2)}\n`);
+          if (opts.json) printJson({ runs: recovered });
           else if (recovered.length === 0) process.stdout.write("nothing to recover\n");
           else
             for (const r of recovered)
@@ -332,13 +333,17 @@ export async function main(argv: readonly string[], parts: RuntimeParts = {}): P
     if (err.code !== "EPIPE") throw err;
   });
   const program = buildProgram({ parts });
+  const json = wantsJson(argv);
   try {
     await program.parseAsync([...argv], { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? 0 : ExitCode.USAGE;
+      if (err.exitCode === 0) return 0;
+      if (json) printRawJson(usageErrorJson(err.message, err.code));
+      return ExitCode.USAGE;
     }
+    if (json) printRawJson(errorJson(err));
     if (err instanceof ValidationError) {
       for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
       return ExitCode.USAGE;
@@ -352,4 +357,9 @@ export async function main(argv: readonly string[], parts: RuntimeParts = {}): P
     process.stderr.write(`airun: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     return ExitCode.INTERNAL;
   }
+}
+
+/** An error object as built (already in the JSON style), on stdout. */
+function printRawJson(value: object): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -5,6 +5,7 @@ import type { Writable } from "node:stream";
 import type { ProgressEvent } from "../engine/context.js";
 import type { Runtime } from "../engine/runtime/runtime.js";
 import type { RunView } from "../engine/state/run-view.js";
+import { printJson } from "./json-output.js";
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -55,7 +56,7 @@ export function progressPrinter(stream: Writable): (e: ProgressEvent) => void {
 /** Prints a run: its summary and steps, or the JSON view. */
 export function printRun(view: RunView, json: boolean, events?: readonly ProgressEvent[]): void {
   if (json) {
-    out(`${JSON.stringify(events ? { ...view, events } : view, null, 2)}\n`);
+    printJson(events ? { ...view, events } : view);
     return;
   }
   const what =
@@ -92,7 +93,7 @@ export function printRun(view: RunView, json: boolean, events?: readonly Progres
 /** Prints a list of runs. */
 export function printRunList(runs: readonly RunView[], json: boolean): void {
   if (json) {
-    out(`${JSON.stringify({ runs }, null, 2)}\n`);
+    printJson({ runs });
     return;
   }
   if (runs.length === 0) out("no runs\n");
@@ -107,7 +108,7 @@ export function printRunList(runs: readonly RunView[], json: boolean): void {
 export function printCapabilities(rt: Runtime, pattern: string, json: boolean): void {
   const caps = rt.describeCapabilities(pattern);
   if (json) {
-    out(`${JSON.stringify({ capabilities: caps }, null, 2)}\n`);
+    printJson({ capabilities: caps });
     return;
   }
   for (const c of caps) {

@@ -10,6 +10,7 @@ import type { RiskLevel } from "../core/status.js";
 import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
 import { asPrincipal, type CommonOptions, collect, common } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
+import { printJson } from "./json-output.js";
 
 const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
@@ -76,7 +77,7 @@ export function registerPolicyCommands(program: Command): void {
         });
         warnUnknown([check]);
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify(checkJson(check, tools.hookUrl), null, 2)}\n`);
+          printJson(checkJson(check, tools.hookUrl));
         } else {
           process.stdout.write(`${checkText(check, tools.hookUrl)}\n`);
         }
@@ -109,7 +110,7 @@ export function registerPolicyCommands(program: Command): void {
             ...checkJson(r.check, null),
           })),
         };
-        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+        printJson(body);
       } else {
         process.stdout.write(`policy ${policyLabel(tools.policy)}\n`);
         for (const r of results) {

@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import type { ReplayReport, ReplayStepReport } from "../engine/replay/replay-types.js";
 import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
+import { jsonStyle, printJson } from "./json-output.js";
 
 /** Registers `airun replay` on `program`. */
 export function registerReplayCommand(program: Command, cli: CliContext): void {
@@ -24,9 +25,8 @@ export function registerReplayCommand(program: Command, cli: CliContext): void {
           ...(opts.spec ? { specFile: opts.spec } : {}),
           ...(opts.policy ? { policyFile: opts.policy } : {}),
         });
-        process.stdout.write(
-          opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${replayText(report)}\n`,
-        );
+        if (opts.json) printJson(replayJson(report));
+        else process.stdout.write(`${replayText(report)}\n`);
         process.exitCode = report.identical ? ExitCode.OK : ExitCode.VERIFY_FAILED;
       });
     });
@@ -84,4 +84,18 @@ function summary(report: ReplayReport): string {
   const diverged = report.steps.filter((s) => s.divergences.length > 0).length;
   const kinds = [...counts].map(([k, n]) => `${k} ${n}`).join(", ");
   return `diverged: ${diverged} of ${total} steps (${kinds})`;
+}
+
+/**
+ * The report in the CLI's JSON style. A divergence's two sides are recorded values (an output
+ * may have any keys): they are kept as they are, the rest is snake_case.
+ */
+function replayJson(report: ReplayReport): unknown {
+  return {
+    ...(jsonStyle({ ...report, steps: [] }) as object),
+    steps: report.steps.map((s) => ({
+      ...(jsonStyle({ ...s, divergences: [] }) as object),
+      divergences: s.divergences.map((d) => ({ ...d })),
+    })),
+  };
 }

@@ -5,6 +5,7 @@
  */
 import type { ProgressEvent } from "../engine/context.js";
 import type { RunView } from "../engine/state/run-view.js";
+import { printJson } from "./json-output.js";
 
 type Data = Record<string, unknown>;
 
@@ -85,7 +86,7 @@ export function printTimeline(
     text: describe(e),
   }));
   if (json) {
-    process.stdout.write(`${JSON.stringify({ run: view, timeline: lines }, null, 2)}\n`);
+    printJson({ run: view, timeline: lines });
     return;
   }
   process.stdout.write(
