@@ -17,7 +17,7 @@ import {
 } from "./cli-kit.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
 import { printJson } from "./json-output.js";
-import { printTimeline } from "./timeline.js";
+import { printTimeline, runLedgerLines } from "./timeline.js";
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -120,7 +120,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
     .action(async (runId: string, opts: CommonOptions) => {
       await readingRuntime(cli, opts, async (rt) => {
         const view = await rt.getRun(runId);
-        printTimeline(view, await rt.events(runId), opts.json === true);
+        printTimeline(view, await runLedgerLines(rt, view), opts.json === true);
         process.exitCode = exitCodeFor(view);
       });
     });

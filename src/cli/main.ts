@@ -28,7 +28,7 @@ import { registerLedgerCommands } from "./ledger-commands.js";
 import { printCapabilities, printRun, printRunList } from "./output.js";
 import { registerPolicyCommands } from "./policy-commands.js";
 import { registerReplayCommand } from "./replay-command.js";
-import { printTimeline } from "./timeline.js";
+import { printTimeline, runLedgerLines } from "./timeline.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
 export function buildProgram(cli: CliContext = { parts: {} }): Command {
@@ -72,11 +72,12 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
           let bad = 0;
           const results = [];
           for (const spec of specs) {
-            const { plan, problems } = await rt.validate(spec);
+            const { plan, problems, warnings } = await rt.validate(spec);
             results.push({
               file: spec,
               ok: problems.length === 0,
               problems,
+              warnings,
               steps: plan?.steps.length ?? 0,
             });
             if (problems.length > 0) bad += 1;
@@ -86,6 +87,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
                   `✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`,
                 );
               for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
+              for (const w of warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`);
             }
           }
           if (opts.json) printJson({ results });
@@ -134,7 +136,8 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
           opts,
           async (rt) => {
             const view = await rt.getRun(runId);
-            const events = opts.events || opts.timeline ? await rt.events(runId) : undefined;
+            const events =
+              opts.events || opts.timeline ? await runLedgerLines(rt, view) : undefined;
             if (opts.timeline) printTimeline(view, events ?? [], opts.json === true);
             else printRun(view, opts.json === true, events);
             process.exitCode = exitCodeFor(view);
@@ -250,7 +253,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     });
 
   registerApprovalCommands(program, cli);
-  registerPolicyCommands(program);
+  registerPolicyCommands(program, cli);
   registerDriftCommands(program, cli);
   registerReplayCommand(program, cli);
   registerLedgerCommands(program, cli);

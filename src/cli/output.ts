@@ -6,6 +6,7 @@ import type { ProgressEvent } from "../engine/context.js";
 import type { Runtime } from "../engine/runtime/runtime.js";
 import type { RunView } from "../engine/state/run-view.js";
 import { printJson } from "./json-output.js";
+import { describePolicyEntry, type LedgerLine } from "./timeline.js";
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -54,7 +55,7 @@ export function progressPrinter(stream: Writable): (e: ProgressEvent) => void {
 }
 
 /** Prints a run: its summary and steps, or the JSON view. */
-export function printRun(view: RunView, json: boolean, events?: readonly ProgressEvent[]): void {
+export function printRun(view: RunView, json: boolean, events?: readonly LedgerLine[]): void {
   if (json) {
     printJson(events ? { ...view, events } : view);
     return;
@@ -86,7 +87,7 @@ export function printRun(view: RunView, json: boolean, events?: readonly Progres
   if (events)
     for (const e of events)
       out(
-        `  ${new Date(e.at).toISOString()}  ${e.type.padEnd(22)} ${e.stepId ?? ""}  ${JSON.stringify(e.data)}\n`,
+        `  ${new Date(e.at).toISOString()}  ${e.type.padEnd(22)} ${e.stepId ?? ""}  ${describePolicyEntry(e.type, (e.data ?? {}) as Record<string, unknown>) ?? JSON.stringify(e.data)}\n`,
       );
 }
 

@@ -1,6 +1,7 @@
 /**
- * @module `airun policy check` (explain one decision) and `airun policy test` (table tests).
- * Neither opens the database: both use `engine/policy-tools.ts`.
+ * @module `airun policy check` (explain one decision) and `airun policy test` (table tests),
+ * which never open the database (`engine/policy-tools.ts`), and `airun policy history` (the
+ * policy's own ledger entries: reloads and refused edits).
  */
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
@@ -8,9 +9,17 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import { explainDecision } from "../core/policy.js";
 import type { RiskLevel } from "../core/status.js";
 import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
-import { asPrincipal, type CommonOptions, collect, common } from "./cli-kit.js";
+import {
+  asPrincipal,
+  type CliContext,
+  type CommonOptions,
+  collect,
+  common,
+  readingRuntime,
+} from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
 import { printJson } from "./json-output.js";
+import { describePolicyEntry } from "./timeline.js";
 
 const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
@@ -22,8 +31,29 @@ async function openTools(opts: CommonOptions & { policy?: string }): Promise<Pol
 }
 
 /** Registers the `policy` command group on `program`. */
-export function registerPolicyCommands(program: Command): void {
-  const policy = program.command("policy").description("explain and test the policy");
+export function registerPolicyCommands(program: Command, cli: CliContext): void {
+  const policy = program
+    .command("policy")
+    .description("explain and test the policy, and show its history");
+
+  common(policy.command("history"))
+    .description(
+      "the policy's ledger entries: each hot reload (policy.loaded) and each refused edit (policy.reload_refused)",
+    )
+    .action(async (opts: CommonOptions) => {
+      await readingRuntime(cli, opts, async (rt) => {
+        const entries = await rt.policyHistory();
+        if (opts.json) {
+          printJson({ entries });
+          return;
+        }
+        if (entries.length === 0) process.stdout.write("no policy reloads recorded\n");
+        for (const e of entries) {
+          const words = describePolicyEntry(e.type, (e.data ?? {}) as Record<string, unknown>);
+          process.stdout.write(`#${e.seq}  ${new Date(e.at).toISOString()}  ${words}\n`);
+        }
+      });
+    });
 
   common(policy.command("check"))
     .description("explain the decision for one call: which policy, which rules, why")

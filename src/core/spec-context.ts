@@ -95,6 +95,8 @@ export function getAt(value: unknown, path: readonly (string | number)[]): unkno
 export class SpecContext {
   /** Every problem found so far, in the order found. */
   readonly problems: Problem[] = [];
+  /** What the author probably did not mean but may (the spec still compiles), in order found. */
+  readonly warnings: Problem[] = [];
   /** Ids of the steps declared (all of them, before any step is compiled). */
   readonly stepIds = new Set<string>();
   /** Names of the declared inputs (native `inputs` and seed `initial_state`). */
@@ -110,6 +112,11 @@ export class SpecContext {
   /** Records a problem located at `path`. */
   report(path: FieldPath, message: string): void {
     this.problems.push(this.src.problem(path, message));
+  }
+
+  /** Records something the author probably did not mean, which does not stop the spec. */
+  warn(path: FieldPath, message: string): void {
+    this.warnings.push(this.src.problem(path, message));
   }
 
   /** Reports every key of `obj` not in `allowed`, with a "did you mean" hint. */

@@ -6,8 +6,8 @@
  * that loaded, from those records, for recovery when the policy file is broken.
  */
 import { sha256Hex } from "../../core/hash.js";
-import { isPlainObject } from "../../core/json.js";
-import type { WriteOp } from "../../store/store.js";
+import { isPlainObject, type JsonValue } from "../../core/json.js";
+import type { Store, WriteOp } from "../../store/store.js";
 import type { EngineContext } from "../context.js";
 import { EventType, eventOp } from "../events.js";
 import type { PolicyReload } from "../policy/gatekeeper.js";
@@ -161,5 +161,45 @@ export class PolicyRecords {
   /** Waits for the reload entries being committed. */
   async drain(): Promise<void> {
     await Promise.all(this.#writes);
+  }
+}
+
+/** Bounds of `policyHistory`: ledger numbers, both optional. */
+export interface PolicyHistoryWindow {
+  /** Only entries after this ledger number. */
+  readonly afterSeq?: number;
+  /** Only entries up to this ledger number. */
+  readonly untilSeq?: number;
+}
+
+/** A `policy.loaded` or `policy.reload_refused` ledger entry. */
+export interface PolicyHistoryEntry {
+  readonly seq: number;
+  readonly type: string;
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly data: JsonValue;
+}
+
+/** The policy's ledger entries within `window`, oldest first. */
+export async function policyHistory(
+  store: Store,
+  window: PolicyHistoryWindow = {},
+): Promise<PolicyHistoryEntry[]> {
+  const out: PolicyHistoryEntry[] = [];
+  let afterSeq = window.afterSeq ?? 0;
+  const until = window.untilSeq ?? Number.POSITIVE_INFINITY;
+  for (;;) {
+    const page = await store.listEvents({
+      types: [EventType.POLICY_LOADED, EventType.POLICY_RELOAD_REFUSED],
+      afterSeq,
+      limit: PAGE,
+    });
+    for (const e of page) {
+      if (e.seq > until) return out;
+      out.push({ seq: e.seq, type: e.type, at: e.at, data: e.data });
+    }
+    if (page.length < PAGE) return out;
+    afterSeq = page[page.length - 1]?.seq ?? afterSeq;
   }
 }

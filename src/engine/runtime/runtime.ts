@@ -67,7 +67,13 @@ import {
 import { readSpec } from "./config-files.js";
 import { PlanCache } from "./plan-cache.js";
 import { loadOrLastRecorded, type PolicyInForce } from "./policy-in-force.js";
-import { PolicyRecords, type RecordedPolicy } from "./policy-records.js";
+import {
+  type PolicyHistoryEntry,
+  type PolicyHistoryWindow,
+  PolicyRecords,
+  policyHistory,
+  type RecordedPolicy,
+} from "./policy-records.js";
 import {
   cancelRun,
   type ResumeOptions,
@@ -115,7 +121,7 @@ export class Runtime {
     this.#ctx = init.ctx;
     this.#registry = init.registry;
     this.#releasers = init.releasers;
-    this.#plans = new PlanCache(init.registry, init.config.limits);
+    this.#plans = new PlanCache(init.registry, init.config.limits, 64, init.onWarning);
     this.#policies = new PolicyRecords(init.ctx);
     this.#policy = init.policy;
     this.#recordedGatekeeper = init.recordedGatekeeper;
@@ -148,11 +154,11 @@ export class Runtime {
 
   // ---- runs ------------------------------------------------------------------------------
 
-  /** Validates a spec file: every problem, or the compiled plan. */
+  /** Validates a spec file: every problem, or the compiled plan; and its warnings. */
   async validate(
     specFile: string,
     specText?: string,
-  ): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
+  ): Promise<{ plan?: Plan; problems: readonly Problem[]; warnings: readonly Problem[] }> {
     const text = specText ?? (await readSpec(specFile, this.config.limits.specBytes));
     return validateSpec({ file: specFile, text }, this.#registry, this.config.limits);
   }
@@ -232,6 +238,16 @@ export class Runtime {
   /** The events of a run, in order. */
   async events(runId: string): Promise<ProgressEvent[]> {
     return (await this.#ctx.store.listEvents({ runId })).map((e) => ({ ...e, runId }));
+  }
+
+  /**
+   * The policy's own ledger entries, oldest first: `policy.loaded` (a hot reload, or a policy
+   * first stored with warnings) and `policy.reload_refused` (an edit that did not load, and the
+   * policy kept). With `afterSeq` / `untilSeq`, only the entries between those ledger numbers
+   * (the span of one run, to show next to its own entries).
+   */
+  policyHistory(window: PolicyHistoryWindow = {}): Promise<PolicyHistoryEntry[]> {
+    return policyHistory(this.#ctx.store, window);
   }
 
   /**
