@@ -18,6 +18,7 @@ import { requirePrincipal } from "../core/principal.js";
 import { decodeUtf8 } from "../core/utf8.js";
 import { Runtime, type RuntimeOptions, type RuntimeParts } from "../engine/runtime/runtime.js";
 import { progressPrinter } from "./output.js";
+import { startTelemetry } from "./telemetry.js";
 
 /** Options every command accepts. */
 export interface CommonOptions {
@@ -64,16 +65,24 @@ export async function withRuntime<T>(
     ...(opts.config ? { configFile: opts.config } : {}),
     ...(mode.live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
     ...(mode.readOnly ? { readOnly: true } : {}),
-    onWarning: (message) => process.stderr.write(`airun: warning: ${message}\n`),
+    onWarning: warn,
     // One command per process: the policy is read only if the command decides something.
     loadPolicy: "when-needed",
   };
   const rt = await Runtime.open(options);
+  let stopTelemetry: (() => Promise<void>) | undefined;
   try {
+    stopTelemetry = startTelemetry(rt.config.telemetry, process.env, warn);
     return await fn(rt);
   } finally {
     await rt.close();
+    await stopTelemetry?.();
   }
+}
+
+/** A warning for the person at the terminal, on stderr. */
+function warn(message: string): void {
+  process.stderr.write(`airun: warning: ${message}\n`);
 }
 
 /** `withRuntime` for a command that only reads: a home not created yet stays uncreated. */
