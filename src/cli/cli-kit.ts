@@ -33,7 +33,7 @@ export function common(cmd: Command): Command {
   return cmd
     .option("--home <dir>", "state directory (default: ./.airun, or AIRUN_HOME)")
     .option("--config <file>", "config file (default: ./airun.yaml when present)")
-    .option("--json", "print one JSON object instead of human output");
+    .option("--json", "print one JSON object on stdout (an error object on failure)");
 }
 
 /**

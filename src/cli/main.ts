@@ -43,7 +43,10 @@ export function buildProgram(cli: CliContext = { parts: {} }): Command {
 Exit codes: 0 COMPLETED, 1 internal error, 2 usage or validation error,
   3 ROLLED_BACK (REMEDIATE), 4 ROLLED_BACK (ABSTAIN), 5 WAITING_APPROVAL, 6 FAILED,
   7 verification failed (ledger verify, ledger verify-pack, replay diverged).
-State: ./.airun (or --home, AIRUN_HOME). Config: ./airun.yaml (or --config).
+State: ./.airun (or --home, AIRUN_HOME); commands that only read never create it.
+Config: ./airun.yaml (or --config). Who decides without --as: AIRUN_PRINCIPAL, else
+  principal: in airun.yaml. --json: one JSON object on stdout, errors included
+  ({"error":{"code","message","details",...}}), snake_case keys, ISO times.
 Docs: README.md and docs/ARCHITECTURE.md.`,
     )
     .exitOverride();
