@@ -17,6 +17,7 @@ import {
   collect,
   common,
   parseInputs,
+  readingRuntime,
   withRuntime,
 } from "./cli-kit.js";
 import { registerDriftCommands } from "./drift-commands.js";
@@ -68,36 +69,31 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .description("check workflow specs; prints every problem as file:line:col")
     .argument("<specs...>", "workflow YAML files")
     .action(async (specs: string[], opts: CommonOptions) => {
-      await withRuntime(
-        cli,
-        opts,
-        async (rt) => {
-          let bad = 0;
-          const results = [];
-          for (const spec of specs) {
-            const { plan, problems, warnings } = await rt.validate(spec);
-            results.push({
-              file: spec,
-              ok: problems.length === 0,
-              problems,
-              warnings,
-              steps: plan?.steps.length ?? 0,
-            });
-            if (problems.length > 0) bad += 1;
-            if (!opts.json) {
-              if (problems.length === 0)
-                process.stdout.write(
-                  `✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`,
-                );
-              for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
-              for (const w of warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`);
-            }
+      await readingRuntime(cli, opts, async (rt) => {
+        let bad = 0;
+        const results = [];
+        for (const spec of specs) {
+          const { plan, problems, warnings } = await rt.validate(spec);
+          results.push({
+            file: spec,
+            ok: problems.length === 0,
+            problems,
+            warnings,
+            steps: plan?.steps.length ?? 0,
+          });
+          if (problems.length > 0) bad += 1;
+          if (!opts.json) {
+            if (problems.length === 0)
+              process.stdout.write(
+                `✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`,
+              );
+            for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
+            for (const w of warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`);
           }
-          if (opts.json) printJson({ results });
-          process.exitCode = bad > 0 ? ExitCode.USAGE : ExitCode.OK;
-        },
-        { readOnly: true },
-      );
+        }
+        if (opts.json) printJson({ results });
+        process.exitCode = bad > 0 ? ExitCode.USAGE : ExitCode.OK;
+      });
     });
 
   addRunCommand(program.command("run"), cli);
@@ -113,18 +109,13 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--limit <n>", "at most n runs", "50")
     .action(async (opts: CommonOptions & { status?: string; limit: string }) => {
       const status = opts.status === undefined ? undefined : parseRunStatus(opts.status);
-      await withRuntime(
-        cli,
-        opts,
-        async (rt) => {
-          const runs = await rt.listRuns({
-            ...(status ? { status: [status] } : {}),
-            limit: Number(opts.limit),
-          });
-          printRunList(runs, opts.json === true);
-        },
-        { readOnly: true },
-      );
+      await readingRuntime(cli, opts, async (rt) => {
+        const runs = await rt.listRuns({
+          ...(status ? { status: [status] } : {}),
+          limit: Number(opts.limit),
+        });
+        printRunList(runs, opts.json === true);
+      });
     });
   common(workflow.command("show"))
     .alias("status")
@@ -134,19 +125,13 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .option("--timeline", "tell the run's story from its ledger entries (as airun trace)")
     .action(
       async (runId: string, opts: CommonOptions & { events?: boolean; timeline?: boolean }) => {
-        await withRuntime(
-          cli,
-          opts,
-          async (rt) => {
-            const view = await rt.getRun(runId);
-            const events =
-              opts.events || opts.timeline ? await runLedgerLines(rt, view) : undefined;
-            if (opts.timeline) printTimeline(view, events ?? [], opts.json === true);
-            else printRun(view, opts.json === true, events);
-            process.exitCode = exitCodeFor(view);
-          },
-          { readOnly: true },
-        );
+        await readingRuntime(cli, opts, async (rt) => {
+          const view = await rt.getRun(runId);
+          const events = opts.events || opts.timeline ? await runLedgerLines(rt, view) : undefined;
+          if (opts.timeline) printTimeline(view, events ?? [], opts.json === true);
+          else printRun(view, opts.json === true, events);
+          process.exitCode = exitCodeFor(view);
+        });
       },
     );
   common(workflow.command("resume"))
@@ -265,14 +250,9 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .description("list capabilities with risk, effect class and undo")
     .argument("[pattern]", "name glob", "**")
     .action(async (pattern: string, opts: CommonOptions) => {
-      await withRuntime(
-        cli,
-        opts,
-        async (rt) => {
-          printCapabilities(rt, pattern, opts.json === true);
-        },
-        { readOnly: true },
-      );
+      await readingRuntime(cli, opts, async (rt) => {
+        printCapabilities(rt, pattern, opts.json === true);
+      });
     });
 
   return program;

@@ -50,7 +50,8 @@ describe("plugins", () => {
     const run = await p.json(["run", "wf.yaml"]);
     expect(run.code).toBe(0);
     expect(p.step(run.body, "hi").outputs).toEqual({ text: "hello, ada" });
-  });
+    // Each command imports the SDK for the plugin: slow on a loaded machine, never a figure.
+  }, 90_000);
 
   it("a plugin that fails to load is exit 2 naming the module and the reason, and what to install", async () => {
     const p = project(root.path, {

@@ -7,7 +7,7 @@
  */
 import { sha256Hex } from "../../core/hash.js";
 import { isPlainObject, type JsonValue } from "../../core/json.js";
-import type { Store, WriteOp } from "../../store/store.js";
+import type { EventRecord, Store, WriteOp } from "../../store/store.js";
 import type { EngineContext } from "../context.js";
 import { EventType, eventOp } from "../events.js";
 import type { PolicyReload } from "../policy/gatekeeper.js";
@@ -129,24 +129,14 @@ export class PolicyRecords {
     const { store } = this.#ctx;
     // Distinct policies, oldest first by their last mention (there are few of them).
     const mentions = new Map<string, { source: string; at: number }>();
-    let afterSeq = 0;
-    for (;;) {
-      const page = await store.listEvents({
-        types: [EventType.POLICY_LOADED, EventType.RUN_CREATED],
-        afterSeq,
-        limit: PAGE,
-      });
-      for (const e of page) {
-        const d = isPlainObject(e.data) ? e.data : {};
-        const loaded = e.type === EventType.POLICY_LOADED;
-        const hash = loaded ? d.hash : d.policy_hash;
-        const source = loaded ? d.source : d.policy_source;
-        if (typeof hash !== "string" || typeof source !== "string") continue;
-        mentions.delete(hash);
-        mentions.set(hash, { source, at: e.at });
-      }
-      if (page.length < PAGE) break;
-      afterSeq = page[page.length - 1]?.seq ?? afterSeq;
+    for await (const e of eventsOfTypes(store, [EventType.POLICY_LOADED, EventType.RUN_CREATED])) {
+      const d = isPlainObject(e.data) ? e.data : {};
+      const loaded = e.type === EventType.POLICY_LOADED;
+      const hash = loaded ? d.hash : d.policy_hash;
+      const source = loaded ? d.source : d.policy_source;
+      if (typeof hash !== "string" || typeof source !== "string") continue;
+      mentions.delete(hash);
+      mentions.set(hash, { source, at: e.at });
     }
     for (const [hash, m] of [...mentions].reverse()) {
       const bytes = await store.getBlob(hash);
@@ -187,19 +177,26 @@ export async function policyHistory(
   window: PolicyHistoryWindow = {},
 ): Promise<PolicyHistoryEntry[]> {
   const out: PolicyHistoryEntry[] = [];
-  let afterSeq = window.afterSeq ?? 0;
   const until = window.untilSeq ?? Number.POSITIVE_INFINITY;
+  const types = [EventType.POLICY_LOADED, EventType.POLICY_RELOAD_REFUSED];
+  for await (const e of eventsOfTypes(store, types, window.afterSeq ?? 0)) {
+    if (e.seq > until) break;
+    out.push({ seq: e.seq, type: e.type, at: e.at, data: e.data });
+  }
+  return out;
+}
+
+/** Every ledger entry of these types after `afterSeq`, in order, read a page at a time. */
+async function* eventsOfTypes(
+  store: Store,
+  types: readonly string[],
+  afterSeq = 0,
+): AsyncGenerator<EventRecord> {
+  let after = afterSeq;
   for (;;) {
-    const page = await store.listEvents({
-      types: [EventType.POLICY_LOADED, EventType.POLICY_RELOAD_REFUSED],
-      afterSeq,
-      limit: PAGE,
-    });
-    for (const e of page) {
-      if (e.seq > until) return out;
-      out.push({ seq: e.seq, type: e.type, at: e.at, data: e.data });
-    }
-    if (page.length < PAGE) return out;
-    afterSeq = page[page.length - 1]?.seq ?? afterSeq;
+    const page = await store.listEvents({ types, afterSeq: after, limit: PAGE });
+    yield* page;
+    if (page.length < PAGE) return;
+    after = page[page.length - 1]?.seq ?? after;
   }
 }
