@@ -12,6 +12,7 @@
 // `--crash-harness` bundles the TEST-ONLY crash harness instead (test/support/crash-bin.ts, the
 // same CLI with crash hooks injected) into dist-test/, which is never shipped.
 import { readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { compileFunction } from "node:vm";
 import { build } from "esbuild";
 import { BUNDLE_PARAMS } from "../dist/core/bundle-launch.js";
@@ -53,6 +54,14 @@ await build({
   format: "cjs",
   sourcemap: true,
   external: EXTERNAL,
+});
+// OpenTelemetry export (`telemetry:` in airun.yaml), required only when configured: kept out of
+// the CLI bundle so that no other start parses it (src/cli/telemetry.ts).
+await build({
+  ...common,
+  entryPoints: ["src/cli/otel-export.ts"],
+  outfile: `${dirname(out)}/airun-otel.cjs`,
+  format: "cjs",
 });
 await build({
   ...common,

@@ -6,11 +6,13 @@
  * registered. Every error names the module.
  */
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { register } from "node:module";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { importModule } from "../core/bundle-launch.js";
+import { bundleDir, importModule } from "../core/bundle-launch.js";
 import { type AnyCapability, defineCapability, PLUGIN_NAME } from "../core/capability.js";
 import { PluginError } from "../core/errors.js";
+import type { RuntimeCopies } from "./plugin-resolve-hook.js";
 import type { CapabilityRegistry } from "./registry.js";
 
 /**
@@ -84,6 +86,38 @@ function validated(
   }
 }
 
+let lent = false;
+
+/**
+ * Inside the `airun` command, lets plugins import the runtime's own `airun` and `zod` when they
+ * have none of their own (`plugin-resolve-hook.ts`), once per process and only when a plugin
+ * is configured (registering a hook starts Node's loader thread). Chosen over handing the
+ * plugin an API object: a plugin written for the SDK (`import … from "airun"`) loads unchanged
+ * from a bare folder and from an npm project alike. Outside the command (the SDK), the host's
+ * own resolution applies. Without `module.register` (Node < 20.6) the import error says what
+ * to install.
+ */
+function lendRuntimeCopies(): void {
+  const dist = bundleDir();
+  if (lent || dist === undefined || typeof register !== "function") return;
+  lent = true;
+  const copies: RuntimeCopies = {
+    sdk: pathToFileURL(join(dist, "sdk", "index.js")).href,
+    base: pathToFileURL(join(dist, "airun.cjs")).href,
+  };
+  register(pathToFileURL(join(dist, "capabilities", "plugin-resolve-hook.js")), {
+    data: copies,
+  });
+}
+
+/** What to do about a package a plugin imports that cannot be found, or "". */
+function missingPackageAdvice(err: unknown, file: string): string {
+  if ((err as { code?: unknown })?.code !== "ERR_MODULE_NOT_FOUND") return "";
+  const name = /Cannot find package '([^']+)'/.exec(String((err as Error).message))?.[1];
+  if (name === undefined) return "";
+  return ` (a plugin's own dependencies are installed next to it: run "npm install ${name}" in ${dirname(file)}; "airun" and "zod" resolve to airun's own copies when the plugin has none)`;
+}
+
 /**
  * Imports each plugin module (paths relative to `baseDir`) and registers every capability it
  * exports, in order. Returns the names registered. Throws `PluginError` naming the module when a
@@ -100,6 +134,7 @@ export async function loadPlugins(
   baseDir: string,
 ): Promise<string[]> {
   const registered: string[] = [];
+  if (modulePaths.length > 0) lendRuntimeCopies();
   for (const plugin of modulePaths) {
     const file = resolve(baseDir, plugin);
     try {
@@ -118,7 +153,7 @@ export async function loadPlugins(
     } catch (err) {
       throw new PluginError(
         "PLUGIN_LOAD_FAILED",
-        `plugin ${plugin}: cannot import: ${(err as Error)?.message ?? String(err)}`,
+        `plugin ${plugin}: cannot import: ${(err as Error)?.message ?? String(err)}${missingPackageAdvice(err, file)}`,
         { plugin, file },
         err,
       );

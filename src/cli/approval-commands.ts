@@ -6,7 +6,8 @@
  */
 import type { Command } from "commander";
 import type { ApprovalDetail, ApprovalView } from "../engine/approvals/approval-view.js";
-import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
+import { printJson } from "./json-output.js";
 
 const out = (s: string) => process.stdout.write(s);
 const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString());
@@ -19,9 +20,9 @@ export function registerApprovalCommands(program: Command, cli: CliContext): voi
     .description("list pending approvals (or, with --run, every approval of a run)")
     .option("--run <run-id>", "every approval of this run, whatever its status")
     .action(async (opts: CommonOptions & { run?: string }) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const list = await rt.listApprovals(opts.run ? { runId: opts.run } : {});
-        if (opts.json) out(`${JSON.stringify({ approvals: list }, null, 2)}\n`);
+        if (opts.json) printJson({ approvals: list });
         else printList(list, opts.run !== undefined);
       });
     });
@@ -30,9 +31,9 @@ export function registerApprovalCommands(program: Command, cli: CliContext): voi
     .description("show one approval: who asked, for which action, who may decide, its history")
     .argument("<ref>", "an approval id (<run-id>/<step-id>/<n>) or a run id")
     .action(async (ref: string, opts: CommonOptions) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const approval = await rt.getApproval(ref);
-        if (opts.json) out(`${JSON.stringify({ approval }, null, 2)}\n`);
+        if (opts.json) printJson({ approval });
         else printDetail(approval);
       });
     });

@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
+import type { AirunConfig } from "../core/config.js";
 import { AirunError, type Problem, ValidationError } from "../core/errors.js";
 import {
   jsonValueProblems,
@@ -17,6 +18,7 @@ import { requirePrincipal } from "../core/principal.js";
 import { decodeUtf8 } from "../core/utf8.js";
 import { Runtime, type RuntimeOptions, type RuntimeParts } from "../engine/runtime/runtime.js";
 import { progressPrinter } from "./output.js";
+import { startTelemetry } from "./telemetry.js";
 
 /** Options every command accepts. */
 export interface CommonOptions {
@@ -31,7 +33,7 @@ export function common(cmd: Command): Command {
   return cmd
     .option("--home <dir>", "state directory (default: ./.airun, or AIRUN_HOME)")
     .option("--config <file>", "config file (default: ./airun.yaml when present)")
-    .option("--json", "print one JSON object instead of human output");
+    .option("--json", "print one JSON object on stdout (an error object on failure)");
 }
 
 /**
@@ -42,30 +44,57 @@ export interface CliContext {
   readonly parts: RuntimeParts;
 }
 
+/** How a command uses its runtime. */
+export interface CommandMode {
+  /** Print live progress lines (not with `--json`). */
+  readonly live?: boolean;
+  /** The command only reads: a home that does not exist yet is not created (see `Runtime.open`). */
+  readonly readOnly?: boolean;
+  /** Worker duties for a long-lived command (`airun serve`: a recovery sweep on a timer). */
+  readonly worker?: RuntimeOptions["worker"];
+}
+
 /** Opens a Runtime for one command (with live progress when asked), closing it afterwards. */
 export async function withRuntime<T>(
   cli: CliContext,
   opts: CommonOptions,
   fn: (rt: Runtime) => Promise<T>,
-  live = false,
-  extra: Pick<RuntimeOptions, "worker"> = {},
+  mode: CommandMode = {},
 ): Promise<T> {
   const options: RuntimeOptions = {
     ...cli.parts,
-    ...extra,
+    ...(mode.worker ? { worker: mode.worker } : {}),
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.config ? { configFile: opts.config } : {}),
-    ...(live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
-    onWarning: (message) => process.stderr.write(`airun: warning: ${message}\n`),
+    ...(mode.live && !opts.json ? { onProgress: progressPrinter(process.stdout) } : {}),
+    ...(mode.readOnly ? { readOnly: true } : {}),
+    onWarning: warn,
     // One command per process: the policy is read only if the command decides something.
     loadPolicy: "when-needed",
   };
   const rt = await Runtime.open(options);
+  let stopTelemetry: (() => Promise<void>) | undefined;
   try {
+    stopTelemetry = startTelemetry(rt.config.telemetry, process.env, warn);
     return await fn(rt);
   } finally {
     await rt.close();
+    await stopTelemetry?.();
   }
+}
+
+/** A warning for the person at the terminal, on stderr. */
+function warn(message: string): void {
+  process.stderr.write(`airun: warning: ${message}\n`);
+}
+
+/** `withRuntime` for a command that only reads: a home not created yet stays uncreated. */
+export function readingRuntime<T>(
+  cli: CliContext,
+  opts: CommonOptions,
+  fn: (rt: Runtime) => Promise<T>,
+): Promise<T> {
+  return withRuntime(cli, opts, fn, { readOnly: true });
 }
 
 /**
@@ -74,6 +103,32 @@ export async function withRuntime<T>(
  */
 export function asPrincipal(opts: CommonOptions, fallback?: string): string | undefined {
   return opts.as === undefined ? fallback : requirePrincipal(opts.as, "--as");
+}
+
+/**
+ * Who acts when a command decides or steers: `--as`, else `AIRUN_PRINCIPAL`, else the config's
+ * `principal:`; undefined when none is given. When it is not `--as`, a line on stderr says who
+ * and from where (`doing` names the act: "deciding").
+ */
+export function actingPrincipal(
+  opts: CommonOptions,
+  config: AirunConfig,
+  doing: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  if (opts.as !== undefined) return requirePrincipal(opts.as, "--as");
+  let acting: { principal: string; from: string } | undefined;
+  if (env.AIRUN_PRINCIPAL) {
+    acting = {
+      principal: requirePrincipal(env.AIRUN_PRINCIPAL, "AIRUN_PRINCIPAL"),
+      from: "AIRUN_PRINCIPAL",
+    };
+  } else if (config.principal !== null) {
+    acting = { principal: config.principal, from: `principal in ${config.file}` };
+  }
+  if (acting)
+    process.stderr.write(`airun: ${doing} as ${acting.principal} (from ${acting.from})\n`);
+  return acting?.principal;
 }
 
 /** Commander collector for repeatable options. */

@@ -5,8 +5,9 @@
  */
 import type { Command } from "commander";
 import type { DriftReport, VersionBaselines } from "../engine/governance/baselines.js";
-import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
+import { printJson } from "./json-output.js";
 
 /** Registers the `drift` command group on `program`. */
 export function registerDriftCommands(program: Command, cli: CliContext): void {
@@ -15,11 +16,10 @@ export function registerDriftCommands(program: Command, cli: CliContext): void {
     .description("print the baselines (median, samples per metric) of a workflow")
     .argument("<spec>", "a workflow spec file (its name and version), or a workflow name")
     .action(async (spec: string, opts: CommonOptions) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.driftBaselines(spec);
-        process.stdout.write(
-          opts.json ? `${JSON.stringify(report, null, 2)}\n` : driftText(report),
-        );
+        if (opts.json) printJson(report);
+        else process.stdout.write(driftText(report));
         process.exitCode = ExitCode.OK;
       });
     });

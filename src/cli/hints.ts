@@ -5,7 +5,8 @@
 import type { AirunError } from "../core/errors.js";
 
 const HINTS: Readonly<Record<string, (e: AirunError) => string>> = {
-  PRINCIPAL_REQUIRED: () => "pass --as kind:id (for example --as user:alice)",
+  PRINCIPAL_REQUIRED: () =>
+    "pass --as kind:id (for example --as user:alice), set AIRUN_PRINCIPAL, or put principal: user:<you> in airun.yaml",
   AMBIGUOUS_APPROVAL: (e) =>
     `name the step with --step${Array.isArray(e.context.steps) ? ` (one of ${e.context.steps.join(", ")})` : ""}`,
   NOT_ROLLBACKABLE: (e) => `cancel an active run with: airun workflow cancel ${runOf(e)}`,

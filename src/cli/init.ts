@@ -58,22 +58,43 @@ steps:
     inputs: { path: out/hello.txt, content: "hello, \${{ inputs.who }}\\n" }
 `;
 
-/** Creates the starter files in `dir`; returns the paths it wrote. */
-export async function initProject(dir: string): Promise<string[]> {
+/** One starter file: where, and whether this call wrote it (false: it existed and was kept). */
+export interface InitFile {
+  readonly path: string;
+  readonly created: boolean;
+}
+
+/**
+ * Creates the starter files in `dir`, keeping any that exist; returns every starter file and
+ * whether it was written.
+ */
+export async function initProject(dir: string): Promise<InitFile[]> {
   await mkdir(join(dir, "workflows"), { recursive: true });
   const files: [string, string][] = [
     [join(dir, "airun.yaml"), CONFIG],
     [join(dir, "policies.yaml"), POLICY],
     [join(dir, "workflows", "hello.yaml"), WORKFLOW],
   ];
-  const created: string[] = [];
+  const out: InitFile[] = [];
   for (const [path, text] of files) {
     try {
       await writeFile(path, text, { flag: "wx" });
-      created.push(path);
+      out.push({ path, created: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      out.push({ path, created: false });
     }
   }
-  return created;
+  return out;
+}
+
+/**
+ * The first command to try after `init dir`, run from the current folder: it names the new
+ * config (`--config dir/airun.yaml`), whose relative paths (home, sandbox, policy) are read
+ * against `dir`, so the run happens there whatever the current folder is.
+ */
+export function initNextCommand(dir: string): string {
+  if (dir === "." || dir === "./") return "airun run workflows/hello.yaml";
+  const d = dir.replace(/\/+$/, "");
+  return `airun run ${join(d, "workflows", "hello.yaml")} --config ${join(d, "airun.yaml")}`;
 }

@@ -8,14 +8,15 @@
  * is ignored and the bundle is compiled from source: the cache changes how fast, never what runs.
  *
  * Code compiled through `vm` cannot `import()` on Node 20 (that needs a flag), so the bundle
- * borrows this module's `import()` to load plugins (`core/bundle-launch.ts`).
+ * borrows this module's `import()` to load plugins (`core/bundle-launch.ts`), and learns its own
+ * folder (to lend a plugin the runtime's `airun` and `zod`: `capabilities/plugins.ts`).
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compileFunction } from "node:vm";
-import { BUNDLE_IMPORT, BUNDLE_PARAMS } from "../core/bundle-launch.js";
+import { BUNDLE_DIR, BUNDLE_IMPORT, BUNDLE_PARAMS } from "../core/bundle-launch.js";
 
 const bundle = fileURLToPath(import.meta.url).replace(/\.mjs$/, ".cjs");
 let cachedData: Buffer | undefined;
@@ -29,5 +30,6 @@ const run = compileFunction(readFileSync(bundle, "utf8"), [...BUNDLE_PARAMS], {
   ...(cachedData ? { cachedData } : {}),
 });
 (globalThis as Record<symbol, unknown>)[BUNDLE_IMPORT] = (url: string) => import(url);
+(globalThis as Record<symbol, unknown>)[BUNDLE_DIR] = dirname(bundle);
 const module = { exports: {} };
 run(module.exports, createRequire(bundle), module, bundle, dirname(bundle));

@@ -7,9 +7,17 @@ import type { Command } from "commander";
 import { readPublicKey } from "../core/checkpoint.js";
 import { AirunError } from "../core/errors.js";
 import { verifyPack } from "../core/evidence-pack.js";
-import { type CliContext, type CommonOptions, collect, common, withRuntime } from "./cli-kit.js";
+import {
+  type CliContext,
+  type CommonOptions,
+  collect,
+  common,
+  readingRuntime,
+  withRuntime,
+} from "./cli-kit.js";
 import { ExitCode, exitCodeFor } from "./exit-codes.js";
-import { printTimeline } from "./timeline.js";
+import { printJson } from "./json-output.js";
+import { printTimeline, runLedgerLines } from "./timeline.js";
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -32,9 +40,9 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
       const extra = await Promise.all(
         (opts.checkpoint ?? []).map(async (f) => ({ source: f, text: await readUserFile(f) })),
       );
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.verifyLedger(extra);
-        if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
+        if (opts.json) printJson(report);
         else {
           out(
             `${report.ok ? "✓ ledger verifies" : "✗ ledger does NOT verify"}: ${report.entries} entries, root ${report.root}\n`,
@@ -59,7 +67,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
       await withRuntime(cli, opts, async (rt) => {
         const cp = await rt.checkpointLedger();
         if (opts.out) await writeAtomically(opts.out, cp.text);
-        if (opts.json) out(`${JSON.stringify(cp, null, 2)}\n`);
+        if (opts.json) printJson(cp);
         else out(cp.text);
       });
     });
@@ -75,8 +83,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
         const pack = await rt.exportEvidencePack(runId);
         await writeAtomically(opts.out, pack);
         const key = await rt.ledgerPublicKey();
-        if (opts.json)
-          out(`${JSON.stringify({ run: runId, file: opts.out, key: key.fingerprint })}\n`);
+        if (opts.json) printJson({ run: runId, file: opts.out, key: key.fingerprint });
         else out(`wrote ${opts.out} (signed by ${key.fingerprint})\n`);
       });
     });
@@ -95,7 +102,7 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
           ? undefined
           : readPublicKey(await readUserFile(opts.key), opts.key).pem;
       const report = verifyPack(text, key);
-      if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
+      if (opts.json) printJson(report);
       else {
         out(
           report.ok
@@ -111,9 +118,9 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
     .description("tell a run's story from its ledger entries (same as workflow show --timeline)")
     .argument("<run-id>")
     .action(async (runId: string, opts: CommonOptions) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const view = await rt.getRun(runId);
-        printTimeline(view, await rt.events(runId), opts.json === true);
+        printTimeline(view, await runLedgerLines(rt, view), opts.json === true);
         process.exitCode = exitCodeFor(view);
       });
     });

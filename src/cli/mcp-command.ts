@@ -12,6 +12,7 @@ import {
   common,
   withRuntime,
 } from "./cli-kit.js";
+import { printJson } from "./json-output.js";
 
 /** `--http HOST:PORT` (port 0: any free port). */
 function hostPort(value: string): { host: string; port: number } {
@@ -37,7 +38,7 @@ export function registerMcpCommand(program: Command, cli: CliContext, version: s
           throw new AirunError("USAGE", "the config names no MCP upstreams (mcp.upstreams)");
         }
         const changes = await rt.pinUpstreamTools("all", only);
-        if (opts.json) process.stdout.write(`${JSON.stringify({ tools: changes }, null, 2)}\n`);
+        if (opts.json) printJson({ tools: changes });
         else
           for (const c of changes) {
             process.stdout.write(

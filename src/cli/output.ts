@@ -5,6 +5,8 @@ import type { Writable } from "node:stream";
 import type { ProgressEvent } from "../engine/context.js";
 import type { Runtime } from "../engine/runtime/runtime.js";
 import type { RunView } from "../engine/state/run-view.js";
+import { printJson } from "./json-output.js";
+import { describePolicyEntry, type LedgerLine } from "./timeline.js";
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -53,9 +55,9 @@ export function progressPrinter(stream: Writable): (e: ProgressEvent) => void {
 }
 
 /** Prints a run: its summary and steps, or the JSON view. */
-export function printRun(view: RunView, json: boolean, events?: readonly ProgressEvent[]): void {
+export function printRun(view: RunView, json: boolean, events?: readonly LedgerLine[]): void {
   if (json) {
-    out(`${JSON.stringify(events ? { ...view, events } : view, null, 2)}\n`);
+    printJson(events ? { ...view, events } : view);
     return;
   }
   const what =
@@ -85,14 +87,14 @@ export function printRun(view: RunView, json: boolean, events?: readonly Progres
   if (events)
     for (const e of events)
       out(
-        `  ${new Date(e.at).toISOString()}  ${e.type.padEnd(22)} ${e.stepId ?? ""}  ${JSON.stringify(e.data)}\n`,
+        `  ${new Date(e.at).toISOString()}  ${e.type.padEnd(22)} ${e.stepId ?? ""}  ${describePolicyEntry(e.type, (e.data ?? {}) as Record<string, unknown>) ?? JSON.stringify(e.data)}\n`,
       );
 }
 
 /** Prints a list of runs. */
 export function printRunList(runs: readonly RunView[], json: boolean): void {
   if (json) {
-    out(`${JSON.stringify({ runs }, null, 2)}\n`);
+    printJson({ runs });
     return;
   }
   if (runs.length === 0) out("no runs\n");
@@ -107,7 +109,7 @@ export function printRunList(runs: readonly RunView[], json: boolean): void {
 export function printCapabilities(rt: Runtime, pattern: string, json: boolean): void {
   const caps = rt.describeCapabilities(pattern);
   if (json) {
-    out(`${JSON.stringify({ capabilities: caps }, null, 2)}\n`);
+    printJson({ capabilities: caps });
     return;
   }
   for (const c of caps) {

@@ -1,6 +1,7 @@
 /**
- * @module `airun policy check` (explain one decision) and `airun policy test` (table tests).
- * Neither opens the database: both use `engine/policy-tools.ts`.
+ * @module `airun policy check` (explain one decision) and `airun policy test` (table tests),
+ * which never open the database (`engine/policy-tools.ts`), and `airun policy history` (the
+ * policy's own ledger entries: reloads and refused edits).
  */
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
@@ -8,8 +9,17 @@ import type { JsonObject, JsonValue } from "../core/json.js";
 import { explainDecision } from "../core/policy.js";
 import type { RiskLevel } from "../core/status.js";
 import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
-import { asPrincipal, type CommonOptions, collect, common } from "./cli-kit.js";
+import {
+  asPrincipal,
+  type CliContext,
+  type CommonOptions,
+  collect,
+  common,
+  readingRuntime,
+} from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
+import { printJson } from "./json-output.js";
+import { describePolicyEntry } from "./timeline.js";
 
 const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
@@ -21,13 +31,37 @@ async function openTools(opts: CommonOptions & { policy?: string }): Promise<Pol
 }
 
 /** Registers the `policy` command group on `program`. */
-export function registerPolicyCommands(program: Command): void {
-  const policy = program.command("policy").description("explain and test the policy");
+export function registerPolicyCommands(program: Command, cli: CliContext): void {
+  const policy = program
+    .command("policy")
+    .description("explain and test the policy, and show its history");
+
+  common(policy.command("history"))
+    .description(
+      "the policy's ledger entries: each hot reload (policy.loaded) and each refused edit (policy.reload_refused)",
+    )
+    .action(async (opts: CommonOptions) => {
+      await readingRuntime(cli, opts, async (rt) => {
+        const entries = await rt.policyHistory();
+        if (opts.json) {
+          printJson({ entries });
+          return;
+        }
+        if (entries.length === 0) process.stdout.write("no policy reloads recorded\n");
+        for (const e of entries) {
+          const words = describePolicyEntry(e.type, (e.data ?? {}) as Record<string, unknown>);
+          process.stdout.write(`#${e.seq}  ${new Date(e.at).toISOString()}  ${words}\n`);
+        }
+      });
+    });
 
   common(policy.command("check"))
     .description("explain the decision for one call: which policy, which rules, why")
     .requiredOption("--as <principal>", "who acts (kind:id)")
-    .requiredOption("--capability <name>", "the capability called, e.g. io.fs.write_file")
+    .requiredOption(
+      "--capability <name>",
+      "the capability called, e.g. io.fs.write_file (one no loaded plugin provides is answered with a warning)",
+    )
     .option(
       "--input <key=value>",
       "an input value the conditions see (repeatable); JSON values (numbers, true, quoted strings) are parsed",
@@ -71,8 +105,9 @@ export function registerPolicyCommands(program: Command): void {
                 }
               : opts.compensation === true,
         });
+        warnUnknown([check]);
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify(checkJson(check, tools.hookUrl), null, 2)}\n`);
+          printJson(checkJson(check, tools.hookUrl));
         } else {
           process.stdout.write(`${checkText(check, tools.hookUrl)}\n`);
         }
@@ -90,6 +125,7 @@ export function registerPolicyCommands(program: Command): void {
     .action(async (file: string, opts: CommonOptions & { policy?: string }) => {
       const tools = await openTools(opts);
       const results = await tools.runCases(file);
+      warnUnknown(results.map((r) => r.check));
       const failed = results.filter((r) => !r.pass).length;
       if (opts.json) {
         const body = {
@@ -104,7 +140,7 @@ export function registerPolicyCommands(program: Command): void {
             ...checkJson(r.check, null),
           })),
         };
-        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+        printJson(body);
       } else {
         process.stdout.write(`policy ${policyLabel(tools.policy)}\n`);
         for (const r of results) {
@@ -125,6 +161,13 @@ export function registerPolicyCommands(program: Command): void {
       }
       process.exitCode = failed > 0 ? 1 : ExitCode.OK;
     });
+}
+
+/** One warning on stderr per capability asked about that nothing loaded provides. */
+function warnUnknown(checks: readonly PolicyCheck[]): void {
+  for (const line of new Set(checks.flatMap((c) => c.unknown))) {
+    process.stderr.write(`airun: warning: ${line}\n`);
+  }
 }
 
 function toolOptions(opts: CommonOptions & { policy?: string }) {
@@ -196,6 +239,7 @@ function checkJson(c: PolicyCheck, hookUrl: string | null): JsonObject {
         }
       : null,
     ...(hookUrl ? { hook: hookUrl } : {}),
+    ...(c.unknown.length > 0 ? { warnings: [...c.unknown] } : {}),
   };
 }
 

@@ -6,8 +6,9 @@
  */
 import type { Command } from "commander";
 import type { ReplayReport, ReplayStepReport } from "../engine/replay/replay-types.js";
-import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { type CliContext, type CommonOptions, common, readingRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
+import { jsonStyle, printJson } from "./json-output.js";
 
 /** Registers `airun replay` on `program`. */
 export function registerReplayCommand(program: Command, cli: CliContext): void {
@@ -19,14 +20,13 @@ export function registerReplayCommand(program: Command, cli: CliContext): void {
     .option("--spec <file>", "replay against an edited spec: what would this change have done?")
     .option("--policy <file>", "decide every step again with this policy file")
     .action(async (runId: string, opts: CommonOptions & { spec?: string; policy?: string }) => {
-      await withRuntime(cli, opts, async (rt) => {
+      await readingRuntime(cli, opts, async (rt) => {
         const report = await rt.replay(runId, {
           ...(opts.spec ? { specFile: opts.spec } : {}),
           ...(opts.policy ? { policyFile: opts.policy } : {}),
         });
-        process.stdout.write(
-          opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${replayText(report)}\n`,
-        );
+        if (opts.json) printJson(replayJson(report));
+        else process.stdout.write(`${replayText(report)}\n`);
         process.exitCode = report.identical ? ExitCode.OK : ExitCode.VERIFY_FAILED;
       });
     });
@@ -84,4 +84,18 @@ function summary(report: ReplayReport): string {
   const diverged = report.steps.filter((s) => s.divergences.length > 0).length;
   const kinds = [...counts].map(([k, n]) => `${k} ${n}`).join(", ");
   return `diverged: ${diverged} of ${total} steps (${kinds})`;
+}
+
+/**
+ * The report in the CLI's JSON style. A divergence's two sides are recorded values (an output
+ * may have any keys): they are kept as they are, the rest is snake_case.
+ */
+function replayJson(report: ReplayReport): unknown {
+  return {
+    ...(jsonStyle({ ...report, steps: [] }) as object),
+    steps: report.steps.map((s) => ({
+      ...(jsonStyle({ ...s, divergences: [] }) as object),
+      divergences: s.divergences.map((d) => ({ ...d })),
+    })),
+  };
 }

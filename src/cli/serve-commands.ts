@@ -9,6 +9,7 @@ import { parseDuration } from "../core/duration.js";
 import { AirunError } from "../core/errors.js";
 import { parseScopes } from "../engine/keys/tokens.js";
 import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
+import { printJson } from "./json-output.js";
 
 const out = (s: string) => process.stdout.write(s);
 const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString());
@@ -108,7 +109,6 @@ export function registerServeCommands(program: Command, cli: CliContext): void {
           });
           out("airun serve: stopped\n");
         },
-        false,
         { worker: { sweepIntervalMs } },
       );
     });
@@ -141,7 +141,7 @@ export function registerServeCommands(program: Command, cli: CliContext): void {
             ...(expiresInMs !== undefined ? { expiresInMs } : {}),
             ...(opts.label ? { label: opts.label } : {}),
           });
-          if (opts.json) out(`${JSON.stringify({ token: secret, ...info }, null, 2)}\n`);
+          if (opts.json) printJson({ token: secret, ...info });
           else {
             out(`${secret}\n`);
             process.stderr.write(
@@ -156,7 +156,7 @@ export function registerServeCommands(program: Command, cli: CliContext): void {
     .action(async (opts: CommonOptions) => {
       await withRuntime(cli, opts, async (rt) => {
         const list = await rt.tokens.list();
-        if (opts.json) out(`${JSON.stringify({ tokens: list }, null, 2)}\n`);
+        if (opts.json) printJson({ tokens: list });
         else if (list.length === 0) out("no tokens\n");
         else
           for (const t of list) {
@@ -178,7 +178,7 @@ export function registerServeCommands(program: Command, cli: CliContext): void {
     .action(async (id: string, opts: CommonOptions) => {
       await withRuntime(cli, opts, async (rt) => {
         const info = await rt.tokens.revoke(id);
-        if (opts.json) out(`${JSON.stringify({ token: info }, null, 2)}\n`);
+        if (opts.json) printJson({ token: info });
         else out(`revoked ${info.id} (${info.principal})\n`);
       });
     });

@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
 import { ExitCode } from "./exit-codes.js";
+import { printJson } from "./json-output.js";
 
 const out = (s: string) => process.stdout.write(s);
 
@@ -20,7 +21,7 @@ export function registerStoreCommands(program: Command, cli: CliContext): void {
     .action(async (opts: CommonOptions & { to: string }) => {
       await withRuntime(cli, opts, async (rt) => {
         const report = await rt.copyStore(opts.to);
-        if (opts.json) out(`${JSON.stringify(report, null, 2)}\n`);
+        if (opts.json) printJson(report);
         else {
           out(
             `copied ${report.runs} runs (${report.steps} steps, ${report.compensations} compensations), ${report.blobs} blobs, ${report.entries} ledger entries\n`,

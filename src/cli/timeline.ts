@@ -4,15 +4,60 @@
  * happened in words (who decided what under which policy, what ran, what was undone).
  */
 import type { ProgressEvent } from "../engine/context.js";
+import type { Runtime } from "../engine/runtime/runtime.js";
 import type { RunView } from "../engine/state/run-view.js";
+import { printJson } from "./json-output.js";
 
 type Data = Record<string, unknown>;
+
+/**
+ * A ledger entry as the CLI shows it next to a run: the run's own entries, and the policy's
+ * (`policy.loaded`, `policy.reload_refused`; no run, no step) recorded while it ran.
+ */
+export type LedgerLine = Omit<ProgressEvent, "runId"> & { readonly runId: string | null };
+
+/**
+ * The run's entries with the policy's entries recorded during the run (between its first and,
+ * once it ended, its last entry), in ledger order.
+ */
+export async function runLedgerLines(rt: Runtime, view: RunView): Promise<LedgerLine[]> {
+  const own: LedgerLine[] = await rt.events(view.id);
+  const first = own[0]?.seq;
+  if (first === undefined) return own;
+  const ended =
+    view.status === "COMPLETED" || view.status === "ROLLED_BACK" || view.status === "FAILED";
+  const policy = await rt.policyHistory({
+    afterSeq: first,
+    ...(ended ? { untilSeq: own.at(-1)?.seq ?? first } : {}),
+  });
+  if (policy.length === 0) return own;
+  const lines: LedgerLine[] = [...own, ...policy.map((p) => ({ ...p, runId: null, stepId: null }))];
+  return lines.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+}
+
+/** Words for a policy entry (`policy.loaded`, `policy.reload_refused`). */
+export function describePolicyEntry(type: string, d: Data): string | undefined {
+  if (type === "policy.loaded") {
+    const warnings = Array.isArray(d.warnings) ? d.warnings : [];
+    const what = d.previous_hash
+      ? `policy reloaded: ${d.source} (${short(d.hash)}, ${d.rules ?? "?"} rules) replaces ${short(d.previous_hash)}`
+      : `policy loaded: ${d.source} (${short(d.hash)})`;
+    return `${what}${warnings.length > 0 ? `; warnings: ${warnings.join("; ")}` : ""}`;
+  }
+  if (type === "policy.reload_refused") {
+    const problems = Array.isArray(d.problems) ? d.problems : [];
+    return `policy edit refused: ${d.source}: ${d.error ?? "invalid"}${problems.length > 0 ? ` (${problems.join("; ")})` : ""}; still deciding under ${short(d.kept_hash)}`;
+  }
+  return undefined;
+}
 
 const short = (h: unknown, n = 12): string => (typeof h === "string" ? h.slice(0, n) : "?");
 
 /** Words for one entry. Unknown types fall back to their data. */
-function describe(e: ProgressEvent): string {
+function describe(e: LedgerLine): string {
   const d = (e.data ?? {}) as Data;
+  const policy = describePolicyEntry(e.type, d);
+  if (policy !== undefined) return policy;
   switch (e.type) {
     case "run.created":
       return `run created: ${d.name} v${d.version} as ${d.principal}; policy ${d.policy_source} (${short(d.policy_hash)}); spec ${short(d.spec_hash)}`;
@@ -70,11 +115,7 @@ function describe(e: ProgressEvent): string {
 }
 
 /** Prints a run's timeline (or, with `json`, the entries with their words). */
-export function printTimeline(
-  view: RunView,
-  events: readonly ProgressEvent[],
-  json: boolean,
-): void {
+export function printTimeline(view: RunView, events: readonly LedgerLine[], json: boolean): void {
   const start = events[0]?.at ?? 0;
   const lines = events.map((e) => ({
     seq: e.seq ?? null,
@@ -85,7 +126,7 @@ export function printTimeline(
     text: describe(e),
   }));
   if (json) {
-    process.stdout.write(`${JSON.stringify({ run: view, timeline: lines }, null, 2)}\n`);
+    printJson({ run: view, timeline: lines });
     return;
   }
   process.stdout.write(

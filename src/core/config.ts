@@ -196,6 +196,14 @@ export interface AirunConfig {
   /** External decision hook asked after the policy (may only make decisions stricter). */
   readonly policyHook: PolicyHookConfig | null;
   readonly principals: Readonly<Record<string, PrincipalConfig>>;
+  /**
+   * Who acts from this machine's command line when `--as` is absent (`principal: user:alice`):
+   * the decider of `workflow resume --decision`, the canceller of `workflow cancel`. The
+   * `AIRUN_PRINCIPAL` environment variable wins over it. Null when not set.
+   */
+  readonly principal: string | null;
+  /** OpenTelemetry export of the run spans over OTLP/HTTP (`telemetry:`); null: off. */
+  readonly telemetry: TelemetryConfig | null;
   readonly sandbox: SandboxConfig;
   readonly approvals: ApprovalsConfig;
   readonly audit: { readonly level: AuditLevel; readonly redact: readonly string[] };
@@ -213,6 +221,19 @@ export interface AirunConfig {
   readonly limits: Limits;
   /** `airun mcp` (the MCP server surface). */
   readonly mcp: McpConfig;
+}
+
+/**
+ * OpenTelemetry export (`telemetry: { endpoint, headers, service_name }`): the spans of every
+ * run this process drives are sent over OTLP/HTTP (JSON encoding) to `endpoint`, the traces URL
+ * (e.g. `http://collector:4318/v1/traces`). Off unless configured.
+ */
+export interface TelemetryConfig {
+  readonly endpoint: string;
+  /** Extra HTTP headers (an API key); values may be `${ENV_VAR}` read from the environment. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** `service.name` of the exported resource (default `airun`). */
+  readonly serviceName: string;
 }
 
 /** Default timeout of the external policy decision hook (2 seconds). */
@@ -344,6 +365,15 @@ const configSchema = z.strictObject({
         .refine((v) => (parseDuration(v) ?? 0) > 0, { message: "must be longer than 0" })
         .optional(),
     })
+    .optional(),
+  principal: principalName.optional(),
+  telemetry: z
+    .strictObject({
+      endpoint: z.string().regex(/^https?:\/\/\S+$/, "expected an http(s) URL"),
+      headers: z.record(z.string().min(1), z.string()).optional(),
+      service_name: z.string().min(1).optional(),
+    })
+    .nullable()
     .optional(),
   principals: z
     .record(
@@ -605,6 +635,14 @@ export function compileConfig(
         }
       : null,
     principals,
+    principal: c.principal ?? null,
+    telemetry: c.telemetry
+      ? {
+          endpoint: c.telemetry.endpoint,
+          headers: { ...(c.telemetry.headers ?? {}) },
+          serviceName: c.telemetry.service_name ?? "airun",
+        }
+      : null,
     sandbox,
     approvals: {
       timeoutMs:

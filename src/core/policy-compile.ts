@@ -31,7 +31,7 @@ import {
   createRulePolicy,
 } from "./policy.js";
 import { principalPatternProblem } from "./principal.js";
-import { closestName } from "./spec-context.js";
+import { didYouMean } from "./spec-context.js";
 import type { Decision, RiskLevel } from "./status.js";
 import {
   type FieldPath,
@@ -413,11 +413,11 @@ class Checker {
     const matches = compileNameGlob(pattern, ".");
     if (this.known.some((name) => matches(name))) return;
     const glob = /[*?]/.test(pattern);
-    const close = glob ? undefined : closestName(pattern.toLowerCase(), this.known);
+    const close = glob ? "" : didYouMean(pattern.toLowerCase(), this.known);
     this.warnings.push(
       this.src.problem(
         at,
-        `${glob ? `no capability matches "${pattern}"` : `no capability is named "${pattern}"`}${close ? ` (did you mean "${close}"?)` : ""}: the rule never applies to it`,
+        `${glob ? `no capability matches "${pattern}"` : `no capability is named "${pattern}"`}${close}: the rule never applies to it`,
       ),
     );
   }

@@ -65,6 +65,8 @@ export interface SpecSource {
 export interface SpecValidation {
   readonly plan?: Plan;
   readonly problems: readonly Problem[];
+  /** What the author probably did not mean (the spec compiles anyway), located like problems. */
+  readonly warnings: readonly Problem[];
 }
 
 const TOP_KEYS = [
@@ -142,17 +144,21 @@ export function validateSpec(
   limits?: YamlLimits,
 ): SpecValidation {
   const src = parseYamlSource(source.file, source.text, limits);
-  if (src.syntaxProblems.length > 0) return { problems: sortProblems(src.syntaxProblems) };
+  if (src.syntaxProblems.length > 0) {
+    return { problems: sortProblems(src.syntaxProblems), warnings: [] };
+  }
   const ctx = new SpecContext(src, catalog);
   const body = compileDocument(ctx);
   const problems = sortProblems(ctx.problems);
+  const warnings = sortProblems(ctx.warnings);
   if (!body || problems.length > 0) {
     return {
       problems: problems.length ? problems : [src.problem([], "the spec could not be compiled")],
+      warnings,
     };
   }
   const plan: Plan = { ...body, specHash: computeSpecHash(body) };
-  return { plan: deepFreeze(plan), problems: [] };
+  return { plan: deepFreeze(plan), problems: [], warnings };
 }
 
 /**

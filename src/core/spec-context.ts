@@ -31,28 +31,53 @@ function distance(a: string, b: string): number {
 }
 
 /**
+ * How far `candidate` is from `name`: the edit distance, except that a name extending the other
+ * at a `.` or `_` boundary (`io.fs.delete_folder` / `io.fs.delete`) counts as one edit: a seed or
+ * plugin name is often a known name with a word added.
+ */
+function nameDistance(name: string, candidate: string): number {
+  const extends_ = (long: string, short: string) =>
+    short.length > 0 && long.startsWith(short) && /[._]/.test(long[short.length] ?? "");
+  const d = distance(name, candidate);
+  return extends_(name, candidate) || extends_(candidate, name) ? Math.min(d, 1) : d;
+}
+
+/**
+ * The candidates closest to `name` (at most `max`, equally close), if they are close enough to
+ * be a plausible typo or variant; empty otherwise.
+ *
+ * @example
+ * closestNames("io.fs.delete_folder", ["io.fs.delete", "io.fs.write_file"]); // ["io.fs.delete"]
+ */
+export function closestNames(name: string, candidates: Iterable<string>, max = 3): string[] {
+  let best: string[] = [];
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = nameDistance(name, c);
+    if (d < bestD) {
+      bestD = d;
+      best = [c];
+    } else if (d === bestD && best.length < max) {
+      best.push(c);
+    }
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : [];
+}
+
+/**
  * The closest candidate to `name`, if one is close enough to be a plausible typo.
  *
  * @example
  * closestName("capabilty", ["capability", "inputs"]); // "capability"
  */
 export function closestName(name: string, candidates: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = distance(name, c);
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  return closestNames(name, candidates, 1)[0];
 }
 
-/** ` (did you mean "x"?)` when a candidate is close to `name`, else the empty string. */
+/** ` (did you mean "x"?)` (or `"x" or "y"`) when candidates are close to `name`, else "". */
 export function didYouMean(name: string, candidates: Iterable<string>): string {
-  const c = closestName(name, candidates);
-  return c ? ` (did you mean "${c}"?)` : "";
+  const close = closestNames(name, candidates);
+  return close.length > 0 ? ` (did you mean ${close.map((c) => `"${c}"`).join(" or ")}?)` : "";
 }
 
 /** The value at `path` inside plain objects and arrays, or `undefined` when there is none. */
@@ -70,6 +95,8 @@ export function getAt(value: unknown, path: readonly (string | number)[]): unkno
 export class SpecContext {
   /** Every problem found so far, in the order found. */
   readonly problems: Problem[] = [];
+  /** What the author probably did not mean but may (the spec still compiles), in order found. */
+  readonly warnings: Problem[] = [];
   /** Ids of the steps declared (all of them, before any step is compiled). */
   readonly stepIds = new Set<string>();
   /** Names of the declared inputs (native `inputs` and seed `initial_state`). */
@@ -85,6 +112,11 @@ export class SpecContext {
   /** Records a problem located at `path`. */
   report(path: FieldPath, message: string): void {
     this.problems.push(this.src.problem(path, message));
+  }
+
+  /** Records something the author probably did not mean, which does not stop the spec. */
+  warn(path: FieldPath, message: string): void {
+    this.warnings.push(this.src.problem(path, message));
   }
 
   /** Reports every key of `obj` not in `allowed`, with a "did you mean" hint. */

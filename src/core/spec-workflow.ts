@@ -64,6 +64,13 @@ export function workflowPrincipal(ctx: SpecContext, doc: Record<string, unknown>
   }
   const p = seedPrincipal(doc.agent_name, owner);
   if (p === undefined) return null;
+  const byOwner = seedPrincipal(undefined, owner);
+  if (typeof doc.agent_name === "string" && byOwner !== undefined && byOwner !== p) {
+    ctx.warn(
+      ["agent_name"],
+      `agent_name runs the workflow as ${p}, not metadata.owner's ${byOwner} (the agent is the least privileged reading); set principal: to choose`,
+    );
+  }
   const problem = principalProblem(p);
   if (problem !== null) {
     ctx.report(doc.agent_name !== undefined ? ["agent_name"] : ["metadata", "owner"], problem);

@@ -127,6 +127,10 @@ export {
   type ReplayStepReport,
   type ReplayStepState,
 } from "../engine/replay/replay-types.js";
+export type {
+  PolicyHistoryEntry,
+  PolicyHistoryWindow,
+} from "../engine/runtime/policy-records.js";
 export {
   type DecideApprovalInput,
   type ResumeOptions,

@@ -3,12 +3,12 @@
  * `sqlite:<path>` for another file, or `postgres://…` (`postgresql://…`) for PostgreSQL, whose
  * optional `schema=` query parameter names the schema holding Airun's tables.
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { AirunError } from "../core/errors.js";
 import { redactedUrl } from "./postgres/postgres-driver.js";
 import { PostgresStore } from "./postgres/postgres-store.js";
-import { SqliteStore } from "./sqlite/sqlite-store.js";
+import { MEMORY_FILE, SqliteStore } from "./sqlite/sqlite-store.js";
 import type { Store, StoreOptions } from "./store.js";
 
 /** Name of the SQLite database file inside the home directory. */
@@ -27,6 +27,11 @@ export interface OpenStoreOptions {
    * composition root; the shipped binary reads none of them from its environment.
    */
   readonly storeOptions?: StoreOptions;
+  /**
+   * Only reads: when the SQLite database does not exist yet, nothing is created (no home, no
+   * file) and an empty in-memory store answers. An existing database is opened as usual.
+   */
+  readonly readOnly?: boolean;
 }
 
 /**
@@ -51,6 +56,9 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
       `unknown store URL ${JSON.stringify(redactedUrl(url))}: expected "sqlite", "sqlite:<path>" or "postgres://…"`,
       { url: redactedUrl(url) },
     );
+  }
+  if (opts.readOnly && !existsSync(file)) {
+    return SqliteStore.open({ ...opts.storeOptions, file: MEMORY_FILE });
   }
   mkdirSync(opts.home, { recursive: true, mode: 0o700 });
   return SqliteStore.open({

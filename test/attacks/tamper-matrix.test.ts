@@ -808,17 +808,20 @@ beforeAll(async () => {
   publicKey = ledgerKeyFiles(ref.home).publicKey;
 }, 60_000);
 
-/** Whether a `verify --json` report names what `names` asks for; returns the matching line. */
+/**
+ * Whether a `verify --json` report (snake_case, as every JSON output) names what `names` asks
+ * for; returns the matching line.
+ */
 function named(
   report: {
     problems: string[];
-    state?: { field: string; stepId: string | null; message: string }[];
+    state?: { field: string; step_id: string | null; message: string }[];
   },
   names: Names,
 ): string | undefined {
   if (names instanceof RegExp) return report.problems.find((p) => names.test(p));
   return report.state?.find(
-    (s) => s.field === names.field && (names.stepId === undefined || s.stepId === names.stepId),
+    (s) => s.field === names.field && (names.stepId === undefined || s.step_id === names.stepId),
   )?.message;
 }
 

@@ -21,12 +21,12 @@ afterAll(() => root.cleanup());
 
 const t = tally("tamper", "tamper-state");
 
-/** What `ledger verify --json` prints, as far as these tests read it. */
+/** What `ledger verify --json` prints (snake_case, as every JSON output), as far as read here. */
 interface VerifyJson {
   ok: boolean;
   problems: string[];
   notes: string[];
-  state: { runId: string; stepId: string | null; field: string; message: string }[];
+  state: { run_id: string; step_id: string | null; field: string; message: string }[];
 }
 
 let detailed: Reference;
@@ -67,7 +67,7 @@ describe("attack: the runs table rewritten to tell another story than the ledger
         const { code, report } = await verifyJson(c);
         expect(code).toBe(7);
         expect(report.ok).toBe(false);
-        const fields = report.state.filter((s) => s.runId === c.runId).map((s) => s.field);
+        const fields = report.state.filter((s) => s.run_id === c.runId).map((s) => s.field);
         expect(fields.sort()).toEqual([
           "outcome",
           "principal",
@@ -109,7 +109,7 @@ describe("attack: the runs table rewritten to tell another story than the ledger
           const { code, report } = await verifyJson(c);
           expect(code, JSON.stringify(report)).toBe(7);
           expect(report.state).toContainEqual(
-            expect.objectContaining({ runId: c.runId, stepId: null, field }),
+            expect.objectContaining({ run_id: c.runId, step_id: null, field }),
           );
           const exported = await c.run(["ledger", "export", c.runId, "--out", "pack.json"]);
           expect(exported.code).toBe(7);
@@ -130,7 +130,7 @@ describe("attack: the steps table rewritten (outputs, policy decision)", () => {
       );
       const { code, report } = await verifyJson(c);
       expect(code).toBe(7);
-      const m = report.state.find((s) => s.stepId === "write" && s.field === "outputs");
+      const m = report.state.find((s) => s.step_id === "write" && s.field === "outputs");
       expect(m?.message).toMatch(
         new RegExp(
           `^step ${c.runId}/write: outputs is \\{"bytes":4096,.*\\} in the steps table, but entry \\d+ \\(step\\.succeeded\\) records \\{"bytes":5,`,
@@ -158,7 +158,7 @@ describe("attack: the steps table rewritten (outputs, policy decision)", () => {
         );
         const { code, report } = await verifyJson(c);
         expect(code).toBe(7);
-        const m = report.state.find((s) => s.stepId === "write" && s.field === "outputs");
+        const m = report.state.find((s) => s.step_id === "write" && s.field === "outputs");
         expect(m?.message).toContain(`step ${c.runId}/write: outputs`);
         expect(m?.message).toContain(recorded.slice(0, 16));
       },
@@ -182,7 +182,7 @@ describe("attack: the steps table rewritten (outputs, policy decision)", () => {
       const { code, report } = await verifyJson(c);
       expect(code).toBe(7);
       expect(report.state).toContainEqual(
-        expect.objectContaining({ runId: c.runId, stepId: step, field: "decision" }),
+        expect.objectContaining({ run_id: c.runId, step_id: step, field: "decision" }),
       );
     }),
   );

@@ -36,6 +36,8 @@ describe("compileConfig", () => {
       policy: null,
       policyHook: null,
       principals: {},
+      principal: null,
+      telemetry: null,
       sandbox: {
         fsRoots: [cwd],
         httpAllowHosts: [],

@@ -81,7 +81,10 @@ describe("airun approvals list|show", () => {
       on_timeout: "reject",
       history: [{ type: "approval.requested" }],
     });
-    expect(byRun.body.approval.expires_at).toBeGreaterThan(Date.now() + 3_500_000);
+    // Times are ISO strings in every JSON output (issue 14: one time format).
+    expect(Date.parse(String(byRun.body.approval.expires_at))).toBeGreaterThan(
+      Date.now() + 3_500_000,
+    );
     const byId = await show(p, `${runId}/remove/1`);
     expect(byId.body.approval).toEqual(byRun.body.approval);
 

@@ -51,7 +51,7 @@ describe("a failing capability fails its step and rolls the run back", () => {
       afterWrite("    capability: io.fs.read_file\n    inputs: { path: missing.txt }\n"),
     );
     const { body } = await p.json(["run", "wf.yaml"]);
-    const shown = await p.json<RunJson & { events: { type: string; stepId: string | null }[] }>([
+    const shown = await p.json<RunJson & { events: { type: string; step_id: string | null }[] }>([
       "workflow",
       "show",
       body.id,
@@ -60,7 +60,7 @@ describe("a failing capability fails its step and rolls the run back", () => {
     const x = p.step(shown.body, "x");
     expect(x.decision).toMatchObject({ decision: "ALLOW" });
     expect(x.context_hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(shown.body.events.some((e) => e.type === "step.decision" && e.stepId === "x")).toBe(
+    expect(shown.body.events.some((e) => e.type === "step.decision" && e.step_id === "x")).toBe(
       true,
     );
   });

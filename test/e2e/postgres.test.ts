@@ -143,16 +143,16 @@ server.describe("the CLI on PostgreSQL", () => {
       ok: boolean;
       runs: number;
       entries: number;
-      sourceRoot: string;
-      targetRoot: string;
+      source_root: string;
+      target_root: string;
     }>(["store", "copy", "--to", url]);
     expect(copy.code).toBe(0);
     expect(copy.body).toMatchObject({ ok: true, runs: 2 });
-    expect(copy.body.targetRoot).toBe(copy.body.sourceRoot);
+    expect(copy.body.target_root).toBe(copy.body.source_root);
     const onPg = { AIRUN_STORE: url };
     const verify = await p.run(["ledger", "verify"], onPg);
     expect(verify.code).toBe(0);
-    expect(verify.stdout).toContain(copy.body.sourceRoot);
+    expect(verify.stdout).toContain(copy.body.source_root);
     const approved = await p.run(
       ["workflow", "resume", waiting.body.id, "--decision", "approve", "--as", "user:alice"],
       onPg,

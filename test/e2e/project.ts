@@ -49,7 +49,8 @@ export interface ApprovalJson {
   requester: string;
   approvers: string[];
   message: string;
-  expires_at: number | null;
+  /** ISO-8601, as every time in the CLI's JSON. */
+  expires_at: string | null;
 }
 
 /** A temp project: `dir/airun.yaml`, sandbox root `dir/ws`, state in `dir/home`. */

@@ -4,8 +4,16 @@
  * the steps that diverge, `--json` prints the report, and an unknown run exits 2.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import type { ReplayReport } from "../../src/engine/replay/replay-types.js";
 import { project, snapshot, tempRoot } from "./project.js";
+
+/** The replay report as \`--json\` prints it (snake_case, like every JSON output). */
+interface ReplayReport {
+  run_id: string;
+  identical: boolean;
+  spec: { recorded_hash: string; replayed_hash: string };
+  policy: { replayed_hash: string | null };
+  steps: { id: string; divergences: { kind: string }[] }[];
+}
 
 const root = tempRoot("replay");
 afterAll(() => root.cleanup());
@@ -82,12 +90,12 @@ describe("airun replay", () => {
 
     expect(r.code).toBe(7);
     expect(r.body.identical).toBe(false);
-    expect(r.body.runId).toBe(runId);
+    expect(r.body.run_id).toBe(runId);
     const kinds = Object.fromEntries(
       r.body.steps.map((s) => [s.id, s.divergences.map((d) => d.kind)]),
     );
     expect(kinds).toEqual({ draft: [], save: ["decision"], confirm: ["not_reached"] });
-    expect(r.body.policy.replayedHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(r.body.policy.replayed_hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("exits 0 with --json for an unchanged run", async () => {
@@ -95,7 +103,7 @@ describe("airun replay", () => {
     const r = await p.json<ReplayReport>(["replay", runId]);
     expect(r.code).toBe(0);
     expect(r.body.identical).toBe(true);
-    expect(r.body.spec.replayedHash).toBe(r.body.spec.recordedHash);
+    expect(r.body.spec.replayed_hash).toBe(r.body.spec.recorded_hash);
   });
 
   it("exits 2 with a clear message for an unknown run", async () => {

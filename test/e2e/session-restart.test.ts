@@ -81,9 +81,10 @@ process.kill(process.pid, "SIGKILL");`,
     const human = await p.run(["workflow", "list"]);
     expect(human.stdout).toContain(`session:tune`);
     // Recovery leaves an idle open session open (resumable), never guessing it is done.
-    const rec = await p.json<{ runs: { runId: string; action: string }[] }>(["recover"]);
+    // (--json keys are snake_case, as in every JSON output.)
+    const rec = await p.json<{ runs: { run_id: string; action: string }[] }>(["recover"]);
     expect(rec.body.runs).toEqual([
-      expect.objectContaining({ runId: id, action: "skipped_open_session" }),
+      expect.objectContaining({ run_id: id, action: "skipped_open_session" }),
     ]);
 
     const rt = await Runtime.open({ cwd: p.dir, env: {} });

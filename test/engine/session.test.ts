@@ -91,7 +91,7 @@ describe("sessions", () => {
     }
   });
 
-  it("rollback() undoes everything newest first and ends ROLLED_BACK / ABSTAIN / CANCELLED", async () => {
+  it("rollback() undoes everything newest first and ends ROLLED_BACK / REMEDIATE / CANCELLED, as a CLI cancel does", async () => {
     w = await sessionWorkspace();
     writeFileSync(join(w.ws, "a.txt"), "A0");
     const rt = await w.open();
@@ -103,7 +103,7 @@ describe("sessions", () => {
       const view = await s.rollback({ reason: "the plan was wrong" });
       expect(view).toMatchObject({
         status: "ROLLED_BACK",
-        outcome: "ABSTAIN",
+        outcome: "REMEDIATE",
         reason: "CANCELLED",
       });
       expect(view.reason_detail).toMatchObject({

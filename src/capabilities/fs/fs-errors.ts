@@ -3,6 +3,7 @@
  * so a capability never leaks a raw `ENOENT` and the engine can tell transient failures
  * (retryable) from permanent ones.
  */
+import { basename, isAbsolute, normalize, sep } from "node:path";
 import type { ErrorCode } from "../../core/error-codes.js";
 import { AirunError, CapabilityError, type ErrorContext } from "../../core/errors.js";
 
@@ -50,12 +51,33 @@ export function toFsError(err: unknown, context: ErrorContext = {}): AirunError 
   if (err instanceof AirunError) return err;
   const errno = errnoOf(err);
   const [code, retryable] = (errno && ERRNO_CODES[errno]) || ["FS_IO_ERROR", false];
-  const message = err instanceof Error ? err.message : String(err);
+  const message =
+    (errno === "ENOENT" ? notFoundMessage(err, context.path) : undefined) ??
+    (err instanceof Error ? err.message : String(err));
   return new CapabilityError(code, message, {
     retryable,
     context: { ...context, ...(errno ? { errno } : {}) },
     cause: err,
   });
+}
+
+/**
+ * For a relative user path that does not exist, a message saying where it was looked for and
+ * why: paths are relative to the first sandbox root, so `ws/a.txt` with the root `…/ws` is
+ * `…/ws/ws/a.txt` (and `a.txt` was probably meant). Undefined when the error is about another
+ * path than the one the user gave (a parent, a temp file).
+ */
+function notFoundMessage(err: unknown, userPath: unknown): string | undefined {
+  const full = (err as { path?: unknown }).path;
+  if (typeof userPath !== "string" || typeof full !== "string" || isAbsolute(userPath)) {
+    return undefined;
+  }
+  const given = normalize(userPath);
+  if (!full.endsWith(`${sep}${given}`)) return undefined;
+  const root = full.slice(0, full.length - given.length - 1);
+  const [first, ...rest] = given.split(sep);
+  const twice = first === basename(root) && rest.length > 0;
+  return `"${userPath}" does not exist: it resolves to ${full}, because paths are relative to the first sandbox root (${root})${twice ? `; did you mean "${rest.join("/")}"?` : ""}`;
 }
 
 /** Runs `fn`, converting every filesystem error it throws with `toFsError`. */

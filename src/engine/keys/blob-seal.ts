@@ -32,6 +32,18 @@ export async function loadBlobSeal(home: string): Promise<BlobSeal> {
   if (key.length !== 32) {
     throw new AirunError("BLOB_KEY_INVALID", `${home}/keys/blobs/${KEY_FILE} is not a 32-byte key`);
   }
+  return sealWith(key);
+}
+
+/**
+ * A seal under a random key kept in memory only: for a runtime over a store that is itself
+ * discarded (a read-only command on a home that does not exist yet), so nothing is written.
+ */
+export function ephemeralBlobSeal(): BlobSeal {
+  return sealWith(randomBytes(32));
+}
+
+function sealWith(key: Buffer): BlobSeal {
   return {
     seal(bytes) {
       const nonce = randomBytes(NONCE);

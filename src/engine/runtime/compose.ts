@@ -10,6 +10,7 @@
  * between two runtimes closes it itself). Test and benchmark hooks (crash injection, an
  * unchained ledger) come in here, as options of the store the runtime opens, and only here.
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { registerDeclared } from "../../capabilities/declared.js";
 import { Gateway } from "../../capabilities/gateway/gateway.js";
@@ -25,7 +26,7 @@ import { openStore } from "../../store/open-store.js";
 import type { Store, StoreOptions } from "../../store/store.js";
 import type { EngineContext, EngineSettings, Notifier, ProgressEvent } from "../context.js";
 import { EventType } from "../events.js";
-import { type BlobSeal, loadBlobSeal } from "../keys/blob-seal.js";
+import { type BlobSeal, ephemeralBlobSeal, loadBlobSeal } from "../keys/blob-seal.js";
 import type { LedgerKey } from "../ledger/ledger.js";
 import { newOwnerId } from "../owner.js";
 import { createDecisionHook } from "../policy/decision-hook.js";
@@ -90,6 +91,11 @@ export interface RuntimeOptions extends RuntimeParts {
    * `process.emitWarning`.
    */
   readonly onWarning?: (message: string) => void;
+  /**
+   * The caller only reads (lists, shows, verifies): a home that holds no database yet is not
+   * created (no folder, no database, no key files); the runtime reads an empty store instead.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** Something built here, released by `Runtime.close()` (last built, first released). */
@@ -145,7 +151,9 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     if (!options.gatekeeper) releasers.push(() => policy.close());
     // A broken file is not an error yet: only the commands that decide need the policy.
     if (options.loadPolicy !== "when-needed") await policy.load().catch(unlessBrokenFile);
-    const store = options.store ?? (await ownStore(config, options.storeOptions, releasers));
+    const readOnly = options.readOnly === true;
+    const store =
+      options.store ?? (await ownStore(config, options.storeOptions, releasers, readOnly));
     const clock = options.clock ?? systemClock;
     const onWarning =
       options.onWarning ?? ((message) => process.emitWarning(message, "AirunWarning"));
@@ -154,7 +162,11 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
     const ctx: EngineContext = {
       store,
       clock,
-      blobs: options.blobSeal ?? (await loadBlobSeal(config.home)),
+      blobs:
+        options.blobSeal ??
+        (readOnly && !existsSync(config.home)
+          ? ephemeralBlobSeal()
+          : await loadBlobSeal(config.home)),
       catalog: registry,
       gatekeeper: policy,
       settings: engineSettings(config, env),
@@ -229,10 +241,12 @@ async function ownStore(
   config: AirunConfig,
   storeOptions: StoreOptions | undefined,
   releasers: Releaser[],
+  readOnly: boolean,
 ): Promise<Store> {
   const store = await openStore({
     url: config.store.kind === "sqlite" ? "sqlite" : config.store.url,
     home: config.home,
+    readOnly,
     ...(config.store.kind === "sqlite" ? { synchronous: config.store.synchronous } : {}),
     ...(storeOptions ? { storeOptions } : {}),
   });

@@ -3,10 +3,11 @@
  * running one workflow many times compiles it once. Plans are frozen, so sharing them is safe.
  */
 import type { CapabilityCatalog } from "../../core/capability.js";
+import { formatProblem, ValidationError } from "../../core/errors.js";
 import { sha256Hex } from "../../core/hash.js";
 import { DEFAULT_LIMITS } from "../../core/limits.js";
 import type { Plan } from "../../core/plan.js";
-import { compileSpec } from "../../core/spec-compile.js";
+import { validateSpec } from "../../core/spec-compile.js";
 import type { YamlLimits } from "../../core/yaml-source.js";
 
 /** A bounded cache of compiled plans. */
@@ -15,11 +16,19 @@ export class PlanCache {
   readonly #catalog: CapabilityCatalog;
   readonly #size: number;
   readonly #limits: YamlLimits;
+  readonly #onWarning: (message: string) => void;
 
-  constructor(catalog: CapabilityCatalog, limits: YamlLimits = DEFAULT_LIMITS, size = 64) {
+  /** `onWarning` hears a spec's warnings (`file:line:col: field: message`) when it is compiled. */
+  constructor(
+    catalog: CapabilityCatalog,
+    limits: YamlLimits = DEFAULT_LIMITS,
+    size = 64,
+    onWarning: (message: string) => void = () => {},
+  ) {
     this.#catalog = catalog;
     this.#limits = limits;
     this.#size = size;
+    this.#onWarning = onWarning;
   }
 
   /** The plan of `text` (from `file`), compiled once. Throws ValidationError for a bad spec. */
@@ -29,7 +38,10 @@ export class PlanCache {
     if (plan) {
       this.#plans.delete(key);
     } else {
-      plan = compileSpec({ file, text }, this.#catalog, this.#limits);
+      const compiled = validateSpec({ file, text }, this.#catalog, this.#limits);
+      for (const w of compiled.warnings) this.#onWarning(formatProblem(w));
+      if (!compiled.plan) throw new ValidationError(compiled.problems, { location: file });
+      plan = compiled.plan;
       if (this.#plans.size >= this.#size) {
         this.#plans.delete(this.#plans.keys().next().value as string);
       }

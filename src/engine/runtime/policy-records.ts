@@ -6,8 +6,8 @@
  * that loaded, from those records, for recovery when the policy file is broken.
  */
 import { sha256Hex } from "../../core/hash.js";
-import { isPlainObject } from "../../core/json.js";
-import type { WriteOp } from "../../store/store.js";
+import { isPlainObject, type JsonValue } from "../../core/json.js";
+import type { EventRecord, Store, WriteOp } from "../../store/store.js";
 import type { EngineContext } from "../context.js";
 import { EventType, eventOp } from "../events.js";
 import type { PolicyReload } from "../policy/gatekeeper.js";
@@ -129,24 +129,14 @@ export class PolicyRecords {
     const { store } = this.#ctx;
     // Distinct policies, oldest first by their last mention (there are few of them).
     const mentions = new Map<string, { source: string; at: number }>();
-    let afterSeq = 0;
-    for (;;) {
-      const page = await store.listEvents({
-        types: [EventType.POLICY_LOADED, EventType.RUN_CREATED],
-        afterSeq,
-        limit: PAGE,
-      });
-      for (const e of page) {
-        const d = isPlainObject(e.data) ? e.data : {};
-        const loaded = e.type === EventType.POLICY_LOADED;
-        const hash = loaded ? d.hash : d.policy_hash;
-        const source = loaded ? d.source : d.policy_source;
-        if (typeof hash !== "string" || typeof source !== "string") continue;
-        mentions.delete(hash);
-        mentions.set(hash, { source, at: e.at });
-      }
-      if (page.length < PAGE) break;
-      afterSeq = page[page.length - 1]?.seq ?? afterSeq;
+    for await (const e of eventsOfTypes(store, [EventType.POLICY_LOADED, EventType.RUN_CREATED])) {
+      const d = isPlainObject(e.data) ? e.data : {};
+      const loaded = e.type === EventType.POLICY_LOADED;
+      const hash = loaded ? d.hash : d.policy_hash;
+      const source = loaded ? d.source : d.policy_source;
+      if (typeof hash !== "string" || typeof source !== "string") continue;
+      mentions.delete(hash);
+      mentions.set(hash, { source, at: e.at });
     }
     for (const [hash, m] of [...mentions].reverse()) {
       const bytes = await store.getBlob(hash);
@@ -161,5 +151,52 @@ export class PolicyRecords {
   /** Waits for the reload entries being committed. */
   async drain(): Promise<void> {
     await Promise.all(this.#writes);
+  }
+}
+
+/** Bounds of `policyHistory`: ledger numbers, both optional. */
+export interface PolicyHistoryWindow {
+  /** Only entries after this ledger number. */
+  readonly afterSeq?: number;
+  /** Only entries up to this ledger number. */
+  readonly untilSeq?: number;
+}
+
+/** A `policy.loaded` or `policy.reload_refused` ledger entry. */
+export interface PolicyHistoryEntry {
+  readonly seq: number;
+  readonly type: string;
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly data: JsonValue;
+}
+
+/** The policy's ledger entries within `window`, oldest first. */
+export async function policyHistory(
+  store: Store,
+  window: PolicyHistoryWindow = {},
+): Promise<PolicyHistoryEntry[]> {
+  const out: PolicyHistoryEntry[] = [];
+  const until = window.untilSeq ?? Number.POSITIVE_INFINITY;
+  const types = [EventType.POLICY_LOADED, EventType.POLICY_RELOAD_REFUSED];
+  for await (const e of eventsOfTypes(store, types, window.afterSeq ?? 0)) {
+    if (e.seq > until) break;
+    out.push({ seq: e.seq, type: e.type, at: e.at, data: e.data });
+  }
+  return out;
+}
+
+/** Every ledger entry of these types after `afterSeq`, in order, read a page at a time. */
+async function* eventsOfTypes(
+  store: Store,
+  types: readonly string[],
+  afterSeq = 0,
+): AsyncGenerator<EventRecord> {
+  let after = afterSeq;
+  for (;;) {
+    const page = await store.listEvents({ types, afterSeq: after, limit: PAGE });
+    yield* page;
+    if (page.length < PAGE) return;
+    after = page[page.length - 1]?.seq ?? after;
   }
 }

@@ -8,6 +8,7 @@
  * deterministically. `hookUrl` says whether a hook may make a decision stricter at run time.
  */
 import { resolve } from "node:path";
+import { z } from "zod";
 import { registerDeclared } from "../../capabilities/declared.js";
 import { loadPlugins } from "../../capabilities/plugins.js";
 import { type CapabilityRegistry, createStandardRegistry } from "../../capabilities/registry.js";
@@ -20,6 +21,7 @@ import { type CompiledPolicy, type PolicyDecision, withCompensation } from "../.
 import { type PolicyCase, parsePolicyCases } from "../../core/policy-cases.js";
 import { requirePrincipal } from "../../core/principal.js";
 import { redact } from "../../core/redact.js";
+import { didYouMean } from "../../core/spec-context.js";
 import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
 import { PolicyGatekeeper } from "../policy/gatekeeper.js";
 import { compensationRequest } from "../step/compensation-check.js";
@@ -71,7 +73,20 @@ export interface PolicyCheck {
     readonly risk: RiskLevel;
     readonly decision: PolicyDecision;
   } | null;
+  /**
+   * Capabilities asked about that no loaded capability provides (a plugin not loaded here, a
+   * domain capability still to be written), each with what was assumed for it; empty when
+   * every capability is known.
+   */
+  readonly unknown: readonly string[];
 }
+
+/**
+ * What the policy is shown for a capability nothing loaded provides: MEDIUM risk (or the declared
+ * one), a write, which nothing known can undo. The answer is the policy's for such a call; the
+ * capability's real floor (when its plugin is loaded) may make it stricter.
+ */
+const STAND_IN = { risk: "MEDIUM", effect: "write", undo: "irreversible" } as const;
 
 /** One table-test case and what the policy answered. */
 export interface PolicyCaseResult {
@@ -136,7 +151,8 @@ export class PolicyTools {
    */
   check(q: PolicyQuery): PolicyCheck {
     requirePrincipal(q.principal, "principal");
-    const cap = this.#capability(q.capability);
+    const unknown: string[] = [];
+    const cap = this.#capability(q.capability, unknown);
     const inputs = q.inputs ?? {};
     const cls = classify(cap, inputs);
     let risk = maxRisk(cap.risk, cls.risk ?? cap.risk);
@@ -160,7 +176,7 @@ export class PolicyTools {
       hasCompensation,
       inputs: recorded,
     });
-    const comp = typeof q.compensation === "object" ? this.#compensation(q, roles) : null;
+    const comp = typeof q.compensation === "object" ? this.#compensation(q, roles, unknown) : null;
     const decision = comp
       ? withCompensation(stepDecision, comp.decision, comp.capability)
       : stepDecision;
@@ -176,14 +192,19 @@ export class PolicyTools {
       inputs: recorded,
       decision,
       compensation: comp,
+      unknown,
     };
   }
 
   /** The query's compensation, as the engine asks about it at the step's gate. */
-  #compensation(q: PolicyQuery, roles: readonly string[]): PolicyCheck["compensation"] {
+  #compensation(
+    q: PolicyQuery,
+    roles: readonly string[],
+    unknown: string[],
+  ): PolicyCheck["compensation"] {
     const given = q.compensation as { capability: string; inputs?: JsonObject };
     const request = compensationRequest(
-      this.#capability(given.capability),
+      this.#capability(given.capability, unknown),
       given.inputs ?? {},
       [],
       {
@@ -201,15 +222,35 @@ export class PolicyTools {
     };
   }
 
-  #capability(name: string): AnyCapability {
+  /**
+   * Whether `name` may be answered with a stand-in: a well-formed name that nothing loaded
+   * provides, outside every group the loaded capabilities cover. A name in a covered group
+   * (`io.fs.remove`) is a typo of a capability that is there, and stays an error.
+   */
+  standsIn(name: string): boolean {
+    if (this.registry.get(name) || !CAPABILITY_NAME.test(name)) return false;
+    const group = `${name.split(".").slice(0, 2).join(".")}.`;
+    return !this.registry.names().some((n) => n.startsWith(group));
+  }
+
+  /**
+   * The capability named `name`; for a name `standsIn` accepts, a stand-in (`STAND_IN`), with a
+   * line added to `unknown` saying so.
+   */
+  #capability(name: string, unknown: string[]): AnyCapability {
     const cap = this.registry.get(name);
-    if (!cap) {
+    if (cap) return cap;
+    const close = didYouMean(name, this.registry.names());
+    if (!this.standsIn(name)) {
       throw new AirunError(
         "UNKNOWN_CAPABILITY",
-        `unknown capability "${name}" (the catalogue lists the capabilities there are)`,
+        `unknown capability "${name}"${close} (the catalogue lists the capabilities there are)`,
       );
     }
-    return cap;
+    unknown.push(
+      `no loaded capability is named "${name}"${close}: answered as for a plugin capability of risk ${STAND_IN.risk}, effect ${STAND_IN.effect}, undo ${STAND_IN.undo}; load its plugin for its own risk and undo`,
+    );
+    return standIn(name);
   }
 
   /**
@@ -224,10 +265,11 @@ export class PolicyTools {
       this.config.limits.policyBytes,
       LIMIT_KEYS.policyBytes,
     );
+    // A case may name a capability nothing here provides: `check` answers with a stand-in.
     const cases = parsePolicyCases(
       file,
       text,
-      (name) => this.registry.get(name) !== undefined,
+      (name) => this.registry.get(name) !== undefined || this.standsIn(name),
       this.config.limits,
     );
     return cases.map((c) => {
@@ -241,6 +283,26 @@ export class PolicyTools {
       return { case: c, check, pass: check.decision.decision === c.expect };
     });
   }
+}
+
+/** Capability names: two or more dot-separated lower-case words (`crm.create_account`). */
+const CAPABILITY_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+
+/** A capability nothing loaded provides, as the policy tools show it to the policy. */
+function standIn(name: string): AnyCapability {
+  return {
+    name,
+    description: "not loaded",
+    risk: STAND_IN.risk,
+    effect: STAND_IN.effect,
+    undo: STAND_IN.undo,
+    idempotent: false,
+    input: z.record(z.string(), z.unknown()),
+    output: z.record(z.string(), z.unknown()),
+    execute: () => {
+      throw new AirunError("UNKNOWN_CAPABILITY", `capability "${name}" is not loaded`);
+    },
+  } as unknown as AnyCapability;
 }
 
 /** The capability's classification of `inputs`, when they are valid for it. */

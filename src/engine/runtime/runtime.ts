@@ -76,7 +76,13 @@ import {
 import { readSpec } from "./config-files.js";
 import { PlanCache } from "./plan-cache.js";
 import { loadOrLastRecorded, type PolicyInForce } from "./policy-in-force.js";
-import { PolicyRecords, type RecordedPolicy } from "./policy-records.js";
+import {
+  type PolicyHistoryEntry,
+  type PolicyHistoryWindow,
+  PolicyRecords,
+  policyHistory,
+  type RecordedPolicy,
+} from "./policy-records.js";
 import {
   cancelRun,
   type ResumeOptions,
@@ -141,7 +147,7 @@ export class Runtime {
     this.#registry = init.registry;
     this.#gateway = init.gateway;
     this.#releasers = init.releasers;
-    this.#plans = new PlanCache(init.registry, init.config.limits);
+    this.#plans = new PlanCache(init.registry, init.config.limits, 64, init.onWarning);
     this.#policies = new PolicyRecords(init.ctx);
     this.#policy = init.policy;
     this.#recordedGatekeeper = init.recordedGatekeeper;
@@ -174,11 +180,11 @@ export class Runtime {
 
   // ---- runs ------------------------------------------------------------------------------
 
-  /** Validates a spec file: every problem, or the compiled plan. */
+  /** Validates a spec file: every problem, or the compiled plan; and its warnings. */
   async validate(
     specFile: string,
     specText?: string,
-  ): Promise<{ plan?: Plan; problems: readonly Problem[] }> {
+  ): Promise<{ plan?: Plan; problems: readonly Problem[]; warnings: readonly Problem[] }> {
     const text = specText ?? (await readSpec(specFile, this.config.limits.specBytes));
     return validateSpec({ file: specFile, text }, this.#registry, this.config.limits);
   }
@@ -279,6 +285,16 @@ export class Runtime {
     filter: { readonly runId?: string; readonly limit?: number } = {},
   ): Promise<LedgerEvent[]> {
     return this.#ctx.store.listEvents({ ...filter, afterSeq, limit: filter.limit ?? 500 });
+  }
+
+  /**
+   * The policy's own ledger entries, oldest first: `policy.loaded` (a hot reload, or a policy
+   * first stored with warnings) and `policy.reload_refused` (an edit that did not load, and the
+   * policy kept). With `afterSeq` / `untilSeq`, only the entries between those ledger numbers
+   * (the span of one run, to show next to its own entries).
+   */
+  policyHistory(window: PolicyHistoryWindow = {}): Promise<PolicyHistoryEntry[]> {
+    return policyHistory(this.#ctx.store, window);
   }
 
   /**

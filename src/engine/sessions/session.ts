@@ -24,7 +24,9 @@
  *   session stays open (the agent may try something else; the refusal is in the ledger). A
  *   budget breach, drift abstention, rejected or expired approval, or an effect that cannot be
  *   known ends it: everything is rolled back and the call throws the typed error of that end.
- * - `rollback()` is the agent abstaining: ROLLED_BACK, outcome ABSTAIN, reason CANCELLED.
+ * - `rollback()` ends like any cancel (`airun workflow cancel`, `Runtime.cancel`): ROLLED_BACK,
+ *   outcome REMEDIATE, reason CANCELLED. SPEC §2 keeps ABSTAIN for the runtime's own refusals
+ *   (evidence, permission, budget); a principal stopping the work is a rejection of it.
  * - Calls of one session are serialized (one at a time, in the order they were asked).
  *
  */
@@ -159,8 +161,8 @@ export class Session {
   }
 
   /**
-   * Abandons the session: everything it did is undone, newest first (ROLLED_BACK, ABSTAIN,
-   * CANCELLED; FAILED / COMPENSATION_FAILED if an undo was refused because its target changed).
+   * Abandons the session: everything it did is undone, newest first (ROLLED_BACK, REMEDIATE,
+   * CANCELLED, as a cancel; FAILED / COMPENSATION_FAILED if an undo was refused because its target changed).
    * Returns the view of the run.
    */
   rollback(opts: { readonly reason?: string } = {}): Promise<RunView> {
@@ -172,7 +174,7 @@ export class Session {
         ...(opts.reason !== undefined ? { message: String(opts.reason) } : {}),
       };
       await state.commitFailure(
-        state.compensatingOps(Reason.CANCELLED, detail, Outcome.ABSTAIN),
+        state.compensatingOps(Reason.CANCELLED, detail, Outcome.REMEDIATE),
         { reason: Reason.CANCELLED, detail },
         true,
       );

@@ -68,6 +68,9 @@ import { type SqliteCommitStats, SqliteGroupCommit } from "./sqlite-group-commit
 import { sqliteMigrationConnection } from "./sqlite-migrations.js";
 import * as SQL from "./sqlite-sql.js";
 
+/** The file name of an in-memory SQLite database (nothing on disk; gone when closed). */
+export const MEMORY_FILE = ":memory:";
+
 /** Options of `SqliteStore.open`. */
 export interface SqliteStoreOptions extends StoreOptions {
   /** Database file; its directory is created (mode 0700) if missing. */
@@ -132,7 +135,9 @@ export class SqliteStore implements Store {
    * a database written by a newer airun.
    */
   static async open(options: SqliteStoreOptions): Promise<SqliteStore> {
-    mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
+    if (options.file !== MEMORY_FILE) {
+      mkdirSync(dirname(options.file), { recursive: true, mode: 0o700 });
+    }
     const db = (options.opener ?? openSqliteFile)(options.file);
     try {
       const busyMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
@@ -142,7 +147,9 @@ export class SqliteStore implements Store {
       const mode = String(
         retryWhileBusy(() => db.pragma("journal_mode = WAL", { simple: true }), busyMs),
       ).toLowerCase();
-      if (mode !== "wal") {
+      // An in-memory database (":memory:", for a read-only command on a home not created yet)
+      // has no journal file: its mode is "memory".
+      if (mode !== "wal" && !(options.file === MEMORY_FILE && mode === "memory")) {
         throw new AirunError(
           "STORE_OPEN_FAILED",
           `${options.file}: SQLite refused WAL journal mode (got "${mode}")`,
