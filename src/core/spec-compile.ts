@@ -15,8 +15,10 @@
  *   `timeout_seconds` is seconds. On approval steps the timeout is the approval's expiry.
  * - `{{ }}` templates whose root is not a native root (`inputs`, `steps`, `run`, `secrets`,
  *   `evidence`) are read as seed shorthand (`{{ step.key }}`, `{{ input }}`); `${{ }}` never is.
- * - Seed format (any seed-only key present): a step without `depends_on` waits for the step
- *   declared before it, as the earlier implementation ran steps in declaration order. Seed
+ * - Steps run in the order they are listed, in both formats (the original's "steps execute in
+ *   order"): a step without `depends_on` waits for every step listed before it (its plan
+ *   `dependsOn` names only those no other earlier step already waits for). `depends_on: [...]`
+ *   replaces that wait (`[]`: start at once), so parallelism is always explicit. Seed
  *   principal: `agent:<agent_name>` first (least privilege), else `metadata.owner`. Seed
  *   `policy`/`global_compensation_steps` must be empty and `enable_auto_rollback` true (Airun
  *   cannot honour them and will not ignore them); `max_execution_time_seconds` becomes
@@ -104,10 +106,17 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
   // First pass: step ids (templates and depends_on refer to steps declared later too).
   const ids = rawSteps.map((raw, i) => registerStepId(ctx, raw, i));
   const steps: PlanStep[] = [];
+  // The steps listed so far that no step listed so far waits for: a step without `depends_on`
+  // waits for these (and so, transitively, for every step listed before it).
+  const frontier = new Set<string>();
   rawSteps.forEach((raw, i) => {
     if (!isPlainObject(raw)) return;
-    const step = compileStep(ctx, raw, i, i > 0 ? ids[i - 1] : undefined);
-    if (step) steps.push(step);
+    // A step whose id was refused (duplicate, malformed) is still checked, with no order edge.
+    const step = compileStep(ctx, raw, i, ids[i] === undefined ? [] : [...frontier]);
+    if (!step) return;
+    steps.push(step);
+    for (const d of step.dependsOn) frontier.delete(d);
+    if (ids[i] !== undefined) frontier.add(ids[i]);
   });
   if (governance) checkGovernanceSteps(ctx, governance, rawSteps);
   const ordered = orderSteps(ctx, steps);

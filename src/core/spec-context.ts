@@ -74,6 +74,8 @@ export class SpecContext {
   readonly stepIds = new Set<string>();
   /** Names of the declared inputs (native `inputs` and seed `initial_state`). */
   readonly inputNames = new Set<string>();
+  /** Edges `step → earlier step` that exist only because the step has no `depends_on`. */
+  readonly orderEdges = new Set<string>();
   /** The document uses the seed format (any seed-only key present). */
   seed = false;
 

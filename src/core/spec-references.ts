@@ -253,7 +253,12 @@ export function orderSteps(ctx: SpecContext, steps: PlanStep[]): PlanStep[] | un
           ];
           // Edges point from a step to what it waits for: print them in execution order.
           const path = [...rot, start].reverse().join(" -> ");
-          ctx.report(stepPath(ctx, start), `dependency cycle: ${path}`);
+          const hint = cycle.some((from, k) =>
+            ctx.orderEdges.has(`${from}\u0000${cycle[(k + 1) % cycle.length]}`),
+          )
+            ? " (a step without depends_on waits for every step listed before it; give it depends_on to run it earlier)"
+            : "";
+          ctx.report(stepPath(ctx, start), `dependency cycle: ${path}${hint}`);
         }
       } else if (state.get(d) === undefined) visit(d);
     }

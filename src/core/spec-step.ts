@@ -81,14 +81,15 @@ export function registerStepId(ctx: SpecContext, raw: unknown, i: number): strin
 }
 
 /**
- * Compiles step `i` (after `registerStepId` ran on every step). `previousId` is the step
- * declared before it, which a seed step without `depends_on` waits for.
+ * Compiles step `i` (after `registerStepId` ran on every step). `listedBefore` are the steps
+ * listed before it that nothing listed before it waits for: a step without `depends_on` waits
+ * for them, so that it starts only once every step listed before it is done.
  */
 export function compileStep(
   ctx: SpecContext,
   raw: Record<string, unknown>,
   i: number,
-  previousId: string | undefined,
+  listedBefore: readonly string[],
 ): PlanStep | undefined {
   const path: FieldPath = ["steps", i];
   const rawId = raw.id ?? raw.name;
@@ -107,9 +108,9 @@ export function compileStep(
   }
 
   const deps = new Set<string>(explicitDependencies(ctx, raw, path, id));
-  // Seed specs ran their steps in declaration order: a step without `depends_on` waits for
-  // the one before it.
-  if (ctx.seed && raw.depends_on === undefined && previousId !== undefined) deps.add(previousId);
+  // Steps run in the order they are listed (both formats): a step without `depends_on` waits
+  // for every step listed before it. `depends_on` (`[]`: at once) makes parallelism explicit.
+  const inOrder = raw.depends_on === undefined || raw.depends_on === null;
 
   const scope: TemplateScope = { selfId: id, allowSelf: false, allowEvidence: false, deps };
   const risk = riskLevel(ctx, raw, path);
@@ -169,6 +170,12 @@ export function compileStep(
   }
 
   if (id === undefined) return undefined;
+  if (inOrder) {
+    for (const d of listedBefore) {
+      if (!deps.has(d)) ctx.orderEdges.add(`${id}\u0000${d}`);
+      deps.add(d);
+    }
+  }
   return {
     id,
     kind,

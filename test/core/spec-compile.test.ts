@@ -154,11 +154,15 @@ steps:
     inputs: { v: "\${{ steps.b.outputs.x }}" }
   - id: a
     capability: sys.echo
+    depends_on: []
   - id: b
     capability: sys.echo
+    depends_on: []
   - id: d
     capability: sys.echo
 `;
+    // c reads b, listed later: a step that reads a later one needs the later one (and the
+    // steps between) to declare depends_on, or the order they are listed in is a cycle.
     expect(compileSpec(spec(text), catalog).steps.map((s) => s.id)).toEqual(["a", "b", "c", "d"]);
   });
 
