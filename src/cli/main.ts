@@ -26,6 +26,7 @@ import { printCapabilities, printRun, printRunList } from "./output.js";
 import { registerPolicyCommands } from "./policy-commands.js";
 import { registerReplayCommand } from "./replay-command.js";
 import { printTimeline } from "./timeline.js";
+import { describeRunTimeNames, runTimeNames } from "./validate-output.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
 export function buildProgram(cli: CliContext = { parts: {} }): Command {
@@ -65,18 +66,23 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         const results = [];
         for (const spec of specs) {
           const { plan, problems } = await rt.validate(spec);
+          const names = plan ? runTimeNames(plan) : { needed: [], resolved: [] };
           results.push({
             file: spec,
             ok: problems.length === 0,
             problems,
             steps: plan?.steps.length ?? 0,
+            needs_inputs: names.needed,
+            run_time_names: names.resolved,
           });
           if (problems.length > 0) bad += 1;
           if (!opts.json) {
-            if (problems.length === 0)
+            if (problems.length === 0) {
               process.stdout.write(
                 `✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`,
               );
+              for (const line of describeRunTimeNames(names)) process.stdout.write(`  ${line}\n`);
+            }
             for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
           }
         }

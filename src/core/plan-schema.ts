@@ -47,6 +47,7 @@ const planSchema = z.object({
       required: z.boolean(),
       default: jsonSchema.optional(),
       description: z.string().optional(),
+      undeclared: z.boolean().optional(),
     }),
   ),
   governance: z.record(z.string(), jsonSchema).nullable(),

@@ -61,6 +61,8 @@ export interface PlanInput {
   readonly required: boolean;
   readonly default?: JsonValue;
   readonly description?: string;
+  /** A seed spec read it as an undeclared name (`{{ account_id }}`); no file declares it. */
+  readonly undeclared?: boolean;
 }
 
 /** A compiled workflow. */

@@ -15,6 +15,11 @@
  *   `timeout_seconds` is seconds. On approval steps the timeout is the approval's expiry.
  * - `{{ }}` templates whose root is not a native root (`inputs`, `steps`, `run`, `secrets`,
  *   `evidence`) are read as seed shorthand (`{{ step.key }}`, `{{ input }}`); `${{ }}` never is.
+ *   A name that is neither a step nor a declared input (`{{ account_id }}`) is an undeclared
+ *   name read at run time (`seed-names.ts`): it becomes an input (`undeclared: true`; required
+ *   when no step listed before its reader can output it and it is not `workflow_id`, `run_id`
+ *   or `timestamp`), and the steps listed before that may output it become dependencies. Two
+ *   such steps whose capabilities both declare the key are an error naming both.
  * - Steps run in the order they are listed, in both formats (the original's "steps execute in
  *   order"): a step without `depends_on` waits for every step listed before it (its plan
  *   `dependsOn` names only those no other earlier step already waits for). `depends_on: [...]`
@@ -40,6 +45,7 @@ import type { Plan, PlanStep } from "./plan.js";
 import { computeSpecHash, deepFreeze } from "./plan-schema.js";
 import { SpecContext } from "./spec-context.js";
 import { checkGovernanceSteps } from "./spec-governance.js";
+import { declaredOutputKeys } from "./spec-inputs.js";
 import { orderSteps } from "./spec-references.js";
 import { isSeedDocument, SEED_TOP_LEVEL_KEYS } from "./spec-seed.js";
 import { compileStep, registerStepId } from "./spec-step.js";
@@ -105,6 +111,11 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
   }
   // First pass: step ids (templates and depends_on refer to steps declared later too).
   const ids = rawSteps.map((raw, i) => registerStepId(ctx, raw, i));
+  rawSteps.forEach((raw, i) => {
+    const id = ids[i];
+    if (id === undefined || !isPlainObject(raw)) return;
+    ctx.listed.push({ id, outputs: listedOutputs(ctx, raw) });
+  });
   const steps: PlanStep[] = [];
   // The steps listed so far that no step listed so far waits for: a step without `depends_on`
   // waits for these (and so, transitively, for every step listed before it).
@@ -119,6 +130,12 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
     if (ids[i] !== undefined) frontier.add(ids[i]);
   });
   if (governance) checkGovernanceSteps(ctx, governance, rawSteps);
+  // Undeclared seed names are inputs too: `--input` may give them, and one that nothing listed
+  // before its reader can output is an input the run needs.
+  for (const [name, needed] of ctx.undeclared) {
+    if (Object.hasOwn(inputs, name)) continue;
+    inputs[name] = { type: "any", required: needed, undeclared: true };
+  }
   const ordered = orderSteps(ctx, steps);
   if (ctx.problems.length > 0 || !ordered) return undefined;
   return {
@@ -131,6 +148,14 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
     steps: ordered,
     format: ctx.seed ? "seed" : "native",
   };
+}
+
+/** What a listed step outputs, as far as the compiler can know (see `SpecContext.listed`). */
+function listedOutputs(ctx: SpecContext, raw: Record<string, unknown>): readonly string[] | null {
+  if (raw.type === "approval" || raw.step_type === "HUMAN_APPROVAL") return [];
+  const name = raw.capability ?? raw.capability_name;
+  const cap = typeof name === "string" ? ctx.catalog.get(name) : undefined;
+  return cap ? declaredOutputKeys(cap) : [];
 }
 
 function sortProblems(problems: readonly Problem[]): Problem[] {

@@ -74,6 +74,13 @@ export class SpecContext {
   readonly stepIds = new Set<string>();
   /** Names of the declared inputs (native `inputs` and seed `initial_state`). */
   readonly inputNames = new Set<string>();
+  /**
+   * The steps in the order they are listed, with the output keys their capability declares
+   * (`null`: it declares none, so any key may come out). Undeclared seed names look here.
+   */
+  readonly listed: { readonly id: string; readonly outputs: readonly string[] | null }[] = [];
+  /** Undeclared seed names read so far; `true` when no step listed before could give one. */
+  readonly undeclared = new Map<string, boolean>();
   /** Edges `step → earlier step` that exist only because the step has no `depends_on`. */
   readonly orderEdges = new Set<string>();
   /** The document uses the seed format (any seed-only key present). */

@@ -87,3 +87,17 @@ function underTemplate(
   }
   return deep && isTemplated(getAt(inputs, path));
 }
+
+/**
+ * The output keys a capability declares (its `output` is a zod object without a catch-all),
+ * or `null` when it declares none that can be listed (no schema, a record, a passthrough).
+ */
+export function declaredOutputKeys(cap: AnyCapability | undefined): readonly string[] | null {
+  const def = (
+    cap?.output as unknown as
+      | { def?: { type?: string; shape?: object; catchall?: unknown } }
+      | undefined
+  )?.def;
+  if (def?.type !== "object" || def.catchall !== undefined || !def.shape) return null;
+  return Object.keys(def.shape);
+}

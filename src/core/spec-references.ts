@@ -4,11 +4,12 @@
  * dependencies, reads `depends_on`, and orders the steps topologically, reporting each cycle.
  */
 import { ExpressionError } from "./errors.js";
-import { compileExpression, formatPath, rewriteExpressionPaths } from "./expr.js";
+import { compileExpression, formatPath, type PathSegment, rewriteExpressionPaths } from "./expr.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { PlanStep } from "./plan.js";
+import { RUN_NAMES, SEED_ROOT } from "./seed-names.js";
 import { didYouMean, type SpecContext } from "./spec-context.js";
-import { mapSeedPath, NATIVE_ROOTS } from "./spec-seed.js";
+import { mapSeedPath, NATIVE_ROOTS, type SeedPathResult } from "./spec-seed.js";
 import { formatTemplateString, parseTemplateString, type TemplatePart } from "./template.js";
 import type { FieldPath } from "./yaml-source.js";
 
@@ -134,7 +135,9 @@ function checkExpression(
   try {
     if (seedForm) {
       normalized = rewriteExpressionPaths(source, (p) => {
-        const r = mapSeedPath(p, ctx.stepIds, ctx.inputNames);
+        const r = mapSeedPath(p, ctx.stepIds, ctx.inputNames, (name, rest) =>
+          undeclaredName(ctx, name, rest, scope),
+        );
         if (!r.ok) {
           ctx.report(path, `unresolved reference "${formatPath(p)}": ${r.message}`);
           return undefined;
@@ -152,6 +155,45 @@ function checkExpression(
     ctx.report(path, err.message);
   }
   return normalized;
+}
+
+/**
+ * An undeclared seed name (`{{ account_id }}`) read by the step in `scope`: `seed.<step>.<name>`,
+ * resolved at run time (`seed-names.ts`). The steps listed before that could output it become
+ * dependencies; two that declare it are ambiguous (an error naming both); a name nothing listed
+ * before can give (nor the run's id or time) is an input the run will need.
+ */
+function undeclaredName(
+  ctx: SpecContext,
+  name: string,
+  rest: readonly PathSegment[],
+  scope: TemplateScope,
+): SeedPathResult {
+  const self = scope.selfId;
+  const at = self === undefined ? -1 : ctx.listed.findIndex((l) => l.id === self);
+  if (self === undefined || at < 0) {
+    return {
+      ok: false,
+      message: `"${name}" is neither a step nor a declared input (seed templates read {{ step_name.key }} or {{ input_name }})`,
+    };
+  }
+  const before = ctx.listed.slice(0, at);
+  const own = ctx.listed[at]!;
+  const selfGives = scope.allowSelf && (own.outputs === null || own.outputs.includes(name));
+  const declaring = before.filter((l) => l.outputs?.includes(name));
+  if (declaring.length > 1 && !(scope.allowSelf && own.outputs?.includes(name))) {
+    const [a, b] = declaring.map((l) => l.id);
+    return {
+      ok: false,
+      message: `"{{ ${name} }}" is ambiguous: steps "${a}" and "${b}" both output "${name}"; write {{ ${a}.${name} }} or {{ ${b}.${name} }}`,
+    };
+  }
+  const open = before.filter((l) => l.outputs === null);
+  for (const l of [...declaring, ...open]) scope.deps.add(l.id);
+  const needed =
+    !selfGives && declaring.length + open.length === 0 && !Object.hasOwn(RUN_NAMES, name);
+  ctx.undeclared.set(name, (ctx.undeclared.get(name) ?? false) || needed);
+  return { ok: true, path: [SEED_ROOT, self, name, ...rest] };
 }
 
 /** Checks one native reference path; a step's outputs it reads become a dependency. */

@@ -73,12 +73,13 @@ export type SeedPathResult =
  * Maps a seed template path onto a native one: `{{ step_name.key }}` →
  * `steps.step_name.outputs.key`, `{{ input_name }}` → `inputs.input_name`. Paths that already
  * start with a native root are kept. A name that is both a step and an input is ambiguous;
- * a name that is neither does not resolve.
+ * a name that is neither is handed to `undeclared` (resolved at run time, `seed-names.ts`).
  */
 export function mapSeedPath(
   path: readonly PathSegment[],
   stepIds: ReadonlySet<string>,
   inputNames: ReadonlySet<string>,
+  undeclared?: (name: string, rest: readonly PathSegment[]) => SeedPathResult,
 ): SeedPathResult {
   const [root, ...rest] = path;
   if (typeof root !== "string" || NATIVE_ROOTS.has(root)) return { ok: true, path };
@@ -92,6 +93,7 @@ export function mapSeedPath(
   }
   if (isStep) return { ok: true, path: ["steps", root, "outputs", ...rest] };
   if (isInput) return { ok: true, path: ["inputs", root, ...rest] };
+  if (undeclared) return undeclared(root, rest);
   return {
     ok: false,
     message: `"${root}" is neither a step nor a declared input (seed templates read {{ step_name.key }} or {{ input_name }})`,

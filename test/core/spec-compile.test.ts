@@ -322,7 +322,7 @@ steps:
     );
   });
 
-  it("rejects ambiguous and unknown seed template names", () => {
+  it("rejects a seed name that is both a step and an input; an undeclared name resolves at run time (issue 14)", () => {
     const text = `name: t
 initial_state: { a: 1 }
 steps:
@@ -335,17 +335,28 @@ steps:
       y: "{{ nobody }}"
 `;
     const ps = problems(text);
-    expect(ps).toHaveLength(2);
+    expect(ps).toHaveLength(1);
     expect(ps[0]).toMatchObject({
       line: 9,
       field: "steps[1].inputs.x",
       message: expect.stringMatching(/both a step and an input/),
     });
-    expect(ps[1]).toMatchObject({
-      line: 10,
-      field: "steps[1].inputs.y",
-      message: expect.stringMatching(/neither a step nor/),
-    });
+    // Without the ambiguity, {{ nobody }} is read at run time as step b's undeclared name: an
+    // input when given, else the output of a step listed before (sys.echo may output it).
+    const plan = compileSpec(
+      spec(text.replace('"{{ a.v }}"', '"{{ steps.a.outputs.v }}"')),
+      catalog,
+    );
+    expect(plan.steps[1]!.inputs).toMatchObject({ y: "${{ seed.b.nobody }}" });
+    expect(plan.inputs.nobody).toEqual({ type: "any", required: false, undeclared: true });
+    // Nothing listed before can give it: an input the run needs.
+    const alone = compileSpec(
+      spec(
+        'name: t\nagent_name: x\nsteps:\n  - name: b\n    capability_name: sys.echo\n    inputs: { y: "{{ nobody }}" }\n',
+      ),
+      catalog,
+    );
+    expect(alone.inputs.nobody).toEqual({ type: "any", required: true, undeclared: true });
   });
 
   it("reads seed shorthand only in {{ }} templates, never in ${{ }}", () => {

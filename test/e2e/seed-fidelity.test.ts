@@ -118,3 +118,135 @@ steps:
     );
   });
 });
+
+describe("undeclared names in seed specs resolve at run time", () => {
+  const NAMES = `workflow_id: names_demo
+agent_name: writer
+initial_state:
+  customer: acme
+steps:
+  - name: record
+    capability_name: io.fs.write_file
+    inputs:
+      path: "{{ customer }}.txt"
+      content: "account={{ account_id }} run={{ workflow_id }} at={{ timestamp }}"
+`;
+
+  it("validate lists an undeclared name nothing gives as an input the run will need, instead of failing", async () => {
+    const p = project(root.path);
+    p.write("wf.yaml", NAMES);
+    const r = await p.run(["validate", "wf.yaml"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("inputs the run will need: account_id (--input account_id=…)");
+    expect(r.stdout).toMatch(/\{\{ workflow_id \}\} resolves at run time: .*else the run's id/);
+    expect(r.stdout).toMatch(
+      /\{\{ timestamp \}\} resolves at run time: .*else the run's start time/,
+    );
+    const j = await p.json<{ results: { needs_inputs: string[]; run_time_names: string[] }[] }>([
+      "validate",
+      "wf.yaml",
+    ]);
+    expect(j.body.results[0]).toMatchObject({
+      needs_inputs: ["account_id"],
+      run_time_names: ["workflow_id", "timestamp"],
+    });
+  });
+
+  it("a run without the needed name is refused before any step (exit 2, naming it); with --input it resolves, and workflow_id / timestamp give the run's id and start time", async () => {
+    const p = project(root.path);
+    p.write("wf.yaml", NAMES);
+    const refused = await p.run(["run", "wf.yaml"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr + refused.stdout).toContain("account_id");
+    expect(existsSync(join(p.ws, "acme.txt"))).toBe(false);
+
+    const { code, body } = await p.json(["run", "wf.yaml", "--input", "account_id=A-42"]);
+    expect(code).toBe(0);
+    const text = readFileSync(join(p.ws, "acme.txt"), "utf8");
+    const m = /^account=A-42 run=(\S+) at=(\S+)$/.exec(text);
+    expect(m).not.toBeNull();
+    expect(m![1]).toBe(body.id);
+    expect(new Date(m![2]!).toISOString()).toBe(m![2]);
+  });
+
+  it("reads an earlier step's output by key (the original's flat state), and an input given on the command line first", async () => {
+    const p = project(root.path);
+    p.write(
+      "wf.yaml",
+      `workflow_id: from_outputs
+agent_name: writer
+steps:
+  - name: create
+    capability_name: sys.echo
+    inputs: { account_id: "A-7", plan: gold }
+  - name: record
+    capability_name: io.fs.write_file
+    inputs: { path: out.txt, content: "{{ account_id }}/{{ plan }}" }
+`,
+    );
+    const v = await p.run(["validate", "wf.yaml"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).not.toContain("inputs the run will need");
+    const first = await p.json(["run", "wf.yaml"]);
+    expect(first.code).toBe(0);
+    expect(readFileSync(join(p.ws, "out.txt"), "utf8")).toBe("A-7/gold");
+    // Replay resolves the names the same way: no divergence.
+    expect((await p.run(["replay", first.body.id])).code).toBe(0);
+    expect((await p.run(["run", "wf.yaml", "--input", "plan=silver"])).code).toBe(0);
+    expect(readFileSync(join(p.ws, "out.txt"), "utf8")).toBe("A-7/silver");
+  });
+
+  it("a key two earlier steps output is an error naming both: at validate when their capabilities declare it, at run time otherwise", async () => {
+    const p = project(root.path);
+    p.write(
+      "declared.yaml",
+      `workflow_id: twice_declared
+agent_name: writer
+steps:
+  - name: one
+    capability_name: io.fs.write_file
+    inputs: { path: a.txt, content: a }
+  - name: two
+    capability_name: io.fs.write_file
+    inputs: { path: b.txt, content: b }
+  - name: three
+    capability_name: io.fs.write_file
+    inputs: { path: c.txt, content: "{{ sha256 }}" }
+`,
+    );
+    const v = await p.run(["validate", "declared.yaml"]);
+    expect(v.code).toBe(2);
+    expect(v.stdout).toMatch(
+      /declared\.yaml:12:\d+: .*"\{\{ sha256 \}\}" is ambiguous: steps "one" and "two" both output "sha256"; write \{\{ one\.sha256 \}\} or \{\{ two\.sha256 \}\}/,
+    );
+
+    p.write(
+      "open.yaml",
+      `workflow_id: twice_open
+agent_name: writer
+steps:
+  - name: first
+    capability_name: io.fs.write_file
+    inputs: { path: first.txt, content: "1" }
+  - name: one
+    capability_name: sys.echo
+    inputs: { account_id: "A-1" }
+  - name: two
+    capability_name: sys.echo
+    inputs: { account_id: "A-2" }
+  - name: three
+    capability_name: io.fs.write_file
+    inputs: { path: c.txt, content: "{{ account_id }}" }
+`,
+    );
+    expect((await p.run(["validate", "open.yaml"])).code).toBe(0);
+    const { code, body } = await p.json(["run", "open.yaml"]);
+    expect(code).toBe(3);
+    expect(p.step(body, "three").status).toBe("FAILED");
+    expect(p.step(body, "three").error?.message).toContain(
+      '"{{ account_id }}" is ambiguous: steps "one" and "two" both output "account_id"',
+    );
+    expect(existsSync(join(p.ws, "c.txt"))).toBe(false);
+    expect(existsSync(join(p.ws, "first.txt"))).toBe(false); // rolled back
+  });
+});

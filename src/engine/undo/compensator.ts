@@ -16,7 +16,7 @@ import { retryDelayMs, sleep } from "../retry.js";
 import { beforeImages, undoData } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
 import { mustStop, type RunState } from "../state/run-state.js";
-import { maskError, templateScope } from "../state/scope.js";
+import { maskError, scopeWithOwnOutputs } from "../state/scope.js";
 import { traceCompensation } from "../telemetry.js";
 
 /** Attempts per compensation before it is declared failed. */
@@ -153,12 +153,8 @@ async function perform(state: RunState, comp: CompensationRecord, force: boolean
   const ps = state.planStep(comp.stepId);
   if (!ps.compensation)
     throw new AirunError("NO_COMPENSATION", `step ${comp.stepId} declares no compensation`);
-  const scope = templateScope(state, null);
   const own = state.step(comp.stepId);
-  const vars = {
-    ...scope.vars,
-    steps: { ...state.stepScope, [comp.stepId]: { outputs: own.outputs ?? {} } },
-  };
-  const input = cap.input.parse(resolveTemplates(ps.compensation.inputs, { ...scope, vars }));
+  const scope = scopeWithOwnOutputs(state, null, false, comp.stepId, own.outputs ?? {});
+  const input = cap.input.parse(resolveTemplates(ps.compensation.inputs, scope));
   await cap.execute(input, ctx);
 }
