@@ -78,6 +78,8 @@ const planSchema = z.object({
   ),
   specHash: z.string(),
   format: z.enum(["native", "seed"]),
+  autoRollback: z.literal(false).optional(),
+  specPolicy: z.array(z.record(z.string(), jsonSchema)).optional(),
 });
 
 /**

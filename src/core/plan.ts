@@ -81,4 +81,8 @@ export interface Plan {
   readonly specHash: string;
   /** "native" or "seed": which spec format the source used. */
   readonly format: "native" | "seed";
+  /** Seed `enable_auto_rollback: false`: a failed run keeps its effects (absent: true). */
+  readonly autoRollback?: false;
+  /** Seed per-agent `policy:` entries (policy rules); they may only tighten a decision. */
+  readonly specPolicy?: readonly JsonObject[];
 }

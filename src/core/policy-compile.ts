@@ -102,6 +102,23 @@ export function compilePolicy(
   });
 }
 
+/**
+ * Checks the policy rules embedded in another YAML document under `key` (a seed workflow's
+ * per-agent `policy:` list, `rules` being `value`), each problem located in that document.
+ * Returns the problems (empty when every rule is well formed).
+ */
+export function checkEmbeddedRules(
+  src: YamlSource,
+  key: string,
+  rules: unknown,
+  capabilities?: readonly string[],
+): { problems: readonly Problem[]; warnings: readonly Problem[] } {
+  const c = new Checker(src, capabilities ?? null);
+  c.rulesKey = key;
+  c.document({ version: 1, default: "ALLOW", rules });
+  return { problems: c.problems, warnings: c.warnings };
+}
+
 function locationOf(p: Problem | undefined): string {
   return p === undefined ? "" : `${p.file}:${p.line}:${p.col}`;
 }
@@ -146,6 +163,8 @@ interface MatchKeys {
 class Checker {
   readonly problems: Problem[] = [];
   readonly warnings: Problem[] = [];
+  /** Where the rules are in the source: `rules` in a policy file, `policy` in a seed spec. */
+  rulesKey = "rules";
   constructor(
     private readonly src: YamlSource,
     /** Every capability name there is, or null when unknown (no warnings then). */
@@ -189,7 +208,7 @@ class Checker {
     }
     if (value.rules === undefined || value.rules === null) return { defaultDecision, rules };
     if (!Array.isArray(value.rules)) {
-      this.fail(["rules"], "must be a list of rules");
+      this.fail([this.rulesKey], "must be a list of rules");
       return { defaultDecision, rules };
     }
     const ids = new Map<string, number>();
@@ -198,7 +217,10 @@ class Checker {
       if (rule === null) return;
       const first = ids.get(rule.id);
       if (first !== undefined) {
-        this.fail(["rules", i, "id"], `duplicate rule id "${rule.id}" (also rule ${first + 1})`);
+        this.fail(
+          [this.rulesKey, i, "id"],
+          `duplicate rule id "${rule.id}" (also rule ${first + 1})`,
+        );
       } else {
         ids.set(rule.id, i);
       }
@@ -239,7 +261,7 @@ class Checker {
   }
 
   private rule(raw: unknown, i: number): CompiledRule | null {
-    const at: FieldPath = ["rules", i];
+    const at: FieldPath = [this.rulesKey, i];
     if (!isPlainObject(raw)) {
       this.fail(at, "a rule must be a mapping (principal, capability, decision, ...)");
       return null;

@@ -10,10 +10,17 @@
 import { ExpressionError, ExpressionErrorCode } from "./errors.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { Plan } from "./plan.js";
+import { OUTPUT_ALIASES } from "./seed-aliases.js";
 import { templateReferences } from "./template.js";
 
 /** The template root the compiler gives undeclared seed names (`seed.<step>.<name>`). */
 export const SEED_ROOT = "seed";
+
+/**
+ * Id prefix of the anchor step of a seed `global_compensation_steps` entry (not an identifier,
+ * so no step of the spec can take it): its undeclared names see every step.
+ */
+export const GLOBAL_COMPENSATION_PREFIX = "global_compensation.";
 
 /** Names that fall back to a field of the run when no input or earlier step gives them. */
 export const RUN_NAMES: Readonly<Record<string, "id" | "started_at">> = Object.freeze({
@@ -81,13 +88,25 @@ export function resolveSeedName(
   if (Object.hasOwn(from.inputs, name) && from.inputs[name] !== undefined) {
     return from.inputs[name] as JsonValue;
   }
+  // The original's output names (`checksum_sha256`) are read as Airun spells them too.
+  const alias = Object.hasOwn(OUTPUT_ALIASES, name) ? OUTPUT_ALIASES[name] : undefined;
+  const keyIn = (out: JsonObject | undefined): string | undefined =>
+    out === undefined
+      ? undefined
+      : Object.hasOwn(out, name)
+        ? name
+        : alias !== undefined && Object.hasOwn(out, alias)
+          ? alias
+          : undefined;
   const own = outputsOf(from.steps, reader);
-  if (own && Object.hasOwn(own, name)) return own[name] as JsonValue;
-  const line = plan.steps.find((s) => s.id === reader)?.line ?? Number.POSITIVE_INFINITY;
+  const ownKey = keyIn(own);
+  if (ownKey !== undefined) return own![ownKey] as JsonValue;
+  const line = reader.startsWith(GLOBAL_COMPENSATION_PREFIX)
+    ? Number.POSITIVE_INFINITY
+    : (plan.steps.find((s) => s.id === reader)?.line ?? Number.POSITIVE_INFINITY);
   const givers = plan.steps.filter((s) => {
     if (s.id === reader || s.line >= line) return false;
-    const out = outputsOf(from.steps, s.id);
-    return out !== undefined && Object.hasOwn(out, name);
+    return keyIn(outputsOf(from.steps, s.id)) !== undefined;
   });
   const shown = `{{ ${name} }}`;
   if (givers.length > 1) {
@@ -98,7 +117,10 @@ export function resolveSeedName(
       { path: name, stepId: reader },
     );
   }
-  if (givers.length === 1) return outputsOf(from.steps, givers[0]!.id)![name] as JsonValue;
+  if (givers.length === 1) {
+    const out = outputsOf(from.steps, givers[0]!.id)!;
+    return out[keyIn(out)!] as JsonValue;
+  }
   const field = RUN_NAMES[name];
   if (field !== undefined) return from.run[field];
   throw new ExpressionError(

@@ -48,7 +48,7 @@ import { checkGovernanceSteps } from "./spec-governance.js";
 import { declaredOutputKeys } from "./spec-inputs.js";
 import { orderSteps } from "./spec-references.js";
 import { isSeedDocument, SEED_TOP_LEVEL_KEYS } from "./spec-seed.js";
-import { compileStep, registerStepId } from "./spec-step.js";
+import { compileGlobalCompensations, compileStep, registerStepId } from "./spec-step.js";
 import {
   checkSeedExtras,
   workflowGovernance,
@@ -99,7 +99,7 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
   const principal = workflowPrincipal(ctx, doc);
   const inputs = workflowInputs(ctx, doc);
   const governance = workflowGovernance(ctx, doc);
-  checkSeedExtras(ctx, doc);
+  const extras = checkSeedExtras(ctx, doc);
 
   const rawSteps = doc.steps;
   if (!Array.isArray(rawSteps) || rawSteps.length === 0) {
@@ -114,7 +114,7 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
   rawSteps.forEach((raw, i) => {
     const id = ids[i];
     if (id === undefined || !isPlainObject(raw)) return;
-    ctx.listed.push({ id, outputs: listedOutputs(ctx, raw) });
+    ctx.listed.push({ id, ...listedOutputs(ctx, raw) });
   });
   const steps: PlanStep[] = [];
   // The steps listed so far that no step listed so far waits for: a step without `depends_on`
@@ -129,6 +129,7 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
     for (const d of step.dependsOn) frontier.delete(d);
     if (ids[i] !== undefined) frontier.add(ids[i]);
   });
+  const anchors = compileGlobalCompensations(ctx, doc.global_compensation_steps);
   if (governance) checkGovernanceSteps(ctx, governance, rawSteps);
   // Undeclared seed names are inputs too: `--input` may give them, and one that nothing listed
   // before its reader can output is an input the run needs.
@@ -145,18 +146,37 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
     principal,
     inputs,
     governance,
-    steps: ordered,
+    steps: withAnchors(anchors, ordered),
     format: ctx.seed ? "seed" : "native",
+    ...(extras.autoRollback ? {} : { autoRollback: false as const }),
+    ...(extras.policy ? { specPolicy: extras.policy } : {}),
   };
 }
 
-/** What a listed step outputs, as far as the compiler can know (see `SpecContext.listed`). */
-function listedOutputs(ctx: SpecContext, raw: Record<string, unknown>): readonly string[] | null {
-  if (raw.type === "approval" || raw.step_type === "HUMAN_APPROVAL") return [];
-  const name = raw.capability ?? raw.capability_name;
-  const cap = typeof name === "string" ? ctx.catalog.get(name) : undefined;
-  return cap ? declaredOutputKeys(cap) : [];
+/**
+ * The steps after the anchors of the global compensations, each step waiting for them: they
+ * are armed before anything else happens, so they are undone after everything else.
+ */
+function withAnchors(anchors: readonly PlanStep[], steps: readonly PlanStep[]): PlanStep[] {
+  if (anchors.length === 0) return [...steps];
+  const last = anchors[anchors.length - 1]!.id;
+  return [...anchors, ...steps.map((s) => ({ ...s, dependsOn: [last, ...s.dependsOn] }))];
 }
+
+/** What a listed step outputs, as far as the compiler can know (see `SpecContext.listed`). */
+function listedOutputs(
+  ctx: SpecContext,
+  raw: Record<string, unknown>,
+): { outputs: readonly string[] | null; by: string } {
+  if (raw.type === "approval" || raw.step_type === "HUMAN_APPROVAL") {
+    return { outputs: APPROVAL_OUTPUTS, by: "an approval step" };
+  }
+  const cap = ctx.capability(raw.capability ?? raw.capability_name);
+  return cap ? { outputs: declaredOutputKeys(cap), by: cap.name } : { outputs: null, by: "" };
+}
+
+/** What a decided approval step outputs (`engine/step/approval-step.ts`). */
+const APPROVAL_OUTPUTS: readonly string[] = ["approved", "decided_by", "comment"];
 
 function sortProblems(problems: readonly Problem[]): Problem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);

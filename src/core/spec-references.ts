@@ -7,6 +7,7 @@ import { ExpressionError } from "./errors.js";
 import { compileExpression, formatPath, type PathSegment, rewriteExpressionPaths } from "./expr.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { PlanStep } from "./plan.js";
+import { seedOutputName } from "./seed-aliases.js";
 import { RUN_NAMES, SEED_ROOT } from "./seed-names.js";
 import { didYouMean, type SpecContext } from "./spec-context.js";
 import { mapSeedPath, NATIVE_ROOTS, type SeedPathResult } from "./spec-seed.js";
@@ -142,7 +143,8 @@ function checkExpression(
           ctx.report(path, `unresolved reference "${formatPath(p)}": ${r.message}`);
           return undefined;
         }
-        return r.path === p ? undefined : r.path;
+        const mapped = withSeedOutputName(ctx, r.path);
+        return mapped === p ? undefined : mapped;
       });
     }
     const compiled = compileExpression(normalized);
@@ -155,6 +157,18 @@ function checkExpression(
     ctx.report(path, err.message);
   }
   return normalized;
+}
+
+/** `steps.<id>.outputs.<key>` with the original's output name (`checksum_sha256`) as declared. */
+function withSeedOutputName(
+  ctx: SpecContext,
+  path: readonly PathSegment[],
+): readonly PathSegment[] {
+  const [root, id, outputs, key, ...rest] = path;
+  if (root !== "steps" || outputs !== "outputs" || typeof key !== "string") return path;
+  const declared = ctx.listed.find((l) => l.id === id)?.outputs ?? null;
+  const name = seedOutputName(key, declared);
+  return name === key ? path : ["steps", id as PathSegment, "outputs", name, ...rest];
 }
 
 /**
@@ -180,7 +194,10 @@ function undeclaredName(
   const before = ctx.listed.slice(0, at);
   const own = ctx.listed[at]!;
   const selfGives = scope.allowSelf && (own.outputs === null || own.outputs.includes(name));
-  const declaring = before.filter((l) => l.outputs?.includes(name));
+  const declaring = before.filter(
+    (l) =>
+      (l.outputs !== null && seedOutputName(name, l.outputs) !== name) || l.outputs?.includes(name),
+  );
   if (declaring.length > 1 && !(scope.allowSelf && own.outputs?.includes(name))) {
     const [a, b] = declaring.map((l) => l.id);
     return {
@@ -216,7 +233,10 @@ function checkReference(
       if (a === undefined) bad("name a step: steps.<id>.outputs...");
       else if (!ctx.stepIds.has(a)) bad(`no step "${a}"${didYouMean(a, ctx.stepIds)}`);
       else if (b !== "outputs") bad(`read a step's outputs as steps.${a}.outputs...`);
-      else if (a === scope.selfId) {
+      else if (undeclaredOutput(ctx, a, ref[3])) {
+        const l = ctx.listed.find((x) => x.id === a)!;
+        bad(`${l.by} outputs ${l.outputs!.join(", ")}${didYouMean(ref[3]!, l.outputs!)}`);
+      } else if (a === scope.selfId) {
         if (!scope.allowSelf) {
           ctx.report(
             path,
@@ -239,6 +259,13 @@ function checkReference(
     default:
       bad(`unknown root "${root}" (use inputs.*, steps.<id>.outputs.*, run.*, secrets.*)`);
   }
+}
+
+/** True when step `id`'s capability declares its outputs and `key` is not one of them. */
+function undeclaredOutput(ctx: SpecContext, id: string, key: string | undefined): boolean {
+  if (key === undefined) return false;
+  const outputs = ctx.listed.find((l) => l.id === id)?.outputs;
+  return outputs !== undefined && outputs !== null && !outputs.includes(key);
 }
 
 /** A step's `depends_on` (one id or a list): the known step ids it names. */

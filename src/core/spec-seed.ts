@@ -17,6 +17,7 @@ export const SEED_TOP_LEVEL_KEYS: readonly string[] = [
   "global_compensation_steps",
   "max_execution_time_seconds",
   "enable_auto_rollback",
+  "sovdef",
 ];
 
 /** Step keys only the seed format uses (`name` and `timeout_seconds` are plain aliases). */

@@ -7,9 +7,10 @@
 import type { AnyCapability } from "./capability.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { ApprovalSettings, DeclaredCompensation, PlanStep, RetryPolicy } from "./plan.js";
+import { GLOBAL_COMPENSATION_PREFIX } from "./seed-names.js";
 import { approvalSettings } from "./spec-approval.js";
 import { ID_PATTERN, type SpecContext } from "./spec-context.js";
-import { checkCapabilityInputs, resolveCapability } from "./spec-inputs.js";
+import { checkCapabilityInputs, resolveCapability, seedStepInputs } from "./spec-inputs.js";
 import {
   explicitDependencies,
   isTemplated,
@@ -143,11 +144,16 @@ export function compileStep(
     let cap: AnyCapability | undefined;
     if (capName === undefined) ctx.report(path, "the step needs a `capability`");
     else cap = resolveCapability(ctx, capName, [...path, capKey]);
-    if (typeof capName === "string") capability = capName;
-    const rawInputs =
+    if (typeof capName === "string") capability = cap?.name ?? capName;
+    let rawInputs =
       raw.inputs === undefined || raw.inputs === null
         ? {}
         : ctx.toJson(raw.inputs, [...path, "inputs"]);
+    if (cap && typeof capName === "string") {
+      const seed = seedStepInputs(ctx, cap, capName, rawInputs, [...path, "inputs"]);
+      rawInputs = seed.inputs;
+      if (seed.timeoutMs !== undefined && timeoutMs === null) timeoutMs = seed.timeoutMs;
+    }
     if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
       ctx.report([...path, "inputs"], "inputs must be a mapping");
     } else {
@@ -262,9 +268,13 @@ function stepCompensation(
     );
   }
   const capKey = v.capability !== undefined ? "capability" : "capability_name";
-  const cap = resolveCapability(ctx, v.capability ?? v.capability_name, [...path, capKey]);
-  const rawInputs =
+  const named = v.capability ?? v.capability_name;
+  const cap = resolveCapability(ctx, named, [...path, capKey]);
+  let rawInputs =
     v.inputs === undefined || v.inputs === null ? {} : ctx.toJson(v.inputs, [...path, "inputs"]);
+  if (cap && typeof named === "string") {
+    rawInputs = seedStepInputs(ctx, cap, named, rawInputs, [...path, "inputs"]).inputs;
+  }
   if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
     ctx.report([...path, "inputs"], "inputs must be a mapping");
     return null;
@@ -276,6 +286,77 @@ function stepCompensation(
     deps,
   });
   if (cap) checkCapabilityInputs(ctx, cap, inputs, [...path, "inputs"]);
-  const name = v.capability ?? v.capability_name;
-  return typeof name === "string" ? { capability: name, inputs } : null;
+  return typeof named === "string" ? { capability: cap?.name ?? named, inputs } : null;
+}
+
+/** The keys of one `global_compensation_steps` entry. */
+const GLOBAL_COMPENSATION_KEYS = [
+  "id",
+  "name",
+  "capability",
+  "capability_name",
+  "inputs",
+  "description",
+  "step_type",
+];
+
+/**
+ * The seed's `global_compensation_steps`, each as an anchor step: a `sys.echo` that runs before
+ * every other step and arms the entry as its declared compensation (authorized at its gate like
+ * any compensation). Armed first, they are undone last: after every per-step undo, the entry
+ * listed last first. Their templates may read any step's outputs (resolved at rollback).
+ * The anchors are added to `ctx.listed` (after every step) for undeclared names.
+ */
+export function compileGlobalCompensations(ctx: SpecContext, raw: unknown): PlanStep[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    ctx.report(["global_compensation_steps"], "global_compensation_steps must be a list of steps");
+    return [];
+  }
+  const anchors: PlanStep[] = [];
+  raw.forEach((entry, j) => {
+    const path: FieldPath = ["global_compensation_steps", j];
+    if (!isPlainObject(entry)) {
+      ctx.report(path, "a global compensation step must be a mapping (name, capability, inputs)");
+      return;
+    }
+    ctx.checkKeys(entry, GLOBAL_COMPENSATION_KEYS, path, "global compensation step");
+    if (entry.step_type !== undefined && entry.step_type !== "ACTION") {
+      ctx.report([...path, "step_type"], "a global compensation step is an ACTION");
+    }
+    const name = entry.id ?? entry.name ?? `${j + 1}`;
+    if (typeof name !== "string" || !ID_PATTERN.test(name)) {
+      ctx.report(
+        [...path, entry.id !== undefined ? "id" : "name"],
+        "the name must be an identifier",
+      );
+      return;
+    }
+    const id = `${GLOBAL_COMPENSATION_PREFIX}${name}`;
+    if (anchors.some((a) => a.id === id)) {
+      ctx.report([...path, "name"], `duplicate global compensation step "${name}"`);
+      return;
+    }
+    ctx.listed.push({ id, outputs: ["global_compensation"], by: "sys.echo" });
+    const { id: _id, name: _name, step_type: _type, ...comp } = entry;
+    // Templates may read any step: they resolve at rollback, so they add no dependency.
+    const compensation = stepCompensation(ctx, comp, path, id, new Set<string>());
+    if (!compensation) return;
+    anchors.push({
+      id,
+      kind: "action",
+      capability: "sys.echo",
+      inputs: { global_compensation: name },
+      dependsOn: anchors.length > 0 ? [anchors[anchors.length - 1]!.id] : [],
+      risk: null,
+      retry: DEFAULT_RETRY,
+      timeoutMs: null,
+      when: null,
+      compensation,
+      approval: null,
+      evidence: null,
+      line: ctx.src.locate(path).line,
+    });
+  });
+  return anchors;
 }

@@ -375,7 +375,7 @@ steps:
     expect(ok.steps[0]!.inputs).toEqual({ x: "${{ inputs.env }}", y: "${{ inputs.env }}" });
   });
 
-  it("refuses seed per-agent policies and disabled rollback instead of ignoring them", () => {
+  it("keeps seed per-agent policies and disabled rollback in the plan (issue 14: they work now)", () => {
     const text = `name: t
 steps:
   - name: a
@@ -385,10 +385,18 @@ policy:
     allowed_capabilities: [sys.echo]
 enable_auto_rollback: false
 `;
-    expect(problems(text).map((p) => [p.line, p.field])).toEqual([
-      [6, "policy"],
-      [8, "enable_auto_rollback"],
+    const plan = compileSpec(spec(text), catalog);
+    expect(plan.autoRollback).toBe(false);
+    expect(plan.specPolicy).toEqual([{ principal: "agent:x", allowed_capabilities: ["sys.echo"] }]);
+    const bad = text.replace("allowed_capabilities: [sys.echo]", "allowed_capabilities: sys.echo");
+    expect(problems(bad).map((p) => [p.line, p.field])).toEqual([
+      [7, "policy[0].allowed_capabilities"],
     ]);
+    expect(
+      problems(text.replace("enable_auto_rollback: false", "enable_auto_rollback: nope")).map(
+        (p) => [p.line, p.field],
+      ),
+    ).toEqual([[8, "enable_auto_rollback"]]);
   });
 });
 

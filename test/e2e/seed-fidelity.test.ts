@@ -250,3 +250,266 @@ steps:
     expect(existsSync(join(p.ws, "first.txt"))).toBe(false); // rolled back
   });
 });
+
+describe("seed-only keys", () => {
+  it("global_compensation_steps run after the per-step undo, the one listed last first, and are recorded as steps", async () => {
+    const p = project(root.path);
+    p.write(
+      "wf.yaml",
+      `workflow_id: with_global_undo
+agent_name: writer
+global_compensation_steps:
+  - name: first_cleanup
+    capability_name: io.fs.append_file
+    inputs: { path: undo.log, content: "global first_cleanup after {{ write.path }}\\n" }
+  - name: last_cleanup
+    capability_name: io.fs.append_file
+    inputs: { path: undo.log, content: "global last_cleanup\\n" }
+steps:
+  - name: write
+    capability_name: io.fs.write_file
+    inputs: { path: a.txt, content: "a" }
+    compensation:
+      capability_name: io.fs.append_file
+      inputs: { path: undo.log, content: "step write undone\\n" }
+  - name: boom
+    capability_name: sys.fail
+    inputs: { message: "fail after the write" }
+`,
+    );
+    const v = await p.run(["validate", "wf.yaml"]);
+    expect(v.code).toBe(0);
+    const { code, body } = await p.json(["run", "wf.yaml"]);
+    expect(code).toBe(3);
+    expect(body.status).toBe("ROLLED_BACK");
+    expect(readFileSync(join(p.ws, "undo.log"), "utf8")).toBe(
+      `step write undone\nglobal last_cleanup\nglobal first_cleanup after ${join(p.ws, "a.txt")}\n`,
+    );
+    expect(p.step(body, "global_compensation.first_cleanup").status).toBe("COMPENSATED");
+    expect(p.step(body, "global_compensation.last_cleanup").status).toBe("COMPENSATED");
+    expect((await p.run(["ledger", "verify"])).code).toBe(0);
+  });
+
+  it("enable_auto_rollback: false ends a failed run FAILED with its effects kept and armed; workflow rollback undoes them later", async () => {
+    const p = project(root.path);
+    p.write(
+      "wf.yaml",
+      `workflow_id: keep_effects
+agent_name: writer
+enable_auto_rollback: false
+steps:
+  - name: write
+    capability_name: io.fs.write_file
+    inputs: { path: kept.txt, content: "kept" }
+  - name: boom
+    capability_name: sys.fail
+    inputs: { message: "fails" }
+`,
+    );
+    const { code, body } = await p.json(["run", "wf.yaml"]);
+    expect(code).toBe(6);
+    expect(body).toMatchObject({ status: "FAILED", reason: "STEP_FAILED" });
+    expect(JSON.stringify(body.reason_detail)).toContain("enable_auto_rollback is false");
+    expect(p.step(body, "write").compensation?.status).toBe("ARMED");
+    expect(readFileSync(join(p.ws, "kept.txt"), "utf8")).toBe("kept");
+
+    const rb = await p.run(["workflow", "rollback", body.id, "--as", "user:alice"]);
+    expect(rb.code).toBe(3);
+    const after = await p.json(["workflow", "show", body.id]);
+    expect(after.body.status).toBe("ROLLED_BACK");
+    expect(existsSync(join(p.ws, "kept.txt"))).toBe(false);
+  });
+
+  it("enable_auto_rollback: false still undoes a cancelled run", async () => {
+    const p = project(root.path);
+    p.write(
+      "wf.yaml",
+      `workflow_id: keep_but_cancel
+agent_name: writer
+enable_auto_rollback: false
+steps:
+  - name: write
+    capability_name: io.fs.write_file
+    inputs: { path: w.txt, content: "w" }
+  - name: gate
+    step_type: HUMAN_APPROVAL
+    inputs: { message: "continue?" }
+`,
+    );
+    const { code, body } = await p.json(["run", "wf.yaml"]);
+    expect(code).toBe(5);
+    const c = await p.run(["workflow", "cancel", body.id]);
+    expect(c.code).toBe(3);
+    expect(existsSync(join(p.ws, "w.txt"))).toBe(false);
+  });
+
+  it("per-agent policy entries tighten the policy in force (a DENY there refuses the step) but never loosen it", async () => {
+    const p = project(root.path, {
+      policy: `version: 1
+default: DENY
+rules:
+  - id: writes
+    principal: "agent:*"
+    capability: io.fs.write_file
+    decision: ALLOW
+`,
+    });
+    p.write(
+      "deny.yaml",
+      `workflow_id: tightened
+agent_name: writer
+policy:
+  - id: no-secrets
+    agent: writer
+    capability: io.fs.write_file
+    when: { path: "secret/**" }
+    decision: DENY
+steps:
+  - name: ok
+    capability_name: io.fs.write_file
+    inputs: { path: open.txt, content: "o" }
+  - name: secret
+    capability_name: io.fs.write_file
+    inputs: { path: secret/s.txt, content: "s", create_dirs: true }
+`,
+    );
+    const denied = await p.json(["run", "deny.yaml"]);
+    expect(denied.code).toBe(4);
+    expect(denied.body.reason).toBe("POLICY_DENIED");
+    expect(p.step(denied.body, "secret").decision).toMatchObject({
+      decision: "DENY",
+      rule_ids: ["writes", "workflow:no-secrets"],
+    });
+    expect(existsSync(join(p.ws, "open.txt"))).toBe(false);
+    expect(existsSync(join(p.ws, "secret"))).toBe(false);
+
+    p.write(
+      "loosen.yaml",
+      `workflow_id: self_granting
+agent_name: writer
+policy:
+  - agent: writer
+    capability: io.fs.append_file
+    decision: ALLOW
+steps:
+  - name: append
+    capability_name: io.fs.append_file
+    inputs: { path: log.txt, content: "x" }
+`,
+    );
+    const still = await p.json(["run", "loosen.yaml"]);
+    expect(still.code).toBe(4);
+    expect(still.body.reason).toBe("POLICY_DENIED");
+    expect(existsSync(join(p.ws, "log.txt"))).toBe(false);
+
+    p.write(
+      "bad.yaml",
+      `workflow_id: bad_policy
+agent_name: writer
+policy:
+  - agent: writer
+    capability: io.fs.write_file
+    decision: MAYBE
+steps:
+  - name: w
+    capability_name: io.fs.write_file
+    inputs: { path: b.txt, content: "b" }
+`,
+    );
+    const bad = await p.run(["validate", "bad.yaml"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toMatch(/bad\.yaml:6:\d+: policy\[0\]\.decision: unknown decision "MAYBE"/);
+  });
+
+  it("a per-agent allowlist (agent_name + allowed_capabilities) refuses what it does not list, before any effect", async () => {
+    const p = project(root.path);
+    p.write(
+      "wf.yaml",
+      `workflow_id: allowlisted
+agent_name: reader
+policy:
+  - agent_name: reader
+    allowed_capabilities: ["io.fs.read_*", "io.fs.write_file"]
+steps:
+  - name: write
+    capability_name: io.fs.write_file
+    inputs: { path: w.txt, content: "w" }
+  - name: append
+    capability_name: io.fs.append_file
+    inputs: { path: w.txt, content: "more" }
+`,
+    );
+    const { code, body } = await p.json(["run", "wf.yaml"]);
+    expect(code).toBe(4);
+    expect(body.reason).toBe("POLICY_DENIED");
+    expect(p.step(body, "write").status).toBe("COMPENSATED");
+    expect(p.step(body, "append").error?.message).toContain(
+      "the workflow's per-agent policy lets agent:reader use only io.fs.read_*, io.fs.write_file, not io.fs.append_file",
+    );
+    expect(existsSync(join(p.ws, "w.txt"))).toBe(false);
+  });
+
+  it("metadata.version is the workflow's version", async () => {
+    const p = project(root.path);
+    p.write(
+      "wf.yaml",
+      `workflow_id: versioned
+metadata: { owner: alice, version: "2.1" }
+steps:
+  - name: hi
+    capability_name: sys.echo
+    inputs: { hello: world }
+`,
+    );
+    const v = await p.run(["validate", "wf.yaml"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain("versioned v2.1");
+  });
+
+  it("the Flamehaven sovdef block governs the run, with the evidence shorthands source_refs>=2 and validator_pass=true", async () => {
+    const p = project(root.path);
+    const spec = (refs: string) => `workflow_id: governed
+agent_name: analyst
+sovdef:
+  objective: "Summarize incident and propose fix"
+  tools:
+    allowed: ["io.fs.*", "sys.*"]
+    forbidden: ["io.fs.delete"]
+  evidence:
+    required: ["source_refs>=2", "validator_pass=true"]
+  budgets: { max_tool_calls: 10 }
+  rollback: { required: true }
+steps:
+  - name: note
+    capability_name: io.fs.write_file
+    inputs: { path: summary.txt, content: "summary" }
+    evidence: { source_refs: ${refs} }
+  - name: check
+    capability_name: sys.echo
+    inputs: { ok: true }
+    evidence: { validator_pass: "{{ check.ok }}" }
+`;
+    p.write("ok.yaml", spec('["INC-1", "INC-2"]'));
+    p.write("thin.yaml", spec('["INC-1"]'));
+    const ok = await p.json(["run", "ok.yaml"]);
+    expect(ok.code).toBe(0);
+    expect(ok.body).toMatchObject({ status: "COMPLETED", outcome: "ACCEPT" });
+    const thin = await p.json(["run", "thin.yaml"]);
+    expect(thin.code).toBe(4);
+    expect(thin.body).toMatchObject({ outcome: "ABSTAIN", reason: "EVIDENCE_UNMET" });
+    expect(existsSync(join(p.ws, "summary.txt"))).toBe(true); // the accepted run's file
+
+    p.write(
+      "forbidden.yaml",
+      spec('["a", "b"]')
+        .replace("io.fs.write_file", "io.fs.delete")
+        .replace(
+          'inputs: { path: summary.txt, content: "summary" }',
+          "inputs: { path: summary.txt }",
+        ),
+    );
+    const f = await p.run(["validate", "forbidden.yaml"]);
+    expect(f.code).toBe(2);
+    expect(f.stdout).toContain('capability "io.fs.delete" is forbidden by sovdef.tools.forbidden');
+  });
+});
