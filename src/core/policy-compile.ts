@@ -31,6 +31,7 @@ import {
   createRulePolicy,
 } from "./policy.js";
 import { principalPatternProblem } from "./principal.js";
+import { CAPABILITY_ALIASES } from "./seed-aliases.js";
 import { closestName } from "./spec-context.js";
 import type { Decision, RiskLevel } from "./status.js";
 import {
@@ -316,7 +317,7 @@ class Checker {
       ? this.principals(match.principal.value, match.principal.at)
       : null;
     const capabilityPatterns = match.capability
-      ? this.capabilities(match.capability.value, match.capability.at)
+      ? this.capabilities(match.capability.value, match.capability.at, decision)
       : ["**"];
     const risks = match.risk ? this.risks(match.risk.value, match.risk.at) : null;
 
@@ -410,12 +411,25 @@ class Checker {
     return out;
   }
 
-  private capabilities(value: unknown, at: FieldPath): string[] | null {
+  private capabilities(
+    value: unknown,
+    at: FieldPath,
+    decision: Decision | null = null,
+  ): string[] | null {
     const list = this.stringList(value, at, "capability pattern");
     if (list === null) return null;
     const out: string[] = [];
     for (const { s, at: where } of list) {
-      const p = s.trim();
+      // The original's names (`io.fs.delete_file`) match what they mean (`seed-aliases.ts`),
+      // unless a capability of that very name exists.
+      const written = s.trim();
+      const alias = Object.hasOwn(CAPABILITY_ALIASES, written)
+        ? CAPABILITY_ALIASES[written]
+        : undefined;
+      // An alias that implies inputs (`net.http.post`: method POST) names only part of its
+      // target: it may tighten (DENY, REQUIRE_APPROVAL the whole target) but never allow it.
+      const usable = alias && !(alias.implied && decision === "ALLOW");
+      const p = usable && !this.known?.includes(written) ? alias.target : written;
       if (!CAPABILITY_PATTERN.test(p)) {
         this.fail(
           where,

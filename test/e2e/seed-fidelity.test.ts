@@ -5,7 +5,7 @@
  * and policy files; plugins may use two-part names.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { project, tempRoot } from "./project.js";
 
@@ -511,5 +511,159 @@ steps:
     const f = await p.run(["validate", "forbidden.yaml"]);
     expect(f.code).toBe(2);
     expect(f.stdout).toContain('capability "io.fs.delete" is forbidden by sovdef.tools.forbidden');
+  });
+});
+
+/** The seed fixtures (test/fixtures/seed/), copied unchanged into a project with the CRM plugin. */
+const SEED = resolve("test/fixtures/seed");
+
+function seedProject(policy?: string): ReturnType<typeof project> {
+  const p = project(root.path);
+  p.write(
+    "airun.yaml",
+    `home: home
+${policy ? "policy: policies.yaml\n" : ""}plugins: ["${join(SEED, "crm.mjs")}"]
+sandbox:
+  fs: { roots: [ws] }
+  exec: { allow: [echo] }
+`,
+  );
+  if (policy) p.write("policies.yaml", readFileSync(join(SEED, policy)));
+  for (const f of ["onboard.yaml", "housekeeping.yaml", "incident.yaml"]) {
+    p.write(f, readFileSync(join(SEED, f)));
+  }
+  return p;
+}
+
+describe("seed fixtures (every construct above), unchanged", () => {
+  it("all validate; validate names the inputs they need (none) and the names read at run time", async () => {
+    const p = seedProject();
+    const r = await p.run(["validate", "onboard.yaml", "housekeeping.yaml", "incident.yaml"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("✓ onboard.yaml: onboard_customer v1.3");
+    expect(r.stdout).toContain("{{ account_id }} resolves at run time");
+    expect(r.stdout).not.toContain("inputs the run will need");
+  });
+
+  it("validate catches a reference to an output the capability does not declare, with did-you-mean", async () => {
+    const p = seedProject();
+    p.write(
+      "typo.yaml",
+      readFileSync(join(SEED, "onboard.yaml"), "utf8").replace(
+        "checksum.checksum_sha256",
+        "checksum.sha265",
+      ),
+    );
+    const r = await p.run(["validate", "typo.yaml"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(
+      /typo\.yaml:\d+:\d+: steps\[5\]\.inputs\.body: unresolved reference "steps\.checksum\.outputs\.sha265": io\.fs\.hash_file outputs path, sha256, bytes \(did you mean "sha256"\?\)/,
+    );
+  });
+
+  it("onboard.yaml: two-part plugin capabilities, seed names and aliases run; approve completes, reject undoes everything and then the global compensation", async () => {
+    const p = seedProject();
+    const first = await p.json(["run", "onboard.yaml"]);
+    expect(first.code).toBe(5);
+    expect(first.body.principal).toBe("agent:onboarder");
+    expect(p.step(first.body, "welcome").status).toBe("PENDING");
+    expect(readFileSync(join(p.ws, "crm.log"), "utf8")).toBe("create ACC-1 Acme\n");
+    const record = readFileSync(join(p.ws, "customers/ACC-1.txt"), "utf8");
+    expect(record).toMatch(new RegExp(`^Acme ACC-1 opened by ${first.body.id} at \\d{4}-`));
+    const approved = await p.json([
+      "workflow",
+      "resume",
+      first.body.id,
+      "--decision",
+      "approve",
+      "--as",
+      "user:alice",
+    ]);
+    expect(approved.code).toBe(0);
+    const sha = p.step(approved.body, "checksum").outputs?.sha256;
+    expect(readFileSync(join(p.ws, "outbox.log"), "utf8")).toBe(
+      `to=ops@acme.example subject=Welcome, Acme body=record ${sha} (${Buffer.byteLength(record)} bytes)\n`,
+    );
+    expect(p.step(approved.body, "listing").outputs?.entries).toMatchObject([
+      { name: "ACC-1.txt" },
+    ]);
+
+    const second = await p.json(["run", "onboard.yaml"]);
+    expect(second.code).toBe(5);
+    const rejected = await p.json([
+      "workflow",
+      "resume",
+      second.body.id,
+      "--decision",
+      "reject",
+      "--as",
+      "user:alice",
+    ]);
+    expect(rejected.code).toBe(3);
+    expect(readFileSync(join(p.ws, "crm.log"), "utf8")).toBe(
+      "create ACC-1 Acme\ncreate ACC-2 Acme\ndelete ACC-2\n",
+    );
+    expect(existsSync(join(p.ws, "customers/ACC-2.txt"))).toBe(false);
+    expect(readFileSync(join(p.ws, "audit.log"), "utf8")).toBe(`rolled back ${second.body.id}\n`);
+    expect((await p.run(["ledger", "verify"])).code).toBe(0);
+  });
+
+  it("housekeeping.yaml under a seed policy naming io.fs.delete_file: the delete is refused, the run ends FAILED with its effects kept, and workflow rollback undoes them", async () => {
+    const p = seedProject("seed-policy.yaml");
+    p.write("ws/scratch.tmp", "scratch");
+    const check = await p.run([
+      "policy",
+      "check",
+      "--as",
+      "agent:janitor",
+      "--capability",
+      "io.fs.delete",
+      "--input",
+      "path=scratch.tmp",
+    ]);
+    expect(check.stdout).toContain("no-deletes-for-agents");
+    const started = await p.json(["run", "housekeeping.yaml"]);
+    // sys.run_command is sys.exec.run: HIGH risk, so the rule naming it asks a person first.
+    expect(started.code).toBe(5);
+    expect(p.step(started.body, "stamp").decision).toMatchObject({
+      decision: "REQUIRE_APPROVAL",
+      rule_ids: ["janitor-commands"],
+    });
+    const { code, body } = await p.json([
+      "workflow",
+      "resume",
+      started.body.id,
+      "--decision",
+      "approve",
+      "--as",
+      "user:alice",
+    ]);
+    expect(code).toBe(6);
+    expect(body).toMatchObject({ status: "FAILED", reason: "POLICY_DENIED" });
+    expect(p.step(body, "drop_scratch").decision).toMatchObject({
+      decision: "DENY",
+      rule_ids: ["no-deletes-for-agents"],
+    });
+    expect(p.step(body, "stamp").outputs?.stdout).toBe("housekeeping ran\n");
+    expect(readFileSync(join(p.ws, "archive/report.txt"), "utf8")).toBe("housekeeping ran\n");
+    expect(readFileSync(join(p.ws, "scratch.tmp"), "utf8")).toBe("scratch");
+
+    const rb = await p.run(["workflow", "rollback", body.id, "--as", "user:alice"]);
+    expect(rb.code).toBe(4); // ROLLED_BACK, and a policy refusal is an ABSTAIN
+    expect((await p.json(["workflow", "show", body.id])).body.status).toBe("ROLLED_BACK");
+    expect(existsSync(join(p.ws, "archive"))).toBe(false);
+    expect(existsSync(join(p.ws, "report.txt"))).toBe(false);
+    expect(readFileSync(join(p.ws, "scratch.tmp"), "utf8")).toBe("scratch");
+  });
+
+  it("incident.yaml: the sovdef envelope accepts a run whose evidence meets the shorthands", async () => {
+    const p = seedProject();
+    const { code, body } = await p.json(["run", "incident.yaml"]);
+    expect(code).toBe(0);
+    expect(body).toMatchObject({ status: "COMPLETED", outcome: "ACCEPT" });
+    expect(readFileSync(join(p.ws, "summary-INC-7.md"), "utf8")).toBe(
+      'INC-7: see ["logs/INC-7","tickets/INC-7"]',
+    );
   });
 });

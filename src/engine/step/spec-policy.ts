@@ -78,8 +78,11 @@ export function tightenWithSpecPolicy(
       approvers: [],
     };
   }
+  // Only an entry that matched speaks: their policy's default (and its floors for what no rule
+  // covers) is the policy in force's business.
   const own = policy.rules?.evaluate(request);
-  if (!own || decisionRank(own.decision) <= decisionRank(decision.decision)) return decision;
+  if (!own || own.ruleIds.length === 0) return decision;
+  if (decisionRank(own.decision) <= decisionRank(decision.decision)) return decision;
   return {
     ...decision,
     decision: own.decision,
