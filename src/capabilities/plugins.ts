@@ -64,7 +64,9 @@ function validated(
 ): AnyCapability {
   const problems = registry.check(cap);
   if (typeof cap.name === "string" && !PLUGIN_NAME.test(cap.name)) {
-    problems.push(`name ${JSON.stringify(cap.name)} must look like domain.group.verb`);
+    problems.push(
+      `name ${JSON.stringify(cap.name)} must look like domain.verb or domain.group.verb`,
+    );
   }
   if (problems.length > 0) {
     throw new PluginError(

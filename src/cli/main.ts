@@ -34,6 +34,7 @@ import { registerReplayCommand } from "./replay-command.js";
 import { registerServeCommands } from "./serve-commands.js";
 import { registerStoreCommands } from "./store-commands.js";
 import { printTimeline, runLedgerLines } from "./timeline.js";
+import { describeRunTimeNames, runTimeNames } from "./validate-output.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
 export function buildProgram(cli: CliContext = { parts: {} }): Command {
@@ -78,19 +79,24 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
         const results = [];
         for (const spec of specs) {
           const { plan, problems, warnings } = await rt.validate(spec);
+          const names = plan ? runTimeNames(plan) : { needed: [], resolved: [] };
           results.push({
             file: spec,
             ok: problems.length === 0,
             problems,
             warnings,
             steps: plan?.steps.length ?? 0,
+            needs_inputs: names.needed,
+            run_time_names: names.resolved,
           });
           if (problems.length > 0) bad += 1;
           if (!opts.json) {
-            if (problems.length === 0)
+            if (problems.length === 0) {
               process.stdout.write(
                 `✓ ${spec}: ${plan?.name} v${plan?.version}, ${plan?.steps.length} steps\n`,
               );
+              for (const line of describeRunTimeNames(names)) process.stdout.write(`  ${line}\n`);
+            }
             for (const p of problems) process.stdout.write(`${formatProblem(p)}\n`);
             for (const w of warnings) process.stdout.write(`warning: ${formatProblem(w)}\n`);
           }

@@ -158,10 +158,11 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
 export type AnyCapability = CapabilityDefinition<any, any>;
 
 /**
- * Names of user-defined capabilities: `domain.group.verb` (three or more dotted lower-case
- * words). Only the built-in `sys.*` helpers have two.
+ * Names of user-defined capabilities: two or more dotted lower-case words, `domain.verb`
+ * (`crm.create_account`, `email.send`: the original project's domain capabilities) or
+ * `domain.group.verb`.
  */
-export const PLUGIN_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,}$/;
+export const PLUGIN_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,}$/;
 
 /**
  * Declares a capability with full type inference of its input and output.
@@ -177,7 +178,9 @@ export function defineCapability<I, O>(
   def: CapabilityDefinition<I, O>,
 ): CapabilityDefinition<I, O> {
   if (!PLUGIN_NAME.test(def.name)) {
-    throw new TypeError(`capability name "${def.name}" must look like domain.group.verb`);
+    throw new TypeError(
+      `capability name "${def.name}" must look like domain.verb or domain.group.verb`,
+    );
   }
   if (def.undo === "builtin" && (!def.prepare || !def.revert)) {
     throw new TypeError(`capability "${def.name}" declares builtin undo without prepare/revert`);

@@ -47,6 +47,7 @@ const planSchema = z.object({
       required: z.boolean(),
       default: jsonSchema.optional(),
       description: z.string().optional(),
+      undeclared: z.boolean().optional(),
     }),
   ),
   governance: z.record(z.string(), jsonSchema).nullable(),
@@ -77,6 +78,8 @@ const planSchema = z.object({
   ),
   specHash: z.string(),
   format: z.enum(["native", "seed"]),
+  autoRollback: z.literal(false).optional(),
+  specPolicy: z.array(z.record(z.string(), jsonSchema)).optional(),
 });
 
 /**

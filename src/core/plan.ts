@@ -61,6 +61,8 @@ export interface PlanInput {
   readonly required: boolean;
   readonly default?: JsonValue;
   readonly description?: string;
+  /** A seed spec read it as an undeclared name (`{{ account_id }}`); no file declares it. */
+  readonly undeclared?: boolean;
 }
 
 /** A compiled workflow. */
@@ -79,4 +81,8 @@ export interface Plan {
   readonly specHash: string;
   /** "native" or "seed": which spec format the source used. */
   readonly format: "native" | "seed";
+  /** Seed `enable_auto_rollback: false`: a failed run keeps its effects (absent: true). */
+  readonly autoRollback?: false;
+  /** Seed per-agent `policy:` entries (policy rules); they may only tighten a decision. */
+  readonly specPolicy?: readonly JsonObject[];
 }

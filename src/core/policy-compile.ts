@@ -31,7 +31,8 @@ import {
   createRulePolicy,
 } from "./policy.js";
 import { principalPatternProblem } from "./principal.js";
-import { didYouMean } from "./spec-context.js";
+import { CAPABILITY_ALIASES } from "./seed-aliases.js";
+import { closestName, didYouMean } from "./spec-context.js";
 import type { Decision, RiskLevel } from "./status.js";
 import {
   type FieldPath,
@@ -102,6 +103,23 @@ export function compilePolicy(
   });
 }
 
+/**
+ * Checks the policy rules embedded in another YAML document under `key` (a seed workflow's
+ * per-agent `policy:` list, `rules` being `value`), each problem located in that document.
+ * Returns the problems (empty when every rule is well formed).
+ */
+export function checkEmbeddedRules(
+  src: YamlSource,
+  key: string,
+  rules: unknown,
+  capabilities?: readonly string[],
+): { problems: readonly Problem[]; warnings: readonly Problem[] } {
+  const c = new Checker(src, capabilities ?? null);
+  c.rulesKey = key;
+  c.document({ version: 1, default: "ALLOW", rules });
+  return { problems: c.problems, warnings: c.warnings };
+}
+
 function locationOf(p: Problem | undefined): string {
   return p === undefined ? "" : `${p.file}:${p.line}:${p.col}`;
 }
@@ -146,6 +164,8 @@ interface MatchKeys {
 class Checker {
   readonly problems: Problem[] = [];
   readonly warnings: Problem[] = [];
+  /** Where the rules are in the source: `rules` in a policy file, `policy` in a seed spec. */
+  rulesKey = "rules";
   constructor(
     private readonly src: YamlSource,
     /** Every capability name there is, or null when unknown (no warnings then). */
@@ -189,7 +209,7 @@ class Checker {
     }
     if (value.rules === undefined || value.rules === null) return { defaultDecision, rules };
     if (!Array.isArray(value.rules)) {
-      this.fail(["rules"], "must be a list of rules");
+      this.fail([this.rulesKey], "must be a list of rules");
       return { defaultDecision, rules };
     }
     const ids = new Map<string, number>();
@@ -198,7 +218,10 @@ class Checker {
       if (rule === null) return;
       const first = ids.get(rule.id);
       if (first !== undefined) {
-        this.fail(["rules", i, "id"], `duplicate rule id "${rule.id}" (also rule ${first + 1})`);
+        this.fail(
+          [this.rulesKey, i, "id"],
+          `duplicate rule id "${rule.id}" (also rule ${first + 1})`,
+        );
       } else {
         ids.set(rule.id, i);
       }
@@ -239,7 +262,7 @@ class Checker {
   }
 
   private rule(raw: unknown, i: number): CompiledRule | null {
-    const at: FieldPath = ["rules", i];
+    const at: FieldPath = [this.rulesKey, i];
     if (!isPlainObject(raw)) {
       this.fail(at, "a rule must be a mapping (principal, capability, decision, ...)");
       return null;
@@ -294,7 +317,7 @@ class Checker {
       ? this.principals(match.principal.value, match.principal.at)
       : null;
     const capabilityPatterns = match.capability
-      ? this.capabilities(match.capability.value, match.capability.at)
+      ? this.capabilities(match.capability.value, match.capability.at, decision)
       : ["**"];
     const risks = match.risk ? this.risks(match.risk.value, match.risk.at) : null;
 
@@ -388,12 +411,25 @@ class Checker {
     return out;
   }
 
-  private capabilities(value: unknown, at: FieldPath): string[] | null {
+  private capabilities(
+    value: unknown,
+    at: FieldPath,
+    decision: Decision | null = null,
+  ): string[] | null {
     const list = this.stringList(value, at, "capability pattern");
     if (list === null) return null;
     const out: string[] = [];
     for (const { s, at: where } of list) {
-      const p = s.trim();
+      // The original's names (`io.fs.delete_file`) match what they mean (`seed-aliases.ts`),
+      // unless a capability of that very name exists.
+      const written = s.trim();
+      const alias = Object.hasOwn(CAPABILITY_ALIASES, written)
+        ? CAPABILITY_ALIASES[written]
+        : undefined;
+      // An alias that implies inputs (`net.http.post`: method POST) names only part of its
+      // target: it may tighten (DENY, REQUIRE_APPROVAL the whole target) but never allow it.
+      const usable = alias && !(alias.implied && decision === "ALLOW");
+      const p = usable && !this.known?.includes(written) ? alias.target : written;
       if (!CAPABILITY_PATTERN.test(p)) {
         this.fail(
           where,

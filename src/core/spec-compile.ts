@@ -15,8 +15,15 @@
  *   `timeout_seconds` is seconds. On approval steps the timeout is the approval's expiry.
  * - `{{ }}` templates whose root is not a native root (`inputs`, `steps`, `run`, `secrets`,
  *   `evidence`) are read as seed shorthand (`{{ step.key }}`, `{{ input }}`); `${{ }}` never is.
- * - Seed format (any seed-only key present): a step without `depends_on` waits for the step
- *   declared before it, as the earlier implementation ran steps in declaration order. Seed
+ *   A name that is neither a step nor a declared input (`{{ account_id }}`) is an undeclared
+ *   name read at run time (`seed-names.ts`): it becomes an input (`undeclared: true`; required
+ *   when no step listed before its reader can output it and it is not `workflow_id`, `run_id`
+ *   or `timestamp`), and the steps listed before that may output it become dependencies. Two
+ *   such steps whose capabilities both declare the key are an error naming both.
+ * - Steps run in the order they are listed, in both formats (the original's "steps execute in
+ *   order"): a step without `depends_on` waits for every step listed before it (its plan
+ *   `dependsOn` names only those no other earlier step already waits for). `depends_on: [...]`
+ *   replaces that wait (`[]`: start at once), so parallelism is always explicit. Seed
  *   principal: `agent:<agent_name>` first (least privilege), else `metadata.owner`. Seed
  *   `policy`/`global_compensation_steps` must be empty and `enable_auto_rollback` true (Airun
  *   cannot honour them and will not ignore them); `max_execution_time_seconds` becomes
@@ -38,9 +45,10 @@ import type { Plan, PlanStep } from "./plan.js";
 import { computeSpecHash, deepFreeze } from "./plan-schema.js";
 import { SpecContext } from "./spec-context.js";
 import { checkGovernanceSteps } from "./spec-governance.js";
+import { declaredOutputKeys } from "./spec-inputs.js";
 import { orderSteps } from "./spec-references.js";
 import { isSeedDocument, SEED_TOP_LEVEL_KEYS } from "./spec-seed.js";
-import { compileStep, registerStepId } from "./spec-step.js";
+import { compileGlobalCompensations, compileStep, registerStepId } from "./spec-step.js";
 import {
   checkSeedExtras,
   workflowGovernance,
@@ -93,7 +101,7 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
   const principal = workflowPrincipal(ctx, doc);
   const inputs = workflowInputs(ctx, doc);
   const governance = workflowGovernance(ctx, doc);
-  checkSeedExtras(ctx, doc);
+  const extras = checkSeedExtras(ctx, doc);
 
   const rawSteps = doc.steps;
   if (!Array.isArray(rawSteps) || rawSteps.length === 0) {
@@ -105,13 +113,32 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
   }
   // First pass: step ids (templates and depends_on refer to steps declared later too).
   const ids = rawSteps.map((raw, i) => registerStepId(ctx, raw, i));
+  rawSteps.forEach((raw, i) => {
+    const id = ids[i];
+    if (id === undefined || !isPlainObject(raw)) return;
+    ctx.listed.push({ id, ...listedOutputs(ctx, raw) });
+  });
   const steps: PlanStep[] = [];
+  // The steps listed so far that no step listed so far waits for: a step without `depends_on`
+  // waits for these (and so, transitively, for every step listed before it).
+  const frontier = new Set<string>();
   rawSteps.forEach((raw, i) => {
     if (!isPlainObject(raw)) return;
-    const step = compileStep(ctx, raw, i, i > 0 ? ids[i - 1] : undefined);
-    if (step) steps.push(step);
+    // A step whose id was refused (duplicate, malformed) is still checked, with no order edge.
+    const step = compileStep(ctx, raw, i, ids[i] === undefined ? [] : [...frontier]);
+    if (!step) return;
+    steps.push(step);
+    for (const d of step.dependsOn) frontier.delete(d);
+    if (ids[i] !== undefined) frontier.add(ids[i]);
   });
+  const anchors = compileGlobalCompensations(ctx, doc.global_compensation_steps);
   if (governance) checkGovernanceSteps(ctx, governance, rawSteps);
+  // Undeclared seed names are inputs too: `--input` may give them, and one that nothing listed
+  // before its reader can output is an input the run needs.
+  for (const [name, needed] of ctx.undeclared) {
+    if (Object.hasOwn(inputs, name)) continue;
+    inputs[name] = { type: "any", required: needed, undeclared: true };
+  }
   const ordered = orderSteps(ctx, steps);
   if (ctx.problems.length > 0 || !ordered) return undefined;
   return {
@@ -121,10 +148,37 @@ function compileDocument(ctx: SpecContext): Omit<Plan, "specHash"> | undefined {
     principal,
     inputs,
     governance,
-    steps: ordered,
+    steps: withAnchors(anchors, ordered),
     format: ctx.seed ? "seed" : "native",
+    ...(extras.autoRollback ? {} : { autoRollback: false as const }),
+    ...(extras.policy ? { specPolicy: extras.policy } : {}),
   };
 }
+
+/**
+ * The steps after the anchors of the global compensations, each step waiting for them: they
+ * are armed before anything else happens, so they are undone after everything else.
+ */
+function withAnchors(anchors: readonly PlanStep[], steps: readonly PlanStep[]): PlanStep[] {
+  if (anchors.length === 0) return [...steps];
+  const last = anchors[anchors.length - 1]!.id;
+  return [...anchors, ...steps.map((s) => ({ ...s, dependsOn: [last, ...s.dependsOn] }))];
+}
+
+/** What a listed step outputs, as far as the compiler can know (see `SpecContext.listed`). */
+function listedOutputs(
+  ctx: SpecContext,
+  raw: Record<string, unknown>,
+): { outputs: readonly string[] | null; by: string } {
+  if (raw.type === "approval" || raw.step_type === "HUMAN_APPROVAL") {
+    return { outputs: APPROVAL_OUTPUTS, by: "an approval step" };
+  }
+  const cap = ctx.capability(raw.capability ?? raw.capability_name);
+  return cap ? { outputs: declaredOutputKeys(cap), by: cap.name } : { outputs: null, by: "" };
+}
+
+/** What a decided approval step outputs (`engine/step/approval-step.ts`). */
+const APPROVAL_OUTPUTS: readonly string[] = ["approved", "decided_by", "comment"];
 
 function sortProblems(problems: readonly Problem[]): Problem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);

@@ -4,9 +4,10 @@
  * found. Also the small helpers each part uses to report: key checks, "did you mean" hints and
  * YAML → JSON conversion.
  */
-import type { CapabilityCatalog } from "./capability.js";
+import type { AnyCapability, CapabilityCatalog } from "./capability.js";
 import type { Problem } from "./errors.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
+import { resolveCapabilityName } from "./seed-aliases.js";
 import type { FieldPath, YamlSource } from "./yaml-source.js";
 
 /** Step ids and input names are identifiers (`[A-Za-z_][A-Za-z0-9_-]*`). */
@@ -101,6 +102,22 @@ export class SpecContext {
   readonly stepIds = new Set<string>();
   /** Names of the declared inputs (native `inputs` and seed `initial_state`). */
   readonly inputNames = new Set<string>();
+  /**
+   * The steps in the order they are listed, with the output keys their capability declares
+   * (`null`: it declares none, so any key may come out). Undeclared seed names look here.
+   */
+  readonly listed: {
+    readonly id: string;
+    readonly outputs: readonly string[] | null;
+    /** What produces the outputs: a capability name, or "the approval". */
+    readonly by: string;
+  }[] = [];
+  /** Undeclared seed names read so far; `true` when no step listed before could give one. */
+  readonly undeclared = new Map<string, boolean>();
+  /** Edges `step → earlier step` that exist only because the step has no `depends_on`. */
+  readonly orderEdges = new Set<string>();
+  /** Where the envelope is written: `governance`, or the Flamehaven `sovdef` of a seed spec. */
+  governanceKey: "governance" | "sovdef" = "governance";
   /** The document uses the seed format (any seed-only key present). */
   seed = false;
 
@@ -108,6 +125,13 @@ export class SpecContext {
     readonly src: YamlSource,
     readonly catalog: CapabilityCatalog,
   ) {}
+
+  /** The capability a name means: itself, or the target of a seed alias (`seed-aliases.ts`). */
+  capability(name: unknown): AnyCapability | undefined {
+    if (typeof name !== "string") return undefined;
+    const resolved = resolveCapabilityName(name, (n) => this.catalog.get(n) !== undefined);
+    return resolved ? this.catalog.get(resolved.name) : undefined;
+  }
 
   /** Records a problem located at `path`. */
   report(path: FieldPath, message: string): void {

@@ -10,9 +10,30 @@ import { isPlainObject, type JsonObject } from "./json.js";
 import type { SpecContext } from "./spec-context.js";
 import type { FieldPath } from "./yaml-source.js";
 
-/** Checks the `governance:` section; reports each problem under `governance.*`. */
+/** Checks the `governance:` (or seed `sovdef:`) section; reports each problem under it. */
 export function checkGovernanceSection(ctx: SpecContext, gov: JsonObject): void {
-  compileGovernance(gov, (path, message) => ctx.report(["governance", ...path], message));
+  compileGovernance(gov, (path, message) => ctx.report([ctx.governanceKey, ...path], message));
+}
+
+/** A Flamehaven evidence shorthand: `source_refs>=2`, `validator_pass=true`. */
+const EVIDENCE_SHORTHAND = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|=|>|<)\s*(.+?)\s*$/;
+
+/**
+ * A requirement in the Flamehaven shorthand as an expression: `name>=N` (and `>`, `<=`, `<`
+ * with a number) counts the contributions, `len(evidence.name) >= N`; `name=value` (or `==`,
+ * `!=`) compares, `evidence.name == value`. Anything else is returned unchanged.
+ */
+export function expandEvidenceShorthand(source: string): string {
+  const m = EVIDENCE_SHORTHAND.exec(source);
+  if (!m || m[1] === "evidence" || m[1] === "len") return source;
+  const [, name, op, value] = m as unknown as [string, string, string, string];
+  if (op === ">=" || op === "<=" || op === ">" || op === "<") {
+    return /^\d+(\.\d+)?$/.test(value) ? `len(evidence.${name}) ${op} ${value}` : source;
+  }
+  const literal = /^(true|false|null|-?\d+(\.\d+)?|'[^']*'|"[^"]*")$/.test(value)
+    ? value
+    : `'${value.replace(/'/g, "\\'")}'`;
+  return `evidence.${name} ${op === "=" ? "==" : op} ${literal}`;
 }
 
 /**
@@ -53,7 +74,7 @@ export function checkGovernanceSteps(
       const key = ref[0] === "evidence" ? ref[1] : undefined;
       if (key !== undefined && !contributed.has(key)) {
         ctx.report(
-          ["governance", "evidence", "required", i],
+          [ctx.governanceKey, "evidence", "required", i],
           `evidence.${key} is required but no step contributes it (add \`evidence: { ${key}: ... }\` to a step)`,
         );
       }
@@ -70,7 +91,7 @@ export function checkGovernanceSteps(
 function checkUndoable(ctx: SpecContext, step: Record<string, unknown>, path: FieldPath): void {
   if (step.type === "approval" || step.step_type === "HUMAN_APPROVAL") return;
   const key = step.capability !== undefined ? "capability" : "capability_name";
-  const cap = typeof step[key] === "string" ? ctx.catalog.get(step[key] as string) : undefined;
+  const cap = ctx.capability(step[key]);
   if (!cap || step.compensation !== undefined || cap.compensation) return;
   let undo = cap.undo;
   if (cap.classify && isPlainObject(step.inputs) && !JSON.stringify(step.inputs).includes("{{")) {
@@ -96,19 +117,25 @@ function checkTool(
   path: FieldPath,
 ): void {
   const key = holder.capability !== undefined ? "capability" : "capability_name";
-  const name = holder[key];
-  if (typeof name !== "string") return;
+  const named = holder[key];
+  if (typeof named !== "string") return;
+  const name = ctx.capability(named)?.name ?? named;
   const refusal = toolRefusal(gov, name);
   if (!refusal) return;
   const rulePath: FieldPath =
     refusal.list === "forbidden"
-      ? ["governance", "tools", "forbidden", Math.max(0, gov.forbidden.indexOf(refusal.pattern!))]
-      : ["governance", "tools", "allowed"];
+      ? [
+          ctx.governanceKey,
+          "tools",
+          "forbidden",
+          Math.max(0, gov.forbidden.indexOf(refusal.pattern!)),
+        ]
+      : [ctx.governanceKey, "tools", "allowed"];
   const ruleLine = ctx.src.locate(rulePath).line;
   ctx.report(
     [...path, key],
     refusal.list === "forbidden"
-      ? `capability "${name}" is forbidden by governance.tools.forbidden "${refusal.pattern}" (line ${ruleLine})`
-      : `capability "${name}" is not in governance.tools.allowed (line ${ruleLine})`,
+      ? `capability "${name}" is forbidden by ${ctx.governanceKey}.tools.forbidden "${refusal.pattern}" (line ${ruleLine})`
+      : `capability "${name}" is not in ${ctx.governanceKey}.tools.allowed (line ${ruleLine})`,
   );
 }

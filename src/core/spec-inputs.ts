@@ -5,6 +5,7 @@
  */
 import type { AnyCapability } from "./capability.js";
 import { isPlainObject, type JsonValue } from "./json.js";
+import { CAPABILITY_ALIASES, seedInputs } from "./seed-aliases.js";
 import { didYouMean, getAt, type SpecContext } from "./spec-context.js";
 import { isTemplated } from "./spec-references.js";
 import { type FieldPath, formatFieldPath } from "./yaml-source.js";
@@ -19,10 +20,31 @@ export function resolveCapability(
     ctx.report(path, "a capability name is required");
     return undefined;
   }
-  const cap = ctx.catalog.get(name);
+  const cap = ctx.capability(name);
   if (!cap)
     ctx.report(path, `unknown capability "${name}"${didYouMean(name, ctx.catalog.names())}`);
   return cap;
+}
+
+/**
+ * A step's (or compensation's) inputs in the original's spelling written as `cap` takes them
+ * (`seed-aliases.ts`), for seed specs and capabilities named by a seed alias; each field with
+ * no equivalent is reported. Returns the inputs and the timeout a `timeout` input implied.
+ */
+export function seedStepInputs(
+  ctx: SpecContext,
+  cap: AnyCapability,
+  named: string,
+  inputs: JsonValue,
+  path: FieldPath,
+): { inputs: JsonValue; timeoutMs?: number } {
+  const alias = named === cap.name ? undefined : CAPABILITY_ALIASES[named];
+  if (!isPlainObject(inputs) || (!ctx.seed && alias === undefined)) return { inputs };
+  const shape = (cap.input as unknown as { def?: { shape?: object } }).def?.shape;
+  const accepts = (field: string) => shape === undefined || Object.hasOwn(shape, field);
+  const r = seedInputs(cap.name, inputs, alias, accepts);
+  for (const p of r.problems) ctx.report([...path, p.field], p.message);
+  return { inputs: r.inputs, ...(r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}) };
 }
 
 /** Validates inputs against the capability's schema, skipping what templates decide later. */
@@ -86,4 +108,18 @@ function underTemplate(
     if (typeof v === "string" && isTemplated(v)) return true;
   }
   return deep && isTemplated(getAt(inputs, path));
+}
+
+/**
+ * The output keys a capability declares (its `output` is a zod object without a catch-all),
+ * or `null` when it declares none that can be listed (no schema, a record, a passthrough).
+ */
+export function declaredOutputKeys(cap: AnyCapability | undefined): readonly string[] | null {
+  const def = (
+    cap?.output as unknown as
+      | { def?: { type?: string; shape?: object; catchall?: unknown } }
+      | undefined
+  )?.def;
+  if (def?.type !== "object" || def.catchall !== undefined || !def.shape) return null;
+  return Object.keys(def.shape);
 }

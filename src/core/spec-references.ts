@@ -4,11 +4,13 @@
  * dependencies, reads `depends_on`, and orders the steps topologically, reporting each cycle.
  */
 import { ExpressionError } from "./errors.js";
-import { compileExpression, formatPath, rewriteExpressionPaths } from "./expr.js";
+import { compileExpression, formatPath, type PathSegment, rewriteExpressionPaths } from "./expr.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { PlanStep } from "./plan.js";
+import { seedOutputName } from "./seed-aliases.js";
+import { RUN_NAMES, SEED_ROOT } from "./seed-names.js";
 import { didYouMean, type SpecContext } from "./spec-context.js";
-import { mapSeedPath, NATIVE_ROOTS } from "./spec-seed.js";
+import { mapSeedPath, NATIVE_ROOTS, type SeedPathResult } from "./spec-seed.js";
 import { formatTemplateString, parseTemplateString, type TemplatePart } from "./template.js";
 import type { FieldPath } from "./yaml-source.js";
 
@@ -134,12 +136,15 @@ function checkExpression(
   try {
     if (seedForm) {
       normalized = rewriteExpressionPaths(source, (p) => {
-        const r = mapSeedPath(p, ctx.stepIds, ctx.inputNames);
+        const r = mapSeedPath(p, ctx.stepIds, ctx.inputNames, (name, rest) =>
+          undeclaredName(ctx, name, rest, scope),
+        );
         if (!r.ok) {
           ctx.report(path, `unresolved reference "${formatPath(p)}": ${r.message}`);
           return undefined;
         }
-        return r.path === p ? undefined : r.path;
+        const mapped = withSeedOutputName(ctx, r.path);
+        return mapped === p ? undefined : mapped;
       });
     }
     const compiled = compileExpression(normalized);
@@ -152,6 +157,60 @@ function checkExpression(
     ctx.report(path, err.message);
   }
   return normalized;
+}
+
+/** `steps.<id>.outputs.<key>` with the original's output name (`checksum_sha256`) as declared. */
+function withSeedOutputName(
+  ctx: SpecContext,
+  path: readonly PathSegment[],
+): readonly PathSegment[] {
+  const [root, id, outputs, key, ...rest] = path;
+  if (root !== "steps" || outputs !== "outputs" || typeof key !== "string") return path;
+  const declared = ctx.listed.find((l) => l.id === id)?.outputs ?? null;
+  const name = seedOutputName(key, declared);
+  return name === key ? path : ["steps", id as PathSegment, "outputs", name, ...rest];
+}
+
+/**
+ * An undeclared seed name (`{{ account_id }}`) read by the step in `scope`: `seed.<step>.<name>`,
+ * resolved at run time (`seed-names.ts`). The steps listed before that could output it become
+ * dependencies; two that declare it are ambiguous (an error naming both); a name nothing listed
+ * before can give (nor the run's id or time) is an input the run will need.
+ */
+function undeclaredName(
+  ctx: SpecContext,
+  name: string,
+  rest: readonly PathSegment[],
+  scope: TemplateScope,
+): SeedPathResult {
+  const self = scope.selfId;
+  const at = self === undefined ? -1 : ctx.listed.findIndex((l) => l.id === self);
+  if (self === undefined || at < 0) {
+    return {
+      ok: false,
+      message: `"${name}" is neither a step nor a declared input (seed templates read {{ step_name.key }} or {{ input_name }})`,
+    };
+  }
+  const before = ctx.listed.slice(0, at);
+  const own = ctx.listed[at]!;
+  const selfGives = scope.allowSelf && (own.outputs === null || own.outputs.includes(name));
+  const declaring = before.filter(
+    (l) =>
+      (l.outputs !== null && seedOutputName(name, l.outputs) !== name) || l.outputs?.includes(name),
+  );
+  if (declaring.length > 1 && !(scope.allowSelf && own.outputs?.includes(name))) {
+    const [a, b] = declaring.map((l) => l.id);
+    return {
+      ok: false,
+      message: `"{{ ${name} }}" is ambiguous: steps "${a}" and "${b}" both output "${name}"; write {{ ${a}.${name} }} or {{ ${b}.${name} }}`,
+    };
+  }
+  const open = before.filter((l) => l.outputs === null);
+  for (const l of [...declaring, ...open]) scope.deps.add(l.id);
+  const needed =
+    !selfGives && declaring.length + open.length === 0 && !Object.hasOwn(RUN_NAMES, name);
+  ctx.undeclared.set(name, (ctx.undeclared.get(name) ?? false) || needed);
+  return { ok: true, path: [SEED_ROOT, self, name, ...rest] };
 }
 
 /** Checks one native reference path; a step's outputs it reads become a dependency. */
@@ -174,7 +233,10 @@ function checkReference(
       if (a === undefined) bad("name a step: steps.<id>.outputs...");
       else if (!ctx.stepIds.has(a)) bad(`no step "${a}"${didYouMean(a, ctx.stepIds)}`);
       else if (b !== "outputs") bad(`read a step's outputs as steps.${a}.outputs...`);
-      else if (a === scope.selfId) {
+      else if (undeclaredOutput(ctx, a, ref[3])) {
+        const l = ctx.listed.find((x) => x.id === a)!;
+        bad(`${l.by} outputs ${l.outputs!.join(", ")}${didYouMean(ref[3]!, l.outputs!)}`);
+      } else if (a === scope.selfId) {
         if (!scope.allowSelf) {
           ctx.report(
             path,
@@ -197,6 +259,13 @@ function checkReference(
     default:
       bad(`unknown root "${root}" (use inputs.*, steps.<id>.outputs.*, run.*, secrets.*)`);
   }
+}
+
+/** True when step `id`'s capability declares its outputs and `key` is not one of them. */
+function undeclaredOutput(ctx: SpecContext, id: string, key: string | undefined): boolean {
+  if (key === undefined) return false;
+  const outputs = ctx.listed.find((l) => l.id === id)?.outputs;
+  return outputs !== undefined && outputs !== null && !outputs.includes(key);
 }
 
 /** A step's `depends_on` (one id or a list): the known step ids it names. */
@@ -253,7 +322,12 @@ export function orderSteps(ctx: SpecContext, steps: PlanStep[]): PlanStep[] | un
           ];
           // Edges point from a step to what it waits for: print them in execution order.
           const path = [...rot, start].reverse().join(" -> ");
-          ctx.report(stepPath(ctx, start), `dependency cycle: ${path}`);
+          const hint = cycle.some((from, k) =>
+            ctx.orderEdges.has(`${from}\u0000${cycle[(k + 1) % cycle.length]}`),
+          )
+            ? " (a step without depends_on waits for every step listed before it; give it depends_on to run it earlier)"
+            : "";
+          ctx.report(stepPath(ctx, start), `dependency cycle: ${path}${hint}`);
         }
       } else if (state.get(d) === undefined) visit(d);
     }

@@ -17,6 +17,7 @@ export const SEED_TOP_LEVEL_KEYS: readonly string[] = [
   "global_compensation_steps",
   "max_execution_time_seconds",
   "enable_auto_rollback",
+  "sovdef",
 ];
 
 /** Step keys only the seed format uses (`name` and `timeout_seconds` are plain aliases). */
@@ -73,12 +74,13 @@ export type SeedPathResult =
  * Maps a seed template path onto a native one: `{{ step_name.key }}` →
  * `steps.step_name.outputs.key`, `{{ input_name }}` → `inputs.input_name`. Paths that already
  * start with a native root are kept. A name that is both a step and an input is ambiguous;
- * a name that is neither does not resolve.
+ * a name that is neither is handed to `undeclared` (resolved at run time, `seed-names.ts`).
  */
 export function mapSeedPath(
   path: readonly PathSegment[],
   stepIds: ReadonlySet<string>,
   inputNames: ReadonlySet<string>,
+  undeclared?: (name: string, rest: readonly PathSegment[]) => SeedPathResult,
 ): SeedPathResult {
   const [root, ...rest] = path;
   if (typeof root !== "string" || NATIVE_ROOTS.has(root)) return { ok: true, path };
@@ -92,6 +94,7 @@ export function mapSeedPath(
   }
   if (isStep) return { ok: true, path: ["steps", root, "outputs", ...rest] };
   if (isInput) return { ok: true, path: ["inputs", root, ...rest] };
+  if (undeclared) return undeclared(root, rest);
   return {
     ok: false,
     message: `"${root}" is neither a step nor a declared input (seed templates read {{ step_name.key }} or {{ input_name }})`,

@@ -9,9 +9,10 @@ import { stepCompensationFor } from "./declared-compensation.js";
 import { ExpressionError } from "./errors.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "./json.js";
 import type { ApprovalSettings, DeclaredCompensation, PlanStep, RetryPolicy } from "./plan.js";
+import { GLOBAL_COMPENSATION_PREFIX } from "./seed-names.js";
 import { approvalSettings } from "./spec-approval.js";
 import { ID_PATTERN, type SpecContext } from "./spec-context.js";
-import { checkCapabilityInputs, resolveCapability } from "./spec-inputs.js";
+import { checkCapabilityInputs, resolveCapability, seedStepInputs } from "./spec-inputs.js";
 import {
   explicitDependencies,
   isTemplated,
@@ -83,14 +84,15 @@ export function registerStepId(ctx: SpecContext, raw: unknown, i: number): strin
 }
 
 /**
- * Compiles step `i` (after `registerStepId` ran on every step). `previousId` is the step
- * declared before it, which a seed step without `depends_on` waits for.
+ * Compiles step `i` (after `registerStepId` ran on every step). `listedBefore` are the steps
+ * listed before it that nothing listed before it waits for: a step without `depends_on` waits
+ * for them, so that it starts only once every step listed before it is done.
  */
 export function compileStep(
   ctx: SpecContext,
   raw: Record<string, unknown>,
   i: number,
-  previousId: string | undefined,
+  listedBefore: readonly string[],
 ): PlanStep | undefined {
   const path: FieldPath = ["steps", i];
   const rawId = raw.id ?? raw.name;
@@ -109,9 +111,9 @@ export function compileStep(
   }
 
   const deps = new Set<string>(explicitDependencies(ctx, raw, path, id));
-  // Seed specs ran their steps in declaration order: a step without `depends_on` waits for
-  // the one before it.
-  if (ctx.seed && raw.depends_on === undefined && previousId !== undefined) deps.add(previousId);
+  // Steps run in the order they are listed (both formats): a step without `depends_on` waits
+  // for every step listed before it. `depends_on` (`[]`: at once) makes parallelism explicit.
+  const inOrder = raw.depends_on === undefined || raw.depends_on === null;
 
   const scope: TemplateScope = { selfId: id, allowSelf: false, allowEvidence: false, deps };
   const risk = riskLevel(ctx, raw, path);
@@ -144,11 +146,16 @@ export function compileStep(
     let cap: AnyCapability | undefined;
     if (capName === undefined) ctx.report(path, "the step needs a `capability`");
     else cap = resolveCapability(ctx, capName, [...path, capKey]);
-    if (typeof capName === "string") capability = capName;
-    const rawInputs =
+    if (typeof capName === "string") capability = cap?.name ?? capName;
+    let rawInputs =
       raw.inputs === undefined || raw.inputs === null
         ? {}
         : ctx.toJson(raw.inputs, [...path, "inputs"]);
+    if (cap && typeof capName === "string") {
+      const seed = seedStepInputs(ctx, cap, capName, rawInputs, [...path, "inputs"]);
+      rawInputs = seed.inputs;
+      if (seed.timeoutMs !== undefined && timeoutMs === null) timeoutMs = seed.timeoutMs;
+    }
     if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
       ctx.report([...path, "inputs"], "inputs must be a mapping");
     } else {
@@ -179,6 +186,12 @@ export function compileStep(
   }
 
   if (id === undefined) return undefined;
+  if (inOrder) {
+    for (const d of listedBefore) {
+      if (!deps.has(d)) ctx.orderEdges.add(`${id}\u0000${d}`);
+      deps.add(d);
+    }
+  }
   return {
     id,
     kind,
@@ -300,9 +313,13 @@ function stepCompensation(
     );
   }
   const capKey = v.capability !== undefined ? "capability" : "capability_name";
-  const cap = resolveCapability(ctx, v.capability ?? v.capability_name, [...path, capKey]);
-  const rawInputs =
+  const named = v.capability ?? v.capability_name;
+  const cap = resolveCapability(ctx, named, [...path, capKey]);
+  let rawInputs =
     v.inputs === undefined || v.inputs === null ? {} : ctx.toJson(v.inputs, [...path, "inputs"]);
+  if (cap && typeof named === "string") {
+    rawInputs = seedStepInputs(ctx, cap, named, rawInputs, [...path, "inputs"]).inputs;
+  }
   if (!isPlainObject(rawInputs) && !(typeof rawInputs === "string" && isTemplated(rawInputs))) {
     ctx.report([...path, "inputs"], "inputs must be a mapping");
     return null;
@@ -314,6 +331,77 @@ function stepCompensation(
     deps,
   });
   if (cap) checkCapabilityInputs(ctx, cap, inputs, [...path, "inputs"]);
-  const name = v.capability ?? v.capability_name;
-  return typeof name === "string" ? { capability: name, inputs } : null;
+  return typeof named === "string" ? { capability: cap?.name ?? named, inputs } : null;
+}
+
+/** The keys of one `global_compensation_steps` entry. */
+const GLOBAL_COMPENSATION_KEYS = [
+  "id",
+  "name",
+  "capability",
+  "capability_name",
+  "inputs",
+  "description",
+  "step_type",
+];
+
+/**
+ * The seed's `global_compensation_steps`, each as an anchor step: a `sys.echo` that runs before
+ * every other step and arms the entry as its declared compensation (authorized at its gate like
+ * any compensation). Armed first, they are undone last: after every per-step undo, the entry
+ * listed last first. Their templates may read any step's outputs (resolved at rollback).
+ * The anchors are added to `ctx.listed` (after every step) for undeclared names.
+ */
+export function compileGlobalCompensations(ctx: SpecContext, raw: unknown): PlanStep[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    ctx.report(["global_compensation_steps"], "global_compensation_steps must be a list of steps");
+    return [];
+  }
+  const anchors: PlanStep[] = [];
+  raw.forEach((entry, j) => {
+    const path: FieldPath = ["global_compensation_steps", j];
+    if (!isPlainObject(entry)) {
+      ctx.report(path, "a global compensation step must be a mapping (name, capability, inputs)");
+      return;
+    }
+    ctx.checkKeys(entry, GLOBAL_COMPENSATION_KEYS, path, "global compensation step");
+    if (entry.step_type !== undefined && entry.step_type !== "ACTION") {
+      ctx.report([...path, "step_type"], "a global compensation step is an ACTION");
+    }
+    const name = entry.id ?? entry.name ?? `${j + 1}`;
+    if (typeof name !== "string" || !ID_PATTERN.test(name)) {
+      ctx.report(
+        [...path, entry.id !== undefined ? "id" : "name"],
+        "the name must be an identifier",
+      );
+      return;
+    }
+    const id = `${GLOBAL_COMPENSATION_PREFIX}${name}`;
+    if (anchors.some((a) => a.id === id)) {
+      ctx.report([...path, "name"], `duplicate global compensation step "${name}"`);
+      return;
+    }
+    ctx.listed.push({ id, outputs: ["global_compensation"], by: "sys.echo" });
+    const { id: _id, name: _name, step_type: _type, ...comp } = entry;
+    // Templates may read any step: they resolve at rollback, so they add no dependency.
+    const compensation = stepCompensation(ctx, comp, path, id, new Set<string>());
+    if (!compensation) return;
+    anchors.push({
+      id,
+      kind: "action",
+      capability: "sys.echo",
+      inputs: { global_compensation: name },
+      dependsOn: anchors.length > 0 ? [anchors[anchors.length - 1]!.id] : [],
+      risk: null,
+      retry: DEFAULT_RETRY,
+      timeoutMs: null,
+      when: null,
+      compensation,
+      approval: null,
+      evidence: null,
+      line: ctx.src.locate(path).line,
+    });
+  });
+  return anchors;
 }

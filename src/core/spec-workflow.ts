@@ -7,9 +7,10 @@
 import { isPlainObject, type JsonObject } from "./json.js";
 import type { PlanInput } from "./plan.js";
 import { INPUT_TYPES } from "./plan-schema.js";
+import { checkEmbeddedRules } from "./policy-compile.js";
 import { principalProblem } from "./principal.js";
 import { getAt, ID_PATTERN, type SpecContext } from "./spec-context.js";
-import { checkGovernanceSection } from "./spec-governance.js";
+import { checkGovernanceSection, expandEvidenceShorthand } from "./spec-governance.js";
 import { normalizeCondition } from "./spec-references.js";
 import { inputTypeOf, seedPrincipal } from "./spec-seed.js";
 import type { FieldPath } from "./yaml-source.js";
@@ -27,11 +28,20 @@ export function workflowIdentity(
     name = "";
   }
   let version = "1";
-  if (typeof doc.version === "string" && doc.version.trim()) version = doc.version.trim();
-  else if (typeof doc.version === "number" && Number.isFinite(doc.version))
-    version = String(doc.version);
-  else if (doc.version !== undefined)
-    ctx.report(["version"], "version must be a string or a number");
+  const meta = isPlainObject(doc.metadata) ? doc.metadata : {};
+  // Seed: `metadata.version` is the workflow's version when `version` is not given.
+  const given = doc.version !== undefined ? doc.version : meta.version;
+  const field = doc.version !== undefined ? ["version"] : ["metadata", "version"];
+  if (typeof given === "string" && given.trim()) version = given.trim();
+  else if (typeof given === "number" && Number.isFinite(given)) version = String(given);
+  else if (given !== undefined) ctx.report(field, "version must be a string or a number");
+  if (
+    doc.version !== undefined &&
+    meta.version !== undefined &&
+    String(meta.version).trim() !== version
+  ) {
+    ctx.report(["metadata", "version"], `metadata.version disagrees with version "${version}"`);
+  }
 
   let description: string | null = null;
   if (typeof doc.description === "string") description = doc.description;
@@ -179,16 +189,26 @@ export function workflowGovernance(
   doc: Record<string, unknown>,
 ): JsonObject | null {
   let gov: JsonObject | null = null;
-  if (doc.governance !== undefined && doc.governance !== null) {
-    if (!isPlainObject(doc.governance)) {
-      ctx.report(["governance"], "governance must be a mapping");
+  // The Flamehaven `sovdef:` block is the same envelope (SPEC §7), with evidence shorthands.
+  const hasGov = doc.governance !== undefined && doc.governance !== null;
+  if (doc.sovdef !== undefined && doc.sovdef !== null) {
+    if (hasGov)
+      ctx.report(["sovdef"], "give the envelope once: `governance` or `sovdef`, not both");
+    else ctx.governanceKey = "sovdef";
+  }
+  const key = ctx.governanceKey;
+  const section = doc[key];
+  if (section !== undefined && section !== null) {
+    if (!isPlainObject(section)) {
+      ctx.report([key], `${key} must be a mapping`);
     } else {
-      gov = ctx.toJson(doc.governance, ["governance"]) as JsonObject;
+      gov = ctx.toJson(section, [key]) as JsonObject;
+      gov = withEvidenceShorthands(gov);
       checkGovernanceSection(ctx, gov);
       const required = getAt(gov, ["evidence", "required"]);
       if (Array.isArray(required)) {
         required.forEach((expr, i) => {
-          const path = ["governance", "evidence", "required", i];
+          const path = [key, "evidence", "required", i];
           if (typeof expr === "string") {
             normalizeCondition(ctx, expr, path, {
               selfId: undefined,
@@ -218,26 +238,131 @@ export function workflowGovernance(
   return gov;
 }
 
-/** Seed-only top-level keys with no native meaning: accepted only where ignoring is safe. */
-export function checkSeedExtras(ctx: SpecContext, doc: Record<string, unknown>): void {
+/** `evidence.required` with the Flamehaven shorthands (`source_refs>=2`) written out. */
+function withEvidenceShorthands(gov: JsonObject): JsonObject {
+  const evidence = gov.evidence;
+  if (!isPlainObject(evidence) || !Array.isArray(evidence.required)) return gov;
+  const required = evidence.required.map((r) =>
+    typeof r === "string" ? expandEvidenceShorthand(r) : r,
+  );
+  return { ...gov, evidence: { ...evidence, required } };
+}
+
+/** The seed-only top-level keys that change how a run behaves (see `checkSeedExtras`). */
+export interface SeedExtras {
+  /** `enable_auto_rollback` (default true): false keeps a failed run's effects, still armed. */
+  readonly autoRollback: boolean;
+  /** The per-agent `policy:` entries as policy rules (they may only tighten), or null. */
+  readonly policy: readonly JsonObject[] | null;
+}
+
+/**
+ * Seed-only top-level keys: `workflow_id` (a string), `enable_auto_rollback` (a boolean), and
+ * the per-agent `policy:` entries, policy rules (SPEC §6, `agent: NAME` for
+ * `principal: agent:NAME`) checked in place. `global_compensation_steps` is compiled with the
+ * steps (`spec-compile.ts`).
+ */
+export function checkSeedExtras(ctx: SpecContext, doc: Record<string, unknown>): SeedExtras {
   if (doc.workflow_id !== undefined && typeof doc.workflow_id !== "string") {
     ctx.report(["workflow_id"], "workflow_id must be a string");
   }
-  for (const key of ["policy", "global_compensation_steps"]) {
-    const v = doc[key];
-    if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) continue;
-    ctx.report(
-      [key],
-      key === "policy"
-        ? "seed per-agent `policy` entries are not supported: move them to the policy file (SPEC §6)"
-        : "`global_compensation_steps` is not supported: declare a compensation on each step",
-    );
-  }
+  let autoRollback = true;
   const rollback = doc.enable_auto_rollback;
-  if (rollback !== undefined && rollback !== true) {
-    ctx.report(
-      ["enable_auto_rollback"],
-      "Airun always rolls back a failed run; only `true` is accepted",
-    );
+  if (rollback !== undefined && rollback !== null) {
+    if (typeof rollback !== "boolean") {
+      ctx.report(["enable_auto_rollback"], "enable_auto_rollback must be true or false");
+    } else autoRollback = rollback;
   }
+  return { autoRollback, policy: seedPolicy(ctx, doc.policy) };
+}
+
+const ALLOWLIST_KEYS = ["agent_name", "agent", "principal", "allowed_capabilities", "description"];
+
+/**
+ * The per-agent `policy:` entries, each checked where it is written: an allowlist
+ * (`agent_name: x`, `allowed_capabilities: [...]`: agent x may use only those) or a policy rule
+ * (SPEC §6; `agent: x` for `principal: agent:x`). Allowlists are kept as
+ * `{ principal, allowed_capabilities }`.
+ */
+function seedPolicy(ctx: SpecContext, raw: unknown): readonly JsonObject[] | null {
+  if (raw === undefined || raw === null || (Array.isArray(raw) && raw.length === 0)) return null;
+  if (!Array.isArray(raw)) {
+    ctx.report(["policy"], "policy must be a list of per-agent entries or policy rules");
+    return null;
+  }
+  const before = ctx.problems.length;
+  const entries: JsonObject[] = [];
+  // Rules go to the policy checker at their own index (holes are skipped).
+  const rules: unknown[] = new Array(raw.length);
+  raw.forEach((entry, i) => {
+    const path: FieldPath = ["policy", i];
+    const json = ctx.toJson(entry, path);
+    if (!isPlainObject(json)) {
+      ctx.report(path, "a policy entry must be a mapping");
+      return;
+    }
+    if (json.allowed_capabilities !== undefined) {
+      const allow = allowlistEntry(ctx, json, path);
+      if (allow) entries.push(allow);
+      return;
+    }
+    const principal = agentPrincipal(ctx, json, path, "agent");
+    const { agent: _agent, ...rule } = json;
+    // Ids as written here, kept when the rules are compiled again without the allowlists.
+    const shaped = {
+      ...rule,
+      ...(principal === undefined ? {} : { principal }),
+      ...(rule.id === undefined ? { id: `policy-${i + 1}` } : {}),
+    };
+    rules[i] = shaped;
+    entries.push(shaped);
+  });
+  const { problems } = checkEmbeddedRules(ctx.src, "policy", rules, ctx.catalog.names());
+  for (const p of problems) ctx.problems.push(p);
+  return ctx.problems.length > before ? null : entries;
+}
+
+/** `agent: x` / `agent_name: x` as `agent:x` (a name already `kind:id` is kept). */
+function agentPrincipal(
+  ctx: SpecContext,
+  entry: JsonObject,
+  path: FieldPath,
+  key: "agent" | "agent_name",
+): string | undefined {
+  const agent = entry[key];
+  if (agent === undefined) return undefined;
+  if (entry.principal !== undefined) {
+    ctx.report([...path, key], `give \`${key}\` or \`principal\`, not both`);
+    return undefined;
+  }
+  if (typeof agent !== "string" || !agent.trim()) {
+    ctx.report([...path, key], `${key} must be a name (it matches agent:<name>)`);
+    return undefined;
+  }
+  const name = agent.trim();
+  const principal = name.includes(":") ? name : `agent:${name.toLowerCase()}`;
+  const problem = principalProblem(principal);
+  if (problem !== null) ctx.report([...path, key], problem);
+  return problem === null ? principal : undefined;
+}
+
+/** An allowlist entry: who, and the capability globs it may use. */
+function allowlistEntry(ctx: SpecContext, entry: JsonObject, path: FieldPath): JsonObject | null {
+  ctx.checkKeys(entry, ALLOWLIST_KEYS, path, "policy entry");
+  const principal =
+    agentPrincipal(ctx, entry, path, entry.agent_name !== undefined ? "agent_name" : "agent") ??
+    entry.principal;
+  if (typeof principal !== "string") {
+    ctx.report(path, "name the agent the allowlist is for (agent_name, agent or principal)");
+    return null;
+  }
+  const allowed = entry.allowed_capabilities;
+  if (!Array.isArray(allowed) || !allowed.every((c) => typeof c === "string" && c.trim())) {
+    ctx.report(
+      [...path, "allowed_capabilities"],
+      "allowed_capabilities must be a list of capability names or globs",
+    );
+    return null;
+  }
+  return { principal, allowed_capabilities: allowed };
 }

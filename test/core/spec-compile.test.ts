@@ -154,11 +154,15 @@ steps:
     inputs: { v: "\${{ steps.b.outputs.x }}" }
   - id: a
     capability: sys.echo
+    depends_on: []
   - id: b
     capability: sys.echo
+    depends_on: []
   - id: d
     capability: sys.echo
 `;
+    // c reads b, listed later: a step that reads a later one needs the later one (and the
+    // steps between) to declare depends_on, or the order they are listed in is a cycle.
     expect(compileSpec(spec(text), catalog).steps.map((s) => s.id)).toEqual(["a", "b", "c", "d"]);
   });
 
@@ -318,7 +322,7 @@ steps:
     );
   });
 
-  it("rejects ambiguous and unknown seed template names", () => {
+  it("rejects a seed name that is both a step and an input; an undeclared name resolves at run time (issue 14)", () => {
     const text = `name: t
 initial_state: { a: 1 }
 steps:
@@ -331,17 +335,28 @@ steps:
       y: "{{ nobody }}"
 `;
     const ps = problems(text);
-    expect(ps).toHaveLength(2);
+    expect(ps).toHaveLength(1);
     expect(ps[0]).toMatchObject({
       line: 9,
       field: "steps[1].inputs.x",
       message: expect.stringMatching(/both a step and an input/),
     });
-    expect(ps[1]).toMatchObject({
-      line: 10,
-      field: "steps[1].inputs.y",
-      message: expect.stringMatching(/neither a step nor/),
-    });
+    // Without the ambiguity, {{ nobody }} is read at run time as step b's undeclared name: an
+    // input when given, else the output of a step listed before (sys.echo may output it).
+    const plan = compileSpec(
+      spec(text.replace('"{{ a.v }}"', '"{{ steps.a.outputs.v }}"')),
+      catalog,
+    );
+    expect(plan.steps[1]!.inputs).toMatchObject({ y: "${{ seed.b.nobody }}" });
+    expect(plan.inputs.nobody).toEqual({ type: "any", required: false, undeclared: true });
+    // Nothing listed before can give it: an input the run needs.
+    const alone = compileSpec(
+      spec(
+        'name: t\nagent_name: x\nsteps:\n  - name: b\n    capability_name: sys.echo\n    inputs: { y: "{{ nobody }}" }\n',
+      ),
+      catalog,
+    );
+    expect(alone.inputs.nobody).toEqual({ type: "any", required: true, undeclared: true });
   });
 
   it("reads seed shorthand only in {{ }} templates, never in ${{ }}", () => {
@@ -360,7 +375,7 @@ steps:
     expect(ok.steps[0]!.inputs).toEqual({ x: "${{ inputs.env }}", y: "${{ inputs.env }}" });
   });
 
-  it("refuses seed per-agent policies and disabled rollback instead of ignoring them", () => {
+  it("keeps seed per-agent policies and disabled rollback in the plan (issue 14: they work now)", () => {
     const text = `name: t
 steps:
   - name: a
@@ -370,10 +385,18 @@ policy:
     allowed_capabilities: [sys.echo]
 enable_auto_rollback: false
 `;
-    expect(problems(text).map((p) => [p.line, p.field])).toEqual([
-      [6, "policy"],
-      [8, "enable_auto_rollback"],
+    const plan = compileSpec(spec(text), catalog);
+    expect(plan.autoRollback).toBe(false);
+    expect(plan.specPolicy).toEqual([{ principal: "agent:x", allowed_capabilities: ["sys.echo"] }]);
+    const bad = text.replace("allowed_capabilities: [sys.echo]", "allowed_capabilities: sys.echo");
+    expect(problems(bad).map((p) => [p.line, p.field])).toEqual([
+      [7, "policy[0].allowed_capabilities"],
     ]);
+    expect(
+      problems(text.replace("enable_auto_rollback: false", "enable_auto_rollback: nope")).map(
+        (p) => [p.line, p.field],
+      ),
+    ).toEqual([[8, "enable_auto_rollback"]]);
   });
 });
 

@@ -137,8 +137,11 @@ describe("approvals across processes", () => {
     const p = gated();
     p.write(
       "slow.yaml",
+      // nap runs beside the gated delete (depends_on: []: steps run in the order listed
+      // unless they say otherwise), keeping the process alive while the approval waits.
       `${CLEANUP}  - id: nap
     capability: sys.sleep
+    depends_on: []
     inputs: { ms: 3000 }
 `,
     );

@@ -178,7 +178,7 @@ describe("conditions, concurrency and idempotency", () => {
     }
   });
 
-  it("runs independent steps concurrently", async () => {
+  it("runs steps that declare depends_on: [] concurrently", async () => {
     w = await workspace();
     const rt = await w.open();
     try {
@@ -186,11 +186,12 @@ describe("conditions, concurrency and idempotency", () => {
       const view = await rt.startRun({
         specFile: await w.spec(
           "p.yaml",
-          `name: p\nversion: 1\nsteps:\n${[1, 2, 3, 4].map((i) => `  - id: s${i}\n    capability: sys.sleep\n    inputs: { ms: 300 }\n`).join("")}`,
+          `name: p\nversion: 1\nsteps:\n${[1, 2, 3, 4].map((i) => `  - id: s${i}\n    capability: sys.sleep\n    depends_on: []\n    inputs: { ms: 300 }\n`).join("")}`,
         ),
       });
       expect(view.status).toBe("COMPLETED");
-      // Four 300 ms sleeps under the default concurrency of 4 overlap.
+      // Four 300 ms sleeps declared parallel (depends_on: []) under the default concurrency of
+      // 4 overlap. Without depends_on they would run one after another, in the order listed.
       expect(Date.now() - started).toBeLessThan(1100);
     } finally {
       await rt.close();

@@ -28,6 +28,7 @@ import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { Plan, PlanStep } from "../../core/plan.js";
 import type { CompiledPolicy, PolicyRequest } from "../../core/policy.js";
 import { MASK, redact } from "../../core/redact.js";
+import { SEED_ROOT, seedScope } from "../../core/seed-names.js";
 import { Decision, isTerminal, StepStatus } from "../../core/status.js";
 import { evaluateCondition, resolveTemplates } from "../../core/template.js";
 import type { RunRecord, StepRecord } from "../../store/store.js";
@@ -155,19 +156,24 @@ class Walker {
   constructor(setup: WalkSetup) {
     this.#s = setup;
     const run = setup.run;
-    this.#scope = {
-      vars: {
-        inputs: setup.inputs,
-        steps: this.#stepScope,
-        run: {
-          id: run.id,
-          name: setup.plan.name,
-          principal: run.principal,
-          started_at: new Date(run.createdAt).toISOString(),
-        },
-      },
-      secret: () => MASK,
+    const runVars = {
+      id: run.id,
+      name: setup.plan.name,
+      principal: run.principal,
+      started_at: new Date(run.createdAt).toISOString(),
     };
+    const vars: Record<string, JsonValue> = {
+      inputs: setup.inputs,
+      steps: this.#stepScope,
+      run: runVars,
+    };
+    const seed = seedScope(setup.plan, {
+      inputs: setup.inputs,
+      steps: this.#stepScope,
+      run: runVars,
+    });
+    if (seed !== undefined) vars[SEED_ROOT] = seed;
+    this.#scope = { vars, secret: () => MASK };
   }
 
   async walk(): Promise<Map<string, WalkedStep>> {

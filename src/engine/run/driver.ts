@@ -4,7 +4,7 @@
  * and the terminal transitions (COMPLETED, or the rollback and ROLLED_BACK / FAILED). Every
  * change is committed through the run's `RunState`.
  */
-import type { JsonObject, JsonValue } from "../../core/json.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import {
   isTerminal,
@@ -181,6 +181,14 @@ async function undoAndEnd(state: RunState, force: boolean): Promise<DriveResult>
     });
     return "terminal";
   }
+  if (keepsEffectsOnFailure(state)) {
+    await finish(state, RunStatus.FAILED, state.run.reason ?? Reason.STEP_FAILED, {
+      ...(state.run.reasonDetail as JsonObject | null),
+      rollback:
+        "enable_auto_rollback is false: effects kept, their undo still armed (airun workflow rollback undoes them)",
+    });
+    return "terminal";
+  }
   const result = await rollback(state, force);
   const reason = state.run.reason ?? Reason.STEP_FAILED;
   if (reason === Reason.IN_DOUBT) {
@@ -198,6 +206,17 @@ async function undoAndEnd(state: RunState, force: boolean): Promise<DriveResult>
     });
   }
   return "terminal";
+}
+
+/**
+ * A seed spec with `enable_auto_rollback: false`: a run that failed (a step, a refusal, a
+ * rejection) ends FAILED with its effects kept and armed. A cancel, or a rollback a person
+ * asked for after the fact (`workflow rollback`), still undoes everything.
+ */
+function keepsEffectsOnFailure(state: RunState): boolean {
+  if (state.plan.autoRollback !== false || state.run.reason === Reason.CANCELLED) return false;
+  const detail = state.run.reasonDetail;
+  return !(isPlainObject(detail) && typeof detail.requested_by === "string");
 }
 
 /** Ends the run in a terminal status and releases its lease. */

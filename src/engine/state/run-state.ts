@@ -14,6 +14,7 @@ import { driftGateStep } from "../../core/governance.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { Plan, PlanStep } from "../../core/plan.js";
 import { deepFreeze } from "../../core/plan-schema.js";
+import { SEED_ROOT, seedScope } from "../../core/seed-names.js";
 import { planFromJson } from "../../core/spec-compile.js";
 import {
   CompensationStatus,
@@ -186,17 +187,29 @@ export class RunState {
 
   /** Template roots of this run: `inputs`, `steps` (kept current) and `run`. */
   scopeVars(): Readonly<Record<string, JsonValue>> {
-    this.#scopeVars ??= {
-      inputs: this.#run.inputs,
-      steps: this.#stepScope,
-      run: {
-        id: this.#run.id,
-        name: this.#run.name,
-        principal: this.#run.principal,
-        started_at: new Date(this.#run.createdAt).toISOString(),
-      },
-    };
+    this.#scopeVars ??= this.scopeVarsWith(this.#stepScope);
     return this.#scopeVars;
+  }
+
+  /**
+   * The variables templates see, with `steps` as given (a compensation adds its own step's
+   * outputs); a seed plan's undeclared names (`seed.*`) read the same `steps`.
+   */
+  scopeVarsWith(steps: Readonly<Record<string, JsonObject>>): Record<string, JsonValue> {
+    const run = {
+      id: this.#run.id,
+      name: this.#run.name,
+      principal: this.#run.principal,
+      started_at: new Date(this.#run.createdAt).toISOString(),
+    };
+    const vars: Record<string, JsonValue> = { inputs: this.#run.inputs, steps, run };
+    const seed = seedScope(this.#plan, {
+      inputs: this.#run.inputs,
+      steps,
+      run,
+    });
+    if (seed !== undefined) vars[SEED_ROOT] = seed;
+    return vars;
   }
 
   /** The plan step with this id (a governed run may also hold its drift gate step). */

@@ -34,6 +34,22 @@ export function templateScope(
 }
 
 /**
+ * `templateScope` with the step `stepId`'s own outputs visible as `steps.<stepId>.outputs`
+ * (and to the seed names it reads): what its compensation resolves against.
+ */
+export function scopeWithOwnOutputs(
+  state: RunState,
+  usedSecrets: Map<string, string> | null,
+  mask: boolean,
+  stepId: string,
+  outputs: JsonValue,
+): ExprScope {
+  const base = templateScope(state, usedSecrets, mask);
+  const steps = { ...state.stepScope, [stepId]: { outputs } };
+  return { ...base, vars: state.scopeVarsWith(steps) };
+}
+
+/**
  * Secrets shorter than this are not masked by value: masking `a` everywhere would garble every
  * output without protecting anything (they are still never resolved into a record).
  */

@@ -22,7 +22,7 @@ import { redact } from "../../core/redact.js";
 import { maxRisk, type RiskLevel } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { RunState } from "../state/run-state.js";
-import { templateScope } from "../state/scope.js";
+import { scopeWithOwnOutputs, templateScope } from "../state/scope.js";
 import { capabilityContext, type Resolved } from "./resolve.js";
 
 /** The compensation of a step as the policy was asked about it, and its answer. */
@@ -60,11 +60,7 @@ export async function recheckCompensation(
 ): Promise<AirunError | null> {
   if (!ps.compensation || !Array.isArray(granted.unknown)) return null;
   const cap = compensationCapability(state, ps.compensation.capability);
-  const base = templateScope(state, null, true);
-  const scope = {
-    ...base,
-    vars: { ...base.vars, steps: { ...state.stepScope, [ps.id]: { outputs } } },
-  };
+  const scope = scopeWithOwnOutputs(state, null, true, ps.id, outputs);
   const { inputs, unknown } = compensationInputs(ps, scope);
   const now = await ask(state, ps, call, cap, inputs, unknown);
   if (decisionRank(now.decision.decision) <= decisionRank(String(granted.decision))) return null;

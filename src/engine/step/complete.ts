@@ -17,7 +17,7 @@ import { EventType } from "../events.js";
 import { runGovernance } from "../governance/run-governance.js";
 import { errorJson } from "../state/run-records.js";
 import type { RunState } from "../state/run-state.js";
-import { secretValues, templateScope } from "../state/scope.js";
+import { scopeWithOwnOutputs, secretValues } from "../state/scope.js";
 import type { Resolved } from "./resolve.js";
 
 /** What a completed attempt brings to its commit. */
@@ -96,13 +96,9 @@ export function armed(
 ): CompensationRecord {
   let inputs: JsonValue | null = null;
   if (comp.kind === "declared" && ps.compensation) {
-    const scope = templateScope(state, null, true);
-    const vars = {
-      ...scope.vars,
-      steps: { ...state.stepScope, [ps.id]: { outputs: outputs ?? {} } },
-    };
+    const scope = scopeWithOwnOutputs(state, null, true, ps.id, outputs ?? {});
     try {
-      inputs = resolveTemplates(ps.compensation.inputs, { ...scope, vars });
+      inputs = resolveTemplates(ps.compensation.inputs, scope);
     } catch (err) {
       inputs = { unresolved: toAirunError(err).message };
     }

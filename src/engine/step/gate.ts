@@ -11,13 +11,15 @@ import { AirunError, toAirunError } from "../../core/errors.js";
 import { hashJson } from "../../core/hash.js";
 import type { JsonObject, JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
-import { withCompensation } from "../../core/policy.js";
+import { type PolicyRequest, withCompensation } from "../../core/policy.js";
+import { GLOBAL_COMPENSATION_PREFIX } from "../../core/seed-names.js";
 import { Decision, Reason } from "../../core/status.js";
 import type { WriteOp } from "../../store/store.js";
 import { approvalGate } from "../approvals/gate.js";
 import type { ApprovalNotice } from "../approvals/notify.js";
 import type { Refusal } from "../governance/refusals.js";
 import { runGovernance } from "../governance/run-governance.js";
+
 import { approvalOf } from "../state/approval-record.js";
 import type { RunState } from "../state/run-state.js";
 import { checkCompensation, compensationRecord } from "./compensation-check.js";
@@ -28,6 +30,7 @@ import {
   type Resolved,
   touchedRecord,
 } from "./resolve.js";
+import { tightenWithSpecPolicy } from "./spec-policy.js";
 
 /** The decision, context hash and inputs of a step, recorded with its first write. */
 export interface Recorded {
@@ -69,7 +72,7 @@ export async function gateCall(
   call: Resolved,
 ): Promise<GateOutcome> {
   const principal = state.run.principal;
-  const stepPolicy = await state.ctx.gatekeeper.decide({
+  const request: PolicyRequest = {
     principal,
     roles: state.ctx.settings.rolesOf(principal),
     capability: call.cap.name,
@@ -80,7 +83,13 @@ export async function gateCall(
     // As the capability will use them: `method: delete` is seen as DELETE.
     inputs: policyInputs(state, call),
     ...(call.paths.length > 0 ? { paths: call.paths } : {}),
-  });
+  };
+  // A seed workflow's own `policy:` entries may tighten the answer, never loosen it (the
+  // anchor of a global compensation is Airun's own step, not the agent's).
+  const inForce = await state.ctx.gatekeeper.decide(request);
+  const stepPolicy = ps.id.startsWith(GLOBAL_COMPENSATION_PREFIX)
+    ? inForce
+    : tightenWithSpecPolicy(state.plan, request, inForce);
   // The declared compensation is authorized with the step (SPEC §6).
   const comp = await checkCompensation(state, ps, call);
   const policy = comp

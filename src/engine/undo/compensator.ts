@@ -17,7 +17,7 @@ import { retryDelayMs, sleep } from "../retry.js";
 import { beforeImages, undoData } from "../state/before-images.js";
 import { errorJson } from "../state/run-records.js";
 import { mustStop, type RunState } from "../state/run-state.js";
-import { maskError, maskSecrets, templateScope } from "../state/scope.js";
+import { maskError, maskSecrets, scopeWithOwnOutputs } from "../state/scope.js";
 import { traceCompensation } from "../telemetry.js";
 
 /** Attempts per compensation before it is declared failed. */
@@ -154,13 +154,9 @@ async function perform(state: RunState, comp: CompensationRecord, force: boolean
   const ps = state.planStep(comp.stepId);
   if (!ps.compensation)
     throw new AirunError("NO_COMPENSATION", `step ${comp.stepId} declares no compensation`);
-  const scope = templateScope(state, null);
   const own = state.step(comp.stepId);
-  const vars = {
-    ...scope.vars,
-    steps: { ...state.stepScope, [comp.stepId]: { outputs: own.outputs ?? {} } },
-  };
-  const input = cap.input.parse(resolveTemplates(ps.compensation.inputs, { ...scope, vars }));
+  const scope = scopeWithOwnOutputs(state, null, false, comp.stepId, own.outputs ?? {});
+  const input = cap.input.parse(resolveTemplates(ps.compensation.inputs, scope));
   const paths = await authorizedPaths(state, comp, cap, input, ctx);
   await cap.execute(input, paths ? { ...ctx, paths } : ctx);
 }
