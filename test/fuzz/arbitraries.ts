@@ -111,7 +111,10 @@ function textValue(ctx: StepCtx): fc.Arbitrary<string> {
 function pathValue(ctx: StepCtx): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 3, arbitrary: relPath },
-    { weight: 1, arbitrary: fc.tuple(relPath, reference(ctx)).map(([p, r]) => `${p}-\${{ ${r} }}`) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(relPath, reference(ctx)).map(([p, r]) => `${p}-\${{ ${r} }}`),
+    },
   );
 }
 
@@ -132,12 +135,27 @@ function capabilityCall(ctx: StepCtx): fc.Arbitrary<{ capability: string; inputs
   const call = (capability: string, inputs: fc.Arbitrary<object>) =>
     inputs.map((i) => ({ capability, inputs: i }));
   return fc.oneof(
-    call("io.fs.write_file", fc.record({ path: p, content: t }, { requiredKeys: ["path", "content"] })),
+    call(
+      "io.fs.write_file",
+      fc.record({ path: p, content: t }, { requiredKeys: ["path", "content"] }),
+    ),
     call("io.fs.append_file", fc.record({ path: p, content: t })),
-    call("io.fs.read_file", fc.record({ path: p, encoding: fc.constantFrom("utf8", "base64") }, { requiredKeys: ["path"] })),
-    call("io.fs.copy", fc.record({ from: p, to: p, overwrite: fc.boolean() }, { requiredKeys: ["from", "to"] })),
+    call(
+      "io.fs.read_file",
+      fc.record(
+        { path: p, encoding: fc.constantFrom("utf8", "base64") },
+        { requiredKeys: ["path"] },
+      ),
+    ),
+    call(
+      "io.fs.copy",
+      fc.record({ from: p, to: p, overwrite: fc.boolean() }, { requiredKeys: ["from", "to"] }),
+    ),
     call("io.fs.move", fc.record({ from: p, to: p })),
-    call("io.fs.delete", fc.record({ path: p, recursive: fc.boolean() }, { requiredKeys: ["path"] })),
+    call(
+      "io.fs.delete",
+      fc.record({ path: p, recursive: fc.boolean() }, { requiredKeys: ["path"] }),
+    ),
     call("io.fs.make_dir", fc.record({ path: p })),
     call("io.fs.list_dir", fc.record({ path: p })),
     call("io.fs.exists", fc.record({ path: p })),
@@ -145,7 +163,19 @@ function capabilityCall(ctx: StepCtx): fc.Arbitrary<{ capability: string; inputs
     call("sys.echo", fc.dictionary(ident, fc.oneof(t, jsonish), { maxKeys: 4 })),
     call("sys.sleep", fc.record({ ms: fc.integer({ min: 0, max: 2_147_483_647 }) })),
     call("sys.fail", fc.record({ message: t }, { requiredKeys: ["message"] })),
-    call("sys.assert", fc.record({ that: fc.oneof(fc.boolean(), reference(ctx).map((r) => `\${{ ${r} != null }}`)), message: t }, { requiredKeys: ["that"] })),
+    call(
+      "sys.assert",
+      fc.record(
+        {
+          that: fc.oneof(
+            fc.boolean(),
+            reference(ctx).map((r) => `\${{ ${r} != null }}`),
+          ),
+          message: t,
+        },
+        { requiredKeys: ["that"] },
+      ),
+    ),
     call("sys.exec.run", fc.record({ argv: fc.array(t, { minLength: 1, maxLength: 4 }) })),
     call(
       "net.http.request",
@@ -167,11 +197,18 @@ function capabilityCall(ctx: StepCtx): fc.Arbitrary<{ capability: string; inputs
 
 const duration = fc.oneof(
   fc.integer({ min: 1, max: 3_600_000 }),
-  fc.tuple(fc.integer({ min: 1, max: 999 }), fc.constantFrom("ms", "s", "m", "h")).map(([n, u]) => `${n}${u}`),
+  fc
+    .tuple(fc.integer({ min: 1, max: 999 }), fc.constantFrom("ms", "s", "m", "h"))
+    .map(([n, u]) => `${n}${u}`),
 );
 const risk = fc.constantFrom("LOW", "MEDIUM", "HIGH", "CRITICAL");
-const principal = fc.tuple(fc.constantFrom("agent", "user", "service"), ident).map(([k, i]) => `${k}:${i}`);
-const approver = fc.oneof(principal, ident.map((r) => `role:${r}`));
+const principal = fc
+  .tuple(fc.constantFrom("agent", "user", "service"), ident)
+  .map(([k, i]) => `${k}:${i}`);
+const approver = fc.oneof(
+  principal,
+  ident.map((r) => `role:${r}`),
+);
 
 /** A valid native workflow spec, with where its closed mappings and typed fields are. */
 export const nativeSpec: fc.Arbitrary<GeneratedDoc> = fc
@@ -198,7 +235,13 @@ export const nativeSpec: fc.Arbitrary<GeneratedDoc> = fc
     ),
     stepCount: fc.integer({ min: 1, max: 6 }),
     budgets: fc.option(
-      fc.record({ max_tool_calls: fc.integer({ min: 1, max: 100 }), max_duration: fc.constantFrom("5m", "1h") }, { requiredKeys: [] }),
+      fc.record(
+        {
+          max_tool_calls: fc.integer({ min: 1, max: 100 }),
+          max_duration: fc.constantFrom("5m", "1h"),
+        },
+        { requiredKeys: [] },
+      ),
       { nil: undefined },
     ),
   })
@@ -221,13 +264,24 @@ export const nativeSpec: fc.Arbitrary<GeneratedDoc> = fc
               },
               { requiredKeys: [] },
             ),
-            when: fc.oneof(fc.boolean(), reference(ctx).map((r) => `\${{ ${r} != 'x' }}`)),
-            compensation: fc.record({ capability: fc.constant("io.fs.delete"), inputs: fc.record({ path: relPath }) }),
+            when: fc.oneof(
+              fc.boolean(),
+              reference(ctx).map((r) => `\${{ ${r} != 'x' }}`),
+            ),
+            compensation: fc.record({
+              capability: fc.constant("io.fs.delete"),
+              inputs: fc.record({ path: relPath }),
+            }),
             depends_on: fc.subarray(ctx.ids as string[]),
           },
           { requiredKeys: ["call"] },
         )
-        .map(({ call, ...rest }) => ({ id, capability: call.capability, inputs: call.inputs, ...rest }));
+        .map(({ call, ...rest }) => ({
+          id,
+          capability: call.capability,
+          inputs: call.inputs,
+          ...rest,
+        }));
       const approval = fc
         .record(
           {
@@ -284,7 +338,11 @@ export const seedSpec: fc.Arbitrary<GeneratedDoc> = fc
     version: fc.constantFrom("1.0.0", "0.1"),
     agent_name: fc.option(ident, { nil: undefined }),
     owner: fc.option(ident, { nil: undefined }),
-    state: fc.dictionary(fc.stringMatching(/^in_[a-z]{1,6}$/), fc.oneof(word, fc.integer(), fc.boolean()), { maxKeys: 3 }),
+    state: fc.dictionary(
+      fc.stringMatching(/^in_[a-z]{1,6}$/),
+      fc.oneof(word, fc.integer(), fc.boolean()),
+      { maxKeys: 3 },
+    ),
     stepCount: fc.integer({ min: 1, max: 5 }),
     maxTime: fc.option(fc.integer({ min: 1, max: 86_400 }), { nil: undefined }),
   })
@@ -296,7 +354,10 @@ export const seedSpec: fc.Arbitrary<GeneratedDoc> = fc
       const text =
         refs.length === 0
           ? word
-          : fc.oneof(word, fc.tuple(word, fc.constantFrom(...refs)).map(([w, r]) => `${w}/{{ ${r} }}`));
+          : fc.oneof(
+              word,
+              fc.tuple(word, fc.constantFrom(...refs)).map(([w, r]) => `${w}/{{ ${r} }}`),
+            );
       const action = fc
         .record(
           {
@@ -316,7 +377,12 @@ export const seedSpec: fc.Arbitrary<GeneratedDoc> = fc
           ...rest,
           inputs: { path, content },
           ...(compensate
-            ? { compensation: { capability_name: "io.fs.delete", inputs: { path: `{{ ${name}.path }}` } } }
+            ? {
+                compensation: {
+                  capability_name: "io.fs.delete",
+                  inputs: { path: `{{ ${name}.path }}` },
+                },
+              }
             : {}),
         }));
       const approval = fc
@@ -371,7 +437,11 @@ const capPattern = fc.oneof(
     "io.**",
   ),
 );
-const principalPattern = fc.oneof(principal, fc.constantFrom("agent:*", "user:*", "*"), ident.map((r) => `role:${r}`));
+const principalPattern = fc.oneof(
+  principal,
+  fc.constantFrom("agent:*", "user:*", "*"),
+  ident.map((r) => `role:${r}`),
+);
 const pathGlob = fc.oneof(
   relPath,
   relPath.map((p) => `${p}/**`),
@@ -383,19 +453,28 @@ export const policyDoc: fc.Arbitrary<GeneratedDoc & { rules: number }> = fc
   .record({
     version: fc.constantFrom(1, "1", undefined),
     name: fc.option(word, { nil: undefined }),
-    default: fc.option(fc.constantFrom("ALLOW", "DENY", "REQUIRE_APPROVAL", "deny", " allow "), { nil: undefined }),
+    default: fc.option(fc.constantFrom("ALLOW", "DENY", "REQUIRE_APPROVAL", "deny", " allow "), {
+      nil: undefined,
+    }),
     rules: fc.array(
       fc.record(
         {
           format: fc.constantFrom("native", "seed-capabilities", "seed-when"),
-          principal: fc.oneof(principalPattern, fc.array(principalPattern, { minLength: 1, maxLength: 3 })),
+          principal: fc.oneof(
+            principalPattern,
+            fc.array(principalPattern, { minLength: 1, maxLength: 3 }),
+          ),
           capability: fc.oneof(capPattern, fc.array(capPattern, { minLength: 1, maxLength: 3 })),
           risk_level: fc.oneof(risk, fc.array(risk, { minLength: 1, maxLength: 2 })),
           decision: fc.constantFrom("ALLOW", "DENY", "REQUIRE_APPROVAL"),
           approvers: fc.array(approver, { minLength: 1, maxLength: 2 }),
           reason: word,
           when: fc.dictionary(
-            fc.oneof(fc.constantFrom("path", "inputs.path", "from", "to", "cwd"), ident, ident.map((i) => `inputs.${i}.x`)),
+            fc.oneof(
+              fc.constantFrom("path", "inputs.path", "from", "to", "cwd"),
+              ident,
+              ident.map((i) => `inputs.${i}.x`),
+            ),
             fc.oneof(
               pathGlob,
               fc.array(pathGlob, { minLength: 1, maxLength: 3 }),
@@ -437,7 +516,8 @@ export const policyDoc: fc.Arbitrary<GeneratedDoc & { rules: number }> = fc
         rule.when = { ...(r.when ?? {}), capability: r.capability };
         delete rule.capability;
       }
-      if (rule.risk_level !== undefined) typed.push({ path: ["rules", i, "risk_level"], wrong: "SEVERE" });
+      if (rule.risk_level !== undefined)
+        typed.push({ path: ["rules", i, "risk_level"], wrong: "SEVERE" });
       return rule;
     });
     const value: Record<string, unknown> = {
@@ -453,14 +533,25 @@ export const policyDoc: fc.Arbitrary<GeneratedDoc & { rules: number }> = fc
 export const policyRequest = fc.record({
   principal,
   roles: fc.array(ident, { maxLength: 2 }),
-  capability: fc.constantFrom("io.fs.read_file", "io.fs.write_file", "io.fs.delete", "sys.exec.run", "sys.echo", "x.y"),
+  capability: fc.constantFrom(
+    "io.fs.read_file",
+    "io.fs.write_file",
+    "io.fs.delete",
+    "sys.exec.run",
+    "sys.echo",
+    "x.y",
+  ),
   risk: risk,
   effect: fc.constantFrom("read", "write", "delete", "exec", "network"),
   undo: fc.constantFrom("none", "builtin", "compensation", "irreversible"),
   hasCompensation: fc.boolean(),
-  inputs: fc.dictionary(fc.oneof(ident, fc.constantFrom("path", "from", "to", "cwd")), fc.oneof(relPath, jsonish), {
-    maxKeys: 3,
-  }),
+  inputs: fc.dictionary(
+    fc.oneof(ident, fc.constantFrom("path", "from", "to", "cwd")),
+    fc.oneof(relPath, jsonish),
+    {
+      maxKeys: 3,
+    },
+  ),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -482,7 +573,12 @@ export function toYaml(value: unknown, style: number): string {
 
 /** A YAML alias bomb ("billion laughs"): `levels` anchors each aliasing the one before `width` times. */
 export const aliasBomb = fc
-  .record({ levels: fc.integer({ min: 2, max: 12 }), width: fc.integer({ min: 2, max: 12 }), flow: fc.boolean(), at: fc.constantFrom("top", "inputs", "step") })
+  .record({
+    levels: fc.integer({ min: 2, max: 12 }),
+    width: fc.integer({ min: 2, max: 12 }),
+    flow: fc.boolean(),
+    at: fc.constantFrom("top", "inputs", "step"),
+  })
   .map(({ levels, width, flow, at }) => {
     const lines: string[] = [];
     const ind = at === "top" ? "" : "  ";
@@ -491,15 +587,28 @@ export const aliasBomb = fc
     lines.push(`${ind}l0: &l0 "lol"`);
     for (let l = 1; l < levels; l++) {
       const refs = Array.from({ length: width }, () => `*l${l - 1}`);
-      lines.push(flow ? `${ind}l${l}: &l${l} [${refs.join(", ")}]` : `${ind}l${l}: &l${l}\n${refs.map((r) => `${ind}  - ${r}`).join("\n")}`);
+      lines.push(
+        flow
+          ? `${ind}l${l}: &l${l} [${refs.join(", ")}]`
+          : `${ind}l${l}: &l${l}\n${refs.map((r) => `${ind}  - ${r}`).join("\n")}`,
+      );
     }
-    lines.push("steps:", "  - id: a", "    capability: sys.echo", `    inputs: { x: *l${levels - 1} }`);
+    lines.push(
+      "steps:",
+      "  - id: a",
+      "    capability: sys.echo",
+      `    inputs: { x: *l${levels - 1} }`,
+    );
     return { text: `${lines.join("\n")}\n`, expansion: width ** (levels - 1) };
   });
 
 /** Text nested `depth` deep, in one of several YAML spellings of nesting. */
 export const deepNesting = fc
-  .record({ depth: fc.integer({ min: 1, max: 20_000 }), kind: fc.integer({ min: 0, max: 5 }), at: fc.constantFrom("", "steps:\n  - id: a\n    capability: sys.echo\n    inputs:\n      x: ") })
+  .record({
+    depth: fc.integer({ min: 1, max: 20_000 }),
+    kind: fc.integer({ min: 0, max: 5 }),
+    at: fc.constantFrom("", "steps:\n  - id: a\n    capability: sys.echo\n    inputs:\n      x: "),
+  })
   .map(({ depth, kind, at }) => {
     let body: string;
     switch (kind) {
@@ -514,7 +623,10 @@ export const deepNesting = fc
         break;
       case 3: {
         const base = at === "" ? 0 : 8;
-        const lines = Array.from({ length: Math.min(depth, 2000) }, (_, i) => `${" ".repeat(base + i)}k${i}:`);
+        const lines = Array.from(
+          { length: Math.min(depth, 2000) },
+          (_, i) => `${" ".repeat(base + i)}k${i}:`,
+        );
         body = `${at === "" ? "" : "\n"}${lines.join("\n")} 1`;
         break;
       }
@@ -532,7 +644,13 @@ export function damagedBytes(valid: fc.Arbitrary<string>): fc.Arbitrary<Uint8Arr
   return fc.oneof(
     fc.uint8Array({ maxLength: 2048 }),
     fc
-      .tuple(valid, fc.array(fc.tuple(fc.nat(), fc.constantFrom(0x80, 0xbf, 0xc0, 0xc1, 0xed, 0xf5, 0xff, 0xfe)), { minLength: 1, maxLength: 4 }))
+      .tuple(
+        valid,
+        fc.array(
+          fc.tuple(fc.nat(), fc.constantFrom(0x80, 0xbf, 0xc0, 0xc1, 0xed, 0xf5, 0xff, 0xfe)),
+          { minLength: 1, maxLength: 4 },
+        ),
+      )
       .map(([text, hits]) => {
         const bytes = new TextEncoder().encode(text);
         const out = new Uint8Array(bytes);
@@ -549,8 +667,30 @@ export function damagedBytes(valid: fc.Arbitrary<string>): fc.Arbitrary<Uint8Arr
 const exprLeaf = fc.oneof(
   fc.integer().map(String),
   fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => String(Math.abs(d))),
-  fc.constantFrom("1e308", "1e999", "0.0000001", "9007199254740993", "true", "false", "null", "''", "'a\\'b'", '"x"'),
-  fc.constantFrom("inputs.a", "inputs.b.c", "inputs['k']", "inputs.list[0]", "inputs.list[99]", "steps.s.outputs.x", "run.id", "inputs.__proto__", "inputs.constructor", "inputs.a.length"),
+  fc.constantFrom(
+    "1e308",
+    "1e999",
+    "0.0000001",
+    "9007199254740993",
+    "true",
+    "false",
+    "null",
+    "''",
+    "'a\\'b'",
+    '"x"',
+  ),
+  fc.constantFrom(
+    "inputs.a",
+    "inputs.b.c",
+    "inputs['k']",
+    "inputs.list[0]",
+    "inputs.list[99]",
+    "steps.s.outputs.x",
+    "run.id",
+    "inputs.__proto__",
+    "inputs.constructor",
+    "inputs.a.length",
+  ),
   fc.string({ maxLength: 8 }).map((s) => `'${s.replace(/[\\']/g, "")}'`),
 );
 
@@ -559,7 +699,9 @@ export const expression: fc.Arbitrary<string> = fc.letrec((tie) => ({
   e: fc.oneof(
     { depthSize: "medium", withCrossShrink: true },
     exprLeaf,
-    fc.tuple(tie("e"), fc.constantFrom("==", "!=", "<", "<=", ">", ">=", "&&", "||"), tie("e")).map(([a, op, b]) => `${a} ${op} ${b}`),
+    fc
+      .tuple(tie("e"), fc.constantFrom("==", "!=", "<", "<=", ">", ">=", "&&", "||"), tie("e"))
+      .map(([a, op, b]) => `${a} ${op} ${b}`),
     tie("e").map((a) => `!${a}`),
     tie("e").map((a) => `-${a}`),
     tie("e").map((a) => `(${a})`),
@@ -593,8 +735,18 @@ export const deepExpression = fc
 export const scopeValue = fc.letrec((tie) => ({
   v: fc.oneof(
     { depthSize: "small" },
-    fc.oneof(fc.string({ maxLength: 10 }), fc.double(), fc.integer(), fc.boolean(), fc.constant(null)),
+    fc.oneof(
+      fc.string({ maxLength: 10 }),
+      fc.double(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+    ),
     fc.array(tie("v"), { maxLength: 4 }),
-    fc.dictionary(fc.oneof(fc.constantFrom("a", "b", "c", "x", "list", "k", "length"), hostileKey), tie("v"), { maxKeys: 4 }),
+    fc.dictionary(
+      fc.oneof(fc.constantFrom("a", "b", "c", "x", "list", "k", "length"), hostileKey),
+      tie("v"),
+      { maxKeys: 4 },
+    ),
   ),
 })).v;

@@ -12,7 +12,11 @@ import { ExpressionError } from "../../src/core/errors.js";
 import { compileExpression, type ExprScope, rewriteExpressionPaths } from "../../src/core/expr.js";
 import { jsonValueProblems, parseJsonText } from "../../src/core/json-input.js";
 import type { JsonValue } from "../../src/core/json.js";
-import { parseTemplateString, resolveTemplates, templateReferences } from "../../src/core/template.js";
+import {
+  parseTemplateString,
+  resolveTemplates,
+  templateReferences,
+} from "../../src/core/template.js";
 import { deepExpression, expression, hostileKey, scopeValue } from "./arbitraries.js";
 import { assertClearError, clearly, fuzz, timeoutOf } from "./kit.js";
 
@@ -42,7 +46,11 @@ function evaluate(source: string, scope: ExprScope): void {
 
 const scope = fc
   .record({
-    inputs: fc.dictionary(fc.oneof(fc.constantFrom("a", "b", "list", "k"), hostileKey), scopeValue, { maxKeys: 5 }),
+    inputs: fc.dictionary(
+      fc.oneof(fc.constantFrom("a", "b", "list", "k"), hostileKey),
+      scopeValue,
+      { maxKeys: 5 },
+    ),
     out: scopeValue,
     secret: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
   })
@@ -62,7 +70,12 @@ describe("fuzz: expressions and templates", () => {
   it(
     "evaluates expressions from the grammar to JSON, or an expression error",
     () => {
-      fuzz("expr: grammar", fc.record({ e: expression, scope }), ({ e, scope: s }) => evaluate(e, s), GRAMMAR);
+      fuzz(
+        "expr: grammar",
+        fc.record({ e: expression, scope }),
+        ({ e, scope: s }) => evaluate(e, s),
+        GRAMMAR,
+      );
     },
     timeoutOf(GRAMMAR),
   );
@@ -74,7 +87,39 @@ describe("fuzz: expressions and templates", () => {
       const text = fc.oneof(
         fc.string({ unit: "binary", maxLength: 60 }),
         fc
-          .array(fc.constantFrom("inputs", ".", "[", "]", "'", '"', "\\", "(", ")", "len", "==", "!", "-", "1", "1e999", "0x1", "&&", "||", " ", "__proto__", "constructor", "secrets", "TOKEN", ",", "<", "steps", "s", "outputs"), { maxLength: 30 })
+          .array(
+            fc.constantFrom(
+              "inputs",
+              ".",
+              "[",
+              "]",
+              "'",
+              '"',
+              "\\",
+              "(",
+              ")",
+              "len",
+              "==",
+              "!",
+              "-",
+              "1",
+              "1e999",
+              "0x1",
+              "&&",
+              "||",
+              " ",
+              "__proto__",
+              "constructor",
+              "secrets",
+              "TOKEN",
+              ",",
+              "<",
+              "steps",
+              "s",
+              "outputs",
+            ),
+            { maxLength: 30 },
+          )
           .map((xs) => xs.join("")),
       );
       fuzz(
@@ -83,7 +128,8 @@ describe("fuzz: expressions and templates", () => {
         ({ t, scope: s }) => {
           evaluate(t, s);
           const r = clearly(() => rewriteExpressionPaths(t, () => undefined));
-          if (r.ok && r.value !== t) throw new Error(`an identity rewrite changed "${t}" into "${r.value}"`);
+          if (r.ok && r.value !== t)
+            throw new Error(`an identity rewrite changed "${t}" into "${r.value}"`);
         },
         TEXT,
       );
@@ -100,7 +146,9 @@ describe("fuzz: expressions and templates", () => {
         deepExpression,
         (e) => {
           evaluate(e, { vars: { inputs: {} } });
-          const r = clearly(() => resolveTemplates({ x: `\${{ ${e} }}`, y: `a {{ ${e} }} b` }, { vars: {} }));
+          const r = clearly(() =>
+            resolveTemplates({ x: `\${{ ${e} }}`, y: `a {{ ${e} }} b` }, { vars: {} }),
+          );
           if (!r.ok && !(r.error instanceof ExpressionError)) throw r.error;
         },
         DEEP,
@@ -115,12 +163,30 @@ describe("fuzz: expressions and templates", () => {
     () => {
       const piece = fc.oneof(
         fc.string({ maxLength: 6 }),
-        fc.constantFrom("${{", "{{", "}}", "}", "{", "$", "'", '"', "\\", "${{ inputs.a }}", "{{ inputs.b }}", "{{ '}}' }}", "${{ secrets.TOKEN }}"),
+        fc.constantFrom(
+          "${{",
+          "{{",
+          "}}",
+          "}",
+          "{",
+          "$",
+          "'",
+          '"',
+          "\\",
+          "${{ inputs.a }}",
+          "{{ inputs.b }}",
+          "{{ '}}' }}",
+          "${{ secrets.TOKEN }}",
+        ),
         expression.map((e) => `\${{ ${e} }}`),
       );
       const value = fc.oneof(
         fc.array(piece, { maxLength: 8 }).map((xs) => xs.join("")),
-        fc.dictionary(fc.oneof(fc.string({ maxLength: 4 }), hostileKey), fc.array(piece, { maxLength: 4 }).map((xs) => xs.join("")), { maxKeys: 3 }),
+        fc.dictionary(
+          fc.oneof(fc.string({ maxLength: 4 }), hostileKey),
+          fc.array(piece, { maxLength: 4 }).map((xs) => xs.join("")),
+          { maxKeys: 3 },
+        ),
       );
       fuzz(
         "template: any templated value",
@@ -131,10 +197,12 @@ describe("fuzz: expressions and templates", () => {
             clearly(() => templateReferences(v as JsonValue)),
             clearly(() => resolveTemplates(v as JsonValue, s)),
           ];
-          for (const r of results) if (!r.ok && !(r.error instanceof ExpressionError)) throw r.error;
+          for (const r of results)
+            if (!r.ok && !(r.error instanceof ExpressionError)) throw r.error;
           const resolved = results[2];
           if (resolved?.ok) assertJson(resolved.value, JSON.stringify(v));
-          if (({} as Record<string, unknown>).polluted !== undefined) throw new Error("Object.prototype polluted");
+          if (({} as Record<string, unknown>).polluted !== undefined)
+            throw new Error("Object.prototype polluted");
         },
         TEMPLATES,
       );
@@ -148,7 +216,16 @@ describe("fuzz: expressions and templates", () => {
     () => {
       const text = fc.oneof(
         fc.json({ maxDepth: 4 }),
-        fc.json({ maxDepth: 4 }).chain((j) => fc.tuple(fc.constant(j), fc.nat(j.length), fc.constantFrom("", ",", "}", "]", "\u0000", '"', "\\u12", "\n", "NaN", "1e999"))).map(([j, at, ins]) => j.slice(0, at) + ins + j.slice(at + 1)),
+        fc
+          .json({ maxDepth: 4 })
+          .chain((j) =>
+            fc.tuple(
+              fc.constant(j),
+              fc.nat(j.length),
+              fc.constantFrom("", ",", "}", "]", "\u0000", '"', "\\u12", "\n", "NaN", "1e999"),
+            ),
+          )
+          .map(([j, at, ins]) => j.slice(0, at) + ins + j.slice(at + 1)),
         fc.string({ unit: "binary", maxLength: 50 }),
         fc.integer({ min: 1, max: 100_000 }).map((d) => "[".repeat(d) + "]".repeat(d)),
         fc.integer({ min: 1, max: 100_000 }).map((d) => '{"a":'.repeat(d) + "1" + "}".repeat(d)),

@@ -58,7 +58,9 @@ export function timeoutOf(opts: FuzzOptions): number {
 /** Fails when one case took longer than its budget (measured, never a suite-wide clock). */
 function overBudget(ms: number, budget: number): void {
   if (ms > budget) {
-    throw new Error(`the case took ${Math.round(ms)} ms, over its budget of ${budget} ms (a hang?)`);
+    throw new Error(
+      `the case took ${Math.round(ms)} ms, over its budget of ${budget} ms (a hang?)`,
+    );
   }
 }
 
@@ -78,7 +80,9 @@ export function fuzz<T>(
     check(value);
     overBudget(performance.now() - t, budget);
   });
-  finish(name, opts, () => fc.check(property, { seed: SEED, numRuns: runsOf(opts), includeErrorInReport: true }));
+  const started = performance.now();
+  const details = fc.check(property, settings(opts));
+  report(name, opts, details, performance.now() - started);
 }
 
 /** `fuzz` for properties that wait on something (the built CLI). */
@@ -95,17 +99,16 @@ export async function fuzzAsync<T>(
     overBudget(performance.now() - t, budget);
   });
   const started = performance.now();
-  const details = await fc.check(property, { seed: SEED, numRuns: runsOf(opts), includeErrorInReport: true });
+  const details = await fc.check(property, settings(opts));
   report(name, opts, details, performance.now() - started);
 }
 
-function finish(name: string, opts: FuzzOptions, run: () => fc.RunDetails<unknown>): void {
-  const started = performance.now();
-  const details = run();
-  report(name, opts, details, performance.now() - started);
+function settings(opts: FuzzOptions) {
+  return { seed: SEED, numRuns: runsOf(opts), includeErrorInReport: true };
 }
 
-function report(name: string, opts: FuzzOptions, details: fc.RunDetails<unknown>, ms: number) {
+/** Prints (and, for `npm run fuzz`, records) what a property ran; throws its failure. */
+function report<T>(name: string, opts: FuzzOptions, details: fc.RunDetails<T>, ms: number): void {
   const line = {
     property: name,
     kind: opts.kind ?? "core",
@@ -122,7 +125,8 @@ function report(name: string, opts: FuzzOptions, details: fc.RunDetails<unknown>
 }
 
 /** Messages that show an internal failure wrapped into a product error. */
-const INTERNAL = /Maximum call stack|is not a function|Cannot read prop|undefined is not|\bat .*\(.*:\d+:\d+\)/;
+const INTERNAL =
+  /Maximum call stack|is not a function|Cannot read prop|undefined is not|\bat .*\(.*:\d+:\d+\)/;
 
 /**
  * Asserts `err` is a clear Airun error: an `AirunError` with a stable code, a message that is
@@ -148,8 +152,10 @@ export function assertClearError(err: unknown, file?: string, text?: string): Ai
 /** Asserts one problem names `file`, a line and column inside `text`, and says something. */
 export function assertLocated(p: Problem, file?: string, text?: string): void {
   const where = JSON.stringify(p);
-  if (file !== undefined && p.file !== file) throw new Error(`a problem names another file: ${where}`);
-  if (!(p.line >= 1 && p.col >= 1)) throw new Error(`a problem without a line and column: ${where}`);
+  if (file !== undefined && p.file !== file)
+    throw new Error(`a problem names another file: ${where}`);
+  if (!(p.line >= 1 && p.col >= 1))
+    throw new Error(`a problem without a line and column: ${where}`);
   if (text !== undefined) {
     const lines = text.split("\n").length;
     if (p.line > lines) throw new Error(`a problem past the last line (${lines}): ${where}`);

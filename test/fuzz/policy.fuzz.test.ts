@@ -54,7 +54,8 @@ describe("fuzz: policy loader", () => {
         ({ p, requests }) => {
           const text = toYaml(p.doc.value, p.style);
           const r = load(text);
-          if (!r.ok) throw new Error(`a valid policy was refused:\n${r.error.message}\n---\n${text}`);
+          if (!r.ok)
+            throw new Error(`a valid policy was refused:\n${r.error.message}\n---\n${text}`);
           if (r.value.ruleCount !== p.doc.rules) throw new Error("rules lost or added");
           for (const req of requests) {
             const d = r.value.evaluate(req as PolicyRequest);
@@ -76,7 +77,10 @@ describe("fuzz: policy loader", () => {
         fc.record({
           p: fc.constant(p),
           change: fc.oneof(
-            fc.record({ at: fc.constantFrom(...p.doc.closed), key: fc.stringMatching(/^zz_[a-z]{1,8}$/) }),
+            fc.record({
+              at: fc.constantFrom(...p.doc.closed),
+              key: fc.stringMatching(/^zz_[a-z]{1,8}$/),
+            }),
             fc.constantFrom(...p.doc.typed),
           ),
         }),
@@ -96,7 +100,8 @@ describe("fuzz: policy loader", () => {
             key = change.key;
           } else {
             let node: unknown = value;
-            for (const k of change.path.slice(0, -1)) node = (node as Record<string | number, unknown>)[k];
+            for (const k of change.path.slice(0, -1))
+              node = (node as Record<string | number, unknown>)[k];
             key = change.path[change.path.length - 1] as string;
             (node as Record<string, unknown>)[key] = change.wrong;
             field = formatFieldPath(change.path);
@@ -104,7 +109,8 @@ describe("fuzz: policy loader", () => {
           const text = toYaml(value, p.style);
           const problems = problemsOf(load(text));
           const hit = problems.find((x) => x.field === field || x.field.startsWith(`${field}[`));
-          if (!hit) throw new Error(`no problem names ${field}: ${JSON.stringify(problems)}\n${text}`);
+          if (!hit)
+            throw new Error(`no problem names ${field}: ${JSON.stringify(problems)}\n${text}`);
           if (!(text.split("\n")[hit.line - 1] ?? "").includes(key)) {
             throw new Error(`line ${hit.line} does not hold ${key}:\n${text}`);
           }
@@ -123,8 +129,28 @@ describe("fuzz: policy loader", () => {
         fc.record({
           p: fc.constant(p),
           at: fc.constantFrom(...p.doc.closed),
-          key: fc.oneof(hostileKey, fc.constantFrom("when", "default", "decision", "principal", "capability", "risk_level", "approvers", "path", "inputs.path", "id")),
-          scalar: fc.oneof(oddScalar, fc.array(oddScalar, { maxLength: 3 }), fc.dictionary(fc.oneof(hostileKey, fc.string({ maxLength: 5 })), oddScalar, { maxKeys: 2 })),
+          key: fc.oneof(
+            hostileKey,
+            fc.constantFrom(
+              "when",
+              "default",
+              "decision",
+              "principal",
+              "capability",
+              "risk_level",
+              "approvers",
+              "path",
+              "inputs.path",
+              "id",
+            ),
+          ),
+          scalar: fc.oneof(
+            oddScalar,
+            fc.array(oddScalar, { maxLength: 3 }),
+            fc.dictionary(fc.oneof(hostileKey, fc.string({ maxLength: 5 })), oddScalar, {
+              maxKeys: 2,
+            }),
+          ),
         }),
       );
       fuzz(
@@ -134,14 +160,30 @@ describe("fuzz: policy loader", () => {
           const value = structuredClone(p.doc.value);
           let node: unknown = value;
           for (const k of at) node = (node as Record<string | number, unknown>)[k];
-          Object.defineProperty(node, key, { value: scalar, enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(node, key, {
+            value: scalar,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
           const text = toYaml(value, p.style);
           const r = load(text);
           if (["__proto__", "constructor", "prototype"].includes(key) && r.ok) {
             throw new Error(`a prototype key was accepted:\n${text}`);
           }
-          if (r.ok) r.value.evaluate({ principal: "agent:a", roles: [], capability: "io.fs.read_file", risk: "LOW", effect: "read", undo: "none", hasCompensation: false, inputs: { path: "a" } });
-          if (({} as Record<string, unknown>).polluted !== undefined) throw new Error("Object.prototype polluted");
+          if (r.ok)
+            r.value.evaluate({
+              principal: "agent:a",
+              roles: [],
+              capability: "io.fs.read_file",
+              risk: "LOW",
+              effect: "read",
+              undo: "none",
+              hasCompensation: false,
+              inputs: { path: "a" },
+            });
+          if (({} as Record<string, unknown>).polluted !== undefined)
+            throw new Error("Object.prototype polluted");
         },
         HOSTILE,
       );
@@ -157,7 +199,36 @@ describe("fuzz: policy loader", () => {
       const edited = fc
         .record({
           text: valid,
-          edits: fc.array(fc.tuple(fc.nat(), fc.nat(6), fc.constantFrom(":", "-", " ", "\n", "[", "]", "{", "}", '"', "'", "&a", "*a", "!!str", "|", "#", "\t", "**", "{a,b", "\\", "\u0000", "<<: *a")), { minLength: 1, maxLength: 5 }),
+          edits: fc.array(
+            fc.tuple(
+              fc.nat(),
+              fc.nat(6),
+              fc.constantFrom(
+                ":",
+                "-",
+                " ",
+                "\n",
+                "[",
+                "]",
+                "{",
+                "}",
+                '"',
+                "'",
+                "&a",
+                "*a",
+                "!!str",
+                "|",
+                "#",
+                "\t",
+                "**",
+                "{a,b",
+                "\\",
+                "\u0000",
+                "<<: *a",
+              ),
+            ),
+            { minLength: 1, maxLength: 5 },
+          ),
         })
         .map(({ text, edits }) => {
           let t = text;
@@ -169,7 +240,9 @@ describe("fuzz: policy loader", () => {
         });
       const text = fc.oneof(
         edited,
-        aliasBomb.map((b) => b.text.replace("name: bomb", "version: 1").replace(/steps:[\s\S]*/, "rules: []\n")),
+        aliasBomb.map((b) =>
+          b.text.replace("name: bomb", "version: 1").replace(/steps:[\s\S]*/, "rules: []\n"),
+        ),
         deepNesting.map((d) => d.text),
         damagedBytes(valid).map((bytes) => {
           const r = clearly(() => decodeUtf8(FILE, bytes), FILE);
@@ -185,18 +258,46 @@ describe("fuzz: policy loader", () => {
   it(
     "reads any table-test file as cases or located problems",
     () => {
-      const field = fc.oneof(oddScalar, fc.constantFrom("agent:a", "io.fs.read_file", "ALLOW", "deny", "HIGH", "io.fs.copy"));
+      const field = fc.oneof(
+        oddScalar,
+        fc.constantFrom("agent:a", "io.fs.read_file", "ALLOW", "deny", "HIGH", "io.fs.copy"),
+      );
       const kase = fc.dictionary(
-        fc.oneof(fc.constantFrom("name", "principal", "capability", "inputs", "risk", "compensation", "compensation_inputs", "expect"), hostileKey),
-        fc.oneof(field, fc.dictionary(fc.oneof(fc.string({ maxLength: 4 }), hostileKey), field, { maxKeys: 3 })),
+        fc.oneof(
+          fc.constantFrom(
+            "name",
+            "principal",
+            "capability",
+            "inputs",
+            "risk",
+            "compensation",
+            "compensation_inputs",
+            "expect",
+          ),
+          hostileKey,
+        ),
+        fc.oneof(
+          field,
+          fc.dictionary(fc.oneof(fc.string({ maxLength: 4 }), hostileKey), field, { maxKeys: 3 }),
+        ),
         { maxKeys: 8 },
       );
       fuzz(
         "policy: table-test files",
-        fc.record({ cases: fc.oneof(fc.array(kase, { maxLength: 4 }), fc.record({ cases: fc.array(kase, { maxLength: 4 }) })), style: fc.nat(3) }),
+        fc.record({
+          cases: fc.oneof(
+            fc.array(kase, { maxLength: 4 }),
+            fc.record({ cases: fc.array(kase, { maxLength: 4 }) }),
+          ),
+          style: fc.nat(3),
+        }),
         ({ cases, style }) => {
           const text = toYaml(cases, style);
-          const r = clearly(() => parsePolicyCases("cases.yaml", text, (n) => capabilities.includes(n)), "cases.yaml", text);
+          const r = clearly(
+            () => parsePolicyCases("cases.yaml", text, (n) => capabilities.includes(n)),
+            "cases.yaml",
+            text,
+          );
           if (!r.ok && !(r.error instanceof ValidationError)) throw r.error;
         },
         CASES,

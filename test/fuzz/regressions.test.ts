@@ -38,7 +38,9 @@ describe("fuzz regressions", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).message).toMatch(/^pol\.yaml:\d+:\d+: nested deeper than 64 levels/);
+    expect((err as ValidationError).message).toMatch(
+      /^pol\.yaml:\d+:\d+: nested deeper than 64 levels/,
+    );
   });
 
   // expr: deep nesting, seed 20261203.

@@ -66,7 +66,9 @@ describe("fuzz: spec loader", () => {
           const text = toYaml(doc.value, style);
           const { plan, problems } = validate(text);
           if (plan === undefined) {
-            throw new Error(`a valid spec was refused:\n${problems.map((p) => `${p.line}: ${p.field}: ${p.message}`).join("\n")}\n---\n${text}`);
+            throw new Error(
+              `a valid spec was refused:\n${problems.map((p) => `${p.line}: ${p.field}: ${p.message}`).join("\n")}\n---\n${text}`,
+            );
           }
           const steps = doc.value.steps as unknown[];
           if (plan.steps.length !== steps.length) throw new Error("steps lost or added");
@@ -103,7 +105,8 @@ describe("fuzz: spec loader", () => {
           const { problems } = validate(text);
           const field = formatFieldPath([...at, key]);
           const hit = problems.find((p) => p.field === field);
-          if (!hit) throw new Error(`no problem names ${field}: ${JSON.stringify(problems)}\n${text}`);
+          if (!hit)
+            throw new Error(`no problem names ${field}: ${JSON.stringify(problems)}\n${text}`);
           if (!(text.split("\n")[hit.line - 1] ?? "").includes(key)) {
             throw new Error(`line ${hit.line} does not hold ${key}:\n${text}`);
           }
@@ -160,18 +163,28 @@ describe("fuzz: spec loader", () => {
         arb,
         ({ s, at, key, scalar, hostile }) => {
           const value = edit(s.doc.value, at, (node) => {
-            Object.defineProperty(node, key, { value: scalar, enumerable: true, writable: true, configurable: true });
+            Object.defineProperty(node, key, {
+              value: scalar,
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
           });
           let text = toYaml(value, s.style);
-          if (hostile && s.style !== 1) text = text.replace(/^(\s*(- )?)name:/m, "$1__proto__: { polluted: 1 }\n$1name:");
+          if (hostile && s.style !== 1)
+            text = text.replace(/^(\s*(- )?)name:/m, "$1__proto__: { polluted: 1 }\n$1name:");
           const { plan, problems } = validate(text);
-          if (["__proto__", "constructor", "prototype"].includes(key) || (hostile && text.includes("__proto__:"))) {
+          if (
+            ["__proto__", "constructor", "prototype"].includes(key) ||
+            (hostile && text.includes("__proto__:"))
+          ) {
             if (plan !== undefined) throw new Error(`a prototype key was accepted:\n${text}`);
             if (!problems.some((p) => /could reach an object's prototype/.test(p.message))) {
               throw new Error(`not refused as a prototype key: ${JSON.stringify(problems)}`);
             }
           }
-          if (({} as Record<string, unknown>).polluted !== undefined) throw new Error("Object.prototype polluted");
+          if (({} as Record<string, unknown>).polluted !== undefined)
+            throw new Error("Object.prototype polluted");
         },
         HOSTILE,
       );
@@ -187,7 +200,37 @@ describe("fuzz: spec loader", () => {
         fc.tuple(
           fc.nat(),
           fc.nat(8),
-          fc.constantFrom(":", "-", " ", "\n", "\t", "[", "]", "{", "}", '"', "'", "&a", "*a", "!!", "|", ">", "#", "%", "@", "`", "${{", "}}", "{{", "\u0000", "\ud800", "\r\n", "? ", ",", "<<: *a"),
+          fc.constantFrom(
+            ":",
+            "-",
+            " ",
+            "\n",
+            "\t",
+            "[",
+            "]",
+            "{",
+            "}",
+            '"',
+            "'",
+            "&a",
+            "*a",
+            "!!",
+            "|",
+            ">",
+            "#",
+            "%",
+            "@",
+            "`",
+            "${{",
+            "}}",
+            "{{",
+            "\u0000",
+            "\ud800",
+            "\r\n",
+            "? ",
+            ",",
+            "<<: *a",
+          ),
         ),
         { minLength: 1, maxLength: 6 },
       );
@@ -226,7 +269,13 @@ describe("fuzz: spec loader", () => {
       });
       fuzz(
         "spec: any YAML value",
-        fc.record({ v: fc.oneof(anyValue, fc.record({ steps: fc.array(anyValue, { maxLength: 4 }), name: oddScalar })), style: fc.nat(3) }),
+        fc.record({
+          v: fc.oneof(
+            anyValue,
+            fc.record({ steps: fc.array(anyValue, { maxLength: 4 }), name: oddScalar }),
+          ),
+          style: fc.nat(3),
+        }),
         ({ v, style }) => {
           let text: string | undefined;
           try {
@@ -273,8 +322,12 @@ describe("fuzz: spec loader", () => {
         deepNesting,
         ({ text, depth }) => {
           const { plan, problems } = validate(text);
-          if (depth > 300 && plan !== undefined) throw new Error(`nesting ${depth} deep was accepted`);
-          if (depth > 300 && !problems.some((p) => /nested deeper|not allowed|must/.test(p.message))) {
+          if (depth > 300 && plan !== undefined)
+            throw new Error(`nesting ${depth} deep was accepted`);
+          if (
+            depth > 300 &&
+            !problems.some((p) => /nested deeper|not allowed|must/.test(p.message))
+          ) {
             throw new Error(`refused, but not for its depth: ${JSON.stringify(problems[0])}`);
           }
         },
