@@ -10,8 +10,8 @@ import fc from "fast-check";
 import { describe, it } from "vitest";
 import { ExpressionError } from "../../src/core/errors.js";
 import { compileExpression, type ExprScope, rewriteExpressionPaths } from "../../src/core/expr.js";
-import { jsonValueProblems, parseJsonText } from "../../src/core/json-input.js";
 import type { JsonValue } from "../../src/core/json.js";
+import { jsonValueProblems, parseJsonText } from "../../src/core/json-input.js";
 import {
   parseTemplateString,
   resolveTemplates,
@@ -66,7 +66,7 @@ const scope = fc
   );
 
 describe("fuzz: expressions and templates", () => {
-  const GRAMMAR = { runs: 400 };
+  const GRAMMAR = { runs: 300 };
   it(
     "evaluates expressions from the grammar to JSON, or an expression error",
     () => {
@@ -80,7 +80,7 @@ describe("fuzz: expressions and templates", () => {
     timeoutOf(GRAMMAR),
   );
 
-  const TEXT = { runs: 400 };
+  const TEXT = { runs: 300 };
   it(
     "compiles any text or refuses it with EXPRESSION_SYNTAX",
     () => {
@@ -137,7 +137,7 @@ describe("fuzz: expressions and templates", () => {
     timeoutOf(TEXT),
   );
 
-  const DEEP = { runs: 40 };
+  const DEEP = { runs: 20 };
   it(
     "refuses expressions nested past any real use with a clear error",
     () => {
@@ -157,7 +157,7 @@ describe("fuzz: expressions and templates", () => {
     timeoutOf(DEEP),
   );
 
-  const TEMPLATES = { runs: 400 };
+  const TEMPLATES = { runs: 300 };
   it(
     "splits and resolves any templated string, or refuses it with an expression error",
     () => {
@@ -210,7 +210,7 @@ describe("fuzz: expressions and templates", () => {
     timeoutOf(TEMPLATES),
   );
 
-  const JSON_TEXT = { runs: 300 };
+  const JSON_TEXT = { runs: 150 };
   it(
     "parses JSON input text or names the line and column of the error",
     () => {
@@ -228,7 +228,7 @@ describe("fuzz: expressions and templates", () => {
           .map(([j, at, ins]) => j.slice(0, at) + ins + j.slice(at + 1)),
         fc.string({ unit: "binary", maxLength: 50 }),
         fc.integer({ min: 1, max: 100_000 }).map((d) => "[".repeat(d) + "]".repeat(d)),
-        fc.integer({ min: 1, max: 100_000 }).map((d) => '{"a":'.repeat(d) + "1" + "}".repeat(d)),
+        fc.integer({ min: 1, max: 100_000 }).map((d) => `${'{"a":'.repeat(d)}1${"}".repeat(d)}`),
       );
       fuzz(
         "json: input text",

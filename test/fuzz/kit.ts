@@ -7,9 +7,10 @@
  *
  * Environment:
  * - `AIRUN_FUZZ_SEED`: the seed (default 20261203, printed with every property).
- * - `AIRUN_FUZZ_RUNS`: cases per in-process property (default: each property's short count).
- * - `AIRUN_FUZZ_CLI_RUNS`: cases per property that runs the built CLI (default: short count).
- * - `AIRUN_FUZZ_CASE_MS`: the per-case budget in milliseconds (default 2000).
+ * - `AIRUN_FUZZ_SCALE`: multiplies every property's short count (`npm run fuzz`: 25).
+ * - `AIRUN_FUZZ_RUNS`: cases per in-process property, whatever its short count.
+ * - `AIRUN_FUZZ_CLI_RUNS`: cases per property that runs the built CLI.
+ * - `AIRUN_FUZZ_CASE_MS`: the per-case budget in milliseconds (default 10000).
  * - `AIRUN_FUZZ_REPORT`: a file that gets one JSON line per property (runs, failed, ms, seed).
  *
  * A failure prints fast-check's report: the shrunk counterexample, and the `seed` and `path`
@@ -26,14 +27,15 @@ const int = (v: string | undefined): number | undefined =>
 
 /** The seed every property of this run uses. */
 export const SEED = int(env.AIRUN_FUZZ_SEED) ?? 20261203;
+const SCALE = env.AIRUN_FUZZ_SCALE ? Number.parseFloat(env.AIRUN_FUZZ_SCALE) : undefined;
 const CORE_RUNS = int(env.AIRUN_FUZZ_RUNS);
 const CLI_RUNS = int(env.AIRUN_FUZZ_CLI_RUNS);
 /** The per-case time budget: generous, since two cores are shared by many processes. */
-export const CASE_MS = int(env.AIRUN_FUZZ_CASE_MS) ?? 2000;
+export const CASE_MS = int(env.AIRUN_FUZZ_CASE_MS) ?? 10_000;
 const REPORT = env.AIRUN_FUZZ_REPORT;
 
 /** Whether this is a long run (`npm run fuzz`): test timeouts grow with the case count. */
-export const LONG = CORE_RUNS !== undefined || CLI_RUNS !== undefined;
+export const LONG = SCALE !== undefined || CORE_RUNS !== undefined || CLI_RUNS !== undefined;
 
 /** Options of one fuzzed property. */
 export interface FuzzOptions {
@@ -47,7 +49,8 @@ export interface FuzzOptions {
 
 /** How many cases a property runs in this run. */
 export function runsOf(opts: FuzzOptions): number {
-  return (opts.kind === "cli" ? CLI_RUNS : CORE_RUNS) ?? opts.runs;
+  const fixed = opts.kind === "cli" ? CLI_RUNS : CORE_RUNS;
+  return fixed ?? Math.max(1, Math.round(opts.runs * (SCALE ?? 1)));
 }
 
 /** A vitest timeout for a property: generous, and growing with the case count. */

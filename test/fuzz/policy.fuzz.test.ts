@@ -44,7 +44,7 @@ function problemsOf(r: ReturnType<typeof load>) {
 const styled = fc.record({ doc: policyDoc, style: fc.nat(3) });
 
 describe("fuzz: policy loader", () => {
-  const VALID = { runs: 200 };
+  const VALID = { runs: 80 };
   it(
     "loads every valid generated policy and answers any request with a decision",
     () => {
@@ -69,7 +69,7 @@ describe("fuzz: policy loader", () => {
     timeoutOf(VALID),
   );
 
-  const FIELDS = { runs: 150 };
+  const FIELDS = { runs: 60 };
   it(
     "reports an unknown key or a wrong value at its field and on its line",
     () => {
@@ -121,7 +121,7 @@ describe("fuzz: policy loader", () => {
     timeoutOf(FIELDS),
   );
 
-  const HOSTILE = { runs: 200 };
+  const HOSTILE = { runs: 80 };
   it(
     "refuses prototype keys and reads odd scalars in any field without crashing",
     () => {
@@ -191,7 +191,7 @@ describe("fuzz: policy loader", () => {
     timeoutOf(HOSTILE),
   );
 
-  const BROKEN = { runs: 200 };
+  const BROKEN = { runs: 80 };
   it(
     "refuses broken text (edits, bombs, deep nesting, damaged bytes) with located problems",
     () => {
@@ -254,7 +254,7 @@ describe("fuzz: policy loader", () => {
     timeoutOf(BROKEN),
   );
 
-  const CASES = { runs: 150 };
+  const CASES = { runs: 60 };
   it(
     "reads any table-test file as cases or located problems",
     () => {

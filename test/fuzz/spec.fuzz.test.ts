@@ -22,7 +22,7 @@ import {
   seedSpec,
   toYaml,
 } from "./arbitraries.js";
-import { assertLocated, clearly, fuzz, timeoutOf } from "./kit.js";
+import { assertLocated, clearly, fuzz, LONG, timeoutOf } from "./kit.js";
 
 const catalog = createStandardRegistry();
 const FILE = "fuzz/workflow.yaml";
@@ -54,7 +54,7 @@ const specs = fc.oneof(nativeSpec, seedSpec);
 const styled = (docs: fc.Arbitrary<GeneratedDoc>) =>
   fc.record({ doc: docs, style: fc.nat(3), other: fc.nat(3) });
 
-const ROUND_TRIP = { runs: 150 };
+const ROUND_TRIP = { runs: 60 };
 describe("fuzz: spec loader", () => {
   it(
     "compiles every valid generated spec, native and seed, with a hash independent of layout",
@@ -83,7 +83,7 @@ describe("fuzz: spec loader", () => {
     timeoutOf(ROUND_TRIP),
   );
 
-  const FIELDS = { runs: 150 };
+  const FIELDS = { runs: 60 };
   it(
     "reports an unknown key at its field and on its line",
     () => {
@@ -145,7 +145,7 @@ describe("fuzz: spec loader", () => {
     timeoutOf(FIELDS),
   );
 
-  const HOSTILE = { runs: 150 };
+  const HOSTILE = { runs: 60 };
   it(
     "refuses keys that reach a prototype and reads odd scalars anywhere without crashing",
     () => {
@@ -192,7 +192,7 @@ describe("fuzz: spec loader", () => {
     timeoutOf(HOSTILE),
   );
 
-  const EDITS = { runs: 300 };
+  const EDITS = { runs: 100 };
   it(
     "survives random edits of valid specs (every problem located)",
     () => {
@@ -252,7 +252,7 @@ describe("fuzz: spec loader", () => {
     timeoutOf(EDITS),
   );
 
-  const ANY = { runs: 200 };
+  const ANY = { runs: 100 };
   it(
     "reads any YAML value as a spec without crashing",
     () => {
@@ -291,7 +291,7 @@ describe("fuzz: spec loader", () => {
     timeoutOf(ANY),
   );
 
-  const BOMBS = { runs: 60 };
+  const BOMBS = { runs: 30 };
   it(
     "refuses alias bombs before they expand",
     () => {
@@ -313,7 +313,7 @@ describe("fuzz: spec loader", () => {
     timeoutOf(BOMBS),
   );
 
-  const DEEP = { runs: 60 };
+  const DEEP = { runs: 30 };
   it(
     "refuses deep nesting with a located problem, never a stack overflow",
     () => {
@@ -337,13 +337,14 @@ describe("fuzz: spec loader", () => {
     timeoutOf(DEEP),
   );
 
-  const HUGE = { runs: 8, caseMs: 20_000 };
+  const HUGE = { runs: 3, caseMs: 30_000 };
   it(
     "reads huge documents within the budget",
     () => {
       const huge = fc.record({
         kind: fc.constantFrom("steps", "string", "keys", "lines"),
-        n: fc.integer({ min: 1000, max: 20_000 }),
+        // The short run stays small; a long one reaches 4 MB (`limits.spec_bytes`).
+        n: fc.integer({ min: 1000, max: LONG ? 40_000 : 5000 }),
       });
       fuzz(
         "spec: huge documents",
@@ -367,7 +368,7 @@ describe("fuzz: spec loader", () => {
     timeoutOf(HUGE),
   );
 
-  const BYTES = { runs: 200 };
+  const BYTES = { runs: 100 };
   it(
     "reads damaged bytes as a located UTF-8 problem, or a spec problem",
     () => {
