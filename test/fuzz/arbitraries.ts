@@ -571,6 +571,31 @@ export function toYaml(value: unknown, style: number): string {
   }
 }
 
+/** An edit of a text: at an offset (modulo its length), delete some characters, insert a piece. */
+export type Edit = readonly [at: number, del: number, ins: string];
+
+/** Between `minLength` and `maxLength` edits, each inserting one of `pieces`. */
+export function edits(
+  pieces: readonly string[],
+  minLength: number,
+  maxLength: number,
+): fc.Arbitrary<Edit[]> {
+  return fc.array(fc.tuple(fc.nat(), fc.nat(8), fc.constantFrom(...pieces)), {
+    minLength,
+    maxLength,
+  });
+}
+
+/** `text` with `es` applied in order. */
+export function applyEdits(text: string, es: readonly Edit[]): string {
+  let t = text;
+  for (const [at, del, ins] of es) {
+    const i = at % (t.length + 1);
+    t = t.slice(0, i) + ins + t.slice(i + del);
+  }
+  return t;
+}
+
 /** A YAML alias bomb ("billion laughs"): `levels` anchors each aliasing the one before `width` times. */
 export const aliasBomb = fc
   .record({

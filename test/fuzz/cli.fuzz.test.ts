@@ -9,8 +9,10 @@ import { afterAll, describe, it } from "vitest";
 import { project, tempRoot } from "../e2e/project.js";
 import {
   aliasBomb,
+  applyEdits,
   damagedBytes,
   deepNesting,
+  edits,
   nativeSpec,
   policyDoc,
   seedSpec,
@@ -21,24 +23,12 @@ import { type FuzzOptions, fuzzAsync, timeoutOf } from "./kit.js";
 const root = tempRoot("fuzz-cli");
 afterAll(() => root.cleanup());
 
-/** Damage to apply to a text: random edits at random places. */
-const edits = fc.array(
-  fc.tuple(
-    fc.nat(),
-    fc.nat(5),
-    fc.constantFrom(":", "-", "\n", "[", "{", '"', "&a", "*a", "\t", "\u0000", "${{ (", "}}"),
-  ),
-  { maxLength: 3 },
+/** Damage to apply to a text: none, or a few random edits. */
+const damage = edits(
+  [":", "-", "\n", "[", "{", '"', "&a", "*a", "\t", "\u0000", "${{ (", "}}"],
+  0,
+  3,
 );
-
-function applyEdits(text: string, es: readonly [number, number, string][]): string {
-  let t = text;
-  for (const [at, del, ins] of es) {
-    const i = at % (t.length + 1);
-    t = t.slice(0, i) + ins + t.slice(i + del);
-  }
-  return t;
-}
 
 /** The CLI's answer must be 0 (valid) or 2 (named problems), with no internal failure shown. */
 function assertAnswer(
@@ -65,9 +55,9 @@ describe("fuzz: the built CLI", () => {
       const p = project(root.path);
       const specText = fc
         .oneof(nativeSpec, seedSpec)
-        .chain((d) => fc.record({ text: fc.constant(toYaml(d.value, 0)), edits }));
+        .chain((d) => fc.record({ text: fc.constant(toYaml(d.value, 0)), es: damage }));
       const input = fc.oneof(
-        specText.map(({ text, edits: es }) => ({
+        specText.map(({ text, es }) => ({
           bytes: Buffer.from(applyEdits(text, es)),
           valid: es.length === 0,
         })),
@@ -99,7 +89,7 @@ describe("fuzz: the built CLI", () => {
     async () => {
       const p = project(root.path, { policy: "version: 1\n" });
       const input = fc.oneof(
-        fc.record({ d: policyDoc, edits }).map(({ d, edits: es }) => ({
+        fc.record({ d: policyDoc, es: damage }).map(({ d, es }) => ({
           text: applyEdits(toYaml(d.value, 0), es),
           valid: es.length === 0,
         })),

@@ -18,7 +18,7 @@ import {
   templateReferences,
 } from "../../src/core/template.js";
 import { deepExpression, expression, hostileKey, scopeValue } from "./arbitraries.js";
-import { assertClearError, clearly, fuzz, timeoutOf } from "./kit.js";
+import { assertClearError, assertNotPolluted, clearly, fuzz, timeoutOf } from "./kit.js";
 
 /** Asserts `v` is JSON data: finite numbers, plain objects and arrays, nothing else. */
 function assertJson(v: unknown, source: string): void {
@@ -201,8 +201,7 @@ describe("fuzz: expressions and templates", () => {
             if (!r.ok && !(r.error instanceof ExpressionError)) throw r.error;
           const resolved = results[2];
           if (resolved?.ok) assertJson(resolved.value, JSON.stringify(v));
-          if (({} as Record<string, unknown>).polluted !== undefined)
-            throw new Error("Object.prototype polluted");
+          assertNotPolluted();
         },
         TEMPLATES,
       );

@@ -183,3 +183,10 @@ export function clearly<T>(
     return { ok: false, error: assertClearError(err, file, text) };
   }
 }
+
+/** Fails when anything reached `Object.prototype` (a hostile key that got through). */
+export function assertNotPolluted(): void {
+  if (({} as Record<string, unknown>).polluted !== undefined) {
+    throw new Error("Object.prototype was polluted");
+  }
+}

@@ -16,15 +16,17 @@ import { decodeUtf8 } from "../../src/core/utf8.js";
 import { formatFieldPath } from "../../src/core/yaml-source.js";
 import {
   aliasBomb,
+  applyEdits,
   damagedBytes,
   deepNesting,
+  edits,
   hostileKey,
   oddScalar,
   policyDoc,
   policyRequest,
   toYaml,
 } from "./arbitraries.js";
-import { clearly, fuzz, timeoutOf } from "./kit.js";
+import { assertNotPolluted, clearly, fuzz, timeoutOf } from "./kit.js";
 
 const FILE = "fuzz/policies.yaml";
 const capabilities = createStandardRegistry().names();
@@ -182,8 +184,7 @@ describe("fuzz: policy loader", () => {
               hasCompensation: false,
               inputs: { path: "a" },
             });
-          if (({} as Record<string, unknown>).polluted !== undefined)
-            throw new Error("Object.prototype polluted");
+          assertNotPolluted();
         },
         HOSTILE,
       );
@@ -199,45 +200,35 @@ describe("fuzz: policy loader", () => {
       const edited = fc
         .record({
           text: valid,
-          edits: fc.array(
-            fc.tuple(
-              fc.nat(),
-              fc.nat(6),
-              fc.constantFrom(
-                ":",
-                "-",
-                " ",
-                "\n",
-                "[",
-                "]",
-                "{",
-                "}",
-                '"',
-                "'",
-                "&a",
-                "*a",
-                "!!str",
-                "|",
-                "#",
-                "\t",
-                "**",
-                "{a,b",
-                "\\",
-                "\u0000",
-                "<<: *a",
-              ),
-            ),
-            { minLength: 1, maxLength: 5 },
+          es: edits(
+            [
+              ":",
+              "-",
+              " ",
+              "\n",
+              "[",
+              "]",
+              "{",
+              "}",
+              '"',
+              "'",
+              "&a",
+              "*a",
+              "!!str",
+              "|",
+              "#",
+              "\t",
+              "**",
+              "{a,b",
+              "\\",
+              "\u0000",
+              "<<: *a",
+            ],
+            1,
+            5,
           ),
         })
-        .map(({ text, edits }) => {
-          let t = text;
-          for (const [at, del, ins] of edits) {
-            const i = at % (t.length + 1);
-            t = t.slice(0, i) + ins + t.slice(i + del);
-          }
-          return t;
-        });
+        .map(({ text, es }) => applyEdits(text, es));
       const text = fc.oneof(
         edited,
         aliasBomb.map((b) =>
