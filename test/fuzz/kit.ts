@@ -190,3 +190,20 @@ export function assertNotPolluted(): void {
     throw new Error("Object.prototype was polluted");
   }
 }
+
+/**
+ * Asserts a problem names `field` (or an item of it) on a line of `text` that holds `key`:
+ * where a user looking for the mistake would look.
+ */
+export function assertProblemAt(
+  problems: readonly Problem[],
+  field: string,
+  key: string,
+  text: string,
+): void {
+  const hit = problems.find((p) => p.field === field || p.field.startsWith(`${field}[`));
+  if (!hit) throw new Error(`no problem names ${field}: ${JSON.stringify(problems)}\n${text}`);
+  if (!(text.split("\n")[hit.line - 1] ?? "").includes(key)) {
+    throw new Error(`line ${hit.line} does not hold ${key}:\n${text}`);
+  }
+}

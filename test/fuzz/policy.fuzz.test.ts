@@ -26,7 +26,7 @@ import {
   policyRequest,
   toYaml,
 } from "./arbitraries.js";
-import { assertNotPolluted, clearly, fuzz, timeoutOf } from "./kit.js";
+import { assertNotPolluted, assertProblemAt, clearly, fuzz, timeoutOf } from "./kit.js";
 
 const FILE = "fuzz/policies.yaml";
 const capabilities = createStandardRegistry().names();
@@ -110,12 +110,7 @@ describe("fuzz: policy loader", () => {
           }
           const text = toYaml(value, p.style);
           const problems = problemsOf(load(text));
-          const hit = problems.find((x) => x.field === field || x.field.startsWith(`${field}[`));
-          if (!hit)
-            throw new Error(`no problem names ${field}: ${JSON.stringify(problems)}\n${text}`);
-          if (!(text.split("\n")[hit.line - 1] ?? "").includes(key)) {
-            throw new Error(`line ${hit.line} does not hold ${key}:\n${text}`);
-          }
+          assertProblemAt(problems, field, key, text);
         },
         FIELDS,
       );

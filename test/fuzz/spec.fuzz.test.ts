@@ -24,7 +24,15 @@ import {
   seedSpec,
   toYaml,
 } from "./arbitraries.js";
-import { assertLocated, assertNotPolluted, clearly, fuzz, LONG, timeoutOf } from "./kit.js";
+import {
+  assertLocated,
+  assertNotPolluted,
+  assertProblemAt,
+  clearly,
+  fuzz,
+  LONG,
+  timeoutOf,
+} from "./kit.js";
 
 const catalog = createStandardRegistry();
 const FILE = "fuzz/workflow.yaml";
@@ -105,13 +113,7 @@ describe("fuzz: spec loader", () => {
           });
           const text = toYaml(value, s.style);
           const { problems } = validate(text);
-          const field = formatFieldPath([...at, key]);
-          const hit = problems.find((p) => p.field === field);
-          if (!hit)
-            throw new Error(`no problem names ${field}: ${JSON.stringify(problems)}\n${text}`);
-          if (!(text.split("\n")[hit.line - 1] ?? "").includes(key)) {
-            throw new Error(`line ${hit.line} does not hold ${key}:\n${text}`);
-          }
+          assertProblemAt(problems, formatFieldPath([...at, key]), key, text);
         },
         FIELDS,
       );
