@@ -303,7 +303,10 @@ export const nativeSpec: fc.Arbitrary<GeneratedDoc> = fc
         ...(head.description !== undefined ? { description: head.description } : {}),
         ...(head.principal !== undefined ? { principal: head.principal } : {}),
         ...(inputs.length > 0 ? { inputs: head.inputs } : {}),
-        ...(head.budgets !== undefined ? { governance: { budgets: head.budgets } } : {}),
+        // A governance section requires rollback by default; not every generated step undoes.
+        ...(head.budgets !== undefined
+          ? { governance: { budgets: head.budgets, rollback: { required: false } } }
+          : {}),
         steps: stepValues,
       };
       const closed: (string | number)[][] = [[]];
@@ -323,7 +326,9 @@ export const nativeSpec: fc.Arbitrary<GeneratedDoc> = fc
       for (const [k, v] of Object.entries(head.inputs)) {
         if (v !== null && typeof v === "object") closed.push(["inputs", k]);
       }
-      if (head.budgets !== undefined) closed.push(["governance"], ["governance", "budgets"]);
+      if (head.budgets !== undefined) {
+        closed.push(["governance"], ["governance", "budgets"], ["governance", "rollback"]);
+      }
       return { value, closed, typed };
     });
   });
@@ -559,15 +564,23 @@ export const policyRequest = fc.record({
 
 /** Writes a generated value as YAML in one of several styles. */
 export function toYaml(value: unknown, style: number): string {
+  // Shared objects are written out each time (no anchors): a problem is then on the line that
+  // holds its key. Aliases have their own properties (alias bombs).
+  const plain = { aliasDuplicateObjects: false } as const;
   switch (style % 4) {
     case 0:
-      return stringify(value);
+      return stringify(value, plain);
     case 1:
-      return stringify(value, { collectionStyle: "flow" });
+      return stringify(value, { ...plain, collectionStyle: "flow" });
     case 2:
-      return stringify(value, { defaultStringType: "QUOTE_DOUBLE", indent: 4 });
+      return stringify(value, { ...plain, defaultStringType: "QUOTE_DOUBLE", indent: 4 });
     default:
-      return stringify(value, { defaultKeyType: "PLAIN", indentSeq: false, lineWidth: 0 });
+      return stringify(value, {
+        ...plain,
+        defaultKeyType: "PLAIN",
+        indentSeq: false,
+        lineWidth: 0,
+      });
   }
 }
 
