@@ -31,7 +31,13 @@ export default defineConfig({
           // core, capabilities, store, engine, and any new folder: every test file runs somewhere.
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/e2e/**", "test/crash/**", "test/attacks/**", ...READS_THE_BUILD],
+          exclude: [
+            "test/e2e/**",
+            "test/crash/**",
+            "test/attacks/**",
+            "test/fuzz/**",
+            ...READS_THE_BUILD,
+          ],
         },
       },
       {
@@ -50,6 +56,16 @@ export default defineConfig({
           include: ["test/attacks/**/*.test.ts"],
           // Then the totals table (tried / refused / escaped per family), failing on an escape.
           globalSetup: [...FRESH_BUILD, "test/attacks/totals-setup.ts"],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Issue 13's property-based fuzzing of the loaders and the evaluator: a short run with
+          // a fixed seed here; `npm run fuzz` runs the same properties long (test/fuzz/kit.ts).
+          name: "fuzz",
+          include: ["test/fuzz/**/*.test.ts"],
+          globalSetup: FRESH_BUILD,
         },
       },
       {

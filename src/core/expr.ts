@@ -62,10 +62,20 @@ const OPERATORS = [
   "-",
 ];
 
+// Sticky: each matches at `lastIndex` only, so the lexer never copies the rest of the source.
+const NUMBER = /\d+(\.\d+)?([eE][+-]?\d+)?/y;
+const IDENT = /[A-Za-z_$][A-Za-z0-9_$]*/y;
+const UNICODE_ESCAPE = /u(?:\{([0-9a-fA-F]{1,6})\}|([0-9a-fA-F]{4}))/y;
+
+/** An expression as quoted in a message: a long one is cut (its column still says where). */
+function clip(source: string): string {
+  return source.length <= 200 ? source : `${source.slice(0, 200)}…`;
+}
+
 function syntaxError(source: string, offset: number, message: string): ExpressionError {
   return new ExpressionError(
     ExpressionErrorCode.SYNTAX,
-    `${message} at column ${offset + 1} of expression "${source}"`,
+    `${message} at column ${offset + 1} of expression "${clip(source)}"`,
     { column: offset + 1, source },
   );
 }
@@ -81,16 +91,22 @@ function tokenize(source: string): Token[] {
     }
     const start = i;
     if (/[0-9]/.test(c)) {
-      const m = /^\d+(\.\d+)?([eE][+-]?\d+)?/.exec(source.slice(i))!;
+      NUMBER.lastIndex = i;
+      const m = NUMBER.exec(source)!;
       i += m[0].length;
       if (i < source.length && /[A-Za-z_]/.test(source[i]!)) {
         throw syntaxError(source, i, "unexpected character after number");
       }
-      tokens.push({ kind: "num", value: Number(m[0]), start, end: i });
+      const value = Number(m[0]);
+      if (!Number.isFinite(value)) {
+        throw syntaxError(source, start, `number ${m[0]} is out of range (not a finite number)`);
+      }
+      tokens.push({ kind: "num", value, start, end: i });
       continue;
     }
     if (/[A-Za-z_$]/.test(c)) {
-      const m = /^[A-Za-z_$][A-Za-z0-9_$]*/.exec(source.slice(i))!;
+      IDENT.lastIndex = i;
+      const m = IDENT.exec(source)!;
       i += m[0].length;
       tokens.push({ kind: "ident", value: m[0], start, end: i });
       continue;
@@ -134,7 +150,8 @@ function readString(source: string, start: number): [string, number] {
       const e = source[i + 1];
       if (e === undefined) break;
       if (e === "u") {
-        const m = /^u(?:\{([0-9a-fA-F]{1,6})\}|([0-9a-fA-F]{4}))/.exec(source.slice(i + 1));
+        UNICODE_ESCAPE.lastIndex = i + 1;
+        const m = UNICODE_ESCAPE.exec(source);
         if (!m) throw syntaxError(source, i, "bad \\u escape");
         const code = Number.parseInt(m[1] ?? m[2]!, 16);
         if (code > 0x10ffff) throw syntaxError(source, i, "bad \\u escape");
@@ -182,8 +199,20 @@ type PathNode = Extract<Node, { k: "path" }>;
 
 const KEYWORDS: Record<string, JsonValue> = { true: true, false: false, null: null };
 
+/**
+ * How deep an expression may nest (parentheses, `len(`, `!` and `-`), and how tall its tree may
+ * grow (a chain of `a && b && ...` adds a level per operator): far beyond anything written by
+ * hand, and far below what would overflow the parser's or the evaluator's stack.
+ */
+export const MAX_EXPRESSION_NESTING = 128;
+export const MAX_EXPRESSION_HEIGHT = 1000;
+
 class Parser {
   private pos = 0;
+  /** Parentheses, `len(`, `!` and `-` open around the current token. */
+  private depth = 0;
+  /** Height of each composite node (a leaf is 1). */
+  private readonly heights = new WeakMap<Node, number>();
   readonly paths: PathNode[] = [];
 
   constructor(
@@ -220,11 +249,39 @@ class Parser {
     return this.next();
   }
 
+  /** Enters one more level of nesting at `offset`; refuses past `MAX_EXPRESSION_NESTING`. */
+  private enter(offset: number): void {
+    this.depth += 1;
+    if (this.depth > MAX_EXPRESSION_NESTING) {
+      throw syntaxError(
+        this.source,
+        offset,
+        `nested deeper than ${MAX_EXPRESSION_NESTING} levels (parentheses, len, ! and -)`,
+      );
+    }
+  }
+
+  /** `node`, whose height is one more than its tallest child's; refuses past the limit. */
+  private grown<N extends Node>(node: N, children: readonly Node[], offset: number): N {
+    let h = 0;
+    for (const c of children) h = Math.max(h, this.heights.get(c) ?? 1);
+    if (h + 1 > MAX_EXPRESSION_HEIGHT) {
+      throw syntaxError(
+        this.source,
+        offset,
+        `nested deeper than ${MAX_EXPRESSION_HEIGHT} levels (too many operators in one expression)`,
+      );
+    }
+    this.heights.set(node, h + 1);
+    return node;
+  }
+
   private or(): Node {
     let l = this.and();
     while (this.isOp("||")) {
       const start = this.next().start;
-      l = { k: "bin", op: "||", l, r: this.and(), start };
+      const r = this.and();
+      l = this.grown({ k: "bin", op: "||", l, r, start }, [l, r], start);
     }
     return l;
   }
@@ -233,7 +290,8 @@ class Parser {
     let l = this.equality();
     while (this.isOp("&&")) {
       const start = this.next().start;
-      l = { k: "bin", op: "&&", l, r: this.equality(), start };
+      const r = this.equality();
+      l = this.grown({ k: "bin", op: "&&", l, r, start }, [l, r], start);
     }
     return l;
   }
@@ -242,7 +300,8 @@ class Parser {
     let l = this.relational();
     while (this.isOp("==") || this.isOp("!=")) {
       const t = this.next();
-      l = { k: "bin", op: t.value as BinaryOp, l, r: this.relational(), start: t.start };
+      const r = this.relational();
+      l = this.grown({ k: "bin", op: t.value as BinaryOp, l, r, start: t.start }, [l, r], t.start);
     }
     return l;
   }
@@ -251,19 +310,20 @@ class Parser {
     let l = this.unary();
     while (this.isOp("<") || this.isOp("<=") || this.isOp(">") || this.isOp(">=")) {
       const t = this.next();
-      l = { k: "bin", op: t.value as BinaryOp, l, r: this.unary(), start: t.start };
+      const r = this.unary();
+      l = this.grown({ k: "bin", op: t.value as BinaryOp, l, r, start: t.start }, [l, r], t.start);
     }
     return l;
   }
 
   private unary(): Node {
-    if (this.isOp("!")) {
-      const start = this.next().start;
-      return { k: "not", e: this.unary(), start };
-    }
-    if (this.isOp("-")) {
-      const start = this.next().start;
-      return { k: "neg", e: this.unary(), start };
+    if (this.isOp("!") || this.isOp("-")) {
+      const t = this.next();
+      this.enter(t.start);
+      const e = this.unary();
+      this.depth -= 1;
+      const k = t.value === "!" ? "not" : "neg";
+      return this.grown({ k, e, start: t.start }, [e], t.start);
     }
     return this.primary();
   }
@@ -277,8 +337,10 @@ class Parser {
         return { k: "lit", v: t.value };
       case "op":
         if (t.value === "(") {
+          this.enter(t.start);
           const inner = this.or();
           this.expectOp(")");
+          this.depth -= 1;
           return inner;
         }
         throw syntaxError(this.source, t.start, `unexpected "${t.value}"`);
@@ -288,9 +350,11 @@ class Parser {
         if (this.isOp("(")) {
           if (name !== "len") throw syntaxError(this.source, t.start, `unknown function "${name}"`);
           this.next();
+          this.enter(t.start);
           const arg = this.or();
           this.expectOp(")");
-          return { k: "len", e: arg, start: t.start };
+          this.depth -= 1;
+          return this.grown({ k: "len", e: arg, start: t.start }, [arg], t.start);
         }
         return this.path(t);
       }
@@ -412,9 +476,13 @@ function unresolved(source: string, path: readonly PathSegment[], why: string): 
 }
 
 function typeError(source: string, message: string): ExpressionError {
-  return new ExpressionError(ExpressionErrorCode.TYPE, `${message} in expression "${source}"`, {
-    source,
-  });
+  return new ExpressionError(
+    ExpressionErrorCode.TYPE,
+    `${message} in expression "${clip(source)}"`,
+    {
+      source,
+    },
+  );
 }
 
 function isPlainData(value: unknown): value is Record<string, unknown> {

@@ -64,6 +64,9 @@ export function nestingBeyond(text: string, limit: number): number {
       if (indents.length === 0 || (indents[indents.length - 1] as number) < lineIndent) {
         indents.push(lineIndent);
       }
+      // Nesting by indentation alone (`a:` then ` b:` one space further in, and so on): each
+      // deeper indentation is one more block collection around this line's first token.
+      if (indents.length > limit + 1) return start;
     }
     lineStart = false;
     if (isScalar) {

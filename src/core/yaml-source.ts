@@ -77,7 +77,9 @@ export function parseYamlSource(
   const tooDeep = nestingBeyond(text, limits.yamlDepth);
   if (tooDeep >= 0) return fail(tooDeep, "", depthMessage(limits.yamlDepth));
 
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // Duplicate keys are found by `checkShape` (the library's own check compares every key with
+  // every other: quadratic, minutes for one mapping of a hundred thousand keys).
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const pos = (offset: number) => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, col: p.col };
@@ -171,7 +173,9 @@ interface ShapeProblem {
 
 /**
  * Walks the parsed document once, without recursion and without following aliases: nesting
- * deeper than `maxDepth`, keys that could reach a prototype, the node count and the aliases.
+ * deeper than `maxDepth`, keys that could reach a prototype, keys given twice in one mapping
+ * (compared as the object key they become: `1` and `"1"` are the same key), the node count
+ * and the aliases.
  */
 function checkShape(
   root: Node | null,
@@ -205,10 +209,20 @@ function checkShape(
       });
       continue;
     }
+    const seen = new Set<string>();
     for (const pair of node.items) {
       const key = pair.key as Node | null;
       const name = isScalar(key) ? String(key.value) : "?";
       const keyPath = [...path, name];
+      if (isScalar(key) && seen.has(name)) {
+        problems.push({
+          offset: key.range?.[0] ?? start,
+          path: keyPath,
+          message: `duplicate key "${name}" (keys of a mapping must be unique)`,
+        });
+        continue;
+      }
+      if (isScalar(key)) seen.add(name);
       if (isScalar(key) && FORBIDDEN_KEYS.has(name)) {
         problems.push({
           offset: key.range?.[0] ?? start,
