@@ -44,7 +44,7 @@ import { Runtime } from "../dist/engine/runtime/runtime.js";
 const URL_ = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SEQ_WORKFLOWS = Number(process.env.BENCH_PG_SEQ ?? 100);
 const IN_FLIGHT = 32;
-const CONC_WORKFLOWS = Number(process.env.BENCH_PG_CONC ?? 640);
+const CONC_WORKFLOWS = Number(process.env.BENCH_PG_CONC ?? 320);
 const PASSES = Number(process.env.BENCH_PG_PASSES ?? 3);
 const DBOS_SYS_DB = "dbos_bench_sys";
 const PEERS = join(dirname(fileURLToPath(import.meta.url)), "peers");

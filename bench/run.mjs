@@ -21,6 +21,8 @@
 //  7. what a full governance envelope costs per step (bench/governance.mjs).
 //  8. recovery: N runs killed mid-step, then the time until each runs its step again
 //     (bench/recovery.mjs).
+//  9. on PostgreSQL, 3-step workflows/s at 1 and 32 in flight side by side with DBOS Transact
+//     (bench/postgres.mjs; skipped loudly when the server does not answer).
 import { execFileSync } from "node:child_process";
 import {
   closeSync,
@@ -476,3 +478,4 @@ await (await import("./policy.mjs")).runPolicyBench();
 await (await import("./ledger.mjs")).runLedgerBench();
 await (await import("./governance.mjs")).runGovernanceBench();
 await (await import("./recovery.mjs")).runRecoveryBench();
+await (await import("./postgres.mjs")).runPostgresBench();
