@@ -21,25 +21,14 @@
 // the server does not answer. `npm run bench` runs it last; `npm run bench:pg` alone.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
+import { durableWrite } from "./durable-write.mjs";
 
 const URL_ = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SEQ_WORKFLOWS = Number(process.env.BENCH_PG_SEQ ?? 100);
@@ -101,26 +90,6 @@ async function loadDbos() {
   };
 }
 
-/** The file write io.fs.write_file does: temp file, fsync, rename, directory fsync. */
-function durableWrite(dir, name, content) {
-  const target = join(dir, name);
-  const tmp = `${target}.${randomBytes(4).toString("hex")}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, target);
-  const dfd = openSync(dir, "r");
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
-
 const echoYaml = (i) => `    capability: sys.echo\n    inputs: { i: ${i}, note: "step ${i}" }\n`;
 const writeYaml = (i) =>
   `    capability: io.fs.write_file\n    inputs: { path: "f\${{ inputs.k }}.txt", content: "content of step ${i}" }\n`;
@@ -174,7 +143,11 @@ async function dbosSide(root, DBOS) {
       await echoStep(0);
       await DBOS.runStep(
         async () => {
-          durableWrite(ws, `f${k % 50}.txt`, "content of step 1");
+          durableWrite(
+            join(ws, `f${k % 50}.txt`),
+            "content of step 1",
+            join(ws, `f${k}.${randomBytes(4).toString("hex")}.tmp`),
+          );
           return { path: `f${k % 50}.txt` };
         },
         { name: "s1" },

@@ -24,17 +24,7 @@
 //  9. on PostgreSQL, 3-step workflows/s at 1 and 32 in flight side by side with DBOS Transact
 //     (bench/postgres.mjs; skipped loudly when the server does not answer).
 import { execFileSync } from "node:child_process";
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -50,6 +40,7 @@ import {
   PUT_STEP_SQL,
 } from "../dist/store/sqlite/sqlite-sql.js";
 import { SqliteStore } from "../dist/store/sqlite/sqlite-store.js";
+import { durableWrite as writeFile } from "./durable-write.mjs";
 
 const SEQ_STEPS = Number(process.env.BENCH_STEPS ?? 1500);
 const CONCURRENT_RUNS = 64;
@@ -171,27 +162,9 @@ const PASSES = 5;
 const MEASURED = 3;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/**
- * The file write a careful program does without Airun, and what io.fs.write_file does: a temp
- * file, fsync, rename over the target, fsync of the directory.
- */
+/** The durable file write of the raw io.fs.write_file baseline (bench/durable-write.mjs). */
 function durableWrite(dir, i) {
-  const target = join(dir, `f${i % 50}.txt`);
-  const tmp = `${target}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, `content of step ${i}`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, target);
-  const dfd = openSync(dir, "r");
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeFile(join(dir, `f${i % 50}.txt`), `content of step ${i}`);
 }
 
 /**
