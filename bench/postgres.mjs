@@ -4,7 +4,8 @@
 // (`synchronous_commit = on` on both sides' connections, checked before measuring).
 //
 // Workload: a workflow of three effect-free steps. Airun: a 3-step chain of `sys.echo` through
-// the SDK (`Runtime.open` on a fresh schema, `startRun`, which returns when the run is terminal).
+// the SDK (`Runtime.open` on a fresh database, `startRun`, which returns when the run is
+// terminal).
 // DBOS: a registered workflow of three `DBOS.runStep` calls echoing their input (its system
 // database dropped and recreated for the run). Variant: the middle step writes a file durably
 // (Airun's governed `io.fs.write_file`; in DBOS a step doing the same temp file + fsync + rename
@@ -14,11 +15,15 @@
 // starting its next workflow when the last one ends), both pools at 10 connections (each side's
 // default). The sides are measured in alternation, PASSES times after one warm-up of each
 // (this machine's fsync latency drifts within minutes); medians, and the ratio Airun/DBOS is the
-// median of each pass's ratio. Prints figures; asserts nothing.
+// median of each pass's ratio. Beside Airun's figures, how many of its connections wait on
+// average for the ledger lock (the advisory lock every appending transaction holds until it
+// commits). Prints figures; asserts nothing.
 //
 // The peers live in a bench-only package (bench/peers/package.json), installed on first use with
 // `npm install --prefix bench/peers`; Airun itself never depends on them. Skipped, loudly, when
-// the server does not answer. `npm run bench` runs it last; `npm run bench:pg` alone.
+// the server does not answer. `npm run bench` runs it last; `npm run bench:pg` alone. Both sides
+// get a database of their own, dropped after: Airun `airun_bench_<random>`, DBOS
+// `dbos_bench_sys`.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -104,11 +109,16 @@ function spec(name, write) {
   return out;
 }
 
-/** The Airun side: a runtime on a fresh schema; `run(k)` runs one workflow to its end. */
-async function airunSide(root, schema) {
+/**
+ * The Airun side: a runtime on a fresh database `db` (a database rather than a schema of `test`:
+ * the store's ledger lock is an advisory lock, keyed per database, that other Airun stores in
+ * the same database would contend for); `run(k)` runs one workflow to its end.
+ */
+async function airunSide(root, db) {
   const dir = join(root, "airun");
   mkdirSync(join(dir, "ws"), { recursive: true });
-  const store = `${URL_}${URL_.includes("?") ? "&" : "?"}schema=${schema}`;
+  await admin(URL_, `CREATE DATABASE ${db}`);
+  const store = withDatabase(URL_, db);
   writeFileSync(
     join(dir, "airun.yaml"),
     `home: home\nstore: ${store}\nsandbox:\n  fs: { roots: [ws] }\naudit: { level: BASIC }\n`,
@@ -121,7 +131,38 @@ async function airunSide(root, schema) {
     if (view.status !== "COMPLETED")
       throw new Error(`airun ${file}: ${view.status} ${JSON.stringify(view.reason_detail)}`);
   };
-  return { echo: run("echo.yaml"), write: run("write.yaml"), close: () => rt.close() };
+  return {
+    echo: run("echo.yaml"),
+    write: run("write.yaml"),
+    lockWaits: () => ledgerLockWaits(store),
+    close: () => rt.close(),
+  };
+}
+
+/**
+ * Samples, every 20 ms until `stop()`, how many of the Airun store's connections wait for the
+ * ledger's advisory lock (`pg_locks`, this database only); `stop()` returns the mean.
+ */
+function ledgerLockWaits(url) {
+  const c = new pg.Client({ connectionString: url });
+  const samples = [];
+  let stopped = false;
+  const loop = (async () => {
+    await c.connect();
+    while (!stopped) {
+      const { rows } = await c.query(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      );
+      samples.push(rows[0].n);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await c.end();
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+    return samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length);
+  };
 }
 
 /** The DBOS side: DBOS launched on a fresh system database; the same two workflows. */
@@ -192,8 +233,11 @@ async function compare(airun, dbos, kind) {
     await rate(dbos[kind], Math.min(total, 64), inFlight);
     const a = [];
     const d = [];
+    const waits = [];
     for (let p = 0; p < PASSES; p++) {
+      const stop = airun.lockWaits();
       a.push(await rate(airun[kind], total, inFlight));
+      waits.push(await stop());
       d.push(await rate(dbos[kind], total, inFlight));
     }
     out.push({
@@ -202,6 +246,7 @@ async function compare(airun, dbos, kind) {
       airun: median(a),
       dbos: median(d),
       ratio: median(a.map((x, i) => x / d[i])),
+      waiting: median(waits),
     });
   }
   return out;
@@ -219,11 +264,11 @@ export async function runPostgresBench() {
   }
   const { DBOS, version } = await loadDbos();
   const root = mkdtempSync(join(tmpdir(), "airun-bench-pg-"));
-  const schema = `airun_bench_${randomBytes(4).toString("hex")}`;
+  const airunDb = `airun_bench_${randomBytes(4).toString("hex")}`;
   let airun;
   let dbos;
   try {
-    airun = await airunSide(root, schema);
+    airun = await airunSide(root, airunDb);
     dbos = await dbosSide(root, DBOS);
     if (dbos.synchronousCommit !== "on")
       throw new Error(
@@ -249,12 +294,15 @@ export async function runPostgresBench() {
         console.log(
           `     ${r.label.padEnd(13)} Airun ${fmt(r.airun).padStart(5)} workflows/s, DBOS ${fmt(r.dbos).padStart(5)} workflows/s, Airun/DBOS ${r.ratio.toFixed(2)}x   (${target})`,
         );
+        console.log(
+          `${" ".repeat(19)}Airun's connections waiting for the ledger lock: ${r.waiting.toFixed(1)} of 10 on average`,
+        );
       }
     }
   } finally {
     await airun?.close();
     await dbos?.close();
-    await admin(URL_, `DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await admin(URL_, `DROP DATABASE IF EXISTS ${airunDb} WITH (FORCE)`).catch(() => undefined);
     rmSync(root, { recursive: true, force: true });
   }
 }
