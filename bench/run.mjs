@@ -23,18 +23,10 @@
 //     (bench/recovery.mjs).
 //  9. `airun serve`: a session call over HTTP on loopback vs the in-process SDK (p50/p99), and
 //     SSE fan-out to 100 subscribers (bench/serve.mjs).
+// 10. on PostgreSQL, 3-step workflows/s at 1 and 32 in flight side by side with DBOS Transact
+//     (bench/postgres.mjs; skipped loudly when the server does not answer).
 import { execFileSync } from "node:child_process";
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -50,6 +42,7 @@ import {
   PUT_STEP_SQL,
 } from "../dist/store/sqlite/sqlite-sql.js";
 import { SqliteStore } from "../dist/store/sqlite/sqlite-store.js";
+import { durableWrite as writeFile } from "./durable-write.mjs";
 
 const SEQ_STEPS = Number(process.env.BENCH_STEPS ?? 1500);
 const CONCURRENT_RUNS = 64;
@@ -171,27 +164,9 @@ const PASSES = 5;
 const MEASURED = 3;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/**
- * The file write a careful program does without Airun, and what io.fs.write_file does: a temp
- * file, fsync, rename over the target, fsync of the directory.
- */
+/** The durable file write of the raw io.fs.write_file baseline (bench/durable-write.mjs). */
 function durableWrite(dir, i) {
-  const target = join(dir, `f${i % 50}.txt`);
-  const tmp = `${target}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, `content of step ${i}`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, target);
-  const dfd = openSync(dir, "r");
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeFile(join(dir, `f${i % 50}.txt`), `content of step ${i}`);
 }
 
 /**
@@ -479,3 +454,4 @@ await (await import("./ledger.mjs")).runLedgerBench();
 await (await import("./governance.mjs")).runGovernanceBench();
 await (await import("./recovery.mjs")).runRecoveryBench();
 await (await import("./serve.mjs")).runServeBench();
+await (await import("./postgres.mjs")).runPostgresBench();
