@@ -110,9 +110,9 @@ function spec(name, write) {
 }
 
 /**
- * The Airun side: a runtime on a fresh database `db` (a database rather than a schema of `test`:
- * the store's ledger lock is an advisory lock, keyed per database, that other Airun stores in
- * the same database would contend for); `run(k)` runs one workflow to its end.
+ * The Airun side: a runtime on a fresh database `db` (a database of its own, so that other work
+ * on the server's `test` database, such as PostgreSQL tests, does not share its disk queue and
+ * locks); `run(k)` runs one workflow to its end.
  */
 async function airunSide(root, db) {
   const dir = join(root, "airun");

@@ -5,6 +5,7 @@
  * process writing one database. Parameters follow the column order of the encoders in
  * `../rows.ts` and `../ledger-chain.ts`.
  */
+import { sha256Hex } from "../../core/hash.js";
 import { isTerminal, RunStatus } from "../../core/status.js";
 import type { Placeholders } from "../list-queries.js";
 import type { RunPatchColumns } from "../run-patch.js";
@@ -17,12 +18,13 @@ export const ACTIVE_STATUSES: readonly RunStatus[] = Object.values(RunStatus).fi
 /**
  * The advisory lock a transaction takes before it reads the ledger's head to append an entry
  * (held until it commits): entries are numbered and chained one after another, whichever
- * process writes them. Also taken, as a session lock, while migrations run at open.
+ * process writes them. Also taken, as a session lock, while migrations run at open. One key per
+ * schema (a hash of its name): stores in other schemas of the same database do not wait on it.
  */
-export const LEDGER_LOCK_KEY = 0x41_49_52_55_4e; // "AIRUN"
-
-/** Takes the ledger lock for the rest of the transaction. */
-export const LOCK_LEDGER_SQL = `SELECT pg_advisory_xact_lock(${LEDGER_LOCK_KEY})`;
+export function ledgerLockKey(schema: string): string {
+  // 60 bits of SHA-256, as a decimal BIGINT literal (advisory locks take a bigint).
+  return BigInt(`0x${sha256Hex(`airun ledger ${schema}`).slice(0, 15)}`).toString();
+}
 
 // ---- leases ------------------------------------------------------------------------------
 

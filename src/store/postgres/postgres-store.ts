@@ -9,7 +9,7 @@
  *
  * Ledger: an appended event becomes the entry after the ledger's head inside the batch's
  * transaction. A transaction that appends takes a transaction-scoped advisory lock first
- * (`LOCK_LEDGER_SQL`), reads the head, and holds the lock until it commits: every process
+ * (one key per schema, `ledgerLockKey`), reads the head, and holds the lock until it commits: every process
  * writing the database extends one chain without gaps. (The lock is held across the commit's
  * flush; a ledger whose appends do not serialize writers is issue 17's next part.)
  *
@@ -109,6 +109,8 @@ export class PostgresStore implements Store {
   readonly #pool: PgPool;
   readonly #hooks: StoreHooks;
   readonly #chained: boolean;
+  /** Takes this schema's ledger lock for the rest of the transaction. */
+  readonly #lockLedgerSql: string;
   #transactions = 0;
   #closed = false;
 
@@ -117,6 +119,7 @@ export class PostgresStore implements Store {
     this.where = where;
     this.#hooks = options.hooks ?? {};
     this.#chained = options.unchainedLedger !== true;
+    this.#lockLedgerSql = `SELECT pg_advisory_xact_lock(${SQL.ledgerLockKey(options.schema ?? "public")})`;
   }
 
   /**
@@ -128,15 +131,16 @@ export class PostgresStore implements Store {
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const where = redactedUrl(options.url) + (options.schema ? ` (schema ${options.schema})` : "");
     const pool = await connectPool(options, where);
+    const lockKey = SQL.ledgerLockKey(options.schema ?? "public");
     try {
       const client = await pool.connect();
       try {
-        await client.query(`SELECT pg_advisory_lock(${SQL.LEDGER_LOCK_KEY})`);
+        await client.query(`SELECT pg_advisory_lock(${lockKey})`);
         try {
           if (options.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
           await migrate(postgresMigrationConnection(client), where);
         } finally {
-          await client.query(`SELECT pg_advisory_unlock(${SQL.LEDGER_LOCK_KEY})`);
+          await client.query(`SELECT pg_advisory_unlock(${lockKey})`);
         }
       } finally {
         client.release();
@@ -402,7 +406,7 @@ export class PostgresStore implements Store {
   async #appendEvent(tx: Tx, event: Omit<EventRecord, "seq">): Promise<number> {
     const { client } = tx;
     if (tx.head === undefined) {
-      await client.query(SQL.LOCK_LEDGER_SQL);
+      await client.query(this.#lockLedgerSql);
       const { rows } = await client.query(SQL.LEDGER_HEAD_SQL);
       tx.head = (rows[0] as LedgerHead | undefined) ?? EMPTY_LEDGER_HEAD;
     }
