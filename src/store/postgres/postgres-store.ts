@@ -287,8 +287,9 @@ export class PostgresStore implements Store {
 
   /**
    * Runs `work` in one transaction and resolves once its COMMIT returned (durable). The commit
-   * hooks run around it: `beforeCommit(n)` before BEGIN (throws → nothing is written,
-   * `STORE_COMMIT_FAILED`), `afterCommit(n)` after COMMIT (throws → `STORE_COMMIT_UNCERTAIN`).
+   * hooks run around it: `beforeCommit(n)` before BEGIN and `atCommit(n)` just before COMMIT
+   * (either throws → nothing is written, `STORE_COMMIT_FAILED`), `afterCommit(n)` after COMMIT
+   * (throws → `STORE_COMMIT_UNCERTAIN`).
    * An error of the work itself rolls back and is reported as the write's error.
    */
   async #transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
@@ -313,6 +314,12 @@ export class PostgresStore implements Store {
       } catch (err) {
         await client.query("ROLLBACK").catch(() => undefined);
         throw toWriteError(err, isPgConstraint);
+      }
+      try {
+        this.#hooks.atCommit?.(n);
+      } catch (cause) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw commitFailedError(this.where, cause);
       }
       try {
         await client.query("COMMIT");
