@@ -32,7 +32,7 @@ import {
 } from "./policy.js";
 import { principalPatternProblem } from "./principal.js";
 import { CAPABILITY_ALIASES } from "./seed-aliases.js";
-import { closestName, didYouMean } from "./spec-context.js";
+import { didYouMean } from "./spec-context.js";
 import type { Decision, RiskLevel } from "./status.js";
 import {
   type FieldPath,

@@ -120,7 +120,7 @@ export function seedInputs(
   };
   for (const [field, behaviour] of Object.entries(always[target] ?? {})) {
     if (out[field] === undefined || accepts(field)) continue;
-    const wanted = field === "recursive" ? false : true;
+    const wanted = field !== "recursive";
     if (out[field] !== wanted && typeof out[field] !== "string") {
       problems.push({
         field,
