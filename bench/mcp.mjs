@@ -17,6 +17,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ListToolsResultSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const CALLS = Number(process.env.BENCH_MCP_CALLS ?? 400);
 const LISTS = Number(process.env.BENCH_MCP_LISTS ?? 50);
@@ -179,19 +180,32 @@ export async function runMcpBench() {
       direct: (await directWide.listTools()).tools.length,
       airun: (await airunWide.listTools()).tools.length,
     };
+    // The SDK's `Client.listTools()` also compiles a JSON Schema validator for every tool with an
+    // output schema, on every call (client-side work); the bare request is the server, the
+    // transport and the result's parsing only.
+    const sides = { direct: directWide, airun: airunWide };
     const lists = await alternate(
-      ["direct", "airun"],
-      (side) => (side === "direct" ? directWide : airunWide).listTools(),
+      ["direct", "airun", "directBare", "airunBare"],
+      (side) =>
+        side.endsWith("Bare")
+          ? sides[side.slice(0, -4)].request({ method: "tools/list" }, ListToolsResultSchema)
+          : sides[side].listTools(),
       LISTS,
       5,
     );
+    const withOutput = (await airunWide.listTools()).tools.filter((t) => t.outputSchema).length;
     console.log(
-      `   tools/list with ${WIDE} upstream tools, ${fmt(lists.direct.length)} calls a side (alternating blocks):`,
+      `   tools/list with ${WIDE} upstream tools, ${fmt(lists.direct.length)} calls a way and side (alternating blocks):`,
     );
     const ms = (xs) => `p50 ${fmt(pct(xs, 50), 2)} ms, p99 ${fmt(pct(xs, 99), 2)} ms`;
-    console.log(`     upstream directly (${counts.direct} tools):  ${ms(lists.direct)}`);
     console.log(
-      `     through airun mcp (${counts.airun} tools: the ${WIDE} governed, Airun's own capabilities, meta-tools):  ${ms(lists.airun)}`,
+      `     bare tools/list request:  upstream directly (${counts.direct} tools) ${ms(lists.directBare)}; through airun mcp (${counts.airun} tools) ${ms(lists.airunBare)}`,
+    );
+    console.log(
+      `     SDK Client.listTools():   upstream directly ${ms(lists.direct)}; through airun mcp ${ms(lists.airun)}`,
+    );
+    console.log(
+      `     (through Airun: the ${WIDE} governed tools, Airun's own capabilities and meta-tools; listTools() compiles a validator for each of the ${withOutput} output schemas on every call)`,
     );
     console.log(
       "   (the machine may be loaded by other work: compare the sides of one run, not runs)\n",
