@@ -96,6 +96,11 @@ function printCalls(label, lat) {
   console.log(
     `     ratio: ${fmt(pct(lat.airun, 50) / pct(lat.direct, 50), 1)}x at p50, ${fmt(mean(lat.airun) / mean(lat.direct), 1)}x mean; governance adds ${fmt((pct(lat.airun, 50) - pct(lat.direct, 50)) * 1000)} µs at p50`,
   );
+  // Does a call cost more as the session grows? Its first block against its last.
+  const [first, last] = [lat.airun.slice(0, BLOCK), lat.airun.slice(-BLOCK)];
+  console.log(
+    `     through Airun, p50 of the first ${BLOCK} calls ${fmt(pct(first, 50) * 1000)} µs, of the last ${BLOCK} ${fmt(pct(last, 50) * 1000)} µs`,
+  );
 }
 
 export async function runMcpBench() {
