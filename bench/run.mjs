@@ -25,6 +25,9 @@
 //     SSE fan-out to 100 subscribers (bench/serve.mjs).
 // 10. on PostgreSQL, 3-step workflows/s at 1 and 32 in flight side by side with DBOS Transact
 //     (bench/postgres.mjs; skipped loudly when the server does not answer).
+// 11. MCP gateway: an upstream tool called with the SDK Client directly vs through `airun mcp`
+//     (µs per call, p50 and mean, and the ratio; a read-only tool and a write with undo), and
+//     tools/list with 100 upstream tools (p50/p99), directly vs through Airun (bench/mcp.mjs).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -455,3 +458,4 @@ await (await import("./governance.mjs")).runGovernanceBench();
 await (await import("./recovery.mjs")).runRecoveryBench();
 await (await import("./serve.mjs")).runServeBench();
 await (await import("./postgres.mjs")).runPostgresBench();
+await (await import("./mcp.mjs")).runMcpBench();
