@@ -93,7 +93,7 @@ export const META_TOOL_LIST: readonly Tool[] = Object.freeze([
     name: META_TOOLS.rollback,
     title: "Roll the session back",
     description:
-      "Abandons the session: everything its calls did is undone, newest first (files restored byte for byte), and it ends ROLLED_BACK / ABSTAIN.",
+      "Abandons the session: everything its calls did is undone, newest first (files restored byte for byte), and it ends ROLLED_BACK / REMEDIATE (cancelled).",
     inputSchema: {
       type: "object",
       properties: { reason: { type: "string", description: "why (recorded in the ledger)" } },

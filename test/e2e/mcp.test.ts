@@ -202,7 +202,7 @@ describe("airun mcp (stdio, the SDK's Client)", () => {
         evidence: { required: [{ expression: "evidence.reviewed == true", met: false }] },
       });
       const rb = await call(client, "airun_session_rollback", { reason: "changed my mind" });
-      expect(rb.structuredContent).toMatchObject({ status: "ROLLED_BACK", outcome: "ABSTAIN" });
+      expect(rb.structuredContent).toMatchObject({ status: "ROLLED_BACK", outcome: "REMEDIATE" });
     } finally {
       await client.close();
     }
