@@ -151,4 +151,25 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
     expect(ok.status, ok.text).toBe(200);
     expect(ok.headers["mcp-session-id"]).toBeTruthy();
   });
+
+  it("stops on SIGTERM with an agent still connected: its uncommitted session is left open for recovery, not lost", async () => {
+    const own = await startServer(p, ["--grace", "5s"]);
+    const transport = new StreamableHTTPClientTransport(new URL(`${own.url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${claude}` } },
+    });
+    const client = new Client({ name: "serve-mcp-e2e", version: "1" });
+    await client.connect(transport);
+    const w = await tool(client, "io_fs_write_file", { path: "left.txt", content: "pending" });
+    expect(w.isError, text(w)).toBeFalsy();
+    const status = await tool(client, "airun_session_status");
+    const id = (status.structuredContent as { session_id: string }).session_id;
+    const stopped = await own.stop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await client.close().catch(() => undefined);
+    // Still there, uncommitted: cancelling it now undoes the write.
+    expect(readFileSync(join(p.ws, "left.txt"), "utf8")).toBe("pending");
+    const cancel = await p.run(["workflow", "cancel", id]);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(() => readFileSync(join(p.ws, "left.txt"))).toThrow();
+  });
 });
