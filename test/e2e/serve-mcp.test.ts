@@ -168,8 +168,9 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
     await client.close().catch(() => undefined);
     // Still there, uncommitted: cancelling it now undoes the write.
     expect(readFileSync(join(p.ws, "left.txt"), "utf8")).toBe("pending");
-    const cancel = await p.run(["workflow", "cancel", id]);
-    expect(cancel.code, cancel.stderr).toBe(0);
+    const cancel = await p.json(["workflow", "cancel", id]);
+    expect(cancel.code).toBe(3); // rolled back
+    expect(cancel.body).toMatchObject({ status: "ROLLED_BACK", reason: "CANCELLED" });
     expect(() => readFileSync(join(p.ws, "left.txt"))).toThrow();
   });
 });
