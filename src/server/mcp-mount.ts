@@ -3,7 +3,8 @@
  * one `airun mcp --http` serves), behind the app's Host/Origin guard and body limit. Each request
  * needs a bearer token (no console cookie) with the `run` scope whose principal is an agent
  * (`agent:<id>`): the MCP session acts as that principal, and only that principal may drive it.
- * The envelope, session name and idle time come from the config's `mcp:` section.
+ * The envelope, session name and idle time come from the config's `mcp:` section. `GET` (the
+ * optional standalone event stream) is 405, so only requests in flight hold a graceful stop.
  *
  * The MCP module and the SDK are loaded at the first `/mcp` request, so a server nobody reaches
  * over MCP never parses them (they stay outside the serve bundle, `scripts/bundle.mjs`).
@@ -76,6 +77,20 @@ export function mcpMount(
             `the MCP endpoint acts for agents: ${caller.principal} is not an agent principal (agent:<id>)`,
             c.req.path,
           ),
+        );
+      }
+      // No standalone event stream (the spec lets a server answer its GET with 405): this
+      // server sends nothing outside a request's answer, and an idle stream per connected agent
+      // would hold every graceful shutdown for the whole grace time.
+      if (c.req.method === "GET") {
+        return c.json(
+          {
+            jsonrpc: "2.0",
+            error: { code: -32000, message: "no standalone event stream: POST requests" },
+            id: null,
+          },
+          405,
+          { allow: "POST, DELETE" },
         );
       }
       let body: unknown;

@@ -3,7 +3,8 @@
  * against the built CLI on a free loopback port: an agent's bearer token opens a session acting
  * as that agent (tools listed, a write made, the session rolled back and the file restored byte
  * for byte); no token is 401, a person's token 403 (`AGENT_ONLY`), another agent cannot drive the
- * session (404), and a wrong Host or Origin is refused before MCP sees the request.
+ * session (404), and a wrong Host or Origin is refused before MCP sees the request. SIGTERM with
+ * an agent connected stops the server and leaves the uncommitted session open for recovery.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -149,7 +150,14 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
       headers: MCP_ACCEPT,
     });
     expect(ok.status, ok.text).toBe(200);
-    expect(ok.headers["mcp-session-id"]).toBeTruthy();
+    const sid = ok.headers["mcp-session-id"];
+    expect(sid).toBeTruthy();
+    // No standalone event stream to hold a graceful stop open.
+    const stream = await call(server, "GET", "/mcp", {
+      token: claude,
+      headers: { accept: "text/event-stream", "mcp-session-id": String(sid) },
+    });
+    expect(stream.status).toBe(405);
   });
 
   it("stops on SIGTERM with an agent still connected: its uncommitted session is left open for recovery, not lost", async () => {
