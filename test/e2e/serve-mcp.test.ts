@@ -64,8 +64,9 @@ afterAll(async () => {
 
 async function connect(
   token: string,
+  to: Server = server,
 ): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+  const transport = new StreamableHTTPClientTransport(new URL(`${to.url}/mcp`), {
     requestInit: { headers: { authorization: `Bearer ${token}` } },
   });
   const client = new Client({ name: "serve-mcp-e2e", version: "1" });
@@ -115,40 +116,31 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
   });
 
   it("refuses no token (401), a person's token (403 AGENT_ONLY) and a wrong Host or Origin (403)", async () => {
-    const none = await call(server, "POST", "/mcp", { body: INITIALIZE, headers: MCP_ACCEPT });
+    /** An MCP `initialize` POST, as a raw client would send it. */
+    const initialize = (token: string | undefined, headers: Record<string, string> = {}) =>
+      call(server, "POST", "/mcp", {
+        ...(token ? { token } : {}),
+        body: INITIALIZE,
+        headers: { ...MCP_ACCEPT, ...headers },
+      });
+    const none = await initialize(undefined);
     expect(none.status).toBe(401);
     expect(none.body).toMatchObject({ code: "UNAUTHENTICATED" });
 
-    const person = await call(server, "POST", "/mcp", {
-      token: alice,
-      body: INITIALIZE,
-      headers: MCP_ACCEPT,
-    });
+    const person = await initialize(alice);
     expect(person.status).toBe(403);
     expect(person.body).toMatchObject({ code: "AGENT_ONLY" });
 
-    const rebound = await call(server, "POST", "/mcp", {
-      token: claude,
-      body: INITIALIZE,
-      headers: { ...MCP_ACCEPT, host: `evil.example:${server.port}` },
-    });
+    const rebound = await initialize(claude, { host: `evil.example:${server.port}` });
     expect(rebound.status).toBe(403);
     expect(rebound.body).toMatchObject({ code: "HOST_NOT_ALLOWED" });
 
-    const crossSite = await call(server, "POST", "/mcp", {
-      token: claude,
-      body: INITIALIZE,
-      headers: { ...MCP_ACCEPT, origin: "https://evil.example" },
-    });
+    const crossSite = await initialize(claude, { origin: "https://evil.example" });
     expect(crossSite.status).toBe(403);
     expect(crossSite.body).toMatchObject({ code: "HOST_NOT_ALLOWED" });
 
     // The same request with the right Host is served: the refusals above were the guard's.
-    const ok = await call(server, "POST", "/mcp", {
-      token: claude,
-      body: INITIALIZE,
-      headers: MCP_ACCEPT,
-    });
+    const ok = await initialize(claude);
     expect(ok.status, ok.text).toBe(200);
     const sid = ok.headers["mcp-session-id"];
     expect(sid).toBeTruthy();
@@ -162,11 +154,7 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
 
   it("stops on SIGTERM with an agent still connected: its uncommitted session is left open for recovery, not lost", async () => {
     const own = await startServer(p, ["--grace", "5s"]);
-    const transport = new StreamableHTTPClientTransport(new URL(`${own.url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${claude}` } },
-    });
-    const client = new Client({ name: "serve-mcp-e2e", version: "1" });
-    await client.connect(transport);
+    const { client } = await connect(claude, own);
     const w = await tool(client, "io_fs_write_file", { path: "left.txt", content: "pending" });
     expect(w.isError, text(w)).toBeFalsy();
     const status = await tool(client, "airun_session_status");
