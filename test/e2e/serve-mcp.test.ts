@@ -115,7 +115,7 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
     }
   });
 
-  it("refuses no token (401), a person's token (403 AGENT_ONLY) and a wrong Host or Origin (403)", async () => {
+  it("refuses no token (401), a person's token (403 AGENT_ONLY), a wrong Host or Origin (403) and a body over the limit (413)", async () => {
     /** An MCP `initialize` POST, as a raw client would send it. */
     const initialize = (token: string | undefined, headers: Record<string, string> = {}) =>
       call(server, "POST", "/mcp", {
@@ -138,6 +138,14 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
     const crossSite = await initialize(claude, { origin: "https://evil.example" });
     expect(crossSite.status).toBe(403);
     expect(crossSite.body).toMatchObject({ code: "HOST_NOT_ALLOWED" });
+
+    const huge = await call(server, "POST", "/mcp", {
+      token: claude,
+      raw: JSON.stringify({ ...INITIALIZE, pad: "x".repeat(2 * 1024 * 1024) }),
+      headers: { ...MCP_ACCEPT, "content-type": "application/json" },
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.body).toMatchObject({ code: "BODY_TOO_LARGE" });
 
     // The same request with the right Host is served: the refusals above were the guard's.
     const ok = await initialize(claude);
