@@ -7,7 +7,8 @@
  * optional standalone event stream) is 405, so only requests in flight hold a graceful stop.
  *
  * The MCP module and the SDK are loaded at the first `/mcp` request, so a server nobody reaches
- * over MCP never parses them (they stay outside the serve bundle, `scripts/bundle.mjs`).
+ * over MCP never runs them: `src/mcp/` is in the serve bundle as lazily initialised modules, and
+ * the SDK is external to it (`scripts/bundle.mjs`), `require`d only then.
  */
 import type { HttpBindings } from "@hono/node-server";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
