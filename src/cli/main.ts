@@ -256,7 +256,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
   registerReplayCommand(program, cli);
   registerLedgerCommands(program, cli);
   registerStoreCommands(program, cli);
-  registerServeCommands(program, cli);
+  registerServeCommands(program, cli, "0.1.0");
   registerDashboardCommand(program, cli);
   registerMcpCommand(program, cli, "0.1.0");
 

@@ -41,9 +41,11 @@ interface ServeFlags extends CommonOptions {
 }
 
 /** Registers `serve` and the `token` group on `program`. */
-export function registerServeCommands(program: Command, cli: CliContext): void {
+export function registerServeCommands(program: Command, cli: CliContext, version: string): void {
   common(program.command("serve"))
-    .description("serve the HTTP API (/api/v1) and web console, and run the worker duties")
+    .description(
+      "serve the HTTP API (/api/v1), the web console and the MCP endpoint (/mcp, agent tokens), and run the worker duties",
+    )
     .option(
       "--listen <host:port>",
       "where to listen (loopback unless you say otherwise)",
@@ -93,9 +95,10 @@ export function registerServeCommands(program: Command, cli: CliContext): void {
             ratePerSecond: rate,
             rateBurst: rate * 4,
             graceMs,
+            mcp: { version },
           });
           out(
-            `airun serve: listening on ${running.url} (API ${running.url}/api/v1, console ${running.url}/)\n`,
+            `airun serve: listening on ${running.url} (API ${running.url}/api/v1, console ${running.url}/, MCP ${running.url}/mcp)\n`,
           );
           await new Promise<void>((resolve) => {
             const stop = (signal: string) => {

@@ -127,6 +127,10 @@ export const ERROR_CODES = Object.freeze({
   HOST_NOT_ALLOWED: [R, "the request's Host or Origin is not this server's (DNS rebinding guard)"],
   CSRF_FAILED: [R, "a console form came without its CSRF token"],
   NOT_YOUR_SESSION: [R, "only the principal that opened a session may drive it"],
+  AGENT_ONLY: [
+    R,
+    "the MCP endpoint of airun serve acts for agents: the token's principal is not agent:<id>",
+  ],
   BODY_TOO_LARGE: [L, "the request body is larger than the server accepts"],
   RATE_LIMITED: [Q, "too many requests or event streams for this token; retry later"],
   // rules

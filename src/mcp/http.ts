@@ -15,8 +15,18 @@ import { McpConnection, type McpSessionOptions } from "./server.js";
 
 /** A mountable MCP endpoint. */
 export interface McpHttpHandler {
-  /** Serves one request (`body`: the parsed JSON body, when the host framework read it). */
-  handle(req: IncomingMessage, res: ServerResponse, body?: unknown): Promise<void>;
+  /**
+   * Serves one request (`body`: the parsed JSON body, when the host framework read it).
+   * `principal`: who the request is (an authenticated host's caller, e.g. `airun serve`'s
+   * bearer token); a session is only served to the principal that opened it. Default: the
+   * options' principal.
+   */
+  handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body?: unknown,
+    principal?: string,
+  ): Promise<void>;
   /** Open MCP sessions. */
   sessions(): number;
   /** Stops: transports closed, idle waits ended (uncommitted sessions are left open). */
@@ -32,6 +42,7 @@ export interface McpHttpOptions {
 interface Entry {
   readonly transport: StreamableHTTPServerTransport;
   readonly conn: McpConnection;
+  readonly principal: string;
 }
 
 function notFound(res: ServerResponse, message: string): void {
@@ -42,20 +53,20 @@ function notFound(res: ServerResponse, message: string): void {
 /** An MCP endpoint over Streamable HTTP for `rt`, one Airun session per MCP session. */
 export function createMcpHttpHandler(
   rt: Runtime,
-  session: McpSessionOptions,
+  session: Omit<McpSessionOptions, "principal"> & { readonly principal?: string },
   opts: McpHttpOptions = {},
 ): McpHttpHandler {
   const entries = new Map<string, Entry>();
   const stop = new AbortController();
   const ending = new Set<Promise<unknown>>();
 
-  const open = async (): Promise<Entry> => {
-    const conn = new McpConnection(rt, session);
+  const open = async (principal: string): Promise<Entry> => {
+    const conn = new McpConnection(rt, { ...session, principal });
     const hosts = opts.allowedHosts ?? [];
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        entries.set(id, { transport, conn });
+        entries.set(id, { transport, conn, principal });
       },
       ...(hosts.length > 0 ? { enableDnsRebindingProtection: true, allowedHosts: [...hosts] } : {}),
     });
@@ -67,21 +78,24 @@ export function createMcpHttpHandler(
       void done.finally(() => ending.delete(done));
     };
     await conn.server.connect(transport);
-    return { transport, conn };
+    return { transport, conn, principal };
   };
 
   return {
-    async handle(req, res, body) {
+    async handle(req, res, body, principal = session.principal) {
+      if (principal === undefined) throw new Error("an MCP request needs a principal");
       const header = req.headers["mcp-session-id"];
       const id = Array.isArray(header) ? header[0] : header;
       if (id !== undefined) {
         const entry = entries.get(id);
-        if (!entry) return notFound(res, `MCP session ${id} not found (ended, or another server)`);
+        // Another principal's session is not found either: its id says nothing to a stranger.
+        if (!entry || entry.principal !== principal)
+          return notFound(res, `MCP session ${id} not found (ended, or another server)`);
         return entry.transport.handleRequest(req, res, body);
       }
       if (req.method !== "POST")
         return notFound(res, "no MCP session: initialize with a POST first");
-      const entry = await open();
+      const entry = await open(principal);
       await entry.transport.handleRequest(req, res, body);
       // Not an initialize request: the transport refused it and no session began.
       if (entry.transport.sessionId === undefined) await entry.conn.server.close();

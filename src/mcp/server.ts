@@ -254,11 +254,18 @@ export class McpConnection {
     const since = Date.now();
     if (idle > 0) {
       const waited = await new Promise<boolean>((resolve) => {
+        // Already stopping (the HTTP handler aborts before it closes its transports): an
+        // aborted signal fires no more "abort" events, so the wait would last the idle time.
+        if (signal?.aborted) return resolve(false);
         const t = setTimeout(() => resolve(true), idle);
-        signal?.addEventListener("abort", () => {
-          clearTimeout(t);
-          resolve(false);
-        });
+        signal?.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(t);
+            resolve(false);
+          },
+          { once: true },
+        );
       });
       if (!waited) {
         // This process is stopping first: the deadline is recorded, `airun recover` keeps it.

@@ -32,8 +32,7 @@ export async function sessionOptions(
   rt: Runtime,
   flags: McpCommandOptions,
 ): Promise<McpSessionOptions> {
-  const cfg = rt.config.mcp;
-  const principal = flags.principal ?? cfg.principal;
+  const principal = flags.principal ?? rt.config.mcp.principal;
   if (principal === null || principal === undefined) {
     throw new AirunError(
       "USAGE",
@@ -46,12 +45,23 @@ export async function sessionOptions(
       `airun mcp acts for an agent: ${principal} is not an agent principal (agent:<id>); an agent never approves`,
     );
   }
+  return { principal, ...(await sessionDefaults(rt, flags)) };
+}
+
+/**
+ * What every connection's session shares, but its principal (`airun serve` takes that from each
+ * request's bearer token): the governance envelope, the name, the idle time, the task key.
+ */
+export async function sessionDefaults(
+  rt: Runtime,
+  flags: Omit<McpCommandOptions, "principal">,
+): Promise<Omit<McpSessionOptions, "principal">> {
+  const cfg = rt.config.mcp;
   let governance: GovernanceInput | null = null;
   const source = flags.governanceFile ?? cfg.governance;
   if (typeof source === "string") governance = await readGovernanceFile(source, rt.config.limits);
   else if (source !== null) governance = source as GovernanceInput;
   return {
-    principal,
     governance,
     sessionName: cfg.sessionName,
     idleTimeoutMs: flags.idleTimeoutMs ?? cfg.idleTimeoutMs,

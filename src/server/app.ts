@@ -1,12 +1,12 @@
 /**
  * @module The HTTP application of `airun serve`: every request passes the Host/Origin guard and
  * the body limit; `/api/v1` (bearer token or console cookie, per-token rate limit, scopes per
- * route), the web console at `/` (`console.ts`), and `/mcp`, the mount point of the MCP
- * Streamable HTTP endpoint (`ServeOptions.mcp`; 404 until it is given). Errors anywhere are
- * problem details.
+ * route), the web console at `/` (`console.ts`), and `/mcp`, the MCP Streamable HTTP endpoint
+ * (`mcp-mount.ts`: agent bearer tokens only; 404 when `ServeOptions.mcp` is not given). Errors
+ * anywhere are problem details.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import { type ApiDeps, apiRoutes } from "./api.js";
@@ -30,8 +30,8 @@ export interface AppDeps extends ApiDeps {
   readonly maxBodyBytes: number;
   /** Secure cookies (the console is served over TLS or behind a TLS proxy). */
   readonly secureCookies: boolean;
-  /** The MCP Streamable HTTP handler, mounted at `/mcp` (the MCP server's own auth applies). */
-  readonly mcp?: Hono;
+  /** Builds the routes mounted at `/mcp` (`mcp-mount.ts`), given the app's authentication. */
+  readonly mcp?: (auth: MiddlewareHandler<ServerEnv>) => Hono<ServerEnv>;
 }
 
 /** Builds the application (see module doc). */
@@ -90,7 +90,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<ServerEnv> {
     return auth(c, next);
   });
   app.route("/api/v1", api);
-  if (deps.mcp) app.route("/mcp", deps.mcp);
+  if (deps.mcp) app.route("/mcp", deps.mcp(auth));
   app.route("/", consoleRoutes(deps, auth));
   return app;
 }

@@ -15,12 +15,12 @@
  */
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
-import type { Hono } from "hono";
 import type { Runtime } from "../engine/runtime/runtime.js";
 import { buildApp } from "./app.js";
 import { ServeDuties } from "./duties.js";
 import { EventHub } from "./event-hub.js";
 import { ConsoleSessions, hostRules, isLoopback, RateLimiter } from "./guard.js";
+import { type McpMount, type McpServeOptions, mcpMount } from "./mcp-mount.js";
 import { SessionTable } from "./session-table.js";
 import { StreamLimits } from "./sse.js";
 
@@ -43,8 +43,8 @@ export interface ServeOptions {
   readonly graceMs?: number;
   /** How often the event hub looks at the ledger (ms). */
   readonly pollMs?: number;
-  /** The MCP Streamable HTTP handler, mounted at `/mcp`. */
-  readonly mcp?: Hono;
+  /** Serve the MCP Streamable HTTP endpoint at `/mcp` (`mcp-mount.ts`); absent: 404. */
+  readonly mcp?: McpServeOptions;
   readonly log?: (line: string) => void;
 }
 
@@ -98,6 +98,8 @@ export async function serve(rt: Runtime, opts: ServeOptions = {}): Promise<Runni
 
   // The Host names are known once the port is (port 0 picks one): the guard reads them late.
   const names = { hosts: new Set<string>() };
+  let mcp: McpMount | undefined;
+  const mcpOpts = opts.mcp;
   const app = buildApp({
     rt,
     hub,
@@ -109,7 +111,14 @@ export async function serve(rt: Runtime, opts: ServeOptions = {}): Promise<Runni
     limiter: new RateLimiter(opts.ratePerSecond ?? 50, opts.rateBurst ?? 200),
     maxBodyBytes: opts.maxBodyBytes ?? 1024 * 1024,
     secureCookies: opts.behindTls === true,
-    ...(opts.mcp ? { mcp: opts.mcp } : {}),
+    ...(mcpOpts
+      ? {
+          mcp: (auth: Parameters<typeof mcpMount>[2]) => {
+            mcp = mcpMount(rt, mcpOpts, auth);
+            return mcp.routes;
+          },
+        }
+      : {}),
   });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host });
   await new Promise<void>((resolve, reject) => {
@@ -139,6 +148,8 @@ export async function serve(rt: Runtime, opts: ServeOptions = {}): Promise<Runni
         });
         await Promise.race([stopped, grace]);
         if ("closeAllConnections" in server) server.closeAllConnections();
+        // MCP sessions left uncommitted stay open (detached) for recovery to roll back.
+        await mcp?.close();
         await duties.stop();
       })();
       return closing;
