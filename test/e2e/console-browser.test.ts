@@ -119,9 +119,7 @@ describe("the web console", () => {
       await card.getByLabel("Comment").fill("port change agreed in #ops");
       await card.getByRole("button", { name: "Approve" }).click();
       // A locator wait, not a string predicate: the console's CSP forbids eval in the page.
-      await watcher
-        .locator("#run-status", { hasText: /^COMPLETED$/ })
-        .waitFor({ timeout: 10_000 });
+      await watcher.locator("#run-status", { hasText: /^COMPLETED$/ }).waitFor({ timeout: 10_000 });
       expect(readFileSync(join(p.ws, "config/app.conf"), "utf8")).toBe("port: 8080\nmode: prod\n");
       await watcher.screenshot({ path: join(SHOTS, "console-run.png"), fullPage: true });
 
