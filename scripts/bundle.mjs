@@ -68,6 +68,9 @@ await build({
   entryPoints: ["src/cli/launcher.ts"],
   outfile: `${out}.mjs`,
   format: "esm",
+  // Where the compiled modules (the SDK entry, the plugin resolution hook) are, from the
+  // launcher's folder: dist/ itself, or, for the crash harness in dist-test/, dist/ beside it.
+  define: { __AIRUN_COMPILED_DIR__: JSON.stringify(harness ? "../dist" : ".") },
 });
 
 // Compiled exactly as the launcher compiles it, so V8 accepts the cache there.

@@ -5,7 +5,6 @@
  * registered. A module is all or nothing: if one of its capabilities is refused, none of them is
  * registered. Every error names the module.
  */
-import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { register } from "node:module";
 import { dirname, join, resolve } from "node:path";
@@ -101,14 +100,8 @@ let lent = false;
  * to install.
  */
 function lendRuntimeCopies(): void {
-  const bundled = bundleDir();
-  if (lent || bundled === undefined || typeof register !== "function") return;
-  // The compiled modules sit beside the bundle (dist/); the test-only crash harness runs from
-  // dist-test/, next to dist/.
-  const dist = [bundled, join(bundled, "..", "dist")].find((d) =>
-    existsSync(join(d, "sdk", "index.js")),
-  );
-  if (dist === undefined) return;
+  const dist = bundleDir();
+  if (lent || dist === undefined || typeof register !== "function") return;
   lent = true;
   const copies: RuntimeCopies = {
     sdk: pathToFileURL(join(dist, "sdk", "index.js")).href,

@@ -13,10 +13,13 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compileFunction } from "node:vm";
 import { BUNDLE_DIR, BUNDLE_IMPORT, BUNDLE_PARAMS } from "../core/bundle-launch.js";
+
+/** The compiled modules' folder relative to this file's, set by the build (scripts/bundle.mjs). */
+declare const __AIRUN_COMPILED_DIR__: string;
 
 const bundle = fileURLToPath(import.meta.url).replace(/\.mjs$/, ".cjs");
 let cachedData: Buffer | undefined;
@@ -30,6 +33,6 @@ const run = compileFunction(readFileSync(bundle, "utf8"), [...BUNDLE_PARAMS], {
   ...(cachedData ? { cachedData } : {}),
 });
 (globalThis as Record<symbol, unknown>)[BUNDLE_IMPORT] = (url: string) => import(url);
-(globalThis as Record<symbol, unknown>)[BUNDLE_DIR] = dirname(bundle);
+(globalThis as Record<symbol, unknown>)[BUNDLE_DIR] = join(dirname(bundle), __AIRUN_COMPILED_DIR__);
 const module = { exports: {} };
 run(module.exports, createRequire(bundle), module, bundle, dirname(bundle));

@@ -9,10 +9,13 @@ export const BUNDLE_PARAMS = ["exports", "require", "module", "__filename", "__d
 /** Where the launcher leaves its `import()` for the bundle: code compiled through `vm` has none. */
 export const BUNDLE_IMPORT = Symbol.for("airun.import");
 
-/** Where the launcher leaves the folder of the CLI bundle (`dist/`), for plugins (`plugins.ts`). */
+/**
+ * Where the launcher leaves the folder of the compiled modules (`dist/`, also for the test-only
+ * crash harness in `dist-test/`), for plugins (`plugins.ts`).
+ */
 export const BUNDLE_DIR = Symbol.for("airun.dist");
 
-/** The folder of the running CLI bundle, or undefined outside it (the SDK, tests). */
+/** The compiled modules' folder of the running CLI, or undefined outside it (the SDK, tests). */
 export function bundleDir(): string | undefined {
   return (globalThis as Record<symbol, unknown>)[BUNDLE_DIR] as string | undefined;
 }

@@ -13,7 +13,7 @@
  * answer is kept).
  */
 import { resolve } from "node:path";
-import { NotFoundError, ValidationError } from "../../core/errors.js";
+import { NotFoundError } from "../../core/errors.js";
 import type { JsonObject } from "../../core/json.js";
 import type { Plan } from "../../core/plan.js";
 import { builtinPolicy, type CompiledPolicy } from "../../core/policy.js";
@@ -144,21 +144,8 @@ function inputsFor(plan: Plan, recorded: JsonObject, file: string): JsonObject {
 
 /** Loads a policy file with the gatekeeper's loader (validated completely, not watched). */
 async function loadPolicy(file: string): Promise<CompiledPolicy> {
-  const path = resolve(file);
-  try {
-    const gk = await PolicyGatekeeper.load(path);
-    gk.close();
-    return gk.compiled;
-  } catch (err) {
-    if (err instanceof ValidationError) throw err;
-    throw new ValidationError([
-      {
-        file: path,
-        line: 0,
-        col: 0,
-        field: "",
-        message: `cannot read the policy file: ${(err as Error).message}`,
-      },
-    ]);
-  }
+  // The loader already reports an unreadable file as a ValidationError naming it.
+  const gk = await PolicyGatekeeper.load(resolve(file));
+  gk.close();
+  return gk.compiled;
 }
