@@ -279,8 +279,10 @@ describe("airun: errors speak in product terms, the CLI adds its hint, and a con
     const p = project(root.path);
     p.write(
       "slow.yaml",
-      "name: slow\nversion: 1\nprincipal: agent:e2e\nsteps:\n  - id: nap\n    capability: sys.sleep\n    inputs: { ms: 4000 }\n",
+      "name: slow\nversion: 1\nprincipal: agent:e2e\nsteps:\n  - id: nap\n    capability: sys.sleep\n    inputs: { ms: 600000 }\n",
     );
+    // The nap outlasts any machine's load (the run is killed at the end), so the run is still
+    // held when `resume` asks for it.
     expect((await p.run(["workflow", "list"])).code).toBe(0); // the home exists before the race
     const bg = background(["run", "slow.yaml"], p.dir);
     try {

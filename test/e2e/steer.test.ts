@@ -67,13 +67,12 @@ steps:
   - id: nap
     capability: sys.sleep
     depends_on: [write]
-    inputs: { ms: 8000 }
+    inputs: { ms: 600000 }
 `,
     );
     // Create the state database first: two processes opening a brand-new home at the same
     // moment can fail with "database is locked" (reported separately; see the report).
     expect((await p.run(["workflow", "list"])).code).toBe(0);
-    const started = Date.now();
     const bg = background(["run", "slow.yaml", "--json"], p.dir);
     try {
       const runId = await waitFor("the run to be RUNNING with its write done", async () => {
@@ -89,8 +88,10 @@ steps:
 
       const first = await bg.done;
       expect(first.code).toBe(3);
-      expect((JSON.parse(first.stdout) as RunJson).reason).toBe("CANCELLED");
-      expect(Date.now() - started).toBeLessThan(7_000);
+      const finished = JSON.parse(first.stdout) as RunJson;
+      expect(finished.reason).toBe("CANCELLED");
+      // The ten-minute nap did not run to its end (the test's own timeout is 30 s): it was cut.
+      expect(p.step(finished, "nap").status).not.toBe("COMPLETED");
     } finally {
       bg.kill();
     }
