@@ -10,6 +10,7 @@
  * batch is durable. N counts physical transactions of one store instance from 1 (group commit
  * may put several batches in one).
  */
+import { writeFileSync } from "node:fs";
 import type { StoreHooks } from "../../src/store/store.js";
 
 /** The environment variable the test harness reads. */
@@ -50,6 +51,24 @@ export function crashHooks(crashAt: CrashAt): StoreHooks {
     if (n === crashAt.commit) process.kill(process.pid, "SIGKILL");
   };
   return crashAt.when === "before" ? { beforeCommit: crash } : { afterCommit: crash };
+}
+
+/**
+ * The environment variable of the commit counter: a file the harness writes, as it exits, the
+ * number of physical commits the process made (the test learns a workflow's commits from one
+ * run instead of bisecting with crashes).
+ */
+export const COUNT_COMMITS_TO_ENV = "AIRUN_TEST_COUNT_COMMITS_TO";
+
+/** The commit hook that counts this process's commits and writes the count to `file` at exit. */
+export function countingHooks(file: string): StoreHooks {
+  let commits = 0;
+  process.on("exit", () => writeFileSync(file, String(commits)));
+  return {
+    afterCommit: (n: number): void => {
+      commits = n;
+    },
+  };
 }
 
 /** The environment variable of the fault switch: `before:N` or `after:N`, as `CRASH_AT_ENV`. */

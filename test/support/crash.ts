@@ -27,7 +27,7 @@ import { compileConfig } from "../../src/core/config.js";
 import { openStore } from "../../src/store/open-store.js";
 import type { Store } from "../../src/store/store.js";
 import { AIRUN_CRASH_BIN, airun, type CliResult } from "./cli.js";
-import { CRASH_AT_ENV, type CrashAt, parseCrashAt } from "./crash-switch.js";
+import { COUNT_COMMITS_TO_ENV, CRASH_AT_ENV, type CrashAt, parseCrashAt } from "./crash-switch.js";
 
 /** A commit boundary: right before the Nth physical commit begins, or right after it returned. */
 export type CrashPoint = CrashAt;
@@ -119,7 +119,7 @@ export function snapshotTree(dir: string): Record<string, string> {
 // ---- which points a sweep visits ---------------------------------------------------------
 
 /** In a sample, every STRIDE-th commit on each side (offset by half a stride on `before`). */
-const STRIDE = 6;
+const STRIDE = 12;
 /** In a sample, how many more commits each side draws at random. */
 const RANDOM_PER_SIDE = 2;
 /** No reference workflow comes near this many commits; a sweep that does is broken. */
@@ -216,28 +216,18 @@ export interface SweepReport {
 }
 
 /**
- * How many physical commits a run of the sweep's workflow makes: the largest N at which
- * `after:N` still kills it (found by doubling, then bisecting; the runs are not recovered).
+ * How many physical commits an uninterrupted run of the sweep's workflow makes, counted by the
+ * harness itself in one run (the run's project is then thrown away).
  */
 export async function countCommits(sweep: Pick<CrashSweep, "args" | "project">): Promise<number> {
-  const crashesAt = async (commit: number) =>
-    (await airunCrashing(sweep.args, { cwd: sweep.project(), crashAt: { when: "after", commit } }))
-      .crashed;
-  let low = 0; // crashes at `low` (or low = 0)
-  let high = 16; // does not crash at `high`, once found
-  while (await crashesAt(high)) {
-    low = high;
-    high *= 2;
-    if (high > MAX_COMMITS) {
-      throw new Error(`${MAX_COMMITS}+ commits: the crash switch never fires?`);
-    }
+  const cwd = sweep.project();
+  const file = join(cwd, ".commits");
+  await airun(sweep.args, { cwd, bin: AIRUN_CRASH_BIN, env: { [COUNT_COMMITS_TO_ENV]: file } });
+  const commits = Number(readFileSync(file, "utf8"));
+  if (!(commits >= 1 && commits <= MAX_COMMITS)) {
+    throw new Error(`${commits} commits counted: the commit hook never fires?`);
   }
-  while (high - low > 1) {
-    const mid = Math.floor((low + high) / 2);
-    if (await crashesAt(mid)) low = mid;
-    else high = mid;
-  }
-  return low;
+  return commits;
 }
 
 /**
