@@ -583,8 +583,15 @@ export function compileConfig(
         ),
       );
     }
-    if (parsed.success && parsed.data.databases) {
-      const dbs = databasesIn(parsed.data.databases, baseDir, parsed.data.sandbox?.fs?.roots);
+    // The entries that parse are checked against the sandbox whatever else is wrong.
+    const dbRaw = (raw as Record<string, unknown>).databases;
+    if (isPlainObject(dbRaw)) {
+      const valid = Object.entries(dbRaw).filter(
+        ([k, v]) => databasesSchema.safeParse({ [k]: v }).success,
+      );
+      const sb = (raw as { sandbox?: { fs?: { roots?: unknown } } }).sandbox?.fs?.roots;
+      const roots = Array.isArray(sb) && sb.every((r) => typeof r === "string") ? sb : undefined;
+      const dbs = databasesIn(Object.fromEntries(valid) as DatabasesSource, baseDir, roots);
       for (const [p, message] of dbs.problems) problems.push(src.problem(p, message));
     }
     if (parsed.success) {

@@ -146,7 +146,9 @@ export class Params {
   constructor(readonly dialect: Dialect) {}
   /** Binds `v`; returns its placeholder. */
   bind(v: unknown): string {
-    this.values.push(v !== null && typeof v === "object" ? JSON.stringify(v) : v);
+    // PostgreSQL takes JSON as text (typed by the column); SQLite's driver maps values itself.
+    const json = this.dialect === "postgres" && v !== null && typeof v === "object";
+    this.values.push(json ? JSON.stringify(v) : v);
     return this.dialect === "postgres" ? `$${this.values.length}` : "?";
   }
 }
