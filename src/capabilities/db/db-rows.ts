@@ -16,6 +16,7 @@
 import { z } from "zod";
 import {
   type AnyCapability,
+  type CallPreview,
   type CapabilityContext,
   defineCapability,
   type ReconcileResult,
@@ -386,12 +387,19 @@ function writeCapability(
     effect: spec.effect,
     idempotent: false,
     undo: "builtin",
-    async preflight(input: WriteInput) {
+    // Before the gate: the rows the call would change, read in a read-only transaction. The
+    // policy sees their count (`facts.rows`), an approval shows them, and more than
+    // `max_rows` fails the step before anyone is asked or anything changes.
+    async preview(input: WriteInput): Promise<CallPreview> {
       const preview = await previewRows(dbs, op, input);
+      const db = dbs.get(input.db);
       if (preview.over) {
-        const db = dbs.get(input.db);
         throw tooMany(db, { name: input.table } as TableInfo, `more than ${db.maxRows}`);
       }
+      return {
+        facts: { db: input.db, table: input.table, op, rows: preview.count },
+        rows: preview.rows,
+      };
     },
     async prepare(input: WriteInput, ctx: CapabilityContext): Promise<UndoPlan> {
       const db = dbs.get(input.db);

@@ -166,7 +166,7 @@ for (const [dialect, makeTarget, suite] of dialects) {
         write("db.row.delete", { db: "app", table: "people", where: { age: { gt: 0 } } }),
       ).rejects.toMatchObject({ code: "DB_TOO_MANY_ROWS" });
       await expect(
-        caps.get("db.row.delete")!.preflight!(
+        caps.get("db.row.delete")!.preview!(
           { db: "app", table: "people", where: { age: { gt: 0 } } },
           ctx(),
         ),
