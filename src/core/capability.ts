@@ -160,6 +160,13 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
    */
   preview?(input: I, ctx: CapabilityContext): Promise<CallPreview>;
   prepare?(input: I, ctx: CapabilityContext): Promise<UndoPlan>;
+  /**
+   * `prepare` makes the change inside a target transaction that `execute` commits (`db.row.*`),
+   * so its plan holds before- AND after-images. A step re-run after a crash whose call was
+   * reconciled `not_applied` prepares again, and the new plan replaces the recorded one (the
+   * old one describes a change that never happened).
+   */
+  readonly preparesEffect?: boolean;
   execute(input: I, ctx: CapabilityContext): Promise<O>;
   revert?(ctx: UndoContext): Promise<void>;
   /** Tells whether an interrupted call took effect, given the undo plan captured before it. */

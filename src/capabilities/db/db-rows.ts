@@ -387,6 +387,7 @@ function writeCapability(
     effect: spec.effect,
     idempotent: false,
     undo: "builtin",
+    preparesEffect: true,
     // Before the gate: the rows the call would change, read in a read-only transaction. The
     // policy sees their count (`facts.rows`), an approval shows them, and more than
     // `max_rows` fails the step before anyone is asked or anything changes.
