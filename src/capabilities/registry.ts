@@ -11,6 +11,7 @@ import type { LlmConfig } from "../core/llm-config.js";
 import { EffectClass, RiskLevel, UndoKind } from "../core/status.js";
 import { jsonGet, jsonParse, jsonStringify } from "./data/json.js";
 import { createRowCapabilities } from "./db/db-rows.js";
+import { createSqlCapabilities } from "./db/db-sql-capabilities.js";
 import { TargetDatabases } from "./db/db-target.js";
 import { execRun } from "./exec/run.js";
 import { fsCapabilities } from "./fs/index.js";
@@ -177,9 +178,9 @@ export function createStandardRegistry(options: StandardRegistryOptions = {}): C
   registry.register(
     createLlmChat(options.llm ?? null, options.env === undefined ? {} : { env: options.env }),
   );
-  for (const cap of createRowCapabilities(options.databases ?? new TargetDatabases({}))) {
-    registry.register(cap);
-  }
+  const databases = options.databases ?? new TargetDatabases({});
+  for (const cap of createRowCapabilities(databases)) registry.register(cap);
+  for (const cap of createSqlCapabilities(databases)) registry.register(cap);
   return registry;
 }
 

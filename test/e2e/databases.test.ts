@@ -111,7 +111,11 @@ for (const [label, makeTarget, suite] of suites) {
       const p = project(root.path);
       const target = await makeTarget(p);
       try {
-        p.write("airun.yaml", `${readFileSync(join(p.dir, "airun.yaml"), "utf8")}${target.config}`);
+        // Audit level BASIC: counts and hashes, no row in clear anywhere in Airun's state.
+        p.write(
+          "airun.yaml",
+          `${readFileSync(join(p.dir, "airun.yaml"), "utf8")}${target.config}audit: { level: BASIC }\n`,
+        );
         p.write("wf.yaml", WORKFLOW);
         const before = await target.rows();
         const env = { APP_PW: PASSWORD };
@@ -136,7 +140,7 @@ for (const [label, makeTarget, suite] of suites) {
         expect(started.stdout + started.stderr + resumed.stdout + resumed.stderr).not.toContain(
           PASSWORD,
         );
-        // The rows are sealed at rest: no name of a changed row is in Airun's state in clear.
+        // The before-images are sealed at rest: no value of a changed row is in Airun's state.
         expect(allText(join(p.dir, "home"))).not.toContain("dee");
       } finally {
         await target.close();
@@ -171,3 +175,33 @@ for (const [label, makeTarget, suite] of suites) {
     });
   });
 }
+
+describe("airun run: db.sql.execute under the built-in policy", () => {
+  it("is denied as irreversible (no declared compensation) and changes nothing", async () => {
+    const p = project(root.path);
+    const target = await sqliteTarget(p);
+    try {
+      p.write("airun.yaml", `${readFileSync(join(p.dir, "airun.yaml"), "utf8")}${target.config}`);
+      p.write(
+        "wf.yaml",
+        `name: raw
+version: 1
+principal: agent:e2e
+steps:
+  - id: wipe
+    capability: db.sql.execute
+    inputs: { db: app, sql: "DELETE FROM people" }
+`,
+      );
+      const before = await target.rows();
+      const run = await p.json(["run", "wf.yaml"]);
+      expect(p.step(run.body, "wipe").error?.code).toBe("POLICY_DENIED");
+      expect(p.step(run.body, "wipe").decision).toMatchObject({
+        rule_ids: ["builtin:deny-irreversible"],
+      });
+      expect(await target.rows()).toEqual(before);
+    } finally {
+      await target.close();
+    }
+  });
+});

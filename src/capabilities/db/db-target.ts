@@ -17,6 +17,8 @@ export type Dialect = "postgres" | "sqlite";
 export interface TargetTxn {
   /** Runs `sql` with bound `params`; returns its rows. */
   query(sql: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  /** Runs a statement that returns no rows; returns how many rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
   commit(): Promise<void>;
   rollback(): Promise<void>;
 }
@@ -46,7 +48,10 @@ export function dbError(name: string, err: unknown): CapabilityError {
 }
 
 interface PgClient {
-  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  query(
+    sql: string,
+    params?: unknown[],
+  ): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
   release(destroy?: boolean): void;
 }
 interface PgPool {
@@ -123,6 +128,13 @@ function postgresTarget(
             throw dbError(name, err);
           }
         },
+        async run(sql, params = []) {
+          try {
+            return (await client.query(sql, [...params])).rowCount ?? 0;
+          } catch (err) {
+            throw dbError(name, err);
+          }
+        },
         commit: () => finish("COMMIT"),
         rollback: () => finish("ROLLBACK"),
       };
@@ -138,7 +150,7 @@ function postgresTarget(
 interface SqliteDb {
   prepare(sql: string): {
     all(...params: unknown[]): unknown[];
-    run(...params: unknown[]): unknown;
+    run(...params: unknown[]): { changes: number };
     readonly reader: boolean;
   };
   exec(sql: string): unknown;
@@ -218,6 +230,13 @@ function sqliteTarget(name: string, cfg: Extract<DatabaseConfig, { kind: "sqlite
             }
             stmt.run(...bound);
             return [];
+          } catch (err) {
+            throw dbError(name, err);
+          }
+        },
+        async run(sql, params = []) {
+          try {
+            return conn.prepare(sql).run(...params.map(toSqlite)).changes;
           } catch (err) {
             throw dbError(name, err);
           }

@@ -16,7 +16,13 @@ import { hashJson } from "../../core/hash.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { redact } from "../../core/redact.js";
-import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
+import {
+  AuditLevel,
+  type EffectClass,
+  maxRisk,
+  type RiskLevel,
+  type UndoKind,
+} from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { RunState } from "../state/run-state.js";
 import { maskSecrets, templateScope } from "../state/scope.js";
@@ -68,7 +74,9 @@ export async function previewCall(
 ): Promise<Resolved> {
   if (!call.cap.preview) return call;
   const got = await call.cap.preview(call.input, capabilityContext(state, ps, 0));
-  const shown = got.rows.slice(0, PREVIEW_ROWS_SHOWN);
+  // At audit level BASIC no row is kept in clear: the facts (counts) and the rows' hash only.
+  const basic = state.ctx.settings.auditLevel === AuditLevel.BASIC;
+  const shown = basic ? [] : got.rows.slice(0, PREVIEW_ROWS_SHOWN);
   const preview: RecordedPreview = {
     facts: got.facts,
     rows: maskSecrets(
