@@ -10,6 +10,9 @@ import type { JsonValue } from "../core/json.js";
 import type { LlmConfig } from "../core/llm-config.js";
 import { EffectClass, RiskLevel, UndoKind } from "../core/status.js";
 import { jsonGet, jsonParse, jsonStringify } from "./data/json.js";
+import { createRowCapabilities } from "./db/db-rows.js";
+import { createSqlCapabilities } from "./db/db-sql-capabilities.js";
+import { TargetDatabases } from "./db/db-target.js";
 import { execRun } from "./exec/run.js";
 import { fsCapabilities } from "./fs/index.js";
 import { httpRequest } from "./http/request.js";
@@ -156,6 +159,11 @@ export interface StandardRegistryOptions {
    * Default `process.env`.
    */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The target databases of the `db.*` capabilities (`databases:`); the caller closes them.
+   * Default: none configured (every `db.*` call fails with `DB_UNKNOWN`).
+   */
+  readonly databases?: TargetDatabases;
 }
 
 /**
@@ -170,6 +178,9 @@ export function createStandardRegistry(options: StandardRegistryOptions = {}): C
   registry.register(
     createLlmChat(options.llm ?? null, options.env === undefined ? {} : { env: options.env }),
   );
+  const databases = options.databases ?? new TargetDatabases({});
+  for (const cap of createRowCapabilities(databases)) registry.register(cap);
+  for (const cap of createSqlCapabilities(databases)) registry.register(cap);
   return registry;
 }
 

@@ -33,8 +33,18 @@ export function registerApprovalCommands(program: Command, cli: CliContext): voi
     .action(async (ref: string, opts: CommonOptions) => {
       await readingRuntime(cli, opts, async (rt) => {
         const approval = await rt.getApproval(ref);
-        if (opts.json) printJson({ approval });
-        else printDetail(approval);
+        // What the gated call would change (db.row.*), as its decision recorded and its action
+        // hash binds it.
+        const decision = (await rt.approvalAction(approval)).decision;
+        const preview =
+          decision !== null && typeof decision === "object" && !Array.isArray(decision)
+            ? (decision.preview ?? null)
+            : null;
+        if (opts.json) printJson(preview ? { approval, preview } : { approval });
+        else {
+          printDetail(approval);
+          if (preview) printPreview(preview as { facts?: unknown; rows?: unknown[] });
+        }
       });
     });
 }
@@ -49,6 +59,12 @@ function printList(list: readonly ApprovalView[], all: boolean): void {
       `${a.id}  ${a.status.padEnd(8)} requested by ${a.requester}  approvers: ${a.approvers.join(", ") || "any user:*"}  expires ${iso(a.expires_at)}\n    ${a.message}\n`,
     );
   }
+}
+
+/** The rows a gated call would change, one JSON line each. */
+function printPreview(p: { facts?: unknown; rows?: unknown[] }): void {
+  out(`\nwould change  ${JSON.stringify(p.facts ?? {})}\n`);
+  for (const row of p.rows ?? []) out(`  ${JSON.stringify(row)}\n`);
 }
 
 function printDetail(a: ApprovalDetail): void {

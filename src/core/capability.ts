@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import type { CapabilityCompensation } from "./declared-compensation.js";
-import type { JsonValue } from "./json.js";
+import type { JsonObject, JsonValue } from "./json.js";
 import type { EffectClass, RiskLevel, UndoKind } from "./status.js";
 
 /** Limits every capability call runs inside (compiled from the `sandbox:` config section). */
@@ -67,6 +67,17 @@ export interface UndoContext extends CapabilityContext {
   readonly blobs: Readonly<Record<string, Uint8Array>>;
   /** Restore even if the target changed since the step (a person asked for it). */
   readonly force: boolean;
+}
+
+/**
+ * What a call would change, read without any effect (a read-only transaction): `facts` that
+ * policy conditions see as `facts.*` (`facts.rows`, `facts.table`), and the `rows` a person
+ * approving the call is shown. The context hash, and so any approval, binds the preview: if
+ * what the call would change is different when it is about to run, the approval is void.
+ */
+export interface CallPreview {
+  readonly facts: JsonObject;
+  readonly rows: readonly JsonObject[];
 }
 
 /** After a crash, whether an in-flight call took effect. */
@@ -142,7 +153,20 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
    * that cannot run.
    */
   preflight?(input: I, ctx: CapabilityContext): Promise<void>;
+  /**
+   * What the call would change, read without effect, before the gate (see `CallPreview`).
+   * Throws the error the call would fail with (too many rows, an unknown table): the step fails
+   * before anyone is asked.
+   */
+  preview?(input: I, ctx: CapabilityContext): Promise<CallPreview>;
   prepare?(input: I, ctx: CapabilityContext): Promise<UndoPlan>;
+  /**
+   * `prepare` makes the change inside a target transaction that `execute` commits (`db.row.*`),
+   * so its plan holds before- AND after-images. A step re-run after a crash whose call was
+   * reconciled `not_applied` prepares again, and the new plan replaces the recorded one (the
+   * old one describes a change that never happened).
+   */
+  readonly preparesEffect?: boolean;
   execute(input: I, ctx: CapabilityContext): Promise<O>;
   revert?(ctx: UndoContext): Promise<void>;
   /** Tells whether an interrupted call took effect, given the undo plan captured before it. */

@@ -9,6 +9,12 @@ import path from "node:path";
 import { z } from "zod";
 import type { SandboxConfig } from "./capability.js";
 import { type CapabilityDeclaration, compileDeclarationMap } from "./capability-decl.js";
+import {
+  compileDatabases,
+  type DatabaseConfig,
+  type DatabasesSource,
+  databasesSchema,
+} from "./database-config.js";
 import { parseDuration } from "./duration.js";
 import { type Problem, ValidationError } from "./errors.js";
 import { compileGovernance } from "./governance.js";
@@ -209,6 +215,8 @@ export interface AirunConfig {
   readonly audit: { readonly level: AuditLevel; readonly redact: readonly string[] };
   /** LLM providers and prices for `llm.chat`; null when the file has no `llm` section. */
   readonly llm: LlmConfig | null;
+  /** Target databases of the `db.*` capabilities, by name (`databases:`); empty when none. */
+  readonly databases: Readonly<Record<string, DatabaseConfig>>;
   /** Absolute paths of plugin modules. */
   readonly plugins: readonly string[];
   /**
@@ -434,6 +442,7 @@ const configSchema = z.strictObject({
     })
     .optional(),
   llm: llmConfigSchema.nullable().optional(),
+  databases: databasesSchema.nullable().optional(),
   plugins: z.array(z.string().min(1)).optional(),
   // Compiled with positions by core/capability-decl.ts.
   capabilities: z.record(z.string(), z.unknown()).nullable().optional(),
@@ -574,6 +583,17 @@ export function compileConfig(
         ),
       );
     }
+    // The entries that parse are checked against the sandbox whatever else is wrong.
+    const dbRaw = (raw as Record<string, unknown>).databases;
+    if (isPlainObject(dbRaw)) {
+      const valid = Object.entries(dbRaw).filter(
+        ([k, v]) => databasesSchema.safeParse({ [k]: v }).success,
+      );
+      const sb = (raw as { sandbox?: { fs?: { roots?: unknown } } }).sandbox?.fs?.roots;
+      const roots = Array.isArray(sb) && sb.every((r) => typeof r === "string") ? sb : undefined;
+      const dbs = databasesIn(Object.fromEntries(valid) as DatabasesSource, baseDir, roots);
+      for (const [p, message] of dbs.problems) problems.push(src.problem(p, message));
+    }
     if (parsed.success) {
       const decls = compileDeclarationMap(src, parsed.data.capabilities, ["capabilities"]);
       problems.push(...decls.problems);
@@ -677,6 +697,7 @@ export function compileConfig(
       redact: [...(c.audit?.redact ?? DEFAULT_REDACT)],
     },
     llm: c.llm ? compileLlmConfig(c.llm) : null,
+    databases: databasesIn(c.databases ?? {}, baseDir, c.sandbox?.fs?.roots).databases,
     plugins: (c.plugins ?? []).map((p) => (isPackageName(p) ? p : fromFile(p))),
     capabilities: declarations,
     engine: {
@@ -764,4 +785,22 @@ export function compileConfig(
     },
   };
   return deepFreeze(config);
+}
+
+/** The `databases:` section compiled against the sandbox roots (SQLite files must lie inside one). */
+function databasesIn(
+  src: DatabasesSource,
+  baseDir: string,
+  roots: readonly string[] | undefined,
+): ReturnType<typeof compileDatabases> {
+  const abs = (roots ?? ["."]).map((r) => path.resolve(baseDir, r));
+  return compileDatabases(
+    src,
+    (p) => path.resolve(baseDir, p),
+    (file) =>
+      abs.some((root) => {
+        const rel = path.relative(root, file);
+        return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
+      }),
+  );
 }

@@ -29,6 +29,7 @@ import {
   type CompiledPrincipal,
   type CompiledRule,
   createRulePolicy,
+  type NumericBound,
 } from "./policy.js";
 import { principalPatternProblem } from "./principal.js";
 import { CAPABILITY_ALIASES } from "./seed-aliases.js";
@@ -477,7 +478,12 @@ class Checker {
     at: FieldPath,
     unprovableMatches: boolean,
   ): CompiledCondition | null {
-    const dotted = key.startsWith("inputs.") ? key.slice("inputs.".length) : key;
+    const source = key.startsWith("facts.") ? "facts" : "inputs";
+    const dotted = key.startsWith("inputs.")
+      ? key.slice("inputs.".length)
+      : source === "facts"
+        ? key.slice("facts.".length)
+        : key;
     const path = dotted.split(".");
     if (dotted === "" || key === "inputs" || path.some((s) => s === "")) {
       this.fail(at, `condition key "${key}" must be a dotted input path like inputs.path`);
@@ -488,7 +494,31 @@ class Checker {
       this.fail(at, `condition key "${key}": ${forbiddenKeyMessage(forbidden)}`);
       return null;
     }
-    const pathLike = isPathField(path[path.length - 1] as string);
+    const pathLike = source === "inputs" && isPathField(path[path.length - 1] as string);
+
+    // Numeric bounds: {gt: 10}, {gte: 1, lte: 5}.
+    if (isPlainObject(value) && Object.keys(value).some((k) => BOUND_OPS.has(k))) {
+      const bounds: NumericBound[] = [];
+      for (const [op, n] of Object.entries(value)) {
+        if (!BOUND_OPS.has(op) || typeof n !== "number" || !Number.isFinite(n)) {
+          this.fail(
+            [...at, op],
+            "a numeric condition is {gt|gte|lt|lte: number}, alone or together (no other keys)",
+          );
+          return null;
+        }
+        bounds.push({ op: op as NumericBound["op"], n });
+      }
+      return Object.freeze({
+        path: Object.freeze(path),
+        pathLike: false,
+        pathMatchers: Object.freeze([]),
+        values: Object.freeze([]),
+        unprovableMatches,
+        source,
+        bounds: Object.freeze(bounds),
+      });
+    }
 
     // Operands: a scalar (pattern or value), a list (any of), {in: [...]} or {equals: x}.
     let operands: unknown[];
@@ -500,7 +530,7 @@ class Checker {
       if (ops.length !== 1 || (ops[0] !== "in" && ops[0] !== "equals")) {
         this.fail(
           at,
-          `a condition is a value, a list, {in: [...]} or {equals: value}; got keys ${ops.join(", ") || "none"}`,
+          `a condition is a value, a list, {in: [...]}, {equals: value} or {gt|gte|lt|lte: number}; got keys ${ops.join(", ") || "none"}`,
         );
         return null;
       }
@@ -574,6 +604,8 @@ class Checker {
       pathMatchers: Object.freeze(pathMatchers),
       values: Object.freeze(values),
       unprovableMatches,
+      source,
+      bounds: null,
     });
   }
 }
@@ -581,3 +613,6 @@ class Checker {
 function formatAt(at: FieldPath): string {
   return `"${String(at[at.length - 1])}"`;
 }
+
+/** The numeric comparisons a condition may use. */
+const BOUND_OPS: ReadonlySet<string> = new Set(["gt", "gte", "lt", "lte"]);

@@ -7,7 +7,7 @@
  */
 import type { TouchedPath } from "./capability.js";
 import { sha256Hex } from "./hash.js";
-import { isPlainObject, type JsonPrimitive, type JsonValue } from "./json.js";
+import { isPlainObject, type JsonObject, type JsonPrimitive, type JsonValue } from "./json.js";
 import { type Matcher, type NormalizedPath, normalizePolicyPath } from "./path-match.js";
 import type { Decision, EffectClass, RiskLevel, UndoKind } from "./status.js";
 
@@ -41,6 +41,11 @@ export interface PolicyRequest {
    * REQUIRE_APPROVAL rule matches when any of them matches, an ALLOW rule only when all do.
    */
   readonly paths?: readonly TouchedPath[];
+  /**
+   * What the call would change, from its capability's `preview` (`db.row.*`: `db`, `table`,
+   * `op`, `rows`): conditions keyed `facts.<name>` see these.
+   */
+  readonly facts?: JsonObject;
   /**
    * Set when the call is a step's declared compensation, asked about at the step's gate: the
    * capability it undoes. An undo has no undo of its own, so the rule that an irreversible
@@ -129,6 +134,20 @@ export interface CompiledCondition {
   readonly values: readonly JsonPrimitive[];
   /** Whether a value that cannot be proven safe matches (true for DENY / REQUIRE_APPROVAL). */
   readonly unprovableMatches: boolean;
+  /** Where the path is looked up: the call's inputs, or its preview's facts (`facts.rows`). */
+  readonly source: "inputs" | "facts";
+  /** Numeric bounds (`{gt: 10}`): the value must be a number within all of them; null: none. */
+  readonly bounds: readonly NumericBound[] | null;
+}
+
+/** A numeric comparison of a condition (`gt`, `gte`, `lt`, `lte`). */
+export interface NumericBound {
+  readonly op: "gt" | "gte" | "lt" | "lte";
+  readonly n: number;
+}
+
+function withinBound(v: number, b: NumericBound): boolean {
+  return b.op === "gt" ? v > b.n : b.op === "gte" ? v >= b.n : b.op === "lt" ? v < b.n : v <= b.n;
 }
 
 /** A principal pattern: a principal glob, or a role glob (`role:x`). */
@@ -336,6 +355,21 @@ function normalizeCached(value: string): NormalizedPath {
 function matchesCondition(cond: CompiledCondition, req: PolicyRequest): boolean {
   if (req.unknown?.includes(cond.path[0] as string)) {
     return cond.unprovableMatches;
+  }
+  if (cond.source === "facts") {
+    const fact = req.facts === undefined ? undefined : lookup(req.facts, cond.path);
+    if (cond.bounds !== null) {
+      if (typeof fact !== "number") return cond.unprovableMatches;
+      return cond.bounds.every((b) => withinBound(fact, b));
+    }
+    if (fact === undefined || fact === null || typeof fact === "object") return false;
+    const probe = typeof fact === "string" ? fact.normalize("NFC") : fact;
+    return cond.values.includes(probe);
+  }
+  if (cond.bounds !== null) {
+    const v = lookup(req.inputs, cond.path);
+    if (typeof v !== "number") return cond.unprovableMatches;
+    return cond.bounds.every((b) => withinBound(v, b));
   }
   if (cond.pathLike && req.paths !== undefined && req.paths.length > 0 && cond.path.length === 1) {
     const key = cond.path[0] as string;

@@ -69,7 +69,7 @@ describe("CapabilityRegistry", () => {
 });
 
 describe("createStandardRegistry", () => {
-  it("holds the file capabilities, net.http.request, sys.exec.run, the sys helpers and the small stdlib", () => {
+  it("holds the file capabilities, net.http.request, sys.exec.run, the sys helpers, the small stdlib and db.*", () => {
     const reg = createStandardRegistry();
     for (const name of [
       "net.http.request",
@@ -87,11 +87,17 @@ describe("createStandardRegistry", () => {
       "sys.info.get_time",
       "sys.info.get_os",
       "sys.info.get_env_var",
+      "db.row.insert",
+      "db.row.update",
+      "db.row.delete",
+      "db.row.select",
+      "db.sql.query",
+      "db.sql.execute",
       ...fsCapabilities.map((c) => c.name),
     ]) {
       expect(reg.get(name), name).toBeDefined();
     }
-    expect(reg.names().length).toBe(15 + fsCapabilities.length);
+    expect(reg.names().length).toBe(21 + fsCapabilities.length);
   });
 
   it("returns independent registries", () => {

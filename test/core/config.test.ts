@@ -49,6 +49,7 @@ describe("compileConfig", () => {
       approvals: { timeoutMs: 86_400_000, onTimeout: "reject", approvers: [], webhook: null },
       audit: { level: "DETAILED", redact: [...DEFAULT_REDACT] },
       llm: null,
+      databases: {},
       plugins: [],
       capabilities: [],
       engine: {

@@ -24,7 +24,7 @@ import type { AnyCapability, CapabilityContext, TouchedPath } from "../../core/c
 import { type AirunError, CapabilityError, toAirunError } from "../../core/errors.js";
 import type { ExprScope } from "../../core/expr.js";
 import { canonicalJson } from "../../core/hash.js";
-import type { JsonObject, JsonValue } from "../../core/json.js";
+import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { Plan, PlanStep } from "../../core/plan.js";
 import type { CompiledPolicy, PolicyRequest } from "../../core/policy.js";
 import { MASK, redact } from "../../core/redact.js";
@@ -35,7 +35,13 @@ import type { RunRecord, StepRecord } from "../../store/store.js";
 import type { EngineSettings } from "../context.js";
 import { ApprovalStatus, approvalOf } from "../state/approval-record.js";
 import { compensationInputs, compensationRequest } from "../step/compensation-check.js";
-import { approvalAction, describeCall, recordedTouched } from "../step/resolve.js";
+import {
+  approvalAction,
+  bindPreview,
+  describeCall,
+  type RecordedPreview,
+  recordedTouched,
+} from "../step/resolve.js";
 import {
   DECIDED_BEFORE_THE_CALL,
   decideAgain,
@@ -305,7 +311,7 @@ class Walker {
     }
     const recorded = recordedDecision(rec?.decision ?? null);
     const paths = await this.#touched(cap, ps, parsed.success ? parsed.data : undefined, rec);
-    const call = describeCall(
+    const described = describeCall(
       cap,
       ps,
       parsed.success ? (cap.classify?.(parsed.data) ?? {}) : {},
@@ -318,6 +324,9 @@ class Walker {
       },
       paths,
     );
+    // A preview (rows a call would change) is served as recorded: replay reads no target.
+    const preview = recordedPreview(rec?.decision ?? null);
+    const call = { ...described, contextHash: bindPreview(described.contextHash, preview) };
     const request: PolicyRequest = {
       principal: run.principal,
       roles: settings.rolesOf(run.principal),
@@ -334,6 +343,7 @@ class Walker {
           })
         : call.recordInputs,
       ...(paths.length > 0 ? { paths } : {}),
+      ...(preview ? { facts: preview.facts } : {}),
     };
     const compensation = this.#compensationRequest(ps);
     // Without `--policy` the recorded decision stands. A record that got past the gatekeeper
@@ -464,4 +474,10 @@ function serve(base: Base, rec: StepRecord | null): WalkedStep {
     }
   }
   return state(base, "UNRECORDED", "none");
+}
+
+/** The preview a step's recorded decision holds (see `previewCall`), or null. */
+function recordedPreview(decision: JsonValue | null): RecordedPreview | null {
+  const p = isPlainObject(decision) ? decision.preview : undefined;
+  return isPlainObject(p) && isPlainObject(p.facts) ? (p as RecordedPreview) : null;
 }

@@ -12,6 +12,7 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { TargetDatabases } from "../../capabilities/db/db-target.js";
 import { registerDeclared } from "../../capabilities/declared.js";
 import { Gateway } from "../../capabilities/gateway/gateway.js";
 import { loadPlugins } from "../../capabilities/plugins.js";
@@ -130,7 +131,10 @@ export async function composeRuntime(options: RuntimeOptions = {}): Promise<Runt
   const config = await loadConfig(cwd, env, options.configFile, options.home);
   const releasers: Releaser[] = [];
   try {
-    const registry = options.registry ?? createStandardRegistry({ llm: config.llm, env });
+    const databases = new TargetDatabases(config.databases, env);
+    releasers.push(() => databases.close());
+    const registry =
+      options.registry ?? createStandardRegistry({ llm: config.llm, env, databases });
     if (!options.registry) {
       await loadPlugins(registry, config.plugins, config.baseDir);
       registerDeclared(registry, config.capabilities, env);

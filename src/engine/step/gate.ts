@@ -83,6 +83,7 @@ export async function gateCall(
     // As the capability will use them: `method: delete` is seen as DELETE.
     inputs: policyInputs(state, call),
     ...(call.paths.length > 0 ? { paths: call.paths } : {}),
+    ...(call.preview ? { facts: call.preview.facts } : {}),
   };
   // A seed workflow's own `policy:` entries may tighten the answer, never loosen it (the
   // anchor of a global compensation is Airun's own step, not the agent's).
@@ -106,6 +107,7 @@ export async function gateCall(
     ...(call.paths.length > 0 ? { paths: touchedRecord(maskedPaths(state, call.paths)) } : {}),
     policy_hash: policy.policyHash,
     policy_source: policy.policySource,
+    ...(call.preview ? { preview: call.preview } : {}),
     reason: policy.reason,
     risk: call.risk,
     rule_ids: [...policy.ruleIds],

@@ -30,7 +30,13 @@ export async function intentOps(
   const ops: WriteOp[] = [];
   const existing = state.compensations.get(ps.id);
   const kind = ps.compensation ? "declared" : call.undo === UndoKind.BUILTIN ? "builtin" : null;
-  const record = !existing && (kind !== null || call.cap.prepare !== undefined);
+  // A capability whose prepare holds the effect open prepares again on a re-run (its recorded
+  // plan was reconciled not applied): nothing of the old plan happened.
+  const again =
+    existing !== undefined &&
+    call.cap.preparesEffect === true &&
+    existing.status === CompensationStatus.PENDING;
+  const record = (!existing || again) && (kind !== null || call.cap.prepare !== undefined);
   const plan: UndoPlan | undefined =
     record && call.cap.prepare
       ? await call.cap.prepare(call.input, capabilityContext(state, ps, attempt))

@@ -25,7 +25,7 @@ import { runAttempts } from "./attempts.js";
 import { failStep, refuse } from "./fail.js";
 import { gateCall } from "./gate.js";
 import { intentOps } from "./intent.js";
-import { locate, resolveCall } from "./resolve.js";
+import { locate, previewCall, resolveCall } from "./resolve.js";
 
 /** Runs one step (see module doc). */
 export async function runStep(state: RunState, ps: PlanStep): Promise<void> {
@@ -55,7 +55,8 @@ async function skipped(state: RunState, ps: PlanStep): Promise<boolean> {
 
 async function actionStep(state: RunState, ps: PlanStep): Promise<void> {
   const resolved = resolveCall(state, ps);
-  const call = resolved.cap.touches ? await locate(state, ps, resolved) : resolved;
+  const located = resolved.cap.touches ? await locate(state, ps, resolved) : resolved;
+  const call = located.cap.preview ? await previewCall(state, ps, located) : located;
   const gate = await gateCall(state, ps, call);
   if (gate.kind === "refused") {
     const r = gate.refused;

@@ -16,7 +16,13 @@ import { hashJson } from "../../core/hash.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { redact } from "../../core/redact.js";
-import { type EffectClass, maxRisk, type RiskLevel, type UndoKind } from "../../core/status.js";
+import {
+  AuditLevel,
+  type EffectClass,
+  maxRisk,
+  type RiskLevel,
+  type UndoKind,
+} from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { RunState } from "../state/run-state.js";
 import { maskSecrets, templateScope } from "../state/scope.js";
@@ -34,6 +40,53 @@ export interface Resolved {
   readonly secrets: Map<string, string>;
   /** The canonical paths the call will touch (`locate`); empty until located, or none. */
   readonly paths: readonly TouchedPath[];
+  /** What the call would change as recorded (`previewCall`), or null. */
+  readonly preview: RecordedPreview | null;
+}
+
+/**
+ * A call's preview as recorded on its decision and bound by its context hash: the facts, the
+ * first rows (redacted keys replaced) and the SHA-256 of every previewed row.
+ */
+export interface RecordedPreview extends JsonObject {
+  readonly facts: JsonObject;
+  readonly rows: JsonObject[];
+  readonly rows_shown: number;
+  readonly rows_sha256: string;
+}
+
+/** How many previewed rows a decision (and so an approval) shows. */
+const PREVIEW_ROWS_SHOWN = 20;
+
+/** The context hash of a call that has a preview: the call's hash and the preview together. */
+export function bindPreview(contextHash: string, preview: RecordedPreview | null): string {
+  return preview === null ? contextHash : hashJson({ context: contextHash, preview });
+}
+
+/**
+ * Stage 1c, for capabilities that declare `preview`: what the call would change, read without
+ * effect. Policy conditions see its facts; the context hash binds it (an approval does too).
+ */
+export async function previewCall(
+  state: RunState,
+  ps: PlanStep,
+  call: Resolved,
+): Promise<Resolved> {
+  if (!call.cap.preview) return call;
+  const got = await call.cap.preview(call.input, capabilityContext(state, ps, 0));
+  // At audit level BASIC no row is kept in clear: the facts (counts) and the rows' hash only.
+  const basic = state.ctx.settings.auditLevel === AuditLevel.BASIC;
+  const shown = basic ? [] : got.rows.slice(0, PREVIEW_ROWS_SHOWN);
+  const preview: RecordedPreview = {
+    facts: got.facts,
+    rows: maskSecrets(
+      state,
+      redact(shown as JsonValue, { fields: [], keys: state.ctx.settings.redactKeys }),
+    ) as JsonObject[],
+    rows_shown: shown.length,
+    rows_sha256: hashJson(got.rows),
+  };
+  return { ...call, preview, contextHash: bindPreview(call.contextHash, preview) };
 }
 
 /** Resolves a step's call: inputs (real and as recorded), classification and context hash. */
@@ -66,7 +119,7 @@ export function resolveCall(state: RunState, ps: PlanStep): Resolved {
     state.ctx.settings.redactKeys,
     identity(state),
   );
-  return { cap, input: parsed.data, secrets, paths: NO_PATHS, ...described };
+  return { cap, input: parsed.data, secrets, paths: NO_PATHS, preview: null, ...described };
 }
 
 const NO_PATHS: readonly TouchedPath[] = Object.freeze([]);
@@ -125,7 +178,7 @@ export function describeCall(
   redactKeys: readonly string[],
   id: ActionIdentity,
   paths: readonly TouchedPath[] = NO_PATHS,
-): Omit<Resolved, "cap" | "input" | "secrets" | "paths"> {
+): Omit<Resolved, "cap" | "input" | "secrets" | "paths" | "preview"> {
   const recordInputs = redact(masked, { fields: cap.sensitive ?? [], keys: redactKeys });
   return {
     recordInputs,
