@@ -793,14 +793,9 @@ function databasesIn(
   baseDir: string,
   roots: readonly string[] | undefined,
 ): ReturnType<typeof compileDatabases> {
-  const abs = (roots ?? ["."]).map((r) => path.resolve(baseDir, r));
   return compileDatabases(
     src,
     (p) => path.resolve(baseDir, p),
-    (file) =>
-      abs.some((root) => {
-        const rel = path.relative(root, file);
-        return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
-      }),
+    Object.freeze((roots ?? ["."]).map((r) => path.resolve(baseDir, r))),
   );
 }

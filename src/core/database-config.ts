@@ -6,6 +6,7 @@
  * the config schema (problems carry file, line and field); `compileDatabases` returns frozen,
  * fully defaulted connections.
  */
+import { isAbsolute, relative } from "node:path";
 import { z } from "zod";
 
 /** Rows one `db.*` write may change when `max_rows` is not set. */
@@ -28,6 +29,11 @@ export type DatabaseConfig =
       readonly kind: "sqlite";
       /** Absolute path of the database file (inside a sandbox root). */
       readonly file: string;
+      /**
+       * The sandbox roots (absolute) the file must stay inside once symlinks are resolved, which
+       * is checked when the file is opened (it may not exist when the config is read).
+       */
+      readonly roots: readonly string[];
       readonly maxRows: number;
     };
 
@@ -65,13 +71,13 @@ export type DatabasesSource = z.infer<typeof databasesSchema>;
 
 /**
  * Compiles the parsed section. `resolve` makes a SQLite path absolute (relative to the config
- * file's folder); `inSandbox` tells whether an absolute path lies inside a sandbox root.
+ * file's folder); `roots` are the sandbox roots (absolute) a SQLite file must lie inside.
  * Returns the connections, or the problems by field path.
  */
 export function compileDatabases(
   src: DatabasesSource,
   resolve: (p: string) => string,
-  inSandbox: (abs: string) => boolean,
+  roots: readonly string[],
 ): { databases: Readonly<Record<string, DatabaseConfig>>; problems: [string[], string][] } {
   const databases: Record<string, DatabaseConfig> = {};
   const problems: [string[], string][] = [];
@@ -79,14 +85,14 @@ export function compileDatabases(
     const maxRows = d.max_rows ?? DEFAULT_DB_MAX_ROWS;
     if (d.sqlite !== undefined) {
       const file = resolve(d.sqlite);
-      if (!inSandbox(file)) {
+      if (!roots.some((root) => isInside(root, file))) {
         problems.push([
           ["databases", name, "sqlite"],
           "the SQLite file must be inside a sandbox root (sandbox.fs.roots)",
         ]);
         continue;
       }
-      databases[name] = Object.freeze({ kind: "sqlite", file, maxRows });
+      databases[name] = Object.freeze({ kind: "sqlite", file, roots, maxRows });
       continue;
     }
     const url = new URL(d.url!);
@@ -106,4 +112,10 @@ export function compileDatabases(
     });
   }
   return { databases: Object.freeze(databases), problems };
+}
+
+/** Whether the absolute path `file` lies strictly inside the absolute folder `root` (by text). */
+export function isInside(root: string, file: string): boolean {
+  const rel = relative(root, file);
+  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
 }

@@ -32,7 +32,12 @@ databases:
         passwordEnv: "CRM_PW",
         maxRows: 1000,
       },
-      local: { kind: "sqlite", file: path.join(cwd, "ws/app.db"), maxRows: 10 },
+      local: {
+        kind: "sqlite",
+        file: path.join(cwd, "ws/app.db"),
+        roots: [path.join(cwd, "ws")],
+        maxRows: 10,
+      },
     });
   });
 

@@ -5,8 +5,9 @@
  * database) and SQLite (better-sqlite3, one connection per file, its writers serialized).
  * Passwords are read from the environment when a pool opens, and never appear in a message.
  */
+import { realpathSync } from "node:fs";
 import { importModule } from "../../core/bundle-launch.js";
-import type { DatabaseConfig } from "../../core/database-config.js";
+import { type DatabaseConfig, isInside } from "../../core/database-config.js";
 import { CapabilityError } from "../../core/errors.js";
 import type { JsonObject } from "../../core/json.js";
 
@@ -158,6 +159,38 @@ interface SqliteDb {
   close(): unknown;
 }
 
+/**
+ * The SQLite target's file with every symlink resolved, refused unless it still lies inside one
+ * of the sandbox roots (also resolved): the config's check reads the path as written, and a link
+ * inside a root may point anywhere.
+ */
+function canonicalSqliteFile(
+  name: string,
+  cfg: Extract<DatabaseConfig, { kind: "sqlite" }>,
+): string {
+  let file: string;
+  try {
+    file = realpathSync(cfg.file);
+  } catch (err) {
+    throw dbError(name, err);
+  }
+  const inside = cfg.roots.some((root) => {
+    try {
+      return isInside(realpathSync(root), file);
+    } catch {
+      return false;
+    }
+  });
+  if (!inside) {
+    throw new CapabilityError(
+      "SANDBOX_VIOLATION",
+      `database ${name}: ${cfg.file} resolves to ${file}, outside every sandbox root`,
+      { context: { database: name } },
+    );
+  }
+  return file;
+}
+
 /** A connection and the queue its transactions take turns in. */
 interface SqliteLane {
   db: SqliteDb | undefined;
@@ -180,7 +213,8 @@ function sqliteTarget(name: string, cfg: Extract<DatabaseConfig, { kind: "sqlite
     const mod = await importModule("better-sqlite3");
     const Database = (mod.default ?? mod) as new (file: string, o?: object) => SqliteDb;
     try {
-      lane.db = new Database(cfg.file, { fileMustExist: true, readonly: mode === "read" });
+      const file = canonicalSqliteFile(name, cfg);
+      lane.db = new Database(file, { fileMustExist: true, readonly: mode === "read" });
       lane.db.pragma("busy_timeout = 5000");
     } catch (err) {
       throw dbError(name, err);

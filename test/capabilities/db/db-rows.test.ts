@@ -5,6 +5,7 @@
  * injection through names and values changing nothing, and reconcile telling applied, not
  * applied and in doubt apart.
  */
+import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
@@ -41,11 +42,12 @@ const DDL_PG = [
 ];
 
 async function sqliteTarget(): Promise<Target> {
-  const file = join(await tempDir("airun-db-"), "app.db");
+  const root = await tempDir("airun-db-");
+  const file = join(root, "app.db");
   const db = new Database(file);
   for (const s of DDL_SQLITE) db.exec(s);
   return {
-    config: { kind: "sqlite", file, maxRows: 3 },
+    config: { kind: "sqlite", file, roots: [root], maxRows: 3 },
     async exec(sql) {
       db.exec(sql);
     },
@@ -78,6 +80,29 @@ async function postgresTarget(): Promise<Target> {
     },
   };
 }
+
+describe("db.row.* on a SQLite file reached through a symlink", () => {
+  it("refuses a link inside the sandbox root that points at a database outside it, touching nothing", async () => {
+    const outside = await sqliteTarget();
+    const root = await tempDir("airun-db-root-");
+    const link = join(root, "app.db");
+    symlinkSync(outside.config.kind === "sqlite" ? outside.config.file : "", link);
+    const dbs = new TargetDatabases({
+      app: { kind: "sqlite", file: link, roots: [root], maxRows: 3 },
+    });
+    try {
+      const del = createRowCapabilities(dbs).find((c) => c.name === "db.row.delete")!;
+      const input = del.input.parse({ db: "app", table: "people", where: { id: 1 } });
+      await expect(del.prepare!(input, { ...makeCtx(), stepId: "s1" })).rejects.toMatchObject({
+        code: "SANDBOX_VIOLATION",
+      });
+      expect(await outside.rows()).toHaveLength(4);
+    } finally {
+      await dbs.close();
+      await outside.close();
+    }
+  });
+});
 
 const dialects: [string, () => Promise<Target>, typeof pgSupport.describe][] = [
   ["sqlite", sqliteTarget, describe],

@@ -24,12 +24,13 @@ interface Target {
 }
 
 async function sqlite(): Promise<Target> {
-  const file = join(await tempDir("airun-sql-"), "t.db");
+  const root = await tempDir("airun-sql-");
+  const file = join(root, "t.db");
   const db = new Database(file);
   db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
   db.exec("INSERT INTO t VALUES (1,'a'),(2,'b'),(3,'c'),(4,'d')");
   return {
-    config: { kind: "sqlite", file, maxRows: 2 },
+    config: { kind: "sqlite", file, roots: [root], maxRows: 2 },
     p: () => "?",
     count: async () => (db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n,
     close: async () => void db.close(),
