@@ -200,7 +200,7 @@ server.describe("airun worker on PostgreSQL", () => {
     const final = await statuses(dir);
     expect(final.size).toBe(RUNS);
     const counts: Record<string, number> = {};
-    for (const [id, status] of final) counts[status] = (counts[status] ?? 0) + 1;
+    for (const status of final.values()) counts[status] = (counts[status] ?? 0) + 1;
     console.log(`workers: ${RUNS} runs, ${kills} SIGKILLs: ${JSON.stringify(counts)}`);
     expect(kills).toBeGreaterThan(0);
     // Every run completed, and each of its three appends landed exactly once.

@@ -11,8 +11,6 @@ import type { RunRecord, Store, WriteOp } from "../../src/store/store.js";
 import type { ConformanceContext } from "./conformance-context.js";
 import { makeEvent, makeRun, makeStep } from "./fixtures.js";
 
-const lapse = () => new Promise((r) => setTimeout(r, 25));
-
 /** A run that wants a worker: unfinished, no holder, created at `at`. */
 function queued(at: number, overrides: Partial<RunRecord> = {}): RunRecord {
   return makeRun({
