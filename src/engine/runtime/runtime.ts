@@ -147,6 +147,8 @@ export class Runtime {
   readonly #worker: Worker;
   readonly #releasers: Releaser[];
   #sessionHost: SessionHost | undefined;
+  /** A claim loop runs (`work`): sweeps leave it the runs it claims. */
+  #claiming = false;
   #tokens: TokenRegistry | undefined;
   #closed = false;
   /** The ledger's signing key, loaded (or created) on first use. */
@@ -262,6 +264,7 @@ export class Runtime {
         return true;
       },
       release: (runId) => runs.unclaim(runId),
+      leaveQueued: this.#claiming,
     });
   }
 
@@ -280,6 +283,7 @@ export class Runtime {
   async work(opts: WorkerLoopOptions): Promise<WorkerHandle> {
     await this.#policyOrRecorded(true);
     const loop = new WorkerLoop(this.#ctx, this.#runs, opts);
+    this.#claiming = true;
     const worker = this.#worker;
     const stop = await this.#ctx.store.listen?.((what) => {
       if (what === "ready") loop.nudge();
