@@ -32,7 +32,7 @@ afterAll(() => {
 });
 
 const FULL = process.env.AIRUN_CRASH_SWEEP === "full";
-const RUNS = FULL ? 500 : 40;
+const RUNS = FULL ? 500 : 60;
 
 /** Three steps, each appending one line to the run's own file. */
 const APPENDS = `name: appends
@@ -247,6 +247,30 @@ server.describe("airun worker on PostgreSQL", () => {
     });
     const verify = await airun(["ledger", "verify"], { cwd: dir });
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  }, 300_000);
+
+  it("a worker told SIGTERM stops claiming and hands back the run it could not finish within --drain-timeout; another worker finishes it, each effect once", async () => {
+    const dir = project(server.urlFor(server.newSchema()), "home", "30s");
+    const a = startWorker(dir, ["--drain-timeout", "500ms"]);
+    await until("worker A to start", () => a.out.includes("working"), 60_000);
+    const [runId] = await enqueue(dir, SLOW, [{}]);
+    await until("A to claim the run", () => a.out.includes(`claimed ${runId}`), 60_000);
+    a.child.kill("SIGTERM");
+    await a.exited;
+    expect(a.out).toContain(`handed_back ${runId}`);
+    // Handed back, not left to lapse: the lease (30 s) is free at once.
+    const released = await withProjectStore(dir, (s) => s.getRun(runId!));
+    expect(released).toMatchObject({ status: "RUNNING", leaseOwner: null });
+    const b = startWorker(dir);
+    await until(
+      "B to finish the run",
+      async () => (await statuses(dir)).get(runId!) === "COMPLETED",
+      120_000,
+    );
+    expect(b.out).toContain(`claimed ${runId} epoch 2`);
+    b.child.kill("SIGTERM");
+    await b.exited;
+    expect(readFileSync(join(dir, "ws", "slow.log"), "utf8")).toBe("appended\n");
   }, 300_000);
 
   it("an approval decided from another home on the same database with --detach is continued by whichever worker is free", async () => {
