@@ -174,7 +174,7 @@ server.describe("airun worker on PostgreSQL", () => {
     let done = false;
     const killer = (async () => {
       for (let k = 0; !done; k++) {
-        await new Promise((r) => setTimeout(r, 4_000 + (k % 3) * 500));
+        await new Promise((r) => setTimeout(r, 2_000 + (k % 3) * 500));
         if (done) break;
         const i = k % workers.length;
         const victim = workers[i]!;
