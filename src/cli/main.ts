@@ -35,6 +35,7 @@ import { registerServeCommands } from "./serve-commands.js";
 import { registerStoreCommands } from "./store-commands.js";
 import { printTimeline, runLedgerLines } from "./timeline.js";
 import { describeRunTimeNames, runTimeNames } from "./validate-output.js";
+import { registerWorkerCommand } from "./worker-command.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
 export function buildProgram(cli: CliContext = { parts: {} }): Command {
@@ -159,10 +160,19 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     )
     .option("--comment <text>", "a comment recorded with the decision")
     .option("--step <step-id>", "which waiting step, when several wait")
+    .option(
+      "--detach",
+      "record the decision and exit: whichever `airun worker` is free continues the run",
+    )
     .action(
       async (
         runId: string,
-        opts: CommonOptions & { decision?: "approve" | "reject"; comment?: string; step?: string },
+        opts: CommonOptions & {
+          decision?: "approve" | "reject";
+          comment?: string;
+          step?: string;
+          detach?: boolean;
+        },
       ) => {
         asPrincipal(opts);
         await withRuntime(
@@ -177,6 +187,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
               ...(principal !== undefined ? { principal } : {}),
               ...(opts.comment ? { comment: opts.comment } : {}),
               ...(opts.step ? { stepId: opts.step } : {}),
+              ...(opts.detach ? { detach: true } : {}),
             });
             printRun(view, opts.json === true);
             process.exitCode = exitCodeFor(view);
@@ -256,6 +267,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
   registerReplayCommand(program, cli);
   registerLedgerCommands(program, cli);
   registerStoreCommands(program, cli);
+  registerWorkerCommand(program, cli);
   registerServeCommands(program, cli, "0.1.0");
   registerDashboardCommand(program, cli);
   registerMcpCommand(program, cli, "0.1.0");
@@ -281,10 +293,19 @@ function addRunCommand(cmd: Command, cli: CliContext): void {
     .option("--inputs <file>", "input values from a JSON file")
     .option("--as <principal>", "who is running it (kind:id); default: the spec's principal")
     .option("--idempotency-key <key>", "a run started twice with the same key is the same run")
+    .option(
+      "--detach",
+      "enqueue the run and exit at once (prints its id): an `airun worker` on the same store claims and drives it",
+    )
     .action(
       async (
         spec: string,
-        opts: CommonOptions & { input?: string[]; inputs?: string; idempotencyKey?: string },
+        opts: CommonOptions & {
+          input?: string[];
+          inputs?: string;
+          idempotencyKey?: string;
+          detach?: boolean;
+        },
       ) => {
         const principal = asPrincipal(opts);
         await withRuntime(
@@ -297,6 +318,7 @@ function addRunCommand(cmd: Command, cli: CliContext): void {
               inputs,
               ...(principal !== undefined ? { principal } : {}),
               ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+              ...(opts.detach ? { detach: true } : {}),
             });
             printRun(view, opts.json === true);
             process.exitCode = exitCodeFor(view);

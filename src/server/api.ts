@@ -150,7 +150,8 @@ export function apiRoutes(deps: ApiDeps): OpenAPIHono<ServerEnv> {
       path: "/runs",
       scope: "run",
       tag: "runs",
-      summary: "start a run from a spec or a stored workflow; answers when it ends or waits",
+      summary:
+        "start a run from a spec or a stored workflow; answers when it ends or waits (or at once, queued for the workers, with detach)",
       body: S.StartRun,
       response: S.Run,
       status: 201,
@@ -167,6 +168,7 @@ export function apiRoutes(deps: ApiDeps): OpenAPIHono<ServerEnv> {
         inputs: body.inputs ?? {},
         principal: who(c),
         ...(key !== undefined ? { idempotencyKey: key } : {}),
+        ...(body.detach === true ? { detach: true } : {}),
       });
       return c.json(view, 201);
     },

@@ -63,6 +63,10 @@ export const StartRun = z
       .optional()
       .openapi({ description: "a workflow file under the project folder (relative path)" }),
     inputs: z.record(z.string(), json).optional(),
+    detach: z.boolean().optional().openapi({
+      description:
+        "enqueue the run and answer at once (status RUNNING, no holder): an `airun worker` on the same store claims and drives it",
+    }),
   })
   .openapi("StartRun");
 

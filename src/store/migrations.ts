@@ -323,6 +323,28 @@ DELETE FROM sqlite_sequence WHERE name = 'events';
     // the lease renewal it makes anyway (one statement a heartbeat, not a query a run).
     sql: { sqlite: "ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT;", postgres: "" },
   },
+  {
+    id: 5,
+    name: "runs_lease_epoch",
+    // Workers (`airun worker`): each lease carries a fencing token, bumped whenever the run
+    // passes to another holder; every commit of the holder names it, so a process paused past
+    // its lease cannot write for a run taken over meanwhile. Runs already leased start at 1.
+    // The partial index is what claiming scans: unfinished workflow runs, oldest first.
+    sql: {
+      sqlite: `
+ALTER TABLE runs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET lease_epoch = 1 WHERE lease_owner IS NOT NULL;
+CREATE INDEX runs_claimable ON runs (created_at, id)
+  WHERE kind = 'workflow' AND status IN ('PENDING', 'RUNNING', 'COMPENSATING');
+`,
+      postgres: `
+ALTER TABLE runs ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
+UPDATE runs SET lease_epoch = 1 WHERE lease_owner IS NOT NULL;
+CREATE INDEX runs_claimable ON runs (created_at, id)
+  WHERE kind = 'workflow' AND status IN ('PENDING', 'RUNNING', 'COMPENSATING');
+`,
+    },
+  },
 ]);
 
 /** The schema version the code knows: the id of the last migration. */

@@ -28,6 +28,7 @@ export interface RunRow {
   idempotency_key: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
+  lease_epoch: number;
   cancel_requested_by: string | null;
   created_at: number;
   updated_at: number;
@@ -98,6 +99,7 @@ export function runRow(run: RunRecord): RunRow {
     idempotency_key: run.idempotencyKey,
     lease_owner: terminal ? null : run.leaseOwner,
     lease_expires_at: terminal ? null : run.leaseExpiresAt,
+    lease_epoch: run.leaseEpoch,
     cancel_requested_by: run.cancelRequestedBy,
     created_at: run.createdAt,
     updated_at: run.updatedAt,
@@ -170,6 +172,7 @@ export function toRun(r: RunRow): RunRecord {
     idempotencyKey: r.idempotency_key,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
+    leaseEpoch: Number(r.lease_epoch ?? 0),
     cancelRequestedBy: r.cancel_requested_by ?? null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

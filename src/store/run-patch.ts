@@ -20,7 +20,7 @@ export interface RunPatchColumns {
   readonly updatedAt: number;
 }
 
-type PatchKey = keyof Omit<RunRecord, "id" | "createdAt" | "updatedAt">;
+type PatchKey = keyof Omit<RunRecord, "id" | "createdAt" | "updatedAt" | "leaseEpoch">;
 type Encode = (value: unknown, field: string) => unknown;
 
 const same: Encode = (v) => v;

@@ -31,7 +31,18 @@ export interface RunRecord {
   readonly idempotencyKey: string | null;
   /** Process that holds the run (`host:pid:nonce`), and until when. */
   readonly leaseOwner: string | null;
+  /**
+   * Until when the lease holds. SQLite: the engine's clock (one machine). PostgreSQL: the
+   * database's clock (`now()`), whatever the caller passes, so workers on machines whose clocks
+   * disagree still agree on when a lease lapsed.
+   */
   readonly leaseExpiresAt: number | null;
+  /**
+   * The lease's fencing token: bumped each time the run passes to another holder (a claim, a
+   * takeover). A holder's commits carry it (`RunPrecondition.leaseEpoch`), so a process that
+   * lost its lease while paused cannot write for the run any more. 0 for a run never leased.
+   */
+  readonly leaseEpoch: number;
   /**
    * Who asked to cancel the run, once someone did (a durable request: the process holding the
    * run learns it with its next lease renewal, `renewLeases`).
@@ -105,13 +116,15 @@ export interface RunPrecondition {
   readonly leaseOwner?: string;
   /** The run must currently be in one of these statuses. */
   readonly statusIn?: readonly RunStatus[];
+  /** The run's lease must still be of this epoch (the holder's fencing token). */
+  readonly leaseEpoch?: number;
 }
 
 /**
  * Fields of a run to change. `updatedAt` defaults to now; a patch to a terminal status also clears
  * the lease, whatever it says about it.
  */
-export type RunPatch = Partial<Omit<RunRecord, "id" | "createdAt">>;
+export type RunPatch = Partial<Omit<RunRecord, "id" | "createdAt" | "leaseEpoch">>;
 
 /** One write. A batch is a list of these, applied in order inside one transaction. */
 export type WriteOp =
@@ -128,6 +141,9 @@ export interface LeaseRenewal {
   readonly runId: string;
   readonly cancelRequestedBy: string | null;
 }
+
+/** Why a listening worker was woken (`Store.listen`). */
+export type WakeReason = "ready" | "cancel";
 
 /** Filter for listing runs (newest first). */
 export interface RunFilter {
@@ -195,8 +211,29 @@ export interface Store {
    * a cancel asked from another process reaches the run within a fraction of a second).
    */
   cancelRequests(owner: string): Promise<LeaseRenewal[]>;
-  /** Releases the lease on a run if `owner` holds it. */
+  /**
+   * Releases the lease on a run if `owner` holds it. A run left unfinished this way is ready
+   * for any worker to claim (PostgreSQL tells listening workers: `listen`).
+   */
   releaseLease(runId: string, owner: string): Promise<void>;
+  /**
+   * Claims up to `limit` workflow runs that want a worker (PENDING, RUNNING or COMPENSATING,
+   * not a session) and whose lease is free or lapsed, not held by `owner`, oldest first, in
+   * one statement: each comes back leased to `owner` for `ttlMs` with its `leaseEpoch` bumped.
+   * Concurrent claimers never get the same run (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+   */
+  claimRuns(owner: string, ttlMs: number, limit: number, now: number): Promise<RunRecord[]>;
+  /**
+   * Whether `owner` still holds run `runId` at epoch `epoch` with a lease that has not lapsed
+   * (a read): what a holder asks right before a side effect.
+   */
+  checkLease(runId: string, owner: string, epoch: number, now: number): Promise<boolean>;
+  /**
+   * Wakes `onWake` when another process makes a run ready to claim (`"ready"`: queued, lease
+   * handed back, approval decided) or asks for a cancel (`"cancel"`). A latency hint only:
+   * callers poll as well. Absent where the database cannot push (SQLite). Returns a stopper.
+   */
+  listen?(onWake: (what: WakeReason) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

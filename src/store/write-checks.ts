@@ -13,6 +13,7 @@ import type { RunPrecondition, RunRecord } from "./store.js";
 export interface RunGuard {
   readonly status: RunStatus;
   readonly leaseOwner: string | null;
+  readonly leaseEpoch: number;
 }
 
 /**
@@ -33,6 +34,12 @@ export function checkRunPrecondition(
     throw new ConflictError(
       `precondition failed: run ${runId} is leased by ${current.leaseOwner ?? "nobody"}, not ${expect.leaseOwner}`,
       { runId, expectedLeaseOwner: expect.leaseOwner, leaseOwner: current.leaseOwner },
+    );
+  }
+  if (expect.leaseEpoch !== undefined && current.leaseEpoch !== expect.leaseEpoch) {
+    throw new ConflictError(
+      `precondition failed: the lease of run ${runId} is at epoch ${current.leaseEpoch}, not ${expect.leaseEpoch} (another process took it over)`,
+      { runId, expectedLeaseEpoch: expect.leaseEpoch, leaseEpoch: current.leaseEpoch },
     );
   }
   if (expect.statusIn !== undefined && !expect.statusIn.includes(current.status)) {

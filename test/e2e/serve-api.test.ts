@@ -145,6 +145,29 @@ describe("airun serve: the HTTP API", () => {
     expect(pack.text).toContain(first.body.id);
   });
 
+  it("enqueues a run with detach (answered at once, RUNNING, no holder) that an `airun worker --drain` on the same store then runs", async () => {
+    const queued = await call<RunJson>(server, "POST", "/api/v1/runs", {
+      token: alice,
+      body: { spec: WRITE("queued"), detach: true },
+    });
+    expect(queued.status).toBe(201);
+    expect(queued.body).toMatchObject({ status: "RUNNING", principal: "user:alice" });
+    expect(queued.body.steps[0]).toMatchObject({ id: "write", status: "PENDING" });
+    expect(existsSync(join(p.ws, "note.txt"))).toBe(false);
+    // SQLite: the worker polls (no LISTEN/NOTIFY), on this machine, beside the server.
+    const worker = await p.run(["worker", "--drain", "--poll", "200ms"]);
+    expect(worker.code, worker.stderr).toBe(0);
+    const done = await call<RunJson>(server, "GET", `/api/v1/runs/${queued.body.id}`, {
+      token: reader,
+    });
+    expect(done.body.status).toBe("COMPLETED");
+    expect(readFileSync(join(p.ws, "note.txt"), "utf8")).toBe("queued");
+    await call(server, "POST", `/api/v1/runs/${queued.body.id}/rollback`, {
+      token: alice,
+      body: {},
+    });
+  });
+
   it("starts a stored workflow by its path in the project, and refuses a path outside it", async () => {
     const run = await call<RunJson>(server, "POST", "/api/v1/runs", {
       token: alice,

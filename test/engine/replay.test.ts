@@ -327,6 +327,7 @@ describe("replay of an unchanged run", () => {
             idempotencyKey: null,
             leaseOwner: "elsewhere:1:dead",
             leaseExpiresAt: now + 60_000,
+            leaseEpoch: 1,
             cancelRequestedBy: null,
             createdAt: now,
             updatedAt: now,

@@ -61,6 +61,8 @@ export function splitStore(writer: Store, reader: Store): Store {
     acquireLease: (...args) => writer.acquireLease(...args),
     renewLeases: (...args) => writer.renewLeases(...args),
     releaseLease: (...args) => writer.releaseLease(...args),
+    claimRuns: (...args) => writer.claimRuns(...args),
+    checkLease: (...args) => reader.checkLease(...args),
     cancelRequests: (owner) => reader.cancelRequests(owner),
     getRun: (id) => reader.getRun(id),
     findRunByIdempotencyKey: (key) => reader.findRunByIdempotencyKey(key),

@@ -10,6 +10,7 @@
  */
 import { describe } from "vitest";
 import { describeBatchTests } from "./conformance-batches.js";
+import { describeClaimTests } from "./conformance-claims.js";
 import { type CreateDatabase, perTestDatabase, splitStore } from "./conformance-context.js";
 import { describeLeaseTests } from "./conformance-leases.js";
 import { describeRaceTests } from "./conformance-races.js";
@@ -34,6 +35,7 @@ export function describeStoreConformance(name: string, createDatabase: CreateDat
       describeRecordTests(ctx);
       describeBatchTests(ctx);
       describeLeaseTests(ctx);
+      describeClaimTests(ctx);
     });
 
     describe("writes through one instance, reads through another", () => {

@@ -30,6 +30,7 @@ export function makeRun(overrides: Partial<RunRecord> = {}): RunRecord {
     idempotencyKey: null,
     leaseOwner: null,
     leaseExpiresAt: null,
+    leaseEpoch: 3,
     cancelRequestedBy: "user:carol",
     createdAt: 1_700_000_000_000,
     updatedAt: 1_700_000_000_001,

@@ -46,6 +46,13 @@ export interface SweepOptions {
   readonly take?: (runId: string) => boolean;
   /** Gives back what `take` reserved, once the sweep is done with the run. */
   readonly release?: (runId: string) => void;
+  /**
+   * Leave to the claim loop of `airun worker` the runs it claims itself (an unfinished workflow
+   * run whose lease is free or lapsed), so they are taken at most `--concurrency` at a time;
+   * the sweep still takes over runs of a dead owner on this host before their leases lapse,
+   * settles waiting approvals that were decided or expired, and idle sessions.
+   */
+  readonly leaveQueued?: boolean;
 }
 
 /** Recovers every non-terminal run (see module doc). */
@@ -77,6 +84,14 @@ export async function recoverAll(ctx: EngineContext, opts: SweepOptions): Promis
       }
     }
   };
+  if (opts.leaveQueued) {
+    const now = ctx.clock.now();
+    const queued = (r: RunRecord) =>
+      r.kind === "workflow" &&
+      r.status !== RunStatus.WAITING_APPROVAL &&
+      (r.leaseOwner === null || r.leaseExpiresAt === null || r.leaseExpiresAt <= now);
+    for (let i = runs.length - 1; i >= 0; i--) if (queued(runs[i]!)) runs.splice(i, 1);
+  }
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency) }, lane));
   const settled = await Promise.allSettled(results);
   const failed = settled.find((s) => s.status === "rejected");

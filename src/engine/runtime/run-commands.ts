@@ -50,10 +50,21 @@ export interface StartRunOptions {
   readonly inputs?: Readonly<Record<string, unknown>>;
   readonly principal?: string;
   readonly idempotencyKey?: string;
+  /**
+   * Enqueue the run instead of driving it here: it is stored with no holder, for any
+   * `airun worker` on the same store to claim (`airun run --detach`, the API's start).
+   */
+  readonly detach?: boolean;
 }
 
 /** How to resume a run: optionally deciding its pending approval first. */
-export interface ResumeOptions extends Partial<DecisionInput> {}
+export interface ResumeOptions extends Partial<DecisionInput> {
+  /**
+   * Record the decision, then hand the run to the workers (whichever is free claims it)
+   * instead of driving it in this process.
+   */
+  readonly detach?: boolean;
+}
 
 /**
  * Starts a run and drives it until it is terminal or waits for an approval; returns its id. A
@@ -78,11 +89,13 @@ export async function startRun(
   const principal = opts.principal ?? plan.principal ?? defaultPrincipal();
   const key = opts.idempotencyKey;
   const request = { kind: "workflow", specHash: plan.specHash, inputs, principal } as const;
+  // The same run started again: left to the workers when detached, else driven on if orphaned.
+  const again = async (same: RunRecord) => (opts.detach ? same.id : continueIfOrphaned(host, same));
   if (key) {
     const existing = await ctx.store.findRunByIdempotencyKey(key);
-    if (existing) return continueIfOrphaned(host, sameRequestOrRefuse(existing, key, request));
+    if (existing) return again(sameRequestOrRefuse(existing, key, request));
   }
-  const { run, steps } = newRun(
+  const created = newRun(
     ctx,
     {
       kind: "workflow",
@@ -94,6 +107,11 @@ export async function startRun(
     },
     ctx.clock.now(),
   );
+  const { steps } = created;
+  // A detached run is stored with no holder: whichever worker is free claims it.
+  const run = opts.detach
+    ? { ...created.run, leaseOwner: null, leaseExpiresAt: null, leaseEpoch: 0 }
+    : created.run;
   const policy = ctx.gatekeeper.policy;
   const objective = plan.governance ? { objective: governanceOf(plan)?.objective ?? null } : {};
   try {
@@ -105,11 +123,12 @@ export async function startRun(
     host.policies.notStored(policy.hash); // the blob went down with the batch
     if (err instanceof ConflictError && key) {
       const existing = await ctx.store.findRunByIdempotencyKey(key);
-      if (existing) return continueIfOrphaned(host, sameRequestOrRefuse(existing, key, request));
+      if (existing) return again(sameRequestOrRefuse(existing, key, request));
     }
     throw err;
   }
   announceStart(ctx, run);
+  if (opts.detach) return run.id;
   await host.runs.drive(RunState.created(ctx, run, plan, steps));
   return run.id;
 }
@@ -148,8 +167,20 @@ export async function resumeRun(
       }
     }
     if (state.run.status !== RunStatus.WAITING_APPROVAL || (await settleApprovals(state))) {
-      await prepareResume(state);
-      await host.runs.drive(state);
+      if (opts.detach) {
+        // Handed to the workers: RUNNING again (as the driver would record it) and, once
+        // released below, claimable by whichever worker is free.
+        if (state.run.status === RunStatus.WAITING_APPROVAL) {
+          await state.commit(
+            state.runUpdate({ status: RunStatus.RUNNING }, EventType.RUN_RESUMED, {
+              from: RunStatus.WAITING_APPROVAL,
+            }),
+          );
+        }
+      } else {
+        await prepareResume(state);
+        await host.runs.drive(state);
+      }
     }
     if (expired) throw expired;
   } finally {

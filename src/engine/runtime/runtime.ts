@@ -92,11 +92,23 @@ import {
   startRun,
 } from "./run-commands.js";
 import { Worker } from "./worker.js";
+import { WorkerLoop, type WorkerLoopOptions, type WorkerLoopSummary } from "./worker-loop.js";
 
 export type { PinChange } from "../../capabilities/gateway/gateway.js";
 export type { CapabilityDescription } from "../../capabilities/registry.js";
 export type { RuntimeOptions, RuntimeParts } from "./compose.js";
 export type { ResumeOptions, StartRunOptions } from "./run-commands.js";
+export type { WorkerLoopEvent, WorkerLoopOptions, WorkerLoopSummary } from "./worker-loop.js";
+
+/** A worker loop this runtime runs (`Runtime.work`). */
+export interface WorkerHandle {
+  /** Stop claiming; runs in flight finish within the drain timeout, the rest are handed back. */
+  drain(): void;
+  /** Resolves once the loop stopped. */
+  readonly done: Promise<WorkerLoopSummary>;
+  /** The store pushes wakeups (PostgreSQL LISTEN/NOTIFY); false: polling only (SQLite). */
+  readonly wakeups: boolean;
+}
 
 /** A ledger entry as the event stream sends it (the store's event record). */
 export type LedgerEvent = EventRecord;
@@ -135,6 +147,8 @@ export class Runtime {
   readonly #worker: Worker;
   readonly #releasers: Releaser[];
   #sessionHost: SessionHost | undefined;
+  /** A claim loop runs (`work`): sweeps leave it the runs it claims. */
+  #claiming = false;
   #tokens: TokenRegistry | undefined;
   #closed = false;
   /** The ledger's signing key, loaded (or created) on first use. */
@@ -250,7 +264,33 @@ export class Runtime {
         return true;
       },
       release: (runId) => runs.unclaim(runId),
+      leaveQueued: this.#claiming,
     });
+  }
+
+  /**
+   * Works as an `airun worker`: claims runs that want a worker (queued by `startRun` with
+   * `detach`, handed back, or left by a dead worker whose lease lapsed) and drives them, woken
+   * by the store's notifications and polling as well (`worker-loop.ts`). Open the runtime with
+   * `worker.sweepIntervalMs` to run recovery sweeps beside it. With a broken policy file, runs
+   * are decided under the last policy that loaded, and it says so (`onWarning`).
+   *
+   * @example
+   * const w = await rt.work({ concurrency: 8, pollMs: 1000, drainTimeoutMs: 30_000 });
+   * process.once("SIGTERM", () => w.drain());
+   * await w.done;
+   */
+  async work(opts: WorkerLoopOptions): Promise<WorkerHandle> {
+    await this.#policyOrRecorded(true);
+    const loop = new WorkerLoop(this.#ctx, this.#runs, opts);
+    this.#claiming = true;
+    const worker = this.#worker;
+    const stop = await this.#ctx.store.listen?.((what) => {
+      if (what === "ready") loop.nudge();
+      else worker.pollCancels().catch(() => undefined);
+    });
+    const done = loop.run().finally(() => stop?.());
+    return { drain: () => loop.drain(), done, wakeups: stop !== undefined };
   }
 
   /** The view of one run. */

@@ -35,8 +35,9 @@ export class Worker {
     this.#ctx = ctx;
     this.#runs = runs;
     this.#sweep = sweep;
-    this.#every(ctx.settings.heartbeatMs, () => this.beat());
-    this.#every(ctx.settings.cancelPollMs, () => this.#pollCancels());
+    // At most half the lease's time to live: one late beat never lets a lease lapse.
+    this.#every(Math.min(ctx.settings.heartbeatMs, ctx.settings.leaseTtlMs / 2), () => this.beat());
+    this.#every(ctx.settings.cancelPollMs, () => this.pollCancels());
     if (options.sweepIntervalMs !== undefined && options.sweepIntervalMs > 0) {
       this.#every(options.sweepIntervalMs, () => this.sweep());
     }
@@ -56,17 +57,17 @@ export class Worker {
   async #beat(): Promise<void> {
     const ctx = this.#ctx;
     const now = ctx.clock.now();
-    const until = now + ctx.settings.leaseTtlMs;
     for (const renewal of await ctx.store.renewLeases(ctx.owner, ctx.settings.leaseTtlMs, now)) {
       const state = this.#runs.get(renewal.runId);
-      if (!state) continue;
-      state.leaseRenewed(until);
-      if (renewal.cancelRequestedBy !== null) state.cancel(renewal.cancelRequestedBy);
+      if (state && renewal.cancelRequestedBy !== null) state.cancel(renewal.cancelRequestedBy);
     }
   }
 
-  /** Hands the runs this process holds the cancel requests recorded on them (one read). */
-  async #pollCancels(): Promise<void> {
+  /**
+   * Hands the runs this process holds the cancel requests recorded on them (one read); also
+   * called at once when the store says a cancel was asked (`Store.listen`).
+   */
+  async pollCancels(): Promise<void> {
     if (this.#runs.held().next().done) return;
     for (const r of await this.#ctx.store.cancelRequests(this.#ctx.owner)) {
       if (r.cancelRequestedBy !== null) this.#runs.get(r.runId)?.cancel(r.cancelRequestedBy);

@@ -65,6 +65,7 @@ export function newRun(
     idempotencyKey: init.idempotencyKey,
     leaseOwner: ctx.owner,
     leaseExpiresAt: now + ctx.settings.leaseTtlMs,
+    leaseEpoch: 1,
     cancelRequestedBy: null,
     createdAt: now,
     updatedAt: now,

@@ -78,11 +78,11 @@ export class RunState {
   readonly #deadlines = new Deadlines();
   #failure: RunFailure | null = null;
   /**
-   * Until when this process's lease is certainly still its own: nobody takes a lease over
-   * before it expires unless its holder is dead, so while well inside this deadline the lease
-   * check in the database can be skipped. Extended by each renewal (`leaseRenewed`).
+   * The epoch of this process's lease on the run (its fencing token), or undefined once it let
+   * the lease go. Every commit names it: a commit after another process took the run over
+   * (this one was paused past its lease: GC, SIGSTOP, a partition) is refused, nothing applied.
    */
-  #leaseDeadline = 0;
+  #leaseEpoch: number | undefined;
   /** Ops staged by `appendStep`, written with the next commit. */
   #staged: WriteOp[] = [];
   #lastSeq: number | undefined;
@@ -110,9 +110,7 @@ export class RunState {
       if (s.status === StepStatus.SUCCEEDED) this.#stepScope[s.stepId] = scopeEntry(s);
     }
     for (const c of comps) this.#compensations.set(c.stepId, c);
-    if (run.leaseOwner === ctx.owner && run.leaseExpiresAt !== null) {
-      this.#leaseDeadline = run.leaseExpiresAt;
-    }
+    if (run.leaseOwner === ctx.owner) this.#leaseEpoch = run.leaseEpoch;
     if (run.status === RunStatus.COMPENSATING) {
       this.#failure = {
         reason: run.reason ?? Reason.STEP_FAILED,
@@ -321,14 +319,12 @@ export class RunState {
       this.#staged = [];
     }
     stampContextHashes(ops, this.#steps);
-    const margin = this.ctx.settings.leaseTtlMs / 3;
-    const batch: WriteOp[] =
-      this.now() < this.#leaseDeadline - margin
-        ? ops
-        : [
-            { op: "expectRun", runId: this.#run.id, expect: { leaseOwner: this.ctx.owner } },
-            ...ops,
-          ];
+    // Every commit carries the fencing token: owner and epoch, checked under the row's lock.
+    const expect =
+      this.#leaseEpoch === undefined
+        ? { leaseOwner: this.ctx.owner }
+        : { leaseOwner: this.ctx.owner, leaseEpoch: this.#leaseEpoch };
+    const batch: WriteOp[] = [{ op: "expectRun", runId: this.#run.id, expect }, ...ops];
     try {
       await this.ctx.store.commit(batch);
     } catch (err) {
@@ -351,7 +347,7 @@ export class RunState {
         break;
       case "updateRun":
         this.#run = { ...this.#run, ...op.patch, updatedAt: this.now() } as RunRecord;
-        if (op.patch.leaseOwner === null) this.#leaseDeadline = 0;
+        if (op.patch.leaseOwner === null) this.#leaseEpoch = undefined;
         break;
       case "appendEvent":
         this.ctx.onProgress?.({ ...op.event, runId: this.#run.id });
@@ -401,9 +397,23 @@ export class RunState {
     this.#abort.abort(new CapabilityError("CANCELLED", `cancelled by ${by}`));
   }
 
-  /** This process renewed the run's lease until `until` (engine clock, epoch ms). */
-  leaseRenewed(until: number): void {
-    this.#leaseDeadline = until;
+  /**
+   * Checks, right before a side effect, that this process still holds the run's lease at its
+   * epoch and that the lease has not lapsed (on the store's clock): a process that was paused
+   * past its lease must not act for a run another process may have taken over. Throws
+   * `ConflictError` (the run is left to whoever holds it now) otherwise.
+   */
+  async confirmLease(): Promise<void> {
+    const epoch = this.#leaseEpoch;
+    const held =
+      epoch !== undefined &&
+      (await this.ctx.store.checkLease(this.#run.id, this.ctx.owner, epoch, this.now()));
+    if (!held) {
+      throw new ConflictError(
+        `run ${this.#run.id}: this process no longer holds its lease (epoch ${epoch ?? "none"}); it stops without acting`,
+        { runId: this.#run.id },
+      );
+    }
   }
 
   /**

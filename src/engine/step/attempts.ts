@@ -51,6 +51,9 @@ export async function runAttempts(
   for (;;) {
     const span = startStepSpan(state, ps, call, admitted.verdict, attempt);
     try {
+      // The lease is checked again right before the call acts: a worker paused past its lease
+      // (whose run another worker may hold now) stops here instead of acting twice.
+      await state.confirmLease();
       const rawOutputs = await invoke(state, ps, call, attempt, gov?.remainingMs());
       const granted = decision.compensation_decision;
       const unauthorized = isPlainObject(granted)

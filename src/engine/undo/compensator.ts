@@ -87,6 +87,7 @@ async function compensateOne(
       }),
     ]);
     try {
+      await state.confirmLease(); // a compensation acts too: not for a run we lost
       await perform(state, comp, force);
       await state.commit([
         {

@@ -28,24 +28,64 @@ export function ledgerLockKey(schema: string): string {
 
 // ---- leases ------------------------------------------------------------------------------
 
-/** Takes a lease that is free, expired, ours, or held by `$5`: (runId, owner, now, expiresAt, takeOverFrom). */
-export const ACQUIRE_LEASE_SQL = `UPDATE runs SET lease_owner = $2, lease_expires_at = $4
+/**
+ * The database's clock in epoch milliseconds: every lease time is read and written with it, so
+ * workers on several machines agree on when a lease lapsed whatever their own clocks say.
+ */
+export const DB_NOW_MS = "(extract(epoch from now()) * 1000)::bigint";
+
+/**
+ * Takes a lease that is free, expired, ours, or held by `$4`: (runId, owner, ttlMs,
+ * takeOverFrom). The epoch (fencing token) moves on unless the owner renews a lease it holds.
+ */
+export const ACQUIRE_LEASE_SQL = `UPDATE runs SET lease_owner = $2, lease_expires_at = ${DB_NOW_MS} + $3,
+    lease_epoch = CASE WHEN lease_owner = $2 AND lease_expires_at > ${DB_NOW_MS}
+      THEN lease_epoch ELSE lease_epoch + 1 END
   WHERE id = $1 AND (lease_owner IS NULL OR lease_expires_at IS NULL
-    OR lease_expires_at <= $3 OR lease_owner = $2
-    OR ($5::text IS NOT NULL AND lease_owner = $5::text))
+    OR lease_expires_at <= ${DB_NOW_MS} OR lease_owner = $2
+    OR ($4::text IS NOT NULL AND lease_owner = $4::text))
   RETURNING *`;
+
+/**
+ * Claims the oldest runs that want a worker and whose lease is free or lapsed (not the
+ * claimer's own), in one statement: (owner, ttlMs, limit). Rows another claimer has locked are
+ * skipped, not waited for; a row changed meanwhile is checked again after it is locked.
+ */
+export const CLAIM_RUNS_SQL = `WITH ready AS (
+    SELECT id FROM runs
+    WHERE kind = 'workflow' AND status IN ('PENDING', 'RUNNING', 'COMPENSATING')
+      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= ${DB_NOW_MS})
+      AND (lease_owner IS NULL OR lease_owner <> $1)
+    ORDER BY created_at, id LIMIT $3
+    FOR UPDATE SKIP LOCKED)
+  UPDATE runs SET lease_owner = $1, lease_expires_at = ${DB_NOW_MS} + $2,
+    lease_epoch = runs.lease_epoch + 1
+  FROM ready WHERE runs.id = ready.id
+  RETURNING runs.*`;
+
+/** One row while the owner holds the run at that epoch, unexpired: (runId, owner, epoch). */
+export const CHECK_LEASE_SQL = `SELECT 1 FROM runs WHERE id = $1 AND lease_owner = $2
+  AND lease_epoch = $3 AND lease_expires_at > ${DB_NOW_MS}`;
 
 /** The cancel requests on the runs one owner holds. */
 export const CANCEL_REQUESTS_SQL =
   "SELECT id, cancel_requested_by FROM runs WHERE lease_owner = $1 AND cancel_requested_by IS NOT NULL";
 
-/** Extends every lease of an owner: (expiresAt, owner); returns the run ids. */
-export const RENEW_LEASES_SQL =
-  "UPDATE runs SET lease_expires_at = $1 WHERE lease_owner = $2 RETURNING id, cancel_requested_by";
+/** Extends every lease of an owner: (ttlMs, owner); returns the run ids. */
+export const RENEW_LEASES_SQL = `UPDATE runs SET lease_expires_at = ${DB_NOW_MS} + $1
+  WHERE lease_owner = $2 RETURNING id, cancel_requested_by`;
 
-/** Releases a run's lease if the owner holds it: (runId, owner). */
-export const RELEASE_LEASE_SQL =
-  "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = $1 AND lease_owner = $2";
+/**
+ * Releases a run's lease if the owner holds it: (runId, owner); returns the run's status (to
+ * tell workers when it is left unfinished).
+ */
+export const RELEASE_LEASE_SQL = `UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL
+  WHERE id = $1 AND lease_owner = $2 RETURNING status, kind`;
+
+/** The channel workers LISTEN on for a schema (`Store.listen`). */
+export function wakeChannel(schema: string): string {
+  return `airun_wake_${schema}`;
+}
 
 // ---- writes ------------------------------------------------------------------------------
 
@@ -67,6 +107,7 @@ export const RUN_COLUMNS = [
   "idempotency_key",
   "lease_owner",
   "lease_expires_at",
+  "lease_epoch",
   "cancel_requested_by",
   "created_at",
   "updated_at",
@@ -93,7 +134,8 @@ export function updateRunSql(patch: RunPatchColumns): string {
 }
 
 /** What an `expectRun` precondition looks at; the row stays locked until the commit. */
-export const RUN_GUARD_SQL = "SELECT status, lease_owner FROM runs WHERE id = $1 FOR UPDATE";
+export const RUN_GUARD_SQL =
+  "SELECT status, lease_owner, lease_epoch FROM runs WHERE id = $1 FOR UPDATE";
 
 /** Writes a step row (insert, or update of every column), bound with `stepRow`. */
 export const PUT_STEP_SQL = `INSERT INTO steps (run_id, step_id, status, attempts, inputs,

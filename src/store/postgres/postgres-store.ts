@@ -51,6 +51,7 @@ import type {
   Store,
   StoreHooks,
   StoreOptions,
+  WakeReason,
   WriteOp,
 } from "../store.js";
 import {
@@ -88,10 +89,12 @@ export interface PostgresStoreOptions extends StoreOptions {
   readonly poolSize?: number;
 }
 
-/** One open transaction: its connection and the ledger head it has seen. */
+/** One open transaction: its connection, the ledger head it has seen, whom to wake. */
 interface Tx {
   readonly client: PgClient;
   head: LedgerHead | undefined;
+  /** Listening workers to wake when it commits (NOTIFY is delivered at COMMIT, or never). */
+  wake?: Set<WakeReason>;
 }
 
 /**
@@ -111,6 +114,8 @@ export class PostgresStore implements Store {
   readonly #chained: boolean;
   /** Takes this schema's ledger lock for the rest of the transaction. */
   readonly #lockLedgerSql: string;
+  /** The NOTIFY channel of this schema's workers. */
+  readonly #channel: string;
   #transactions = 0;
   #closed = false;
 
@@ -120,6 +125,7 @@ export class PostgresStore implements Store {
     this.#hooks = options.hooks ?? {};
     this.#chained = options.unchainedLedger !== true;
     this.#lockLedgerSql = `SELECT pg_advisory_xact_lock(${SQL.ledgerLockKey(options.schema ?? "public")})`;
+    this.#channel = SQL.wakeChannel(options.schema ?? "public");
   }
 
   /**
@@ -175,23 +181,41 @@ export class PostgresStore implements Store {
     return this.#transaction((tx) => this.#applyOps(tx, batch));
   }
 
+  /** Lease times come from the database's clock: `now` is not used (see `RunRecord`). */
   acquireLease(
     runId: string,
     owner: string,
     ttlMs: number,
-    now: number,
+    _now: number,
     takeOverFrom?: string,
   ): Promise<RunRecord | undefined> {
     return this.#transaction(async ({ client }) => {
       const { rows } = await client.query(SQL.ACQUIRE_LEASE_SQL, [
         runId,
         owner,
-        now,
-        now + ttlMs,
+        ttlMs,
         takeOverFrom ?? null,
       ]);
       return rows[0] === undefined ? undefined : toRun(rows[0] as unknown as RunRow);
     });
+  }
+
+  /** One statement, `FOR UPDATE SKIP LOCKED`, on the database's clock (`now` is not used). */
+  claimRuns(owner: string, ttlMs: number, limit: number, _now: number): Promise<RunRecord[]> {
+    return this.#transaction(async ({ client }) => {
+      const { rows } = await client.query(SQL.CLAIM_RUNS_SQL, [
+        owner,
+        ttlMs,
+        Math.max(0, Math.trunc(limit)),
+      ]);
+      return (rows as unknown as RunRow[])
+        .map(toRun)
+        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    });
+  }
+
+  async checkLease(runId: string, owner: string, epoch: number, _now: number): Promise<boolean> {
+    return (await this.#rows(SQL.CHECK_LEASE_SQL, [runId, owner, epoch])).length > 0;
   }
 
   async cancelRequests(owner: string): Promise<LeaseRenewal[]> {
@@ -202,9 +226,10 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ runId: r.id, cancelRequestedBy: r.cancel_requested_by }));
   }
 
-  renewLeases(owner: string, ttlMs: number, now: number): Promise<LeaseRenewal[]> {
+  /** Extends the owner's leases on the database's clock (`now` is not used). */
+  renewLeases(owner: string, ttlMs: number, _now: number): Promise<LeaseRenewal[]> {
     return this.#transaction(async ({ client }) => {
-      const { rows } = await client.query(SQL.RENEW_LEASES_SQL, [now + ttlMs, owner]);
+      const { rows } = await client.query(SQL.RENEW_LEASES_SQL, [ttlMs, owner]);
       return (rows as { id: string; cancel_requested_by: string | null }[])
         .map((r) => ({ runId: r.id, cancelRequestedBy: r.cancel_requested_by }))
         .sort((a, b) => (a.runId < b.runId ? -1 : 1));
@@ -212,9 +237,56 @@ export class PostgresStore implements Store {
   }
 
   releaseLease(runId: string, owner: string): Promise<void> {
-    return this.#transaction(async ({ client }) => {
-      await client.query(SQL.RELEASE_LEASE_SQL, [runId, owner]);
+    return this.#transaction(async (tx) => {
+      const { rows } = await tx.client.query(SQL.RELEASE_LEASE_SQL, [runId, owner]);
+      const row = rows[0] as { status: RunStatus; kind: string } | undefined;
+      if (row && row.kind === "workflow" && SQL.ACTIVE_STATUSES.includes(row.status)) {
+        wakeOnCommit(tx, "ready");
+      }
     });
+  }
+
+  /**
+   * LISTENs on this schema's channel on a connection of its own, reconnecting after a second
+   * when it drops (polling covers the gap: a wakeup is only a latency hint).
+   */
+  async listen(onWake: (what: WakeReason) => void): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: (PgClient & PgListener) | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      if (stopped || this.#closed) return;
+      try {
+        const c = (await this.#pool.connect()) as PgClient & PgListener;
+        c.on("notification", (msg) => {
+          if (msg.payload === "ready" || msg.payload === "cancel") onWake(msg.payload);
+        });
+        c.on("error", () => {
+          if (client !== c) return;
+          client = undefined;
+          c.release(true);
+          retry = setTimeout(() => void connect(), 1000);
+          retry.unref();
+        });
+        await c.query(`LISTEN ${this.#channel}`);
+        if (stopped) c.release();
+        else client = c;
+      } catch {
+        retry = setTimeout(() => void connect(), 1000);
+        retry.unref();
+      }
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const c = client;
+      client = undefined;
+      if (c) {
+        await c.query(`UNLISTEN ${this.#channel}`).catch(() => undefined);
+        c.release();
+      }
+    };
   }
 
   /** Waits for the pool's connections to be returned, then closes them. Idempotent. */
@@ -310,7 +382,11 @@ export class PostgresStore implements Store {
         throw commitFailedError(this.where, cause);
       }
       try {
-        result = await work({ client, head: undefined });
+        const tx: Tx = { client, head: undefined };
+        result = await work(tx);
+        for (const what of tx.wake ?? []) {
+          await client.query("SELECT pg_notify($1, $2)", [this.#channel, what]);
+        }
       } catch (err) {
         await client.query("ROLLBACK").catch(() => undefined);
         throw toWriteError(err, isPgConstraint);
@@ -372,6 +448,8 @@ export class PostgresStore implements Store {
           throw new AirunError("STORE_INVALID_OP", `unknown write op ${String(unknownOp.op)}`);
         }
       }
+      const wake = wakeOf(op);
+      if (wake) wakeOnCommit(tx, wake);
     }
     return { eventSeqs };
   }
@@ -405,8 +483,14 @@ export class PostgresStore implements Store {
 
   async #expectRun(client: PgClient, runId: string, expect: RunPrecondition): Promise<void> {
     const { rows } = await client.query(SQL.RUN_GUARD_SQL, [runId]);
-    const row = rows[0] as { status: RunStatus; lease_owner: string | null } | undefined;
-    const current = row && { status: row.status, leaseOwner: row.lease_owner };
+    const row = rows[0] as
+      | { status: RunStatus; lease_owner: string | null; lease_epoch: number }
+      | undefined;
+    const current = row && {
+      status: row.status,
+      leaseOwner: row.lease_owner,
+      leaseEpoch: Number(row.lease_epoch),
+    };
     checkRunPrecondition(runId, current, expect);
   }
 
@@ -442,4 +526,32 @@ export class PostgresStore implements Store {
     if (this.#closed) throw storeClosedError(this.where);
     return (await this.#pool.query(sql, params)).rows as T[];
   }
+}
+
+/** A pooled connection's notification events (`LISTEN`). */
+interface PgListener {
+  on(event: "notification", listener: (msg: { channel: string; payload?: string }) => void): void;
+  on(event: "error", listener: (err: Error) => void): void;
+  release(destroy?: boolean): void;
+}
+
+/** Notes that listening workers are to be woken for `what` when `tx` commits. */
+function wakeOnCommit(tx: Tx, what: WakeReason): void {
+  if (tx.wake === undefined) tx.wake = new Set();
+  tx.wake.add(what);
+}
+
+/**
+ * Whom a write wakes: a run inserted without a holder (`airun run --detach`, the API's start)
+ * is ready for a worker; a cancel request must reach the worker holding the run.
+ */
+function wakeOf(op: WriteOp): WakeReason | undefined {
+  if (op.op === "insertRun") {
+    const r = op.run;
+    return r.kind === "workflow" && r.leaseOwner === null && SQL.ACTIVE_STATUSES.includes(r.status)
+      ? "ready"
+      : undefined;
+  }
+  if (op.op === "updateRun" && typeof op.patch.cancelRequestedBy === "string") return "cancel";
+  return undefined;
 }

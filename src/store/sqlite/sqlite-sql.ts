@@ -11,12 +11,34 @@ import type { RunPatchColumns } from "../run-patch.js";
 
 // ---- leases ------------------------------------------------------------------------------
 
-/** Takes a lease that is free, expired, ours, or held by `@takeOverFrom`; returns the run. */
-export const ACQUIRE_LEASE_SQL = `UPDATE runs SET lease_owner = @owner, lease_expires_at = @expiresAt
+/**
+ * Takes a lease that is free, expired, ours, or held by `@takeOverFrom`; returns the run. The
+ * epoch (fencing token) moves on unless the owner renews a lease it still holds.
+ */
+export const ACQUIRE_LEASE_SQL = `UPDATE runs SET lease_owner = @owner, lease_expires_at = @expiresAt,
+    lease_epoch = CASE WHEN lease_owner = @owner AND lease_expires_at > @now
+      THEN lease_epoch ELSE lease_epoch + 1 END
   WHERE id = @runId AND (lease_owner IS NULL OR lease_expires_at IS NULL
     OR lease_expires_at <= @now OR lease_owner = @owner
     OR (@takeOverFrom IS NOT NULL AND lease_owner = @takeOverFrom))
   RETURNING *`;
+
+/**
+ * Claims the oldest runs that want a worker and whose lease is free or lapsed (not the
+ * claimer's own): one statement, the store's single writer makes it atomic.
+ */
+export const CLAIM_RUNS_SQL = `UPDATE runs SET lease_owner = @owner, lease_expires_at = @expiresAt,
+    lease_epoch = lease_epoch + 1
+  WHERE id IN (SELECT id FROM runs
+    WHERE kind = 'workflow' AND status IN ('PENDING', 'RUNNING', 'COMPENSATING')
+      AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= @now)
+      AND (lease_owner IS NULL OR lease_owner <> @owner)
+    ORDER BY created_at, id LIMIT @limit)
+  RETURNING *`;
+
+/** One row while the owner holds the run at that epoch, unexpired: (runId, owner, epoch, now). */
+export const CHECK_LEASE_SQL =
+  "SELECT 1 FROM runs WHERE id = ? AND lease_owner = ? AND lease_epoch = ? AND lease_expires_at > ?";
 
 /** The cancel requests on the runs one owner holds. */
 export const CANCEL_REQUESTS_SQL =
@@ -35,10 +57,11 @@ export const RELEASE_LEASE_SQL =
 /** Inserts a run, binding a `RunRow` by column name. */
 export const INSERT_RUN_SQL = `INSERT INTO runs (id, kind, name, spec_version, spec_hash,
     spec_text, plan, principal, inputs, status, outcome, reason, reason_detail, idempotency_key,
-    lease_owner, lease_expires_at, cancel_requested_by, created_at, updated_at, meta)
+    lease_owner, lease_expires_at, lease_epoch, cancel_requested_by, created_at, updated_at,
+    meta)
   VALUES (@id, @kind, @name, @spec_version, @spec_hash, @spec_text, @plan, @principal, @inputs,
     @status, @outcome, @reason, @reason_detail, @idempotency_key, @lease_owner,
-    @lease_expires_at, @cancel_requested_by, @created_at, @updated_at, @meta)`;
+    @lease_expires_at, @lease_epoch, @cancel_requested_by, @created_at, @updated_at, @meta)`;
 
 /** One row if a run has this idempotency key. */
 export const RUN_WITH_KEY_SQL = "SELECT 1 FROM runs WHERE idempotency_key = ?";
@@ -55,7 +78,7 @@ export function updateRunSql(patch: RunPatchColumns): string {
 }
 
 /** What an `expectRun` precondition looks at. */
-export const RUN_GUARD_SQL = "SELECT status, lease_owner FROM runs WHERE id = ?";
+export const RUN_GUARD_SQL = "SELECT status, lease_owner, lease_epoch FROM runs WHERE id = ?";
 
 /** Writes a step row (insert, or update of every column), bound with `stepRow`. */
 export const PUT_STEP_SQL = `INSERT INTO steps (run_id, step_id, status, attempts, inputs,

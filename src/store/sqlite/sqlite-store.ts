@@ -215,6 +215,22 @@ export class SqliteStore implements Store {
     });
   }
 
+  claimRuns(owner: string, ttlMs: number, limit: number, now: number): Promise<RunRecord[]> {
+    return this.#commits.enqueue(() => {
+      const rows = this.#stmt(SQL.CLAIM_RUNS_SQL).all({
+        owner,
+        now,
+        expiresAt: now + ttlMs,
+        limit: Math.max(0, Math.trunc(limit)),
+      }) as RunRow[];
+      return rows.map(toRun).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+    });
+  }
+
+  async checkLease(runId: string, owner: string, epoch: number, now: number): Promise<boolean> {
+    return this.#read(SQL.CHECK_LEASE_SQL).get(runId, owner, epoch, now) !== undefined;
+  }
+
   async cancelRequests(owner: string): Promise<LeaseRenewal[]> {
     const rows = this.#read(SQL.CANCEL_REQUESTS_SQL).all(owner) as {
       id: string;
@@ -370,9 +386,13 @@ export class SqliteStore implements Store {
 
   #expectRun(runId: string, expect: RunPrecondition): void {
     const row = this.#stmt(SQL.RUN_GUARD_SQL).get(runId) as
-      | { status: RunStatus; lease_owner: string | null }
+      | { status: RunStatus; lease_owner: string | null; lease_epoch: number }
       | undefined;
-    const current = row && { status: row.status, leaseOwner: row.lease_owner };
+    const current = row && {
+      status: row.status,
+      leaseOwner: row.lease_owner,
+      leaseEpoch: Number(row.lease_epoch),
+    };
     checkRunPrecondition(runId, current, expect);
   }
 
