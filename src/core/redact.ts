@@ -34,20 +34,37 @@ const NO_FIELDS: ReadonlySet<string> = new Set();
 const compiledKeys = new WeakMap<readonly string[], readonly string[]>();
 const compiledFields = new WeakMap<readonly string[], ReadonlySet<string>>();
 
+// Secret lists are per plan (frozen): sorted once. A list that may still change is sorted anew.
+const compiledSecrets = new WeakMap<readonly string[], readonly string[]>();
+
 function compile(rules: RedactionRules): CompiledRules {
   let keys = NO_SECRETS;
   if (rules.keys?.length) {
-    keys = compiledKeys.get(rules.keys) ?? rules.keys.map((k) => k.toLowerCase());
-    compiledKeys.set(rules.keys, keys);
+    const known = compiledKeys.get(rules.keys);
+    if (known !== undefined) keys = known;
+    else {
+      keys = rules.keys.map((k) => k.toLowerCase());
+      compiledKeys.set(rules.keys, keys);
+    }
   }
   let fields = NO_FIELDS;
   if (rules.fields?.length) {
-    fields = compiledFields.get(rules.fields) ?? new Set(rules.fields.map((f) => f.toLowerCase()));
-    compiledFields.set(rules.fields, fields);
+    const known = compiledFields.get(rules.fields);
+    if (known !== undefined) fields = known;
+    else {
+      fields = new Set(rules.fields.map((f) => f.toLowerCase()));
+      compiledFields.set(rules.fields, fields);
+    }
   }
-  const secrets = rules.secrets?.length
-    ? rules.secrets.filter((s) => s.length > 0).sort((a, b) => b.length - a.length)
-    : NO_SECRETS;
+  let secrets = NO_SECRETS;
+  if (rules.secrets?.length) {
+    const known = compiledSecrets.get(rules.secrets);
+    if (known !== undefined) secrets = known;
+    else {
+      secrets = rules.secrets.filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+      if (Object.isFrozen(rules.secrets)) compiledSecrets.set(rules.secrets, secrets);
+    }
+  }
   return { secrets, keys, fields };
 }
 
@@ -82,13 +99,15 @@ function walk(v: JsonValue, path: string, rules: CompiledRules): JsonValue {
     const obj = v as Record<string, JsonValue>;
     let out: Record<string, JsonValue> | undefined;
     const keys = Object.keys(obj);
+    // Paths matter only to field rules: without any, none is built.
+    const byPath = rules.fields.size > 0;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as string;
       const child = obj[k] as JsonValue;
       const lower = k.toLowerCase();
-      const childPath = path ? `${path}.${lower}` : lower;
+      const childPath = byPath ? (path ? `${path}.${lower}` : lower) : "";
       const next =
-        rules.fields.has(childPath) || rules.keys.some((frag) => keyMatches(lower, frag, child))
+        (byPath && rules.fields.has(childPath)) || keyRedacted(lower, rules.keys, child)
           ? MASK
           : walk(child, childPath, rules);
       if (next !== child && out === undefined) {
@@ -100,6 +119,13 @@ function walk(v: JsonValue, path: string, rules: CompiledRules): JsonValue {
     return out ?? v;
   }
   return v;
+}
+
+/** Whether a (lower-cased) key matches any of the fragments (`keyMatches`). */
+function keyRedacted(lower: string, frags: readonly string[], value: JsonValue): boolean {
+  for (let i = 0; i < frags.length; i++)
+    if (keyMatches(lower, frags[i] as string, value)) return true;
+  return false;
 }
 
 /**

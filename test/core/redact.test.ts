@@ -78,4 +78,26 @@ describe("redact", () => {
       tokenSecret: MASK,
     });
   });
+
+  it("masks the secrets a list holds now: a frozen list, and a list changed between calls", () => {
+    const frozen = Object.freeze(["abcd", "abcdef"]);
+    const value = { a: "x abcdef y abcd", nested: [{ b: "abcdabcdef" }] };
+    const expected = { a: "x *** y ***", nested: [{ b: "******" }] };
+    expect(redact(value, { secrets: frozen })).toEqual(expected);
+    expect(redact(value, { secrets: frozen })).toEqual(expected);
+    const growing = ["wxyz"];
+    expect(redact("wxyz 1234", { secrets: growing })).toBe("*** 1234");
+    growing.push("1234");
+    expect(redact("wxyz 1234", { secrets: growing })).toBe("*** ***");
+  });
+
+  it("matches dotted fields at any depth and keys inside arrays, with or without field rules", () => {
+    const value = { outer: { inner: { auth: "s", keep: 1 }, list: [{ password: "p", n: 2 }] } };
+    expect(redact(value, { fields: ["outer.inner.auth"], keys: ["password"] })).toEqual({
+      outer: { inner: { auth: MASK, keep: 1 }, list: [{ password: MASK, n: 2 }] },
+    });
+    expect(redact(value, { keys: ["password"] })).toEqual({
+      outer: { inner: { auth: "s", keep: 1 }, list: [{ password: MASK, n: 2 }] },
+    });
+  });
 });

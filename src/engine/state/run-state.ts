@@ -27,7 +27,7 @@ import {
   sessionSurvives,
 } from "../../core/status.js";
 import type { CompensationRecord, RunRecord, StepRecord, WriteOp } from "../../store/store.js";
-import type { EngineContext } from "../context.js";
+import type { EngineContext, ProgressEvent } from "../context.js";
 import { EventType, eventOp } from "../events.js";
 import { stampContextHashes } from "./context-hash.js";
 import { type Deadline, Deadlines } from "./deadlines.js";
@@ -350,7 +350,13 @@ export class RunState {
         if (op.patch.leaseOwner === null) this.#leaseEpoch = undefined;
         break;
       case "appendEvent":
-        this.ctx.onProgress?.({ ...op.event, runId: this.#run.id });
+        if (this.ctx.onProgress) {
+          // Events of this run name it already: handed on as they are, not copied each.
+          const e = op.event;
+          this.ctx.onProgress(
+            e.runId === this.#run.id ? (e as ProgressEvent) : { ...e, runId: this.#run.id },
+          );
+        }
         break;
       default:
         break;

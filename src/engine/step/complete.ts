@@ -12,7 +12,7 @@ import { redact } from "../../core/redact.js";
 import { CompensationStatus, StepStatus } from "../../core/status.js";
 import { resolveTemplates } from "../../core/template.js";
 import type { CompensationRecord, StepRecord, WriteOp } from "../../store/store.js";
-import { audited } from "../audit.js";
+import { auditInto } from "../audit.js";
 import { EventType } from "../events.js";
 import { runGovernance } from "../governance/run-governance.js";
 import { errorJson } from "../state/run-records.js";
@@ -74,16 +74,17 @@ export function successOps(
         : record,
     });
   }
-  ops.push(
-    state.event(EventType.STEP_SUCCEEDED, ps.id, {
-      attempts: done.attempts,
-      context_hash: call.contextHash,
-      duration_ms: now - done.started,
-      // A side effect's inputs are on its intent entry; an effect-free step has none.
-      ...(done.intent ? {} : audited(settings.auditLevel, "inputs", call.recordInputs)),
-      ...audited(settings.auditLevel, "outputs", outputs),
-    }),
-  );
+  // Keys in canonical order (inputs before outputs), written in place: no object is made and
+  // spread per field.
+  const data: JsonObject = {
+    attempts: done.attempts,
+    context_hash: call.contextHash,
+    duration_ms: now - done.started,
+  };
+  // A side effect's inputs are on its intent entry; an effect-free step has none.
+  if (!done.intent) auditInto(data, settings.auditLevel, "inputs", call.recordInputs);
+  auditInto(data, settings.auditLevel, "outputs", outputs);
+  ops.push(state.event(EventType.STEP_SUCCEEDED, ps.id, data));
   return ops;
 }
 

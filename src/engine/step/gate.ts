@@ -92,7 +92,7 @@ export async function gateCall(
     ? inForce
     : tightenWithSpecPolicy(state.plan, request, inForce);
   // The declared compensation is authorized with the step (SPEC §6).
-  const comp = await checkCompensation(state, ps, call);
+  const comp = ps.compensation === null ? null : await checkCompensation(state, ps, call);
   const policy = comp
     ? withCompensation(stepPolicy, comp.decision, comp.request.capability)
     : stepPolicy;

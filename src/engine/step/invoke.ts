@@ -26,18 +26,16 @@ export function invoke(
   const stepTimeoutMs = ps.timeoutMs ?? state.ctx.settings.defaultTimeoutMs;
   const timeoutMs = budgetMs === undefined ? stepTimeoutMs : Math.min(stepTimeoutMs, budgetMs);
   return new Promise<JsonValue>((resolve, reject) => {
-    // The capability's AbortController is made only when it reads `ctx.signal` (most never
-    // do: creating one and wiring its listeners cost more than a whole echo call). Once the
-    // engine stopped waiting, a signal read later is born aborted with the same reason.
-    let ac: AbortController | undefined;
-    let abortReason: unknown;
-    const abort = (reason: unknown) => {
-      if (abortReason !== undefined) return;
-      abortReason = reason;
-      ac?.abort(reason);
-    };
+    const ctx = new CallContext(
+      state.ctx.settings.sandbox,
+      state.run.id,
+      ps.id,
+      attempt,
+      call.paths.length > 0 ? authorizedPaths(call) : undefined,
+    );
     // The run's shared deadline timer and one cancel listener per run (RunState.trackCall)
     // replace a timer and an abort listener per call.
+    const abort = (reason: unknown) => CallContext.abort(ctx, reason);
     const untrack = state.trackCall(abort, timeoutMs, () => {
       const timeout = new CapabilityError(
         "TIMEOUT",
@@ -48,20 +46,6 @@ export function invoke(
       abort(timeout);
       reject(timeout);
     });
-    const ctx: CapabilityContext = {
-      get signal(): AbortSignal {
-        if (ac === undefined) {
-          ac = new AbortController();
-          if (abortReason !== undefined) ac.abort(abortReason);
-        }
-        return ac.signal;
-      },
-      sandbox: state.ctx.settings.sandbox,
-      runId: state.run.id,
-      stepId: ps.id,
-      attempt,
-      ...(call.paths.length > 0 ? { paths: authorizedPaths(call) } : {}),
-    };
     let pending: Promise<unknown>;
     try {
       pending = call.cap.execute(call.input, ctx);
@@ -81,6 +65,57 @@ export function invoke(
       },
     );
   });
+}
+
+/**
+ * The context of one attempt. Its AbortController is made only when the capability reads
+ * `signal` (most never do: creating the signal costs more than a whole echo call); once the
+ * engine stopped waiting, a signal read later is born aborted with the same reason. A class,
+ * not an object literal with a getter: V8 builds a literal with an accessor through a runtime
+ * call, which cost ~2 µs per step (more than the rest of `invoke`); an instance is a plain
+ * allocation. `signal` is a getter of the class, so `{ ...ctx }` does not copy it: pass the
+ * context itself on, or name `signal: ctx.signal` in a copy.
+ */
+class CallContext implements CapabilityContext {
+  readonly sandbox: CapabilityContext["sandbox"];
+  readonly runId: string;
+  readonly stepId: string;
+  readonly attempt: number;
+  declare readonly paths?: Readonly<Record<string, string>>;
+  #ac: AbortController | undefined;
+  #abortReason: unknown;
+
+  constructor(
+    sandbox: CapabilityContext["sandbox"],
+    runId: string,
+    stepId: string,
+    attempt: number,
+    paths: Readonly<Record<string, string>> | undefined,
+  ) {
+    this.sandbox = sandbox;
+    this.runId = runId;
+    this.stepId = stepId;
+    this.attempt = attempt;
+    if (paths !== undefined) (this as { paths?: Readonly<Record<string, string>> }).paths = paths;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#ac === undefined) {
+      this.#ac = new AbortController();
+      if (this.#abortReason !== undefined) this.#ac.abort(this.#abortReason);
+    }
+    return this.#ac.signal;
+  }
+
+  /**
+   * The engine stopped waiting (timeout, cancel): the signal aborts, now or when first read.
+   * Static, so the capability's context carries no way to abort itself.
+   */
+  static abort(ctx: CallContext, reason: unknown): void {
+    if (ctx.#abortReason !== undefined) return;
+    ctx.#abortReason = reason;
+    ctx.#ac?.abort(reason);
+  }
 }
 
 /** The canonical paths the gate authorized, by input field (`ctx.paths`). */

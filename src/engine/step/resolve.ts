@@ -12,7 +12,7 @@ import type {
 } from "../../core/capability.js";
 import { CapabilityError } from "../../core/errors.js";
 import type { ExprScope } from "../../core/expr.js";
-import { hashJson } from "../../core/hash.js";
+import { canonicalJson, hashJson, sha256Hex } from "../../core/hash.js";
 import { isPlainObject, type JsonObject, type JsonValue } from "../../core/json.js";
 import type { PlanStep } from "../../core/plan.js";
 import { redact } from "../../core/redact.js";
@@ -201,16 +201,36 @@ function contextHash(
   paths: readonly TouchedPath[],
   id: ActionIdentity,
 ): string {
-  // Keys written in canonical (sorted) order: hashJson then serializes in one native pass.
-  return hashJson({
-    capability: cap.name,
-    inputs: recordInputs,
-    ...(paths.length > 0 ? { paths: pathsRecord(paths) } : {}),
-    policy: id.policyHash,
-    principal: id.principal,
-    spec: id.specHash,
-    step: ps.id,
-  });
+  // The canonical JSON of { capability, inputs, paths?, policy, principal, spec, step }, written
+  // member by member in canonical (sorted) key order, each value canonical: exactly the text
+  // `hashJson` of that object writes, without building the object or walking the run's
+  // constants on every step (test/engine/context-hash-text.test.ts holds them equal).
+  const pathsMember = paths.length > 0 ? `"paths":${canonicalJson(pathsRecord(paths))},` : "";
+  return sha256Hex(
+    `{"capability":${canonicalJson(cap.name)},"inputs":${canonicalJson(recordInputs)},${pathsMember}${identityMembers(id)},"step":${canonicalJson(ps.id)}}`,
+  );
+}
+
+/** The last text written for `identityMembers`, and what it was written for. */
+let lastIdentity: ActionIdentity | undefined;
+let lastIdentityText = "";
+
+/**
+ * The members `"policy":…,"principal":…,"spec":…` of a context hash's text, canonical. They are
+ * the same for every step of a run (a policy reload changes the hash): remembered for the last
+ * identity seen.
+ */
+function identityMembers(id: ActionIdentity): string {
+  if (
+    lastIdentity === undefined ||
+    lastIdentity.policyHash !== id.policyHash ||
+    lastIdentity.principal !== id.principal ||
+    lastIdentity.specHash !== id.specHash
+  ) {
+    lastIdentityText = `"policy":${canonicalJson(id.policyHash)},"principal":${canonicalJson(id.principal)},"spec":${canonicalJson(id.specHash)}`;
+    lastIdentity = id;
+  }
+  return lastIdentityText;
 }
 
 /**
