@@ -60,7 +60,7 @@ async function sqliteTarget(p: Project): Promise<Target> {
     "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER, photo BLOB)",
   );
   db.exec(
-    "INSERT INTO people VALUES (1, 'ada', 36, x'00ff10'), (2, 'bob', 41, NULL), (3, 'cy', 29, NULL), (4, 'dee', 52, NULL)",
+    "INSERT INTO people VALUES (1, 'ada', 36, x'00ff10'), (2, 'bob', 41, NULL), (3, 'cy', 29, NULL), (4, 'quinn', 52, NULL)",
   );
   return {
     config: "databases:\n  app: { sqlite: ws/app.db }\n",
@@ -80,7 +80,7 @@ async function postgresTarget(): Promise<Target> {
     "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER, seen TIMESTAMPTZ DEFAULT now(), doc JSONB, photo BYTEA)",
   );
   await c.query(
-    `INSERT INTO people (id, name, age, doc, photo) VALUES (1, 'ada', 36, '{"k": [1, "two"]}', '\\x00ff10'), (2, 'bob', 41, NULL, NULL), (3, 'cy', 29, NULL, NULL), (4, 'dee', 52, NULL, NULL)`,
+    `INSERT INTO people (id, name, age, doc, photo) VALUES (1, 'ada', 36, '{"k": [1, "two"]}', '\\x00ff10'), (2, 'bob', 41, NULL, NULL), (3, 'cy', 29, NULL, NULL), (4, 'quinn', 52, NULL, NULL)`,
   );
   return {
     config: `databases:\n  app: { url: "${pgSupport.urlFor(schema)}", password_env: APP_PW }\n`,
@@ -140,8 +140,9 @@ for (const [label, makeTarget, suite] of suites) {
         expect(started.stdout + started.stderr + resumed.stdout + resumed.stderr).not.toContain(
           PASSWORD,
         );
-        // The before-images are sealed at rest: no value of a changed row is in Airun's state.
-        expect(allText(join(p.dir, "home"))).not.toContain("dee");
+        // The before-images are sealed at rest: no value of a changed row is in Airun's state
+        // (a name no hex digest can contain: the state holds many).
+        expect(allText(join(p.dir, "home"))).not.toContain("quinn");
       } finally {
         await target.close();
       }
