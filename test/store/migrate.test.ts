@@ -23,7 +23,7 @@ function recordingPostgres(calls: string[]): MigrationConnection {
       call(
         sql === MIGRATIONS_TABLE_SQL
           ? "create migrations table"
-          : `exec ${sql.trim() === "" ? "(nothing)" : (/CREATE TABLE (\w+)/.exec(sql)?.[1] ?? sql)}`,
+          : `exec ${sql.trim() === "" ? "(nothing)" : (/CREATE TABLE (\w+)/.exec(sql)?.[1] ?? sql.trim().split("\n")[0])}`,
       ),
     begin: () => call("begin"),
     commit: () => call("commit"),
@@ -35,11 +35,13 @@ function recordingPostgres(calls: string[]): MigrationConnection {
     recordMigration: (m) => call(`record ${m.id}`),
     readEvents: async () => [],
     rewriteEvent: (seq) => call(`rewrite ${seq}`),
+    readEntries: async () => [],
+    linkEvent: (seq) => call(`link ${seq}`),
   };
 }
 
 describe("migrate", () => {
-  it("applies every migration to a new PostgreSQL database in one transaction: the schema at 1, nothing to do at 2-4", async () => {
+  it("applies every migration to a new PostgreSQL database in one transaction: the schema at 1, nothing to do at 2-4, run chains at 5", async () => {
     const calls: string[] = [];
     await migrate(recordingPostgres(calls), "postgres://db/airun");
     expect(calls).toEqual([
@@ -54,6 +56,9 @@ describe("migrate", () => {
       "record 3",
       "exec (nothing)",
       "record 4",
+      "exec ALTER TABLE events ADD COLUMN id BIGINT;",
+      "exec CREATE UNIQUE INDEX events_run_chain ON events ((COALESCE(run_id, '')), run_seq)",
+      "record 5",
       "commit",
     ]);
   });
