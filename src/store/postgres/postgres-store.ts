@@ -99,6 +99,11 @@ export interface PostgresStoreOptions extends StoreOptions {
   readonly schema?: string;
   /** Connections in the pool (default 10). */
   readonly poolSize?: number;
+  /**
+   * Whether this instance integrates the ledger by itself shortly after its commits (default
+   * true). Tests turn it off to look at pending entries; `integrateLedger` still works.
+   */
+  readonly backgroundIntegration?: boolean;
 }
 
 /** One open transaction: its connection and the run-chain heads it has locked and seen. */
@@ -108,7 +113,7 @@ interface Tx {
 }
 
 /** How long after a commit that appended the integrator runs (entries batch up meanwhile). */
-const INTEGRATE_DELAY_MS = 20;
+const INTEGRATE_DELAY_MS = 100;
 
 /** Pending entries the integrator numbers per transaction. */
 const INTEGRATE_BATCH = 2000;
@@ -128,6 +133,7 @@ export class PostgresStore implements Store {
   readonly #pool: PgPool;
   readonly #hooks: StoreHooks;
   readonly #chained: boolean;
+  readonly #background: boolean;
   /** This schema's integrator lock, as a bigint literal. */
   readonly #ledgerLockKey: string;
   /** This schema's run-chain lock key (the first half of each chain's two-key lock). */
@@ -144,6 +150,7 @@ export class PostgresStore implements Store {
     this.where = where;
     this.#hooks = options.hooks ?? {};
     this.#chained = options.unchainedLedger !== true;
+    this.#background = options.backgroundIntegration !== false;
     this.#ledgerLockKey = SQL.ledgerLockKey(options.schema ?? "public");
     this.#runChainLockKey = SQL.runChainLockKey(options.schema ?? "public");
   }
@@ -199,7 +206,9 @@ export class PostgresStore implements Store {
 
   async commit(batch: readonly WriteOp[]): Promise<{ runSeqs: number[] }> {
     const result = await this.#transaction((tx) => this.#applyOps(tx, batch));
-    if (result.runSeqs.length > 0 && this.#chained) this.#scheduleIntegration(INTEGRATE_DELAY_MS);
+    if (result.runSeqs.length > 0 && this.#chained && this.#background) {
+      this.#scheduleIntegration(INTEGRATE_DELAY_MS);
+    }
     return result;
   }
 
@@ -255,7 +264,7 @@ export class PostgresStore implements Store {
     clearTimeout(this.#integrateTimer);
     this.#integrateTimer = undefined;
     await this.#integrating?.catch(() => undefined);
-    if (this.#chained) await this.#integrateOnce(false).catch(() => undefined);
+    if (this.#chained && this.#background) await this.#integrateOnce(false).catch(() => undefined);
     this.#closed = true;
     await this.#pool.end();
   }

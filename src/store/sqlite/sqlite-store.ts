@@ -314,7 +314,10 @@ export class SqliteStore implements Store {
   }
 
   /** None: SQLite integrates every entry in the transaction that appends it. */
-  async pendingLedgerRows(): Promise<(PendingLedgerRow & { id: number })[]> {
+  async pendingLedgerRows(
+    _afterId: number,
+    _limit: number,
+  ): Promise<(PendingLedgerRow & { id: number })[]> {
     this.#assertOpen();
     return [];
   }
