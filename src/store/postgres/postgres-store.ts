@@ -19,6 +19,9 @@
  *
  * Fencing: an `expectRun` precondition reads the run `FOR UPDATE`, so a lease checked in a batch
  * cannot be taken by another process before that batch commits.
+ *
+ * Longer than most files: it implements the whole `Store` interface for one dialect, and the
+ * integrator shares its transactions, pool and lifecycle (its timer ends with `close`).
  */
 import { AirunError, NotFoundError } from "../../core/errors.js";
 import type { LedgerRow, PendingLedgerRow } from "../../core/ledger.js";

@@ -5,8 +5,9 @@
  * (`ledger-chain.ts`), write checks and errors, and the migration runner (`migrate.ts`).
  *
  * Events are ledger entries (`core/ledger.ts`): inside the transaction that appends one, the store
- * numbers it after the last entry and links it to that entry's hash, so every process writing
- * the same file extends one chain (`BEGIN IMMEDIATE` holds the write lock while it does).
+ * links it into its run's chain and integrates it at once (numbers it after the last entry and
+ * links it to that entry's hash): SQLite has one writer, so nothing is ever pending, and every
+ * process writing the same file extends one chain (`BEGIN IMMEDIATE` holds the write lock).
  *
  * Reads run synchronously against the connection between flushes, so they see only committed
  * data. Longer than most files: it implements the whole `Store` interface for one dialect.
