@@ -576,6 +576,16 @@ describe("a consistently rewritten chain", () => {
       kind: "content_mismatch",
     });
     expect(report.problems).toContain(report.runChain?.message);
+    // Nor is evidence exported from it.
+    const rt = await c.open();
+    try {
+      await expect(rt.exportEvidencePack(completedRunId)).rejects.toMatchObject({
+        code: "LEDGER_INVALID",
+        message: expect.stringContaining(`run ${completedRunId}: entry ${runSeq} of the chain`),
+      });
+    } finally {
+      await rt.close();
+    }
   });
 
   it("a rewrite of the entries alone (the rows untouched) is caught by the state check, even with no checkpoint left", async () => {

@@ -483,6 +483,7 @@ export async function exportEvidencePack(ledger: LedgerAccess, runId: string): P
   const run = await store.getRun(runId);
   if (run === undefined) throw new NotFoundError(`run ${runId}`, { runId });
   const chain = new ChainVerifier();
+  const runs = new RunChainVerifier();
   const stateCheck = new LedgerStateCheck(runId);
   const leaves: Uint8Array[] = [];
   const mine: { row: LedgerRow; prev: string }[] = [];
@@ -492,6 +493,7 @@ export async function exportEvidencePack(ledger: LedgerAccess, runId: string): P
       const prev = chain.head;
       const leaf = chain.push(row);
       if (leaf === undefined) break;
+      runs.push(row);
       leaves.push(leaf);
       if (row.runId === runId) {
         mine.push({ row, prev });
@@ -500,10 +502,11 @@ export async function exportEvidencePack(ledger: LedgerAccess, runId: string): P
     }
   };
   const refuseBroken = () => {
-    if (!chain.problem) return;
+    const problem = chain.problem ?? runs.problem;
+    if (!problem) return;
     throw new AirunError(
       "LEDGER_INVALID",
-      `the ledger does not verify, refusing to export evidence from it: ${chain.problem.message}`,
+      `the ledger does not verify, refusing to export evidence from it: ${problem.message}`,
     );
   };
   await walk();
