@@ -16,8 +16,9 @@
 // default). The sides are measured in alternation, PASSES times after one warm-up of each
 // (this machine's fsync latency drifts within minutes); medians, and the ratio Airun/DBOS is the
 // median of each pass's ratio. Beside Airun's figures, how many of its connections wait on
-// average for the ledger lock (the advisory lock every appending transaction holds until it
-// commits). Prints figures; asserts nothing.
+// average for a ledger lock (any advisory lock: a run chain's, which only that run's writers
+// take, or the integrator's, which only integrators wait for; before run chains, one lock every
+// appending transaction held until it committed). Prints figures; asserts nothing.
 //
 // The peers live in a bench-only package (bench/peers/package.json), installed on first use with
 // `npm install --prefix bench/peers`; Airun itself never depends on them. Skipped, loudly, when
@@ -295,7 +296,7 @@ export async function runPostgresBench() {
           `     ${r.label.padEnd(13)} Airun ${fmt(r.airun).padStart(5)} workflows/s, DBOS ${fmt(r.dbos).padStart(5)} workflows/s, Airun/DBOS ${r.ratio.toFixed(2)}x   (${target})`,
         );
         console.log(
-          `${" ".repeat(19)}Airun's connections waiting for the ledger lock: ${r.waiting.toFixed(1)} of 10 on average`,
+          `${" ".repeat(19)}Airun's connections waiting for a ledger lock: ${r.waiting.toFixed(1)} of 10 on average`,
         );
       }
     }

@@ -45,6 +45,7 @@ import {
   APPEND_ENTRY_SQL,
   LEDGER_HEAD_SQL,
   PUT_STEP_SQL,
+  RUN_HEAD_SQL,
 } from "../dist/store/sqlite/sqlite-sql.js";
 import { SqliteStore } from "../dist/store/sqlite/sqlite-store.js";
 import { durableWrite as writeFile } from "./durable-write.mjs";
@@ -247,10 +248,11 @@ async function sqlFloor({ run, steps, entriesOf }, target, sync, lean) {
   const db = new Database(target);
   db.pragma(`synchronous = ${sync}`);
   db.pragma("foreign_keys = ON");
-  const [begin, commit, head, putStep, append] = [
+  const [begin, commit, head, runHead, putStep, append] = [
     "BEGIN IMMEDIATE",
     "COMMIT",
     LEDGER_HEAD_SQL,
+    RUN_HEAD_SQL,
     PUT_STEP_SQL,
     APPEND_ENTRY_SQL,
   ].map((sql) => db.prepare(sql));
@@ -269,11 +271,13 @@ async function sqlFloor({ run, steps, entriesOf }, target, sync, lean) {
     for (const { step, entries } of rows) {
       begin.run();
       let last = head.get() ?? { seq: 0, hash: GENESIS_HASH };
+      let lastOfRun = runHead.get(runId) ?? { seq: 0, hash: GENESIS_HASH };
       putStep.run(...stepRow({ ...step, runId }));
       for (const e of entries) {
-        const entry = chainEntry({ ...e, runId, at: Date.now() }, last);
+        const entry = chainEntry({ ...e, runId, at: Date.now() }, last, lastOfRun);
         append.run(...entry.row);
         last = entry.head;
+        lastOfRun = entry.runHead;
       }
       commit.run();
     }

@@ -47,6 +47,11 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
           out(
             `${report.ok ? "✓ ledger verifies" : "✗ ledger does NOT verify"}: ${report.entries} entries, root ${report.root}\n`,
           );
+          if (report.pending > 0) {
+            out(
+              `  · ${report.pending} entries not yet integrated (committed after the integration this verification ran, or refused by it): their run chains were checked; no checkpoint covers them yet\n`,
+            );
+          }
           for (const c of report.checkpoints)
             out(`  ${c.status === "consistent" ? "✓" : "✗"} ${c.message}\n`);
           for (const p of report.problems.filter(

@@ -2,9 +2,9 @@
  * @module Copying one store into another (`airun store copy --to postgres://…`): runs with their
  * steps and compensations, blobs, then the ledger entry by entry, through the `Store` interface
  * alone, so any dialect copies into any other. The ledger is appended again in order: the
- * target numbers and chains each entry itself, and every entry must come out with the hash the
- * source stored (same seq, same canonical data, same previous hash), or the copy stops — the
- * two ledgers then have one root.
+ * target links each entry into its run's chain and integrates it itself, and every entry must
+ * come out with the hashes the source stored (same seq, same canonical data, same previous
+ * hash, same run link), or the copy stops — the two ledgers then have one root.
  *
  * The target must be empty. Nothing may be running on the source: a run whose lease is still
  * live is refused (stop the processes first); leases of interrupted runs are not copied, so the
@@ -94,10 +94,17 @@ export async function copyStore(source: Store, target: Store, now: number): Prom
         }),
       ),
     );
+    // The target's integrator numbers them (at once on SQLite, now on PostgreSQL).
+    await target.integrateLedger();
     const copied = await target.ledgerRows(after, PAGE);
     rows.forEach((r, i) => {
       const c = copied[i];
-      if (c?.seq !== r.seq || c.hash !== r.hash) {
+      if (
+        c?.seq !== r.seq ||
+        c.hash !== r.hash ||
+        c.runSeq !== r.runSeq ||
+        c.runHash !== r.runHash
+      ) {
         throw new AirunError(
           "LEDGER_COPY_MISMATCH",
           `ledger entry ${r.seq} copied as entry ${c?.seq ?? "?"} with hash ${c?.hash ?? "?"}, not ${r.hash}: the source ledger does not verify (run airun ledger verify)`,

@@ -45,9 +45,10 @@ export function listRunsQuery(filter: RunFilter, ph: Placeholders): Query {
   return { sql, params };
 }
 
-/** Events matching a filter, in seq order. */
+/** Integrated events matching a filter, in seq order. */
 export function listEventsQuery(filter: EventFilter, ph: Placeholders): Query {
-  const where: string[] = [];
+  // Integrated entries only: a pending one (PostgreSQL, just after its commit) has no seq yet.
+  const where: string[] = ["seq IS NOT NULL"];
   const params: unknown[] = [];
   if (filter.runId !== undefined) where.push(`run_id = ${ph.value(params, filter.runId)}`);
   if (filter.types !== undefined) {

@@ -14,7 +14,7 @@
  * Foreign keys are immediate (not deferred): a deferred violation would only surface at the
  * physical COMMIT and fail every batch of a group commit instead of the offending one.
  */
-import { chainExistingEvents, type EventRewriter } from "./ledger-chain.js";
+import { chainExistingEvents, type EventRewriter, linkExistingRunChains } from "./ledger-chain.js";
 
 /** One schema migration. */
 export interface Migration {
@@ -343,6 +343,47 @@ UPDATE runs SET lease_epoch = 1 WHERE lease_owner IS NOT NULL;
 CREATE INDEX runs_claimable ON runs (created_at, id)
   WHERE kind = 'workflow' AND status IN ('PENDING', 'RUNNING', 'COMPENSATING');
 `,
+    },
+  },
+  {
+    id: 6,
+    name: "ledger_run_chains",
+    // The ledger scales with writers (core/ledger.ts, store/ledger-chain.ts): each entry also
+    // links into its run's chain (run_seq, run_hash), written with the entry, and gets its
+    // global number and hash (seq, hash) from the integrator. The same columns in both
+    // dialects; PostgreSQL, where integration follows the commit, numbers rows by an `id` of
+    // their own until then (seq and hash NULL: pending). Existing entries keep their seq, data
+    // and hash (so the root and every checkpoint signed before), and get their run links here.
+    sql: {
+      sqlite: `ALTER TABLE events ADD COLUMN run_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN run_hash TEXT NOT NULL DEFAULT '';`,
+      postgres: `
+ALTER TABLE events ADD COLUMN id BIGINT;
+UPDATE events SET id = seq;
+ALTER TABLE events DROP CONSTRAINT events_pkey;
+ALTER TABLE events ALTER COLUMN id SET NOT NULL;
+ALTER TABLE events ADD PRIMARY KEY (id);
+CREATE SEQUENCE events_id_seq OWNED BY events.id;
+SELECT setval('events_id_seq', COALESCE((SELECT MAX(id) FROM events), 0) + 1, false);
+ALTER TABLE events ALTER COLUMN id SET DEFAULT nextval('events_id_seq');
+ALTER TABLE events ALTER COLUMN seq DROP NOT NULL;
+ALTER TABLE events ALTER COLUMN hash DROP NOT NULL;
+ALTER TABLE events ALTER COLUMN hash DROP DEFAULT;
+CREATE UNIQUE INDEX events_seq ON events (seq);
+CREATE INDEX events_pending ON events (id) WHERE seq IS NULL;
+ALTER TABLE events ADD COLUMN run_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN run_hash TEXT NOT NULL DEFAULT '';
+`,
+    },
+    async backfill(db: MigrationConnection) {
+      await linkExistingRunChains(db);
+      // Where writers of different runs append at once, the database itself keeps a chain's
+      // numbers unique (SQLite has one writer).
+      if (db.dialect === "postgres") {
+        await db.exec(
+          "CREATE UNIQUE INDEX events_run_chain ON events ((COALESCE(run_id, '')), run_seq)",
+        );
+      }
     },
   },
 ]);

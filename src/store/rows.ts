@@ -6,7 +6,7 @@
  */
 import { AirunError } from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
-import type { LedgerRow } from "../core/ledger.js";
+import type { LedgerRow, PendingLedgerRow } from "../core/ledger.js";
 import { isTerminal } from "../core/status.js";
 import type { CompensationRecord, EventRecord, RunRecord, StepRecord } from "./store.js";
 
@@ -229,15 +229,45 @@ export function toEvent(r: EventRow): EventRecord {
 }
 
 /** The ledger row of an `events` row: its data kept as the text stored, with its chain hash. */
-export function toLedgerRow(r: EventRow & { hash: string }): LedgerRow {
+export function toLedgerRow(r: LedgerEventRow): LedgerRow {
   return {
-    seq: r.seq,
-    at: r.at,
+    seq: Number(r.seq),
+    at: Number(r.at),
     type: r.type,
     runId: r.run_id,
     stepId: r.step_id,
     data: r.data,
     hash: r.hash,
+    runSeq: Number(r.run_seq),
+    runHash: r.run_hash,
+  };
+}
+
+/** An events row with its ledger columns. */
+export interface LedgerEventRow extends EventRow {
+  hash: string;
+  run_seq: number;
+  run_hash: string;
+}
+
+/** A pending events row (PostgreSQL, before integration): its row id and run link. */
+export interface PendingEventRow extends Omit<EventRow, "seq"> {
+  id: number;
+  run_seq: number;
+  run_hash: string;
+}
+
+/** A pending row as the ledger reads it. */
+export function toPendingLedgerRow(r: PendingEventRow): PendingLedgerRow & { id: number } {
+  return {
+    id: Number(r.id),
+    at: Number(r.at),
+    type: r.type,
+    runId: r.run_id,
+    stepId: r.step_id,
+    data: r.data,
+    runSeq: Number(r.run_seq),
+    runHash: r.run_hash,
   };
 }
 

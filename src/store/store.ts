@@ -6,7 +6,7 @@
  * durable. No driver type crosses this interface.
  */
 import type { JsonObject, JsonValue } from "../core/json.js";
-import type { LedgerRow } from "../core/ledger.js";
+import type { LedgerRow, PendingLedgerRow } from "../core/ledger.js";
 import type { CompensationStatus, Outcome, Reason, RunStatus, StepStatus } from "../core/status.js";
 
 /** A persisted run (workflow or session). Times are epoch milliseconds. */
@@ -97,9 +97,11 @@ export interface CompensationRecord {
 }
 
 /**
- * An appended event: an entry of the ledger. The store assigns `seq` (1, 2, 3, … without gaps)
- * and chains the entry's hash to the previous one inside the same transaction
- * (`core/ledger.ts`), storing `data` as canonical JSON text.
+ * An appended event: an entry of the ledger. Inside the transaction that appends it, the store
+ * links it into its run's chain (`core/ledger.ts`), storing `data` as canonical JSON text; the
+ * ledger's integrator then gives it `seq` (1, 2, 3, … without gaps) and chains its hash to the
+ * previous entry's: in the same transaction on SQLite, shortly after the commit on PostgreSQL.
+ * Only integrated events are listed.
  */
 export interface EventRecord {
   readonly seq: number;
@@ -176,9 +178,10 @@ export interface Store {
   /**
    * Applies a batch atomically and durably. Rejects with `ConflictError` if an `expectRun`
    * precondition fails (nothing of the batch is applied) and with `ConflictError` on a
-   * duplicate run id or idempotency key. Returns the seqs assigned to appended events.
+   * duplicate run id or idempotency key. Returns, for each appended event, its number in its
+   * run's chain (the system chain for events of no run).
    */
-  commit(batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }>;
+  commit(batch: readonly WriteOp[]): Promise<{ runSeqs: number[] }>;
   getRun(id: string): Promise<RunRecord | undefined>;
   findRunByIdempotencyKey(key: string): Promise<RunRecord | undefined>;
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
@@ -189,10 +192,28 @@ export interface Store {
   getBlob(id: string): Promise<Uint8Array | undefined>;
   /** Ids of stored blobs after `afterId` in byte order, at most `limit` (paging for copies). */
   blobIds(afterId: string, limit: number): Promise<string[]>;
-  /** Events in seq order, optionally of one run, of some types, and/or after a seq. */
+  /**
+   * Events in seq order, optionally of one run, of some types, and/or after a seq: every event
+   * committed before the call (pending ones are integrated first).
+   */
   listEvents(filter?: EventFilter): Promise<EventRecord[]>;
-  /** Ledger rows exactly as stored (data text and chain hash), `seq > afterSeq`, in order. */
+  /**
+   * Integrated ledger rows exactly as stored (data text, chain hash, run link), `seq > afterSeq`,
+   * in order.
+   */
   ledgerRows(afterSeq: number, limit: number): Promise<LedgerRow[]>;
+  /**
+   * Ledger rows written but not yet integrated (no seq yet), in written order (which keeps each
+   * run's order), `id > afterId`. Always none on SQLite, which integrates as it appends.
+   */
+  pendingLedgerRows(afterId: number, limit: number): Promise<(PendingLedgerRow & { id: number })[]>;
+  /**
+   * Runs the ledger's integrator now, until nothing committed is left pending (waiting for
+   * another process's integrator if one is running): every entry then has its number and chain
+   * hash. An entry whose run link does not verify is not integrated, nor anything after it
+   * (`refused` says which). Returns how many it integrated and how many stay pending.
+   */
+  integrateLedger(): Promise<{ integrated: number; pending: number; refused?: string }>;
   /**
    * Takes the lease of a run if it is free, expired, held by `owner` already, or held by
    * `takeOverFrom` (a dead owner). Returns the updated run, or undefined if someone else holds it.

@@ -11,7 +11,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { entryHash, entryText, GENESIS_HASH } from "../../src/core/ledger.js";
+import { entryHash, entryText, GENESIS_HASH, runEntryText } from "../../src/core/ledger.js";
 import { type RunJson, tempRoot } from "../e2e/project.js";
 import { tally } from "./tally.js";
 import { copyOf, editDb, query, type Reference, referenceRun, sql } from "./tamper-kit.js";
@@ -198,7 +198,8 @@ describe("the check's limits", () => {
           db.prepare(
             "UPDATE events SET data = json_remove(data, '$.inputs_sha256') WHERE type = 'run.created'",
           ).run();
-          // Chained again from the first entry, as the older airun wrote it.
+          // Chained again from the first entry, as the older airun wrote it (and linked into
+          // run chains, as the migration that brought them does).
           const rows = db.prepare("SELECT * FROM events ORDER BY seq").all() as {
             seq: number;
             at: number;
@@ -206,9 +207,11 @@ describe("the check's limits", () => {
             run_id: string | null;
             step_id: string | null;
             data: string;
+            run_seq: number;
           }[];
           let prev = GENESIS_HASH;
-          const put = db.prepare("UPDATE events SET hash = ? WHERE seq = ?");
+          const runPrev = new Map<string, string>();
+          const put = db.prepare("UPDATE events SET hash = ?, run_hash = ? WHERE seq = ?");
           for (const r of rows) {
             const row = {
               seq: r.seq,
@@ -219,7 +222,11 @@ describe("the check's limits", () => {
               data: r.data,
             };
             prev = entryHash(entryText(row, prev));
-            put.run(prev, r.seq);
+            const runHash = entryHash(
+              runEntryText(row, r.run_seq, runPrev.get(r.run_id ?? "") ?? GENESIS_HASH),
+            );
+            runPrev.set(r.run_id ?? "", runHash);
+            put.run(prev, runHash, r.seq);
           }
           return rows.length;
         });

@@ -14,7 +14,7 @@ import {
   parseCheckpoint,
   signCheckpoint,
 } from "../../src/core/checkpoint.js";
-import { entryHash, entryText, GENESIS_HASH } from "../../src/core/ledger.js";
+import { entryHash, entryText, GENESIS_HASH, runEntryText } from "../../src/core/ledger.js";
 import type { LedgerReport } from "../../src/engine/ledger/ledger.js";
 import { Runtime } from "../../src/engine/runtime/runtime.js";
 import { type Workspace, workspace } from "./helpers.js";
@@ -101,6 +101,8 @@ interface EventRow {
   at: number;
   data: string;
   hash: string;
+  run_seq: number;
+  run_hash: string;
 }
 
 /**
@@ -202,14 +204,21 @@ function seqOf(type: string, runId: string, stepId?: string): number {
 }
 
 /** Recomputes every entry hash from `fromSeq` on, as an attacker who knows the format would. */
-function rechainFrom(db: Database.Database, fromSeq: number): void {
+function rechainFrom(db: Database.Database, fromSeq: number, runChains = true): void {
   const rows = db.prepare("SELECT * FROM events ORDER BY seq").all() as EventRow[];
-  const update = db.prepare("UPDATE events SET hash = ? WHERE seq = ?");
+  const update = db.prepare("UPDATE events SET hash = ?, run_hash = ? WHERE seq = ?");
   let prev = GENESIS_HASH;
+  // A consistent rewrite recomputes the run chains too (they are unkeyed hashes as well).
+  const runPrev = new Map<string, string>();
   for (const r of rows) {
+    const chain = r.run_id ?? "";
+    const runHash = entryHash(
+      runEntryText(ledgerRow(r), r.run_seq, runPrev.get(chain) ?? GENESIS_HASH),
+    );
+    runPrev.set(chain, runHash);
     if (r.seq >= fromSeq) {
       const hash = entryHash(entryText(ledgerRow(r), prev));
-      update.run(hash, r.seq);
+      update.run(hash, runChains ? runHash : r.run_hash, r.seq);
       prev = hash;
     } else prev = r.hash;
   }
@@ -546,6 +555,37 @@ describe("a consistently rewritten chain", () => {
     // The chain alone cannot see a consistent rewrite: the checkpoints are what caught it.
     await rm(join(c.home, "checkpoints"), { recursive: true });
     expect((await verify(c.open)).ok).toBe(true);
+  });
+
+  it("a rewrite of the global chain that leaves the run chains as they were is caught by the run chain, naming the run and its entry", async () => {
+    const c = await copyFixture();
+    const k = seqOf("step.decision", completedRunId, "a");
+    const runSeq = readRows(c.home).filter((r) => r.seq <= k && r.run_id === completedRunId).length;
+    tamper(c.home, (db) => {
+      db.prepare(
+        `UPDATE events SET data = replace(data, '"rule_ids":["fs-ok"]', '"rule_ids":["sys-ok"]') WHERE seq = ?`,
+      ).run(k);
+      rechainFrom(db, k, false);
+    });
+    const report = await verify(c.open);
+    expect(report.chain).toBeNull();
+    expect(report.ok).toBe(false);
+    expect(report.runChain).toMatchObject({
+      runId: completedRunId,
+      runSeq,
+      kind: "content_mismatch",
+    });
+    expect(report.problems).toContain(report.runChain?.message);
+    // Nor is evidence exported from it.
+    const rt = await c.open();
+    try {
+      await expect(rt.exportEvidencePack(completedRunId)).rejects.toMatchObject({
+        code: "LEDGER_INVALID",
+        message: expect.stringContaining(`run ${completedRunId}: entry ${runSeq} of the chain`),
+      });
+    } finally {
+      await rt.close();
+    }
   });
 
   it("a rewrite of the entries alone (the rows untouched) is caught by the state check, even with no checkpoint left", async () => {

@@ -74,6 +74,8 @@ export function splitStore(writer: Store, reader: Store): Store {
     blobIds: (afterId, limit) => reader.blobIds(afterId, limit),
     listEvents: (filter) => reader.listEvents(filter),
     ledgerRows: (afterSeq, limit) => reader.ledgerRows(afterSeq, limit),
+    pendingLedgerRows: (afterId, limit) => reader.pendingLedgerRows(afterId, limit),
+    integrateLedger: () => writer.integrateLedger(),
     async close() {
       try {
         await writer.close();

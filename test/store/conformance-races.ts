@@ -6,13 +6,14 @@
  */
 import { expect, it } from "vitest";
 import { ConflictError } from "../../src/core/errors.js";
-import { ChainVerifier, type LedgerRow } from "../../src/core/ledger.js";
+import { ChainVerifier, type LedgerRow, RunChainVerifier } from "../../src/core/ledger.js";
 import type { Store, WriteOp } from "../../src/store/store.js";
 import type { ConformanceContext } from "./conformance-context.js";
 import { makeEvent, makeRun, makeStep } from "./fixtures.js";
 
-/** Every ledger row of a store, in order. */
+/** Every ledger row of a store, in order, once it integrated what is pending. */
 async function allLedgerRows(store: Store): Promise<LedgerRow[]> {
+  expect(await store.integrateLedger()).toMatchObject({ pending: 0 });
   const rows: LedgerRow[] = [];
   for (;;) {
     const page = await store.ledgerRows(rows.at(-1)?.seq ?? 0, 100);
@@ -24,8 +25,9 @@ async function allLedgerRows(store: Store): Promise<LedgerRow[]> {
 /** The ledger's verdict on `rows`: its first problem (undefined when valid) and its size. */
 function verify(rows: readonly LedgerRow[]) {
   const verifier = new ChainVerifier();
-  for (const row of rows) verifier.push(row);
-  return { problem: verifier.problem, size: verifier.size };
+  const runs = new RunChainVerifier();
+  for (const row of rows) if (verifier.push(row)) runs.push(row);
+  return { problem: verifier.problem ?? runs.problem, size: verifier.size };
 }
 
 /** 1, 2, …, n. */
@@ -90,14 +92,14 @@ export function describeRaceTests(ctx: ConformanceContext): void {
         a.commit(batchA).then(
           (r) => {
             expect(refused).toBe(false);
-            seqs.a.push(...r.eventSeqs);
+            seqs.a.push(...r.runSeqs);
           },
           (err: unknown) => {
             expect(refused).toBe(true);
             expect(err).toBeInstanceOf(ConflictError);
           },
         ),
-        b.commit([append("b", i)]).then((r) => seqs.b.push(...r.eventSeqs)),
+        b.commit([append("b", i)]).then((r) => seqs.b.push(...r.runSeqs)),
       );
       if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
@@ -115,6 +117,48 @@ export function describeRaceTests(ctx: ConformanceContext): void {
     }
   });
 
+  it("lets two instances append to many runs at once: each run's chain is 1..k in commit order, and integration (from either instance) gives one ledger 1..N that verifies", async () => {
+    const a = await ctx.open();
+    const b = await ctx.open();
+    const runs = Array.from({ length: 8 }, () => makeRun());
+    await a.commit(runs.map((run): WriteOp => ({ op: "insertRun", run })));
+    const got = new Map<string, number[]>(runs.map((r) => [r.id, []]));
+    // Each run is written by one instance at a time (as a leased run is), batches of runs at once.
+    await Promise.all(
+      runs.map(async (run, k) => {
+        const store = k % 2 === 0 ? a : b;
+        for (let i = 0; i < 10; i++) {
+          const batch: WriteOp[] = [
+            { op: "appendEvent", event: makeEvent(run.id, { type: "step", data: { i } }) },
+          ];
+          if (i % 3 === 0)
+            batch.push({ op: "appendEvent", event: makeEvent(null, { type: "sys" }) });
+          const { runSeqs } = await store.commit(batch);
+          got.get(run.id)!.push(runSeqs[0]!);
+        }
+      }),
+    );
+    for (const run of runs) expect(got.get(run.id)).toEqual(oneTo(10));
+    const n = 8 * 10 + 8 * 4;
+    for (const store of [b, a]) {
+      const rows = await allLedgerRows(store);
+      expect(rows.map((r) => r.seq)).toEqual(oneTo(n));
+      expect(verify(rows)).toEqual({ problem: undefined, size: n });
+      for (const run of runs) {
+        const mine = rows.filter((r) => r.runId === run.id);
+        expect(mine.map((r) => r.runSeq)).toEqual(oneTo(10));
+        expect(mine.map((r) => (JSON.parse(r.data) as { i: number }).i)).toEqual(
+          oneTo(10).map((i) => i - 1),
+        );
+      }
+      // Entries of no run form the system chain, 1..k too.
+      expect(rows.filter((r) => r.runId === null).map((r) => r.runSeq)).toEqual(oneTo(32));
+      expect(await store.pendingLedgerRows(0, 100)).toEqual([]);
+    }
+    // listEvents lists everything committed before it, integrated.
+    expect((await b.listEvents()).map((e) => e.seq)).toEqual(oneTo(n));
+  });
+
   it("refuses with ConflictError, applying nothing, a commit whose lease expired and was taken over between its read and its commit", async () => {
     const a = await ctx.open();
     const b = await ctx.open();
@@ -130,7 +174,7 @@ export function describeRaceTests(ctx: ConformanceContext): void {
     expect(await b.acquireLease(run.id, "owner-b", 60_000, Date.now())).toMatchObject({
       leaseOwner: "owner-b",
     });
-    const { eventSeqs: before } = await b.commit([
+    const { runSeqs: before } = await b.commit([
       { op: "appendEvent", event: makeEvent(run.id, { type: "taken.over" }) },
     ]);
 
@@ -155,7 +199,7 @@ export function describeRaceTests(ctx: ConformanceContext): void {
     }
 
     // The new owner's next entry follows its last one: the refused batch consumed no seq.
-    const { eventSeqs: after } = await b.commit([
+    const { runSeqs: after } = await b.commit([
       { op: "expectRun", runId: run.id, expect: { leaseOwner: "owner-b" } },
       { op: "appendEvent", event: makeEvent(run.id, { type: "carried.on" }) },
     ]);

@@ -99,13 +99,13 @@ export function describeRecordTests(ctx: ConformanceContext): void {
       const run = makeRun();
       const withRun = makeEvent(run.id);
       const global = makeEvent(null, { stepId: null, type: "system.start", data: null });
-      const { eventSeqs } = await store.commit([
+      const { runSeqs } = await store.commit([
         { op: "insertRun", run },
         { op: "appendEvent", event: withRun },
         { op: "appendEvent", event: global },
       ]);
-      expect(eventSeqs).toHaveLength(2);
-      const [s1, s2] = eventSeqs as [number, number];
+      expect(runSeqs).toEqual([1, 1]);
+      const [s1, s2] = (await store.listEvents()).map((e) => e.seq) as [number, number];
       const got = await store.listEvents({ afterSeq: s1 - 1, limit: 2 });
       expect(got).toEqual([
         { ...withRun, seq: s1 },
@@ -314,7 +314,7 @@ export function describeRecordTests(ctx: ConformanceContext): void {
       const blob = blobOf(`persist ${randomUUID()}`);
       let seqs: number[];
       try {
-        ({ eventSeqs: seqs } = await first.commit([
+        ({ runSeqs: seqs } = await first.commit([
           { op: "insertRun", run },
           { op: "putStep", step: makeStep(run.id) },
           { op: "putCompensation", compensation: makeCompensation(run.id) },

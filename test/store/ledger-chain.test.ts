@@ -17,7 +17,9 @@ import {
   entryText,
   GENESIS_HASH,
   type LedgerRow,
+  RunChainVerifier,
 } from "../../src/core/ledger.js";
+import { MerkleAccumulator, toHex } from "../../src/core/merkle.js";
 import { MIGRATIONS, MIGRATIONS_TABLE_SQL } from "../../src/store/migrations.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { EventRecord, WriteOp } from "../../src/store/store.js";
@@ -91,12 +93,12 @@ describe("seqs 1..n without gaps", () => {
       for (const r of results) {
         if (r.status === "rejected") expect(r.reason).toBeInstanceOf(ConflictError);
       }
-      expect(await good1).toEqual({ eventSeqs: [2, 3] });
-      expect(await good2).toEqual({ eventSeqs: [4] });
+      expect(await good1).toEqual({ runSeqs: [2, 3] });
+      expect(await good2).toEqual({ runSeqs: [4] });
 
       // The next batch continues the chain right after the last committed entry.
       expect(await store.commit([appendOp(run.id, "after", { n: 8 })])).toEqual({
-        eventSeqs: [5],
+        runSeqs: [5],
       });
       const rows = await allRows(store);
       expect(rows.map((r) => [r.seq, r.type])).toEqual([
@@ -145,7 +147,7 @@ describe("seqs 1..n without gaps", () => {
           const b = batches[i]!;
           expect(s.status).toBe(b.good ? "fulfilled" : "rejected");
           if (s.status === "fulfilled") {
-            expect(s.value.eventSeqs).toEqual(
+            expect(s.value.runSeqs).toEqual(
               Array.from({ length: b.events }, (_, j) => expected + j + 1),
             );
             expected += b.events;
@@ -180,7 +182,7 @@ for (let i = 0; i < count; i++) {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   const event = { runId: null, stepId: null, type: "child", at: Date.now(), data: { i } };
-  seqs.push(...(await store.commit([{ op: "appendEvent", event }])).eventSeqs);
+  seqs.push(...(await store.commit([{ op: "appendEvent", event }])).runSeqs);
 }
 await store.close();
 process.stdout.write(JSON.stringify(seqs) + "\\n");
@@ -196,7 +198,7 @@ process.stdout.write(JSON.stringify(seqs) + "\\n");
       const mine: number[] = [];
       for (let i = 0; i < 150 || !childDone; i++) {
         const batch = [appendOp(null, "parent", { i }), appendOp(null, "parent", { i, n: 2 })];
-        mine.push(...(await parent.commit(batch)).eventSeqs);
+        mine.push(...(await parent.commit(batch)).runSeqs);
       }
       const exit = await exited;
       expect(exit).toMatchObject({ code: 0, stderr: "" });
@@ -287,8 +289,9 @@ describe("a schema-1 database", () => {
       });
       expect(verifyChain(rows)).toMatchObject({ problem: undefined, size: 5 });
 
-      // New entries continue the backfilled chain.
-      expect(await store.commit([appendOp(null, "new", { x: 1 })])).toEqual({ eventSeqs: [6] });
+      // New entries continue the backfilled chain (the first of the system chain: the legacy
+      // entries belong to runs).
+      expect(await store.commit([appendOp(null, "new", { x: 1 })])).toEqual({ runSeqs: [1] });
       expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 6 });
     } finally {
       await store.close();
@@ -317,7 +320,7 @@ describe("a schema-1 database", () => {
     const store = await SqliteStore.open({ file });
     try {
       expect(await allRows(store)).toEqual([]);
-      expect(await store.commit([appendOp(null, "first", {})])).toEqual({ eventSeqs: [1] });
+      expect(await store.commit([appendOp(null, "first", {})])).toEqual({ runSeqs: [1] });
       expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 1 });
     } finally {
       await store.close();
@@ -392,7 +395,7 @@ describe("a schema-2 database", () => {
     const tables = {
       steps: "SELECT * FROM steps ORDER BY run_id, step_id",
       compensations: "SELECT * FROM compensations ORDER BY run_id, seq",
-      events: "SELECT * FROM events ORDER BY seq",
+      events: "SELECT seq, run_id, step_id, type, at, data, hash FROM events ORDER BY seq",
     };
     const before = Object.fromEntries(Object.entries(tables).map(([t, q]) => [t, dump(file, q)]));
 
@@ -400,7 +403,7 @@ describe("a schema-2 database", () => {
     try {
       expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 3 });
       // The store numbers entries itself: the next one follows the last, chained to it.
-      expect(await store.commit([appendOp("r1", "after", { n: 4 })])).toEqual({ eventSeqs: [4] });
+      expect(await store.commit([appendOp("r1", "after", { n: 4 })])).toEqual({ runSeqs: [4] });
       expect(verifyChain(await allRows(store))).toMatchObject({ problem: undefined, size: 4 });
       expect((await store.getSteps("r1")).map((x) => x.stepId)).toEqual(["a", "b"]);
       expect(await store.getCompensations("r1")).toHaveLength(1);
@@ -424,6 +427,94 @@ describe("a schema-2 database", () => {
     expect(ddl.compensations_step).toBeUndefined();
     expect(Object.keys(ddl).filter((n) => n.endsWith("_v3"))).toEqual([]);
     expect(dump(file, "SELECT name FROM sqlite_sequence")).toEqual([]);
+  });
+});
+
+describe("a schema-4 database (before run chains)", () => {
+  it("migrates with its history verifying as before: the same entries, hashes and Merkle root, every entry linked into its run's chain, and new entries continue both", async () => {
+    const file = tempFile();
+    mkdirSync(join(file, ".."), { recursive: true });
+    const db = new Database(file);
+    let oldRoot: string;
+    let oldRows: unknown[];
+    try {
+      db.pragma("journal_mode = WAL");
+      db.exec(MIGRATIONS_TABLE_SQL);
+      for (const m of MIGRATIONS.slice(0, 4)) {
+        db.exec(m.sql.sqlite);
+        db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
+          m.id,
+          m.name,
+          Date.now(),
+        );
+      }
+      // Entries written the way airun wrote them at schema 4: one global chain.
+      const insert = db.prepare(
+        "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      );
+      let prev = GENESIS_HASH;
+      const tree = new MerkleAccumulator();
+      const runsOf = ["r1", "r2", null, "r1", "r2", "r2", null, "r1"];
+      runsOf.forEach((runId, i) => {
+        const row = {
+          seq: i + 1,
+          at: 1_000 + i,
+          type: `t.${i}`,
+          runId,
+          stepId: null,
+          data: `{"i":${i}}`,
+        };
+        prev = entryHash(entryText(row, prev));
+        tree.push(Buffer.from(prev, "hex"));
+        insert.run(row.seq, row.runId, row.stepId, row.type, row.at, row.data, prev);
+      });
+      oldRoot = toHex(tree.root());
+      oldRows = db.prepare("SELECT seq, run_id, step_id, type, at, data, hash FROM events").all();
+    } finally {
+      db.close();
+    }
+
+    const store = await SqliteStore.open({ file });
+    try {
+      const rows = await allRows(store);
+      const chain = new ChainVerifier();
+      const runs = new RunChainVerifier();
+      const tree = new MerkleAccumulator();
+      for (const r of rows) {
+        const leaf = chain.push(r);
+        expect(leaf).toBeDefined();
+        tree.push(leaf!);
+        expect(runs.push(r)).toBe(true);
+      }
+      expect(toHex(tree.root())).toBe(oldRoot);
+      expect(rows.map((r) => [r.runId, r.runSeq])).toEqual([
+        ["r1", 1],
+        ["r2", 1],
+        [null, 1],
+        ["r1", 2],
+        ["r2", 2],
+        ["r2", 3],
+        [null, 2],
+        ["r1", 3],
+      ]);
+      expect(await store.commit([appendOp("r2", "after", {})])).toEqual({ runSeqs: [4] });
+      const all = await allRows(store);
+      expect(verifyChain(all)).toMatchObject({ problem: undefined, size: 9 });
+      for (const r of all.slice(8)) runs.push(r);
+      expect(runs.problem).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+    const check = new Database(file, { readonly: true });
+    try {
+      expect(
+        check
+          .prepare("SELECT seq, run_id, step_id, type, at, data, hash FROM events WHERE seq <= 8")
+          .all(),
+      ).toEqual(oldRows);
+    } finally {
+      check.close();
+    }
   });
 });
 

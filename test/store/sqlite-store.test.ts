@@ -137,11 +137,9 @@ describe("SqliteStore", () => {
     const store = await SqliteStore.open({ file: join(tempHome(), "airun.db") });
     const data = { z: 1, a: [1, { y: null, b: "é" }] };
     try {
-      const { eventSeqs } = await store.commit([
-        { op: "appendEvent", event: makeEvent(null, { data }) },
-      ]);
+      await store.commit([{ op: "appendEvent", event: makeEvent(null, { data }) }]);
       const text = withSecondConnection(store.file, (db) =>
-        db.prepare("SELECT data FROM events WHERE seq = ?").get(eventSeqs[0]),
+        db.prepare("SELECT data FROM events WHERE seq = ?").get(1),
       );
       expect(text).toEqual({ data: '{"a":[1,{"b":"é","y":null}],"z":1}' });
     } finally {
@@ -243,7 +241,7 @@ describe("SqliteStore", () => {
     const run = makeRun();
     const pending = store.commit([{ op: "insertRun", run }]);
     await store.close();
-    await expect(pending).resolves.toEqual({ eventSeqs: [] });
+    await expect(pending).resolves.toEqual({ runSeqs: [] });
     await expect(store.commit([{ op: "insertRun", run: makeRun() }])).rejects.toMatchObject({
       code: "STORE_CLOSED",
     });

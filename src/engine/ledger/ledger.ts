@@ -19,7 +19,14 @@ import type { Clock } from "../../core/clock.js";
 import { AirunError, NotFoundError } from "../../core/errors.js";
 import { type EvidencePackBody, PACK_FORMAT, writePack } from "../../core/evidence-pack.js";
 import { isPlainObject, type JsonValue } from "../../core/json.js";
-import { ChainVerifier, entryText, type LedgerProblem, type LedgerRow } from "../../core/ledger.js";
+import {
+  ChainVerifier,
+  entryText,
+  type LedgerProblem,
+  type LedgerRow,
+  type RunChainProblem,
+  RunChainVerifier,
+} from "../../core/ledger.js";
 import { inclusionProofs, MerkleAccumulator, merkleRoot, toHex } from "../../core/merkle.js";
 import type { Store } from "../../store/store.js";
 import { keySet, readKeyFile } from "../keys/key-files.js";
@@ -235,6 +242,14 @@ export interface LedgerReport {
   readonly root: string;
   /** The first broken entry, if any. */
   readonly chain: LedgerProblem | null;
+  /** The first broken link of a run chain (integrated or pending entries), if any. */
+  readonly runChain: RunChainProblem | null;
+  /**
+   * Entries committed but not yet integrated (no number, no chain hash, no checkpoint can
+   * cover them yet): their run chains were checked. Zero unless an integration was refused or
+   * entries were committed during the verification.
+   */
+  readonly pending: number;
   readonly checkpoints: readonly CheckpointCheck[];
   /** Committed state that the ledger does not explain, or the reverse, field by field. */
   readonly state: readonly StateMismatch[];
@@ -290,6 +305,7 @@ export async function verifyLedger(
     }
   }
   const chain = new ChainVerifier();
+  const runs = new RunChainVerifier();
   const tree = new MerkleAccumulator();
   const stateCheck = new LedgerStateCheck();
   const compare = () => {
@@ -308,11 +324,16 @@ export async function verifyLedger(
     pending.delete(tree.size);
   };
   compare();
-  /** Walks (on from the last verified entry) to the ledger's current end. */
+  /**
+   * Integrates what is pending (readers see every entry committed before), then walks (on from
+   * the last verified entry) to the ledger's current end, checking the run chains on the way.
+   */
   const walk = async () => {
+    await store.integrateLedger();
     for await (const row of ledgerRows(store, chain.size)) {
       const leaf = chain.push(row);
       if (leaf === undefined) break;
+      runs.push(row);
       tree.push(leaf);
       stateCheck.observe(row);
       compare();
@@ -342,9 +363,24 @@ export async function verifyLedger(
       );
     }
   }
+  // Entries still pending (an integration refused, or committed meanwhile): their run chains,
+  // continued from the integrated entries' (only over a whole ledger: past a break, unproven).
+  let pendingCount = 0;
+  if (!chain.problem) {
+    for (let after = 0; ; ) {
+      const rows = await store.pendingLedgerRows(after, PAGE);
+      for (const row of rows) {
+        pendingCount++;
+        runs.push(row);
+      }
+      if (rows.length < PAGE) break;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
   const problems = [
     ...(key.status === "unreadable" ? [key.message] : []),
     ...(chain.problem ? [chain.problem.message] : []),
+    ...(runs.problem && !chain.problem ? [runs.problem.message] : []),
     ...checks.filter((c) => c.status !== "consistent").map((c) => c.message),
     ...state.mismatches.map((m) => m.message),
   ];
@@ -354,6 +390,8 @@ export async function verifyLedger(
     head: chain.head,
     root: toHex(tree.root()),
     chain: chain.problem ?? null,
+    runChain: runs.problem ?? null,
+    pending: pendingCount,
     checkpoints: checks,
     state: state.mismatches,
     problems,
@@ -445,14 +483,17 @@ export async function exportEvidencePack(ledger: LedgerAccess, runId: string): P
   const run = await store.getRun(runId);
   if (run === undefined) throw new NotFoundError(`run ${runId}`, { runId });
   const chain = new ChainVerifier();
+  const runs = new RunChainVerifier();
   const stateCheck = new LedgerStateCheck(runId);
   const leaves: Uint8Array[] = [];
   const mine: { row: LedgerRow; prev: string }[] = [];
   const walk = async () => {
+    await store.integrateLedger();
     for await (const row of ledgerRows(store, chain.size)) {
       const prev = chain.head;
       const leaf = chain.push(row);
       if (leaf === undefined) break;
+      runs.push(row);
       leaves.push(leaf);
       if (row.runId === runId) {
         mine.push({ row, prev });
@@ -461,10 +502,11 @@ export async function exportEvidencePack(ledger: LedgerAccess, runId: string): P
     }
   };
   const refuseBroken = () => {
-    if (!chain.problem) return;
+    const problem = chain.problem ?? runs.problem;
+    if (!problem) return;
     throw new AirunError(
       "LEDGER_INVALID",
-      `the ledger does not verify, refusing to export evidence from it: ${chain.problem.message}`,
+      `the ledger does not verify, refusing to export evidence from it: ${problem.message}`,
     );
   };
   await walk();

@@ -126,6 +126,19 @@ export function postgresMigrationConnection(client: PgClient): MigrationConnecti
       );
       return rows as unknown as EventRow[];
     },
+    async readEntries() {
+      const { rows } = await client.query(
+        "SELECT seq, at, type, run_id, step_id, data, hash FROM events ORDER BY seq",
+      );
+      return rows as unknown as (EventRow & { hash: string })[];
+    },
+    async linkEvent(seq, runSeq, runHash) {
+      await client.query("UPDATE events SET run_seq = $1, run_hash = $2 WHERE seq = $3", [
+        runSeq,
+        runHash,
+        seq,
+      ]);
+    },
     async rewriteEvent(seq, entry) {
       await client.query("UPDATE events SET seq = $1, data = $2, hash = $3 WHERE seq = $4", [
         entry.seq,

@@ -1,8 +1,8 @@
 /**
  * @module The SQL the PostgreSQL store runs: the SQLite store's statements (`../sqlite/
  * sqlite-sql.ts`) with numbered parameters (`$1`), PostgreSQL's spellings (`ON CONFLICT DO
- * NOTHING`, `NULLS LAST`), and the advisory lock that serializes ledger appends across every
- * process writing one database. Parameters follow the column order of the encoders in
+ * NOTHING`, `NULLS LAST`), the advisory lock that makes one integrator at a time extend the
+ * ledger, and the per-run lock that serializes appends to one run's chain. Parameters follow the column order of the encoders in
  * `../rows.ts` and `../ledger-chain.ts`.
  */
 import { sha256Hex } from "../../core/hash.js";
@@ -16,10 +16,11 @@ export const ACTIVE_STATUSES: readonly RunStatus[] = Object.values(RunStatus).fi
 );
 
 /**
- * The advisory lock a transaction takes before it reads the ledger's head to append an entry
- * (held until it commits): entries are numbered and chained one after another, whichever
- * process writes them. Also taken, as a session lock, while migrations run at open. One key per
- * schema (a hash of its name): stores in other schemas of the same database do not wait on it.
+ * The advisory lock the integrator takes (for its transaction) before it reads the ledger's
+ * head to number pending entries: one integrator at a time extends the ledger, whichever
+ * process runs it. Appending transactions never take it. Also taken, as a session lock, while
+ * migrations run at open. One key per schema (a hash of its name): stores in other schemas of
+ * the same database do not wait on it.
  */
 export function ledgerLockKey(schema: string): string {
   // 60 bits of SHA-256, as a decimal BIGINT literal (advisory locks take a bigint).
@@ -160,19 +161,61 @@ export const PUT_COMPENSATION_SQL = `INSERT INTO compensations (run_id, seq, ste
 export const PUT_BLOB_SQL =
   "INSERT INTO blobs (id, bytes) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
 
-/** Appends a ledger entry, bound with `chainEntry`'s row. */
-export const APPEND_ENTRY_SQL =
-  "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/**
+ * The 32-bit key of this schema's per-run chain locks (the first half of a two-key advisory
+ * lock, whose second half is `hashtext` of the run id, '' for the system chain). Two runs whose
+ * ids hash alike merely wait for each other.
+ */
+export function runChainLockKey(schema: string): number {
+  return Number.parseInt(sha256Hex(`airun run chain ${schema}`).slice(0, 7), 16);
+}
+
+/** Takes a run chain's lock until the transaction ends: (schemaKey, chain key). */
+export const LOCK_RUN_CHAIN_SQL = "SELECT pg_advisory_xact_lock($1::int, hashtext($2::text))";
+
+/** Reads the last entry of a run's chain ('' names the system chain): (chain key). */
+export const RUN_HEAD_SQL = `SELECT run_seq AS seq, run_hash AS hash FROM events
+  WHERE COALESCE(run_id, '') = $1 ORDER BY run_seq DESC LIMIT 1`;
+
+/** Appends a pending ledger entry (linked into its run's chain, not yet integrated). */
+export const APPEND_ENTRY_SQL = `INSERT INTO events (run_id, step_id, type, at, data, run_seq, run_hash)
+  VALUES ($1, $2, $3, $4, $5, $6, $7)`;
 
 /**
  * Appends an entry numbered by the database (benchmarks' unchained ledger): the next seq after
- * the last, under the ledger lock.
+ * the last, under the integrator's lock.
  */
 export const APPEND_UNCHAINED_SQL = `INSERT INTO events (seq, run_id, step_id, type, at, data, hash)
   SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4, $5, '' FROM events RETURNING seq`;
 
-/** Reads the ledger's last entry (none when empty). */
-export const LEDGER_HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+/** Reads the ledger's last integrated entry (none when empty). */
+export const LEDGER_HEAD_SQL =
+  "SELECT seq, hash FROM events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1";
+
+/** Whether any entry awaits integration. */
+export const ANY_PENDING_SQL = "SELECT 1 FROM events WHERE seq IS NULL LIMIT 1";
+
+/** How many entries await integration. */
+export const COUNT_PENDING_SQL = "SELECT count(*)::int AS n FROM events WHERE seq IS NULL";
+
+/**
+ * The next pending entries in written order, each with the run hash of the entry before it in
+ * its chain, as stored: (limit).
+ */
+export const PENDING_FOR_INTEGRATION_SQL = `SELECT e.id, e.at, e.type, e.run_id, e.step_id, e.data,
+    e.run_seq, e.run_hash,
+    (SELECT p.run_hash FROM events p WHERE COALESCE(p.run_id, '') = COALESCE(e.run_id, '')
+      AND p.run_seq = e.run_seq - 1) AS run_prev
+  FROM events e WHERE e.seq IS NULL ORDER BY e.id LIMIT $1`;
+
+/** Pending entries after a row id, in written order: (afterId, limit). */
+export const PENDING_ROWS_SQL = `SELECT id, at, type, run_id, step_id, data, run_seq, run_hash
+  FROM events WHERE seq IS NULL AND id > $1 ORDER BY id LIMIT $2`;
+
+/** Gives pending entries their numbers and hashes: (ids, seqs, hashes). */
+export const INTEGRATE_SQL = `UPDATE events SET seq = v.seq, hash = v.hash
+  FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v (id, seq, hash)
+  WHERE events.id = v.id AND events.seq IS NULL`;
 
 // ---- reads -------------------------------------------------------------------------------
 
@@ -202,7 +245,7 @@ export const BLOB_IDS_SQL =
 
 /** Ledger rows after a seq: (afterSeq, limit). */
 export const LEDGER_ROWS_SQL =
-  "SELECT seq, at, type, run_id, step_id, data, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+  "SELECT seq, at, type, run_id, step_id, data, hash, run_seq, run_hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
 
 /** `$n` placeholders, `= ANY($n)` lists, text ordered byte-wise as SQLite orders it. */
 export const POSTGRES_PLACEHOLDERS: Placeholders = {

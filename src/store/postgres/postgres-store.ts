@@ -7,19 +7,32 @@
  * Durability: every connection runs with `synchronous_commit = on`, so a batch is acknowledged
  * only after its commit reached the server's WAL on disk (as SQLite's `synchronous=FULL`).
  *
- * Ledger: an appended event becomes the entry after the ledger's head inside the batch's
- * transaction. A transaction that appends takes a transaction-scoped advisory lock first
- * (one key per schema, `ledgerLockKey`), reads the head, and holds the lock until it commits: every process
- * writing the database extends one chain without gaps. (The lock is held across the commit's
- * flush; a ledger whose appends do not serialize writers is issue 17's next part.)
+ * Ledger (`store/ledger-chain.ts`): an appended event becomes, inside the batch's transaction,
+ * the next entry of its run's chain, under a transaction-scoped advisory lock of that chain
+ * alone (`runChainLockKey` + the run id): writers of different runs never wait for each other.
+ * The entry is pending (no seq, no chain hash) until the integrator numbers it: one integrator
+ * at a time per schema (`ledgerLockKey`, try-locked), in batches, run by a timer shortly after
+ * a commit that appended (`INTEGRATE_DELAY_MS`), by `integrateLedger` (ledger verify,
+ * checkpoints, evidence packs), before `listEvents`, and at `close`. Whichever process
+ * integrates, the result is the same; a process killed before integrating leaves its entries
+ * for the next integrator.
  *
  * Fencing: an `expectRun` precondition reads the run `FOR UPDATE`, so a lease checked in a batch
  * cannot be taken by another process before that batch commits.
+ *
+ * Longer than most files: it implements the whole `Store` interface for one dialect, and the
+ * integrator shares its transactions, pool and lifecycle (its timer ends with `close`).
  */
 import { AirunError, NotFoundError } from "../../core/errors.js";
-import type { LedgerRow } from "../../core/ledger.js";
+import type { LedgerRow, PendingLedgerRow } from "../../core/ledger.js";
 import type { RunStatus } from "../../core/status.js";
-import { chainEntry, EMPTY_LEDGER_HEAD, type LedgerHead } from "../ledger-chain.js";
+import {
+  EMPTY_LEDGER_HEAD,
+  integrateBatch,
+  type LedgerHead,
+  linkEntry,
+  type PendingRow,
+} from "../ledger-chain.js";
 import { listEventsQuery, listRunsQuery } from "../list-queries.js";
 import { migrate } from "../migrate.js";
 import {
@@ -27,6 +40,8 @@ import {
   compensationRow,
   type EventRow,
   jsonText,
+  type LedgerEventRow,
+  type PendingEventRow,
   type RunRow,
   runRow,
   type StepRow,
@@ -34,6 +49,7 @@ import {
   toCompensation,
   toEvent,
   toLedgerRow,
+  toPendingLedgerRow,
   toRun,
   toStep,
 } from "../rows.js";
@@ -87,15 +103,28 @@ export interface PostgresStoreOptions extends StoreOptions {
   readonly schema?: string;
   /** Connections in the pool (default 10). */
   readonly poolSize?: number;
+  /**
+   * Whether this instance integrates the ledger by itself shortly after its commits (default
+   * true). Tests turn it off to look at pending entries; `integrateLedger` still works.
+   */
+  readonly backgroundIntegration?: boolean;
 }
 
-/** One open transaction: its connection, the ledger head it has seen, whom to wake. */
+/**
+ * One open transaction: its connection, the run-chain heads it has locked and seen, and the
+ * listening workers to wake when it commits (NOTIFY is delivered at COMMIT, or never).
+ */
 interface Tx {
   readonly client: PgClient;
-  head: LedgerHead | undefined;
-  /** Listening workers to wake when it commits (NOTIFY is delivered at COMMIT, or never). */
+  readonly heads: Map<string, LedgerHead>;
   wake?: Set<WakeReason>;
 }
+
+/** How long after a commit that appended the integrator runs (entries batch up meanwhile). */
+const INTEGRATE_DELAY_MS = 100;
+
+/** Pending entries the integrator numbers per transaction. */
+const INTEGRATE_BATCH = 2000;
 
 /**
  * The PostgreSQL implementation of `Store`. Open it with `PostgresStore.open` (or `openStore`).
@@ -112,19 +141,28 @@ export class PostgresStore implements Store {
   readonly #pool: PgPool;
   readonly #hooks: StoreHooks;
   readonly #chained: boolean;
-  /** Takes this schema's ledger lock for the rest of the transaction. */
-  readonly #lockLedgerSql: string;
+  readonly #background: boolean;
+  /** This schema's integrator lock, as a bigint literal. */
+  readonly #ledgerLockKey: string;
+  /** This schema's run-chain lock key (the first half of each chain's two-key lock). */
+  readonly #runChainLockKey: number;
   /** The NOTIFY channel of this schema's workers. */
   readonly #channel: string;
   #transactions = 0;
   #closed = false;
+  /** The integrator's timer, while one is set. */
+  #integrateTimer: NodeJS.Timeout | undefined;
+  /** The integration running in this process, if any (one at a time). */
+  #integrating: Promise<unknown> | undefined;
 
   private constructor(pool: PgPool, where: string, options: PostgresStoreOptions) {
     this.#pool = pool;
     this.where = where;
     this.#hooks = options.hooks ?? {};
     this.#chained = options.unchainedLedger !== true;
-    this.#lockLedgerSql = `SELECT pg_advisory_xact_lock(${SQL.ledgerLockKey(options.schema ?? "public")})`;
+    this.#background = options.backgroundIntegration !== false;
+    this.#ledgerLockKey = SQL.ledgerLockKey(options.schema ?? "public");
+    this.#runChainLockKey = SQL.runChainLockKey(options.schema ?? "public");
     this.#channel = SQL.wakeChannel(options.schema ?? "public");
   }
 
@@ -177,8 +215,12 @@ export class PostgresStore implements Store {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  commit(batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }> {
-    return this.#transaction((tx) => this.#applyOps(tx, batch));
+  async commit(batch: readonly WriteOp[]): Promise<{ runSeqs: number[] }> {
+    const result = await this.#transaction((tx) => this.#applyOps(tx, batch));
+    if (result.runSeqs.length > 0 && this.#chained && this.#background) {
+      this.#scheduleIntegration(INTEGRATE_DELAY_MS);
+    }
+    return result;
   }
 
   /** Lease times come from the database's clock: `now` is not used (see `RunRecord`). */
@@ -289,11 +331,112 @@ export class PostgresStore implements Store {
     };
   }
 
-  /** Waits for the pool's connections to be returned, then closes them. Idempotent. */
+  /**
+   * Integrates what this process left pending (best effort: another process, or the next
+   * `ledger verify`, integrates whatever is left), waits for the pool's connections to be
+   * returned, then closes them. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
+    clearTimeout(this.#integrateTimer);
+    this.#integrateTimer = undefined;
+    await this.#integrating?.catch(() => undefined);
+    if (this.#chained && this.#background) await this.#integrateOnce(false).catch(() => undefined);
     this.#closed = true;
     await this.#pool.end();
+  }
+
+  // ---- the integrator --------------------------------------------------------------------
+
+  async integrateLedger(): Promise<{ integrated: number; pending: number; refused?: string }> {
+    if (this.#closed) throw storeClosedError(this.where);
+    let integrated = 0;
+    for (;;) {
+      const r = await this.#integrateOnce(true);
+      integrated += r.integrated;
+      if (r.refused !== undefined || r.integrated < INTEGRATE_BATCH) {
+        const [row] = await this.#rows<{ n: number }>(SQL.COUNT_PENDING_SQL);
+        const pending = Number(row?.n ?? 0);
+        return r.refused === undefined
+          ? { integrated, pending }
+          : { integrated, pending, refused: r.refused };
+      }
+    }
+  }
+
+  async pendingLedgerRows(
+    afterId: number,
+    limit: number,
+  ): Promise<(PendingLedgerRow & { id: number })[]> {
+    const rows = await this.#rows<PendingEventRow>(SQL.PENDING_ROWS_SQL, [
+      afterId,
+      Math.max(0, Math.trunc(limit)),
+    ]);
+    return rows.map(toPendingLedgerRow);
+  }
+
+  /** Sets the integrator's timer unless one is set (it never keeps the process alive). */
+  #scheduleIntegration(delayMs: number): void {
+    if (this.#integrateTimer !== undefined || this.#closed) return;
+    this.#integrateTimer = setTimeout(() => {
+      this.#integrateTimer = undefined;
+      if (this.#closed) return;
+      this.#integrateOnce(false).then(
+        (r) => {
+          // Busy elsewhere, or more than a batch waiting: come back.
+          if (r.busy || r.integrated === INTEGRATE_BATCH) this.#scheduleIntegration(delayMs);
+        },
+        () => this.#scheduleIntegration(delayMs * 10),
+      );
+    }, delayMs);
+    this.#integrateTimer.unref();
+  }
+
+  /**
+   * One integrator transaction: takes the schema's integrator lock (waiting for it when `wait`,
+   * else giving up when another holds it: `busy`), numbers up to a batch of pending entries
+   * after the ledger's head, and commits. One at a time in this process.
+   */
+  async #integrateOnce(
+    wait: boolean,
+  ): Promise<{ integrated: number; busy: boolean; refused?: string }> {
+    while (this.#integrating !== undefined) await this.#integrating.catch(() => undefined);
+    const run = this.#transaction(async ({ client }) => {
+      if (wait) {
+        await client.query(`SELECT pg_advisory_xact_lock(${this.#ledgerLockKey})`);
+      } else {
+        const { rows } = await client.query(
+          `SELECT pg_try_advisory_xact_lock(${this.#ledgerLockKey}) AS ok`,
+        );
+        if ((rows[0] as { ok: boolean }).ok !== true) return { integrated: 0, busy: true };
+      }
+      const pending = (await client.query(SQL.PENDING_FOR_INTEGRATION_SQL, [INTEGRATE_BATCH]))
+        .rows as unknown as (PendingEventRow & { run_prev: string | null })[];
+      if (pending.length === 0) return { integrated: 0, busy: false };
+      const { rows: heads } = await client.query(SQL.LEDGER_HEAD_SQL);
+      const h = heads[0] as { seq: number | string; hash: string } | undefined;
+      const head = h === undefined ? EMPTY_LEDGER_HEAD : { seq: Number(h.seq), hash: h.hash };
+      const batch = integrateBatch(
+        pending.map((r): PendingRow => ({ ...toPendingLedgerRow(r), runPrev: r.run_prev })),
+        head,
+      );
+      if (batch.updates.length > 0) {
+        await client.query(SQL.INTEGRATE_SQL, [
+          batch.updates.map((u) => u.id),
+          batch.updates.map((u) => u.seq),
+          batch.updates.map((u) => u.hash),
+        ]);
+      }
+      return batch.refused === undefined
+        ? { integrated: batch.updates.length, busy: false }
+        : { integrated: batch.updates.length, busy: false, refused: batch.refused };
+    }, false);
+    this.#integrating = run;
+    try {
+      return await run;
+    } finally {
+      if (this.#integrating === run) this.#integrating = undefined;
+    }
   }
 
   // ---- reads -----------------------------------------------------------------------------
@@ -342,13 +485,17 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(filter: EventFilter = {}): Promise<EventRecord[]> {
+    // Every event committed before the call: what is pending is integrated first.
+    if (this.#chained && (await this.#rows(SQL.ANY_PENDING_SQL)).length > 0) {
+      await this.integrateLedger();
+    }
     const query = listEventsQuery(filter, SQL.POSTGRES_PLACEHOLDERS);
     if (query === undefined) return [];
     return (await this.#rows<EventRow>(query.sql, query.params)).map(toEvent);
   }
 
   async ledgerRows(afterSeq: number, limit: number): Promise<LedgerRow[]> {
-    const rows = await this.#rows<EventRow & { hash: string }>(SQL.LEDGER_ROWS_SQL, [
+    const rows = await this.#rows<LedgerEventRow>(SQL.LEDGER_ROWS_SQL, [
       afterSeq,
       Math.max(0, Math.trunc(limit)),
     ]);
@@ -364,12 +511,15 @@ export class PostgresStore implements Store {
    * (throws → `STORE_COMMIT_UNCERTAIN`).
    * An error of the work itself rolls back and is reported as the write's error.
    */
-  async #transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  async #transaction<T>(work: (tx: Tx) => Promise<T>, counted = true): Promise<T> {
     if (this.#closed) throw storeClosedError(this.where);
-    const n = ++this.#transactions;
+    // The integrator's transactions (`counted` false) are not the store's commits: they neither
+    // take a number nor run the hooks, so a test's nth commit is the same whenever a timer fires.
+    const hooks: StoreHooks = counted ? this.#hooks : {};
+    const n = counted ? ++this.#transactions : 0;
     let client: PgClient;
     try {
-      this.#hooks.beforeCommit?.(n);
+      hooks.beforeCommit?.(n);
       client = await this.#pool.connect();
     } catch (cause) {
       throw commitFailedError(this.where, cause);
@@ -382,7 +532,7 @@ export class PostgresStore implements Store {
         throw commitFailedError(this.where, cause);
       }
       try {
-        const tx: Tx = { client, head: undefined };
+        const tx: Tx = { client, heads: new Map() };
         result = await work(tx);
         for (const what of tx.wake ?? []) {
           await client.query("SELECT pg_notify($1, $2)", [this.#channel, what]);
@@ -392,7 +542,7 @@ export class PostgresStore implements Store {
         throw toWriteError(err, isPgConstraint);
       }
       try {
-        this.#hooks.atCommit?.(n);
+        hooks.atCommit?.(n);
       } catch (cause) {
         await client.query("ROLLBACK").catch(() => undefined);
         throw commitFailedError(this.where, cause);
@@ -406,15 +556,15 @@ export class PostgresStore implements Store {
       client.release();
     }
     try {
-      this.#hooks.afterCommit?.(n);
+      hooks.afterCommit?.(n);
     } catch (cause) {
       throw commitUncertainError(this.where, cause);
     }
     return result;
   }
 
-  async #applyOps(tx: Tx, batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }> {
-    const eventSeqs: number[] = [];
+  async #applyOps(tx: Tx, batch: readonly WriteOp[]): Promise<{ runSeqs: number[] }> {
+    const runSeqs: number[] = [];
     const { client } = tx;
     for (const op of batch) {
       switch (op.op) {
@@ -441,7 +591,7 @@ export class PostgresStore implements Store {
           ]);
           break;
         case "appendEvent":
-          eventSeqs.push(await this.#appendEvent(tx, op.event));
+          runSeqs.push(await this.#appendEvent(tx, op.event));
           break;
         default: {
           const unknownOp: { op?: unknown } = op;
@@ -451,7 +601,7 @@ export class PostgresStore implements Store {
       const wake = wakeOf(op);
       if (wake) wakeOnCommit(tx, wake);
     }
-    return { eventSeqs };
+    return { runSeqs };
   }
 
   async #insertRun(client: PgClient, run: RunRecord): Promise<void> {
@@ -494,30 +644,45 @@ export class PostgresStore implements Store {
     checkRunPrecondition(runId, current, expect);
   }
 
+  /**
+   * Appends a pending entry: the next of its run's chain, under that chain's lock (taken once a
+   * transaction, held until it ends: only writers of the same run wait for it). Returns its
+   * number in the chain.
+   */
   async #appendEvent(tx: Tx, event: Omit<EventRecord, "seq">): Promise<number> {
     const { client } = tx;
-    if (tx.head === undefined) {
-      await client.query(this.#lockLedgerSql);
-      const { rows } = await client.query(SQL.LEDGER_HEAD_SQL);
-      tx.head = (rows[0] as LedgerHead | undefined) ?? EMPTY_LEDGER_HEAD;
-    }
     if (!this.#chained) {
+      await client.query(`SELECT pg_advisory_xact_lock(${this.#ledgerLockKey})`);
       const data = jsonText(event.data, "data");
-      const { rows } = await client.query(SQL.APPEND_UNCHAINED_SQL, [
+      await client.query(SQL.APPEND_UNCHAINED_SQL, [
         event.runId,
         event.stepId,
         event.type,
         event.at,
         data,
       ]);
-      const seq = Number((rows[0] as { seq: number }).seq);
-      tx.head = { seq, hash: "" };
-      return seq;
+      return 0;
     }
-    const entry = chainEntry(event, tx.head);
-    await client.query(SQL.APPEND_ENTRY_SQL, entry.row);
-    tx.head = entry.head;
-    return entry.head.seq;
+    const chain = event.runId ?? "";
+    let head = tx.heads.get(chain);
+    if (head === undefined) {
+      await client.query(SQL.LOCK_RUN_CHAIN_SQL, [this.#runChainLockKey, chain]);
+      const { rows } = await client.query(SQL.RUN_HEAD_SQL, [chain]);
+      const h = rows[0] as { seq: number | string; hash: string } | undefined;
+      head = h === undefined ? EMPTY_LEDGER_HEAD : { seq: Number(h.seq), hash: h.hash };
+    }
+    const e = linkEntry(event, head);
+    await client.query(SQL.APPEND_ENTRY_SQL, [
+      e.runId,
+      e.stepId,
+      e.type,
+      e.at,
+      e.data,
+      e.runSeq,
+      e.runHash,
+    ]);
+    tx.heads.set(chain, { seq: e.runSeq, hash: e.runHash });
+    return e.runSeq;
   }
 
   // ---- plumbing --------------------------------------------------------------------------

@@ -44,6 +44,14 @@ export function sqliteMigrationConnection(db: SqliteConnection): MigrationConnec
         "SELECT seq, at, type, run_id, step_id, data FROM events ORDER BY seq",
       ).all() as EventRow[];
     },
+    async readEntries() {
+      return stmt(
+        "SELECT seq, at, type, run_id, step_id, data, hash FROM events ORDER BY seq",
+      ).all() as (EventRow & { hash: string })[];
+    },
+    async linkEvent(seq, runSeq, runHash) {
+      stmt("UPDATE events SET run_seq = ?, run_hash = ? WHERE seq = ?").run(runSeq, runHash, seq);
+    },
     async rewriteEvent(seq, entry) {
       stmt("UPDATE events SET seq = ?, data = ?, hash = ? WHERE seq = ?").run(
         entry.seq,

@@ -107,7 +107,14 @@ export const PUT_BLOB_SQL = "INSERT OR IGNORE INTO blobs (id, bytes) VALUES (?, 
  * NULL and SQLite numbers the row.
  */
 export const APPEND_ENTRY_SQL =
-  "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)";
+  "INSERT INTO events (seq, run_id, step_id, type, at, data, hash, run_seq, run_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/**
+ * Reads the last entry of a run's chain (`run_id IS ?`: NULL names the system chain), by the
+ * run's index: SQLite integrates at once, so the ledger's order is the run's.
+ */
+export const RUN_HEAD_SQL =
+  "SELECT run_seq AS seq, run_hash AS hash FROM events WHERE run_id IS ? ORDER BY seq DESC LIMIT 1";
 
 /** Reads the ledger's last entry (none when empty). */
 export const LEDGER_HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
@@ -144,7 +151,7 @@ export const BLOB_IDS_SQL = "SELECT id FROM blobs WHERE id > ? ORDER BY id LIMIT
 
 /** Ledger rows after a seq: (afterSeq, limit). */
 export const LEDGER_ROWS_SQL =
-  "SELECT seq, at, type, run_id, step_id, data, hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?";
+  "SELECT seq, at, type, run_id, step_id, data, hash, run_seq, run_hash FROM events WHERE seq > ? ORDER BY seq LIMIT ?";
 
 /** `?` placeholders, `IN (…)` lists, SQLite's binary text order. */
 export const SQLITE_PLACEHOLDERS: Placeholders = {

@@ -5,8 +5,9 @@
  * (`ledger-chain.ts`), write checks and errors, and the migration runner (`migrate.ts`).
  *
  * Events are ledger entries (`core/ledger.ts`): inside the transaction that appends one, the store
- * numbers it after the last entry and links it to that entry's hash, so every process writing
- * the same file extends one chain (`BEGIN IMMEDIATE` holds the write lock while it does).
+ * links it into its run's chain and integrates it at once (numbers it after the last entry and
+ * links it to that entry's hash): SQLite has one writer, so nothing is ever pending, and every
+ * process writing the same file extends one chain (`BEGIN IMMEDIATE` holds the write lock).
  *
  * Reads run synchronously against the connection between flushes, so they see only committed
  * data. Longer than most files: it implements the whole `Store` interface for one dialect.
@@ -14,7 +15,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { AirunError, NotFoundError } from "../../core/errors.js";
-import type { LedgerRow } from "../../core/ledger.js";
+import type { LedgerRow, PendingLedgerRow } from "../../core/ledger.js";
 import type { RunStatus } from "../../core/status.js";
 import { chainEntry, EMPTY_LEDGER_HEAD, type LedgerHead } from "../ledger-chain.js";
 import { listEventsQuery, listRunsQuery } from "../list-queries.js";
@@ -24,6 +25,7 @@ import {
   compensationRow,
   type EventRow,
   jsonText,
+  type LedgerEventRow,
   type RunRow,
   runRow,
   type StepRow,
@@ -114,6 +116,8 @@ export class SqliteStore implements Store {
    * a batch fails (its savepoint rolls its entries back).
    */
   #head: LedgerHead | undefined;
+  /** The heads of the run chains the open transaction appended to (forgotten with `#head`). */
+  readonly #runHeads = new Map<string, LedgerHead>();
 
   private constructor(db: SqliteConnection, options: SqliteStoreOptions) {
     this.#db = db;
@@ -124,6 +128,7 @@ export class SqliteStore implements Store {
       hooks: options.hooks,
       onBegin: () => {
         this.#head = undefined;
+        this.#runHeads.clear();
       },
     });
     this.#chained = options.unchainedLedger !== true;
@@ -185,12 +190,13 @@ export class SqliteStore implements Store {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  commit(batch: readonly WriteOp[]): Promise<{ eventSeqs: number[] }> {
+  commit(batch: readonly WriteOp[]): Promise<{ runSeqs: number[] }> {
     return this.#commits.enqueue(() => {
       try {
         return this.#applyOps(batch);
       } catch (err) {
         this.#head = undefined;
+        this.#runHeads.clear();
         throw err;
       }
     });
@@ -320,14 +326,29 @@ export class SqliteStore implements Store {
     const rows = this.#read(SQL.LEDGER_ROWS_SQL).all(
       afterSeq,
       Math.max(0, Math.trunc(limit)),
-    ) as (EventRow & { hash: string })[];
+    ) as LedgerEventRow[];
     return rows.map(toLedgerRow);
+  }
+
+  /** None: SQLite integrates every entry in the transaction that appends it. */
+  async pendingLedgerRows(
+    _afterId: number,
+    _limit: number,
+  ): Promise<(PendingLedgerRow & { id: number })[]> {
+    this.#assertOpen();
+    return [];
+  }
+
+  /** Nothing to do: SQLite integrates every entry in the transaction that appends it. */
+  async integrateLedger(): Promise<{ integrated: number; pending: number }> {
+    this.#assertOpen();
+    return { integrated: 0, pending: 0 };
   }
 
   // ---- applying a batch (inside the group's transaction) ---------------------------------
 
-  #applyOps(batch: readonly WriteOp[]): { eventSeqs: number[] } {
-    const eventSeqs: number[] = [];
+  #applyOps(batch: readonly WriteOp[]): { runSeqs: number[] } {
+    const runSeqs: number[] = [];
     for (const op of batch) {
       switch (op.op) {
         case "insertRun":
@@ -349,7 +370,7 @@ export class SqliteStore implements Store {
           this.#putBlob(op.id, op.bytes);
           break;
         case "appendEvent":
-          eventSeqs.push(this.#appendEvent(op.event));
+          runSeqs.push(this.#appendEvent(op.event));
           break;
         default: {
           const unknownOp: { op?: unknown } = op;
@@ -357,7 +378,7 @@ export class SqliteStore implements Store {
         }
       }
     }
-    return { eventSeqs };
+    return { runSeqs };
   }
 
   #insertRun(run: RunRecord): void {
@@ -408,15 +429,21 @@ export class SqliteStore implements Store {
     const insert = this.#stmt(SQL.APPEND_ENTRY_SQL);
     if (!this.#chained) {
       const data = jsonText(event.data, "data");
-      return Number(
-        insert.run(null, event.runId, event.stepId, event.type, event.at, data, "").lastInsertRowid,
-      );
+      insert.run(null, event.runId, event.stepId, event.type, event.at, data, "", 0, "");
+      return 0;
     }
+    // One writer: the entry is linked into its run's chain and integrated at once, in the
+    // same transaction (the same rows PostgreSQL's integrator completes later).
     const head = this.#head ?? (this.#stmt(SQL.LEDGER_HEAD_SQL).get() as LedgerHead | undefined);
-    const entry = chainEntry(event, head ?? EMPTY_LEDGER_HEAD);
+    const chain = event.runId ?? "";
+    const runHead =
+      this.#runHeads.get(chain) ??
+      (this.#stmt(SQL.RUN_HEAD_SQL).get(event.runId) as LedgerHead | undefined);
+    const entry = chainEntry(event, head ?? EMPTY_LEDGER_HEAD, runHead ?? EMPTY_LEDGER_HEAD);
     insert.run(...entry.row);
     this.#head = entry.head;
-    return entry.head.seq;
+    this.#runHeads.set(chain, entry.runHead);
+    return entry.runHead.seq;
   }
 
   // ---- plumbing --------------------------------------------------------------------------
