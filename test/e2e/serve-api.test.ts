@@ -441,6 +441,7 @@ describe("airun serve: who may ask", () => {
     const big = await call(server, "POST", "/api/v1/runs", {
       token: alice,
       raw: JSON.stringify({ spec: "x".repeat(2 * 1024 * 1024) }),
+      announceOnly: true,
     });
     expect(big.status).toBe(413);
     expect(big.body).toMatchObject({ code: "BODY_TOO_LARGE" });

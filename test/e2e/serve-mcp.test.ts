@@ -142,6 +142,7 @@ describe("airun serve: /mcp (Streamable HTTP, the SDK's Client)", () => {
     const huge = await call(server, "POST", "/mcp", {
       token: claude,
       raw: JSON.stringify({ ...INITIALIZE, pad: "x".repeat(2 * 1024 * 1024) }),
+      announceOnly: true,
       headers: { ...MCP_ACCEPT, "content-type": "application/json" },
     });
     expect(huge.status).toBe(413);

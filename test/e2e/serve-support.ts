@@ -88,6 +88,12 @@ export function call<T = Record<string, unknown>>(
     token?: string;
     body?: unknown;
     raw?: string | Buffer;
+    /**
+     * Declare the body's length but send none of it: for a body the server refuses on its
+     * declared length (413), which it answers without reading; sending a body it will not read
+     * races its closing the connection (EPIPE before the answer).
+     */
+    announceOnly?: boolean;
     headers?: Record<string, string>;
   } = {},
 ): Promise<Answer<T>> {
@@ -107,6 +113,7 @@ export function call<T = Record<string, unknown>>(
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
+          if (opts.announceOnly) req.destroy();
           const text = Buffer.concat(chunks).toString();
           let body: unknown = text;
           try {
@@ -119,7 +126,8 @@ export function call<T = Record<string, unknown>>(
       },
     );
     req.on("error", reject);
-    if (payload !== undefined) req.end(payload);
+    if (opts.announceOnly) req.flushHeaders();
+    else if (payload !== undefined) req.end(payload);
     else req.end();
   });
 }
