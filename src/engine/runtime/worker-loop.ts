@@ -132,6 +132,11 @@ export class WorkerLoop {
       ctx.clock.now(),
     );
     for (const run of runs) {
+      // A recovery sweep of this process reserved the run (it saw the run's last holder gone)
+      // before this claim committed: that sweep takes the lease as this process's own and
+      // drives the run. Driving it here as well would be a second driver with the same owner
+      // and epoch, which no fencing token can tell apart.
+      if (this.#runs.get(run.id) || this.#runs.isClaimed(run.id)) continue;
       this.#claimed++;
       this.#emit("claimed", run.id, `epoch ${run.leaseEpoch}`);
       this.#runs.claim(run.id);
