@@ -28,7 +28,9 @@
 // 11. MCP gateway: an upstream tool called with the SDK Client directly vs through `airun mcp`
 //     (µs per call, p50 and mean, and the ratio; a read-only tool and a write with undo), and
 //     tools/list with 100 upstream tools (p50/p99), directly vs through Airun (bench/mcp.mjs).
-// 12. a governed one-row `db.row.update` vs the same UPDATE made directly with the driver, with
+// 12. `airun worker` processes on PostgreSQL: steps/s with 1, 2 and 4 workers and the time commits
+//     wait on the ledger's locks at each count (bench/workers.mjs).
+// 13. a governed one-row `db.row.update` vs the same UPDATE made directly with the driver, with
 //     and without the before-image read, on SQLite and PostgreSQL targets (bench/databases.mjs).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -465,4 +467,5 @@ await (await import("./recovery.mjs")).runRecoveryBench();
 await (await import("./serve.mjs")).runServeBench();
 await (await import("./postgres.mjs")).runPostgresBench();
 await (await import("./mcp.mjs")).runMcpBench();
+await (await import("./workers.mjs")).runWorkersBench();
 await (await import("./databases.mjs")).runDatabaseBench();
