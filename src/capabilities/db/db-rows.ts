@@ -12,6 +12,9 @@
  * `reconcile` tells which by comparing the rows with both, and answers `unknown` for anything
  * else. `revert` restores the before-images in one transaction, refusing (`UNDO_DRIFT`) rows
  * that match neither image unless forced.
+ *
+ * One file (~500 lines): the four capabilities are one undo protocol — they share the where
+ * compiler, the image capture, the plan's shape and its revert/reconcile, which read best together.
  */
 import { z } from "zod";
 import {

@@ -4,6 +4,7 @@
  * rows as JSON objects. PostgreSQL (`pg`, imported on first use, one pool per configured
  * database) and SQLite (better-sqlite3, one connection per file, its writers serialized).
  * Passwords are read from the environment when a pool opens, and never appear in a message.
+ * One file (~400 lines): the two dialects side by side behind the one interface they implement.
  */
 import { realpathSync } from "node:fs";
 import { importModule } from "../../core/bundle-launch.js";
