@@ -110,11 +110,13 @@ export const APPEND_ENTRY_SQL =
   "INSERT INTO events (seq, run_id, step_id, type, at, data, hash, run_seq, run_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /**
- * Reads the last entry of a run's chain (`run_id IS ?`: NULL names the system chain), by the
- * run's index: SQLite integrates at once, so the ledger's order is the run's.
+ * Reads the last entry of a run's chain (`run_id IS ?`: NULL names the system chain): the
+ * run's highest seq from the covering index `events_run (run_id, seq)` (SQLite integrates at
+ * once, so the ledger's order is the run's), then that row. Written as `ORDER BY seq DESC
+ * LIMIT 1`, SQLite sorted every entry of the run in a temporary B-tree on each append.
  */
 export const RUN_HEAD_SQL =
-  "SELECT run_seq AS seq, run_hash AS hash FROM events WHERE run_id IS ? ORDER BY seq DESC LIMIT 1";
+  "SELECT run_seq AS seq, run_hash AS hash FROM events WHERE seq = (SELECT max(seq) FROM events WHERE run_id IS ?)";
 
 /** Reads the ledger's last entry (none when empty). */
 export const LEDGER_HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
