@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
+import { reachable } from "./postgres-server.mjs";
 
 const STEPS = Number(process.env.BENCH_DB_STEPS ?? 300);
 const ROWS = 100;
@@ -74,18 +75,6 @@ function sqliteDirect(db, withImage) {
   return ((performance.now() - t0) * 1000) / STEPS;
 }
 
-async function pgReachable() {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
-
 async function pgDirect(client, withImage) {
   const t0 = performance.now();
   for (let i = 0; i < STEPS; i++) {
@@ -132,7 +121,7 @@ export async function runDatabaseBench() {
     }
     report("SQLite target (store: SQLite, synchronous FULL)", median(g), median(r), median(im));
 
-    if (!(await pgReachable())) {
+    if (!(await reachable(PG_URL))) {
       console.log(`\n   PostgreSQL target SKIPPED: no server at ${PG_URL}`);
       return;
     }

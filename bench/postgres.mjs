@@ -35,6 +35,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
 import { durableWrite } from "./durable-write.mjs";
+import { reachable } from "./postgres-server.mjs";
 
 const URL_ = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const SEQ_WORKFLOWS = Number(process.env.BENCH_PG_SEQ ?? 100);
@@ -47,19 +48,6 @@ const PEERS = join(dirname(fileURLToPath(import.meta.url)), "peers");
 const fmt = (n) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const redacted = (u) => u.replace(/:[^:@/]*@/, ":***@");
-
-/** Whether the server answers. */
-async function reachable() {
-  const probe = new pg.Client({ connectionString: URL_, connectionTimeoutMillis: 2_000 });
-  try {
-    await probe.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await probe.end().catch(() => undefined);
-  }
-}
 
 /** One SQL statement on its own connection to `url`. */
 async function admin(url, sql) {
@@ -255,7 +243,7 @@ async function compare(airun, dbos, kind) {
 
 export async function runPostgresBench() {
   console.log(`\nPostgreSQL: Airun vs DBOS Transact, 3-step workflows (${redacted(URL_)})`);
-  if (!(await reachable())) {
+  if (!(await reachable(URL_))) {
     console.log(
       `\n!!! PostgreSQL bench SKIPPED: no server at ${redacted(URL_)}. Start it ` +
         "(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set " +

@@ -20,6 +20,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
+import { reachable } from "./postgres-server.mjs";
 
 const URL_ = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const RUNS = Number(process.env.BENCH_WORKERS_RUNS ?? 200);
@@ -42,18 +43,6 @@ steps:
     depends_on: [b]
     inputs: { n: 3 }
 `;
-
-async function reachable() {
-  const probe = new pg.Client({ connectionString: URL_, connectionTimeoutMillis: 2_000 });
-  try {
-    await probe.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await probe.end().catch(() => undefined);
-  }
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -144,7 +133,7 @@ async function measure(workers, root) {
 
 export async function runWorkersBench() {
   console.log(`\n== airun worker on PostgreSQL (${URL_.replace(/:[^:@/]*@/, ":***@")}) ==`);
-  if (!(await reachable())) {
+  if (!(await reachable(URL_))) {
     console.log("!!! SKIPPED: no PostgreSQL server answers (set BENCH_POSTGRES_URL)");
     return;
   }

@@ -9,24 +9,30 @@ import { sha256Hex } from "../core/hash.js";
 import type { RunStatus } from "../core/status.js";
 import type { RunPrecondition, RunRecord } from "./store.js";
 
-/** The columns of a run a precondition looks at, as currently stored. */
-export interface RunGuard {
+/** The columns of a run a precondition looks at, as a dialect reads them (`RUN_GUARD_SQL`). */
+export interface RunGuardRow {
   readonly status: RunStatus;
-  readonly leaseOwner: string | null;
-  readonly leaseEpoch: number;
+  readonly lease_owner: string | null;
+  /** A number, or the text of a PostgreSQL BIGINT. */
+  readonly lease_epoch: number | string;
 }
 
 /**
- * Throws `ConflictError` unless run `runId` exists (`current`) and meets `expect`.
+ * Throws `ConflictError` unless run `runId` exists (`row`, as stored) and meets `expect`.
  *
  * @example
- * checkRunPrecondition("r1", { status: "RUNNING", leaseOwner: "b" }, { leaseOwner: "a" }); // throws
+ * checkRunPrecondition("r1", { status: "RUNNING", lease_owner: "b", lease_epoch: 1 }, { leaseOwner: "a" }); // throws
  */
 export function checkRunPrecondition(
   runId: string,
-  current: RunGuard | undefined,
+  row: RunGuardRow | undefined,
   expect: RunPrecondition,
 ): void {
+  const current = row && {
+    status: row.status,
+    leaseOwner: row.lease_owner,
+    leaseEpoch: Number(row.lease_epoch),
+  };
   if (current === undefined) {
     throw new ConflictError(`precondition failed: run ${runId} does not exist`, { runId });
   }

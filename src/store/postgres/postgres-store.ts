@@ -74,6 +74,7 @@ import {
   checkBlobId,
   checkRunPrecondition,
   idempotencyKeyConflict,
+  type RunGuardRow,
   runIdConflict,
 } from "../write-checks.js";
 import {
@@ -633,15 +634,7 @@ export class PostgresStore implements Store {
 
   async #expectRun(client: PgClient, runId: string, expect: RunPrecondition): Promise<void> {
     const { rows } = await client.query(SQL.RUN_GUARD_SQL, [runId]);
-    const row = rows[0] as
-      | { status: RunStatus; lease_owner: string | null; lease_epoch: number }
-      | undefined;
-    const current = row && {
-      status: row.status,
-      leaseOwner: row.lease_owner,
-      leaseEpoch: Number(row.lease_epoch),
-    };
-    checkRunPrecondition(runId, current, expect);
+    checkRunPrecondition(runId, rows[0] as RunGuardRow | undefined, expect);
   }
 
   /**

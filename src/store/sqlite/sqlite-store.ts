@@ -16,7 +16,6 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { AirunError, NotFoundError } from "../../core/errors.js";
 import type { LedgerRow, PendingLedgerRow } from "../../core/ledger.js";
-import type { RunStatus } from "../../core/status.js";
 import { chainEntry, EMPTY_LEDGER_HEAD, type LedgerHead } from "../ledger-chain.js";
 import { listEventsQuery, listRunsQuery } from "../list-queries.js";
 import { migrate } from "../migrate.js";
@@ -55,6 +54,7 @@ import {
   checkBlobId,
   checkRunPrecondition,
   idempotencyKeyConflict,
+  type RunGuardRow,
   runIdConflict,
 } from "../write-checks.js";
 import { storeClosedError } from "../write-errors.js";
@@ -406,15 +406,8 @@ export class SqliteStore implements Store {
   }
 
   #expectRun(runId: string, expect: RunPrecondition): void {
-    const row = this.#stmt(SQL.RUN_GUARD_SQL).get(runId) as
-      | { status: RunStatus; lease_owner: string | null; lease_epoch: number }
-      | undefined;
-    const current = row && {
-      status: row.status,
-      leaseOwner: row.lease_owner,
-      leaseEpoch: Number(row.lease_epoch),
-    };
-    checkRunPrecondition(runId, current, expect);
+    const row = this.#stmt(SQL.RUN_GUARD_SQL).get(runId) as RunGuardRow | undefined;
+    checkRunPrecondition(runId, row, expect);
   }
 
   #putBlob(id: string, bytes: Uint8Array): void {
