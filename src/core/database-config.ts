@@ -6,8 +6,8 @@
  * the config schema (problems carry file, line and field); `compileDatabases` returns frozen,
  * fully defaulted connections.
  */
-import { isAbsolute, relative } from "node:path";
 import { z } from "zod";
+import { isWithin } from "./path-within.js";
 
 /** Rows one `db.*` write may change when `max_rows` is not set. */
 export const DEFAULT_DB_MAX_ROWS = 1000;
@@ -85,7 +85,7 @@ export function compileDatabases(
     const maxRows = d.max_rows ?? DEFAULT_DB_MAX_ROWS;
     if (d.sqlite !== undefined) {
       const file = resolve(d.sqlite);
-      if (!roots.some((root) => isInside(root, file))) {
+      if (!roots.some((root) => isWithin(root, file))) {
         problems.push([
           ["databases", name, "sqlite"],
           "the SQLite file must be inside a sandbox root (sandbox.fs.roots)",
@@ -112,10 +112,4 @@ export function compileDatabases(
     });
   }
   return { databases: Object.freeze(databases), problems };
-}
-
-/** Whether the absolute path `file` lies strictly inside the absolute folder `root` (by text). */
-export function isInside(root: string, file: string): boolean {
-  const rel = relative(root, file);
-  return rel !== "" && !rel.startsWith("..") && !isAbsolute(rel);
 }

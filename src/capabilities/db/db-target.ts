@@ -8,9 +8,10 @@
  */
 import { realpathSync } from "node:fs";
 import { importModule } from "../../core/bundle-launch.js";
-import { type DatabaseConfig, isInside } from "../../core/database-config.js";
+import type { DatabaseConfig } from "../../core/database-config.js";
 import { CapabilityError } from "../../core/errors.js";
 import type { JsonObject } from "../../core/json.js";
+import { isWithin } from "../../core/path-within.js";
 
 /** SQL dialect of a target: decides placeholders, quoting and the row-image expression. */
 export type Dialect = "postgres" | "sqlite";
@@ -177,7 +178,7 @@ function canonicalSqliteFile(
   }
   const inside = cfg.roots.some((root) => {
     try {
-      return isInside(realpathSync(root), file);
+      return isWithin(realpathSync(root), file);
     } catch {
       return false;
     }

@@ -3,16 +3,10 @@
  * whole path components (so `../ws_evil` never passes for root `ws`, and symlinks cannot escape).
  */
 import { realpath, stat } from "node:fs/promises";
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { relative, resolve, sep } from "node:path";
 import type { CapabilityContext, TouchedPath } from "../../core/capability.js";
 import { CapabilityError, SandboxError } from "../../core/errors.js";
-
-/** True when real path `child` is `root` itself or lies under it, compared by whole components. */
-export function isWithin(root: string, child: string): boolean {
-  const rel = relative(root, child);
-  if (rel === "") return true;
-  return !isAbsolute(rel) && rel.split(sep)[0] !== "..";
-}
+import { isWithin } from "../../core/path-within.js";
 
 /**
  * Resolves the working directory of a command: `cwd` relative to the first root (or the root

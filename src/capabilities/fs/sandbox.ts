@@ -85,6 +85,10 @@ import { constants, lstatSync, readlinkSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { realpath, stat } from "node:fs/promises";
 import path from "node:path";
+import { isWithin } from "../../core/path-within.js";
+
+export { isWithin };
+
 import { CapabilityError, DriftError, SandboxError } from "../../core/errors.js";
 import { errnoOf, toFsError } from "./fs-errors.js";
 
@@ -121,19 +125,6 @@ export interface ResolveOptions {
    * the link itself (false: delete or move the link, never what it points to).
    */
   readonly followFinal?: boolean;
-}
-
-/** True when `candidate` is `root` or lies beneath it, compared on whole path components. */
-export function isWithin(root: string, candidate: string): boolean {
-  if (candidate === root) return true;
-  const rel = path.relative(root, candidate);
-  return (
-    rel !== "" &&
-    rel !== ".." &&
-    !rel.startsWith(`..${path.sep}`) &&
-    !path.isAbsolute(rel) &&
-    candidate.startsWith(root.endsWith(path.sep) ? root : root + path.sep)
-  );
 }
 
 /** Synchronous `lstat` (see the module comment on cost); null when `p` does not exist. */
