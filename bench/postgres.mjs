@@ -5,7 +5,10 @@
 //
 // Workload: a workflow of three effect-free steps. Airun: a 3-step chain of `sys.echo` through
 // the SDK (`Runtime.open` on a fresh database, `startRun`, which returns when the run is
-// terminal).
+// terminal). sys.echo is pure, so Airun writes the run in two commits (its start and its end),
+// where DBOS writes each step (a DBOS user would write such code outside any step); variant:
+// the same chain of `bench.echo` (bench/committed-echo.mjs: sys.echo without `pure`), one commit
+// a step like DBOS.
 // DBOS: a registered workflow of three `DBOS.runStep` calls echoing their input (its system
 // database dropped and recreated for the run). Variant: the middle step writes a file durably
 // (Airun's governed `io.fs.write_file`; in DBOS a step doing the same temp file + fsync + rename
@@ -34,6 +37,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
+import { benchRegistry } from "./committed-echo.mjs";
 import { durableWrite } from "./durable-write.mjs";
 import { reachable } from "./postgres-server.mjs";
 
@@ -84,15 +88,19 @@ async function loadDbos() {
   };
 }
 
-const echoYaml = (i) => `    capability: sys.echo\n    inputs: { i: ${i}, note: "step ${i}" }\n`;
+const echoYaml = (i, cap = "sys.echo") =>
+  `    capability: ${cap}\n    inputs: { i: ${i}, note: "step ${i}" }\n`;
 const writeYaml = (i) =>
   `    capability: io.fs.write_file\n    inputs: { path: "f\${{ inputs.k }}.txt", content: "content of step ${i}" }\n`;
 
-/** A 3-step chain; with `write`, its middle step writes a file. */
-function spec(name, write) {
+/**
+ * A 3-step chain of `echo` steps (`sys.echo`, or `bench.echo`, which commits each step); with
+ * `write`, its middle step writes a file.
+ */
+function spec(name, write, echo = "sys.echo") {
   let out = `name: ${name}\nversion: 1\nprincipal: agent:bench\ninputs:\n  k: { type: number }\nsteps:\n`;
   for (let i = 0; i < 3; i++) {
-    const body = write && i === 1 ? writeYaml(i) : echoYaml(i);
+    const body = write && i === 1 ? writeYaml(i) : echoYaml(i, echo);
     out += `  - id: s${i}\n${i > 0 ? `    depends_on: [s${i - 1}]\n` : ""}${body}`;
   }
   return out;
@@ -114,7 +122,8 @@ async function airunSide(root, db) {
   );
   writeFileSync(join(dir, "echo.yaml"), spec("echo3", false));
   writeFileSync(join(dir, "write.yaml"), spec("write3", true));
-  const rt = await Runtime.open({ cwd: dir, env: {} });
+  writeFileSync(join(dir, "committed.yaml"), spec("committed3", false, "bench.echo"));
+  const rt = await Runtime.open({ cwd: dir, env: {}, registry: benchRegistry() });
   const run = (file) => async (k) => {
     const view = await rt.startRun({ specFile: join(dir, file), inputs: { k: k % 50 } });
     if (view.status !== "COMPLETED")
@@ -122,6 +131,7 @@ async function airunSide(root, db) {
   };
   return {
     echo: run("echo.yaml"),
+    committed: run("committed.yaml"),
     write: run("write.yaml"),
     lockWaits: () => ledgerLockWaits(store),
     close: () => rt.close(),
@@ -190,6 +200,7 @@ async function dbosSide(root, DBOS) {
   const [setting] = await admin(sysUrl, "SHOW synchronous_commit");
   return {
     echo: (k) => echo3(k),
+    committed: (k) => echo3(k),
     write: (k) => write3(k),
     synchronousCommit: setting.synchronous_commit,
     close: async () => {
@@ -271,7 +282,14 @@ export async function runPostgresBench() {
     );
     const targets = { 1: "target >= 1.00", [IN_FLIGHT]: "target >= 2.00" };
     for (const [kind, title] of [
-      ["echo", "three effect-free steps (Airun sys.echo; DBOS runStep echoing its input)"],
+      [
+        "echo",
+        "three effect-free steps (Airun sys.echo, pure: the run is written in 2 commits; DBOS runStep echoing its input, 5)",
+      ],
+      [
+        "committed",
+        "the same, each step committed (Airun bench.echo, sys.echo without pure: 5 commits, as DBOS)",
+      ],
       [
         "write",
         "the middle step writes a file durably (Airun io.fs.write_file; DBOS the same write in a runStep)",

@@ -2,7 +2,8 @@
 // run, so ratios are meaningful on any machine. Prints figures; asserts nothing (targets are
 // printed beside each ratio). Run with `npm run bench` (builds first).
 //
-//  1. governed `sys.echo` steps/s, sequential, vs a raw SQLite transaction per step holding a
+//  1. governed effect-free steps/s that commit (`bench.echo`, bench/committed-echo.mjs: sys.echo
+//     without `pure`), sequential, vs a raw SQLite transaction per step holding a
 //     step row and a ~1 KB event row (same WAL + synchronous mode). Both sides: one warm-up
 //     pass, then five passes in alternation (medians; the ratio is the median of each pass's).
 //     Beside them, the layers under the engine, each committing again the rows a governed run
@@ -50,6 +51,7 @@ import {
   RUN_HEAD_SQL,
 } from "../dist/store/sqlite/sqlite-sql.js";
 import { SqliteStore } from "../dist/store/sqlite/sqlite-store.js";
+import { benchRegistry } from "./committed-echo.mjs";
 import { durableWrite as writeFile } from "./durable-write.mjs";
 
 const SEQ_STEPS = Number(process.env.BENCH_STEPS ?? 1500);
@@ -82,7 +84,9 @@ function chain(name, n, stepYaml) {
   return out;
 }
 
-const echoStep = (i) => `    capability: sys.echo\n    inputs: { i: ${i}, note: "step ${i}" }\n`;
+/** An effect-free step that commits (bench/committed-echo.mjs); `pureStep` is sys.echo itself. */
+const echoStep = (i) => `    capability: bench.echo\n    inputs: { i: ${i}, note: "step ${i}" }\n`;
+const pureStep = (i) => `    capability: sys.echo\n    inputs: { i: ${i}, note: "step ${i}" }\n`;
 const writeStep = (i) =>
   `    capability: io.fs.write_file\n    inputs: { path: "f${i % 50}.txt", content: "content of step ${i}" }\n`;
 
@@ -109,7 +113,7 @@ async function sequential(
   { sync = SYNC, withLayers = false } = {},
 ) {
   const dir = project(name, chain(name, SEQ_STEPS, stepYaml), sync);
-  const rt = await Runtime.open({ cwd: dir, env: {} });
+  const rt = await Runtime.open({ cwd: dir, env: {}, registry: benchRegistry() });
   const governedOnce = () => timedRun(rt, join(dir, "wf.yaml"), SEQ_STEPS);
   const raw = rawBaseline(`${name}-${sync}`, txPerStep, sideEffect, sync);
   const layers = {};
@@ -164,6 +168,25 @@ async function timedRun(rt, specFile, steps) {
     exec: (steps / (events.at(-1).at - events[0].at)) * 1000,
     total: (steps / ms) * 1000,
   };
+}
+
+/**
+ * A chain of `SEQ_STEPS` sys.echo steps, which are pure: nothing is written between its start
+ * and its end, so it is timed end to end (the median of `PASSES` runs after a warm-up), its
+ * final commit of every step's rows included.
+ */
+async function pureChain() {
+  const dir = project("pure", chain("pure", SEQ_STEPS, pureStep));
+  const rt = await Runtime.open({ cwd: dir, env: {} });
+  try {
+    await timedRun(rt, join(dir, "wf.yaml"), SEQ_STEPS);
+    const rates = [];
+    for (let i = 0; i < PASSES; i++)
+      rates.push((await timedRun(rt, join(dir, "wf.yaml"), SEQ_STEPS)).total);
+    return median(rates);
+  } finally {
+    await rt.close();
+  }
 }
 
 /** Passes per side (after one warm-up pass of each); medians are reported. */
@@ -328,13 +351,13 @@ async function recordedRun(file) {
 /**
  * Steps/s of `CONCURRENT_RUNS` runs started at once (end to end), and its ratio to the
  * sequential figure measured in alternation with it, in the same runtime and database: a
- * sequential chain of `SEQ_STEPS` sys.echo steps (executing, as in section 1), then a batch,
+ * sequential chain of `SEQ_STEPS` bench.echo steps (executing, as in section 1), then a batch,
  * `MEASURED` times after one warm-up of each. Returns the median batch and the median ratio.
  */
 async function concurrent() {
   const dir = project("concurrent", chain("concurrent", STEPS_PER_CONCURRENT_RUN, echoStep));
   writeFileSync(join(dir, "chain.yaml"), chain("chain", SEQ_STEPS, echoStep));
-  const rt = await Runtime.open({ cwd: dir, env: {} });
+  const rt = await Runtime.open({ cwd: dir, env: {}, registry: benchRegistry() });
   const batch = async () => {
     const t0 = performance.now();
     const views = await Promise.all(
@@ -404,9 +427,11 @@ try {
   console.log(`Airun benchmarks (synchronous=${SYNC}, ${SEQ_STEPS} sequential steps)\n`);
 
   const echo = await sequential("echo", echoStep, 1, undefined, { withLayers: true });
-  console.log(`1. sequential sys.echo steps (${PASSES} alternated passes a side, medians)`);
+  console.log(
+    `1. sequential effect-free steps that commit (bench.echo: sys.echo, not pure; ${PASSES} alternated passes a side, medians)`,
+  );
   console.log(`   raw SQLite (1 tx: step row + ~1 KB event): ${fmt(echo.raw)} steps/s`);
-  console.log(`   governed sys.echo, executing:               ${fmt(echo.governed)} steps/s`);
+  console.log(`   governed bench.echo, executing:             ${fmt(echo.governed)} steps/s`);
   console.log(
     `   (first run end to end, cold, including compiling the ${SEQ_STEPS}-step spec: ${fmt(echo.cold)} steps/s)`,
   );
@@ -432,6 +457,10 @@ try {
   console.log(
     `   0.80x allows ${fmt(allowed)} µs: the store's SQL alone ${left(floorUs)}; the leaner format's ${left(us(lean.rate))}`,
   );
+  const pure = await pureChain();
+  console.log(
+    `   the same chain of sys.echo, pure (written with the run's end), end to end: ${fmt(pure)} steps/s, ${(pure / echo.raw).toFixed(2)}x raw`,
+  );
   if (SYNC === "FULL") await breakdown("echo", echoStep, 1, undefined, echo, 0.8);
   else console.log();
 
@@ -449,7 +478,9 @@ try {
   else console.log();
 
   const conc = await concurrent();
-  console.log(`3. ${CONCURRENT_RUNS} concurrent runs x ${STEPS_PER_CONCURRENT_RUN} sys.echo steps`);
+  console.log(
+    `3. ${CONCURRENT_RUNS} concurrent runs x ${STEPS_PER_CONCURRENT_RUN} bench.echo steps`,
+  );
   console.log(
     `   ${fmt(conc.rate)} steps/s; ratio to sequential governed (measured in alternation): ${conc.ratio.toFixed(2)}x   (target >= 3.00)\n`,
   );

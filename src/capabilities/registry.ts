@@ -55,6 +55,10 @@ export function capabilityProblems(cap: unknown): string[] {
   if (c.nondeterministic !== undefined && typeof c.nondeterministic !== "boolean") {
     problems.push("nondeterministic must be a boolean");
   }
+  if (c.pure !== undefined && typeof c.pure !== "boolean") problems.push("pure must be a boolean");
+  if (c.pure === true && (c.undo !== "none" || c.effect !== "read")) {
+    problems.push('a pure capability has undo "none" and effect "read"');
+  }
   if (
     c.sensitive !== undefined &&
     !(Array.isArray(c.sensitive) && c.sensitive.every((s) => typeof s === "string"))

@@ -121,6 +121,13 @@ export interface CapabilityDefinition<I = unknown, O = unknown> {
   readonly undo: UndoKind;
   /** Outputs depend on the outside world (HTTP, exec, time): replay serves recorded outputs. */
   readonly nondeterministic?: boolean;
+  /**
+   * Computes its outputs from its inputs alone, in memory: no I/O, no clock, no waiting. A crash
+   * before its completion is written only means computing the same outputs again, so the engine
+   * writes that completion with the run's next commit instead of one of its own, and checks no
+   * lease before it (`RunState.defer`). Needs `undo: "none"` and `effect: "read"`.
+   */
+  readonly pure?: boolean;
   /** Input field names whose values are secret: redacted before anything is persisted. */
   readonly sensitive?: readonly string[];
   /**

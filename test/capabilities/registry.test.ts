@@ -66,6 +66,25 @@ describe("CapabilityRegistry", () => {
     expect(registrationError(() => reg.register(badEffect as never)).message).toContain("effect");
     expect(reg.names()).toEqual([]);
   });
+
+  it("refuses a pure capability with an effect, and a pure flag that is not a boolean", () => {
+    const reg = new CapabilityRegistry();
+    const pureWrite = {
+      ...demo("demo.a.write"),
+      pure: true,
+      effect: "write",
+      undo: "irreversible",
+    };
+    expect(registrationError(() => reg.register(pureWrite as never)).message).toContain(
+      'a pure capability has undo "none" and effect "read"',
+    );
+    const notBool = { ...demo("demo.a.read"), pure: "yes" };
+    expect(registrationError(() => reg.register(notBool as never)).message).toContain(
+      "pure must be a boolean",
+    );
+    reg.register({ ...demo("demo.a.echo"), pure: true });
+    expect(reg.names()).toEqual(["demo.a.echo"]);
+  });
 });
 
 describe("createStandardRegistry", () => {

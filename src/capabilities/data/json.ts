@@ -102,6 +102,7 @@ export const jsonParse: CapabilityDefinition<
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute(input: z.output<typeof parseInput>) {
     const text = input.strict ? input.json_string : escapeControlsInStrings(input.json_string);
     return { data: parseJsonText(text, "data.json.parse") };
@@ -138,6 +139,7 @@ export const jsonStringify: CapabilityDefinition<
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute(input: z.output<typeof stringifyInput>) {
     const indent = input.indent ?? (input.pretty ? 2 : 0);
     const data = input.sort_keys ? sortedKeys(input.data) : input.data;
@@ -223,6 +225,7 @@ export const jsonGet: CapabilityDefinition<
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute(input: z.output<typeof getInput>) {
     const path = parseJsonPath(input.path);
     if (typeof path === "string") {

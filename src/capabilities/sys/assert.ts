@@ -30,6 +30,7 @@ export const sysAssert: CapabilityDefinition<SysAssertInput, SysAssertOutput> = 
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute({ that, message }: SysAssertInput): Promise<SysAssertOutput> {
     if (that === true) return { ok: true };
     const shown = JSON.stringify(that) ?? String(that);

@@ -97,6 +97,7 @@ export const sysEcho: CapabilityDefinition<JsonObject, JsonObject> = Object.free
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute(input: JsonObject): Promise<JsonObject> {
     // A copy: the outputs must not alias the inputs the engine records.
     return cloneJson(input) as JsonObject;

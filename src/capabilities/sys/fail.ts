@@ -27,6 +27,7 @@ export const sysFail: CapabilityDefinition<SysFailInput, never> = Object.freeze(
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute({ message, retryable, code }: SysFailInput): Promise<never> {
     throw new CapabilityError(code, message, { retryable, context: { capability: "sys.fail" } });
   },

@@ -98,6 +98,7 @@ export const regexMatch: CapabilityDefinition<Input, RegexMatchOutput> = Object.
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute(i: Input) {
     const re = compile(i.pattern, i.flags);
     const names = Object.entries(re.namedGroups());

@@ -39,6 +39,7 @@ export const templateRender: CapabilityDefinition<
   effect: "read",
   idempotent: true,
   undo: "none",
+  pure: true,
   async execute({ template, variables }: z.output<typeof input>) {
     const vars = typeof variables === "string" ? parseJsonText(variables, NAME) : variables;
     if (!isPlainObject(vars)) {

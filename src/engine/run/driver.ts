@@ -36,7 +36,13 @@ const DONE: ReadonlySet<string> = new Set([StepStatus.SUCCEEDED, StepStatus.SKIP
  * scheduling, lets in-flight steps finish, then rolls back.
  */
 export function drive(state: RunState): Promise<DriveResult> {
-  return traceRun(state, () => driveSteps(state));
+  return traceRun(state, async () => {
+    const result = await driveSteps(state);
+    // A session's call ends without a commit of its own: what it deferred is written before
+    // its caller hears of it.
+    await state.flush();
+    return result;
+  });
 }
 
 async function driveSteps(state: RunState): Promise<DriveResult> {

@@ -3,7 +3,8 @@
  * row, its steps and compensation records, the plan, the outputs templates read) and the only
  * way to change it. Every change goes through `commit`, which writes it durably (with its
  * ledger entries) BEFORE the engine acts on it, refuses to write once this process no longer
- * holds the run's lease, and then mirrors it in memory. Nothing else mutates a run: the step
+ * holds the run's lease, and then mirrors it in memory; only a pure step's completion may wait
+ * for the next commit (`defer`), since nothing but more computation acts on it before then. Nothing else mutates a run: the step
  * pipeline (`engine/step/`), the driver (`engine/run/`), approvals, governance and recovery
  * build ops and hand them to `commit`, or call the named transitions below. One owner of the
  * run's state means one file (hence the length).
@@ -85,6 +86,8 @@ export class RunState {
   #leaseEpoch: number | undefined;
   /** Ops staged by `appendStep`, written with the next commit. */
   #staged: WriteOp[] = [];
+  /** Completions of pure steps, mirrored already, written with the next commit (`defer`). */
+  #deferred: WriteOp[] = [];
   #lastSeq: number | undefined;
   #dependents: Map<string, PlanStep[]> | undefined;
 
@@ -311,12 +314,15 @@ export class RunState {
    * reports its events. Throws ConflictError if the lease was lost (nothing is written).
    */
   async commit(given: WriteOp[]): Promise<void> {
-    // Ops staged by `appendStep` ride with the next commit (a session call's first write).
+    // Ops staged by `appendStep` (a session call's first write) and deferred ones (`defer`)
+    // ride with the next commit, before the given ones.
     const staged = this.#staged;
+    const deferred = this.#deferred;
     let ops = given;
-    if (staged.length > 0) {
-      ops = [...staged, ...given];
+    if (staged.length > 0 || deferred.length > 0) {
+      ops = [...staged, ...deferred, ...given];
       this.#staged = [];
+      this.#deferred = [];
     }
     stampContextHashes(ops, this.#steps);
     // Every commit carries the fencing token: owner and epoch, checked under the row's lock.
@@ -329,12 +335,32 @@ export class RunState {
       await this.ctx.store.commit(batch);
     } catch (err) {
       if (staged.length > 0) this.#staged = [...staged, ...this.#staged];
+      if (deferred.length > 0) this.#deferred = [...deferred, ...this.#deferred];
       throw err;
     }
-    for (const op of ops) this.#mirror(op);
+    // Deferred ops are mirrored again (the same records) and their events reported only now.
+    for (const op of ops) this.#mirror(op, true);
   }
 
-  #mirror(op: WriteOp): void {
+  /**
+   * Takes the completion of a pure step (its capability computes in memory, `pure`) without
+   * writing it now: it is mirrored in memory, so the steps after it see its outputs, and written
+   * with the run's next commit, which reports its events. That commit always comes before
+   * anything leaves the process: a side effect's intent, a call that is not pure (`flush`), a
+   * wait, the end of the run, the end of a session's call (`drive` flushes). A crash before it
+   * only means computing the same outputs again, as if it had struck during the step.
+   */
+  defer(ops: readonly WriteOp[]): void {
+    for (const op of ops) this.#mirror(op, false);
+    this.#deferred.push(...ops);
+  }
+
+  /** Writes what `defer` holds now (a commit of nothing else); with nothing deferred, nothing. */
+  async flush(): Promise<void> {
+    if (this.#deferred.length > 0) await this.commit([]);
+  }
+
+  #mirror(op: WriteOp, report: boolean): void {
     switch (op.op) {
       case "putStep":
         this.#steps.set(op.step.stepId, op.step);
@@ -350,7 +376,7 @@ export class RunState {
         if (op.patch.leaseOwner === null) this.#leaseEpoch = undefined;
         break;
       case "appendEvent":
-        if (this.ctx.onProgress) {
+        if (report && this.ctx.onProgress) {
           // Events of this run name it already: handed on as they are, not copied each.
           const e = op.event;
           this.ctx.onProgress(

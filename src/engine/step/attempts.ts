@@ -46,29 +46,36 @@ export async function runAttempts(
   admitted: Admitted,
 ): Promise<void> {
   const { decision, recorded, sideEffect } = admitted;
+  // A pure call (in-memory computation, no intent) has nothing to guard and nothing to wait
+  // for: its completion rides with the run's next commit (`RunState.defer`).
+  const pure = call.cap.pure === true && !admitted.intent;
   const gov = runGovernance(state);
   let attempt = admitted.attempt;
   for (;;) {
     const span = startStepSpan(state, ps, call, admitted.verdict, attempt);
     try {
-      // The lease is checked again right before the call acts: a worker paused past its lease
-      // (whose run another worker may hold now) stops here instead of acting twice.
-      await state.confirmLease();
+      if (!pure) {
+        // Nothing leaves the process on state not yet written: deferred completions first.
+        await state.flush();
+        // The lease is checked again right before the call acts: a worker paused past its
+        // lease (whose run another worker may hold now) stops here instead of acting twice.
+        await state.confirmLease();
+      }
       const rawOutputs = await invoke(state, ps, call, attempt, gov?.remainingMs());
       const granted = decision.compensation_decision;
       const unauthorized = isPlainObject(granted)
         ? await recheckCompensation(state, ps, call, granted, rawOutputs)
         : null;
-      await state.commit(
-        successOps(state, ps, call, {
-          decision,
-          rawOutputs,
-          attempts: attempt,
-          started: admitted.started,
-          intent: admitted.intent,
-          unauthorized,
-        }),
-      );
+      const ops = successOps(state, ps, call, {
+        decision,
+        rawOutputs,
+        attempts: attempt,
+        started: admitted.started,
+        intent: admitted.intent,
+        unauthorized,
+      });
+      if (pure) state.defer(ops);
+      else await state.commit(ops);
       endStepSpan(span);
       return;
     } catch (err) {
