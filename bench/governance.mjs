@@ -1,11 +1,12 @@
 // Governance envelope benchmark (SovDef), against a baseline measured in the same run: governed
-// sequential sys.echo steps/s with a full envelope (tools, budgets, evidence, rollback, drift)
+// sequential bench.echo steps/s (sys.echo committed step by step, bench/committed-echo.mjs) with a full envelope (tools, budgets, evidence, rollback, drift)
 // vs the same workflow without one (target >= 0.9x). Each step contributes evidence; the
 // budgets are generous, so every call is reserved and settled but none breaches.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
+import { benchRegistry } from "./committed-echo.mjs";
 
 const STEPS = Number(process.env.BENCH_GOVERNANCE_STEPS ?? 1500);
 const SYNC = process.env.BENCH_SYNC ?? "FULL";
@@ -13,7 +14,7 @@ const fmt = (n) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
 
 const ENVELOPE = `governance:
   objective: "benchmark the envelope"
-  tools: { allowed: ["sys.*"], forbidden: ["sys.exec.*"] }
+  tools: { allowed: ["sys.*", "bench.*"], forbidden: ["sys.exec.*"] }
   evidence: { required: ["len(evidence.source_refs) >= 2"] }
   budgets: { max_tool_calls: ${STEPS * 10}, max_tokens: 1000000, max_cost_usd: 100, max_duration: 1h }
   rollback: { required: true }
@@ -29,7 +30,7 @@ function project(root, name, governed) {
   );
   let spec = `name: ${name}\nversion: 1\nprincipal: agent:bench\n${governed ? ENVELOPE : ""}steps:\n`;
   for (let i = 0; i < STEPS; i++) {
-    spec += `  - id: s${i}\n${i ? `    depends_on: [s${i - 1}]\n` : ""}    capability: sys.echo\n    inputs: { refs: ["doc-${i}"] }\n`;
+    spec += `  - id: s${i}\n${i ? `    depends_on: [s${i - 1}]\n` : ""}    capability: bench.echo\n    inputs: { refs: ["doc-${i}"] }\n`;
     if (governed) spec += `    evidence: { source_refs: "\${{ steps.s${i}.outputs.refs }}" }\n`;
   }
   writeFileSync(join(dir, "wf.yaml"), spec);
@@ -37,7 +38,7 @@ function project(root, name, governed) {
 }
 
 async function stepsPerSecond(dir) {
-  const rt = await Runtime.open({ cwd: dir, env: {} });
+  const rt = await Runtime.open({ cwd: dir, env: {}, registry: benchRegistry() });
   try {
     const view = await rt.startRun({ specFile: join(dir, "wf.yaml") });
     if (view.status !== "COMPLETED") {
@@ -63,7 +64,9 @@ export async function runGovernanceBench() {
       governed.push(await stepsPerSecond(project(root, `gov${i}`, true)));
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[3];
-    console.log("1. sequential sys.echo steps, each contributing evidence");
+    console.log(
+      "1. sequential bench.echo steps (sys.echo committed step by step), each contributing evidence",
+    );
     console.log(`   without an envelope:                         ${fmt(median(plain))} steps/s`);
     console.log(
       `   full envelope (tools, budgets, evidence, drift): ${fmt(median(governed))} steps/s`,

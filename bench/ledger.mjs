@@ -3,7 +3,7 @@
 //     read from SQLite, entry text rebuilt, entry hash checked, Merkle tree built) vs a raw
 //     SHA-256 chain over the same bytes read from the same file (target >= 0.6x); the chain
 //     over the bytes already in memory is printed too.
-//  2. what the ledger costs per step: governed sys.echo steps/s with the hash-chained ledger vs
+//  2. what the ledger costs per step: governed bench.echo steps/s (sys.echo committed step by step) with the hash-chained ledger vs
 //     the same engine appending the same events unchained (target >= 0.8x).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +14,7 @@ import { ChainVerifier, entryText, GENESIS_HASH } from "../dist/core/ledger.js";
 import { MerkleAccumulator } from "../dist/core/merkle.js";
 import { Runtime } from "../dist/engine/runtime/runtime.js";
 import { openStore } from "../dist/store/open-store.js";
+import { benchRegistry } from "./committed-echo.mjs";
 
 const STEPS = Number(process.env.BENCH_LEDGER_STEPS ?? 1500);
 const SYNC = process.env.BENCH_SYNC ?? "FULL";
@@ -29,7 +30,7 @@ function project(root, name, level) {
   );
   let spec = `name: ${name}\nversion: 1\nprincipal: agent:bench\nsteps:\n`;
   for (let i = 0; i < STEPS; i++) {
-    spec += `  - id: s${i}\n${i ? `    depends_on: [s${i - 1}]\n` : ""}    capability: sys.echo\n    inputs: { i: ${i}, note: "step ${i}", tags: [a, b] }\n`;
+    spec += `  - id: s${i}\n${i ? `    depends_on: [s${i - 1}]\n` : ""}    capability: bench.echo\n    inputs: { i: ${i}, note: "step ${i}", tags: [a, b] }\n`;
   }
   writeFileSync(join(dir, "wf.yaml"), spec);
   return dir;
@@ -41,6 +42,7 @@ async function governedRun(dir, unchained) {
   const rt = await Runtime.open({
     cwd: dir,
     env: {},
+    registry: benchRegistry(),
     ...(unchained ? { storeOptions: { unchainedLedger: true } } : {}),
   });
   try {
@@ -178,7 +180,7 @@ export async function runLedgerBench() {
       withLedger.push(await governedRun(project(root, `on${i}`, "DETAILED"), false));
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[3];
-    console.log("2. what the ledger costs per step (sequential sys.echo, audit DETAILED)");
+    console.log("2. what the ledger costs per step (sequential bench.echo, audit DETAILED)");
     console.log(`   same engine, events appended unchained: ${fmt(median(without))} steps/s`);
     console.log(`   with the hash-chained ledger:            ${fmt(median(withLedger))} steps/s`);
     console.log(`   ratio: ${ratio(median(withLedger), median(without))}x   (target >= 0.80)`);
