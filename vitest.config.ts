@@ -20,6 +20,10 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Crash and end-to-end tests spawn real processes; keep the 2-core machine responsive.
     maxWorkers: 2,
+    // A worker runs its test files one after another in one module graph instead of a fresh one
+    // each: the unit project's import time fell from 66 s to 11 s (126 s -> 69 s wall), and
+    // every file here cleans up after itself (temp dirs, stores, servers) already.
+    isolate: false,
     allowOnly: false,
     reporters: ["default", "./test/support/summary-reporter.ts"],
     // All projects share one pool of workers (same group order), so `vitest run` keeps both
