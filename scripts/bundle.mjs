@@ -13,9 +13,10 @@
 // imported with `import()` where they are used (the runtime in src/cli/cli-kit.ts, for one):
 // with `import()` rewritten to `require()`, esbuild evaluates them at first use.
 //
-// `airun serve` is its own bundle, dist/airun-serve.cjs (Hono, the API, the console): the CLI
-// imports it only when `serve` runs (`import("../server/serve.js")`, rewritten here to a require
-// of the file beside the CLI bundle), so no other command parses it at start.
+// `airun serve` is its own bundle, dist/airun-serve.cjs (Hono, the API, the console; also without
+// comments, indentation and zod's translations): the CLI imports it only when `serve` runs
+// (`import("../server/serve.js")`, rewritten here to a require of the file beside the CLI
+// bundle), so no other command parses it at start.
 //
 // `--crash-harness` bundles the TEST-ONLY crash harness instead (test/support/crash-bin.ts, the
 // same CLI with crash hooks injected) into dist-test/, which is never shipped.
@@ -77,7 +78,10 @@ await build({
   outfile: `${harness ? "dist-test" : "dist"}/airun-serve.cjs`,
   format: "cjs",
   sourcemap: true,
+  // Smaller for the same reasons as the CLI bundle: `airun serve` parses it at every start.
+  minifyWhitespace: true,
   external: EXTERNAL,
+  plugins: [zodEnglishOnly],
 });
 // OpenTelemetry export (`telemetry:` in airun.yaml), required only when configured: kept out of
 // the CLI bundle so that no other start parses it (src/cli/telemetry.ts).

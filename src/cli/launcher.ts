@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
  * @module The `airun` executable. The CLI is one CommonJS bundle next to this file (`airun.cjs`
- * for `airun.mjs`), and compiling it is the largest part of a cold start; it is compiled here with
- * the V8 code cache the build wrote beside it (`airun.cjs.v8cache`). That cache was taken after
- * the build ran one `airun run` (`scripts/code-cache.mjs`), so it also holds the functions a
- * command compiles while it runs, not only those compiled up front. This is what Node 22's
- * `module.enableCompileCache()` does; on Node 20 only `vm` can take a cache. A cache V8 rejects
+ * for `airun.mjs`), and compiling it would be the largest part of a cold start; it is compiled here
+ * with the V8 code cache the build wrote beside it (`airun.cjs.v8cache`). That cache was taken
+ * after the build ran one `airun run` (`scripts/code-cache.mjs`), so it also holds the functions a
+ * command compiles while it runs, not only those compiled up front. Node 22 keeps such caches
+ * itself (`module.enableCompileCache()`); on Node 20 only `vm` can take one. A cache V8 rejects
  * (another Node version, other V8 flags) is ignored and the bundle is compiled from source: the
  * cache changes how fast, never what runs.
  *
