@@ -26,7 +26,15 @@ function buildInputs() {
     .filter((e) => e.isFile())
     .map((e) => join(e.parentPath, e.name).slice(ROOT.length + 1));
   const top = readdirSync(ROOT).filter((f) => /^tsconfig.*\.json$/.test(f));
-  return [...src, ...top, "scripts/bundle.mjs", "package.json", "package-lock.json"].sort();
+  return [
+    ...src,
+    ...top,
+    "scripts/bundle.mjs",
+    "scripts/code-cache.mjs",
+    "examples/hello/workflow.yaml",
+    "package.json",
+    "package-lock.json",
+  ].sort();
 }
 
 /** SHA-256 over the path and bytes of every build input (tens of milliseconds). */

@@ -7,18 +7,11 @@ import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import type { AirunConfig } from "../core/config.js";
 import { AirunError, type Problem, ValidationError } from "../core/errors.js";
-import {
-  jsonValueProblems,
-  parseJsonText,
-  tooLargeProblem,
-  utf8Length,
-} from "../core/json-input.js";
 import { FORBIDDEN_KEYS, forbiddenKeyMessage, LIMIT_KEYS, type Limits } from "../core/limits.js";
 import { requirePrincipal } from "../core/principal.js";
 import { decodeUtf8 } from "../core/utf8.js";
-import { Runtime, type RuntimeOptions, type RuntimeParts } from "../engine/runtime/runtime.js";
+import type { Runtime, RuntimeOptions, RuntimeParts } from "../engine/runtime/runtime.js";
 import { progressPrinter } from "./output.js";
-import { startTelemetry } from "./telemetry.js";
 
 /** Options every command accepts. */
 export interface CommonOptions {
@@ -72,6 +65,12 @@ export async function withRuntime<T>(
     // One command per process: the policy is read only if the command decides something.
     loadPolicy: "when-needed",
   };
+  // Imported here, not at the top: a command that opens no runtime (`--help`, `init`, `ledger
+  // verify-pack`) does not evaluate the engine, the capabilities and the store at start.
+  const [{ Runtime }, { startTelemetry }] = await Promise.all([
+    import("../engine/runtime/runtime.js"),
+    import("./telemetry.js"),
+  ]);
   const rt = await Runtime.open(options);
   let stopTelemetry: (() => Promise<void>) | undefined;
   try {
@@ -148,6 +147,10 @@ export async function parseInputs(
   file: string | undefined,
   limits: Limits,
 ): Promise<Record<string, unknown>> {
+  // Imported here, not at the top: json-input imports the YAML parser (through yaml-source).
+  const { jsonValueProblems, parseJsonText, tooLargeProblem, utf8Length } = await import(
+    "../core/json-input.js"
+  );
   const out: Record<string, unknown> = {};
   if (file) {
     const invalid = (problems: Problem[]) => new ValidationError(problems);

@@ -5,7 +5,6 @@
  * like every command (the same rules: eligibility, no self-approval), so it works beside a
  * running `airun serve` or without one. Without a terminal it prints one frame and exits.
  */
-import { emitKeypressEvents } from "node:readline";
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
 import type { ApprovalView } from "../engine/approvals/approval-view.js";
@@ -104,7 +103,7 @@ async function interactive(rt: Runtime, who: string | undefined, comment: string
     draw();
   };
   out.write(`${ESC}?1049h${ESC}?25l`);
-  emitKeypressEvents(process.stdin);
+  (await import("node:readline")).emitKeypressEvents(process.stdin);
   process.stdin.setRawMode(true);
   process.stdin.resume();
   try {

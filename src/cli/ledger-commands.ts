@@ -4,9 +4,7 @@
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { readPublicKey } from "../core/checkpoint.js";
 import { AirunError } from "../core/errors.js";
-import { verifyPack } from "../core/evidence-pack.js";
 import {
   type CliContext,
   type CommonOptions,
@@ -100,7 +98,11 @@ export function registerLedgerCommands(program: Command, cli: CliContext): void 
     .option("--key <file>", "the public key (PEM) the pack must be signed with")
     .option("--json", "print one JSON object instead of human output")
     .action(async (file: string, opts: { key?: string; json?: boolean }) => {
-      const text = await readUserFile(file);
+      const [text, { readPublicKey }, { verifyPack }] = await Promise.all([
+        readUserFile(file),
+        import("../core/checkpoint.js"),
+        import("../core/evidence-pack.js"),
+      ]);
       // A damaged key file is named (CHECKPOINT_INVALID_KEY, exit 7), not blamed on the pack.
       const key =
         opts.key === undefined

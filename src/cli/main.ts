@@ -34,7 +34,6 @@ import { registerReplayCommand } from "./replay-command.js";
 import { registerServeCommands } from "./serve-commands.js";
 import { registerStoreCommands } from "./store-commands.js";
 import { printTimeline, runLedgerLines } from "./timeline.js";
-import { describeRunTimeNames, runTimeNames } from "./validate-output.js";
 import { registerWorkerCommand } from "./worker-command.js";
 
 /** Builds the command tree. Each action sets `process.exitCode`. */
@@ -75,6 +74,7 @@ Docs: README.md and docs/ARCHITECTURE.md.`,
     .description("check workflow specs; prints every problem as file:line:col")
     .argument("<specs...>", "workflow YAML files")
     .action(async (specs: string[], opts: CommonOptions) => {
+      const { describeRunTimeNames, runTimeNames } = await import("./validate-output.js");
       await readingRuntime(cli, opts, async (rt) => {
         let bad = 0;
         const results = [];

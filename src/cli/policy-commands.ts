@@ -6,9 +6,8 @@
 import type { Command } from "commander";
 import { AirunError } from "../core/errors.js";
 import type { JsonObject, JsonValue } from "../core/json.js";
-import { explainDecision } from "../core/policy.js";
 import type { RiskLevel } from "../core/status.js";
-import { type PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
+import type { PolicyCheck, PolicyTools } from "../engine/runtime/policy-tools.js";
 import {
   asPrincipal,
   type CliContext,
@@ -25,6 +24,7 @@ const RISKS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"];
 
 /** The policy tools for one command; the policy's warnings go to stderr. */
 async function openTools(opts: CommonOptions & { policy?: string }): Promise<PolicyTools> {
+  const { PolicyTools } = await import("../engine/runtime/policy-tools.js");
   const tools = await PolicyTools.open(toolOptions(opts));
   for (const w of tools.warnings) process.stderr.write(`airun: warning: ${w}\n`);
   return tools;
@@ -109,7 +109,8 @@ export function registerPolicyCommands(program: Command, cli: CliContext): void 
         if (opts.json) {
           printJson(checkJson(check, tools.hookUrl));
         } else {
-          process.stdout.write(`${checkText(check, tools.hookUrl)}\n`);
+          const { explainDecision } = await import("../core/policy.js");
+          process.stdout.write(`${checkText(check, tools.hookUrl, explainDecision)}\n`);
         }
         process.exitCode = ExitCode.OK;
       },
@@ -243,7 +244,11 @@ function checkJson(c: PolicyCheck, hookUrl: string | null): JsonObject {
   };
 }
 
-function checkText(c: PolicyCheck, hookUrl: string | null): string {
+function checkText(
+  c: PolicyCheck,
+  hookUrl: string | null,
+  explainDecision: (d: PolicyCheck["decision"]) => string,
+): string {
   const lines = [
     `Principal: ${c.principal}${c.roles.length > 0 ? ` (roles: ${c.roles.join(", ")})` : ""}`,
     `Call:     ${c.capability}, risk ${c.risk}${c.risk !== c.riskFloor ? ` (floor ${c.riskFloor})` : ""}, effect ${c.effect}, undo ${c.undo}${c.hasCompensation ? ", declared compensation" : ""}`,

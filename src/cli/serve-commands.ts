@@ -7,7 +7,6 @@
 import type { Command } from "commander";
 import { parseDuration } from "../core/duration.js";
 import { AirunError } from "../core/errors.js";
-import { parseScopes } from "../engine/keys/tokens.js";
 import { type CliContext, type CommonOptions, common, withRuntime } from "./cli-kit.js";
 import { printJson } from "./json-output.js";
 
@@ -136,7 +135,9 @@ export function registerServeCommands(program: Command, cli: CliContext, version
         },
       ) => {
         const expiresInMs = opts.expires ? duration("--expires", opts.expires) : undefined;
-        const scopes = opts.scope ? parseScopes(opts.scope) : undefined;
+        const scopes = opts.scope
+          ? (await import("../engine/keys/tokens.js")).parseScopes(opts.scope)
+          : undefined;
         await withRuntime(cli, opts, async (rt) => {
           const { token: secret, info } = await rt.tokens.create({
             principal: opts.principal,

@@ -1,6 +1,6 @@
 /**
- * @module What the `airun` launcher (`cli/launcher.ts`), the build that writes the CLI bundle's
- * code cache (`scripts/bundle.mjs`) and the bundle itself agree on.
+ * @module What the `airun` launcher (`cli/launcher.ts`, through `cli/launch-bundle.ts`), the build
+ * that writes the CLI bundle's code cache (`scripts/code-cache.mjs`) and the bundle itself agree on.
  */
 
 /** The CLI bundle is a CommonJS module body, compiled as a function of these parameters. */

@@ -11,8 +11,7 @@
  * (what the policy answered). Response: `{ "decision": "ALLOW" | "DENY" | "REQUIRE_APPROVAL",
  * "reason"?: string }`, at most 64 KiB.
  */
-import { type ClientRequest, request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { ClientRequest } from "node:http";
 import type { PolicyDecision, PolicyRequest } from "../../core/policy.js";
 import { decisionRank } from "../../core/policy.js";
 import type { Decision } from "../../core/status.js";
@@ -94,17 +93,18 @@ export function createDecisionHook(opts: DecisionHookOptions): DecisionHook {
 }
 
 /** POSTs `body` and parses the answer; rejects on any failure, with a message for people. */
-function ask(url: string, timeoutMs: number, body: unknown): Promise<HookAnswer> {
+async function ask(url: string, timeoutMs: number, body: unknown): Promise<HookAnswer> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    throw new Error(`invalid URL ${url}`);
+  }
+  // Loaded at the first call, not at start: node:https (with TLS) costs every command ~15 ms.
+  const { request: send } =
+    target.protocol === "https:" ? await import("node:https") : await import("node:http");
   return new Promise<HookAnswer>((resolve, reject) => {
     const payload = Buffer.from(JSON.stringify(body));
-    let target: URL;
-    try {
-      target = new URL(url);
-    } catch {
-      reject(new Error(`invalid URL ${url}`));
-      return;
-    }
-    const send = target.protocol === "https:" ? httpsRequest : httpRequest;
     let settled = false;
     let req: ClientRequest | undefined;
     const finish = (err: Error | null, value?: HookAnswer) => {
