@@ -9,9 +9,10 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open-store.js";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
+import type { WriteOp } from "../../src/store/store.js";
 import { POSTGRES_URL as URL, usePostgres } from "../support/postgres.js";
 import { describeStoreConformance } from "./conformance.js";
-import { makeRun } from "./fixtures.js";
+import { makeEvent, makeRun, makeStep } from "./fixtures.js";
 
 const server = await usePostgres();
 const { newSchema } = server;
@@ -73,6 +74,65 @@ server.describe("PostgreSQL", () => {
       }
     });
 
+    it("commits a batch in two round trips: its statements pipelined, consecutive rows of a kind in one", async () => {
+      const store = await PostgresStore.open({
+        url: URL,
+        schema: newSchema(),
+        backgroundIntegration: false,
+      });
+      const run = makeRun({ leaseOwner: "w1", leaseEpoch: 3 });
+      const counted = async (batch: WriteOp[]) => {
+        const count = countQueries();
+        try {
+          await store.commit(batch);
+        } finally {
+          count.stop();
+        }
+        return { statements: count.statements, roundTrips: count.roundTrips };
+      };
+      try {
+        // BEGIN, the run, whether its id or key was taken, the steps, the chain's lock and
+        // head (after the lock, in a statement of its own), the events, COMMIT.
+        expect(
+          await counted([
+            { op: "insertRun", run },
+            ...["s0", "s1", "s2"].map((stepId) => ({
+              op: "putStep" as const,
+              step: makeStep(run.id, { stepId }),
+            })),
+            { op: "appendEvent", event: makeEvent(run.id, { type: "run.started" }) },
+            { op: "appendEvent", event: makeEvent(run.id) },
+          ]),
+        ).toEqual({ statements: 8, roundTrips: 2 });
+        // BEGIN, the fence (the run read FOR UPDATE), the step, lock, head, events, COMMIT.
+        expect(
+          await counted([
+            { op: "expectRun", runId: run.id, expect: { leaseOwner: "w1", leaseEpoch: 3 } },
+            { op: "putStep", step: makeStep(run.id, { stepId: "s0", attempts: 3 }) },
+            ...[1, 2, 3].map((i) => ({
+              op: "appendEvent" as const,
+              event: makeEvent(run.id, { data: { i } }),
+            })),
+          ]),
+        ).toEqual({ statements: 7, roundTrips: 2 });
+        const events = await store.listEvents({ runId: run.id });
+        expect(events.map((e) => e.data)).toEqual([
+          makeEvent(run.id).data,
+          makeEvent(run.id).data,
+          { i: 1 },
+          { i: 2 },
+          { i: 3 },
+        ]);
+        expect((await store.getSteps(run.id)).map((s) => [s.stepId, s.attempts])).toEqual([
+          ["s0", 3],
+          ["s1", 2],
+          ["s2", 2],
+        ]);
+      } finally {
+        await store.close();
+      }
+    });
+
     it("refuses a schema name that is not a plain identifier", async () => {
       await expect(
         openStore({ url: server.urlFor("x;DROP TABLE runs"), home: "/nonexistent" }),
@@ -80,3 +140,25 @@ server.describe("PostgreSQL", () => {
     });
   });
 });
+
+/**
+ * Counts the statements every `pg` client of this process sends until `stop()`, and the round
+ * trips: a statement sent to a client with none of its statements unanswered starts one.
+ */
+function countQueries(): { statements: number; roundTrips: number; stop(): void } {
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const query = proto.query;
+  const unanswered = new WeakMap<object, number>();
+  const count = { statements: 0, roundTrips: 0, stop: () => (proto.query = query) };
+  proto.query = function (this: object, ...args: unknown[]) {
+    const result = query.apply(this, args);
+    count.statements += 1;
+    const n = unanswered.get(this) ?? 0;
+    if (n === 0) count.roundTrips += 1;
+    unanswered.set(this, n + 1);
+    const answered = () => unanswered.set(this, (unanswered.get(this) ?? 1) - 1);
+    (result as Promise<unknown>).then(answered, answered);
+    return result;
+  };
+  return count;
+}

@@ -1,7 +1,7 @@
 /**
  * @module The `pg` driver as the PostgreSQL store uses it: imported on first use (the default
- * install never loads it), a pool whose connections run with `synchronous_commit = on` and the
- * store's schema on their search path, BIGINT read back as numbers (epoch milliseconds and
+ * install never loads it), a pool whose connections pipeline their statements and run with
+ * `synchronous_commit = on` and the store's schema on their search path, BIGINT read back as numbers (epoch milliseconds and
  * ledger seqs fit in 2^53), the migration runner's connection, and the driver's errors.
  */
 
@@ -60,6 +60,9 @@ export async function connectPool(
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: Math.max(1, opts.poolSize ?? 10),
+    // A statement goes out without waiting for the answers of those before it: a transaction
+    // costs a round trip per answer it waits for, not one per statement (`postgres-pipeline.ts`).
+    pipeline: true,
     options: options.join(" "),
     types: {
       getTypeParser: (oid: number, format: string) =>

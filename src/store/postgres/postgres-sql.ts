@@ -1,9 +1,10 @@
 /**
- * @module The SQL the PostgreSQL store runs: the SQLite store's statements (`../sqlite/
- * sqlite-sql.ts`) with numbered parameters (`$1`), PostgreSQL's spellings (`ON CONFLICT DO
- * NOTHING`, `NULLS LAST`), the advisory lock that makes one integrator at a time extend the
- * ledger, and the per-run lock that serializes appends to one run's chain. Parameters follow the column order of the encoders in
- * `../rows.ts` and `../ledger-chain.ts`.
+ * @module The SQL the PostgreSQL store runs: the SQLite store's statements with numbered
+ * parameters (`$1`), PostgreSQL's spellings (`ON CONFLICT DO NOTHING`, `NULLS LAST`), rows of a
+ * batch written several at a time (`unnest` of one array per column), the advisory lock that
+ * makes one integrator at a time extend the ledger, and the per-run lock that serializes appends
+ * to one run's chain. Parameters follow the column order of the encoders in `../rows.ts` and
+ * `../ledger-chain.ts`.
  */
 import { sha256Hex } from "../../core/hash.js";
 import { isTerminal, RunStatus } from "../../core/status.js";
@@ -119,11 +120,14 @@ export const RUN_COLUMNS = [
 export const INSERT_RUN_SQL = `INSERT INTO runs (${RUN_COLUMNS.join(", ")})
   VALUES (${RUN_COLUMNS.map((_, i) => `$${i + 1}`).join(", ")})`;
 
-/** One row if a run has this idempotency key. */
-export const RUN_WITH_KEY_SQL = "SELECT 1 FROM runs WHERE idempotency_key = $1";
-
-/** One row if a run has this id. */
-export const RUN_WITH_ID_SQL = "SELECT 1 FROM runs WHERE id = $1";
+/**
+ * Whether a run has this idempotency key, and whether one has this id: (key, id). Sent right
+ * after a new run's insert (`ON CONFLICT DO NOTHING`), to name the conflict if there was one: a
+ * statement of its own, so its snapshot holds a conflicting run committed while the insert
+ * waited for it.
+ */
+export const RUN_TAKEN_SQL = `SELECT EXISTS (SELECT 1 FROM runs WHERE idempotency_key = $1) AS key,
+    EXISTS (SELECT 1 FROM runs WHERE id = $2) AS id`;
 
 /** The UPDATE of a patch's columns: its values, then `updated_at`, then the run id. */
 export function updateRunSql(patch: RunPatchColumns): string {
@@ -138,20 +142,28 @@ export function updateRunSql(patch: RunPatchColumns): string {
 export const RUN_GUARD_SQL =
   "SELECT status, lease_owner, lease_epoch FROM runs WHERE id = $1 FOR UPDATE";
 
-/** Writes a step row (insert, or update of every column), bound with `stepRow`. */
-export const PUT_STEP_SQL = `INSERT INTO steps (run_id, step_id, status, attempts, inputs,
+/**
+ * Writes step rows (insert, or update of every column): one array per column, in `stepRow`
+ * order (`columnsOf`). No two rows of one statement may have the same key.
+ */
+export const PUT_STEPS_SQL = `INSERT INTO steps (run_id, step_id, status, attempts, inputs,
     outputs, error, decision, context_hash, seq, started_at, finished_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
+    $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
   ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status,
     attempts = excluded.attempts, inputs = excluded.inputs, outputs = excluded.outputs,
     error = excluded.error, decision = excluded.decision,
     context_hash = excluded.context_hash, seq = excluded.seq,
     started_at = excluded.started_at, finished_at = excluded.finished_at`;
 
-/** Writes a compensation row (insert, or update), bound with `compensationRow`. */
-export const PUT_COMPENSATION_SQL = `INSERT INTO compensations (run_id, seq, step_id, kind,
+/**
+ * Writes compensation rows (insert, or update): one array per column, in `compensationRow`
+ * order (`columnsOf`). No two rows of one statement may have the same key.
+ */
+export const PUT_COMPENSATIONS_SQL = `INSERT INTO compensations (run_id, seq, step_id, kind,
     capability, inputs, undo, blobs, status, attempts, error, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+    $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::bigint[])
   ON CONFLICT (run_id, seq) DO UPDATE SET step_id = excluded.step_id,
     kind = excluded.kind, capability = excluded.capability, inputs = excluded.inputs,
     undo = excluded.undo, blobs = excluded.blobs, status = excluded.status,
@@ -173,13 +185,22 @@ export function runChainLockKey(schema: string): number {
 /** Takes a run chain's lock until the transaction ends: (schemaKey, chain key). */
 export const LOCK_RUN_CHAIN_SQL = "SELECT pg_advisory_xact_lock($1::int, hashtext($2::text))";
 
-/** Reads the last entry of a run's chain ('' names the system chain): (chain key). */
+/**
+ * Reads the last entry of a run's chain ('' names the system chain): (chain key). A statement
+ * of its own after `LOCK_RUN_CHAIN_SQL`: a statement's snapshot is taken when it starts, so one
+ * that took the lock itself could miss the entries of the lock's previous holder.
+ */
 export const RUN_HEAD_SQL = `SELECT run_seq AS seq, run_hash AS hash FROM events
   WHERE COALESCE(run_id, '') = $1 ORDER BY run_seq DESC LIMIT 1`;
 
-/** Appends a pending ledger entry (linked into its run's chain, not yet integrated). */
-export const APPEND_ENTRY_SQL = `INSERT INTO events (run_id, step_id, type, at, data, run_seq, run_hash)
-  VALUES ($1, $2, $3, $4, $5, $6, $7)`;
+/**
+ * Appends pending ledger entries (linked into their runs' chains, not yet integrated), in the
+ * arrays' order, which their row ids keep: one array per column (run_id, step_id, type, at,
+ * data, run_seq, run_hash).
+ */
+export const APPEND_ENTRIES_SQL = `INSERT INTO events (run_id, step_id, type, at, data, run_seq, run_hash)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+    $6::bigint[], $7::text[])`;
 
 /**
  * Appends an entry numbered by the database (benchmarks' unchained ledger): the next seq after
@@ -259,3 +280,8 @@ export const POSTGRES_PLACEHOLDERS: Placeholders = {
   },
   binaryOrder: ' COLLATE "C"',
 };
+
+/** Rows (each a list of values in column order) as one array per column, for `unnest`. */
+export function columnsOf(rows: readonly (readonly unknown[])[]): unknown[][] {
+  return (rows[0] ?? []).map((_, c) => rows.map((row) => row[c]));
+}

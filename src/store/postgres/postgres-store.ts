@@ -61,7 +61,6 @@ import type {
   LeaseRenewal,
   RunFilter,
   RunPatch,
-  RunPrecondition,
   RunRecord,
   StepRecord,
   Store,
@@ -91,6 +90,7 @@ import {
   postgresMigrationConnection,
   redactedUrl,
 } from "./postgres-driver.js";
+import { PgTransaction } from "./postgres-pipeline.js";
 import * as SQL from "./postgres-sql.js";
 
 /** Options of `PostgresStore.open`. */
@@ -109,16 +109,6 @@ export interface PostgresStoreOptions extends StoreOptions {
    * true). Tests turn it off to look at pending entries; `integrateLedger` still works.
    */
   readonly backgroundIntegration?: boolean;
-}
-
-/**
- * One open transaction: its connection, the run-chain heads it has locked and seen, and the
- * listening workers to wake when it commits (NOTIFY is delivered at COMMIT, or never).
- */
-interface Tx {
-  readonly client: PgClient;
-  readonly heads: Map<string, LedgerHead>;
-  wake?: Set<WakeReason>;
 }
 
 /** How long after a commit that appended the integrator runs (entries batch up meanwhile). */
@@ -506,13 +496,14 @@ export class PostgresStore implements Store {
   // ---- transactions ----------------------------------------------------------------------
 
   /**
-   * Runs `work` in one transaction and resolves once its COMMIT returned (durable). The commit
-   * hooks run around it: `beforeCommit(n)` before BEGIN and `atCommit(n)` just before COMMIT
-   * (either throws → nothing is written, `STORE_COMMIT_FAILED`), `afterCommit(n)` after COMMIT
-   * (throws → `STORE_COMMIT_UNCERTAIN`).
+   * Runs `work` in one transaction and resolves once its COMMIT returned (durable). BEGIN goes
+   * out with the work's first statements and COMMIT with its last (`PgTransaction`), once
+   * every answer a check looks at is in. The commit hooks run around it: `beforeCommit(n)`
+   * before BEGIN and `atCommit(n)` just before COMMIT (either throws → nothing is written,
+   * `STORE_COMMIT_FAILED`), `afterCommit(n)` after COMMIT (throws → `STORE_COMMIT_UNCERTAIN`).
    * An error of the work itself rolls back and is reported as the write's error.
    */
-  async #transaction<T>(work: (tx: Tx) => Promise<T>, counted = true): Promise<T> {
+  async #transaction<T>(work: (tx: PgTransaction) => Promise<T>, counted = true): Promise<T> {
     if (this.#closed) throw storeClosedError(this.where);
     // The integrator's transactions (`counted` false) are not the store's commits: they neither
     // take a number nor run the hooks, so a test's nth commit is the same whenever a timer fires.
@@ -525,33 +516,36 @@ export class PostgresStore implements Store {
     } catch (cause) {
       throw commitFailedError(this.where, cause);
     }
+    const failed = (cause: unknown) => commitFailedError(this.where, cause);
     let result: T;
     try {
+      const tx = new PgTransaction(client);
+      tx.send("BEGIN", [], undefined, failed);
       try {
-        await client.query("BEGIN");
-      } catch (cause) {
-        throw commitFailedError(this.where, cause);
-      }
-      try {
-        const tx: Tx = { client, heads: new Map() };
         result = await work(tx);
         for (const what of tx.wake ?? []) {
-          await client.query("SELECT pg_notify($1, $2)", [this.#channel, what]);
+          tx.send("SELECT pg_notify($1, $2)", [this.#channel, what]);
         }
+        if (tx.unchecked) await tx.flush();
       } catch (err) {
+        const first = await tx.settle();
         await client.query("ROLLBACK").catch(() => undefined);
-        throw toWriteError(err, isPgConstraint);
+        throw toWriteError(first ?? err, isPgConstraint);
       }
       try {
         hooks.atCommit?.(n);
       } catch (cause) {
+        // A statement sent before that failed refused the batch before the hook ran.
+        const first = await tx.settle();
         await client.query("ROLLBACK").catch(() => undefined);
-        throw commitFailedError(this.where, cause);
+        throw first === undefined ? failed(cause) : toWriteError(first, isPgConstraint);
       }
+      // Behind a statement that failed, COMMIT rolls back: that statement's error is reported.
+      tx.send("COMMIT", [], undefined, failed);
       try {
-        await client.query("COMMIT");
-      } catch (cause) {
-        throw commitFailedError(this.where, cause);
+        await tx.flush();
+      } catch (err) {
+        throw toWriteError(err, isPgConstraint);
       }
     } finally {
       client.release();
@@ -564,118 +558,154 @@ export class PostgresStore implements Store {
     return result;
   }
 
-  async #applyOps(tx: Tx, batch: readonly WriteOp[]): Promise<{ runSeqs: number[] }> {
-    const runSeqs: number[] = [];
-    const { client } = tx;
+  /**
+   * Sends a batch's statements in order. Consecutive steps, compensations or events are written
+   * by one statement each; nothing waits for an answer but an append that needs its chain's
+   * head. The checks (a precondition, a run inserted or updated) run before COMMIT.
+   */
+  async #applyOps(tx: PgTransaction, batch: readonly WriteOp[]): Promise<{ runSeqs: number[] }> {
     for (const op of batch) {
+      const wake = wakeOf(op);
+      if (wake) wakeOnCommit(tx, wake);
+    }
+    const runSeqs: number[] = [];
+    for (let i = 0; i < batch.length; ) {
+      const op = batch[i] as WriteOp;
+      let taken = 1;
       switch (op.op) {
         case "insertRun":
-          await this.#insertRun(client, op.run);
+          this.#insertRun(tx, op.run);
           break;
         case "updateRun":
-          await this.#updateRun(client, op.runId, op.patch);
+          this.#updateRun(tx, op.runId, op.patch);
           break;
-        case "expectRun":
-          await this.#expectRun(client, op.runId, op.expect);
+        case "expectRun": {
+          const { runId, expect } = op;
+          tx.send(SQL.RUN_GUARD_SQL, [runId], ({ rows }) =>
+            checkRunPrecondition(runId, rows[0] as RunGuardRow | undefined, expect),
+          );
           break;
-        case "putStep":
-          await client.query(SQL.PUT_STEP_SQL, stepRow(op.step));
+        }
+        case "putStep": {
+          const ops = consecutive(batch, i, "putStep", (o) => [o.step.runId, o.step.stepId]);
+          tx.send(SQL.PUT_STEPS_SQL, SQL.columnsOf(ops.map((o) => stepRow(o.step))));
+          taken = ops.length;
           break;
-        case "putCompensation":
-          await client.query(SQL.PUT_COMPENSATION_SQL, compensationRow(op.compensation));
+        }
+        case "putCompensation": {
+          const ops = consecutive(batch, i, "putCompensation", (o) => [
+            o.compensation.runId,
+            o.compensation.seq,
+          ]);
+          const rows = ops.map((o) => compensationRow(o.compensation));
+          tx.send(SQL.PUT_COMPENSATIONS_SQL, SQL.columnsOf(rows));
+          taken = ops.length;
           break;
+        }
         case "putBlob":
           checkBlobId(op.id, op.bytes);
-          await client.query(SQL.PUT_BLOB_SQL, [
+          tx.send(SQL.PUT_BLOB_SQL, [
             op.id,
             Buffer.from(op.bytes.buffer, op.bytes.byteOffset, op.bytes.byteLength),
           ]);
           break;
-        case "appendEvent":
-          runSeqs.push(await this.#appendEvent(tx, op.event));
+        case "appendEvent": {
+          const ops = consecutive(batch, i, "appendEvent");
+          runSeqs.push(
+            ...(await this.#appendEvents(
+              tx,
+              ops.map((o) => o.event),
+            )),
+          );
+          taken = ops.length;
           break;
+        }
         default: {
           const unknownOp: { op?: unknown } = op;
           throw new AirunError("STORE_INVALID_OP", `unknown write op ${String(unknownOp.op)}`);
         }
       }
-      const wake = wakeOf(op);
-      if (wake) wakeOnCommit(tx, wake);
+      i += taken;
     }
     return { runSeqs };
   }
 
-  async #insertRun(client: PgClient, run: RunRecord): Promise<void> {
+  /**
+   * Inserts a run `ON CONFLICT DO NOTHING` (a taken id or key must not abort the transaction),
+   * and asks right behind it which one was taken, should the insert have done nothing.
+   */
+  #insertRun(tx: PgTransaction, run: RunRecord): void {
     const row = runRow(run);
-    // ON CONFLICT DO NOTHING: a taken id or key must not abort the transaction, so the error
-    // can name which one it was.
-    const { rowCount } = await client.query(
+    let inserted = false;
+    tx.send(
       `${SQL.INSERT_RUN_SQL} ON CONFLICT DO NOTHING`,
       SQL.RUN_COLUMNS.map((c) => row[c]),
+      ({ rowCount }) => {
+        inserted = rowCount === 1;
+      },
     );
-    if (rowCount === 1) return;
-    const key = run.idempotencyKey;
-    if (key !== null && (await client.query(SQL.RUN_WITH_KEY_SQL, [key])).rowCount) {
-      throw idempotencyKeyConflict(run);
-    }
-    if ((await client.query(SQL.RUN_WITH_ID_SQL, [run.id])).rowCount) throw runIdConflict(run);
-    throw new AirunError("STORE_CONSTRAINT", `write refused: run ${run.id} was not inserted`);
+    tx.send(SQL.RUN_TAKEN_SQL, [run.idempotencyKey, run.id], ({ rows }) => {
+      if (inserted) return;
+      const taken = rows[0] as { key: boolean; id: boolean };
+      if (taken.key) throw idempotencyKeyConflict(run);
+      if (taken.id) throw runIdConflict(run);
+      throw new AirunError("STORE_CONSTRAINT", `write refused: run ${run.id} was not inserted`);
+    });
   }
 
-  async #updateRun(client: PgClient, runId: string, patch: RunPatch): Promise<void> {
+  #updateRun(tx: PgTransaction, runId: string, patch: RunPatch): void {
     const columns = runPatchColumns(runId, patch);
-    const { rowCount } = await client.query(SQL.updateRunSql(columns), [
-      ...columns.values,
-      columns.updatedAt,
-      runId,
-    ]);
-    if (rowCount === 0) throw new NotFoundError(`run ${runId}`, { runId });
-  }
-
-  async #expectRun(client: PgClient, runId: string, expect: RunPrecondition): Promise<void> {
-    const { rows } = await client.query(SQL.RUN_GUARD_SQL, [runId]);
-    checkRunPrecondition(runId, rows[0] as RunGuardRow | undefined, expect);
+    tx.send(
+      SQL.updateRunSql(columns),
+      [...columns.values, columns.updatedAt, runId],
+      ({ rowCount }) => {
+        if (rowCount === 0) throw new NotFoundError(`run ${runId}`, { runId });
+      },
+    );
   }
 
   /**
-   * Appends a pending entry: the next of its run's chain, under that chain's lock (taken once a
-   * transaction, held until it ends: only writers of the same run wait for it). Returns its
-   * number in the chain.
+   * Appends pending entries, each the next of its run's chain, in one statement. A chain is
+   * extended under its lock (taken once a transaction, held until it ends: only writers of the
+   * same run wait for it), from its head as read after the lock: the one wait of the batch.
+   * Returns their numbers in their chains.
    */
-  async #appendEvent(tx: Tx, event: Omit<EventRecord, "seq">): Promise<number> {
-    const { client } = tx;
+  async #appendEvents(
+    tx: PgTransaction,
+    events: readonly Omit<EventRecord, "seq">[],
+  ): Promise<number[]> {
     if (!this.#chained) {
-      await client.query(`SELECT pg_advisory_xact_lock(${this.#ledgerLockKey})`);
-      const data = jsonText(event.data, "data");
-      await client.query(SQL.APPEND_UNCHAINED_SQL, [
-        event.runId,
-        event.stepId,
-        event.type,
-        event.at,
-        data,
-      ]);
-      return 0;
+      tx.send(`SELECT pg_advisory_xact_lock(${this.#ledgerLockKey})`);
+      for (const event of events) {
+        const data = jsonText(event.data, "data");
+        tx.send(SQL.APPEND_UNCHAINED_SQL, [event.runId, event.stepId, event.type, event.at, data]);
+      }
+      return events.map(() => 0);
     }
-    const chain = event.runId ?? "";
-    let head = tx.heads.get(chain);
-    if (head === undefined) {
-      await client.query(SQL.LOCK_RUN_CHAIN_SQL, [this.#runChainLockKey, chain]);
-      const { rows } = await client.query(SQL.RUN_HEAD_SQL, [chain]);
-      const h = rows[0] as { seq: number | string; hash: string } | undefined;
-      head = h === undefined ? EMPTY_LEDGER_HEAD : { seq: Number(h.seq), hash: h.hash };
+    const unread = [...new Set(events.map(chainOf))].filter((chain) => !tx.heads.has(chain));
+    for (const chain of unread) {
+      tx.send(SQL.LOCK_RUN_CHAIN_SQL, [this.#runChainLockKey, chain]);
+      tx.send(SQL.RUN_HEAD_SQL, [chain], ({ rows }) => {
+        const h = rows[0] as { seq: number | string; hash: string } | undefined;
+        tx.heads.set(
+          chain,
+          h === undefined ? EMPTY_LEDGER_HEAD : { seq: Number(h.seq), hash: h.hash },
+        );
+      });
     }
-    const e = linkEntry(event, head);
-    await client.query(SQL.APPEND_ENTRY_SQL, [
-      e.runId,
-      e.stepId,
-      e.type,
-      e.at,
-      e.data,
-      e.runSeq,
-      e.runHash,
-    ]);
-    tx.heads.set(chain, { seq: e.runSeq, hash: e.runHash });
-    return e.runSeq;
+    if (unread.length > 0) await tx.flush();
+    const entries = events.map((event) => {
+      const e = linkEntry(event, tx.heads.get(chainOf(event)) as LedgerHead);
+      tx.heads.set(chainOf(event), { seq: e.runSeq, hash: e.runHash });
+      return e;
+    });
+    tx.send(
+      SQL.APPEND_ENTRIES_SQL,
+      SQL.columnsOf(
+        entries.map((e) => [e.runId, e.stepId, e.type, e.at, e.data, e.runSeq, e.runHash]),
+      ),
+    );
+    return entries.map((e) => e.runSeq);
   }
 
   // ---- plumbing --------------------------------------------------------------------------
@@ -694,7 +724,7 @@ interface PgListener {
 }
 
 /** Notes that listening workers are to be woken for `what` when `tx` commits. */
-function wakeOnCommit(tx: Tx, what: WakeReason): void {
+function wakeOnCommit(tx: PgTransaction, what: WakeReason): void {
   if (tx.wake === undefined) tx.wake = new Set();
   tx.wake.add(what);
 }
@@ -712,4 +742,34 @@ function wakeOf(op: WriteOp): WakeReason | undefined {
   }
   if (op.op === "updateRun" && typeof op.patch.cancelRequestedBy === "string") return "cancel";
   return undefined;
+}
+
+/** The run chain an event extends ('' for the system chain). */
+function chainOf(event: Omit<EventRecord, "seq">): string {
+  return event.runId ?? "";
+}
+
+/**
+ * The ops of `kind` in `batch` from `from` on, up to the first other op or, given `keyOf`, the
+ * first whose key one before it had (an upsert may not touch a row twice in one statement).
+ */
+function consecutive<K extends WriteOp["op"]>(
+  batch: readonly WriteOp[],
+  from: number,
+  kind: K,
+  keyOf?: (op: Extract<WriteOp, { op: K }>) => readonly unknown[],
+): Extract<WriteOp, { op: K }>[] {
+  const ops: Extract<WriteOp, { op: K }>[] = [];
+  const keys = new Set<string>();
+  for (const op of batch.slice(from)) {
+    if (op.op !== kind) break;
+    const o = op as Extract<WriteOp, { op: K }>;
+    if (keyOf !== undefined) {
+      const key = JSON.stringify(keyOf(o));
+      if (keys.has(key)) break;
+      keys.add(key);
+    }
+    ops.push(o);
+  }
+  return ops;
 }
