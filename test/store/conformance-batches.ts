@@ -56,6 +56,30 @@ export function describeBatchTests(ctx: ConformanceContext): void {
       expect(await store.getSteps(run.id)).toHaveLength(1);
     });
 
+    it("reports the first op of a batch that fails: a precondition before a bad blob, a duplicate run before a step of it", async () => {
+      const store = await ctx.open();
+      const run = makeRun({ leaseOwner: "owner-a", idempotencyKey: `key-${randomUUID()}` });
+      await store.commit([{ op: "insertRun", run }]);
+      const blob = blobOf("bytes");
+      await expect(
+        store.commit([
+          { op: "expectRun", runId: run.id, expect: { leaseOwner: "owner-b" } },
+          { op: "putBlob", id: "0".repeat(64), bytes: blob.bytes },
+        ]),
+      ).rejects.toBeInstanceOf(ConflictError);
+      const twin = makeRun({ idempotencyKey: run.idempotencyKey });
+      await expect(
+        store.commit([
+          { op: "insertRun", run: twin },
+          { op: "putStep", step: makeStep(twin.id) },
+        ]),
+      ).rejects.toMatchObject({
+        code: "CONFLICT",
+        context: { idempotencyKey: run.idempotencyKey },
+      });
+      expect(await store.getRun(twin.id)).toBeUndefined();
+    });
+
     it("rejects a duplicate idempotency key with ConflictError carrying the key", async () => {
       const store = await ctx.open();
       const key = `key-${randomUUID()}`;

@@ -63,31 +63,26 @@ export class PgTransaction {
    * failure, a statement's or a check's.
    */
   async flush(): Promise<void> {
-    for (const { sent, answer } of await this.#answers()) {
-      if (answer.status === "rejected") throw failureOf(sent, answer.reason);
-      sent.check?.(answer.value);
+    const sent = this.#sent;
+    this.#sent = [];
+    const answers = await Promise.allSettled(sent.map((s) => s.result));
+    for (const [i, s] of sent.entries()) {
+      const answer = answers[i] as PromiseSettledResult<PgResult>;
+      if (answer.status === "rejected") throw s.failure ? s.failure(answer.reason) : answer.reason;
+      s.check?.(answer.value);
     }
   }
 
   /**
-   * Waits for every statement sent, without their checks: the first statement's failure, if one
-   * failed (what refused the batch when its work stopped before the next `flush`).
+   * Like `flush`, but returns the first failure instead of throwing it: what refused the batch
+   * before the op its work stopped at (statements sent go before it), if anything did.
    */
-  async settle(): Promise<unknown> {
-    for (const { sent, answer } of await this.#answers()) {
-      if (answer.status === "rejected") return failureOf(sent, answer.reason);
+  async firstFailure(): Promise<unknown> {
+    try {
+      await this.flush();
+      return undefined;
+    } catch (err) {
+      return err;
     }
-    return undefined;
   }
-
-  async #answers(): Promise<{ sent: Sent; answer: PromiseSettledResult<PgResult> }[]> {
-    const sent = this.#sent;
-    this.#sent = [];
-    const answers = await Promise.allSettled(sent.map((s) => s.result));
-    return sent.map((s, i) => ({ sent: s, answer: answers[i] as PromiseSettledResult<PgResult> }));
-  }
-}
-
-function failureOf(sent: Sent, cause: unknown): unknown {
-  return sent.failure ? sent.failure(cause) : cause;
 }

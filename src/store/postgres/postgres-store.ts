@@ -528,7 +528,7 @@ export class PostgresStore implements Store {
         }
         if (tx.unchecked) await tx.flush();
       } catch (err) {
-        const first = await tx.settle();
+        const first = await tx.firstFailure();
         await client.query("ROLLBACK").catch(() => undefined);
         throw toWriteError(first ?? err, isPgConstraint);
       }
@@ -536,7 +536,7 @@ export class PostgresStore implements Store {
         hooks.atCommit?.(n);
       } catch (cause) {
         // A statement sent before that failed refused the batch before the hook ran.
-        const first = await tx.settle();
+        const first = await tx.firstFailure();
         await client.query("ROLLBACK").catch(() => undefined);
         throw first === undefined ? failed(cause) : toWriteError(first, isPgConstraint);
       }
