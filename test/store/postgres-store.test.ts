@@ -151,13 +151,23 @@ function countQueries(): { statements: number; roundTrips: number; stop(): void 
   const unanswered = new WeakMap<object, number>();
   const count = { statements: 0, roundTrips: 0, stop: () => (proto.query = query) };
   proto.query = function (this: object, ...args: unknown[]) {
-    const result = query.apply(this, args);
     count.statements += 1;
     const n = unanswered.get(this) ?? 0;
     if (n === 0) count.roundTrips += 1;
     unanswered.set(this, n + 1);
     const answered = () => unanswered.set(this, (unanswered.get(this) ?? 1) - 1);
-    (result as Promise<unknown>).then(answered, answered);
+    // The pool's own queries pass a callback and get no promise.
+    const last = args.length - 1;
+    const callback = args[last];
+    if (typeof callback === "function") {
+      args[last] = (...answer: unknown[]) => {
+        answered();
+        return callback(...answer);
+      };
+      return query.apply(this, args);
+    }
+    const result = query.apply(this, args) as Promise<unknown>;
+    result.then(answered, answered);
     return result;
   };
   return count;
