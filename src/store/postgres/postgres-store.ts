@@ -611,12 +611,11 @@ export class PostgresStore implements Store {
           break;
         case "appendEvent": {
           const ops = consecutive(batch, i, "appendEvent");
-          runSeqs.push(
-            ...(await this.#appendEvents(
-              tx,
-              ops.map((o) => o.event),
-            )),
+          const seqs = await this.#appendEvents(
+            tx,
+            ops.map((o) => o.event),
           );
+          runSeqs.push(...seqs);
           taken = ops.length;
           break;
         }
@@ -761,9 +760,8 @@ function consecutive<K extends WriteOp["op"]>(
 ): Extract<WriteOp, { op: K }>[] {
   const ops: Extract<WriteOp, { op: K }>[] = [];
   const keys = new Set<string>();
-  for (const op of batch.slice(from)) {
-    if (op.op !== kind) break;
-    const o = op as Extract<WriteOp, { op: K }>;
+  for (let i = from; i < batch.length && batch[i]?.op === kind; i++) {
+    const o = batch[i] as Extract<WriteOp, { op: K }>;
     if (keyOf !== undefined) {
       const key = JSON.stringify(keyOf(o));
       if (keys.has(key)) break;
