@@ -115,6 +115,22 @@ server.describe("PostgreSQL", () => {
             })),
           ]),
         ).toEqual({ statements: 7, roundTrips: 2 });
+        // The same with the run's end behind: the fence found the run and locked it, so its
+        // update needs no answer read before COMMIT.
+        expect(
+          await counted([
+            { op: "expectRun", runId: run.id, expect: { leaseOwner: "w1", leaseEpoch: 3 } },
+            { op: "putStep", step: makeStep(run.id, { stepId: "s1", attempts: 3 }) },
+            { op: "appendEvent", event: makeEvent(run.id, { data: { i: 4 } }) },
+            {
+              op: "updateRun",
+              runId: run.id,
+              patch: { status: "COMPLETED", outcome: "ACCEPT" },
+            },
+            { op: "appendEvent", event: makeEvent(run.id, { data: { i: 5 } }) },
+          ]),
+        ).toEqual({ statements: 9, roundTrips: 2 });
+        expect(await store.getRun(run.id)).toMatchObject({ status: "COMPLETED", leaseOwner: null });
         const events = await store.listEvents({ runId: run.id });
         expect(events.map((e) => e.data)).toEqual([
           makeEvent(run.id).data,
@@ -122,10 +138,12 @@ server.describe("PostgreSQL", () => {
           { i: 1 },
           { i: 2 },
           { i: 3 },
+          { i: 4 },
+          { i: 5 },
         ]);
         expect((await store.getSteps(run.id)).map((s) => [s.stepId, s.attempts])).toEqual([
           ["s0", 3],
-          ["s1", 2],
+          ["s1", 3],
           ["s2", 2],
         ]);
       } finally {

@@ -23,12 +23,17 @@ interface Sent {
 
 /**
  * One open transaction: its connection, the statements sent on it and not yet answered, the
- * run-chain heads it has locked and seen, and the listening workers to wake when it commits
+ * runs and run-chain heads it has locked, and the listening workers to wake when it commits
  * (NOTIFY is delivered at COMMIT, or never).
  */
 export class PgTransaction {
   readonly client: PgClient;
   readonly heads = new Map<string, LedgerHead>();
+  /**
+   * The runs an `expectRun` of this transaction read `FOR UPDATE`: unless its check refuses the
+   * batch, each exists and stays locked until the transaction ends.
+   */
+  readonly locked = new Set<string>();
   wake: Set<WakeReason> | undefined;
   #sent: Sent[] = [];
 

@@ -584,6 +584,7 @@ export class PostgresStore implements Store {
           tx.send(SQL.RUN_GUARD_SQL, [runId], ({ rows }) =>
             checkRunPrecondition(runId, rows[0] as RunGuardRow | undefined, expect),
           );
+          tx.locked.add(runId);
           break;
         }
         case "putStep": {
@@ -652,15 +653,21 @@ export class PostgresStore implements Store {
     });
   }
 
+  /**
+   * Updates a run, refusing the batch if there is none, unless this transaction's `expectRun`
+   * found the run and holds its lock: then the update cannot miss, and COMMIT need not wait for
+   * its answer.
+   */
   #updateRun(tx: PgTransaction, runId: string, patch: RunPatch): void {
     const columns = runPatchColumns(runId, patch);
-    tx.send(
-      SQL.updateRunSql(columns),
-      [...columns.values, columns.updatedAt, runId],
-      ({ rowCount }) => {
-        if (rowCount === 0) throw new NotFoundError(`run ${runId}`, { runId });
-      },
-    );
+    const params = [...columns.values, columns.updatedAt, runId];
+    if (tx.locked.has(runId)) {
+      tx.send(SQL.updateRunSql(columns), params);
+      return;
+    }
+    tx.send(SQL.updateRunSql(columns), params, ({ rowCount }) => {
+      if (rowCount === 0) throw new NotFoundError(`run ${runId}`, { runId });
+    });
   }
 
   /**
