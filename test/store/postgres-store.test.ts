@@ -1,8 +1,9 @@
 /**
  * @module Runs the Store conformance suite against a real PostgreSQL server (a schema of its own
  * per test, several store instances with connections of their own on it, as several processes
- * would have), plus what only the PostgreSQL store has: durability settings, schemas, and
- * migrating once when several processes open a new database at once. The server and the skip
+ * would have), plus what only the PostgreSQL store has: durability settings, schemas,
+ * migrating once when several processes open a new database at once, and the statements and
+ * round trips a commit costs. The server and the skip
  * rule: `test/support/postgres.ts`.
  */
 import pg from "pg";
