@@ -317,12 +317,11 @@ export class RunState {
     // Ops staged by `appendStep` (a session call's first write) and deferred ones (`defer`)
     // ride with the next commit, before the given ones.
     const staged = this.#staged;
-    const deferred = this.#deferred;
+    const deferred = this.#takeDeferred();
     let ops = given;
     if (staged.length > 0 || deferred.length > 0) {
       ops = [...staged, ...deferred, ...given];
       this.#staged = [];
-      this.#deferred = [];
     }
     stampContextHashes(ops, this.#steps);
     // Every commit carries the fencing token: owner and epoch, checked under the row's lock.
@@ -353,6 +352,20 @@ export class RunState {
   defer(ops: readonly WriteOp[]): void {
     for (const op of ops) this.#mirror(op, false);
     this.#deferred.push(...ops);
+  }
+
+  /**
+   * The deferred ops as one commit writes them: their rows first, then their ledger entries,
+   * each in the order they were made, so the store writes each kind in one statement (one
+   * transaction: the rows it leaves and the entries' order are the same either way).
+   */
+  #takeDeferred(): WriteOp[] {
+    const deferred = this.#deferred;
+    this.#deferred = [];
+    return [
+      ...deferred.filter((op) => op.op !== "appendEvent"),
+      ...deferred.filter((op) => op.op === "appendEvent"),
+    ];
   }
 
   /** Writes what `defer` holds now (a commit of nothing else); with nothing deferred, nothing. */
