@@ -4,10 +4,10 @@
  * way to change it. Every change goes through `commit`, which writes it durably (with its
  * ledger entries) BEFORE the engine acts on it, refuses to write once this process no longer
  * holds the run's lease, and then mirrors it in memory; only a pure step's completion may wait
- * for the next commit (`defer`), since nothing but more computation acts on it before then. Nothing else mutates a run: the step
- * pipeline (`engine/step/`), the driver (`engine/run/`), approvals, governance and recovery
- * build ops and hand them to `commit`, or call the named transitions below. One owner of the
- * run's state means one file (hence the length).
+ * for the next commit (`defer`), since nothing but more computation acts on it before then.
+ * Nothing else mutates a run: the step pipeline (`engine/step/`), the driver (`engine/run/`),
+ * approvals, governance and recovery build ops and hand them to `commit`, or call the named
+ * transitions below. One owner of the run's state means one file (hence the length).
  */
 
 import { CapabilityError, ConflictError, NotFoundError } from "../../core/errors.js";

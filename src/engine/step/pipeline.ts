@@ -9,8 +9,9 @@
  * Steps whose capability has no side effect (undo `none`, no declared compensation) skip the
  * write-ahead intent: a crash in the middle simply runs them again, and their result is
  * committed in one transaction; a pure capability's (in-memory computation) rides with the
- * run's next commit instead, which comes before anything leaves the process. Failures are recorded on the run (never thrown), except a lost
- * lease or a store that cannot record (`mustStop`), which stops the run in this process.
+ * run's next commit instead, which comes before anything leaves the process. Failures are
+ * recorded on the run (never thrown), except a lost lease or a store that cannot record
+ * (`mustStop`), which stops the run in this process.
  */
 import { toAirunError } from "../../core/errors.js";
 import type { PlanStep } from "../../core/plan.js";
