@@ -361,6 +361,7 @@ export class RunState {
    */
   #takeDeferred(): WriteOp[] {
     const deferred = this.#deferred;
+    if (deferred.length === 0) return deferred;
     this.#deferred = [];
     return [
       ...deferred.filter((op) => op.op !== "appendEvent"),
