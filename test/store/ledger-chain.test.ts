@@ -328,6 +328,20 @@ describe("a schema-1 database", () => {
   });
 });
 
+/** Applies migrations 1..`n` to `db` (WAL) as airun did when that was its newest schema. */
+function schemaUpTo(db: Database.Database, n: number): void {
+  db.pragma("journal_mode = WAL");
+  db.exec(MIGRATIONS_TABLE_SQL);
+  for (const m of MIGRATIONS.slice(0, n)) {
+    db.exec(m.sql.sqlite);
+    db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
+      m.id,
+      m.name,
+      Date.now(),
+    );
+  }
+}
+
 describe("a schema-2 database", () => {
   /** Dumps a table through a second connection, as another process would read it. */
   function dump(file: string, sql: string): unknown[] {
@@ -344,16 +358,7 @@ describe("a schema-2 database", () => {
     mkdirSync(join(file, ".."), { recursive: true });
     const db = new Database(file);
     try {
-      db.pragma("journal_mode = WAL");
-      db.exec(MIGRATIONS_TABLE_SQL);
-      for (const m of MIGRATIONS.slice(0, 2)) {
-        db.exec(m.sql.sqlite);
-        db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
-          m.id,
-          m.name,
-          Date.now(),
-        );
-      }
+      schemaUpTo(db, 2);
       db.prepare(
         `INSERT INTO runs (id, status, kind, name, spec_version, spec_hash, principal, created_at,
            updated_at, meta, inputs, spec_text, plan)
@@ -438,16 +443,7 @@ describe("a schema-4 database (before run chains)", () => {
     let oldRoot: string;
     let oldRows: unknown[];
     try {
-      db.pragma("journal_mode = WAL");
-      db.exec(MIGRATIONS_TABLE_SQL);
-      for (const m of MIGRATIONS.slice(0, 4)) {
-        db.exec(m.sql.sqlite);
-        db.prepare("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)").run(
-          m.id,
-          m.name,
-          Date.now(),
-        );
-      }
+      schemaUpTo(db, 4);
       // Entries written the way airun wrote them at schema 4: one global chain.
       const insert = db.prepare(
         "INSERT INTO events (seq, run_id, step_id, type, at, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
