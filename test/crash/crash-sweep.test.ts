@@ -106,9 +106,14 @@ function template(spec: string, kind: StoreKind = "sqlite"): () => string {
   };
 }
 
-/** The statuses of the runs recorded in a project's database. */
-function runStatuses(dir: string): Promise<string[]> {
-  return withProjectStore(dir, async (store) => (await store.listRuns()).map((r) => r.status));
+/** The runs recorded in a project's database: status, and why, for a failure's message. */
+function recordedRuns(dir: string): Promise<{ status: string; why: string }[]> {
+  return withProjectStore(dir, async (store) =>
+    (await store.listRuns()).map((r) => ({
+      status: r.status,
+      why: JSON.stringify({ reason: r.reason, detail: r.reasonDetail }),
+    })),
+  );
 }
 
 /**
@@ -127,12 +132,17 @@ async function expectRecovered(
   const rec = await airun(["recover", "--json"], { cwd: dir });
   expect(rec.code, `${where}: ${rec.stderr}`).toBe(0);
   await expectLedgerVerifies(dir, where);
-  const statuses = await runStatuses(dir);
-  if (statuses.length === 0) {
+  const runs = await recordedRuns(dir);
+  if (runs.length === 0) {
     expect(snapshotTree(join(dir, "ws")), where).toEqual(INITIAL);
     return;
   }
-  expect(statuses, where).toEqual([expectStatus]);
+  // A wrong ending names its reason, what recover did and the workspace it left.
+  const said = `${where}: ${runs.map((r) => r.why).join("; ")}; recover: ${rec.stdout}; workspace: ${JSON.stringify(snapshotTree(join(dir, "ws")))}`;
+  expect(
+    runs.map((r) => r.status),
+    said,
+  ).toEqual([expectStatus]);
   expect(snapshotTree(join(dir, "ws")), where).toEqual(expected);
 }
 
